@@ -1,0 +1,153 @@
+// One check of a PostgreSQL server: connect, read its role and WAL positions, disconnect.
+// A fresh connection per check, as EFM does: it also catches a server that no longer accepts
+// connections (max_connections reached, shutting down), which a long-lived session would not notice.
+
+import pg from 'pg';
+import type { ProbeOutcome } from '../core/local-health.ts';
+import type { ReplicationPeer } from '../core/records.ts';
+
+export interface DatabaseTarget {
+  host: string;
+  port: number;
+  dbname: string;
+  user: string;
+  password: string | undefined;
+  sslmode: 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+}
+
+export interface DatabaseFacts {
+  inRecovery: boolean;
+  timeline: number | null;
+  currentLsn: string | null;
+  receivedLsn: string | null;
+  replayedLsn: string | null;
+  replayLagMs: number | null;
+  replication: ReplicationPeer[];
+}
+
+export type ProbeResult = ProbeOutcome & { facts?: DatabaseFacts };
+
+const STATUS_SQL = `
+SELECT pg_is_in_recovery() AS in_recovery,
+       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
+       pg_last_wal_receive_lsn()::text AS received_lsn,
+       pg_last_wal_replay_lsn()::text AS replayed_lsn,
+       CASE WHEN pg_is_in_recovery()
+            THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+            -- the WAL file name of the insert position starts with the current timeline, even right after promotion
+            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+       END AS timeline,
+       CASE WHEN pg_is_in_recovery()
+            THEN extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000
+       END AS replay_lag_ms`;
+
+const REPLICATION_SQL = `
+SELECT application_name, client_addr::text AS client_addr, state, sync_state,
+       sent_lsn::text AS sent_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
+  FROM pg_stat_replication ORDER BY application_name`;
+
+interface StatusRow {
+  in_recovery: boolean;
+  current_lsn: string | null;
+  received_lsn: string | null;
+  replayed_lsn: string | null;
+  timeline: number | null;
+  replay_lag_ms: string | number | null;
+}
+
+interface ReplicationRow {
+  application_name: string;
+  client_addr: string | null;
+  state: string;
+  sync_state: string;
+  sent_lsn: string | null;
+  flush_lsn: string | null;
+  replay_lsn: string | null;
+}
+
+export async function probeDatabase(target: DatabaseTarget, timeoutMs: number): Promise<ProbeResult> {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    database: target.dbname,
+    user: target.user,
+    password: target.password,
+    ssl: sslOption(target.sslmode),
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    application_name: 'pgfailover-agent',
+  });
+  client.on('error', () => undefined); // a dropped socket after the check is not our concern
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const facts = await Promise.race([readFacts(client), deadline]);
+    return { kind: 'ok', facts };
+  } catch (error) {
+    return classify(error, target);
+  } finally {
+    clearTimeout(timer);
+    void client.end().catch(() => undefined);
+  }
+}
+
+async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
+  await client.connect();
+  const status = await client.query<StatusRow>(STATUS_SQL);
+  const row = status.rows[0];
+  if (!row) throw new Error('the status query returned no row');
+  const replication = row.in_recovery ? [] : (await client.query<ReplicationRow>(REPLICATION_SQL)).rows;
+  return {
+    inRecovery: row.in_recovery,
+    timeline: row.timeline,
+    currentLsn: row.current_lsn,
+    receivedLsn: row.received_lsn,
+    replayedLsn: row.replayed_lsn,
+    replayLagMs: row.replay_lag_ms === null ? null : Math.max(0, Number(row.replay_lag_ms)),
+    replication: replication.map((peer) => ({
+      applicationName: peer.application_name,
+      clientAddr: peer.client_addr,
+      state: peer.state,
+      syncState: peer.sync_state,
+      sentLsn: peer.sent_lsn,
+      flushLsn: peer.flush_lsn,
+      replayLsn: peer.replay_lsn,
+    })),
+  };
+}
+
+function sslOption(mode: DatabaseTarget['sslmode']): pg.ClientConfig['ssl'] {
+  switch (mode) {
+    case 'disable':
+    case 'prefer': // node-postgres cannot fall back from TLS; prefer means "plain unless required"
+      return false;
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-ca':
+      return { rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    case 'verify-full':
+      return { rejectUnauthorized: true };
+  }
+}
+
+// SQLSTATEs meaning "the server is up but will not let this check run": fixing them is the DBA's job,
+// and they must not read as a dead database.
+const REFUSAL_HINTS: Record<string, string> = {
+  '28P01': 'the password was rejected; check the password source in the agent config (database.passwordEnv / passwordFile / ~/.pgpass) against the role',
+  '28000': 'the server refused the login; check pg_hba.conf for a line that lets this role connect from this host',
+  '3D000': 'the database does not exist; check database.dbname in the agent config',
+  '42501': 'the role lacks a privilege the check needs; grant pg_monitor and the functions listed in docs/agent.md',
+  '42883': 'a function the check needs is missing; pgfailover needs PostgreSQL 12 or later',
+};
+
+function classify(error: unknown, target: DatabaseTarget): ProbeResult {
+  const where = `${target.user}@${target.host}:${target.port}/${target.dbname}`;
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = REFUSAL_HINTS[code];
+  if (hint) return { kind: 'refused', reason: `${where}: ${message} (SQLSTATE ${code}): ${hint}` };
+  if (code === 'ECONNREFUSED') return { kind: 'failed', reason: `connection refused at ${target.host}:${target.port}: PostgreSQL is not accepting connections` };
+  return { kind: 'failed', reason: `${where}: ${message}${code ? ` (${code})` : ''}` };
+}

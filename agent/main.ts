@@ -1,0 +1,70 @@
+// pgfailover-agent: wiring only. Loads and checks the config, connects the store and the probe, runs
+// the agent until SIGTERM/SIGINT, and then marks it exited in the store.
+
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Command } from 'commander';
+import { loadAgentConfig } from '../core/agent-config.ts';
+import { systemClock } from '../core/clock.ts';
+import { ConfigError } from '../core/errors.ts';
+import { StateStore } from '../core/state-store.ts';
+import { PGFAILOVER_VERSION } from '../core/version.ts';
+import { Agent } from './agent.ts';
+import { probeDatabase } from './database-probe.ts';
+import { hostFacts } from './host-facts.ts';
+import { resolvePassword } from './password.ts';
+
+const program = new Command()
+  .name('pgfailover-agent')
+  .description('Watches the local PostgreSQL server and reports heartbeats to the pgfailover state store')
+  .version(PGFAILOVER_VERSION)
+  .requiredOption('-c, --config <file>', 'agent configuration file (JSON; see docs/agent.md)')
+  .option('--check-config', 'validate the configuration and exit (0 when valid)')
+  .showHelpAfterError();
+
+program.parse();
+const options = program.opts<{ config: string; checkConfig?: boolean }>();
+
+try {
+  const config = loadAgentConfig(options.config);
+  const password = config.database ? resolvePassword(config.database, options.config) : undefined;
+  if (options.checkConfig) {
+    process.stdout.write(`${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n`);
+    process.exit(0);
+  }
+  const logger = new Logger({ serviceName: 'pgfailover-agent', logLevel: config.logLevel, persistentKeys: { cluster: config.cluster, nodeId: config.nodeId } });
+  const store = StateStore.connect({
+    ...config.store,
+    // A heartbeat that cannot be written within about one interval is retried by the agent's own loop.
+    requestTimeoutMs: Math.max(1000, config.heartbeatIntervalMs * 2),
+    maxAttempts: 2,
+  });
+  const database = config.database;
+  const agent = new Agent({
+    config,
+    store,
+    probe: database
+      ? (timeoutMs) => probeDatabase({ ...database, password }, timeoutMs)
+      : undefined,
+    clock: systemClock,
+    logger,
+    host: hostFacts(config),
+    bootId: randomUUID(),
+  });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`received ${signal}; stopping`);
+    void agent.stop().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  agent.start();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`pgfailover-agent: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}

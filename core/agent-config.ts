@@ -1,0 +1,147 @@
+// The agent's configuration file: one JSON file per host, validated in full at start so that a DBA sees
+// every problem at once rather than one per restart.
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+import { clusterNameSchema, describeIssues, nodeIdSchema, type Timeouts } from './records.ts';
+
+/**
+ * Defaults aimed at EC2 inside one region, where the network and instances are reliable enough that
+ * EFM's on-premises defaults (10 s / 60 s / 10 s / 10 s / 50 s) only add minutes of downtime:
+ * - localPeriodMs 1000: the database is checked every second.
+ * - localTimeoutMs 2000 + localTimeoutFinalMs 1000: a database that hangs is declared DOWN after at most
+ *   about 3 s; one that refuses connections after two failed checks back to back (well under a second).
+ * - remoteTimeoutMs 2000: how long a peer waits on the primary's database when asked to confirm it is gone.
+ * - nodeTimeoutMs 5000: five missed heartbeats; EC2 network hiccups of a second or two cause nothing.
+ */
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  localPeriodMs: 1000,
+  localTimeoutMs: 2000,
+  localTimeoutFinalMs: 1000,
+  remoteTimeoutMs: 2000,
+  nodeTimeoutMs: 5000,
+};
+
+const positiveMs = z.number().int().positive().max(3_600_000);
+
+const databaseSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535).default(5432),
+  dbname: z.string().min(1).default('postgres'),
+  user: z.string().min(1).default('pgfailover'),
+  /** Name of the environment variable that holds the password (the systemd unit's EnvironmentFile). */
+  passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+  /** A file holding only the password; keep it mode 0600. Without either, libpq's ~/.pgpass is used. */
+  passwordFile: z.string().min(1).optional(),
+  sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
+  /** The data directory: needed later to fence (standby.signal) and repoint this node. */
+  dataDirectory: z.string().min(1).optional(),
+});
+
+const storeSchema = z.strictObject({
+  table: z.string().min(3).max(255).default('pgfailover'),
+  region: z.string().min(1).optional(),
+  /** Only for the local mode and tests (dynalite); leave unset to reach DynamoDB itself. */
+  endpoint: z.url().optional(),
+});
+
+const rawConfigSchema = z.strictObject({
+  cluster: clusterNameSchema,
+  nodeId: nodeIdSchema,
+  role: z.enum(['database', 'witness']).default('database'),
+  /** The address peers and the address mover use for this node (its private IP on EC2). */
+  address: z.string().min(1),
+  store: storeSchema.default({ table: 'pgfailover' }),
+  database: databaseSchema.optional(),
+  heartbeatIntervalMs: positiveMs.default(1000),
+  timeouts: z
+    .strictObject({
+      localPeriodMs: positiveMs.optional(),
+      localTimeoutMs: positiveMs.optional(),
+      localTimeoutFinalMs: positiveMs.optional(),
+      remoteTimeoutMs: positiveMs.optional(),
+      nodeTimeoutMs: positiveMs.optional(),
+    })
+    .default({}),
+  aws: z
+    .strictObject({
+      instanceId: z.string().regex(/^i-[0-9a-f]+$/, 'an EC2 instance id such as i-0abc123').optional(),
+      eniId: z.string().regex(/^eni-[0-9a-f]+$/, 'an ENI id such as eni-0abc123').optional(),
+    })
+    .default({}),
+  logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+});
+
+type RawConfig = z.infer<typeof rawConfigSchema>;
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
+export type AgentConfig = Omit<RawConfig, 'timeouts'> & { timeouts: Timeouts };
+
+/** Rules that tie keys together; each returns a problem or nothing. */
+function crossChecks(raw: RawConfig, timeouts: Timeouts): string[] {
+  const problems: string[] = [];
+  if (raw.role === 'database' && !raw.database) {
+    problems.push('database: required when role is "database" (how the agent reaches its local PostgreSQL)');
+  }
+  if (raw.role === 'witness' && raw.database) {
+    problems.push('database: a witness has no database; remove this key or set role to "database"');
+  }
+  if (raw.database?.passwordEnv && raw.database.passwordFile) {
+    problems.push('database: give passwordEnv or passwordFile, not both');
+  }
+  if (timeouts.localTimeoutFinalMs > timeouts.localTimeoutMs) {
+    problems.push(
+      `timeouts.localTimeoutFinalMs (${timeouts.localTimeoutFinalMs}) must not exceed timeouts.localTimeoutMs (${timeouts.localTimeoutMs})`,
+    );
+  }
+  if (raw.heartbeatIntervalMs * 2 > timeouts.nodeTimeoutMs) {
+    problems.push(
+      `timeouts.nodeTimeoutMs (${timeouts.nodeTimeoutMs}) must be at least twice heartbeatIntervalMs (${raw.heartbeatIntervalMs}), or one late heartbeat looks like a dead node`,
+    );
+  }
+  if (timeouts.localPeriodMs >= timeouts.nodeTimeoutMs) {
+    problems.push(
+      `timeouts.localPeriodMs (${timeouts.localPeriodMs}) must be shorter than timeouts.nodeTimeoutMs (${timeouts.nodeTimeoutMs})`,
+    );
+  }
+  return problems;
+}
+
+/** Validates an already-parsed object; `source` names it in the error (a file path). */
+export function parseAgentConfig(input: unknown, source = 'agent config'): AgentConfig {
+  if (input !== null && typeof input === 'object' && 'database' in input) {
+    const database = (input as { database?: unknown }).database;
+    if (database !== null && typeof database === 'object' && 'password' in database) {
+      // Checked before the schema so the message says what to do instead of "unrecognized key".
+      throw new ConfigError(source, [
+        'database.password: plain-text passwords are not accepted in the config; put the password in an environment variable named by database.passwordEnv, in a file named by database.passwordFile (mode 0600), or in ~/.pgpass',
+      ]);
+    }
+  }
+  const parsed = rawConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(source, describeIssues(parsed.error));
+  const timeouts: Timeouts = { ...DEFAULT_TIMEOUTS, ...stripUndefined(parsed.data.timeouts) };
+  const problems = crossChecks(parsed.data, timeouts);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return { ...parsed.data, timeouts };
+}
+
+export function loadAgentConfig(path: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(path, [`not valid JSON: ${(error as Error).message}`]);
+  }
+  return parseAgentConfig(json, path);
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,300 @@
+// cluster-status: the EFM report brought up to date, computed purely from a snapshot of the state table
+// and the reader's clock. The same report feeds the text view, the JSON view (docs/cluster-status-json.md)
+// and the exit code.
+//
+// Liveness here compares an agent's send time with the reader's clock against that node's own node
+// timeout: a display judgement that tolerates skew up to the node timeout. Failover decisions never
+// rely on it; the evaluator times heartbeats on its own clock.
+
+import { lsnLagBytes } from './lsn.ts';
+import { effectivePriority } from './membership.ts';
+import type { AgentType, AllowedNode, DbStatus, HeartbeatRecord } from './records.ts';
+import type { ClusterSnapshot } from './state-store.ts';
+
+export const CLUSTER_STATUS_SCHEMA_VERSION = 1;
+
+export type AgentLiveness = 'UP' | 'DOWN' | 'EXITED' | 'UNKNOWN';
+
+export interface NodeStatus {
+  nodeId: string;
+  address: string;
+  agentType: AgentType | 'unknown';
+  agentStatus: AgentLiveness;
+  dbStatus: DbStatus;
+  info: string;
+  holdsAddress: boolean;
+  timeline: number | null;
+  currentLsn: string | null;
+  receivedLsn: string | null;
+  replayedLsn: string | null;
+  heartbeatAgeMs: number | null;
+  seq: number | null;
+}
+
+export interface PromoteStandby {
+  nodeId: string;
+  receivedLsn: string | null;
+  replayedLsn: string | null;
+  /** Bytes of WAL the primary has written that this standby has not received; null when unknown. */
+  lagBytes: number | null;
+  inSync: boolean;
+  info: string;
+}
+
+export interface ClusterStatusReport {
+  schemaVersion: typeof CLUSTER_STATUS_SCHEMA_VERSION;
+  cluster: string;
+  generatedAtMs: number;
+  term: number;
+  recordedPrimary: string | null;
+  autoFailover: boolean;
+  maxLagBytes: number;
+  address: { mode: string; value: string | null; holderNodeId: string | null };
+  nodes: NodeStatus[];
+  allowedNodes: AllowedNode[];
+  standbyPriority: string[];
+  promoteStatus: {
+    primary: { nodeId: string; currentLsn: string | null; timeline: number | null } | null;
+    standbys: PromoteStandby[];
+    safeToPromote: boolean;
+    verdict: string;
+  };
+  rejectedNodes: { nodeId: string; address: string; reason: string; attempts: number; lastAtMs: number }[];
+  /** Each one makes the exit code non-zero. */
+  problems: string[];
+  /** Worth a look, but the cluster is serving and protected. */
+  warnings: string[];
+  healthy: boolean;
+}
+
+export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): ClusterStatusReport {
+  const { cluster, membership } = snapshot;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const heartbeatOf = new Map(snapshot.heartbeats.map((heartbeat) => [heartbeat.nodeId, heartbeat]));
+
+  for (const item of snapshot.invalid) {
+    problems.push(`item ${item.sk} in the state table is not valid and was ignored: ${item.problems.join('; ')}`);
+  }
+
+  const nodes = membership.allowed.map((allowed) => nodeStatus(allowed, heartbeatOf.get(allowed.nodeId), nowMs, cluster.address.holderNodeId));
+  for (const node of nodes) {
+    const where = `${node.nodeId} (${node.address})`;
+    if (node.agentStatus !== 'UP') {
+      problems.push(`agent on ${where} is ${node.agentStatus}: ${node.info}`);
+      continue;
+    }
+    if (node.agentType === 'witness') continue;
+    if (node.dbStatus === 'DOWN') problems.push(`database on ${where} is DOWN: ${node.info}`);
+    else if (node.dbStatus === 'UNKNOWN') problems.push(`database on ${where} is UNKNOWN: ${node.info}`);
+  }
+
+  const live = nodes.filter((node) => node.agentStatus === 'UP' && node.dbStatus === 'UP');
+  const primaries = live.filter((node) => node.agentType === 'primary');
+  const standbys = live.filter((node) => node.agentType === 'standby');
+  const primary = primaries.length === 1 ? primaries[0] : undefined;
+
+  if (primaries.length === 0) problems.push('no primary: no node reports a running, writable database');
+  if (primaries.length > 1) {
+    problems.push(`more than one writable primary: ${primaries.map((node) => node.nodeId).join(', ')}; stop all but one at once (split brain)`);
+  }
+  if (primary && cluster.primaryNodeId && primary.nodeId !== cluster.primaryNodeId) {
+    problems.push(`the cluster record names ${cluster.primaryNodeId} as primary (term ${cluster.term}) but ${primary.nodeId} is the writable one`);
+  }
+  if (standbys.length === 0) problems.push('no standby: there is nothing to fail over to');
+
+  const primaryHeartbeat = primary ? heartbeatOf.get(primary.nodeId) : undefined;
+  const promoteStandbys = standbys.map((standby) => promoteStandby(standby, primary, primaryHeartbeat, cluster.policy.maxLagBytes));
+  for (const standby of promoteStandbys) {
+    if (!standby.inSync) problems.push(`standby ${standby.nodeId} is not in sync with the primary: ${standby.info}`);
+  }
+
+  const votingMembers = membership.allowed.length;
+  if (votingMembers < 3) {
+    warnings.push(`only ${votingMembers} member(s) allowed: with fewer than three (database nodes and witnesses) failover protection is reduced; add a standby or a witness`);
+  }
+  const rejectedNodes = [
+    ...snapshot.rejected.map((rejected) => ({
+      nodeId: rejected.nodeId,
+      address: rejected.address,
+      reason: rejected.reason,
+      attempts: rejected.attempts,
+      lastAtMs: rejected.lastAtMs,
+    })),
+  ];
+  for (const rejected of rejectedNodes) {
+    warnings.push(`heartbeats from ${rejected.nodeId} (${rejected.address}) are rejected: ${rejected.reason}`);
+  }
+
+  return {
+    schemaVersion: CLUSTER_STATUS_SCHEMA_VERSION,
+    cluster: cluster.cluster,
+    generatedAtMs: nowMs,
+    term: cluster.term,
+    recordedPrimary: cluster.primaryNodeId,
+    autoFailover: cluster.policy.autoFailover,
+    maxLagBytes: cluster.policy.maxLagBytes,
+    address: { ...cluster.address },
+    nodes,
+    allowedNodes: membership.allowed,
+    standbyPriority: effectivePriority(membership).filter((nodeId) => nodes.find((node) => node.nodeId === nodeId)?.agentType !== 'witness'),
+    promoteStatus: {
+      primary: primary ? { nodeId: primary.nodeId, currentLsn: primary.currentLsn, timeline: primary.timeline } : null,
+      standbys: promoteStandbys,
+      ...verdict(primary !== undefined, promoteStandbys, cluster.policy.maxLagBytes),
+    },
+    rejectedNodes,
+    problems,
+    warnings,
+    healthy: problems.length === 0,
+  };
+}
+
+function nodeStatus(allowed: AllowedNode, heartbeat: HeartbeatRecord | undefined, nowMs: number, holder: string | null): NodeStatus {
+  const base = {
+    nodeId: allowed.nodeId,
+    address: allowed.address,
+    holdsAddress: holder === allowed.nodeId,
+  };
+  if (!heartbeat) {
+    return {
+      ...base,
+      agentType: 'unknown',
+      agentStatus: 'UNKNOWN',
+      dbStatus: 'UNKNOWN',
+      info: 'no heartbeat has ever been received; start pgfailover-agent on this node',
+      timeline: null,
+      currentLsn: null,
+      receivedLsn: null,
+      replayedLsn: null,
+      heartbeatAgeMs: null,
+      seq: null,
+    };
+  }
+  const ageMs = Math.max(0, nowMs - heartbeat.sentAtMs);
+  const facts = {
+    ...base,
+    agentType: heartbeat.agentType,
+    timeline: heartbeat.timeline,
+    currentLsn: heartbeat.currentLsn,
+    receivedLsn: heartbeat.receivedLsn,
+    replayedLsn: heartbeat.replayedLsn,
+    heartbeatAgeMs: ageMs,
+    seq: heartbeat.seq,
+  };
+  if (heartbeat.agentStatus === 'EXITED') {
+    return { ...facts, agentStatus: 'EXITED', dbStatus: 'UNKNOWN', info: 'the agent was stopped (it said so on exit); start pgfailover-agent again' };
+  }
+  if (ageMs > heartbeat.timeouts.nodeTimeoutMs) {
+    return {
+      ...facts,
+      agentStatus: 'DOWN',
+      dbStatus: 'UNKNOWN',
+      info: `no heartbeat for ${formatSeconds(ageMs)} (node timeout ${formatSeconds(heartbeat.timeouts.nodeTimeoutMs)}); check the host and its pgfailover-agent`,
+    };
+  }
+  return { ...facts, agentStatus: 'UP', dbStatus: heartbeat.dbStatus, info: heartbeat.dbInfo };
+}
+
+function promoteStandby(standby: NodeStatus, primary: NodeStatus | undefined, primaryHeartbeat: HeartbeatRecord | undefined, maxLagBytes: number): PromoteStandby {
+  const base = { nodeId: standby.nodeId, receivedLsn: standby.receivedLsn, replayedLsn: standby.replayedLsn };
+  if (!primary || !primary.currentLsn) return { ...base, lagBytes: null, inSync: false, info: 'no primary to compare with' };
+  if (!standby.receivedLsn && !standby.replayedLsn) return { ...base, lagBytes: null, inSync: false, info: 'has not received any WAL' };
+  if (standby.timeline !== null && primary.timeline !== null && standby.timeline !== primary.timeline) {
+    return { ...base, lagBytes: null, inSync: false, info: `on timeline ${standby.timeline} while the primary is on timeline ${primary.timeline}` };
+  }
+  // A standby whose receiver restarted reports no received LSN; what it has replayed it certainly has.
+  const lagBytes = lsnLagBytes(primary.currentLsn, standby.receivedLsn ?? standby.replayedLsn ?? '0/0');
+  const streaming = primaryHeartbeat?.replication.some((peer) => peer.applicationName === standby.nodeId && peer.state === 'streaming') ?? false;
+  if (lagBytes > maxLagBytes) {
+    return { ...base, lagBytes, inSync: false, info: `${lagBytes} bytes behind the primary, past the ${maxLagBytes}-byte limit` };
+  }
+  const notes = [lagBytes > 0 ? `${lagBytes} bytes behind` : '', streaming ? '' : 'not listed as streaming in the primary\'s pg_stat_replication'];
+  return { ...base, lagBytes, inSync: true, info: notes.filter(Boolean).join('; ') };
+}
+
+function verdict(hasPrimary: boolean, standbys: PromoteStandby[], maxLagBytes: number): { safeToPromote: boolean; verdict: string } {
+  if (!hasPrimary) return { safeToPromote: false, verdict: 'No single running primary: cannot judge whether a standby is safe to promote.' };
+  if (standbys.length === 0) return { safeToPromote: false, verdict: 'No running standby: there is nothing to promote.' };
+  const inSync = standbys.filter((standby) => standby.inSync);
+  if (inSync.length === 0) return { safeToPromote: false, verdict: `No standby is in sync with the primary (lag limit ${maxLagBytes} bytes). It is not safe to promote.` };
+  const lagging = standbys.filter((standby) => !standby.inSync).map((standby) => standby.nodeId);
+  const allLevel = inSync.every((standby) => standby.lagBytes === 0);
+  const head = allLevel
+    ? 'Standby database(s) in sync with primary. It is safe to promote.'
+    : `Standby database(s) within the ${maxLagBytes}-byte lag limit of the primary. It is safe to promote.`;
+  return { safeToPromote: true, verdict: lagging.length > 0 ? `${head} Not in sync: ${lagging.join(', ')}.` : head };
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
+}
+
+const AGENT_TYPE_LABEL: Record<NodeStatus['agentType'], string> = {
+  primary: 'Primary',
+  standby: 'Standby',
+  witness: 'Witness',
+  idle: 'Idle',
+  unknown: 'Unknown',
+};
+
+/** The human report, laid out like EFM's so that a DBA finds things where they expect them. */
+export function formatClusterStatus(report: ClusterStatusReport): string {
+  const lines: string[] = [];
+  lines.push(`Cluster Status: ${report.cluster}   (term ${report.term}, automatic failover ${report.autoFailover ? 'on' : 'OFF'})`);
+  lines.push('');
+  lines.push(
+    table(
+      ['Agent Type', 'Node', 'Address', 'Agent', 'DB', 'VIP', 'Info'],
+      report.nodes.map((node) => [
+        AGENT_TYPE_LABEL[node.agentType],
+        node.nodeId,
+        node.address,
+        node.agentStatus,
+        node.dbStatus,
+        report.address.value ? `${report.address.value}${node.holdsAddress ? '*' : ''}` : node.holdsAddress ? '*' : '',
+        node.info,
+      ]),
+    ),
+  );
+  lines.push('');
+  lines.push('Allowed node host list:');
+  lines.push(`  ${report.allowedNodes.map((node) => `${node.nodeId} (${node.address})`).join(' ') || '(none: allow nodes with pgfailover allow-node)'}`);
+  lines.push('');
+  lines.push('Standby priority host list:');
+  lines.push(`  ${report.standbyPriority.join(' ') || '(none)'}`);
+  lines.push('');
+  lines.push('Promote Status:');
+  lines.push('');
+  const promoteRows: string[][] = [];
+  const primary = report.promoteStatus.primary;
+  if (primary) promoteRows.push(['Primary', primary.nodeId, primary.currentLsn ?? 'UNKNOWN', '', '']);
+  for (const standby of report.promoteStatus.standbys) {
+    promoteRows.push(['Standby', standby.nodeId, standby.receivedLsn ?? 'UNKNOWN', standby.replayedLsn ?? 'UNKNOWN', standby.info]);
+  }
+  lines.push(table(['DB Type', 'Node', 'WAL Received LSN', 'WAL Replayed LSN', 'Info'], promoteRows));
+  lines.push('');
+  lines.push(report.promoteStatus.verdict);
+  if (report.rejectedNodes.length > 0) {
+    lines.push('');
+    lines.push('Rejected nodes (heartbeats refused, never counted):');
+    lines.push(table(['Node', 'Address', 'Attempts', 'Reason'], report.rejectedNodes.map((node) => [node.nodeId, node.address, String(node.attempts), node.reason])));
+  }
+  if (report.problems.length > 0) {
+    lines.push('');
+    lines.push('Problems:');
+    for (const problem of report.problems) lines.push(`  - ${problem}`);
+  }
+  if (report.warnings.length > 0) {
+    lines.push('');
+    lines.push('Warnings:');
+    for (const warning of report.warnings) lines.push(`  - ${warning}`);
+  }
+  return lines.join('\n');
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const render = (cells: string[]) => `  ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ')}`.trimEnd();
+  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)].join('\n');
+}

@@ -1,0 +1,174 @@
+// Every item kept in the state table, as a zod schema. Items read from the store are parsed with these,
+// never cast: an item that does not parse is reported (cluster-status lists it) and never counted.
+//
+// Layout: one table, partition key `cluster`, sort key `sk`, so one deployment serves many clusters
+// and IAM can confine an agent to its own cluster's partition (dynamodb:LeadingKeys).
+//   sk = "CLUSTER"            the cluster record: term, primary, lease, address holder, policy
+//   sk = "MEMBERSHIP"         allowed nodes and the standby priority list
+//   sk = "HB#<nodeId>"        the latest heartbeat of an allowed node's agent
+//   sk = "REJECTED#<nodeId>"  heartbeats refused because the node is not allowed
+
+import { z } from 'zod';
+import { isLsn } from './lsn.ts';
+
+export const SK = {
+  cluster: 'CLUSTER',
+  membership: 'MEMBERSHIP',
+  heartbeatPrefix: 'HB#',
+  rejectedPrefix: 'REJECTED#',
+} as const;
+
+export const nodeIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a node id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+export const clusterNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a cluster name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+export const lsnSchema = z.string().refine(isLsn, 'not a WAL position such as 16/B374D848');
+const epochMs = z.number().int().nonnegative();
+
+export const agentTypeSchema = z.enum(['primary', 'standby', 'witness', 'idle']);
+export type AgentType = z.infer<typeof agentTypeSchema>;
+/** UP: checked and answering. DOWN: confirmed down after the final check. UNKNOWN: not (yet) known. */
+export const dbStatusSchema = z.enum(['UP', 'DOWN', 'UNKNOWN', 'N/A']);
+export type DbStatus = z.infer<typeof dbStatusSchema>;
+export const agentStatusSchema = z.enum(['UP', 'EXITED']);
+
+export const addressModeSchema = z.enum(['none', 'local', 'eip', 'secondary-ip', 'route-table']);
+
+export const clusterPolicySchema = z.strictObject({
+  autoFailover: z.boolean(),
+  /** A standby further behind than this is never promoted automatically and makes cluster-status fail. */
+  maxLagBytes: z.number().int().nonnegative(),
+  /** How long a primary's lease lasts after each renewal. */
+  leaseDurationMs: z.number().int().positive(),
+});
+export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
+
+export const clusterRecordSchema = z.strictObject({
+  cluster: clusterNameSchema,
+  sk: z.literal(SK.cluster),
+  /** Bumped by every conditional write; writers condition on the version they read. */
+  version: z.number().int().nonnegative(),
+  /** The cluster term (epoch): bumped on every role change; commands carry it, agents ignore older ones. */
+  term: z.number().int().nonnegative(),
+  primaryNodeId: nodeIdSchema.nullable(),
+  /** Renewals the primary has made in this term; the evaluator times the lease by watching this change. */
+  leaseRenewals: z.number().int().nonnegative(),
+  address: z.strictObject({
+    mode: addressModeSchema,
+    value: z.string().nullable(),
+    holderNodeId: nodeIdSchema.nullable(),
+  }),
+  policy: clusterPolicySchema,
+  createdAtMs: epochMs,
+  updatedAtMs: epochMs,
+});
+export type ClusterRecord = z.infer<typeof clusterRecordSchema>;
+
+export const allowedNodeSchema = z.strictObject({
+  nodeId: nodeIdSchema,
+  address: z.string().min(1),
+});
+export type AllowedNode = z.infer<typeof allowedNodeSchema>;
+
+export const membershipRecordSchema = z.strictObject({
+  cluster: clusterNameSchema,
+  sk: z.literal(SK.membership),
+  version: z.number().int().nonnegative(),
+  allowed: z.array(allowedNodeSchema),
+  /** Promotion order for standbys that are equally up to date; allowed nodes not listed come after, in allow order. */
+  priority: z.array(nodeIdSchema),
+  updatedAtMs: epochMs,
+});
+export type MembershipRecord = z.infer<typeof membershipRecordSchema>;
+
+export const timeoutsSchema = z.strictObject({
+  localPeriodMs: z.number().int().positive(),
+  localTimeoutMs: z.number().int().positive(),
+  localTimeoutFinalMs: z.number().int().positive(),
+  remoteTimeoutMs: z.number().int().positive(),
+  nodeTimeoutMs: z.number().int().positive(),
+});
+export type Timeouts = z.infer<typeof timeoutsSchema>;
+
+export const replicationPeerSchema = z.strictObject({
+  applicationName: z.string(),
+  clientAddr: z.string().nullable(),
+  state: z.string(),
+  syncState: z.string(),
+  sentLsn: lsnSchema.nullable(),
+  flushLsn: lsnSchema.nullable(),
+  replayLsn: lsnSchema.nullable(),
+});
+export type ReplicationPeer = z.infer<typeof replicationPeerSchema>;
+
+export const hostFactsSchema = z.strictObject({
+  hostname: z.string(),
+  /** Where peers and the address mover reach this node's database. */
+  address: z.string(),
+  dbPort: z.number().int().positive().nullable(),
+  privateIp: z.string().nullable(),
+  instanceId: z.string().nullable(),
+  eniId: z.string().nullable(),
+});
+
+export const heartbeatRecordSchema = z.strictObject({
+  cluster: clusterNameSchema,
+  sk: z.string().startsWith(SK.heartbeatPrefix),
+  nodeId: nodeIdSchema,
+  /** A new random id each time the agent starts; with seq it orders heartbeats without trusting clocks. */
+  bootId: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  /** The agent's own clock when it sent this: shown to people, never used alone to judge liveness. */
+  sentAtMs: epochMs,
+  agentType: agentTypeSchema,
+  agentStatus: agentStatusSchema,
+  dbStatus: dbStatusSchema,
+  /** Why the database has the status it has, in words for a DBA ("" when there is nothing to say). */
+  dbInfo: z.string(),
+  timeline: z.number().int().positive().nullable(),
+  currentLsn: lsnSchema.nullable(),
+  receivedLsn: lsnSchema.nullable(),
+  replayedLsn: lsnSchema.nullable(),
+  replayLagMs: z.number().nonnegative().nullable(),
+  replication: z.array(replicationPeerSchema),
+  host: hostFactsSchema,
+  timeouts: timeoutsSchema,
+  agentVersion: z.string(),
+});
+export type HeartbeatRecord = z.infer<typeof heartbeatRecordSchema>;
+
+export const rejectedHeartbeatSchema = z.strictObject({
+  cluster: clusterNameSchema,
+  sk: z.string().startsWith(SK.rejectedPrefix),
+  nodeId: nodeIdSchema,
+  address: z.string(),
+  reason: z.string(),
+  firstAtMs: epochMs,
+  lastAtMs: epochMs,
+  attempts: z.number().int().positive(),
+});
+export type RejectedHeartbeat = z.infer<typeof rejectedHeartbeatSchema>;
+
+export function heartbeatKey(nodeId: string): string {
+  return `${SK.heartbeatPrefix}${nodeId}`;
+}
+export function rejectedKey(nodeId: string): string {
+  return `${SK.rejectedPrefix}${nodeId}`;
+}
+
+/** Turns zod issues into one line each, naming the key path and saying what to do. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join('.') : '';
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key; check its spelling against the documented keys`);
+    }
+    if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) {
+      return [`${path}: required key is missing (expected ${issue.expected})`];
+    }
+    return [`${path || '(top level)'}: ${issue.message}`];
+  });
+}

@@ -1,0 +1,333 @@
+// The one typed module through which the agent, the Lambdas and the CLI reach the state table.
+// Single-item conditional writes only (no transactions, no streams): the same protocol works on DynamoDB
+// and on dynalite. Reads that feed a decision are consistent reads. Every item read is schema-checked.
+
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { z } from 'zod';
+import { NotFoundError, StoreConflictError } from './errors.ts';
+import type { Membership } from './membership.ts';
+import {
+  SK,
+  clusterRecordSchema,
+  describeIssues,
+  heartbeatKey,
+  heartbeatRecordSchema,
+  membershipRecordSchema,
+  rejectedHeartbeatSchema,
+  rejectedKey,
+  type ClusterPolicy,
+  type ClusterRecord,
+  type HeartbeatRecord,
+  type MembershipRecord,
+  type RejectedHeartbeat,
+} from './records.ts';
+
+export interface StoreConnection {
+  table: string;
+  region?: string | undefined;
+  /** dynalite (local mode, tests); unset for DynamoDB itself. */
+  endpoint?: string | undefined;
+  /** Per-request timeout, so a hung connection cannot stall a heartbeat loop. */
+  requestTimeoutMs?: number;
+  maxAttempts?: number;
+}
+
+export function createDocumentClient(connection: Omit<StoreConnection, 'table'>): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({
+    region: connection.region ?? process.env.AWS_REGION ?? (connection.endpoint ? 'local' : undefined),
+    ...(connection.endpoint
+      ? {
+          endpoint: connection.endpoint,
+          // dynalite checks that a signature is present, not whose it is.
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }
+      : {}),
+    maxAttempts: connection.maxAttempts ?? 3,
+    requestHandler: { requestTimeout: connection.requestTimeoutMs ?? 3000, connectionTimeout: connection.requestTimeoutMs ?? 3000 },
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+export interface InvalidItem {
+  sk: string;
+  problems: string[];
+}
+
+export interface ClusterSnapshot {
+  cluster: ClusterRecord;
+  membership: MembershipRecord;
+  heartbeats: HeartbeatRecord[];
+  rejected: RejectedHeartbeat[];
+  /** Items that did not match their schema: reported, never counted. */
+  invalid: InvalidItem[];
+}
+
+export interface NewCluster {
+  cluster: string;
+  policy: ClusterPolicy;
+  address?: ClusterRecord['address'];
+  primaryNodeId?: string | null;
+}
+
+export class StateStore {
+  constructor(
+    private readonly documents: DynamoDBDocumentClient,
+    readonly table: string,
+  ) {}
+
+  static connect(connection: StoreConnection): StateStore {
+    return new StateStore(createDocumentClient(connection), connection.table);
+  }
+
+  /** For the local mode and tests; in AWS the CDK stack owns the table. */
+  async createTableIfMissing(): Promise<void> {
+    try {
+      await this.documents.send(new DescribeTableCommand({ TableName: this.table }));
+      return;
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+    await this.documents.send(
+      new CreateTableCommand({
+        TableName: this.table,
+        AttributeDefinitions: [
+          { AttributeName: 'cluster', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'cluster', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const description = await this.documents.send(new DescribeTableCommand({ TableName: this.table }));
+      if (description.Table?.TableStatus === 'ACTIVE') return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`table ${this.table} did not become ACTIVE`);
+  }
+
+  /** Creates the cluster record and an empty membership; fails if the cluster exists. */
+  async initCluster(spec: NewCluster, nowMs: number): Promise<ClusterRecord> {
+    const record: ClusterRecord = {
+      cluster: spec.cluster,
+      sk: SK.cluster,
+      version: 1,
+      term: 1,
+      primaryNodeId: spec.primaryNodeId ?? null,
+      leaseRenewals: 0,
+      address: spec.address ?? { mode: 'none', value: null, holderNodeId: null },
+      policy: spec.policy,
+      createdAtMs: nowMs,
+      updatedAtMs: nowMs,
+    };
+    clusterRecordSchema.parse(record);
+    await this.putIfAbsent(record, `cluster ${spec.cluster} already exists`, clusterRecordSchema);
+    const membership: MembershipRecord = {
+      cluster: spec.cluster,
+      sk: SK.membership,
+      version: 1,
+      allowed: [],
+      priority: [],
+      updatedAtMs: nowMs,
+    };
+    await this.putIfAbsent(membership, `membership of cluster ${spec.cluster} already exists`, membershipRecordSchema);
+    return record;
+  }
+
+  async getCluster(cluster: string): Promise<ClusterRecord | undefined> {
+    return this.getItem(cluster, SK.cluster, clusterRecordSchema);
+  }
+
+  async getMembership(cluster: string): Promise<MembershipRecord | undefined> {
+    return this.getItem(cluster, SK.membership, membershipRecordSchema);
+  }
+
+  /**
+   * Read-modify-write of the membership, conditioned on the version read; a concurrent change makes it
+   * read again and re-apply `change`, so no edit is lost. `change` may throw a UsageError to refuse.
+   */
+  async updateMembership(cluster: string, change: (current: Membership) => Membership, nowMs: number): Promise<MembershipRecord> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.getMembership(cluster);
+      if (!current) throw new NotFoundError(`cluster ${cluster} does not exist in table ${this.table}; create it with pgfailover init --cluster ${cluster}`);
+      const changed = change({ allowed: current.allowed, priority: current.priority });
+      const next: MembershipRecord = { ...current, ...changed, version: current.version + 1, updatedAtMs: nowMs };
+      membershipRecordSchema.parse(next);
+      try {
+        await this.documents.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: next,
+            ConditionExpression: 'version = :read',
+            ExpressionAttributeValues: { ':read': current.version },
+          }),
+        );
+        return next;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException) || attempt >= 4) throw this.conflict(error, 'membership update', undefined);
+      }
+    }
+  }
+
+  /**
+   * Writes a heartbeat unless a newer one from the same agent run is already stored: a delayed retry of
+   * an old heartbeat must never overwrite a newer one.
+   */
+  async putHeartbeat(heartbeat: HeartbeatRecord): Promise<void> {
+    heartbeatRecordSchema.parse(heartbeat);
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: heartbeat,
+          ConditionExpression: 'attribute_not_exists(sk) OR bootId <> :boot OR seq < :seq',
+          ExpressionAttributeValues: { ':boot': heartbeat.bootId, ':seq': heartbeat.seq },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      throw await this.conflictWithCurrent(error, `heartbeat ${heartbeat.nodeId} seq ${heartbeat.seq}`, heartbeat.cluster, heartbeat.sk, heartbeatRecordSchema);
+    }
+  }
+
+  /** Counts a heartbeat refused because its node is not allowed (or its address does not match). */
+  async recordRejected(cluster: string, nodeId: string, address: string, reason: string, nowMs: number): Promise<void> {
+    await this.documents.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { cluster, sk: rejectedKey(nodeId) },
+        UpdateExpression:
+          'SET nodeId = :node, address = :address, reason = :reason, lastAtMs = :now, firstAtMs = if_not_exists(firstAtMs, :now), attempts = if_not_exists(attempts, :zero) + :one',
+        ExpressionAttributeValues: { ':node': nodeId, ':address': address, ':reason': reason, ':now': nowMs, ':zero': 0, ':one': 1 },
+      }),
+    );
+  }
+
+  async deleteRejected(cluster: string, nodeId: string): Promise<void> {
+    await this.documents.send(new DeleteCommand({ TableName: this.table, Key: { cluster, sk: rejectedKey(nodeId) } }));
+  }
+
+  async deleteHeartbeat(cluster: string, nodeId: string): Promise<void> {
+    await this.documents.send(new DeleteCommand({ TableName: this.table, Key: { cluster, sk: heartbeatKey(nodeId) } }));
+  }
+
+  /** Everything about one cluster, read consistently in one query (one partition). */
+  async readSnapshot(cluster: string): Promise<ClusterSnapshot> {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documents.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'cluster = :cluster',
+          ExpressionAttributeValues: { ':cluster': cluster },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+
+    const invalid: InvalidItem[] = [];
+    const parse = <S extends z.ZodType>(schema: S, item: Record<string, unknown>): z.infer<S> | undefined => {
+      const result = schema.safeParse(item);
+      if (result.success) return result.data;
+      invalid.push({ sk: String(item.sk), problems: describeIssues(result.error) });
+      return undefined;
+    };
+
+    let clusterRecord: ClusterRecord | undefined;
+    let membership: MembershipRecord | undefined;
+    const heartbeats: HeartbeatRecord[] = [];
+    const rejected: RejectedHeartbeat[] = [];
+    for (const item of items) {
+      const sk = String(item.sk);
+      if (sk === SK.cluster) clusterRecord = parse(clusterRecordSchema, item);
+      else if (sk === SK.membership) membership = parse(membershipRecordSchema, item);
+      else if (sk.startsWith(SK.heartbeatPrefix)) pushDefined(heartbeats, parse(heartbeatRecordSchema, item));
+      else if (sk.startsWith(SK.rejectedPrefix)) pushDefined(rejected, parse(rejectedHeartbeatSchema, item));
+      // Other item kinds (history, commands) belong to later readers and are left alone here.
+    }
+    if (!clusterRecord || !membership) {
+      const broken = invalid.find((entry) => entry.sk === SK.cluster || entry.sk === SK.membership);
+      if (broken) throw new Error(`cluster ${cluster}: the ${broken.sk} item is not valid: ${broken.problems.join('; ')}`);
+      throw new NotFoundError(`cluster ${cluster} does not exist in table ${this.table}; create it with pgfailover init --cluster ${cluster}`);
+    }
+    return { cluster: clusterRecord, membership, heartbeats, rejected, invalid };
+  }
+
+  /** Names of all clusters in the table (a small scan of cluster records). */
+  async listClusters(): Promise<string[]> {
+    const names: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documents.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'sk = :sk',
+          ExpressionAttributeValues: { ':sk': SK.cluster },
+          ProjectionExpression: 'cluster',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) names.push(String(item.cluster));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return names.sort();
+  }
+
+  private async getItem<S extends z.ZodType>(cluster: string, sk: string, schema: S): Promise<z.infer<S> | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.table, Key: { cluster, sk }, ConsistentRead: true }));
+    if (!result.Item) return undefined;
+    const parsed = schema.safeParse(result.Item);
+    if (!parsed.success) throw new Error(`${cluster}/${sk} in table ${this.table} is not a valid record: ${describeIssues(parsed.error).join('; ')}`);
+    return parsed.data;
+  }
+
+  private async putIfAbsent<S extends z.ZodType>(item: Record<string, unknown>, what: string, schema: S): Promise<void> {
+    try {
+      await this.documents.send(
+        new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(sk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+      );
+    } catch (error) {
+      throw await this.conflictWithCurrent(error, what, String(item.cluster), String(item.sk), schema);
+    }
+  }
+
+  /** Turns ConditionalCheckFailed into a StoreConflictError carrying the item as it now is. */
+  private async conflictWithCurrent<S extends z.ZodType>(error: unknown, what: string, cluster: string, sk: string, schema: S): Promise<unknown> {
+    if (!(error instanceof ConditionalCheckFailedException)) return error;
+    // DynamoDB returns the item with the failure; engines that do not are asked with a consistent read.
+    const returned = error.Item ? schema.safeParse(unmarshall(error.Item)) : undefined;
+    const current = returned?.success ? returned.data : await this.getItem(cluster, sk, schema).catch(() => undefined);
+    return new StoreConflictError<z.infer<S>>(what, current);
+  }
+
+  private conflict(error: unknown, what: string, current: unknown): unknown {
+    return error instanceof ConditionalCheckFailedException ? new StoreConflictError(what, current) : error;
+  }
+}
+
+function pushDefined<T>(list: T[], value: T | undefined): void {
+  if (value !== undefined) list.push(value);
+}
