@@ -46,13 +46,18 @@ export class Agent {
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
   private loops: Promise<void>[] = [];
+  private firstCheckDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AgentDeps) {}
 
   start(): void {
     const { config, logger } = this.deps;
     logger.info('agent starting', { cluster: config.cluster, nodeId: config.nodeId, role: config.role, bootId: this.deps.bootId, timeouts: config.timeouts });
-    if (this.deps.probe) this.loops.push(this.checkLoop(this.deps.probe));
+    if (this.deps.probe) {
+      let markChecked: () => void = () => undefined;
+      this.firstCheckDone = new Promise((resolve) => (markChecked = resolve));
+      this.loops.push(this.checkLoop(this.deps.probe, markChecked));
+    }
     this.loops.push(this.heartbeatLoop());
   }
 
@@ -97,7 +102,7 @@ export class Agent {
     };
   }
 
-  private async checkLoop(probe: (timeoutMs: number) => Promise<ProbeResult>): Promise<void> {
+  private async checkLoop(probe: (timeoutMs: number) => Promise<ProbeResult>, markChecked: () => void): Promise<void> {
     const { timeouts } = this.deps.config;
     while (!this.stopping.signal.aborted) {
       const timeoutMs = this.health.finalCheckDue ? timeouts.localTimeoutFinalMs : timeouts.localTimeoutMs;
@@ -107,6 +112,7 @@ export class Agent {
       this.health = nextLocalHealth(previous, result);
       if (result.kind === 'ok') this.facts = result.facts;
       this.logHealthChange(previous, this.health);
+      if (!this.health.finalCheckDue) markChecked();
       // The final check follows a failed one at once, as EFM does; otherwise wait a period.
       if (!this.health.finalCheckDue) await this.pause(timeouts.localPeriodMs);
     }
@@ -124,7 +130,10 @@ export class Agent {
   }
 
   private async heartbeatLoop(): Promise<void> {
-    const interval = this.deps.config.heartbeatIntervalMs;
+    const { heartbeatIntervalMs: interval, timeouts } = this.deps.config;
+    // The first heartbeat waits (boundedly) for the first verdict on the database, so that it says
+    // something real rather than "starting".
+    await Promise.race([this.firstCheckDone, this.pause(timeouts.localTimeoutMs + timeouts.localTimeoutFinalMs)]);
     while (!this.stopping.signal.aborted) {
       try {
         await this.writeHeartbeat('UP');

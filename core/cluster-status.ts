@@ -137,7 +137,11 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     address: { ...cluster.address },
     nodes,
     allowedNodes: membership.allowed,
-    standbyPriority: effectivePriority(membership).filter((nodeId) => nodes.find((node) => node.nodeId === nodeId)?.agentType !== 'witness'),
+    // The priority list names promotion candidates: neither witnesses nor the serving primary.
+    standbyPriority: effectivePriority(membership).filter((nodeId) => {
+      const type = nodes.find((node) => node.nodeId === nodeId)?.agentType;
+      return type !== 'witness' && nodeId !== primary?.nodeId;
+    }),
     promoteStatus: {
       primary: primary ? { nodeId: primary.nodeId, currentLsn: primary.currentLsn, timeline: primary.timeline } : null,
       standbys: promoteStandbys,
@@ -243,16 +247,18 @@ export function formatClusterStatus(report: ClusterStatusReport): string {
   const lines: string[] = [];
   lines.push(`Cluster Status: ${report.cluster}   (term ${report.term}, automatic failover ${report.autoFailover ? 'on' : 'OFF'})`);
   lines.push('');
+  // The VIP column appears once an address is managed; "*" marks the node that holds it, as in EFM.
+  const showAddress = report.address.mode !== 'none';
   lines.push(
     table(
-      ['Agent Type', 'Node', 'Address', 'Agent', 'DB', 'VIP', 'Info'],
+      ['Agent Type', 'Node', 'Address', 'Agent', 'DB', ...(showAddress ? ['VIP'] : []), 'Info'],
       report.nodes.map((node) => [
         AGENT_TYPE_LABEL[node.agentType],
         node.nodeId,
         node.address,
         node.agentStatus,
         node.dbStatus,
-        report.address.value ? `${report.address.value}${node.holdsAddress ? '*' : ''}` : node.holdsAddress ? '*' : '',
+        ...(showAddress ? [`${report.address.value ?? ''}${node.holdsAddress ? '*' : ''}`] : []),
         node.info,
       ]),
     ),

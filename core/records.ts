@@ -172,3 +172,12 @@ export function describeIssues(error: z.ZodError): string[] {
     return [`${path || '(top level)'}: ${issue.message}`];
   });
 }
+
+/** Defaults for a new cluster; `pgfailover init` flags override them. */
+export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
+  autoFailover: true,
+  // 16 MiB of WAL: one segment. A standby further behind is not promoted without a person deciding.
+  maxLagBytes: 16 * 1024 * 1024,
+  // Twice the default node timeout: a primary that stops renewing is assumed gone only after this.
+  leaseDurationMs: 10_000,
+};

@@ -177,7 +177,8 @@ export class StateStore {
           new PutCommand({
             TableName: this.table,
             Item: next,
-            ConditionExpression: 'version = :read',
+            ConditionExpression: '#version = :read',
+            ExpressionAttributeNames: { '#version': 'version' },
             ExpressionAttributeValues: { ':read': current.version },
           }),
         );
@@ -199,7 +200,8 @@ export class StateStore {
         new PutCommand({
           TableName: this.table,
           Item: heartbeat,
-          ConditionExpression: 'attribute_not_exists(sk) OR bootId <> :boot OR seq < :seq',
+          ConditionExpression: 'attribute_not_exists(#sk) OR #bootId <> :boot OR #seq < :seq',
+          ExpressionAttributeNames: { '#sk': 'sk', '#bootId': 'bootId', '#seq': 'seq' },
           ExpressionAttributeValues: { ':boot': heartbeat.bootId, ':seq': heartbeat.seq },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -216,7 +218,8 @@ export class StateStore {
         TableName: this.table,
         Key: { cluster, sk: rejectedKey(nodeId) },
         UpdateExpression:
-          'SET nodeId = :node, address = :address, reason = :reason, lastAtMs = :now, firstAtMs = if_not_exists(firstAtMs, :now), attempts = if_not_exists(attempts, :zero) + :one',
+          'SET #nodeId = :node, #address = :address, #reason = :reason, #lastAtMs = :now, #firstAtMs = if_not_exists(#firstAtMs, :now), #attempts = if_not_exists(#attempts, :zero) + :one',
+        ExpressionAttributeNames: { '#nodeId': 'nodeId', '#address': 'address', '#reason': 'reason', '#lastAtMs': 'lastAtMs', '#firstAtMs': 'firstAtMs', '#attempts': 'attempts' },
         ExpressionAttributeValues: { ':node': nodeId, ':address': address, ':reason': reason, ':now': nowMs, ':zero': 0, ':one': 1 },
       }),
     );
@@ -238,7 +241,8 @@ export class StateStore {
       const page = await this.documents.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: 'cluster = :cluster',
+          KeyConditionExpression: '#cluster = :cluster',
+          ExpressionAttributeNames: { '#cluster': 'cluster' },
           ExpressionAttributeValues: { ':cluster': cluster },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
@@ -284,9 +288,10 @@ export class StateStore {
       const page = await this.documents.send(
         new ScanCommand({
           TableName: this.table,
-          FilterExpression: 'sk = :sk',
+          FilterExpression: '#sk = :sk',
+          ExpressionAttributeNames: { '#sk': 'sk', '#cluster': 'cluster' },
           ExpressionAttributeValues: { ':sk': SK.cluster },
-          ProjectionExpression: 'cluster',
+          ProjectionExpression: '#cluster',
           ExclusiveStartKey: startKey,
         }),
       );
@@ -307,7 +312,13 @@ export class StateStore {
   private async putIfAbsent<S extends z.ZodType>(item: Record<string, unknown>, what: string, schema: S): Promise<void> {
     try {
       await this.documents.send(
-        new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(sk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+        new PutCommand({
+          TableName: this.table,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': 'sk' },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
       );
     } catch (error) {
       throw await this.conflictWithCurrent(error, what, String(item.cluster), String(item.sk), schema);

@@ -1,0 +1,224 @@
+// pgfailover: the administrator's CLI. Wiring only: parse arguments, call the store and the core, print.
+// Exit codes: 0 success (cluster-status: healthy), 1 cluster-status found problems, 2 bad input,
+// 3 any other failure (store unreachable, PostgreSQL failed to start, ...).
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadAgentConfig } from '../core/agent-config.ts';
+import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
+import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../core/errors.ts';
+import { allowNode, removeNode, setPriority } from '../core/membership.ts';
+import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, nodeIdSchema } from '../core/records.ts';
+import { StateStore } from '../core/state-store.ts';
+import { PGFAILOVER_VERSION } from '../core/version.ts';
+import { runDemo } from './demo.ts';
+import { localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
+
+interface StoreOptions {
+  table: string;
+  region?: string;
+  endpoint?: string;
+  config?: string;
+  cluster?: string;
+}
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+
+function wholeNumber(name: string, min: number) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!/^\d+$/.test(value) || number < min) throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}; got "${value}"`);
+    return number;
+  };
+}
+
+function validated(schema: typeof nodeIdSchema, what: string) {
+  return (value: string): string => {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) throw new InvalidArgumentError(`${what} "${value}": ${parsed.error.issues[0]?.message ?? 'not valid'}`);
+    return parsed.data;
+  };
+}
+
+/** Store and cluster from the flags, or from an agent config file (--config) as EFM reads its properties. */
+function resolveStore(options: StoreOptions): { store: StateStore; cluster: string | undefined } {
+  if (options.config) {
+    const config = loadAgentConfig(options.config);
+    return { store: StateStore.connect(config.store), cluster: options.cluster ?? config.cluster };
+  }
+  return { store: StateStore.connect({ table: options.table, region: options.region, endpoint: options.endpoint }), cluster: options.cluster };
+}
+
+async function requireCluster(store: StateStore, cluster: string | undefined): Promise<string> {
+  if (cluster) return cluster;
+  const clusters = await store.listClusters();
+  if (clusters.length === 1 && clusters[0]) return clusters[0];
+  if (clusters.length === 0) throw new UsageError(`table ${store.table} holds no cluster; create one with: pgfailover init --cluster NAME`);
+  throw new UsageError(`table ${store.table} holds several clusters (${clusters.join(', ')}); choose one with --cluster NAME`);
+}
+
+function printStatus(report: ClusterStatusReport, json: boolean): void {
+  out(json ? JSON.stringify(report, null, 2) : formatClusterStatus(report));
+  process.exitCode = report.healthy ? 0 : 1;
+}
+
+function withStoreOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--table <name>', 'state table').env('PGFAILOVER_TABLE').default('pgfailover'))
+    .addOption(new Option('--region <region>', 'AWS region of the table').env('AWS_REGION'))
+    .addOption(new Option('--endpoint <url>', 'DynamoDB-compatible endpoint (local mode, tests)').env('PGFAILOVER_STORE_ENDPOINT'))
+    .option('--config <file>', "take the table and cluster from an agent's configuration file");
+}
+
+const program = new Command()
+  .name('pgfailover')
+  .description('Failover controller for PostgreSQL streaming replication: administration and local mode')
+  .version(PGFAILOVER_VERSION)
+  .showHelpAfterError();
+
+withStoreOptions(program.command('init'))
+  .description('create a cluster record and an empty membership in the state table')
+  .requiredOption('--cluster <name>', 'cluster name', validated(clusterNameSchema, 'cluster name'))
+  .option('--no-auto-failover', 'detect and notify only; never promote without a person')
+  .option('--max-lag-bytes <bytes>', 'never promote automatically a standby further behind than this', wholeNumber('--max-lag-bytes', 0), DEFAULT_CLUSTER_POLICY.maxLagBytes)
+  .option('--lease-ms <ms>', "how long the primary's lease lasts after each renewal", wholeNumber('--lease-ms', 1000), DEFAULT_CLUSTER_POLICY.leaseDurationMs)
+  .option('--create-table', 'create the state table first if it is missing (the CDK stack does this in AWS)')
+  .action(async (options: StoreOptions & { autoFailover: boolean; maxLagBytes: number; leaseMs: number; createTable?: boolean }) => {
+    const { store, cluster } = resolveStore(options);
+    if (!cluster) throw new UsageError('--cluster is required');
+    if (options.createTable) await store.createTableIfMissing();
+    const record = await store.initCluster(
+      { cluster, policy: { autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs } },
+      Date.now(),
+    );
+    out(`cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`);
+  });
+
+withStoreOptions(program.command('allow-node'))
+  .description("allow a node to join the cluster (EFM's add-node / allow-node)")
+  .argument('<node>', 'node id, as in the agent config', validated(nodeIdSchema, 'node id'))
+  .requiredOption('--address <address>', "the node's address as in its agent config (host or host:port)")
+  .option('--priority <n>', 'promotion order among equally up-to-date standbys: 1 is first (default: last)', wholeNumber('--priority', 1))
+  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
+  .action(async (node: string, options: StoreOptions & { address: string; priority?: number }) => {
+    const { store, cluster } = resolveStore(options);
+    const name = await requireCluster(store, cluster);
+    const membership = await store.updateMembership(name, (current) => allowNode(current, { nodeId: node, address: options.address }, options.priority), Date.now());
+    await store.deleteRejected(name, node);
+    out(`node ${node} (${options.address}) allowed in cluster ${name}; priority list: ${membership.priority.join(' ')}`);
+  });
+
+withStoreOptions(program.command('remove-node'))
+  .description('remove a node from the allowed and priority lists; its heartbeats are rejected from now on')
+  .argument('<node>', 'node id', validated(nodeIdSchema, 'node id'))
+  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
+  .action(async (node: string, options: StoreOptions) => {
+    const { store, cluster } = resolveStore(options);
+    const name = await requireCluster(store, cluster);
+    await store.updateMembership(name, (current) => removeNode(current, node), Date.now());
+    await store.deleteHeartbeat(name, node);
+    out(`node ${node} removed from cluster ${name}; a running agent there is now rejected: stop it (systemctl stop pgfailover-agent)`);
+  });
+
+withStoreOptions(program.command('set-priority'))
+  .description('move a standby in the promotion order (1 = first)')
+  .argument('<node>', 'node id', validated(nodeIdSchema, 'node id'))
+  .argument('<priority>', 'position, 1 = promoted first', wholeNumber('priority', 1))
+  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
+  .action(async (node: string, priority: number, options: StoreOptions) => {
+    const { store, cluster } = resolveStore(options);
+    const name = await requireCluster(store, cluster);
+    const membership = await store.updateMembership(name, (current) => setPriority(current, node, priority), Date.now());
+    out(`priority list of ${name}: ${membership.priority.join(' ')}`);
+  });
+
+withStoreOptions(program.command('cluster-status'))
+  .description('status of every node, the allowed and priority lists, and whether a standby is safe to promote; exit 0 only when all is well')
+  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
+  .option('--json', 'print the report as JSON (docs/cluster-status-json.md)')
+  .action(async (options: StoreOptions & { json?: boolean }) => {
+    const { store, cluster } = resolveStore(options);
+    const name = await requireCluster(store, cluster);
+    printStatus(buildClusterStatus(await store.readSnapshot(name), Date.now()), options.json === true);
+  });
+
+const local = program.command('local').description('run a whole cluster on this machine with real PostgreSQL (the embedded mode)');
+
+local
+  .command('up')
+  .description('start a primary, N streaming standbys, the state store and an agent per node; returns leaving them running')
+  .requiredOption('--dir <dir>', 'directory for data, logs and state (new or empty)')
+  .option('--standbys <n>', 'number of standbys', wholeNumber('--standbys', 1), 2)
+  .option('--witness', 'also run a witness agent (a voting member without a database)')
+  .option('--cluster <name>', 'cluster name', validated(clusterNameSchema, 'cluster name'), 'local')
+  .option('--json', 'print one JSON object describing what was started')
+  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; json?: boolean }) => {
+    const state = await localUp({
+      dir: options.dir,
+      standbys: options.standbys,
+      witness: options.witness === true,
+      cluster: options.cluster,
+      onProgress: options.json ? undefined : (line) => out(line),
+    });
+    if (options.json) {
+      out(
+        JSON.stringify({
+          cluster: state.cluster,
+          table: state.table,
+          storeEndpoint: state.storeEndpoint,
+          storePid: state.storePid,
+          nodes: state.nodes.map((node) => ({
+            name: node.name,
+            role: node.role,
+            port: node.port,
+            dataDir: node.dataDir,
+            postmasterPid: node.postmasterPid,
+            agentPid: node.agentPid,
+          })),
+        }),
+      );
+    } else {
+      out(`local cluster ${state.cluster} is up. Status: pgfailover local status --dir ${options.dir}   Stop: pgfailover local down --dir ${options.dir}`);
+    }
+  });
+
+local
+  .command('status')
+  .description('cluster-status for the local cluster in DIR')
+  .requiredOption('--dir <dir>', 'the directory given to local up')
+  .option('--json', 'print the report as JSON')
+  .action(async (options: { dir: string; json?: boolean }) => {
+    printStatus(await localStatus(options.dir), options.json === true);
+  });
+
+local
+  .command('down')
+  .description('stop every process local up started (agents, PostgreSQL, the state store)')
+  .requiredOption('--dir <dir>', 'the directory given to local up')
+  .option('--purge', 'also delete the directory and its data')
+  .action(async (options: { dir: string; purge?: boolean }) => {
+    const cluster = readLocalState(options.dir).cluster;
+    const result = await localDown(options.dir, { purge: options.purge === true });
+    out(`local cluster ${cluster} stopped (${result.stoppedPids.length} processes)${result.purged ? `; ${options.dir} removed` : ''}`);
+  });
+
+local
+  .command('demo')
+  .description('bring a cluster up, show it becoming healthy, and tear it down (npm run demo)')
+  .action(async () => {
+    process.exitCode = (await runDemo()) ? 0 : 1;
+  });
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof NotFoundError) {
+    process.stderr.write(`pgfailover: ${error.message}\n`);
+    process.exitCode = 2;
+  } else if (error instanceof StoreConflictError) {
+    process.stderr.write(`pgfailover: ${error.message}; read the current state with pgfailover cluster-status and try again\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`pgfailover: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 3;
+  }
+}
