@@ -1,0 +1,94 @@
+// Builders for records and snapshots, so that each test states only what matters to it.
+
+import { DEFAULT_TIMEOUTS } from '../../core/agent-config.ts';
+import { DEFAULT_CLUSTER_POLICY, heartbeatKey, SK, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../../core/records.ts';
+import type { ClusterSnapshot } from '../../core/state-store.ts';
+
+export const NOW_MS = 1_800_000_000_000;
+
+export function clusterRecord(overrides: Partial<ClusterRecord> = {}): ClusterRecord {
+  return {
+    cluster: 'prod',
+    sk: SK.cluster,
+    version: 1,
+    term: 1,
+    primaryNodeId: 'db1',
+    leaseRenewals: 0,
+    address: { mode: 'none', value: null, holderNodeId: null },
+    policy: DEFAULT_CLUSTER_POLICY,
+    createdAtMs: NOW_MS - 60_000,
+    updatedAtMs: NOW_MS - 60_000,
+    ...overrides,
+  };
+}
+
+export function membership(nodeIds: string[], priority: string[] = []): MembershipRecord {
+  return {
+    cluster: 'prod',
+    sk: SK.membership,
+    version: 1,
+    allowed: nodeIds.map((nodeId, index) => ({ nodeId, address: `10.0.1.${10 + index}` })),
+    priority,
+    updatedAtMs: NOW_MS - 60_000,
+  };
+}
+
+export function heartbeat(nodeId: string, overrides: Partial<HeartbeatRecord> = {}): HeartbeatRecord {
+  return {
+    cluster: 'prod',
+    sk: heartbeatKey(nodeId),
+    nodeId,
+    bootId: `boot-${nodeId}`,
+    seq: 10,
+    sentAtMs: NOW_MS - 500,
+    agentType: 'standby',
+    agentStatus: 'UP',
+    dbStatus: 'UP',
+    dbInfo: '',
+    timeline: 1,
+    currentLsn: null,
+    receivedLsn: '0/5000000',
+    replayedLsn: '0/5000000',
+    replayLagMs: 0,
+    replication: [],
+    host: { hostname: nodeId, address: '10.0.1.10', dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
+    timeouts: DEFAULT_TIMEOUTS,
+    agentVersion: '0.1.0',
+    ...overrides,
+  };
+}
+
+export function primaryHeartbeat(nodeId: string, currentLsn: string, streamingTo: string[] = [], overrides: Partial<HeartbeatRecord> = {}): HeartbeatRecord {
+  return heartbeat(nodeId, {
+    agentType: 'primary',
+    currentLsn,
+    receivedLsn: null,
+    replayedLsn: null,
+    replayLagMs: null,
+    replication: streamingTo.map((name) => ({
+      applicationName: name,
+      clientAddr: '10.0.1.99',
+      state: 'streaming',
+      syncState: 'async',
+      sentLsn: currentLsn,
+      flushLsn: currentLsn,
+      replayLsn: currentLsn,
+    })),
+    ...overrides,
+  });
+}
+
+/** A healthy three-node cluster: db1 primary, db2 and db3 level with it and streaming. */
+export function healthySnapshot(): ClusterSnapshot {
+  return {
+    cluster: clusterRecord(),
+    membership: membership(['db1', 'db2', 'db3'], ['db2', 'db3']),
+    heartbeats: [primaryHeartbeat('db1', '0/5000000', ['db2', 'db3']), heartbeat('db2'), heartbeat('db3')],
+    rejected: [],
+    invalid: [],
+  };
+}
+
+export function withHeartbeat(snapshot: ClusterSnapshot, replacement: HeartbeatRecord): ClusterSnapshot {
+  return { ...snapshot, heartbeats: [...snapshot.heartbeats.filter((beat) => beat.nodeId !== replacement.nodeId), replacement] };
+}

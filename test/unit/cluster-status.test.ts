@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { buildClusterStatus, formatClusterStatus } from '../../core/cluster-status.ts';
+import type { ClusterSnapshot } from '../../core/state-store.ts';
+import { clusterRecord, healthySnapshot, heartbeat, membership, NOW_MS, primaryHeartbeat, withHeartbeat } from '../support/fixtures.ts';
+
+describe('cluster-status verdict and exit code', () => {
+  it('reports a healthy cluster as healthy, in sync and safe to promote', () => {
+    // Act
+    const report = buildClusterStatus(healthySnapshot(), NOW_MS);
+    // Assess
+    expect(report.problems).toEqual([]);
+    expect(report.healthy).toBe(true);
+    expect(report.promoteStatus.safeToPromote).toBe(true);
+    expect(report.promoteStatus.verdict).toBe('Standby database(s) in sync with primary. It is safe to promote.');
+    expect(report.standbyPriority).toEqual(['db2', 'db3']);
+    expect(report.nodes.map((node) => [node.nodeId, node.agentType, node.agentStatus, node.dbStatus])).toEqual([
+      ['db1', 'primary', 'UP', 'UP'],
+      ['db2', 'standby', 'UP', 'UP'],
+      ['db3', 'standby', 'UP', 'UP'],
+    ]);
+  });
+
+  // Each row: a change to the healthy cluster, and the problem that must make the exit code non-zero.
+  it.each<[string, (s: ClusterSnapshot) => ClusterSnapshot, RegExp]>([
+    [
+      'a standby database confirmed down',
+      (s) => withHeartbeat(s, heartbeat('db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down: connection refused', receivedLsn: null, replayedLsn: null })),
+      /database on db3 \(10\.0\.1\.12\) is DOWN: database down: connection refused/,
+    ],
+    [
+      'a database whose state is unknown (wrong password)',
+      (s) => withHeartbeat(s, heartbeat('db2', { agentType: 'idle', dbStatus: 'UNKNOWN', dbInfo: 'the password was rejected' })),
+      /database on db2 .* is UNKNOWN: the password was rejected/,
+    ],
+    ['an agent silent past its node timeout', (s) => withHeartbeat(s, heartbeat('db2', { sentAtMs: NOW_MS - 12_000 })), /agent on db2 .* is DOWN: no heartbeat for 12s \(node timeout 5\.0s\)/],
+    ['an agent that exited', (s) => withHeartbeat(s, heartbeat('db3', { agentStatus: 'EXITED' })), /agent on db3 .* is EXITED/],
+    ['an allowed node that never reported', (s) => ({ ...s, heartbeats: s.heartbeats.filter((beat) => beat.nodeId !== 'db3') }), /agent on db3 .* is UNKNOWN: no heartbeat has ever been received/],
+    ['no primary', (s) => withHeartbeat(s, heartbeat('db1', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down' })), /no primary/],
+    ['two primaries', (s) => withHeartbeat(s, primaryHeartbeat('db2', '0/5000000')), /more than one writable primary: db1, db2/],
+    [
+      'no standby',
+      (s) => ({ ...s, membership: membership(['db1', 'w1']), heartbeats: [primaryHeartbeat('db1', '0/5000000'), heartbeat('w1', { agentType: 'witness', dbStatus: 'N/A' })] }),
+      /no standby/,
+    ],
+    ['a standby past the lag limit', (s) => withHeartbeat(s, heartbeat('db3', { receivedLsn: '0/3000000', replayedLsn: '0/3000000' })), /standby db3 is not in sync.*33554432 bytes behind the primary, past the 16777216-byte limit/],
+    ['a standby on another timeline', (s) => withHeartbeat(s, heartbeat('db2', { timeline: 2 })), /standby db2 is not in sync with the primary: on timeline 2 while the primary is on timeline 1/],
+    ['a primary other than the recorded one', (s) => ({ ...s, cluster: clusterRecord({ primaryNodeId: 'db2' }) }), /names db2 as primary \(term 1\) but db1 is the writable one/],
+    ['an item that does not match its schema', (s) => ({ ...s, invalid: [{ sk: 'HB#db9', problems: ['seq: expected number'] }] }), /item HB#db9 .* not valid and was ignored: seq: expected number/],
+  ])('exits non-zero for %s', (_name, change, problem) => {
+    // Act
+    const report = buildClusterStatus(change(healthySnapshot()), NOW_MS);
+    // Assess
+    expect(report.healthy).toBe(false);
+    expect(report.problems.join('\n')).toMatch(problem);
+  });
+
+  it('stays healthy for a standby behind by less than the lag limit, and says so', () => {
+    // Prepare: 4 KiB behind, well inside the 16 MiB default.
+    const snapshot = withHeartbeat(healthySnapshot(), heartbeat('db3', { receivedLsn: '0/4FFF000', replayedLsn: '0/4FFF000' }));
+    // Act
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    // Assess
+    expect(report.healthy).toBe(true);
+    expect(report.promoteStatus.standbys.find((standby) => standby.nodeId === 'db3')).toMatchObject({ lagBytes: 4096, inSync: true, info: '4096 bytes behind' });
+    expect(report.promoteStatus.verdict).toMatch(/within the 16777216-byte lag limit/);
+  });
+
+  it('never counts a node that is not allowed, and warns about its rejected heartbeats', () => {
+    // Prepare
+    const snapshot: ClusterSnapshot = {
+      ...healthySnapshot(),
+      heartbeats: [...healthySnapshot().heartbeats, primaryHeartbeat('rogue', '0/9000000')],
+      rejected: [{ cluster: 'prod', sk: 'REJECTED#rogue', nodeId: 'rogue', address: '10.9.9.9', reason: 'not in the allowed node list', firstAtMs: NOW_MS - 5000, lastAtMs: NOW_MS, attempts: 5 }],
+    };
+    // Act
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    // Assess
+    expect(report.nodes.map((node) => node.nodeId)).not.toContain('rogue');
+    expect(report.healthy).toBe(true);
+    expect(report.rejectedNodes).toEqual([expect.objectContaining({ nodeId: 'rogue', attempts: 5 })]);
+    expect(report.warnings.join('\n')).toMatch(/heartbeats from rogue \(10\.9\.9\.9\) are rejected/);
+  });
+
+  it('warns that protection is reduced with fewer than three members', () => {
+    const snapshot: ClusterSnapshot = { ...healthySnapshot(), membership: membership(['db1', 'db2']), heartbeats: healthySnapshot().heartbeats.slice(0, 2) };
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    expect(report.warnings.join('\n')).toMatch(/only 2 member\(s\).*failover protection is reduced/);
+  });
+
+  it('notes a standby missing from the primary\'s pg_stat_replication', () => {
+    const snapshot = withHeartbeat(healthySnapshot(), primaryHeartbeat('db1', '0/5000000', ['db2']));
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    expect(report.promoteStatus.standbys.find((standby) => standby.nodeId === 'db3')?.info).toMatch(/not listed as streaming/);
+  });
+});
+
+describe('cluster-status text report', () => {
+  it('has the sections a DBA who runs EFM looks for', () => {
+    // Act
+    const text = formatClusterStatus(buildClusterStatus(healthySnapshot(), NOW_MS));
+    // Assess
+    expect(text).toMatch(/^Cluster Status: prod {3}\(term 1, automatic failover on\)/);
+    expect(text).toMatch(/Agent Type +Node +Address +Agent +DB +Info/);
+    expect(text).toMatch(/Primary +db1 +10\.0\.1\.10 +UP +UP/);
+    expect(text).toContain('Allowed node host list:\n  db1 (10.0.1.10) db2 (10.0.1.11) db3 (10.0.1.12)');
+    expect(text).toContain('Standby priority host list:\n  db2 db3');
+    expect(text).toMatch(/DB Type +Node +WAL Received LSN +WAL Replayed LSN/);
+    expect(text).toMatch(/Standby +db2 +0\/5000000 +0\/5000000/);
+    expect(text).toContain('Standby database(s) in sync with primary. It is safe to promote.');
+    expect(text).not.toContain('Problems:');
+  });
+
+  it('lists problems and marks the address holder when an address is managed', () => {
+    // Prepare
+    const snapshot: ClusterSnapshot = {
+      ...withHeartbeat(healthySnapshot(), heartbeat('db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down: connection refused' })),
+      cluster: clusterRecord({ address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } }),
+    };
+    // Act
+    const text = formatClusterStatus(buildClusterStatus(snapshot, NOW_MS));
+    // Assess
+    expect(text).toMatch(/Primary +db1 +10\.0\.1\.10 +UP +UP +203\.0\.113\.7\*/);
+    expect(text).toMatch(/Standby +db2 +10\.0\.1\.11 +UP +UP +203\.0\.113\.7(?!\*)/);
+    expect(text).toMatch(/Problems:\n {2}- database on db3 \(10\.0\.1\.12\) is DOWN/);
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../core/errors.ts';
+import { allowNode, effectivePriority, removeNode, setPriority, type Membership } from '../../core/membership.ts';
+
+const three: Membership = {
+  allowed: [
+    { nodeId: 'db1', address: '10.0.1.10' },
+    { nodeId: 'db2', address: '10.0.1.11' },
+    { nodeId: 'db3', address: '10.0.1.12' },
+  ],
+  priority: ['db2', 'db3'],
+};
+
+describe('allowed nodes and standby priority (EFM allow-node, remove-node, priority)', () => {
+  it.each<[string, (m: Membership) => Membership, string[], string[]]>([
+    ['allow without priority goes last', (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }), ['db1', 'db2', 'db3', 'db4'], ['db2', 'db3', 'db4']],
+    ['allow with priority 1 goes first', (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }, 1), ['db1', 'db2', 'db3', 'db4'], ['db4', 'db2', 'db3']],
+    ['allow with a priority past the end goes last', (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }, 9), ['db1', 'db2', 'db3', 'db4'], ['db2', 'db3', 'db4']],
+    ['re-allowing a node updates its address and keeps one entry', (m) => allowNode(m, { nodeId: 'db3', address: '10.0.2.12' }, 1), ['db1', 'db2', 'db3'], ['db3', 'db2']],
+    ['remove takes the node out of both lists', (m) => removeNode(m, 'db2'), ['db1', 'db3'], ['db3']],
+    ['set-priority moves a standby', (m) => setPriority(m, 'db3', 1), ['db1', 'db2', 'db3'], ['db3', 'db2']],
+    ['set-priority of an unlisted allowed node inserts it', (m) => setPriority(m, 'db1', 2), ['db1', 'db2', 'db3'], ['db2', 'db1', 'db3']],
+  ])('%s', (_name, change, allowed, priority) => {
+    // Act
+    const next = change(three);
+    // Assess
+    expect(next.allowed.map((node) => node.nodeId)).toEqual(allowed);
+    expect(next.priority).toEqual(priority);
+  });
+
+  it.each<[string, (m: Membership) => Membership, RegExp]>([
+    ['an address already used by another node', (m) => allowNode(m, { nodeId: 'db9', address: '10.0.1.11' }), /already belongs to node db2/],
+    ['removing a node that is not allowed', (m) => removeNode(m, 'db9'), /not in the allowed node list/],
+    ['prioritising a node that is not allowed', (m) => setPriority(m, 'db9', 1), /allow it first/],
+    ['a priority of zero', (m) => setPriority(m, 'db2', 0), /whole number from 1/],
+  ])('refuses %s with a message that says what to do', (_name, change, message) => {
+    expect(() => change(three)).toThrow(UsageError);
+    expect(() => change(three)).toThrow(message);
+  });
+
+  it('never leaves an allowed node out of the promotion order', () => {
+    // Prepare: db1 is allowed but not listed.
+    // Act
+    const order = effectivePriority(three);
+    // Assess
+    expect(order).toEqual(['db2', 'db3', 'db1']);
+  });
+
+  it('drops listed nodes that are no longer allowed from the promotion order', () => {
+    expect(effectivePriority({ allowed: three.allowed.slice(0, 2), priority: ['db3', 'db2'] })).toEqual(['db2', 'db1']);
+  });
+});
