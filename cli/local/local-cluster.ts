@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { z } from 'zod';
@@ -99,6 +99,8 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     }
     throw new UsageError(`${dir} holds a stopped local cluster from an earlier run; remove it with: pgfailover local down --dir ${options.dir} --purge, or choose another directory`);
   }
+  // Check before creating anything, so a refused directory leaves no trace.
+  await assertServerUserCanReach(nearestExisting(dir));
   mkdirSync(dir, { recursive: true });
   if (readdirSync(dir).length > 0) throw new UsageError(`${dir} is not empty; give local up an empty or new directory`);
   chmodSync(dir, 0o755);
@@ -305,6 +307,12 @@ export async function localStatus(dir: string): Promise<ClusterStatusReport> {
   }
   const store = connectLocalStore(state);
   return buildClusterStatus(await store.readSnapshot(state.cluster), Date.now());
+}
+
+function nearestExisting(path: string): string {
+  let current = path;
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
 }
 
 function secret(): string {

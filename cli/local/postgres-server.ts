@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { UsageError } from '../../core/errors.ts';
 
 const run = promisify(execFile);
 
@@ -70,7 +71,7 @@ export async function assertServerUserCanReach(dir: string): Promise<void> {
   try {
     await run('runuser', ['-u', 'postgres', '--', 'test', '-x', dir]);
   } catch {
-    throw new Error(`the postgres OS user cannot reach ${dir}: PostgreSQL runs as that user because this process is root; choose a directory under /tmp, or make every parent directory traversable (chmod o+x)`);
+    throw new UsageError(`the postgres OS user cannot reach ${dir}: PostgreSQL runs as that user because this process is root; choose a directory under /tmp, or make every parent directory traversable (chmod o+x)`);
   }
 }
 

@@ -2,8 +2,10 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 
 export function isAlive(pid: number): boolean {
   try {
@@ -81,5 +83,7 @@ export async function freePort(): Promise<number> {
 
 /** Runs the TypeScript entry `file` in a new Node process through tsx. */
 export function nodeArgsFor(file: string, args: string[]): string[] {
-  return ['--import', import.meta.resolve('tsx/esm'), file, ...args];
+  // createRequire rather than import.meta.resolve: the latter is missing under some loaders (vitest).
+  const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
+  return ['--import', tsxLoader, file, ...args];
 }

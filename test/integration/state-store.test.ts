@@ -1,0 +1,103 @@
+// The state store against dynalite: conditional writes, conflicts carrying the current record,
+// schema checks on everything read.
+
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError, StoreConflictError } from '../../core/errors.ts';
+import { allowNode } from '../../core/membership.ts';
+import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
+import { createDocumentClient } from '../../core/state-store.ts';
+import { startDynalite, type TestStore } from '../support/dynalite.ts';
+import { heartbeat } from '../support/fixtures.ts';
+
+let dynamo: TestStore;
+let clusterCount = 0;
+const newCluster = async () => {
+  const name = `c${++clusterCount}`;
+  await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, 1000);
+  return name;
+};
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+afterAll(async () => {
+  await dynamo?.close();
+});
+
+describe('state store on dynalite', () => {
+  it('creates a cluster once; a second create fails with the record that exists', async () => {
+    // Prepare
+    const name = await newCluster();
+    // Act
+    const second = dynamo.store.initCluster({ cluster: name, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: false } }, 2000);
+    // Assess
+    const error = await second.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StoreConflictError);
+    expect((error as StoreConflictError<unknown>).current).toMatchObject({ cluster: name, term: 1, primaryNodeId: 'db1', policy: { autoFailover: true } });
+    expect((await dynamo.store.getCluster(name))?.policy.autoFailover).toBe(true);
+  });
+
+  it('loses no membership change when two administrators edit at once', async () => {
+    // Prepare
+    const name = await newCluster();
+    const nodes = Array.from({ length: 6 }, (_, index) => ({ nodeId: `db${index + 1}`, address: `10.0.0.${index + 1}` }));
+    // Act: six concurrent read-modify-writes on one item.
+    await Promise.all(nodes.map((node) => dynamo.store.updateMembership(name, (current) => allowNode(current, node), 3000)));
+    // Assess
+    const membership = await dynamo.store.getMembership(name);
+    expect(membership?.allowed.map((node) => node.nodeId).sort()).toEqual(nodes.map((node) => node.nodeId));
+    expect(membership?.version).toBe(7);
+  });
+
+  it('refuses a membership change for a cluster that does not exist, saying how to create it', async () => {
+    await expect(dynamo.store.updateMembership('nope', (current) => current, 1)).rejects.toThrow(NotFoundError);
+    await expect(dynamo.store.updateMembership('nope', (current) => current, 1)).rejects.toThrow(/pgfailover init --cluster nope/);
+  });
+
+  it('never lets an older heartbeat overwrite a newer one of the same agent run', async () => {
+    // Prepare
+    const name = await newCluster();
+    await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 5, receivedLsn: '0/6000000' }));
+    // Act
+    const stale = await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 4, receivedLsn: '0/5000000' })).catch((caught: unknown) => caught);
+    // Assess
+    expect(stale).toBeInstanceOf(StoreConflictError);
+    expect((stale as StoreConflictError<{ seq: number }>).current?.seq).toBe(5);
+    const snapshot = await dynamo.store.readSnapshot(name);
+    expect(snapshot.heartbeats).toEqual([expect.objectContaining({ nodeId: 'db2', seq: 5, receivedLsn: '0/6000000' })]);
+  });
+
+  it('accepts a lower sequence number from a new agent run (a restart)', async () => {
+    const name = await newCluster();
+    await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 500 }));
+    await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 1, bootId: 'second-boot' }));
+    expect((await dynamo.store.readSnapshot(name)).heartbeats[0]).toMatchObject({ seq: 1, bootId: 'second-boot' });
+  });
+
+  it('counts rejected heartbeats per node', async () => {
+    const name = await newCluster();
+    for (let attempt = 0; attempt < 3; attempt++) await dynamo.store.recordRejected(name, 'rogue', '10.9.9.9', 'not allowed', 5000 + attempt);
+    expect((await dynamo.store.readSnapshot(name)).rejected).toEqual([
+      expect.objectContaining({ nodeId: 'rogue', address: '10.9.9.9', attempts: 3, firstAtMs: 5000, lastAtMs: 5002 }),
+    ]);
+  });
+
+  it('reports items that do not match their schema instead of counting them', async () => {
+    // Prepare: an item written by something other than pgfailover.
+    const name = await newCluster();
+    const raw = createDocumentClient({ endpoint: dynamo.endpoint, region: 'local' });
+    await raw.send(new PutCommand({ TableName: 'pgfailover', Item: { cluster: name, sk: 'HB#db7', nodeId: 'db7', seq: 'many' } }));
+    // Act
+    const snapshot = await dynamo.store.readSnapshot(name);
+    // Assess
+    expect(snapshot.heartbeats).toEqual([]);
+    expect(snapshot.invalid).toEqual([expect.objectContaining({ sk: 'HB#db7' })]);
+    expect(snapshot.invalid[0]?.problems.join(' ')).toMatch(/seq/);
+  });
+
+  it('lists the clusters in the table', async () => {
+    const name = await newCluster();
+    expect(await dynamo.store.listClusters()).toContain(name);
+  });
+});
