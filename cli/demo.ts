@@ -1,7 +1,7 @@
 // `npm run demo`: a newcomer's first look. Brings a real local cluster up, shows its status as the
 // agents report it healthy, and tears everything down again, also on Ctrl-C or failure.
 
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,8 +41,13 @@ export async function runDemo(write: (line: string) => void = (line) => process.
     return report?.healthy === true;
   } finally {
     write('== tearing down (agents, PostgreSQL servers, state store)');
-    const result = await localDown(dir, { purge: true });
-    write(`   stopped ${result.stoppedPids.length} processes; removed ${dir}`);
+    // A start-up that failed has already stopped what it started; only the directory is left.
+    if (existsSync(join(dir, 'local.json'))) {
+      const result = await localDown(dir, { purge: true });
+      write(`   stopped ${result.stoppedPids.length} processes; removed ${dir}`);
+    } else {
+      rmSync(dir, { recursive: true, force: true });
+    }
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
   }

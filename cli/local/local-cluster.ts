@@ -99,11 +99,12 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     }
     throw new UsageError(`${dir} holds a stopped local cluster from an earlier run; remove it with: pgfailover local down --dir ${options.dir} --purge, or choose another directory`);
   }
+  if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${dir} is not empty; give local up an empty or new directory`);
+  // The servers run as the postgres OS user when we are root: it must be able to enter DIR.
+  if (existsSync(dir)) chmodSync(dir, 0o755);
   // Check before creating anything, so a refused directory leaves no trace.
   await assertServerUserCanReach(nearestExisting(dir));
-  mkdirSync(dir, { recursive: true });
-  if (readdirSync(dir).length > 0) throw new UsageError(`${dir} is not empty; give local up an empty or new directory`);
-  chmodSync(dir, 0o755);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
   await assertServerUserCanReach(dir);
 
   const cluster = options.cluster ?? 'local';
