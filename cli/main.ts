@@ -87,7 +87,7 @@ withStoreOptions(program.command('init'))
     if (!cluster) throw new UsageError('--cluster is required');
     if (options.createTable) await store.createTableIfMissing();
     const record = await store.initCluster(
-      { cluster, policy: { autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs } },
+      { cluster, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs } },
       Date.now(),
     );
     out(`cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`);

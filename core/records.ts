@@ -16,6 +16,7 @@ export const SK = {
   membership: 'MEMBERSHIP',
   heartbeatPrefix: 'HB#',
   rejectedPrefix: 'REJECTED#',
+  historyPrefix: 'HIST#',
 } as const;
 
 export const nodeIdSchema = z
@@ -43,6 +44,8 @@ export const clusterPolicySchema = z.strictObject({
   maxLagBytes: z.number().int().nonnegative(),
   /** How long a primary's lease lasts after each renewal. */
   leaseDurationMs: z.number().int().positive(),
+  /** Extra wait past the lease before promoting: covers clock-rate drift and request latency. */
+  leaseMarginMs: z.number().int().nonnegative(),
 });
 export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
 
@@ -56,6 +59,23 @@ export const clusterRecordSchema = z.strictObject({
   primaryNodeId: nodeIdSchema.nullable(),
   /** Renewals the primary has made in this term; the evaluator times the lease by watching this change. */
   leaseRenewals: z.number().int().nonnegative(),
+  /** Set by the primary's agent after it fenced its own database: the lease need not be waited out. */
+  leaseReleased: z.boolean(),
+  /** steady: serving. promoting: term bumped, the candidate is promoting. promoted: the candidate is
+   * writable and holds the address; standbys are being repointed. halted: a failover was aborted. */
+  phase: z.enum(['steady', 'promoting', 'promoted', 'halted']),
+  failover: z
+    .strictObject({
+      fromNodeId: nodeIdSchema.nullable(),
+      toNodeId: nodeIdSchema,
+      startedAtMs: epochMs,
+      reason: z.string(),
+      promotedAtMs: epochMs.nullable(),
+      addressMovedAtMs: epochMs.nullable(),
+    })
+    .nullable(),
+  /** Conditions currently alerted on, so that each is notified once when it starts and once when it ends. */
+  alerts: z.array(z.strictObject({ key: z.string(), severity: z.enum(['INFO', 'WARNING', 'SEVERE']), subject: z.string(), sinceMs: epochMs })),
   address: z.strictObject({
     mode: addressModeSchema,
     value: z.string().nullable(),
@@ -137,8 +157,49 @@ export const heartbeatRecordSchema = z.strictObject({
   host: hostFactsSchema,
   timeouts: timeoutsSchema,
   agentVersion: z.string(),
+  /** The highest cluster term whose goal this agent has seen; it ignores anything older. */
+  term: z.number().int().nonnegative(),
+  /** This agent's remote check of the recorded primary's database (EFM remote.timeout), or null. */
+  primaryCheck: z
+    .strictObject({
+      primaryNodeId: nodeIdSchema,
+      status: z.enum(['UP', 'DOWN', 'UNKNOWN']),
+      reason: z.string(),
+    })
+    .nullable(),
+  /** The outcome of the last goal-state action this agent took (promote, fence, repoint, hooks). */
+  action: z
+    .strictObject({
+      term: z.number().int().nonnegative(),
+      step: z.enum(['fence-hook-failed', 'promote-failed', 'promoted', 'fenced', 'repointed', 'post-promotion-hook-failed']),
+      detail: z.string(),
+    })
+    .nullable(),
+  /** Where a standby's WAL receiver streams from ("host:port"), or null. */
+  upstream: z.string().nullable(),
 });
 export type HeartbeatRecord = z.infer<typeof heartbeatRecordSchema>;
+
+export const severitySchema = z.enum(['INFO', 'WARNING', 'SEVERE']);
+export type Severity = z.infer<typeof severitySchema>;
+
+/** One entry of a cluster's history: every decision and every notice, with its reason. */
+export const historyRecordSchema = z.strictObject({
+  cluster: clusterNameSchema,
+  sk: z.string().startsWith('HIST#'),
+  atMs: epochMs,
+  term: z.number().int().nonnegative(),
+  kind: z.enum(['decision', 'notice']),
+  event: z.string(),
+  severity: severitySchema,
+  subject: z.string(),
+  body: z.string(),
+  nodeId: z.string().nullable(),
+  actor: z.string(),
+  /** Epoch seconds after which DynamoDB's TTL may delete the entry. */
+  expiresAt: z.number().int().positive(),
+});
+export type HistoryRecord = z.infer<typeof historyRecordSchema>;
 
 export const rejectedHeartbeatSchema = z.strictObject({
   cluster: clusterNameSchema,
@@ -178,6 +239,8 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   autoFailover: true,
   // 16 MiB of WAL: one segment. A standby further behind is not promoted without a person deciding.
   maxLagBytes: 16 * 1024 * 1024,
-  // Twice the default node timeout: a primary that stops renewing is assumed gone only after this.
-  leaseDurationMs: 10_000,
+  // The primary renews every heartbeat (1 s); four missed renewals and the lease is gone. With the
+  // margin, a dead primary node can be replaced about 5 s after its last renewal.
+  leaseDurationMs: 4_000,
+  leaseMarginMs: 1_000,
 };

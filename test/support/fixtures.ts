@@ -2,6 +2,7 @@
 
 import { DEFAULT_TIMEOUTS } from '../../core/agent-config.ts';
 import { DEFAULT_CLUSTER_POLICY, heartbeatKey, SK, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../../core/records.ts';
+import type { Observations } from '../../core/observations.ts';
 import type { ClusterSnapshot } from '../../core/state-store.ts';
 
 export const NOW_MS = 1_800_000_000_000;
@@ -14,6 +15,10 @@ export function clusterRecord(overrides: Partial<ClusterRecord> = {}): ClusterRe
     term: 1,
     primaryNodeId: 'db1',
     leaseRenewals: 0,
+    leaseReleased: false,
+    phase: 'steady',
+    failover: null,
+    alerts: [],
     address: { mode: 'none', value: null, holderNodeId: null },
     policy: DEFAULT_CLUSTER_POLICY,
     createdAtMs: NOW_MS - 60_000,
@@ -54,6 +59,10 @@ export function heartbeat(nodeId: string, overrides: Partial<HeartbeatRecord> = 
     host: { hostname: nodeId, address: '10.0.1.10', dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
     timeouts: DEFAULT_TIMEOUTS,
     agentVersion: '0.1.0',
+    term: 1,
+    primaryCheck: nodeId === 'db1' ? null : { primaryNodeId: 'db1', status: 'UP', reason: '' },
+    action: null,
+    upstream: nodeId === 'db1' ? null : '10.0.1.10:5432',
     ...overrides,
   };
 }
@@ -91,4 +100,12 @@ export function healthySnapshot(): ClusterSnapshot {
 
 export function withHeartbeat(snapshot: ClusterSnapshot, replacement: HeartbeatRecord): ClusterSnapshot {
   return { ...snapshot, heartbeats: [...snapshot.heartbeats.filter((beat) => beat.nodeId !== replacement.nodeId), replacement] };
+}
+
+/** Observations as an evaluator that has watched for a while would have them: every node seen just now. */
+export function freshObservations(snapshot: ClusterSnapshot, leaseChangedAtMs = NOW_MS - 500): Observations {
+  return {
+    nodes: Object.fromEntries(snapshot.heartbeats.map((beat) => [beat.nodeId, { bootId: beat.bootId, seq: beat.seq, changedAtMs: NOW_MS - 500 }])),
+    lease: { term: snapshot.cluster.term, renewals: snapshot.cluster.leaseRenewals, changedAtMs: leaseChangedAtMs },
+  };
 }

@@ -1,0 +1,509 @@
+// The failover decision: one pure function, cluster snapshot + the evaluator's observations + its clock
+// in, the next cluster record + actions + notices + a reason out. No I/O. The evaluator, the switchover
+// path and the CLI all call it; every failover rule of the product is in this file.
+//
+// The cluster record is a goal state (as in pg_auto_failover's monitor): the decision writes who should
+// be primary in which term and in which phase; agents converge on it (the candidate promotes, standbys
+// repoint, the old primary fences) and report back in their heartbeats; the next decision moves on.
+
+import { compareLsn, lsnLagBytes } from './lsn.ts';
+import { effectivePriority } from './membership.ts';
+import { makeNotice, type Notice } from './notices.ts';
+import type { Observations } from './observations.ts';
+import type { AllowedNode, ClusterRecord, HeartbeatRecord, MembershipRecord, Severity } from './records.ts';
+
+export interface EvaluationInput {
+  cluster: ClusterRecord;
+  membership: MembershipRecord;
+  heartbeats: readonly HeartbeatRecord[];
+  observations: Observations;
+}
+
+export type Action = { kind: 'move-address'; toNodeId: string; term: number };
+
+export interface Decision {
+  /** The rule that decided, as named in the tables below. */
+  rule: string;
+  reason: string;
+  /** The record to write, conditioned on `cluster.version` (and the observed lease), or null. */
+  next: ClusterRecord | null;
+  /** For a failover: the renewal count the lease expiry was judged on; the write must still see it. */
+  expectLeaseRenewals: number | null;
+  /** Run before the write; idempotent, so a retry by another evaluator does no harm. */
+  actions: Action[];
+  /** Sent after the write wins, never otherwise, so overlapping evaluators do not double-notify. */
+  notices: Notice[];
+}
+
+/** How long the evaluator waits for standbys to follow a new primary before calling the failover done. */
+export const REPOINT_DEADLINE_MS = 60_000;
+
+// ---------------------------------------------------------------------------------------------------
+// Facts: everything the rules look at, derived once.
+
+export interface NodeFacts {
+  node: AllowedNode;
+  heartbeat: HeartbeatRecord | undefined;
+  /** Its agent is UP and its heartbeat changed within its node timeout, on the evaluator's clock. */
+  live: boolean;
+  silentForMs: number | null;
+  witness: boolean;
+}
+
+export interface Candidate {
+  nodeId: string;
+  receivedLsn: string;
+  reason: string;
+}
+
+export interface Facts {
+  nowMs: number;
+  cluster: ClusterRecord;
+  nodes: NodeFacts[];
+  primary: NodeFacts | undefined;
+  primaryLive: boolean;
+  primaryHealthy: boolean;
+  primaryDbStatus: HeartbeatRecord['dbStatus'] | 'SILENT';
+  voters: number;
+  majority: number;
+  /** Members that say the primary's database does not answer (its own agent included). */
+  unreachableVotes: string[];
+  reachableVotes: string[];
+  confirmed: boolean;
+  leaseExpired: boolean;
+  leaseRemainingMs: number;
+  candidate: Candidate | undefined;
+  vetoes: { nodeId: string; reason: string }[];
+}
+
+export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
+  const { cluster, membership, observations } = input;
+  const heartbeatOf = new Map(input.heartbeats.map((heartbeat) => [heartbeat.nodeId, heartbeat]));
+  const nodes: NodeFacts[] = membership.allowed.map((node) => {
+    const heartbeat = heartbeatOf.get(node.nodeId);
+    const seen = observations.nodes[node.nodeId];
+    const silentForMs = seen ? nowMs - seen.changedAtMs : null;
+    const live = heartbeat !== undefined && heartbeat.agentStatus === 'UP' && silentForMs !== null && silentForMs <= heartbeat.timeouts.nodeTimeoutMs;
+    return { node, heartbeat, live, silentForMs, witness: heartbeat?.agentType === 'witness' };
+  });
+  const primary = nodes.find((facts) => facts.node.nodeId === cluster.primaryNodeId);
+  const primaryLive = primary?.live === true;
+  const primaryBeat = primary?.heartbeat;
+  const primaryDbStatus = primaryLive && primaryBeat ? primaryBeat.dbStatus : 'SILENT';
+  const primaryHealthy = primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary';
+
+  const voters = membership.allowed.length;
+  const majority = Math.floor(voters / 2) + 1;
+  const unreachableVotes: string[] = [];
+  const reachableVotes: string[] = [];
+  if (primary && primaryLive && primaryBeat?.dbStatus === 'DOWN') unreachableVotes.push(primary.node.nodeId);
+  for (const facts of nodes) {
+    if (facts === primary || !facts.live) continue;
+    const check = facts.heartbeat?.primaryCheck;
+    if (!check || check.primaryNodeId !== cluster.primaryNodeId) continue;
+    if (check.status === 'DOWN') unreachableVotes.push(facts.node.nodeId);
+    else if (check.status === 'UP') reachableVotes.push(facts.node.nodeId);
+  }
+
+  const lease = observations.lease;
+  const leaseAgeMs = lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals ? nowMs - lease.changedAtMs : 0;
+  const leaseWindowMs = cluster.policy.leaseDurationMs + cluster.policy.leaseMarginMs;
+  const leaseExpired = cluster.leaseReleased || leaseAgeMs > leaseWindowMs;
+
+  const { candidate, vetoes } = chooseCandidate(cluster, membership, nodes, primaryBeat);
+  return {
+    nowMs,
+    cluster,
+    nodes,
+    primary,
+    primaryLive,
+    primaryHealthy,
+    primaryDbStatus,
+    voters,
+    majority,
+    unreachableVotes,
+    reachableVotes,
+    confirmed: unreachableVotes.length >= majority,
+    leaseExpired,
+    leaseRemainingMs: leaseExpired ? 0 : leaseWindowMs - leaseAgeMs,
+    candidate,
+    vetoes,
+  };
+}
+
+/**
+ * Least data loss first: the live standby with the most WAL received, then replayed; ties go to the
+ * priority list. A standby further behind the old primary's last known position than maxLagBytes, on
+ * another timeline, or not UP is never chosen automatically; each refusal is kept with its reason.
+ */
+export function chooseCandidate(
+  cluster: ClusterRecord,
+  membership: MembershipRecord,
+  nodes: readonly NodeFacts[],
+  primaryBeat: HeartbeatRecord | undefined,
+): { candidate: Candidate | undefined; vetoes: { nodeId: string; reason: string }[] } {
+  const vetoes: { nodeId: string; reason: string }[] = [];
+  const eligible: { nodeId: string; receivedLsn: string; replayedLsn: string; rank: number }[] = [];
+  const order = effectivePriority(membership);
+  const standbys = nodes.filter((facts) => facts.node.nodeId !== cluster.primaryNodeId && !facts.witness);
+  const received = (beat: HeartbeatRecord) => beat.receivedLsn ?? beat.replayedLsn;
+  // The furthest point anyone is known to have: the old primary's last report, or the best standby.
+  const reference = [primaryBeat?.currentLsn, ...standbys.map((facts) => (facts.heartbeat ? received(facts.heartbeat) : null))]
+    .filter((lsn): lsn is string => typeof lsn === 'string')
+    .sort(compareLsn)
+    .at(-1);
+  for (const facts of standbys) {
+    const nodeId = facts.node.nodeId;
+    const beat = facts.heartbeat;
+    if (!beat) {
+      vetoes.push({ nodeId, reason: 'its agent has never reported' });
+      continue;
+    }
+    if (!facts.live) {
+      vetoes.push({ nodeId, reason: 'its agent is not reporting' });
+      continue;
+    }
+    if (beat.dbStatus !== 'UP' || beat.agentType !== 'standby') {
+      vetoes.push({ nodeId, reason: `its database is ${beat.dbStatus === 'UP' ? `not a standby (${beat.agentType})` : beat.dbStatus}` });
+      continue;
+    }
+    const lsn = received(beat);
+    if (!lsn || !beat.replayedLsn) {
+      vetoes.push({ nodeId, reason: 'it reports no WAL position' });
+      continue;
+    }
+    if (primaryBeat?.timeline && beat.timeline && beat.timeline !== primaryBeat.timeline) {
+      vetoes.push({ nodeId, reason: `it is on timeline ${beat.timeline}, the primary was on ${primaryBeat.timeline}` });
+      continue;
+    }
+    const lagBytes = reference ? lsnLagBytes(reference, lsn) : 0;
+    if (lagBytes > cluster.policy.maxLagBytes) {
+      vetoes.push({ nodeId, reason: `it is ${lagBytes} bytes behind, past the ${cluster.policy.maxLagBytes}-byte limit` });
+      continue;
+    }
+    eligible.push({ nodeId, receivedLsn: lsn, replayedLsn: beat.replayedLsn, rank: order.indexOf(nodeId) });
+  }
+  eligible.sort((a, b) => compareLsn(b.receivedLsn, a.receivedLsn) || compareLsn(b.replayedLsn, a.replayedLsn) || a.rank - b.rank);
+  const best = eligible[0];
+  if (!best) return { candidate: undefined, vetoes };
+  const tied = eligible.filter((other) => other.receivedLsn === best.receivedLsn && other.replayedLsn === best.replayedLsn).length > 1;
+  const reason = `${best.nodeId} has the most WAL (received ${best.receivedLsn}, replayed ${best.replayedLsn})${tied ? ', tie broken by the priority list' : ''}`;
+  return { candidate: { nodeId: best.nodeId, receivedLsn: best.receivedLsn, reason }, vetoes };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The rules. Each table is tried top to bottom; the first row whose `when` holds decides.
+
+type Outcome = Omit<Decision, 'notices' | 'next' | 'expectLeaseRenewals' | 'actions'> & {
+  next?: ClusterRecord;
+  expectLeaseRenewals?: number;
+  actions?: Action[];
+  notices?: Notice[];
+};
+
+export interface Rule {
+  id: string;
+  when: (facts: Facts) => boolean;
+  then: (facts: Facts) => Outcome;
+}
+
+const wait = (rule: string, reason: string): Outcome => ({ rule, reason });
+
+function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
+  return { ...facts.cluster, ...changes, version: facts.cluster.version + 1, updatedAtMs: facts.nowMs };
+}
+
+const votes = (facts: Facts) => `${facts.unreachableVotes.length} of ${facts.voters} members confirm (need ${facts.majority}${facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : ''})`;
+
+function primaryProblem(facts: Facts): string {
+  const id = facts.cluster.primaryNodeId;
+  if (!facts.primaryLive) {
+    const silent = facts.primary?.silentForMs;
+    return facts.primary?.heartbeat?.agentStatus === 'EXITED' ? `the agent of primary ${id} exited` : `primary ${id} has sent no heartbeat for ${silent === null || silent === undefined ? 'ever' : `${silent} ms`}`;
+  }
+  return `the database of primary ${id} is ${facts.primaryDbStatus}`;
+}
+
+/** Steady phase: is the primary healthy, and if not, may we fail over? */
+export const STEADY_RULES: Rule[] = [
+  {
+    id: 'no-primary-recorded',
+    when: (f) => f.cluster.primaryNodeId === null,
+    then: (f) => {
+      const writable = f.nodes.filter((n) => n.live && n.heartbeat?.agentType === 'primary' && n.heartbeat.dbStatus === 'UP');
+      const only = writable.length === 1 ? writable[0] : undefined;
+      if (!only) return wait('no-primary-recorded', `no primary is recorded and ${writable.length} nodes report a writable database; waiting for exactly one`);
+      const next = bump(f, { term: f.cluster.term + 1, primaryNodeId: only.node.nodeId, leaseRenewals: 0, leaseReleased: false });
+      return {
+        rule: 'no-primary-recorded',
+        reason: `recorded ${only.node.nodeId} as primary: the only node with a writable database`,
+        next,
+        notices: [makeNotice(next, 'primary-recorded', 'INFO', `${only.node.nodeId} recorded as the primary of ${f.cluster.cluster}`, { nodeId: only.node.nodeId })],
+      };
+    },
+  },
+  {
+    id: 'address-not-on-primary',
+    when: (f) => f.primaryHealthy && f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== f.cluster.primaryNodeId,
+    then: (f) => {
+      const primaryId = f.cluster.primaryNodeId as string;
+      const next = bump(f, { address: { ...f.cluster.address, holderNodeId: primaryId } });
+      return {
+        rule: 'address-not-on-primary',
+        reason: `the address is on ${f.cluster.address.holderNodeId ?? 'no node'}; moving it to primary ${primaryId}`,
+        next,
+        actions: [{ kind: 'move-address', toNodeId: primaryId, term: f.cluster.term }],
+        notices: [makeNotice(next, 'address-assigned', 'INFO', `address ${f.cluster.address.value ?? ''} assigned to primary ${primaryId}`, { nodeId: primaryId })],
+      };
+    },
+  },
+  { id: 'primary-healthy', when: (f) => f.primaryHealthy, then: (f) => wait('primary-healthy', `primary ${f.cluster.primaryNodeId} is healthy`) },
+  {
+    // Three-valued health: an UNKNOWN database (a check in progress, a refused login) is never failed over.
+    id: 'primary-db-unknown',
+    when: (f) => f.primaryLive && f.primaryDbStatus !== 'DOWN',
+    then: (f) => wait('primary-db-unknown', `${primaryProblem(f)} (${f.primary?.heartbeat?.dbInfo ?? ''}); never failing over on unknown`),
+  },
+  {
+    // EFM: an agent that dies while its database still answers the peers is not a failover.
+    id: 'primary-agent-left',
+    when: (f) => !f.primaryLive && !f.confirmed && f.reachableVotes.length > 0,
+    then: (f) => wait('primary-agent-left', `${primaryProblem(f)}, but its database still answers ${f.reachableVotes.join(', ')}: no failover`),
+  },
+  {
+    id: 'failure-unconfirmed',
+    when: (f) => !f.confirmed,
+    then: (f) => wait('failure-unconfirmed', `${primaryProblem(f)}; failure not confirmed: ${votes(f)}`),
+  },
+  {
+    id: 'lease-valid',
+    when: (f) => !f.leaseExpired,
+    then: (f) => wait('lease-valid', `${primaryProblem(f)}, confirmed by ${votes(f)}; its lease may still be valid for ${f.leaseRemainingMs} ms`),
+  },
+  {
+    id: 'auto-failover-off',
+    when: (f) => !f.cluster.policy.autoFailover,
+    then: (f) => wait('auto-failover-off', `${primaryProblem(f)}, confirmed; automatic failover is off: manual failover required${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`),
+  },
+  {
+    id: 'no-candidate',
+    when: (f) => f.candidate === undefined,
+    then: (f) => wait('no-candidate', `${primaryProblem(f)}, confirmed, but no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`),
+  },
+  {
+    id: 'failover',
+    when: () => true,
+    then: (f) => {
+      const candidate = f.candidate as Candidate;
+      const reason = `${primaryProblem(f)}; confirmed by ${votes(f)}; lease ${f.cluster.leaseReleased ? 'released by the old primary' : 'expired'}; promoting ${candidate.nodeId}: ${candidate.reason}`;
+      const next = bump(f, {
+        term: f.cluster.term + 1,
+        primaryNodeId: candidate.nodeId,
+        leaseRenewals: 0,
+        leaseReleased: false,
+        phase: 'promoting',
+        failover: { fromNodeId: f.cluster.primaryNodeId, toNodeId: candidate.nodeId, startedAtMs: f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
+      });
+      return {
+        rule: 'failover',
+        reason,
+        next,
+        expectLeaseRenewals: f.cluster.leaseRenewals,
+        notices: [
+          makeNotice(next, 'failover-started', 'WARNING', `failover started: promoting ${candidate.nodeId} to replace ${f.cluster.primaryNodeId ?? 'none'}`, {
+            nodeId: candidate.nodeId,
+            lines: [reason, ...f.vetoes.map((v) => `Not chosen: ${v.nodeId}: ${v.reason}`)],
+          }),
+        ],
+      };
+    },
+  },
+];
+
+function candidateFacts(f: Facts): NodeFacts | undefined {
+  return f.nodes.find((n) => n.node.nodeId === f.cluster.failover?.toNodeId);
+}
+
+/** Promoting phase: the candidate runs the fencing hook and pg_promote(); then the address moves. */
+export const PROMOTING_RULES: Rule[] = [
+  {
+    id: 'promotion-failed',
+    when: (f) => {
+      const action = candidateFacts(f)?.heartbeat?.action;
+      return action !== null && action !== undefined && action.term === f.cluster.term && (action.step === 'fence-hook-failed' || action.step === 'promote-failed');
+    },
+    then: (f) => {
+      const candidate = candidateFacts(f) as NodeFacts;
+      const action = candidate.heartbeat?.action;
+      const what = action?.step === 'fence-hook-failed' ? 'the fencing hook failed' : 'pg_promote() failed';
+      const next = bump(f, { phase: 'halted' });
+      return {
+        rule: 'promotion-failed',
+        reason: `failover aborted: on ${candidate.node.nodeId} ${what}: ${action?.detail ?? ''}`,
+        next,
+        notices: [makeNotice(next, 'failover-aborted', 'SEVERE', `failover aborted: ${what} on ${candidate.node.nodeId}`, { nodeId: candidate.node.nodeId, lines: [action?.detail ?? '', 'No node was promoted. Fix the cause, then restore a primary by hand.'] })],
+      };
+    },
+  },
+  {
+    id: 'candidate-promoted',
+    when: (f) => {
+      const beat = candidateFacts(f)?.heartbeat;
+      return candidateFacts(f)?.live === true && beat?.agentType === 'primary' && beat.dbStatus === 'UP' && beat.term >= f.cluster.term;
+    },
+    then: (f) => {
+      const toNodeId = f.cluster.failover?.toNodeId as string;
+      const moves = f.cluster.address.mode !== 'none';
+      const next = bump(f, {
+        phase: 'promoted',
+        address: moves ? { ...f.cluster.address, holderNodeId: toNodeId } : f.cluster.address,
+        failover: f.cluster.failover && { ...f.cluster.failover, promotedAtMs: f.nowMs, addressMovedAtMs: moves ? f.nowMs : null },
+      });
+      return {
+        rule: 'candidate-promoted',
+        reason: `${toNodeId} is promoted and writable${moves ? `; address ${f.cluster.address.value ?? ''} moved to it` : ''}`,
+        next,
+        actions: moves ? [{ kind: 'move-address', toNodeId, term: f.cluster.term }] : [],
+        notices: [makeNotice(next, 'standby-promoted', 'INFO', `${toNodeId} promoted to primary`, { nodeId: toNodeId, lines: moves ? [`The address now points at ${toNodeId}.`] : [] })],
+      };
+    },
+  },
+  {
+    id: 'candidate-lost',
+    when: (f) => candidateFacts(f)?.live !== true && f.nowMs - (f.cluster.failover?.startedAtMs ?? f.nowMs) > (candidateFacts(f)?.heartbeat?.timeouts.nodeTimeoutMs ?? 0),
+    then: (f) => {
+      const next = bump(f, { phase: 'halted' });
+      const toNodeId = f.cluster.failover?.toNodeId ?? '?';
+      return {
+        rule: 'candidate-lost',
+        reason: `failover aborted: candidate ${toNodeId} stopped reporting before it was promoted`,
+        next,
+        notices: [makeNotice(next, 'failover-aborted', 'SEVERE', `failover aborted: candidate ${toNodeId} stopped reporting`, { nodeId: toNodeId })],
+      };
+    },
+  },
+  { id: 'awaiting-promotion', when: () => true, then: (f) => wait('awaiting-promotion', `waiting for ${f.cluster.failover?.toNodeId ?? '?'} to promote (term ${f.cluster.term})`) },
+];
+
+function notFollowing(f: Facts): string[] {
+  const primaryId = f.cluster.primaryNodeId;
+  return f.nodes
+    .filter((n) => n.live && !n.witness && n.node.nodeId !== primaryId && n.node.nodeId !== f.cluster.failover?.fromNodeId)
+    .filter((n) => !(n.heartbeat && n.heartbeat.term >= f.cluster.term && n.heartbeat.action?.term === f.cluster.term && n.heartbeat.action.step === 'repointed' && n.heartbeat.agentType === 'standby'))
+    .map((n) => n.node.nodeId);
+}
+
+/** Promoted phase: the standbys repoint to the new primary; then the failover is complete. */
+export const PROMOTED_RULES: Rule[] = [
+  {
+    id: 'failover-completed',
+    when: (f) => notFollowing(f).length === 0 || f.nowMs - (f.cluster.failover?.promotedAtMs ?? f.nowMs) > REPOINT_DEADLINE_MS,
+    then: (f) => {
+      const stragglers = notFollowing(f);
+      const failover = f.cluster.failover;
+      const next = bump(f, { phase: 'steady' });
+      const took = failover ? f.nowMs - failover.startedAtMs : 0;
+      return {
+        rule: 'failover-completed',
+        reason: `failover to ${f.cluster.primaryNodeId ?? '?'} completed in ${took} ms${stragglers.length ? `; not yet following: ${stragglers.join(', ')}` : ''}`,
+        next,
+        notices: [
+          makeNotice(next, 'failover-completed', 'WARNING', `failover completed: ${f.cluster.primaryNodeId ?? '?'} is the primary of ${f.cluster.cluster}`, {
+            nodeId: f.cluster.primaryNodeId,
+            lines: [
+              `Old primary: ${failover?.fromNodeId ?? '(none)'} (fenced: it can only return as a standby).`,
+              `Why: ${failover?.reason ?? ''}`,
+              ...(stragglers.length ? [`Standbys not yet following the new primary: ${stragglers.join(', ')}.`] : ['Every running standby follows the new primary.']),
+            ],
+          }),
+        ],
+      };
+    },
+  },
+  { id: 'awaiting-repoint', when: () => true, then: (f) => wait('awaiting-repoint', `waiting for ${notFollowing(f).join(', ')} to follow ${f.cluster.primaryNodeId ?? '?'}`) },
+];
+
+export const HALTED_RULES: Rule[] = [
+  { id: 'halted', when: () => true, then: (f) => wait('halted', `a failover was aborted in term ${f.cluster.term}; waiting for an administrator`) },
+];
+
+const RULES_BY_PHASE: Record<ClusterRecord['phase'], Rule[]> = {
+  steady: STEADY_RULES,
+  promoting: PROMOTING_RULES,
+  promoted: PROMOTED_RULES,
+  halted: HALTED_RULES,
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Standing conditions: raised once, resolved once, kept in the cluster record.
+
+interface DesiredAlert {
+  key: string;
+  severity: Severity;
+  subject: string;
+  nodeId: string | null;
+  lines: string[];
+}
+
+export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAlert[] {
+  const alerts: DesiredAlert[] = [];
+  const primaryId = f.cluster.primaryNodeId;
+  if (f.cluster.phase === 'steady' && primaryId) {
+    if (rule === 'primary-agent-left') alerts.push({ key: `primary-agent-left:${primaryId}`, severity: 'WARNING', subject: `the agent of primary ${primaryId} left; its database still answers, no failover`, nodeId: primaryId, lines: [reason] });
+    if (rule === 'failure-unconfirmed' || rule === 'lease-valid' || rule === 'primary-db-unknown') alerts.push({ key: `primary-suspect:${primaryId}`, severity: 'WARNING', subject: `primary ${primaryId} may have failed; confirming`, nodeId: primaryId, lines: [reason] });
+    if (rule === 'auto-failover-off') alerts.push({ key: `manual-failover-required:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed: manual failover required (automatic failover is off)`, nodeId: primaryId, lines: [reason] });
+    if (rule === 'no-candidate') alerts.push({ key: `no-candidate:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed and no standby can be promoted`, nodeId: primaryId, lines: [reason] });
+  }
+  if (f.cluster.phase === 'halted') alerts.push({ key: `halted:${f.cluster.term}`, severity: 'SEVERE', subject: `failover halted in term ${f.cluster.term}: the cluster needs an administrator`, nodeId: null, lines: [reason] });
+  for (const n of f.nodes) {
+    const id = n.node.nodeId;
+    if (id === primaryId || id === f.cluster.failover?.fromNodeId) continue;
+    const kind = n.witness ? 'witness' : 'standby';
+    if (!n.live) {
+      alerts.push({ key: `${kind}-agent-down:${id}`, severity: 'WARNING', subject: `${kind} ${id}: agent not reporting${kind === 'standby' ? '; excluded from promotion' : ''}`, nodeId: id, lines: [] });
+    } else if (!n.witness && n.heartbeat?.dbStatus === 'DOWN') {
+      alerts.push({ key: `standby-db-down:${id}`, severity: 'WARNING', subject: `standby ${id}: database DOWN; excluded from promotion`, nodeId: id, lines: [n.heartbeat.dbInfo] });
+    }
+  }
+  if (f.voters < 3) alerts.push({ key: 'reduced-protection', severity: 'WARNING', subject: `only ${f.voters} member(s): failover protection is reduced; add a standby or a witness`, nodeId: null, lines: [] });
+  return alerts;
+}
+
+function reconcileAlerts(f: Facts, desired: DesiredAlert[], base: ClusterRecord): { alerts: ClusterRecord['alerts']; notices: Notice[] } {
+  const current = new Map(f.cluster.alerts.map((alert) => [alert.key, alert]));
+  const wanted = new Map(desired.map((alert) => [alert.key, alert]));
+  const notices: Notice[] = [];
+  for (const alert of desired) {
+    if (!current.has(alert.key)) notices.push(makeNotice(base, alert.key.split(':')[0] ?? alert.key, alert.severity, alert.subject, { nodeId: alert.nodeId, lines: alert.lines }));
+  }
+  for (const alert of f.cluster.alerts) {
+    if (!wanted.has(alert.key)) notices.push(makeNotice(base, 'resolved', 'INFO', `resolved: ${alert.subject}`, { lines: [`Raised at ${new Date(alert.sinceMs).toISOString()}.`] }));
+  }
+  const alerts = desired.map((alert) => ({ key: alert.key, severity: alert.severity, subject: alert.subject, sinceMs: current.get(alert.key)?.sinceMs ?? f.nowMs }));
+  return { alerts, notices };
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export function decide(input: EvaluationInput, nowMs: number): Decision {
+  const facts = gatherFacts(input, nowMs);
+  const rules = RULES_BY_PHASE[facts.cluster.phase];
+  const rule = rules.find((candidate) => candidate.when(facts)) as Rule;
+  const outcome = rule.then(facts);
+  const base = outcome.next ?? facts.cluster;
+  const { alerts, notices: alertNotices } = reconcileAlerts(
+    { ...facts, cluster: { ...facts.cluster, phase: base.phase } },
+    desiredAlerts({ ...facts, cluster: { ...facts.cluster, phase: base.phase } }, outcome.rule, outcome.reason),
+    base,
+  );
+  const alertsChanged = JSON.stringify(alerts.map((a) => a.key)) !== JSON.stringify(facts.cluster.alerts.map((a) => a.key));
+  const next = outcome.next || alertsChanged ? { ...(outcome.next ?? bump(facts, {})), alerts } : null;
+  return {
+    rule: outcome.rule,
+    reason: outcome.reason,
+    next,
+    expectLeaseRenewals: outcome.expectLeaseRenewals ?? null,
+    actions: outcome.actions ?? [],
+    notices: next ? [...(outcome.notices ?? []), ...alertNotices] : [],
+  };
+}

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { decide, type Decision } from '../../core/decide.ts';
+import type { Observations } from '../../core/observations.ts';
+import type { HeartbeatRecord } from '../../core/records.ts';
+import type { ClusterSnapshot } from '../../core/state-store.ts';
+import { clusterRecord, freshObservations, healthySnapshot, membership, NOW_MS } from '../support/fixtures.ts';
+
+interface World {
+  snapshot: ClusterSnapshot;
+  observations: Observations;
+}
+type Change = (world: World) => void;
+
+function replaceBeat(world: World, nodeId: string, change: Partial<HeartbeatRecord>): void {
+  world.snapshot.heartbeats = world.snapshot.heartbeats.map((beat) => (beat.nodeId === nodeId ? { ...beat, ...change } : beat));
+}
+const primaryDbDown: Change = (w) => replaceBeat(w, 'db1', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down: connection refused', currentLsn: null });
+const peersSee = (status: 'UP' | 'DOWN', ...nodes: string[]): Change => (w) => {
+  for (const node of nodes) replaceBeat(w, node, { primaryCheck: { primaryNodeId: 'db1', status, reason: status === 'DOWN' ? 'connection refused' : '' } });
+};
+const silentFor = (nodeId: string, ms: number): Change => (w) => {
+  const seen = w.observations.nodes[nodeId];
+  if (seen) seen.changedAtMs = NOW_MS - ms;
+};
+const leaseAge = (ms: number): Change => (w) => {
+  if (w.observations.lease) w.observations.lease.changedAtMs = NOW_MS - ms;
+};
+const leaseReleased: Change = (w) => {
+  w.snapshot.cluster = { ...w.snapshot.cluster, leaseReleased: true };
+};
+const cluster = (change: Partial<ClusterSnapshot['cluster']>): Change => (w) => {
+  w.snapshot.cluster = { ...w.snapshot.cluster, ...change };
+};
+const standbyAt = (nodeId: string, lsn: string): Change => (w) => replaceBeat(w, nodeId, { receivedLsn: lsn, replayedLsn: lsn });
+
+function evaluate(...changes: Change[]): Decision {
+  const snapshot = healthySnapshot();
+  snapshot.membership = membership(['db1', 'db2', 'db3'], ['db2', 'db3']);
+  const world: World = { snapshot, observations: freshObservations(snapshot) };
+  for (const change of changes) change(world);
+  return decide({ ...world.snapshot, observations: world.observations }, NOW_MS);
+}
+
+// The scenario table of the design brief, and EFM's section 8, row by row.
+describe('decide(): steady phase', () => {
+  it.each<[string, Change[], string, string | null, string[]]>([
+    ['a healthy cluster', [], 'primary-healthy', null, []],
+    ['primary database down, agent alive, peers confirm, lease released by the fenced primary', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased], 'failover', 'db2', ['failover-started']],
+    ['primary database down, agent alive, peers confirm, lease not released yet', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(2000)], 'lease-valid', null, ['primary-suspect']],
+    ['primary database down but the peers still reach it', [primaryDbDown, leaseReleased], 'failure-unconfirmed', null, ['primary-suspect']],
+    ['primary node down: silent past its node timeout, peers confirm, lease expired', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000)], 'failover', 'db2', ['failover-started']],
+    ['primary node silent, peers confirm, but the lease may still be valid', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(3000)], 'lease-valid', null, ['primary-suspect']],
+    ['primary agent gone, database still answers the peers', [silentFor('db1', 6000), leaseAge(6000)], 'primary-agent-left', null, ['primary-agent-left']],
+    ['primary agent exited cleanly, database still answers', [(w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED' }), leaseAge(6000)], 'primary-agent-left', null, ['primary-agent-left']],
+    ['primary database UNKNOWN (a refused login): never fail over on unknown', [(w) => replaceBeat(w, 'db1', { dbStatus: 'UNKNOWN', agentType: 'idle' }), peersSee('DOWN', 'db2', 'db3'), leaseAge(9000)], 'primary-db-unknown', null, ['primary-suspect']],
+    ['primary node silent, only one of three confirms, the other cannot tell', [silentFor('db1', 6000), peersSee('DOWN', 'db2'), (w) => replaceBeat(w, 'db3', { primaryCheck: null }), leaseAge(6000)], 'failure-unconfirmed', null, ['primary-suspect']],
+    ['primary node silent, one peer cannot reach it but another can', [silentFor('db1', 6000), peersSee('DOWN', 'db2'), leaseAge(6000)], 'primary-agent-left', null, ['primary-agent-left']],
+    ['a stall shorter than the node timeout', [silentFor('db1', 3000), leaseAge(3000)], 'primary-healthy', null, []],
+    ['automatic failover off', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ policy: { ...clusterRecord().policy, autoFailover: false } })], 'auto-failover-off', null, ['manual-failover-required']],
+    ['every standby lagging past the limit', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })], 'no-candidate', null, ['no-candidate']],
+    ['standby database down: no failover, a warning', [(w) => replaceBeat(w, 'db3', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'database down' })], 'primary-healthy', null, ['standby-db-down']],
+    ['standby node down: no failover, a warning', [silentFor('db3', 9000)], 'primary-healthy', null, ['standby-agent-down']],
+  ])('%s', (_name, changes, rule, promoted, events) => {
+    // Act
+    const decision = evaluate(...changes);
+    // Assess
+    expect(decision.rule).toBe(rule);
+    expect(decision.reason.length).toBeGreaterThan(10);
+    expect(decision.next?.phase === 'promoting' ? decision.next.primaryNodeId : null).toBe(promoted);
+    expect(decision.notices.map((notice) => notice.event).filter((event) => event !== 'resolved')).toEqual(events);
+  });
+
+  it('bumps the term, records why, and conditions the write on the lease it judged', () => {
+    // Act
+    const decision = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ leaseRenewals: 41 }));
+    // Assess
+    expect(decision.next).toMatchObject({ term: 2, primaryNodeId: 'db2', phase: 'promoting', leaseRenewals: 0, leaseReleased: false, version: 2 });
+    expect(decision.next?.failover).toMatchObject({ fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: NOW_MS });
+    expect(decision.expectLeaseRenewals).toBe(41);
+    expect(decision.reason).toMatch(/database of primary db1 is DOWN; confirmed by 3 of 3 members confirm \(need 2: db1, db2, db3\).*promoting db2/);
+    expect(decision.notices[0]).toMatchObject({ severity: 'WARNING', nodeId: 'db2' });
+    expect(decision.notices[0]?.body).toMatch(/Cluster: +prod/);
+  });
+
+  it.each<[string, Change[], string]>([
+    ['the standby with the most WAL, whatever the priority', [standbyAt('db2', '0/4FFF000'), standbyAt('db3', '0/5000000')], 'db3'],
+    ['on equal WAL, the first in the priority list', [(w) => (w.snapshot.membership = membership(['db1', 'db2', 'db3'], ['db3', 'db2']))], 'db3'],
+    ['not a standby whose agent is silent', [silentFor('db2', 9000)], 'db3'],
+    ['not a standby on another timeline', [(w) => replaceBeat(w, 'db2', { timeline: 2 })], 'db3'],
+    ['not a standby lagging past the limit', [(w) => replaceBeat(w, 'db1', { currentLsn: '0/6000000' }), standbyAt('db2', '0/4000000')], 'db3'],
+  ])('chooses %s', (_name, changes, chosen) => {
+    const decision = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, ...changes);
+    expect(decision.next?.primaryNodeId).toBe(chosen);
+  });
+
+  it('does not fail over a two-node cluster on a silent primary: one survivor is not a majority', () => {
+    // Prepare
+    const decision = evaluate(
+      (w) => {
+        w.snapshot.membership = membership(['db1', 'db2']);
+        w.snapshot.heartbeats = w.snapshot.heartbeats.filter((beat) => beat.nodeId !== 'db3');
+      },
+      silentFor('db1', 9000),
+      peersSee('DOWN', 'db2'),
+      leaseAge(9000),
+    );
+    // Assess
+    expect(decision.rule).toBe('failure-unconfirmed');
+    expect(decision.reason).toMatch(/1 of 2 members confirm \(need 2/);
+    expect(decision.notices.map((notice) => notice.event)).toContain('reduced-protection');
+  });
+
+  it('moves the address to the primary when it is elsewhere', () => {
+    const decision = evaluate(cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: null } }));
+    expect(decision.rule).toBe('address-not-on-primary');
+    expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db1', term: 1 }]);
+    expect(decision.next?.address.holderNodeId).toBe('db1');
+  });
+
+  it('notifies a standing condition once, and its end once', () => {
+    // Prepare
+    const raised = evaluate(silentFor('db3', 9000));
+    const alerts = raised.next?.alerts ?? [];
+    // Act
+    const again = evaluate(silentFor('db3', 9000), cluster({ alerts }));
+    const cleared = evaluate(cluster({ alerts }));
+    // Assess
+    expect(raised.notices.map((n) => n.event)).toEqual(['standby-agent-down']);
+    expect(again.next).toBeNull();
+    expect(again.notices).toEqual([]);
+    expect(cleared.notices).toEqual([expect.objectContaining({ event: 'resolved', severity: 'INFO' })]);
+    expect(cleared.next?.alerts).toEqual([]);
+  });
+
+  it('records the only writable node as primary when none is recorded', () => {
+    const decision = evaluate(cluster({ primaryNodeId: null }));
+    expect(decision).toMatchObject({ rule: 'no-primary-recorded', next: { primaryNodeId: 'db1', term: 2 } });
+  });
+});
+
+describe('decide(): a failover in progress', () => {
+  const promoting: Change = cluster({
+    term: 2,
+    primaryNodeId: 'db2',
+    phase: 'promoting',
+    address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' },
+    failover: { fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: NOW_MS - 1000, reason: 'db1 down', promotedAtMs: null, addressMovedAtMs: null },
+  });
+  const promoted: Change = (w) => {
+    promoting(w);
+    w.snapshot.cluster = { ...w.snapshot.cluster, phase: 'promoted', address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db2' } };
+  };
+  const db2Primary: Change = (w) => replaceBeat(w, 'db2', { agentType: 'primary', currentLsn: '0/5000100', term: 2, action: { term: 2, step: 'promoted', detail: '' } });
+
+  it.each<[string, Change[], string, string | null, string[]]>([
+    ['waits for the candidate to promote', [promoting, primaryDbDown], 'awaiting-promotion', null, []],
+    ['aborts with SEVERE when the fencing hook fails', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 2, step: 'fence-hook-failed', detail: 'fence.sh exited with 3' } })], 'promotion-failed', 'halted', ['failover-aborted', 'halted']],
+    ['ignores a failure report from an older term', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 1, step: 'fence-hook-failed', detail: 'old' } })], 'awaiting-promotion', null, []],
+    ['moves the address once the candidate is writable', [promoting, primaryDbDown, db2Primary], 'candidate-promoted', 'promoted', ['standby-promoted']],
+    ['waits for the standbys to follow', [promoted, primaryDbDown, db2Primary], 'awaiting-repoint', null, []],
+    ['completes when every standby follows the new primary', [promoted, primaryDbDown, db2Primary, (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } })], 'failover-completed', 'steady', ['failover-completed']],
+  ])('%s', (_name, changes, rule, phase, events) => {
+    // Act
+    const decision = evaluate(...changes);
+    // Assess
+    expect(decision.rule).toBe(rule);
+    expect(decision.next?.phase ?? null).toBe(phase);
+    expect(decision.notices.map((notice) => notice.event).filter((event) => event !== 'resolved')).toEqual(events);
+  });
+
+  it('moves the address to the new primary as an action before recording it', () => {
+    const decision = evaluate(promoting, primaryDbDown, db2Primary);
+    expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db2', term: 2 }]);
+    expect(decision.next?.address.holderNodeId).toBe('db2');
+    expect(decision.next?.failover?.promotedAtMs).toBe(NOW_MS);
+  });
+
+  it('names the new primary, the old one and the reason in the completion notice', () => {
+    const decision = evaluate(promoted, primaryDbDown, db2Primary, (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } }));
+    const notice = decision.notices.find((n) => n.event === 'failover-completed');
+    expect(notice?.subject).toBe('WARNING: failover completed: db2 is the primary of prod');
+    expect(notice?.body).toMatch(/Old primary: db1 \(fenced/);
+    expect(notice?.body).toMatch(/Why: db1 down/);
+  });
+});
