@@ -1,23 +1,51 @@
-// The agent: checks its local database every localPeriodMs (EFM's rules, core/local-health.ts) and, on
-// its own timer, writes a heartbeat with what it last saw. The two loops are separate so that a database
-// check that hangs for localTimeoutMs never delays the heartbeat that proves this node is alive.
+// The agent: checks its local database every localPeriodMs (EFM's rules, core/local-health.ts), checks
+// the recorded primary's database from here (EFM's remote check), and on its own timer writes a heartbeat
+// with what it last saw. The loops are separate so that a check that hangs for its timeout never delays
+// the heartbeat that proves this node is alive.
+//
+// It also converges on the goal the evaluator writes in the cluster record: the chosen standby promotes,
+// the others repoint to it, and a node that is writable but not the primary of the current term fences
+// itself. A primary renews its lease with every heartbeat and stops its database before the lease runs
+// out if it cannot renew, unless a majority of its standbys still stream from it.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { StoreConflictError } from '../core/errors.ts';
-import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth } from '../core/local-health.ts';
+import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
 import { findAllowed } from '../core/membership.ts';
-import { heartbeatKey, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
+import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
+import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
+import type { HookResult } from './hooks.ts';
 
 /** The part of the state store the agent uses. */
 export interface HeartbeatStore {
   getMembership(cluster: string): Promise<MembershipRecord | undefined>;
+  getCluster(cluster: string): Promise<ClusterRecord | undefined>;
   putHeartbeat(heartbeat: HeartbeatRecord): Promise<void>;
   recordRejected(cluster: string, nodeId: string, address: string, reason: string, nowMs: number): Promise<void>;
+  renewLease(cluster: string, nodeId: string, term: number): Promise<number>;
+  releaseLease(cluster: string, nodeId: string, term: number): Promise<void>;
+}
+
+/** What the agent does to its own server; the real one is agent/node-ops.ts. */
+export interface NodeOps {
+  /** Checks the local database; absent on a witness. */
+  probe?: (timeoutMs: number) => Promise<ProbeResult>;
+  /** Does the database at `address` answer at all? */
+  checkPeer(address: string, timeoutMs: number): Promise<ProbeOutcome>;
+  promote(): Promise<void>;
+  repoint(primaryConninfo: string): Promise<void>;
+  /** Stops the local server at once and makes it come back only as a standby. */
+  fence(primaryConninfo: string | null): Promise<void>;
+  runHook(command: string, env: Record<string, string>, timeoutMs: number): Promise<HookResult>;
+  /** What to put in primary_conninfo to follow the server at `address`. */
+  conninfoFor(address: string): string;
+  /** standby.signal is in the data directory: whatever restarts the server brings it back as a standby. */
+  markedStandby(): boolean;
 }
 
 /** Powertools' structured logger, or anything shaped like it. */
@@ -26,8 +54,7 @@ export type AgentLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export interface AgentDeps {
   config: AgentConfig;
   store: HeartbeatStore;
-  /** Checks the local database; absent on a witness. */
-  probe?: (timeoutMs: number) => Promise<ProbeResult>;
+  ops: NodeOps;
   clock: Clock;
   logger: AgentLogger;
   host: HeartbeatRecord['host'];
@@ -36,32 +63,53 @@ export interface AgentDeps {
 
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
+/** How often the primary checks whether its lease is about to run out. */
+const LEASE_WATCH_MS = 100;
 
 export class Agent {
   private health: LocalHealth = INITIAL_HEALTH;
   private facts: DatabaseFacts | undefined;
+  private primaryHealth: LocalHealth = INITIAL_HEALTH;
+  private checkedPrimary: string | null = null;
   private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
   private seq = 0;
+  private term = 0;
+  private goal: ClusterRecord | undefined;
+  private membership: MembershipRecord | undefined;
+  private action: HeartbeatRecord['action'] = null;
+  private promotedTerm = -1;
+  private postHookTerm = -1;
+  private repointedTerm = -1;
+  private fencedTerm = -1;
+  /** On this agent's clock: until when the lease it last renewed is valid. Starts expired. */
+  private leaseValidUntilMs: number;
+  private firstBeatDone = false;
+  private keepServingLogged = false;
+  private acting = false;
   private storeFailures = 0;
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: AgentDeps) {}
+  constructor(private readonly deps: AgentDeps) {
+    this.leaseValidUntilMs = deps.clock.nowMs();
+  }
 
   start(): void {
-    const { config, logger } = this.deps;
+    const { config, logger, ops } = this.deps;
     logger.info('agent starting', { cluster: config.cluster, nodeId: config.nodeId, role: config.role, bootId: this.deps.bootId, timeouts: config.timeouts });
-    if (this.deps.probe) {
+    if (ops.probe) {
       let markChecked: () => void = () => undefined;
       this.firstCheckDone = new Promise((resolve) => (markChecked = resolve));
-      this.loops.push(this.checkLoop(this.deps.probe, markChecked));
+      this.loops.push(this.checkLoop(ops.probe, markChecked));
+      this.loops.push(this.leaseWatchLoop());
     }
+    this.loops.push(this.primaryCheckLoop());
     this.loops.push(this.heartbeatLoop());
   }
 
-  /** Stops both loops, then says in the store that this agent has exited (bounded by `timeoutMs`). */
+  /** Stops the loops, then says in the store that this agent has exited (bounded by `timeoutMs`). */
   async stop(timeoutMs = 3000): Promise<void> {
     this.stopping.abort();
     await Promise.allSettled(this.loops);
@@ -73,7 +121,7 @@ export class Agent {
     }
   }
 
-  /** The heartbeat this agent would send now (exposed for tests and for the exit path). */
+  /** The heartbeat this agent would send now. */
   currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): HeartbeatRecord {
     const { config, clock, host, bootId } = this.deps;
     const witness = config.role === 'witness';
@@ -99,8 +147,14 @@ export class Agent {
       host,
       timeouts: config.timeouts,
       agentVersion: PGFAILOVER_VERSION,
+      term: this.term,
+      primaryCheck: this.checkedPrimary ? { primaryNodeId: this.checkedPrimary, status: this.primaryHealth.status, reason: this.primaryHealth.reason } : null,
+      action: this.action,
+      upstream: facts?.upstream ?? null,
     };
   }
+
+  // ---- local database -------------------------------------------------------------------------
 
   private async checkLoop(probe: (timeoutMs: number) => Promise<ProbeResult>, markChecked: () => void): Promise<void> {
     const { timeouts } = this.deps.config;
@@ -129,6 +183,37 @@ export class Agent {
     else this.deps.logger.warn('local database status UNKNOWN', extra);
   }
 
+  // ---- the recorded primary, checked from here (EFM remote.timeout) ------------------------------
+
+  private async primaryCheckLoop(): Promise<void> {
+    const { timeouts, nodeId } = this.deps.config;
+    while (!this.stopping.signal.aborted) {
+      const primaryId = this.goal?.primaryNodeId ?? null;
+      const address = primaryId && primaryId !== nodeId && this.membership ? findAllowed(this.membership, primaryId)?.address : undefined;
+      if (!primaryId || !address) {
+        this.checkedPrimary = null;
+        this.primaryHealth = INITIAL_HEALTH;
+        await this.pause(timeouts.localPeriodMs);
+        continue;
+      }
+      if (primaryId !== this.checkedPrimary) {
+        this.checkedPrimary = primaryId;
+        this.primaryHealth = INITIAL_HEALTH;
+      }
+      const timeoutMs = this.primaryHealth.finalCheckDue ? timeouts.localTimeoutFinalMs : timeouts.remoteTimeoutMs;
+      const outcome = await this.deps.ops.checkPeer(address, timeoutMs);
+      if (this.stopping.signal.aborted) return;
+      const previous = this.primaryHealth;
+      this.primaryHealth = nextLocalHealth(previous, outcome);
+      if (previous.status !== this.primaryHealth.status) {
+        this.deps.logger.info(`primary ${primaryId} database seen ${this.primaryHealth.status} from here`, { reason: this.primaryHealth.reason });
+      }
+      if (!this.primaryHealth.finalCheckDue) await this.pause(timeouts.localPeriodMs);
+    }
+  }
+
+  // ---- heartbeats, lease, goal -----------------------------------------------------------------
+
   private async heartbeatLoop(): Promise<void> {
     const { heartbeatIntervalMs: interval, timeouts } = this.deps.config;
     // The first heartbeat waits (boundedly) for the first verdict on the database, so that it says
@@ -146,6 +231,8 @@ export class Agent {
           this.deps.logger.error('cannot write heartbeat to the state store; retrying with backoff', { failedAttempts: this.storeFailures, error: String(error) });
         }
       }
+      this.firstBeatDone = true;
+      if (this.goal && this.membership) void this.applyGoal(this.goal, this.membership);
       const delay = this.storeFailures === 0 ? interval : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.storeFailures - 1, 10));
       await this.pause(delay);
     }
@@ -153,7 +240,7 @@ export class Agent {
 
   private async writeHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): Promise<void> {
     const { config, store, clock, logger } = this.deps;
-    const membership = await store.getMembership(config.cluster);
+    const [membership, cluster] = await Promise.all([store.getMembership(config.cluster), store.getCluster(config.cluster)]);
     const allowed = membership ? findAllowed(membership, config.nodeId) : undefined;
     const rejection = !membership
       ? `cluster ${config.cluster} does not exist in the state table; create it with: pgfailover init --cluster ${config.cluster}`
@@ -170,6 +257,9 @@ export class Agent {
     }
     if (this.rejectedReason) logger.info('heartbeat accepted: this node is now allowed in the cluster');
     this.rejectedReason = undefined;
+    this.membership = membership;
+    if (cluster) this.learnGoal(cluster);
+    if (agentStatus === 'UP' && cluster) await this.renewLeaseIfPrimary(cluster);
     this.seq++;
     try {
       await store.putHeartbeat(this.currentHeartbeat(agentStatus));
@@ -178,6 +268,153 @@ export class Agent {
       // A newer heartbeat of this very run is stored: a slow retry lost, which is harmless.
       logger.debug('an older heartbeat lost to a newer one', { seq: this.seq });
     }
+  }
+
+  /** Every goal carries its term; anything older than what this agent has seen is ignored. */
+  private learnGoal(cluster: ClusterRecord): void {
+    if (cluster.term < this.term) {
+      this.deps.logger.warn('ignoring a cluster record from an older term', { seen: this.term, got: cluster.term });
+      return;
+    }
+    if (cluster.term > this.term && this.term > 0) this.deps.logger.info(`cluster term ${cluster.term}: primary is ${cluster.primaryNodeId ?? 'none'} (${cluster.phase})`);
+    this.term = cluster.term;
+    this.goal = cluster;
+  }
+
+  private writable(): boolean {
+    return this.health.status === 'UP' && this.facts !== undefined && !this.facts.inRecovery;
+  }
+
+  private async renewLeaseIfPrimary(cluster: ClusterRecord): Promise<void> {
+    const { config, store, clock, logger } = this.deps;
+    if (cluster.primaryNodeId !== config.nodeId || cluster.term !== this.term || !this.writable()) return;
+    // The lease is timed from before the request left: the evaluator saw the renewal later than that.
+    const sentAtMs = clock.nowMs();
+    try {
+      await store.renewLease(config.cluster, config.nodeId, cluster.term);
+      this.leaseValidUntilMs = sentAtMs + cluster.policy.leaseDurationMs;
+      this.keepServingLogged = false;
+    } catch (error) {
+      if (!(error instanceof StoreConflictError)) throw error;
+      logger.warn('lease not renewed: this node is no longer the primary of the current term', { term: cluster.term });
+    }
+  }
+
+  /** Stops a primary that can no longer prove its lease, before the lease runs out (EFM stop.isolated.primary). */
+  private async leaseWatchLoop(): Promise<void> {
+    const { config, logger, clock } = this.deps;
+    // Fence this long before the lease ends: stopping takes well under a heartbeat interval.
+    const leadMs = config.heartbeatIntervalMs;
+    while (!this.stopping.signal.aborted) {
+      await this.pause(LEASE_WATCH_MS);
+      if (!config.stopIsolatedPrimary || !this.firstBeatDone || !this.writable() || this.acting) continue;
+      if (clock.nowMs() < this.leaseValidUntilMs - leadMs) continue;
+      const standbys = (this.membership?.allowed.length ?? 1) - 1;
+      const allowedIds = new Set(this.membership?.allowed.map((node) => node.nodeId) ?? []);
+      const streaming = (this.facts?.replication ?? []).filter((peer) => peer.state === 'streaming' && allowedIds.has(peer.applicationName)).length;
+      if (standbys > 0 && streaming * 2 > standbys) {
+        // No standby can have been promoted while a majority of them stream from us.
+        if (!this.keepServingLogged) logger.warn(`lease not renewed, but ${streaming} of ${standbys} standbys stream from this primary: it keeps serving`);
+        this.keepServingLogged = true;
+        continue;
+      }
+      logger.error(`lease not renewed and only ${streaming} of ${standbys} standbys stream from this primary: stopping the database before the lease runs out`);
+      await this.act(async () => {
+        await this.deps.ops.fence(null);
+        this.fencedTerm = this.term;
+        this.report('fenced', 'isolated: the lease could not be renewed and no majority of standbys streamed from this primary');
+      });
+    }
+  }
+
+  private report(step: NonNullable<HeartbeatRecord['action']>['step'], detail: string): void {
+    this.action = { term: this.term, step, detail };
+    const log = step.endsWith('failed') ? this.deps.logger.error.bind(this.deps.logger) : this.deps.logger.info.bind(this.deps.logger);
+    log(`${step} (term ${this.term})${detail ? `: ${detail}` : ''}`);
+  }
+
+  private async act(work: () => Promise<void>): Promise<void> {
+    if (this.acting) return;
+    this.acting = true;
+    try {
+      await work();
+    } catch (error) {
+      this.deps.logger.error('goal action failed', { error: String(error) });
+    } finally {
+      this.acting = false;
+    }
+  }
+
+  /** Converges on the cluster record: promote, post-promotion hook, fence, repoint. */
+  private async applyGoal(goal: ClusterRecord, membership: MembershipRecord): Promise<void> {
+    const { config, ops } = this.deps;
+    if (config.role === 'witness' || goal.term < this.term) return;
+    const me = config.nodeId;
+    const term = goal.term;
+    const primaryAddress = goal.primaryNodeId ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
+    const env = {
+      PGFAILOVER_CLUSTER: config.cluster,
+      PGFAILOVER_TERM: String(term),
+      PGFAILOVER_NODE: me,
+      PGFAILOVER_NEW_PRIMARY: goal.primaryNodeId ?? '',
+      PGFAILOVER_OLD_PRIMARY: goal.failover?.fromNodeId ?? '',
+      PGFAILOVER_OLD_PRIMARY_ADDRESS: goal.failover?.fromNodeId ? (findAllowed(membership, goal.failover.fromNodeId)?.address ?? '') : '',
+    };
+    await this.act(async () => {
+      if (goal.primaryNodeId === me) {
+        if (goal.phase === 'promoting' && this.promotedTerm !== term && this.health.status === 'UP' && this.facts) {
+          this.promotedTerm = term;
+          if (!this.facts.inRecovery) return this.report('promoted', 'already writable');
+          if (config.hooks.fence) {
+            const fence = await ops.runHook(config.hooks.fence, env, config.hooks.timeoutMs);
+            if (!fence.ok) return this.report('fence-hook-failed', fence.detail);
+          }
+          try {
+            await ops.promote();
+          } catch (error) {
+            return this.report('promote-failed', error instanceof Error ? error.message : String(error));
+          }
+          return this.report('promoted', '');
+        }
+        if ((goal.phase === 'promoted' || goal.phase === 'steady') && this.promotedTerm === term && this.postHookTerm !== term) {
+          this.postHookTerm = term;
+          if (config.hooks.postPromotion) {
+            const post = await ops.runHook(config.hooks.postPromotion, env, config.hooks.timeoutMs);
+            if (!post.ok) this.report('post-promotion-hook-failed', post.detail);
+          }
+          return;
+        }
+        // Our own database failed under us: fence it, then release the lease so nobody waits it out.
+        if (this.health.status === 'DOWN' && this.fencedTerm !== term && goal.phase === 'steady' && !goal.leaseReleased) {
+          await ops.fence(null);
+          this.fencedTerm = term;
+          this.report('fenced', `the primary database failed: ${this.health.reason}`);
+          await this.deps.store.releaseLease(config.cluster, me, term);
+          return;
+        }
+        return;
+      }
+      if (!goal.primaryNodeId || !primaryAddress) return;
+      const conninfo = ops.conninfoFor(primaryAddress);
+      // Writable but not the primary of the current term: a second primary. Stop it now.
+      if (this.writable() && this.fencedTerm !== term) {
+        await ops.fence(conninfo);
+        this.fencedTerm = term;
+        return this.report('fenced', `${goal.primaryNodeId} is the primary of term ${term}; this database was stopped and will return only as its standby`);
+      }
+      // Down and not marked as a standby: make sure that whatever restarts it brings it back as a standby.
+      if (this.health.status === 'DOWN' && this.fencedTerm !== term && !ops.markedStandby()) {
+        await ops.fence(conninfo);
+        this.fencedTerm = term;
+        return this.report('fenced', `${goal.primaryNodeId} is the primary of term ${term}; standby.signal written so this node can only return as a standby`);
+      }
+      if (this.health.status === 'UP' && this.facts?.inRecovery && (goal.phase === 'promoted' || goal.phase === 'steady') && this.repointedTerm !== term) {
+        const wanted = formatHostPort(parseNodeAddress(primaryAddress));
+        if (this.facts.upstream !== wanted) await ops.repoint(conninfo);
+        this.repointedTerm = term;
+        return this.report('repointed', `following ${goal.primaryNodeId} at ${wanted}`);
+      }
+    });
   }
 
   private async pause(ms: number): Promise<void> {

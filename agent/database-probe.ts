@@ -23,6 +23,8 @@ export interface DatabaseFacts {
   replayedLsn: string | null;
   replayLagMs: number | null;
   replication: ReplicationPeer[];
+  /** "host:port" the WAL receiver streams from, when it is streaming. */
+  upstream: string | null;
 }
 
 export type ProbeResult = ProbeOutcome & { facts?: DatabaseFacts };
@@ -39,7 +41,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
        END AS timeline,
        CASE WHEN pg_is_in_recovery()
             THEN extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000
-       END AS replay_lag_ms`;
+       END AS replay_lag_ms,
+       (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming') AS upstream`;
 
 const REPLICATION_SQL = `
 SELECT application_name, client_addr::text AS client_addr, state, sync_state,
@@ -53,6 +56,7 @@ interface StatusRow {
   replayed_lsn: string | null;
   timeline: number | null;
   replay_lag_ms: string | number | null;
+  upstream: string | null;
 }
 
 interface ReplicationRow {
@@ -66,6 +70,41 @@ interface ReplicationRow {
 }
 
 export async function probeDatabase(target: DatabaseTarget, timeoutMs: number): Promise<ProbeResult> {
+  try {
+    return { kind: 'ok', facts: await withClient(target, timeoutMs, readFacts) };
+  } catch (error) {
+    return classify(error, target);
+  }
+}
+
+/**
+ * EFM's remote check of a peer's database: does the server answer? A server that answers with an
+ * error (a login it refuses, say) is alive; only no answer, a refused connection, or "the database
+ * system is starting up / shutting down" count as unreachable.
+ */
+export async function checkReachable(target: DatabaseTarget, timeoutMs: number): Promise<ProbeOutcome> {
+  try {
+    await withClient(target, timeoutMs, async (client) => {
+      await client.connect();
+      await client.query('SELECT 1');
+    });
+    return { kind: 'ok' };
+  } catch (error) {
+    const result = classify(error, target);
+    const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+    return result.kind === 'refused' || (/^[0-9A-Z]{5}$/.test(code) && code !== '57P03') ? { kind: 'ok' } : { kind: 'failed', reason: result.kind === 'failed' ? result.reason : '' };
+  }
+}
+
+/** Runs statements on the local server (pg_promote, ALTER SYSTEM); throws with the server's message. */
+export async function runStatements(target: DatabaseTarget, statements: string[], timeoutMs: number): Promise<void> {
+  await withClient(target, timeoutMs, async (client) => {
+    await client.connect();
+    for (const statement of statements) await client.query(statement);
+  });
+}
+
+async function withClient<T>(target: DatabaseTarget, timeoutMs: number, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({
     host: target.host,
     port: target.port,
@@ -83,10 +122,7 @@ export async function probeDatabase(target: DatabaseTarget, timeoutMs: number): 
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    const facts = await Promise.race([readFacts(client), deadline]);
-    return { kind: 'ok', facts };
-  } catch (error) {
-    return classify(error, target);
+    return await Promise.race([work(client), deadline]);
   } finally {
     clearTimeout(timer);
     void client.end().catch(() => undefined);
@@ -106,6 +142,7 @@ async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
     receivedLsn: row.received_lsn,
     replayedLsn: row.replayed_lsn,
     replayLagMs: row.replay_lag_ms === null ? null : Math.max(0, Number(row.replay_lag_ms)),
+    upstream: row.upstream,
     replication: replication.map((peer) => ({
       applicationName: peer.application_name,
       clientAddr: peer.client_addr,

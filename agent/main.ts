@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.ts';
 import { StateStore } from '../core/state-store.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { Agent } from './agent.ts';
-import { probeDatabase } from './database-probe.ts';
+import { createNodeOps } from './node-ops.ts';
 import { hostFacts } from './host-facts.ts';
 import { resolvePassword } from './password.ts';
 
@@ -39,13 +39,10 @@ try {
     requestTimeoutMs: Math.max(1000, config.heartbeatIntervalMs * 2),
     maxAttempts: 2,
   });
-  const database = config.database;
   const agent = new Agent({
     config,
     store,
-    probe: database
-      ? (timeoutMs) => probeDatabase({ ...database, password }, timeoutMs)
-      : undefined,
+    ops: createNodeOps(config, password),
     clock: systemClock,
     logger,
     host: hostFacts(config),

@@ -11,7 +11,8 @@ export function monitoringRoleGrants(role: string): string[] {
     `GRANT EXECUTE ON FUNCTION pg_wal_replay_pause() TO ${quoted}`,
     `GRANT EXECUTE ON FUNCTION pg_wal_replay_resume() TO ${quoted}`,
     `GRANT EXECUTE ON FUNCTION pg_reload_conf() TO ${quoted}`,
-    // Promotion runs through the agent's own role rather than a superuser login.
+    // Promotion and repointing run through the agent's own role rather than a superuser login.
     `GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO ${quoted}`,
+    `GRANT ALTER SYSTEM ON PARAMETER primary_conninfo TO ${quoted}`,
   ];
 }

@@ -35,8 +35,25 @@ const databaseSchema = z.strictObject({
   /** A file holding only the password; keep it mode 0600. Without either, libpq's ~/.pgpass is used. */
   passwordFile: z.string().min(1).optional(),
   sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
-  /** The data directory: needed later to fence (standby.signal) and repoint this node. */
+  /** The data directory: needed to fence this node (standby.signal) and to stop it when isolated. */
   dataDirectory: z.string().min(1).optional(),
+});
+
+/** How this node, as a standby, connects to a (new) primary: written into primary_conninfo. */
+const replicationSchema = z.strictObject({
+  user: z.string().min(1).default('replicator'),
+  /** A libpq password file the postgres OS user can read; keeps the password out of primary_conninfo. */
+  passfile: z.string().min(1).optional(),
+  sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
+});
+
+/** Site scripts, run with /bin/sh -c and PGFAILOVER_* environment variables (docs/agent.md). */
+const hooksSchema = z.strictObject({
+  /** Run on the candidate before it promotes (EFM: script.fence); a non-zero exit aborts the failover. */
+  fence: z.string().min(1).optional(),
+  /** Run on the new primary after promotion (EFM: script.post.promotion); failure is reported, not fatal. */
+  postPromotion: z.string().min(1).optional(),
+  timeoutMs: z.number().int().positive().max(600_000).default(30_000),
 });
 
 const storeSchema = z.strictObject({
@@ -54,6 +71,13 @@ const rawConfigSchema = z.strictObject({
   address: z.string().min(1),
   store: storeSchema.default({ table: 'pgfailover' }),
   database: databaseSchema.optional(),
+  replication: replicationSchema.default({ user: 'replicator', sslmode: 'prefer' }),
+  hooks: hooksSchema.default({ timeoutMs: 30_000 }),
+  /**
+   * EFM's stop.isolated.primary: a primary that cannot renew its lease stops its database before the
+   * lease runs out, unless a majority of its standbys still stream from it.
+   */
+  stopIsolatedPrimary: z.boolean().default(true),
   heartbeatIntervalMs: positiveMs.default(1000),
   timeouts: z
     .strictObject({

@@ -7,6 +7,7 @@
 //   sk = "MEMBERSHIP"         allowed nodes and the standby priority list
 //   sk = "HB#<nodeId>"        the latest heartbeat of an allowed node's agent
 //   sk = "REJECTED#<nodeId>"  heartbeats refused because the node is not allowed
+//   sk = "~HIST#<ms>#<id>"    the cluster's history: every decision and notice (TTL: expiresAt)
 
 import { z } from 'zod';
 import { isLsn } from './lsn.ts';
@@ -16,7 +17,8 @@ export const SK = {
   membership: 'MEMBERSHIP',
   heartbeatPrefix: 'HB#',
   rejectedPrefix: 'REJECTED#',
-  historyPrefix: 'HIST#',
+  /** '~' sorts after every other key, so reads of the live state can skip the history by key range. */
+  historyPrefix: '~HIST#',
 } as const;
 
 export const nodeIdSchema = z
@@ -186,7 +188,7 @@ export type Severity = z.infer<typeof severitySchema>;
 /** One entry of a cluster's history: every decision and every notice, with its reason. */
 export const historyRecordSchema = z.strictObject({
   cluster: clusterNameSchema,
-  sk: z.string().startsWith('HIST#'),
+  sk: z.string().startsWith('~HIST#'),
   atMs: epochMs,
   term: z.number().int().nonnegative(),
   kind: z.enum(['decision', 'notice']),

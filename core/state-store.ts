@@ -28,12 +28,14 @@ import {
   describeIssues,
   heartbeatKey,
   heartbeatRecordSchema,
+  historyRecordSchema,
   membershipRecordSchema,
   rejectedHeartbeatSchema,
   rejectedKey,
   type ClusterPolicy,
   type ClusterRecord,
   type HeartbeatRecord,
+  type HistoryRecord,
   type MembershipRecord,
   type RejectedHeartbeat,
 } from './records.ts';
@@ -245,9 +247,10 @@ export class StateStore {
       const page = await this.documents.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: '#cluster = :cluster',
-          ExpressionAttributeNames: { '#cluster': 'cluster' },
-          ExpressionAttributeValues: { ':cluster': cluster },
+          // Everything but the history, which only grows: its keys sort last ("~"), so a key range skips it.
+          KeyConditionExpression: '#cluster = :cluster AND #sk < :history',
+          ExpressionAttributeNames: { '#cluster': 'cluster', '#sk': 'sk' },
+          ExpressionAttributeValues: { ':cluster': cluster, ':history': SK.historyPrefix },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
@@ -274,7 +277,7 @@ export class StateStore {
       else if (sk === SK.membership) membership = parse(membershipRecordSchema, item);
       else if (sk.startsWith(SK.heartbeatPrefix)) pushDefined(heartbeats, parse(heartbeatRecordSchema, item));
       else if (sk.startsWith(SK.rejectedPrefix)) pushDefined(rejected, parse(rejectedHeartbeatSchema, item));
-      // Other item kinds (history, commands) belong to later readers and are left alone here.
+      // History entries are read with readHistory.
     }
     if (!clusterRecord || !membership) {
       const broken = invalid.find((entry) => entry.sk === SK.cluster || entry.sk === SK.membership);
@@ -282,6 +285,87 @@ export class StateStore {
       throw new NotFoundError(`cluster ${cluster} does not exist in table ${this.table}; create it with pgfailover init --cluster ${cluster}`);
     }
     return { cluster: clusterRecord, membership, heartbeats, rejected, invalid };
+  }
+
+  /**
+   * The evaluator's write of a decision: lands only if nobody else wrote the cluster record since it was
+   * read (version) and the primary has not renewed its lease since (leaseRenewals), so a decision made on
+   * a lease that was in fact renewed can never take effect.
+   */
+  async writeCluster(next: ClusterRecord, expected: { version: number; leaseRenewals: number }): Promise<void> {
+    clusterRecordSchema.parse(next);
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: next,
+          ConditionExpression: '#version = :version AND #leaseRenewals = :renewals',
+          ExpressionAttributeNames: { '#version': 'version', '#leaseRenewals': 'leaseRenewals' },
+          ExpressionAttributeValues: { ':version': expected.version, ':renewals': expected.leaseRenewals },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      throw await this.conflictWithCurrent(error, `cluster ${next.cluster} (term ${next.term})`, next.cluster, SK.cluster, clusterRecordSchema);
+    }
+  }
+
+  /** The primary's lease renewal: only while it is still the primary of that term. */
+  async renewLease(cluster: string, nodeId: string, term: number): Promise<number> {
+    return this.leaseUpdate(cluster, nodeId, term, 'SET #leaseRenewals = #leaseRenewals + :one', { '#leaseRenewals': 'leaseRenewals' }, { ':one': 1 });
+  }
+
+  /** Said by a primary's agent after it fenced its own database: nobody need wait out its lease. */
+  async releaseLease(cluster: string, nodeId: string, term: number): Promise<void> {
+    await this.leaseUpdate(cluster, nodeId, term, 'SET #leaseReleased = :yes', { '#leaseReleased': 'leaseReleased' }, { ':yes': true });
+  }
+
+  private async leaseUpdate(cluster: string, nodeId: string, term: number, update: string, names: Record<string, string>, values: Record<string, unknown>): Promise<number> {
+    try {
+      const result = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { cluster, sk: SK.cluster },
+          UpdateExpression: update,
+          ConditionExpression: '#term = :term AND #primary = :node',
+          // DynamoDB refuses names that the expressions do not use, so each caller passes its own.
+          ExpressionAttributeNames: { '#term': 'term', '#primary': 'primaryNodeId', ...names },
+          ExpressionAttributeValues: { ':term': term, ':node': nodeId, ...values },
+          ReturnValues: 'UPDATED_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return Number(result.Attributes?.leaseRenewals ?? 0);
+    } catch (error) {
+      throw await this.conflictWithCurrent(error, `lease of ${nodeId} in term ${term}`, cluster, SK.cluster, clusterRecordSchema);
+    }
+  }
+
+  async appendHistory(entry: HistoryRecord): Promise<void> {
+    historyRecordSchema.parse(entry);
+    await this.documents.send(new PutCommand({ TableName: this.table, Item: entry }));
+  }
+
+  /** The newest `limit` history entries, oldest first. */
+  async readHistory(cluster: string, limit = 100): Promise<{ entries: HistoryRecord[]; invalid: InvalidItem[] }> {
+    const page = await this.documents.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: '#cluster = :cluster AND begins_with(#sk, :prefix)',
+        ExpressionAttributeNames: { '#cluster': 'cluster', '#sk': 'sk' },
+        ExpressionAttributeValues: { ':cluster': cluster, ':prefix': SK.historyPrefix },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    const entries: HistoryRecord[] = [];
+    const invalid: InvalidItem[] = [];
+    for (const item of page.Items ?? []) {
+      const parsed = historyRecordSchema.safeParse(item);
+      if (parsed.success) entries.push(parsed.data);
+      else invalid.push({ sk: String(item.sk), problems: describeIssues(parsed.error) });
+    }
+    return { entries: entries.reverse(), invalid };
   }
 
   /** Names of all clusters in the table (a small scan of cluster records). */

@@ -219,7 +219,10 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
           address: node.address,
           store: { table: state.table, endpoint: state.storeEndpoint, region: 'local' },
           ...(node.port && node.dataDir
-            ? { database: { host: '127.0.0.1', port: node.port, dbname: 'postgres', user: 'pgfailover', passwordFile: monitorFile, sslmode: 'disable', dataDirectory: node.dataDir } }
+            ? {
+                database: { host: '127.0.0.1', port: node.port, dbname: 'postgres', user: 'pgfailover', passwordFile: monitorFile, sslmode: 'disable', dataDirectory: node.dataDir },
+                replication: { user: 'replicator', passfile, sslmode: 'disable' },
+              }
             : {}),
         },
         null,

@@ -1,69 +1,16 @@
-// Real PostgreSQL servers for the local mode: initdb, base backups, start and stop through pg_ctl.
-// PostgreSQL refuses to run as root, so when this process is root every server command runs as the
-// `postgres` OS user (runuser) and the files it must own are handed to that user.
+// Real PostgreSQL servers for the local mode: initdb and base backups; pg_ctl control is shared with the
+// agent (agent/server-control.ts).
 
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { runServerCommand, runsAsRoot } from '../../agent/server-control.ts';
 import { UsageError } from '../../core/errors.ts';
 
+export { giveToServerUser, postmasterPid, startServer, stopServer } from '../../agent/server-control.ts';
+
 const run = promisify(execFile);
-
-export const runsAsRoot = (): boolean => process.getuid?.() === 0;
-
-/** The newest PostgreSQL installed the Debian way, or PGFAILOVER_PG_BIN. */
-export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.PGFAILOVER_PG_BIN) return env.PGFAILOVER_PG_BIN;
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root)
-    ? readdirSync(root)
-        .filter((name) => existsSync(join(root, name, 'bin', 'pg_ctl')))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  const newest = versions[0];
-  if (!newest) {
-    throw new Error('no PostgreSQL server found under /usr/lib/postgresql; install it (apt-get install postgresql-15) or set PGFAILOVER_PG_BIN to its bin directory');
-  }
-  return join(root, newest, 'bin');
-}
-
-interface PostgresUser {
-  uid: number;
-  gid: number;
-}
-
-let cachedUser: PostgresUser | undefined;
-async function postgresUser(): Promise<PostgresUser> {
-  if (cachedUser) return cachedUser;
-  try {
-    const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
-    cachedUser = { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-    return cachedUser;
-  } catch {
-    throw new Error('running as root, but there is no "postgres" OS user to run PostgreSQL as; install the postgresql package or run as an ordinary user');
-  }
-}
-
-/** Runs a PostgreSQL program as the user that owns the servers; throws with its output on failure. */
-export async function runServerCommand(program: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const binary = join(postgresBinDir(), program);
-  const [command, commandArgs] = runsAsRoot() ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
-  try {
-    const { stdout } = await run(command, commandArgs, { env: { ...process.env, ...env }, timeout: 120_000 });
-    return stdout;
-  } catch (error) {
-    const failure = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${program} ${args.join(' ')} failed: ${(failure.stderr || failure.stdout || failure.message).trim()}`);
-  }
-}
-
-/** Hands a path to the server user (no-op unless root). */
-export async function giveToServerUser(path: string): Promise<void> {
-  if (!runsAsRoot()) return;
-  const user = await postgresUser();
-  chownSync(path, user.uid, user.gid);
-}
 
 /** Fails early, with the fix, when the server user cannot reach `dir`. */
 export async function assertServerUserCanReach(dir: string): Promise<void> {
@@ -134,23 +81,4 @@ export async function cloneStandby(dataDir: string, primaryPort: number, port: n
     autoConf,
     `${readFileSync(autoConf, 'utf8')}primary_conninfo = 'host=127.0.0.1 port=${primaryPort} user=replicator passfile=''${passfile}'' application_name=${applicationName}'\n`,
   );
-}
-
-export async function startServer(dataDir: string, logFile: string): Promise<void> {
-  await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
-}
-
-export async function stopServer(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {
-  await runServerCommand('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
-}
-
-/** The postmaster's PID from postmaster.pid, or undefined when the server is not running. */
-export function postmasterPid(dataDir: string): number | undefined {
-  try {
-    const firstLine = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0];
-    const pid = Number(firstLine);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }

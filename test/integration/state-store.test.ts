@@ -96,6 +96,56 @@ describe('state store on dynalite', () => {
     expect(snapshot.invalid[0]?.problems.join(' ')).toMatch(/seq/);
   });
 
+  it('renews the lease only for the primary of the current term', async () => {
+    // Prepare
+    const name = await newCluster();
+    // Act
+    const first = await dynamo.store.renewLease(name, 'db1', 1);
+    const second = await dynamo.store.renewLease(name, 'db1', 1);
+    const impostor = await dynamo.store.renewLease(name, 'db2', 1).catch((caught: unknown) => caught);
+    const oldTerm = await dynamo.store.renewLease(name, 'db1', 0).catch((caught: unknown) => caught);
+    // Assess
+    expect([first, second]).toEqual([1, 2]);
+    expect(impostor).toBeInstanceOf(StoreConflictError);
+    expect((impostor as StoreConflictError<{ primaryNodeId: string }>).current?.primaryNodeId).toBe('db1');
+    expect(oldTerm).toBeInstanceOf(StoreConflictError);
+    expect((await dynamo.store.getCluster(name))?.leaseRenewals).toBe(2);
+  });
+
+  it('refuses a decision made on a lease that was renewed after it was read', async () => {
+    // Prepare: an evaluator reads the record, then the primary renews.
+    const name = await newCluster();
+    const read = (await dynamo.store.getCluster(name))!;
+    await dynamo.store.renewLease(name, 'db1', 1);
+    const failover = { ...read, version: read.version + 1, term: 2, primaryNodeId: 'db2' };
+    // Act
+    const result = await dynamo.store.writeCluster(failover, { version: read.version, leaseRenewals: read.leaseRenewals }).catch((caught: unknown) => caught);
+    // Assess
+    expect(result).toBeInstanceOf(StoreConflictError);
+    expect((await dynamo.store.getCluster(name))).toMatchObject({ term: 1, primaryNodeId: 'db1', leaseRenewals: 1 });
+  });
+
+  it('lets exactly one of two racing evaluators write a decision', async () => {
+    const name = await newCluster();
+    const read = (await dynamo.store.getCluster(name))!;
+    const attempts = ['db2', 'db3'].map((primary) =>
+      dynamo.store.writeCluster({ ...read, version: read.version + 1, term: 2, primaryNodeId: primary }, { version: read.version, leaseRenewals: read.leaseRenewals }),
+    );
+    const outcomes = await Promise.allSettled(attempts);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    expect((await dynamo.store.getCluster(name))?.term).toBe(2);
+  });
+
+  it('keeps the history apart from the live state and returns it oldest first', async () => {
+    const name = await newCluster();
+    for (const atMs of [3000, 1000, 2000]) {
+      await dynamo.store.appendHistory({ cluster: name, sk: `~HIST#${String(atMs).padStart(15, '0')}#x`, atMs, term: 1, kind: 'notice', event: 'test', severity: 'INFO', subject: `at ${atMs}`, body: '', nodeId: null, actor: 'test', expiresAt: 2_000_000_000 });
+    }
+    const { entries } = await dynamo.store.readHistory(name);
+    expect(entries.map((entry) => entry.atMs)).toEqual([1000, 2000, 3000]);
+    expect((await dynamo.store.readSnapshot(name)).invalid).toEqual([]);
+  });
+
   it('lists the clusters in the table', async () => {
     const name = await newCluster();
     expect(await dynamo.store.listClusters()).toContain(name);

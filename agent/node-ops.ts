@@ -1,0 +1,58 @@
+// The agent's hands on its own server: promote, repoint, fence, hooks, and the remote check of a peer.
+// SQL goes through the agent's monitoring role (its grants are in agent/monitoring-role.ts); stopping
+// the server and writing standby.signal need the data directory and run as the server's OS user.
+
+import type { AgentConfig } from '../core/agent-config.ts';
+import { parseNodeAddress } from '../core/node-address.ts';
+import type { NodeOps } from './agent.ts';
+import { checkReachable, probeDatabase, runStatements, type DatabaseTarget } from './database-probe.ts';
+import { runHook } from './hooks.ts';
+import { hasStandbySignal, postmasterPid, stopServer, writeStandbyFiles } from './server-control.ts';
+
+export function createNodeOps(config: AgentConfig, password: string | undefined): NodeOps {
+  const database = config.database;
+  const local: DatabaseTarget | undefined = database ? { ...database, password } : undefined;
+  const dataDirectory = database?.dataDirectory;
+  const requireLocal = (what: string): DatabaseTarget => {
+    if (!local) throw new Error(`cannot ${what}: this agent has no database configured`);
+    return local;
+  };
+  const requireDataDirectory = (what: string): string => {
+    if (!dataDirectory) throw new Error(`cannot ${what}: set database.dataDirectory in the agent config`);
+    return dataDirectory;
+  };
+  return {
+    probe: local ? (timeoutMs) => probeDatabase(local, timeoutMs) : undefined,
+    checkPeer(address, timeoutMs) {
+      const { host, port } = parseNodeAddress(address);
+      // Credentials only matter for telling "refused" from "no answer"; a witness has none and uses ''.
+      const base = local ?? { dbname: 'postgres', user: 'pgfailover', password: '', sslmode: 'prefer' as const };
+      return checkReachable({ ...base, host, port, password: base.password ?? '' }, timeoutMs);
+    },
+    async promote() {
+      // pg_promote waits (up to 60 s) until the server accepts writes, and says whether it did.
+      const target = requireLocal('promote');
+      await runStatements(target, ['SELECT pg_promote(true, 60)'], 65_000);
+    },
+    async repoint(primaryConninfo) {
+      const target = requireLocal('repoint');
+      await runStatements(target, [`ALTER SYSTEM SET primary_conninfo = '${primaryConninfo.replaceAll("'", "''")}'`, 'SELECT pg_reload_conf()'], 10_000);
+    },
+    async fence(primaryConninfo) {
+      const directory = requireDataDirectory('fence this node');
+      // standby.signal first: if anything restarts the server from here on, it comes back a standby.
+      await writeStandbyFiles(directory, primaryConninfo);
+      if (postmasterPid(directory) !== undefined) await stopServer(directory, 'immediate').catch(() => undefined);
+    },
+    runHook,
+    conninfoFor(address) {
+      const { host, port } = parseNodeAddress(address);
+      const parts = [`host=${host}`, `port=${port}`, `user=${config.replication.user}`, `application_name=${config.nodeId}`, `sslmode=${config.replication.sslmode}`, 'connect_timeout=2'];
+      if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
+      return parts.join(' ');
+    },
+    markedStandby() {
+      return dataDirectory ? hasStandbySignal(dataDirectory) : true;
+    },
+  };
+}
