@@ -166,6 +166,9 @@ local
           table: state.table,
           storeEndpoint: state.storeEndpoint,
           storePid: state.storePid,
+          controllerPid: state.controllerPid,
+          address: `127.0.0.1:${state.addressPort}`,
+          notificationsFile: state.notificationsFile,
           nodes: state.nodes.map((node) => ({
             name: node.name,
             role: node.role,

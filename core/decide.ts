@@ -35,6 +35,9 @@ export interface Decision {
   notices: Notice[];
 }
 
+/** A node allowed this recently that has not reported yet is not alerted on. */
+export const NEVER_REPORTED_GRACE_MS = 30_000;
+
 /** How long the evaluator waits for standbys to follow a new primary before calling the failover done. */
 export const REPOINT_DEADLINE_MS = 60_000;
 
@@ -58,6 +61,8 @@ export interface Candidate {
 
 export interface Facts {
   nowMs: number;
+  /** When the membership last changed: a node allowed moments ago has not had time to report. */
+  membershipChangedAtMs: number;
   cluster: ClusterRecord;
   nodes: NodeFacts[];
   primary: NodeFacts | undefined;
@@ -113,6 +118,7 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
   const { candidate, vetoes } = chooseCandidate(cluster, membership, nodes, primaryBeat);
   return {
     nowMs,
+    membershipChangedAtMs: membership.updatedAtMs,
     cluster,
     nodes,
     primary,
@@ -459,7 +465,8 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
     const id = n.node.nodeId;
     if (id === primaryId || id === f.cluster.failover?.fromNodeId) continue;
     const kind = n.witness ? 'witness' : 'standby';
-    if (!n.live) {
+    const justAllowed = !n.heartbeat && f.nowMs - f.membershipChangedAtMs < NEVER_REPORTED_GRACE_MS;
+    if (!n.live && !justAllowed) {
       alerts.push({ key: `${kind}-agent-down:${id}`, severity: 'WARNING', subject: `${kind} ${id}: agent not reporting${kind === 'standby' ? '; excluded from promotion' : ''}`, nodeId: id, lines: [] });
     } else if (!n.witness && n.heartbeat?.dbStatus === 'DOWN') {
       alerts.push({ key: `standby-db-down:${id}`, severity: 'WARNING', subject: `standby ${id}: database DOWN; excluded from promotion`, nodeId: id, lines: [n.heartbeat.dbInfo] });

@@ -29,6 +29,7 @@ import { freePort, isAlive, nodeArgsFor, spawnDetached, stopProcess, waitFor } f
 const STATE_FILE = 'local.json';
 const AGENT_BIN = fileURLToPath(new URL('../../bin/pgfailover-agent.js', import.meta.url));
 const STORE_SERVER = fileURLToPath(new URL('./store-server.ts', import.meta.url));
+const CONTROLLER = fileURLToPath(new URL('./controller.ts', import.meta.url));
 
 const localNodeSchema = z.strictObject({
   name: z.string(),
@@ -49,6 +50,12 @@ const localStateSchema = z.strictObject({
   table: z.string(),
   storeEndpoint: z.string(),
   storePid: z.number().int().positive().nullable(),
+  /** The evaluator on a timer, with the address forwarder and the notification sinks. */
+  controllerPid: z.number().int().positive().nullable(),
+  /** The cluster's address: 127.0.0.1:addressPort always reaches the current primary. */
+  addressPort: z.number().int().positive(),
+  notificationsFile: z.string(),
+  webhookUrl: z.string().nullable(),
   createdAtMs: z.number().int(),
   stoppedAtMs: z.number().int().nullable(),
   nodes: z.array(localNodeSchema),
@@ -60,6 +67,10 @@ export interface LocalUpOptions {
   standbys: number;
   witness: boolean;
   cluster?: string;
+  /** Also POST every notice to this URL. */
+  webhookUrl?: string;
+  /** Start without automatic failover (detection and notices only). */
+  autoFailover?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -77,7 +88,7 @@ function writeLocalState(dir: string, state: LocalClusterState): void {
 
 /** PIDs recorded in the state that are still running. */
 export function livePids(state: LocalClusterState): number[] {
-  const pids = [state.storePid, ...state.nodes.flatMap((node) => [node.agentPid, node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null])];
+  const pids = [state.storePid, state.controllerPid, ...state.nodes.flatMap((node) => [node.agentPid, node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null])];
   return pids.filter((pid): pid is number => pid !== null && isAlive(pid));
 }
 
@@ -115,6 +126,10 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     table: 'pgfailover',
     storeEndpoint: `http://127.0.0.1:${storePort}`,
     storePid: null,
+    controllerPid: null,
+    addressPort: await freePort(),
+    notificationsFile: join(dir, 'notifications.jsonl'),
+    webhookUrl: options.webhookUrl ?? null,
     createdAtMs: Date.now(),
     stoppedAtMs: null,
     nodes: [],
@@ -148,7 +163,15 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   save();
   const store = connectLocalStore(state);
   await waitFor('the state store to answer', () => store.createTableIfMissing().then(() => true), 30_000, 100);
-  await store.initCluster({ cluster: state.cluster, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, Date.now());
+  await store.initCluster(
+    {
+      cluster: state.cluster,
+      policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover ?? true },
+      primaryNodeId: 'db1',
+      address: { mode: 'local', value: `127.0.0.1:${state.addressPort}`, holderNodeId: null },
+    },
+    Date.now(),
+  );
 
   const names = ['db1', ...Array.from({ length: options.standbys }, (_, index) => `db${index + 2}`)];
   for (const name of names) {
@@ -234,15 +257,22 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   }
   progress(`agents started: ${state.nodes.map((node) => `${node.name} (pid ${node.agentPid})`).join(', ')}`);
 
-  // Return once every agent has reported, so that `local status` right after has something to show.
+  progress(`controller: the evaluator every second; the cluster address is 127.0.0.1:${state.addressPort}`);
+  state.controllerPid = spawnDetached(process.execPath, nodeArgsFor(CONTROLLER, [dir]), join(dir, 'controller.log'));
+  save();
+
+  // Return once every agent has reported and the address is on the primary, so that `local status`
+  // right after has something to show and clients can connect.
   await waitFor(
     'every agent to send its first heartbeat',
     async () => {
       for (const node of state.nodes) {
         if (node.agentPid && !isAlive(node.agentPid)) throw new Error(`the agent of ${node.name} exited; see ${node.agentLog}`);
       }
+      if (state.controllerPid && !isAlive(state.controllerPid)) throw new Error(`the controller exited; see ${join(dir, 'controller.log')}`);
       const snapshot = await store.readSnapshot(state.cluster);
-      return state.nodes.every((node) => snapshot.heartbeats.some((heartbeat) => heartbeat.nodeId === node.name)) ? true : undefined;
+      const reported = state.nodes.every((node) => snapshot.heartbeats.some((heartbeat) => heartbeat.nodeId === node.name));
+      return reported && snapshot.cluster.address.holderNodeId === 'db1' ? true : undefined;
     },
     30_000,
     200,
@@ -276,9 +306,13 @@ export async function localDown(dir: string, options: { purge?: boolean } = {}):
   return { stoppedPids, purged: options.purge === true };
 }
 
-/** Stops agents first (they mark themselves EXITED), then the servers, then the store. */
+/** Stops the controller (so nothing reacts to the shutdown), the agents (they mark themselves EXITED), the servers, the store. */
 async function stopLocalProcesses(dir: string, state: LocalClusterState): Promise<number[]> {
   const stopped: number[] = [];
+  if (state.controllerPid && isAlive(state.controllerPid)) {
+    await stopProcess(state.controllerPid);
+    stopped.push(state.controllerPid);
+  }
   await Promise.all(
     state.nodes.map(async (node) => {
       if (node.agentPid && isAlive(node.agentPid)) {

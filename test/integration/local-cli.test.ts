@@ -20,6 +20,9 @@ const upOutput = z.strictObject({
   table: z.string(),
   storeEndpoint: z.string().regex(/^http:\/\/127\.0\.0\.1:\d+$/),
   storePid: z.number().int().positive(),
+  controllerPid: z.number().int().positive(),
+  address: z.string().regex(/^127\.0\.0\.1:\d+$/),
+  notificationsFile: z.string(),
   nodes: z.array(
     z.strictObject({
       name: z.string(),
@@ -51,8 +54,8 @@ describe('local up --json and local down', () => {
       ['db2', 'standby'],
       ['witness', 'witness'],
     ]);
-    const pids = [described.storePid, ...described.nodes.flatMap((node) => [node.agentPid, node.postmasterPid ?? []].flat())];
-    expect(pids).toHaveLength(6);
+    const pids = [described.storePid, described.controllerPid, ...described.nodes.flatMap((node) => [node.agentPid, node.postmasterPid ?? []].flat())];
+    expect(pids).toHaveLength(7);
     expect(pids.every(isAlive)).toBe(true);
     if (process.getuid?.() === 0) {
       // Root cannot run PostgreSQL: the data directories belong to the postgres OS user.
@@ -63,7 +66,7 @@ describe('local up --json and local down', () => {
     const down = await runCli(['local', 'down', '--dir', dir, '--purge']);
     // Assess
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toMatch(/stopped \(6 processes\)/);
+    expect(down.stdout).toMatch(/stopped \(7 processes\)/);
     expect(pids.filter(isAlive)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
   });

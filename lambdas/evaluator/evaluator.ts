@@ -1,0 +1,158 @@
+// The evaluator: reads each cluster, decides with the pure core, runs the decision's actions, records it
+// with a conditional write, then notifies and appends the history. Overlapping evaluators are safe: only
+// the one whose write lands notifies, and a failover left half-way is simply the next decision's input.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Clock } from '../../core/clock.ts';
+import { decide, type Decision } from '../../core/decide.ts';
+import { StoreConflictError } from '../../core/errors.ts';
+import { makeNotice, type Notice } from '../../core/notices.ts';
+import { NO_OBSERVATIONS, observe, type Observations } from '../../core/observations.ts';
+import { findAllowed } from '../../core/membership.ts';
+import type { AddressMover, Notifier } from '../../core/ports.ts';
+import { SK, type ClusterRecord, type HistoryRecord } from '../../core/records.ts';
+import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
+
+/** History entries are kept this long (DynamoDB TTL on expiresAt). */
+const HISTORY_RETENTION_MS = 90 * 24 * 3600 * 1000;
+
+export interface EvaluatorDeps {
+  store: Pick<StateStore, 'readSnapshot' | 'writeCluster' | 'appendHistory' | 'listClusters'>;
+  /** The address mover for a cluster, by its address mode. */
+  moverFor: (cluster: ClusterRecord) => AddressMover;
+  notifier: Notifier;
+  clock: Clock;
+  logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  /** Who decided, for the history ("evaluator:<invocation id>"). */
+  actor: string;
+}
+
+export class Evaluator {
+  private readonly observations = new Map<string, Observations>();
+  private readonly lastRule = new Map<string, string>();
+  private storeDown = false;
+
+  constructor(private readonly deps: EvaluatorDeps) {}
+
+  /** One evaluation of one cluster. Returns the decision (written or not). */
+  async evaluateCluster(name: string): Promise<Decision> {
+    const { store, clock, logger } = this.deps;
+    const snapshot = await store.readSnapshot(name);
+    const nowMs = clock.nowMs();
+    const observations = observe(this.observations.get(name) ?? NO_OBSERVATIONS, snapshot.cluster, snapshot.heartbeats, nowMs);
+    this.observations.set(name, observations);
+    const decision = decide({ ...snapshot, observations }, nowMs);
+    if (this.lastRule.get(name) !== decision.rule) logger.info(`${name}: ${decision.rule}: ${decision.reason}`, { cluster: name, rule: decision.rule, term: snapshot.cluster.term });
+    this.lastRule.set(name, decision.rule);
+    if (!decision.next) return decision;
+
+    for (const action of decision.actions) {
+      const moved = await this.moveAddress(snapshot, action.toNodeId, decision);
+      if (!moved) return decision;
+    }
+    try {
+      await store.writeCluster(decision.next, {
+        version: snapshot.cluster.version,
+        leaseRenewals: decision.expectLeaseRenewals ?? snapshot.cluster.leaseRenewals,
+      });
+    } catch (error) {
+      if (!(error instanceof StoreConflictError)) throw error;
+      // Another evaluator decided first, or the primary renewed its lease: decide again next round.
+      logger.info(`${name}: decision ${decision.rule} not recorded: the cluster record changed since it was read`, { cluster: name });
+      return decision;
+    }
+    logger.info(`${name}: recorded ${decision.rule} (term ${decision.next.term}, ${decision.next.phase})`, { cluster: name, reason: decision.reason });
+    await this.record(decision.next, 'decision', decision.rule, decision.next.phase === 'halted' ? 'SEVERE' : 'INFO', decision.reason, decision.reason, null);
+    for (const notice of decision.notices) await this.tell(decision.next, notice);
+    return decision;
+  }
+
+  async evaluateAll(): Promise<void> {
+    let clusters: string[];
+    try {
+      clusters = await this.deps.store.listClusters();
+      if (this.storeDown) this.deps.logger.info('state store reachable again');
+      this.storeDown = false;
+    } catch (error) {
+      if (!this.storeDown) {
+        this.deps.logger.error('state store unreachable: nothing can be decided, nobody is promoted', { error: String(error) });
+        await this.deps.notifier
+          .notify('*', {
+            event: 'store-unreachable',
+            severity: 'SEVERE',
+            subject: 'SEVERE: pgfailover state store unreachable: no failover possible',
+            body: `The evaluator cannot read the state table: ${String(error)}\nNo promotion can happen until it is back. Primaries keep serving while their standbys stream from them.`,
+            nodeId: null,
+          })
+          .catch((notifyError: unknown) => this.deps.logger.error('notification failed', { error: String(notifyError) }));
+      }
+      this.storeDown = true;
+      return;
+    }
+    for (const name of clusters) {
+      try {
+        await this.evaluateCluster(name);
+      } catch (error) {
+        this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
+      }
+    }
+  }
+
+  /** Evaluates every cluster about every `periodMs` until `deadlineMs` (or until `signal` aborts). */
+  async runUntil(deadlineMs: number, periodMs = 1000, signal?: AbortSignal): Promise<number> {
+    let rounds = 0;
+    while (this.deps.clock.nowMs() + periodMs < deadlineMs && !signal?.aborted) {
+      const started = this.deps.clock.nowMs();
+      await this.evaluateAll();
+      rounds++;
+      const rest = periodMs - (this.deps.clock.nowMs() - started);
+      if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
+    }
+    return rounds;
+  }
+
+  private async moveAddress(snapshot: ClusterSnapshot, nodeId: string, decision: Decision): Promise<boolean> {
+    const cluster = snapshot.cluster;
+    const allowed = findAllowed(snapshot.membership, nodeId);
+    const host = snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null;
+    try {
+      await this.deps.moverFor(cluster).moveTo({ cluster: cluster.cluster, nodeId, address: allowed?.address ?? '', host });
+      return true;
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      this.deps.logger.error(`${cluster.cluster}: moving the address to ${nodeId} failed; will retry`, { error: detail, rule: decision.rule });
+      await this.tell(cluster, makeNotice(cluster, 'address-move-failed', 'SEVERE', `could not move address ${cluster.address.value ?? ''} to ${nodeId}`, { nodeId, lines: [detail] }));
+      return false;
+    }
+  }
+
+  private async tell(cluster: ClusterRecord, notice: Notice): Promise<void> {
+    await this.record(cluster, 'notice', notice.event, notice.severity, notice.subject, notice.body, notice.nodeId);
+    try {
+      await this.deps.notifier.notify(cluster.cluster, notice);
+    } catch (error) {
+      this.deps.logger.error('notification failed', { cluster: cluster.cluster, event: notice.event, error: String(error) });
+    }
+  }
+
+  private async record(cluster: ClusterRecord, kind: HistoryRecord['kind'], event: string, severity: HistoryRecord['severity'], subject: string, body: string, nodeId: string | null): Promise<void> {
+    const atMs = this.deps.clock.nowMs();
+    const entry: HistoryRecord = {
+      cluster: cluster.cluster,
+      sk: `${SK.historyPrefix}${String(atMs).padStart(15, '0')}#${randomUUID().slice(0, 8)}`,
+      atMs,
+      term: cluster.term,
+      kind,
+      event,
+      severity,
+      subject,
+      body,
+      nodeId,
+      actor: this.deps.actor,
+      expiresAt: Math.floor((atMs + HISTORY_RETENTION_MS) / 1000),
+    };
+    await this.deps.store.appendHistory(entry).catch((error: unknown) => this.deps.logger.error('could not append to the history', { error: String(error) }));
+  }
+}
