@@ -327,6 +327,21 @@ export class Agent {
     }
   }
 
+  /** Checks the database and sends a heartbeat at once, after an action changed what it would say. */
+  private async refreshNow(): Promise<void> {
+    const probe = this.deps.ops.probe;
+    if (probe) {
+      const result = await probe(this.deps.config.timeouts.localTimeoutMs);
+      if (result.kind === 'ok') {
+        const previous = this.health;
+        this.health = nextLocalHealth(previous, result);
+        this.facts = result.facts;
+        this.logHealthChange(previous, this.health);
+      }
+    }
+    await this.writeHeartbeat('UP').catch((error: unknown) => this.deps.logger.warn('immediate heartbeat failed; the next one will carry the news', { error: String(error) }));
+  }
+
   private report(step: NonNullable<HeartbeatRecord['action']>['step'], detail: string): void {
     this.action = { term: this.term, step, detail };
     const log = step.endsWith('failed') ? this.deps.logger.error.bind(this.deps.logger) : this.deps.logger.info.bind(this.deps.logger);
@@ -370,11 +385,17 @@ export class Agent {
             if (!fence.ok) return this.report('fence-hook-failed', fence.detail);
           }
           try {
+            // Take the lease first: a new primary without one would fence itself at once.
+            const sentAtMs = this.deps.clock.nowMs();
+            await this.deps.store.renewLease(config.cluster, me, term);
+            this.leaseValidUntilMs = sentAtMs + goal.policy.leaseDurationMs;
             await ops.promote();
           } catch (error) {
             return this.report('promote-failed', error instanceof Error ? error.message : String(error));
           }
-          return this.report('promoted', '');
+          this.report('promoted', '');
+          // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news.
+          return this.refreshNow();
         }
         if ((goal.phase === 'promoted' || goal.phase === 'steady') && this.promotedTerm === term && this.postHookTerm !== term) {
           this.postHookTerm = term;
@@ -400,7 +421,8 @@ export class Agent {
       if (this.writable() && this.fencedTerm !== term) {
         await ops.fence(conninfo);
         this.fencedTerm = term;
-        return this.report('fenced', `${goal.primaryNodeId} is the primary of term ${term}; this database was stopped and will return only as its standby`);
+        this.report('fenced', `${goal.primaryNodeId} is the primary of term ${term}; this database was stopped and will return only as its standby`);
+        return this.refreshNow();
       }
       // Down and not marked as a standby: make sure that whatever restarts it brings it back as a standby.
       if (this.health.status === 'DOWN' && this.fencedTerm !== term && !ops.markedStandby()) {
@@ -412,7 +434,8 @@ export class Agent {
         const wanted = formatHostPort(parseNodeAddress(primaryAddress));
         if (this.facts.upstream !== wanted) await ops.repoint(conninfo);
         this.repointedTerm = term;
-        return this.report('repointed', `following ${goal.primaryNodeId} at ${wanted}`);
+        this.report('repointed', `following ${goal.primaryNodeId} at ${wanted}`);
+        return this.refreshNow();
       }
     });
   }

@@ -11,6 +11,8 @@ import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, nodeIdSchema } from '../core
 import { StateStore } from '../core/state-store.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { runDemo } from './demo.ts';
+import { FAULTS, runDrill, type Fault } from './local/drill.ts';
+import { formatDrillReport } from './local/drill-report.ts';
 import { localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
 
 interface StoreOptions {
@@ -141,6 +143,19 @@ withStoreOptions(program.command('cluster-status'))
     printStatus(buildClusterStatus(await store.readSnapshot(name), Date.now()), options.json === true);
   });
 
+withStoreOptions(program.command('history'))
+  .description("the cluster's decisions and notices, oldest first")
+  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
+  .option('--limit <n>', 'how many of the newest entries', wholeNumber('--limit', 1), 50)
+  .option('--json', 'print the entries as JSON')
+  .action(async (options: StoreOptions & { limit: number; json?: boolean }) => {
+    const { store, cluster } = resolveStore(options);
+    const name = await requireCluster(store, cluster);
+    const { entries } = await store.readHistory(name, options.limit);
+    if (options.json) out(JSON.stringify(entries, null, 2));
+    else out(entries.map((entry) => `${new Date(entry.atMs).toISOString()}  term ${entry.term}  ${entry.kind === 'decision' ? 'DECISION' : entry.severity.padEnd(8)}  ${entry.event}: ${entry.subject}`).join('\n') || 'no history yet');
+  });
+
 const local = program.command('local').description('run a whole cluster on this machine with real PostgreSQL (the embedded mode)');
 
 local
@@ -202,6 +217,26 @@ local
     const cluster = readLocalState(options.dir).cluster;
     const result = await localDown(options.dir, { purge: options.purge === true });
     out(`local cluster ${cluster} stopped (${result.stoppedPids.length} processes)${result.purged ? `; ${options.dir} removed` : ''}`);
+  });
+
+local
+  .command('drill')
+  .description('inject a fault while a writer commits through the cluster address; follow the failover and report its timeline and any lost writes')
+  .requiredOption('--dir <dir>', 'the directory given to local up')
+  .addOption(new Option('--fault <fault>', 'what to break').choices([...FAULTS]).makeOptionMandatory())
+  .option('--stall-ms <ms>', 'stall-primary: how long the primary node is frozen', wholeNumber('--stall-ms', 1), 2000)
+  .option('--timeout-ms <ms>', 'give up waiting for the outcome after this long', wholeNumber('--timeout-ms', 1000), 60_000)
+  .option('--json', 'print the report as one JSON object (the steps still go to stderr)')
+  .action(async (options: { dir: string; fault: Fault; stallMs: number; timeoutMs: number; json?: boolean }) => {
+    const report = await runDrill({
+      dir: options.dir,
+      fault: options.fault,
+      stallMs: options.stallMs,
+      timeoutMs: options.timeoutMs,
+      onStep: (line) => (options.json ? process.stderr.write(`${line}\n`) : out(line)),
+    });
+    if (options.json) out(JSON.stringify(report));
+    else out(formatDrillReport(report));
   });
 
 local

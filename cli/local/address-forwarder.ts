@@ -1,18 +1,25 @@
-// The local mode's stand-in for an Elastic IP: a TCP endpoint on 127.0.0.1 that forwards every new
-// connection to the current primary. Moving it cuts the connections to the old target, as moving an
-// IP address does, so clients reconnect and land on the new primary.
+// TCP forwarders on 127.0.0.1 that stand in for the network in the local mode.
+// - The cluster's address (the stand-in for an Elastic IP) forwards every new connection to the current
+//   primary; moving it cuts the connections to the old target, as moving an IP address does.
+// - Each node's links (its database as peers see it, and its way to the state store) can be cut, which is
+//   how a drill isolates a node from the cluster while its database keeps running.
 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { parseNodeAddress, type HostPort } from '../../core/node-address.ts';
 import type { AddressMover, AddressTarget } from '../../core/ports.ts';
 
-export class LocalAddressForwarder implements AddressMover {
+export class TcpForwarder {
   private target: HostPort | undefined;
-  private targetNode: string | undefined;
+  private isCut = false;
   private readonly open = new Set<Socket>();
   private server: Server | undefined;
 
-  constructor(private readonly port: number) {}
+  constructor(
+    readonly port: number,
+    target?: HostPort,
+  ) {
+    this.target = target;
+  }
 
   async listen(): Promise<void> {
     this.server = createServer((client) => this.forward(client));
@@ -22,27 +29,32 @@ export class LocalAddressForwarder implements AddressMover {
     });
   }
 
-  async moveTo(target: AddressTarget): Promise<void> {
-    const next = parseNodeAddress(target.address);
-    if (this.targetNode === target.nodeId && this.target?.port === next.port && this.target.host === next.host) return;
-    this.target = next;
-    this.targetNode = target.nodeId;
+  /** Points new connections elsewhere and drops the ones open to the old target. */
+  retarget(target: HostPort): void {
+    if (this.target?.host === target.host && this.target.port === target.port) return;
+    this.target = target;
+    this.dropAll();
+  }
+
+  /** Cut: every open connection is dropped and new ones are closed at once (a partition). */
+  setCut(cut: boolean): void {
+    if (cut && !this.isCut) this.dropAll();
+    this.isCut = cut;
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private dropAll(): void {
     for (const socket of this.open) socket.destroy();
     this.open.clear();
   }
 
-  currentTarget(): string | undefined {
-    return this.targetNode;
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.open) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
   private forward(client: Socket): void {
     const target = this.target;
-    if (!target) {
+    if (!target || this.isCut) {
       client.destroy();
       return;
     }
@@ -56,5 +68,21 @@ export class LocalAddressForwarder implements AddressMover {
     upstream.on('close', () => client.destroy());
     client.pipe(upstream);
     upstream.pipe(client);
+  }
+}
+
+/** The `local` address mover: the cluster address follows the primary. */
+export class LocalAddressForwarder implements AddressMover {
+  private targetNode: string | undefined;
+
+  constructor(private readonly forwarder: TcpForwarder) {}
+
+  async moveTo(target: AddressTarget): Promise<void> {
+    this.forwarder.retarget(parseNodeAddress(target.address));
+    this.targetNode = target.nodeId;
+  }
+
+  currentTarget(): string | undefined {
+    return this.targetNode;
   }
 }

@@ -6,7 +6,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { systemClock } from '../../core/clock.ts';
 import { noAddressMover } from '../../core/ports.ts';
 import { Evaluator } from '../../lambdas/evaluator/evaluator.ts';
-import { LocalAddressForwarder } from './address-forwarder.ts';
+import { readFileSync } from 'node:fs';
+import { LocalAddressForwarder, TcpForwarder } from './address-forwarder.ts';
 import { connectLocalStore, readLocalState } from './local-cluster.ts';
 import { fanOut, JsonLinesNotifier, WebhookNotifier } from './notifiers.ts';
 
@@ -17,8 +18,34 @@ if (!dir) {
 }
 const state = readLocalState(dir);
 const logger = new Logger({ serviceName: 'pgfailover-local-controller', persistentKeys: { cluster: state.cluster } });
-const forwarder = new LocalAddressForwarder(state.addressPort);
-await forwarder.listen();
+// The network: each node's database and store access go through a link a drill can cut.
+const storePort = Number(new URL(state.storeEndpoint).port);
+const links = new Map<string, TcpForwarder[]>();
+for (const node of state.nodes) {
+  const nodeLinks = [new TcpForwarder(node.storeLinkPort, { host: '127.0.0.1', port: storePort })];
+  if (node.linkPort && node.port) nodeLinks.push(new TcpForwarder(node.linkPort, { host: '127.0.0.1', port: node.port }));
+  for (const link of nodeLinks) await link.listen();
+  links.set(node.name, nodeLinks);
+}
+const addressForwarder = new TcpForwarder(state.addressPort);
+await addressForwarder.listen();
+const forwarder = new LocalAddressForwarder(addressForwarder);
+let lastIsolated = '';
+const watchLinks = setInterval(() => {
+  let isolated: string[] = [];
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(state.linksFile, 'utf8'));
+    const list = typeof parsed === 'object' && parsed !== null && 'isolated' in parsed ? (parsed as { isolated: unknown }).isolated : [];
+    isolated = Array.isArray(list) ? list.filter((name): name is string => typeof name === 'string') : [];
+  } catch {
+    isolated = [];
+  }
+  const key = isolated.join(',');
+  if (key === lastIsolated) return;
+  lastIsolated = key;
+  for (const [name, nodeLinks] of links) for (const link of nodeLinks) link.setCut(isolated.includes(name));
+  logger.warn(`links cut for: ${key || 'nobody'}`);
+}, 100);
 const notifier = fanOut([new JsonLinesNotifier(state.notificationsFile, systemClock), ...(state.webhookUrl ? [new WebhookNotifier(state.webhookUrl)] : [])]);
 const evaluator = new Evaluator({
   store: connectLocalStore(state),
@@ -33,6 +60,8 @@ process.on('SIGTERM', () => stop.abort());
 process.on('SIGINT', () => stop.abort());
 logger.info(`controller running: address 127.0.0.1:${state.addressPort}, notifications in ${state.notificationsFile}`);
 await evaluator.runUntil(Number.POSITIVE_INFINITY, 1000, stop.signal);
-await forwarder.close();
+clearInterval(watchLinks);
+await addressForwarder.close();
+for (const nodeLinks of links.values()) for (const link of nodeLinks) await link.close();
 logger.info('controller stopped');
 process.exit(0);

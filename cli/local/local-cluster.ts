@@ -35,7 +35,12 @@ const localNodeSchema = z.strictObject({
   name: z.string(),
   role: z.enum(['primary', 'standby', 'witness']),
   address: z.string(),
+  /** The server's real port: only its own agent uses it. */
   port: z.number().int().positive().nullable(),
+  /** The node's database as the rest of the cluster sees it (a link a drill can cut). */
+  linkPort: z.number().int().positive().nullable(),
+  /** The node's way to the state store (a link a drill can cut). */
+  storeLinkPort: z.number().int().positive(),
   dataDir: z.string().nullable(),
   postmasterPid: z.number().int().positive().nullable(),
   agentPid: z.number().int().positive().nullable(),
@@ -55,6 +60,8 @@ const localStateSchema = z.strictObject({
   /** The cluster's address: 127.0.0.1:addressPort always reaches the current primary. */
   addressPort: z.number().int().positive(),
   notificationsFile: z.string(),
+  /** Drills write the names of isolated nodes here; the controller cuts their links. */
+  linksFile: z.string(),
   webhookUrl: z.string().nullable(),
   createdAtMs: z.number().int(),
   stoppedAtMs: z.number().int().nullable(),
@@ -129,6 +136,7 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     controllerPid: null,
     addressPort: await freePort(),
     notificationsFile: join(dir, 'notifications.jsonl'),
+    linksFile: join(dir, 'links.json'),
     webhookUrl: options.webhookUrl ?? null,
     createdAtMs: Date.now(),
     stoppedAtMs: null,
@@ -176,14 +184,17 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   const names = ['db1', ...Array.from({ length: options.standbys }, (_, index) => `db${index + 2}`)];
   for (const name of names) {
     const port = await freePort();
+    const linkPort = await freePort();
     const nodeDir = join(dir, name);
     mkdirSync(nodeDir);
     await giveToServerUser(nodeDir);
     state.nodes.push({
       name,
       role: name === 'db1' ? 'primary' : 'standby',
-      address: `127.0.0.1:${port}`,
+      address: `127.0.0.1:${linkPort}`,
       port,
+      linkPort,
+      storeLinkPort: await freePort(),
       dataDir: join(nodeDir, 'data'),
       postmasterPid: null,
       agentPid: null,
@@ -197,6 +208,8 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
       role: 'witness',
       address: 'witness.local',
       port: null,
+      linkPort: null,
+      storeLinkPort: await freePort(),
       dataDir: null,
       postmasterPid: null,
       agentPid: null,
@@ -204,6 +217,10 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
       agentLog: join(dir, 'witness-agent.log'),
     });
   }
+  writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [] })}\n`);
+  // The controller first: it carries the links between the nodes, and then runs the evaluator.
+  progress(`controller: node links, the cluster address 127.0.0.1:${state.addressPort}, the evaluator every second`);
+  state.controllerPid = spawnDetached(process.execPath, nodeArgsFor(CONTROLLER, [dir]), join(dir, 'controller.log'));
   save();
 
   for (const node of state.nodes) {
@@ -218,7 +235,8 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
       const primary = state.nodes[0];
       if (!primary?.port) throw new Error('the primary must be set up before its standbys');
       progress(`${node.name}: base backup from db1 and start a streaming standby on 127.0.0.1:${node.port}`);
-      await cloneStandby(node.dataDir, primary.port, node.port, node.name, passfile);
+      // Copied over the real port; streams through the primary's link, so that a partition cuts it.
+      await cloneStandby(node.dataDir, primary.port, primary.linkPort ?? primary.port, node.port, node.name, passfile);
       await startServer(node.dataDir, logFile);
     }
     node.postmasterPid = postmasterPid(node.dataDir) ?? null;
@@ -240,7 +258,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
           nodeId: node.name,
           role: node.role === 'witness' ? 'witness' : 'database',
           address: node.address,
-          store: { table: state.table, endpoint: state.storeEndpoint, region: 'local' },
+          store: { table: state.table, endpoint: `http://127.0.0.1:${node.storeLinkPort}`, region: 'local' },
           ...(node.port && node.dataDir
             ? {
                 database: { host: '127.0.0.1', port: node.port, dbname: 'postgres', user: 'pgfailover', passwordFile: monitorFile, sslmode: 'disable', dataDirectory: node.dataDir },
@@ -256,10 +274,6 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
     save();
   }
   progress(`agents started: ${state.nodes.map((node) => `${node.name} (pid ${node.agentPid})`).join(', ')}`);
-
-  progress(`controller: the evaluator every second; the cluster address is 127.0.0.1:${state.addressPort}`);
-  state.controllerPid = spawnDetached(process.execPath, nodeArgsFor(CONTROLLER, [dir]), join(dir, 'controller.log'));
-  save();
 
   // Return once every agent has reported and the address is on the primary, so that `local status`
   // right after has something to show and clients can connect.

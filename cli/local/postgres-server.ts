@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runServerCommand, runsAsRoot } from '../../agent/server-control.ts';
+import { runServerCommand, runsAsRoot, writeStandbyFiles } from '../../agent/server-control.ts';
 import { UsageError } from '../../core/errors.ts';
 
 export { giveToServerUser, postmasterPid, startServer, stopServer } from '../../agent/server-control.ts';
@@ -69,16 +69,12 @@ export async function initPrimary(dataDir: string, superuserPasswordFile: string
   writeFileSync(join(dataDir, 'pg_hba.conf'), HBA);
 }
 
-/** A streaming standby copied from a running primary, following it as `applicationName`. */
-export async function cloneStandby(dataDir: string, primaryPort: number, port: number, applicationName: string, passfile: string): Promise<void> {
-  await runServerCommand('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'replicator', '-D', dataDir, '-X', 'stream', '-c', 'fast', '-R', '--no-password'], {
+/** A streaming standby copied from a running primary (over `sourcePort`), following it at `followPort` as `applicationName`. */
+export async function cloneStandby(dataDir: string, sourcePort: number, followPort: number, port: number, applicationName: string, passfile: string): Promise<void> {
+  await runServerCommand('pg_basebackup', ['-h', '127.0.0.1', '-p', String(sourcePort), '-U', 'replicator', '-D', dataDir, '-X', 'stream', '-c', 'fast', '-R', '--no-password'], {
     PGPASSFILE: passfile,
   });
   appendSettings(dataDir, { port });
   // -R wrote a primary_conninfo without our application_name; the last setting in the file wins.
-  const autoConf = join(dataDir, 'postgresql.auto.conf');
-  writeFileSync(
-    autoConf,
-    `${readFileSync(autoConf, 'utf8')}primary_conninfo = 'host=127.0.0.1 port=${primaryPort} user=replicator passfile=''${passfile}'' application_name=${applicationName}'\n`,
-  );
+  await writeStandbyFiles(dataDir, `host=127.0.0.1 port=${followPort} user=replicator passfile=${passfile} application_name=${applicationName}`);
 }

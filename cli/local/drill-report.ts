@@ -1,0 +1,24 @@
+import type { DrillReport } from './drill.ts';
+
+const ms = (value: number | null) => (value === null ? '-' : `${value} ms`);
+
+/** The drill's closing report for a person. */
+export function formatDrillReport(report: DrillReport): string {
+  const { timeline } = report;
+  return [
+    '',
+    `Drill ${report.fault} on ${report.target}: ${report.failedOver ? `failed over ${report.primaryBefore} -> ${report.primaryAfter} (term ${report.termBefore} -> ${report.termAfter})` : `no failover; primary ${report.primaryAfter ?? '?'} (term ${report.termAfter})`}`,
+    '',
+    `  fault                        0 ms`,
+    `  detected                     ${ms(timeline.detectedMs)}`,
+    `  decided                      ${ms(timeline.decidedMs)}`,
+    `  promoted                     ${ms(timeline.promotedMs)}`,
+    `  address moved                ${ms(timeline.addressMovedMs)}`,
+    `  first write after the fault  ${ms(timeline.firstWriteMs)}`,
+    `  failover completed           ${ms(timeline.completedMs)}`,
+    '',
+    `  writes unavailable for       ${report.writeUnavailableMs} ms`,
+    `  acknowledged writes          ${report.writes.acknowledged}`,
+    `  acknowledged but missing     ${report.writes.missing}${report.writes.missingIds.length ? ` (ids ${report.writes.missingIds.join(', ')})` : ''}`,
+  ].join('\n');
+}

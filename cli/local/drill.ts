@@ -1,0 +1,299 @@
+// `pgfailover local drill`: inject a real fault into a running local cluster while a writer commits
+// numbered rows through the cluster address, follow what the evaluator and agents do from the cluster's
+// history, then report the timeline and how many acknowledged rows are missing afterwards.
+
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import type { HistoryRecord } from '../../core/records.ts';
+import { UsageError } from '../../core/errors.ts';
+import { postmasterPid, stopServer } from './postgres-server.ts';
+import { connectLocalStore, readLocalState, type LocalClusterState, type LocalNode } from './local-cluster.ts';
+import { isAlive } from './processes.ts';
+
+export const FAULTS = ['kill-primary-db', 'kill-primary-node', 'kill-primary-agent', 'stop-standby', 'stall-primary', 'isolate-primary'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+const FAILOVER_FAULTS: readonly Fault[] = ['kill-primary-db', 'kill-primary-node', 'isolate-primary'];
+
+export interface DrillOptions {
+  dir: string;
+  fault: Fault;
+  /** stall-primary: how long the primary node is frozen. */
+  stallMs?: number;
+  /** Give up waiting for the outcome after this long. */
+  timeoutMs?: number;
+  onStep?: (line: string) => void;
+}
+
+export interface DrillReport {
+  fault: Fault;
+  target: string;
+  primaryBefore: string;
+  primaryAfter: string | null;
+  termBefore: number;
+  termAfter: number;
+  failedOver: boolean;
+  /** Milliseconds after the fault; null when it did not happen. */
+  timeline: {
+    detectedMs: number | null;
+    decidedMs: number | null;
+    promotedMs: number | null;
+    addressMovedMs: number | null;
+    firstWriteMs: number | null;
+    completedMs: number | null;
+  };
+  /** The longest gap between two acknowledged writes around the fault: what a client saw. */
+  writeUnavailableMs: number;
+  writes: { acknowledged: number; missing: number; missingIds: number[] };
+  steps: string[];
+}
+
+/** Commits numbered rows one by one through the cluster address, reconnecting as clients do. */
+class Writer {
+  readonly acked: { id: number; atMs: number }[] = [];
+  private next = 1;
+  private running = true;
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly port: number,
+    private readonly password: string,
+  ) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    let client: pg.Client | undefined;
+    while (this.running) {
+      try {
+        if (!client) {
+          client = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: 1000, query_timeout: 2000 });
+          client.on('error', () => undefined);
+          await client.connect();
+        }
+        const id = this.next++;
+        await client.query('INSERT INTO pgfailover_drill (id) VALUES ($1)', [id]);
+        this.acked.push({ id, atMs: Date.now() });
+        await sleep(10);
+      } catch {
+        // The outcome of a commit in flight is unknown: it is not counted as acknowledged.
+        void client?.end().catch(() => undefined);
+        client = undefined;
+        await sleep(50);
+      }
+    }
+    await client?.end().catch(() => undefined);
+  }
+}
+
+async function query<T extends pg.QueryResultRow>(port: number, password: string, text: string): Promise<T[]> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password, connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The postmaster and every process it started (backends, walsenders): the server as the OS sees it. */
+function serverProcesses(postmaster: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === postmaster) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return [postmaster, ...children];
+}
+
+function signal(pids: number[], name: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+export function superuserPassword(dir: string): string {
+  return readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim();
+}
+
+export async function runDrill(options: DrillOptions): Promise<DrillReport> {
+  const state = readLocalState(options.dir);
+  const store = connectLocalStore(state);
+  const password = superuserPassword(options.dir);
+  const steps: string[] = [];
+  const say = (line: string) => {
+    steps.push(line);
+    options.onStep?.(line);
+  };
+  const before = await store.getCluster(state.cluster);
+  if (!before?.primaryNodeId || before.phase !== 'steady') throw new UsageError(`the local cluster has no steady primary to drill on (phase ${before?.phase ?? 'unknown'}); see pgfailover local status --dir ${options.dir}`);
+  const primary = nodeNamed(state, before.primaryNodeId);
+  const policy = before.policy;
+  const heartbeats = (await store.readSnapshot(state.cluster)).heartbeats;
+  const nodeTimeoutMs = Math.max(...heartbeats.map((beat) => beat.timeouts.nodeTimeoutMs), 5000);
+
+  await query(state.addressPort, password, 'CREATE TABLE IF NOT EXISTS pgfailover_drill (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())');
+  await query(state.addressPort, password, 'TRUNCATE pgfailover_drill');
+  const writer = new Writer(state.addressPort, password);
+  writer.start();
+  await waitUntil(() => writer.acked.length >= 20, 15_000, 'the writer to commit through the cluster address');
+
+  const target = options.fault === 'stop-standby' ? lastStandby(state, primary) : primary;
+  const faultAtMs = Date.now();
+  say(`+0 ms  fault: ${options.fault} on ${target.name}`);
+  await inject(options, state, target);
+
+  const seen = new Set<string>();
+  let history: HistoryRecord[] = [];
+  const failoverFault = FAILOVER_FAULTS.includes(options.fault);
+  const quietMs = nodeTimeoutMs + policy.leaseDurationMs + policy.leaseMarginMs + 2000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const expected = (): boolean => {
+    const events = history.map((entry) => entry.event);
+    const sinceFault = Date.now() - faultAtMs;
+    switch (options.fault) {
+      case 'kill-primary-db':
+      case 'kill-primary-node':
+      case 'isolate-primary': {
+        const over = events.includes('failover-completed') || events.includes('failover-aborted');
+        return over && writer.acked.some((ack) => ack.atMs > faultAtMs);
+      }
+      case 'kill-primary-agent':
+        return events.includes('primary-agent-left') && sinceFault > quietMs;
+      case 'stop-standby':
+        return events.includes('standby-db-down');
+      case 'stall-primary':
+        return sinceFault > (options.stallMs ?? 2000) + quietMs;
+    }
+  };
+  const deadline = faultAtMs + timeoutMs;
+  while (Date.now() < deadline) {
+    history = (await store.readHistory(state.cluster, 200)).entries.filter((entry) => entry.atMs >= faultAtMs);
+    for (const entry of history) {
+      const key = `${entry.sk}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      say(`+${entry.atMs - faultAtMs} ms  ${entry.kind === 'decision' ? 'decision' : entry.severity}  ${entry.event}: ${entry.subject}`);
+    }
+    if (expected()) break;
+    await sleep(100);
+  }
+  if (!expected()) say(`+${Date.now() - faultAtMs} ms  the expected outcome did not come within ${timeoutMs} ms`);
+  await writer.stop();
+
+  const after = await store.getCluster(state.cluster);
+  const at = (event: string, kind?: HistoryRecord['kind']) => {
+    const entry = history.find((candidate) => candidate.event === event && (!kind || candidate.kind === kind));
+    return entry ? entry.atMs - faultAtMs : null;
+  };
+  const firstWrite = writer.acked.find((ack) => ack.atMs > faultAtMs);
+  const present = new Set(
+    (await query<{ id: string }>(state.addressPort, password, 'SELECT id FROM pgfailover_drill').catch(() => [])).map((row) => Number(row.id)),
+  );
+  const missingIds = writer.acked.map((ack) => ack.id).filter((id) => !present.has(id));
+  const report: DrillReport = {
+    fault: options.fault,
+    target: target.name,
+    primaryBefore: primary.name,
+    primaryAfter: after?.primaryNodeId ?? null,
+    termBefore: before.term,
+    termAfter: after?.term ?? before.term,
+    failedOver: (after?.term ?? before.term) > before.term && after?.primaryNodeId !== primary.name,
+    timeline: {
+      detectedMs: history[0] ? history[0].atMs - faultAtMs : null,
+      decidedMs: at('failover', 'decision'),
+      promotedMs: at('candidate-promoted', 'decision'),
+      addressMovedMs: after?.failover && after.failover.addressMovedAtMs !== null && after.term > before.term ? after.failover.addressMovedAtMs - faultAtMs : null,
+      firstWriteMs: firstWrite ? firstWrite.atMs - faultAtMs : null,
+      completedMs: at('failover-completed', 'decision'),
+    },
+    writeUnavailableMs: longestGap(writer.acked.map((ack) => ack.atMs), faultAtMs),
+    writes: { acknowledged: writer.acked.length, missing: missingIds.length, missingIds: missingIds.slice(0, 20) },
+    steps,
+  };
+  say(
+    `done: ${report.failedOver ? `failed over ${report.primaryBefore} -> ${report.primaryAfter} (term ${report.termBefore} -> ${report.termAfter})` : `no failover (primary ${report.primaryAfter ?? '?'}, term ${report.termAfter})`}; ` +
+      `writes unavailable ${report.writeUnavailableMs} ms; ${report.writes.acknowledged} acknowledged, ${report.writes.missing} missing${failoverFault ? '' : ''}`,
+  );
+  return report;
+}
+
+async function inject(options: DrillOptions, state: LocalClusterState, target: LocalNode): Promise<void> {
+  const server = target.dataDir ? postmasterPid(target.dataDir) : undefined;
+  const processes = server && isAlive(server) ? serverProcesses(server) : [];
+  const agent = target.agentPid && isAlive(target.agentPid) ? [target.agentPid] : [];
+  switch (options.fault) {
+    case 'kill-primary-db':
+      signal(processes, 'SIGKILL');
+      return;
+    case 'kill-primary-node':
+      signal([...agent, ...processes], 'SIGKILL');
+      return;
+    case 'kill-primary-agent':
+      signal(agent, 'SIGKILL');
+      return;
+    case 'stop-standby':
+      if (target.dataDir) await stopServer(target.dataDir, 'fast');
+      return;
+    case 'stall-primary': {
+      const frozen = [...agent, ...processes];
+      signal(frozen, 'SIGSTOP');
+      await sleep(options.stallMs ?? 2000);
+      signal(frozen, 'SIGCONT');
+      return;
+    }
+    case 'isolate-primary':
+      writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [target.name] })}\n`);
+      return;
+  }
+}
+
+function nodeNamed(state: LocalClusterState, name: string): LocalNode {
+  const node = state.nodes.find((candidate) => candidate.name === name);
+  if (!node) throw new Error(`node ${name} is not part of the local cluster`);
+  return node;
+}
+
+function lastStandby(state: LocalClusterState, primary: LocalNode): LocalNode {
+  const standby = state.nodes.filter((node) => node.dataDir && node.name !== primary.name).at(-1);
+  if (!standby) throw new UsageError('stop-standby needs a standby; start the cluster with --standbys 1 or more');
+  return standby;
+}
+
+function longestGap(ackTimes: number[], faultAtMs: number): number {
+  let longest = 0;
+  let previous = ackTimes.filter((time) => time <= faultAtMs).at(-1) ?? faultAtMs;
+  for (const time of ackTimes.filter((candidate) => candidate > faultAtMs)) {
+    longest = Math.max(longest, time - previous);
+    previous = time;
+  }
+  return longest;
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
