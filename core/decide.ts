@@ -95,7 +95,6 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
   const primaryLive = primary?.live === true;
   const primaryBeat = primary?.heartbeat;
   const primaryDbStatus = primaryLive && primaryBeat ? primaryBeat.dbStatus : 'SILENT';
-  const primaryHealthy = primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary';
 
   const voters = membership.allowed.length;
   const majority = Math.floor(voters / 2) + 1;
@@ -115,6 +114,10 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
   const leaseWindowMs = cluster.policy.leaseDurationMs + cluster.policy.leaseMarginMs;
   const leaseExpired = cluster.leaseReleased || leaseAgeMs > leaseWindowMs;
 
+  // Healthy means its agent says so and the cluster agrees: a primary that a majority cannot reach is
+  // not healthy even while its agent still reports (a partition); only its lease then protects it.
+  const confirmed = unreachableVotes.length >= majority;
+  const primaryHealthy = primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary' && !confirmed;
   const { candidate, vetoes } = chooseCandidate(cluster, membership, nodes, primaryBeat);
   return {
     nowMs,
@@ -129,7 +132,7 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
     majority,
     unreachableVotes,
     reachableVotes,
-    confirmed: unreachableVotes.length >= majority,
+    confirmed,
     leaseExpired,
     leaseRemainingMs: leaseExpired ? 0 : leaseWindowMs - leaseAgeMs,
     candidate,
@@ -223,6 +226,7 @@ const votes = (facts: Facts) => `${facts.unreachableVotes.length} of ${facts.vot
 
 function primaryProblem(facts: Facts): string {
   const id = facts.cluster.primaryNodeId;
+  if (facts.primaryLive && facts.primaryDbStatus === 'UP') return `primary ${id} reports its database UP but ${facts.unreachableVotes.join(', ')} cannot reach it`;
   if (!facts.primaryLive) {
     const silent = facts.primary?.silentForMs;
     return facts.primary?.heartbeat?.agentStatus === 'EXITED' ? `the agent of primary ${id} exited` : `primary ${id} has sent no heartbeat for ${silent === null || silent === undefined ? 'ever' : `${silent} ms`}`;
@@ -267,7 +271,7 @@ export const STEADY_RULES: Rule[] = [
   {
     // Three-valued health: an UNKNOWN database (a check in progress, a refused login) is never failed over.
     id: 'primary-db-unknown',
-    when: (f) => f.primaryLive && f.primaryDbStatus !== 'DOWN',
+    when: (f) => f.primaryLive && f.primaryDbStatus === 'UNKNOWN',
     then: (f) => wait('primary-db-unknown', `${primaryProblem(f)} (${f.primary?.heartbeat?.dbInfo ?? ''}); never failing over on unknown`),
   },
   {

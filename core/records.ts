@@ -241,8 +241,10 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   autoFailover: true,
   // 16 MiB of WAL: one segment. A standby further behind is not promoted without a person deciding.
   maxLagBytes: 16 * 1024 * 1024,
-  // The primary renews every heartbeat (1 s); four missed renewals and the lease is gone. With the
-  // margin, a dead primary node can be replaced about 5 s after its last renewal.
-  leaseDurationMs: 4_000,
-  leaseMarginMs: 1_000,
+  // The primary renews every heartbeat (1 s); three missed renewals and the lease is gone. With the
+  // margin, a dead primary node can be replaced 3.5 s after its last renewal. A primary that cannot
+  // renew stops itself a heartbeat before its lease ends, unless its standbys still stream from it, so
+  // a short state-store hiccup does not stop a healthy primary.
+  leaseDurationMs: 3_000,
+  leaseMarginMs: 500,
 };

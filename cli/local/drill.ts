@@ -206,7 +206,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const entry = history.find((candidate) => candidate.event === event && (!kind || candidate.kind === kind));
     return entry ? entry.atMs - faultAtMs : null;
   };
-  const firstWrite = writer.acked.find((ack) => ack.atMs > faultAtMs);
+  // After a failover, the first write that the new primary accepted through the moved address.
+  const movedAtMs = after?.failover && after.term > before.term ? after.failover.addressMovedAtMs : null;
+  const firstWrite = writer.acked.find((ack) => ack.atMs > (movedAtMs ?? faultAtMs));
   const present = new Set(
     (await query<{ id: string }>(state.addressPort, password, 'SELECT id FROM pgfailover_drill').catch(() => [])).map((row) => Number(row.id)),
   );

@@ -55,6 +55,8 @@ describe('decide(): steady phase', () => {
     ['primary database UNKNOWN (a refused login): never fail over on unknown', [(w) => replaceBeat(w, 'db1', { dbStatus: 'UNKNOWN', agentType: 'idle' }), peersSee('DOWN', 'db2', 'db3'), leaseAge(9000)], 'primary-db-unknown', null, ['primary-suspect']],
     ['primary node silent, only one of three confirms, the other cannot tell', [silentFor('db1', 6000), peersSee('DOWN', 'db2'), (w) => replaceBeat(w, 'db3', { primaryCheck: null }), leaseAge(6000)], 'failure-unconfirmed', null, ['primary-suspect']],
     ['primary node silent, one peer cannot reach it but another can', [silentFor('db1', 6000), peersSee('DOWN', 'db2'), leaseAge(6000)], 'primary-agent-left', null, ['primary-agent-left']],
+    ['a partition: the primary reports UP and renews its lease, but no peer reaches it', [peersSee('DOWN', 'db2', 'db3'), leaseAge(500)], 'lease-valid', null, ['primary-suspect']],
+    ['a partition: no peer reaches the primary and it stopped renewing its lease', [peersSee('DOWN', 'db2', 'db3'), leaseAge(4000)], 'failover', 'db2', ['failover-started']],
     ['a stall shorter than the node timeout', [silentFor('db1', 3000), leaseAge(3000)], 'primary-healthy', null, []],
     ['automatic failover off', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ policy: { ...clusterRecord().policy, autoFailover: false } })], 'auto-failover-off', null, ['manual-failover-required']],
     ['every standby lagging past the limit', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })], 'no-candidate', null, ['no-candidate']],
