@@ -7,7 +7,8 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     minWorkers: 1,
-    testTimeout: 60_000,
+    // End-to-end failovers bring a whole cluster up, break it and wait for the outcome.
+    testTimeout: 180_000,
     hookTimeout: 120_000,
     pool: 'forks',
     // The AWS SDK's Node 22 notice is noise in test output; it changes nothing.

@@ -165,13 +165,21 @@ local
   .option('--standbys <n>', 'number of standbys', wholeNumber('--standbys', 1), 2)
   .option('--witness', 'also run a witness agent (a voting member without a database)')
   .option('--cluster <name>', 'cluster name', validated(clusterNameSchema, 'cluster name'), 'local')
+  .option('--no-auto-failover', 'detect and notify only; never promote')
+  .option('--sync', 'synchronous replication (ANY 1 of the standbys): no acknowledged commit is lost in a failover')
+  .option('--fence-hook <command>', 'fencing hook for every database agent; a non-zero exit aborts a failover')
+  .option('--webhook <url>', 'also POST every notice to this URL')
   .option('--json', 'print one JSON object describing what was started')
-  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; json?: boolean }) => {
+  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; autoFailover: boolean; sync?: boolean; fenceHook?: string; webhook?: string; json?: boolean }) => {
     const state = await localUp({
       dir: options.dir,
       standbys: options.standbys,
       witness: options.witness === true,
       cluster: options.cluster,
+      autoFailover: options.autoFailover,
+      synchronous: options.sync === true,
+      fenceHook: options.fenceHook,
+      webhookUrl: options.webhook,
       onProgress: options.json ? undefined : (line) => out(line),
     });
     if (options.json) {

@@ -78,6 +78,10 @@ export interface LocalUpOptions {
   webhookUrl?: string;
   /** Start without automatic failover (detection and notices only). */
   autoFailover?: boolean;
+  /** A fencing hook for every database agent (EFM script.fence); non-zero aborts a failover. */
+  fenceHook?: string;
+  /** Synchronous replication: every commit waits for one standby (ANY 1), so no acknowledged write is lost. */
+  synchronous?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -243,6 +247,17 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
     save();
   }
 
+  if (options.synchronous) {
+    // Only now that the standbys stream (a commit would wait for them before). Every node carries the
+    // setting, so a promoted standby keeps commits synchronous too.
+    const names = state.nodes.filter((node) => node.dataDir).map((node) => node.name);
+    for (const node of state.nodes) {
+      if (!node.port) continue;
+      await superuserSql(node.port, secrets.superuser, [`ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (${names.join(', ')})'`, 'SELECT pg_reload_conf()']);
+    }
+    progress(`synchronous replication: every commit waits for one of ${names.join(', ')}`);
+  }
+
   await store.updateMembership(
     state.cluster,
     (membership) => state.nodes.reduce((current, node) => allowNode(current, { nodeId: node.name, address: node.address }), membership),
@@ -263,6 +278,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
             ? {
                 database: { host: '127.0.0.1', port: node.port, dbname: 'postgres', user: 'pgfailover', passwordFile: monitorFile, sslmode: 'disable', dataDirectory: node.dataDir },
                 replication: { user: 'replicator', passfile, sslmode: 'disable' },
+                ...(options.fenceHook ? { hooks: { fence: options.fenceHook } } : {}),
               }
             : {}),
         },
@@ -293,16 +309,22 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   );
 }
 
-async function createRoles(port: number, secrets: { superuser: string; monitor: string; replicator: string }): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password: secrets.superuser });
+async function superuserSql(port: number, password: string, statements: string[]): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password });
   await client.connect();
   try {
-    await client.query(`CREATE ROLE replicator WITH LOGIN REPLICATION PASSWORD '${secrets.replicator}'`);
-    await client.query(`CREATE ROLE pgfailover WITH LOGIN PASSWORD '${secrets.monitor}'`);
-    for (const grant of monitoringRoleGrants('pgfailover')) await client.query(grant);
+    for (const statement of statements) await client.query(statement);
   } finally {
     await client.end();
   }
+}
+
+async function createRoles(port: number, secrets: { superuser: string; monitor: string; replicator: string }): Promise<void> {
+  await superuserSql(port, secrets.superuser, [
+    `CREATE ROLE replicator WITH LOGIN REPLICATION PASSWORD '${secrets.replicator}'`,
+    `CREATE ROLE pgfailover WITH LOGIN PASSWORD '${secrets.monitor}'`,
+    ...monitoringRoleGrants('pgfailover'),
+  ]);
 }
 
 export interface LocalDownResult {

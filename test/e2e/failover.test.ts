@@ -1,0 +1,82 @@
+// The scenario table of the design brief, with real PostgreSQL, real agents, dynalite and the evaluator
+// on its timer: failures that must end in a failover. Each asserts the invariants: one writable primary,
+// the old one down and unable to return writable, the standbys following the new primary, no
+// acknowledged write lost.
+
+import { describe, expect, it } from 'vitest';
+import { runDrill } from '../../cli/local/drill.ts';
+import { postmasterPid, startServer } from '../../cli/local/postgres-server.ts';
+import { isAlive } from '../../cli/local/processes.ts';
+import { startAgent, stopChild } from '../support/cli.ts';
+import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
+import { pollUntil } from '../support/poll.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+async function assertFailedOverFrom(cluster: ClusterContext, oldPrimary: string, report: Awaited<ReturnType<typeof runDrill>>): Promise<string> {
+  expect(report.failedOver, report.steps.join('\n')).toBe(true);
+  const newPrimary = report.primaryAfter as string;
+  expect(newPrimary).not.toBe(oldPrimary);
+  expect(report.termAfter).toBe(report.termBefore + 1);
+  // Exactly one writable primary, and it is the recorded one.
+  expect(await cluster.writableNodes()).toEqual([newPrimary]);
+  // Every other running standby follows it.
+  const others = cluster.state.nodes.filter((node) => node.dataDir && node.name !== newPrimary && node.name !== oldPrimary).map((node) => node.name);
+  await pollUntil('the standbys to stream from the new primary', async () => {
+    const streaming = await cluster.streamingFrom(cluster.node(newPrimary).port!);
+    return others.every((name) => streaming.includes(name)) ? streaming : undefined;
+  }, 20_000, 200);
+  // Writes go through the address to the new primary; nothing acknowledged was lost.
+  expect(report.timeline.firstWriteMs).not.toBeNull();
+  expect(report.writes.missing).toBe(0);
+  expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(expect.arrayContaining(['WARNING failover-started', 'INFO standby-promoted', 'WARNING failover-completed']));
+  return newPrimary;
+}
+
+describe('failovers with real PostgreSQL', () => {
+  it('primary database down, agent alive: the most up-to-date standby is promoted, the address moves, the old primary is fenced', async () => {
+    await withLocalCluster({ standbys: 2, witness: true }, async (cluster) => {
+      // Act
+      const report = await runDrill({ dir: cluster.dir, fault: 'kill-primary-db' });
+      // Assess
+      await assertFailedOverFrom(cluster, 'db1', report);
+      expect(report.timeline.decidedMs).not.toBeNull();
+      // Fenced: standby.signal is in the old primary's data directory, so it can only return as a standby.
+      expect(existsSync(join(cluster.node('db1').dataDir!, 'standby.signal'))).toBe(true);
+    });
+  });
+
+  it('primary node down (agent and database): failover after the node timeout and the lease; the old primary returns only as a standby', async () => {
+    await withLocalCluster({ standbys: 2, witness: false, synchronous: true }, async (cluster) => {
+      // Act
+      const report = await runDrill({ dir: cluster.dir, fault: 'kill-primary-node' });
+      // Assess
+      const newPrimary = await assertFailedOverFrom(cluster, 'db1', report);
+
+      // The old primary's node comes back: its agent first (as systemd orders it), then PostgreSQL.
+      const agent = startAgent(cluster.node('db1').agentConfig);
+      try {
+        await pollUntil('the old primary to be fenced on disk', () => (existsSync(join(cluster.node('db1').dataDir!, 'standby.signal')) ? true : undefined), 20_000, 100);
+        await startServer(cluster.node('db1').dataDir!, join(cluster.dir, 'db1', 'postgres-restart.log'));
+        const rows = await cluster.sql<{ recovery: boolean }>(cluster.node('db1').port!, 'SELECT pg_is_in_recovery() AS recovery');
+        expect(rows[0]?.recovery).toBe(true);
+        expect(await cluster.writableNodes()).toEqual([newPrimary]);
+      } finally {
+        await stopChild(agent);
+      }
+    });
+  });
+
+  it('primary isolated from the store and its peers: it stops itself before its lease ends; the majority promotes', async () => {
+    await withLocalCluster({ standbys: 2, witness: true }, async (cluster) => {
+      // Act
+      const report = await runDrill({ dir: cluster.dir, fault: 'isolate-primary' });
+      // Assess
+      await assertFailedOverFrom(cluster, 'db1', report);
+      // The isolated primary kept its database running until it fenced itself: now it is stopped.
+      const oldServer = postmasterPid(cluster.node('db1').dataDir!);
+      expect(oldServer === undefined || !isAlive(oldServer)).toBe(true);
+      expect(existsSync(join(cluster.node('db1').dataDir!, 'standby.signal'))).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,82 @@
+// A local cluster per test, with the checks every failover scenario asserts. Whatever the test does,
+// the cluster is stopped (by PID) and its directory removed afterwards.
+
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { livePids, localDown, localUp, readLocalState, type LocalClusterState, type LocalUpOptions } from '../../cli/local/local-cluster.ts';
+import { postmasterPid } from '../../cli/local/postgres-server.ts';
+import { isAlive } from '../../cli/local/processes.ts';
+import { superuserPassword } from '../../cli/local/drill.ts';
+
+export interface ClusterContext {
+  dir: string;
+  state: LocalClusterState;
+  node(name: string): LocalClusterState['nodes'][number];
+  sql<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]>;
+  /** Database nodes whose server runs and accepts writes (not in recovery). */
+  writableNodes(): Promise<string[]>;
+  /** application_name of every standby streaming from the server on `port`. */
+  streamingFrom(port: number): Promise<string[]>;
+  notices(): { event: string; severity: string; subject: string }[];
+}
+
+export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, test: (cluster: ClusterContext) => Promise<void>): Promise<void> {
+  const parent = mkdtempSync(join(tmpdir(), 'pgfailover-e2e-'));
+  chmodSync(parent, 0o755);
+  const dir = join(parent, 'cluster');
+  try {
+    const state = await localUp({ ...options, dir });
+    const password = superuserPassword(dir);
+    const sql = async <T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> => {
+      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password, connectionTimeoutMillis: 3000 });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        return (await client.query<T>(text)).rows;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    };
+    const node = (name: string) => {
+      const found = state.nodes.find((candidate) => candidate.name === name);
+      if (!found) throw new Error(`no node ${name}`);
+      return found;
+    };
+    await test({
+      dir,
+      state,
+      node,
+      sql,
+      async writableNodes() {
+        const writable: string[] = [];
+        for (const candidate of state.nodes) {
+          if (!candidate.dataDir || !candidate.port) continue;
+          const pid = postmasterPid(candidate.dataDir);
+          if (!pid || !isAlive(pid)) continue;
+          const rows = await sql<{ recovery: boolean }>(candidate.port, 'SELECT pg_is_in_recovery() AS recovery').catch(() => []);
+          if (rows[0] && !rows[0].recovery) writable.push(candidate.name);
+        }
+        return writable;
+      },
+      async streamingFrom(port) {
+        return (await sql<{ name: string }>(port, "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")).map((row) => row.name);
+      },
+      notices() {
+        if (!existsSync(state.notificationsFile)) return [];
+        return readFileSync(state.notificationsFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as { event: string; severity: string; subject: string });
+      },
+    });
+  } finally {
+    if (existsSync(join(dir, 'local.json'))) {
+      await localDown(dir);
+      const left = livePids(readLocalState(dir));
+      if (left.length > 0) throw new Error(`processes left after the test: ${left.join(', ')}`);
+    }
+    rmSync(parent, { recursive: true, force: true });
+  }
+}
