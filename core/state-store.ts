@@ -61,7 +61,13 @@ export function createDocumentClient(connection: Omit<StoreConnection, 'table'>)
         }
       : {}),
     maxAttempts: connection.maxAttempts ?? 3,
-    requestHandler: { requestTimeout: connection.requestTimeoutMs ?? 3000, connectionTimeout: connection.requestTimeoutMs ?? 3000 },
+    // A hung store must fail the request, not just log a warning: heartbeats, leases and decisions
+    // all depend on hearing "no" in time.
+    requestHandler: {
+      requestTimeout: connection.requestTimeoutMs ?? 3000,
+      connectionTimeout: connection.requestTimeoutMs ?? 3000,
+      throwOnRequestTimeout: true,
+    },
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }

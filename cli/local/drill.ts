@@ -175,8 +175,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       case 'kill-primary-db':
       case 'kill-primary-node':
       case 'isolate-primary': {
-        const over = events.includes('failover-completed') || events.includes('failover-aborted');
-        return over && writer.acked.some((ack) => ack.atMs > faultAtMs);
+        // Ended without a new primary: aborted, or a person must decide (automatic failover off, no candidate).
+        if (['failover-aborted', 'manual-failover-required', 'no-candidate'].some((event) => events.includes(event))) return true;
+        return events.includes('failover-completed') && writer.acked.some((ack) => ack.atMs > faultAtMs);
       }
       case 'kill-primary-agent':
         return events.includes('primary-agent-left') && sinceFault > quietMs;
