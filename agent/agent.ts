@@ -80,6 +80,7 @@ export class Agent {
   private promotedTerm = -1;
   private postHookTerm = -1;
   private repointedTerm = -1;
+  private repointRequestedTerm = -1;
   private fencedTerm = -1;
   /** On this agent's clock: until when the lease it last renewed is valid. Starts expired. */
   private leaseValidUntilMs: number;
@@ -432,9 +433,16 @@ export class Agent {
       }
       if (this.health.status === 'UP' && this.facts?.inRecovery && (goal.phase === 'promoted' || goal.phase === 'steady') && this.repointedTerm !== term) {
         const wanted = formatHostPort(parseNodeAddress(primaryAddress));
-        if (this.facts.upstream !== wanted) await ops.repoint(conninfo);
-        this.repointedTerm = term;
-        this.report('repointed', `following ${goal.primaryNodeId} at ${wanted}`);
+        if (this.facts.upstream === wanted) {
+          // Reported only once the WAL receiver really streams from the new primary.
+          this.repointedTerm = term;
+          return this.report('repointed', `streaming from ${goal.primaryNodeId} at ${wanted}`);
+        }
+        if (this.repointRequestedTerm !== term) {
+          this.repointRequestedTerm = term;
+          await ops.repoint(conninfo);
+          this.deps.logger.info(`primary_conninfo now points at ${goal.primaryNodeId} (${wanted}); waiting for the WAL receiver to stream from it`);
+        }
         return this.refreshNow();
       }
     });

@@ -1,11 +1,14 @@
-// `npm run demo`: a newcomer's first look. Brings a real local cluster up, shows its status as the
-// agents report it healthy, and tears everything down again, also on Ctrl-C or failure.
+// `npm run demo`: a newcomer's first look. Brings a real local cluster up, shows it healthy, kills the
+// primary node while a writer commits through the cluster address, shows the failover step by step and
+// the cluster after it, and tears everything down again, also on Ctrl-C or failure.
 
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
+import { runDrill } from './local/drill.ts';
+import { formatDrillReport } from './local/drill-report.ts';
 import { localDown, localStatus, localUp } from './local/local-cluster.ts';
 
 export async function runDemo(write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<boolean> {
@@ -18,7 +21,7 @@ export async function runDemo(write: (line: string) => void = (line) => process.
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
   try {
-    write(`== pgfailover demo: a primary, two streaming standbys and a witness, all real, in ${dir}`);
+    write(`== pgfailover demo: a primary, two streaming standbys, a witness and the evaluator, all real, in ${dir}`);
     await localUp({ dir, standbys: 2, witness: true, onProgress: (line) => write(`   ${line}`) });
     write('== waiting for every agent to report its database UP and the standbys to catch up');
     let report: ClusterStatusReport | undefined;
@@ -37,8 +40,19 @@ export async function runDemo(write: (line: string) => void = (line) => process.
       write(formatClusterStatus(report));
       write('');
     }
-    write(report?.healthy ? '== the cluster is healthy: exit code 0 from cluster-status' : '== the cluster did not become healthy; see the problems above');
-    return report?.healthy === true;
+    if (!report?.healthy || interrupted) {
+      write('== the cluster did not become healthy; see the problems above');
+      return false;
+    }
+    write('== the cluster is healthy. Now the primary node dies (agent and PostgreSQL killed) while a writer commits through the cluster address:');
+    const drill = await runDrill({ dir, fault: 'kill-primary-node', onStep: (line) => write(`   ${line}`) });
+    write(formatDrillReport(drill));
+    write('');
+    write('== cluster-status after the failover (the old primary is down and fenced; it can only come back as a standby):');
+    write('');
+    write(formatClusterStatus(await localStatus(dir)));
+    write('');
+    return drill.failedOver && drill.writes.missing === 0;
   } finally {
     write('== tearing down (agents, PostgreSQL servers, state store)');
     // A start-up that failed has already stopped what it started; only the directory is left.

@@ -186,12 +186,14 @@ function nodeStatus(allowed: AllowedNode, heartbeat: HeartbeatRecord | undefined
     heartbeatAgeMs: ageMs,
     seq: heartbeat.seq,
   };
+  // What a silent or stopped agent last said its node was is history, not status.
   if (heartbeat.agentStatus === 'EXITED') {
-    return { ...facts, agentStatus: 'EXITED', dbStatus: 'UNKNOWN', info: 'the agent was stopped (it said so on exit); start pgfailover-agent again' };
+    return { ...facts, agentType: 'unknown', agentStatus: 'EXITED', dbStatus: 'UNKNOWN', info: 'the agent was stopped (it said so on exit); start pgfailover-agent again' };
   }
   if (ageMs > heartbeat.timeouts.nodeTimeoutMs) {
     return {
       ...facts,
+      agentType: 'unknown',
       agentStatus: 'DOWN',
       dbStatus: 'UNKNOWN',
       info: `no heartbeat for ${formatSeconds(ageMs)} (node timeout ${formatSeconds(heartbeat.timeouts.nodeTimeoutMs)}); check the host and its pgfailover-agent`,
