@@ -46,6 +46,11 @@ export interface NodeOps {
   conninfoFor(address: string): string;
   /** standby.signal is in the data directory: whatever restarts the server brings it back as a standby. */
   markedStandby(): boolean;
+  /**
+   * Planned switchover: stop cleanly (every byte reaches the connected standbys first), restart as a
+   * standby of `primaryConninfo`; returns the WAL position the server stopped at.
+   */
+  demote(primaryConninfo: string): Promise<string>;
 }
 
 /** Powertools' structured logger, or anything shaped like it. */
@@ -78,6 +83,7 @@ export class Agent {
   private membership: MembershipRecord | undefined;
   private action: HeartbeatRecord['action'] = null;
   private promotedTerm = -1;
+  private demotedTerm = -1;
   private postHookTerm = -1;
   private repointedTerm = -1;
   private repointRequestedTerm = -1;
@@ -377,6 +383,18 @@ export class Agent {
       PGFAILOVER_OLD_PRIMARY_ADDRESS: goal.failover?.fromNodeId ? (findAllowed(membership, goal.failover.fromNodeId)?.address ?? '') : '',
     };
     await this.act(async () => {
+      if (goal.primaryNodeId === me && goal.phase === 'demoting' && goal.switchover && this.demotedTerm !== term && this.writable()) {
+        this.demotedTerm = term;
+        const targetAddress = findAllowed(membership, goal.switchover.toNodeId)?.address;
+        if (!targetAddress) return this.report('demote-failed', `${goal.switchover.toNodeId} is not in the allowed node list`);
+        try {
+          const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress));
+          this.report('demoted', stoppedAt);
+        } catch (error) {
+          return this.report('demote-failed', error instanceof Error ? error.message : String(error));
+        }
+        return this.refreshNow();
+      }
       if (goal.primaryNodeId === me) {
         if (goal.phase === 'promoting' && this.promotedTerm !== term && this.health.status === 'UP' && this.facts) {
           this.promotedTerm = term;

@@ -7,7 +7,8 @@ import { parseNodeAddress } from '../core/node-address.ts';
 import type { NodeOps } from './agent.ts';
 import { checkReachable, probeDatabase, runStatements, type DatabaseTarget } from './database-probe.ts';
 import { runHook } from './hooks.ts';
-import { hasStandbySignal, postmasterPid, stopServer, writeStandbyFiles } from './server-control.ts';
+import { dirname, join } from 'node:path';
+import { checkpointLocation, hasStandbySignal, postmasterPid, startServer, stopServer, writeStandbyFiles } from './server-control.ts';
 
 export function createNodeOps(config: AgentConfig, password: string | undefined): NodeOps {
   const database = config.database;
@@ -50,6 +51,14 @@ export function createNodeOps(config: AgentConfig, password: string | undefined)
       const parts = [`host=${host}`, `port=${port}`, `user=${config.replication.user}`, `application_name=${config.nodeId}`, `sslmode=${config.replication.sslmode}`, 'connect_timeout=2'];
       if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
       return parts.join(' ');
+    },
+    async demote(primaryConninfo) {
+      const directory = requireDataDirectory('demote this node');
+      await stopServer(directory, 'fast');
+      const stoppedAt = await checkpointLocation(directory);
+      await writeStandbyFiles(directory, primaryConninfo);
+      await startServer(directory, join(dirname(directory), 'pgfailover-postgres.log'));
+      return stoppedAt;
     },
     markedStandby() {
       return dataDirectory ? hasStandbySignal(dataDirectory) : true;

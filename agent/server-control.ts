@@ -103,3 +103,11 @@ export async function writeStandbyFiles(dataDir: string, primaryConninfo: string
 export function hasStandbySignal(dataDir: string): boolean {
   return existsSync(join(dataDir, 'standby.signal'));
 }
+
+/** Where a stopped server's last checkpoint is: after a clean stop, the end of everything it wrote. */
+export async function checkpointLocation(dataDir: string): Promise<string> {
+  const output = await runServerCommand('pg_controldata', ['-D', dataDir], { LC_ALL: 'C', LANG: 'C' });
+  const match = /^Latest checkpoint location:\s+([0-9A-F]+\/[0-9A-F]+)$/m.exec(output);
+  if (!match?.[1]) throw new Error(`pg_controldata printed no checkpoint location for ${dataDir}`);
+  return match[1];
+}

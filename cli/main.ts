@@ -2,7 +2,9 @@
 // Exit codes: 0 success (cluster-status: healthy), 1 cluster-status found problems, 2 bad input,
 // 3 any other failure (store unreachable, PostgreSQL failed to start, ...).
 
+import { hostname, userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { systemClock } from '../core/clock.ts';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
 import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../core/errors.ts';
@@ -13,7 +15,8 @@ import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { runDemo } from './demo.ts';
 import { FAULTS, runDrill, type Fault } from './local/drill.ts';
 import { formatDrillReport } from './local/drill-report.ts';
-import { localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
+import { connectLocalStore, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
+import { followSwitchover, requestSwitchover } from './switchover.ts';
 
 interface StoreOptions {
   table: string;
@@ -143,6 +146,27 @@ withStoreOptions(program.command('cluster-status'))
     printStatus(buildClusterStatus(await store.readSnapshot(name), Date.now()), options.json === true);
   });
 
+async function switchoverCommand(store: StateStore, cluster: string, to: string, wait: boolean, timeoutMs: number): Promise<void> {
+  const sinceMs = Date.now();
+  await requestSwitchover(store, cluster, to, `${userInfo().username}@${hostname()}`, systemClock);
+  out(`switchover of ${cluster} to ${to} requested; the evaluator carries it out`);
+  if (!wait) return;
+  const done = await followSwitchover(store, cluster, to, sinceMs, timeoutMs, out);
+  out(done ? `switchover completed: ${to} is the primary` : 'switchover did not complete');
+  process.exitCode = done ? 0 : 1;
+}
+
+withStoreOptions(program.command('switchover'))
+  .description('planned role change: the primary stops cleanly, the target catches up and is promoted, the old primary follows it')
+  .requiredOption('--to <node>', 'the standby to promote', validated(nodeIdSchema, 'node id'))
+  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
+  .option('--no-wait', 'return once the request is recorded')
+  .option('--timeout-ms <ms>', 'how long to follow it', wholeNumber('--timeout-ms', 1000), 90_000)
+  .action(async (options: StoreOptions & { to: string; wait: boolean; timeoutMs: number }) => {
+    const { store, cluster } = resolveStore(options);
+    await switchoverCommand(store, await requireCluster(store, cluster), options.to, options.wait, options.timeoutMs);
+  });
+
 withStoreOptions(program.command('history'))
   .description("the cluster's decisions and notices, oldest first")
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
@@ -245,6 +269,18 @@ local
     });
     if (options.json) out(JSON.stringify(report));
     else out(formatDrillReport(report));
+  });
+
+local
+  .command('switchover')
+  .description('planned switchover in the local cluster')
+  .requiredOption('--dir <dir>', 'the directory given to local up')
+  .requiredOption('--to <node>', 'the standby to promote', validated(nodeIdSchema, 'node id'))
+  .option('--no-wait', 'return once the request is recorded')
+  .option('--timeout-ms <ms>', 'how long to follow it', wholeNumber('--timeout-ms', 1000), 90_000)
+  .action(async (options: { dir: string; to: string; wait: boolean; timeoutMs: number }) => {
+    const state = readLocalState(options.dir);
+    await switchoverCommand(connectLocalStore(state), state.cluster, options.to, options.wait, options.timeoutMs);
   });
 
 local

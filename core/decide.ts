@@ -79,6 +79,8 @@ export interface Facts {
   leaseRemainingMs: number;
   candidate: Candidate | undefined;
   vetoes: { nodeId: string; reason: string }[];
+  /** Standbys that could be promoted, best first. */
+  eligible: string[];
 }
 
 export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
@@ -118,7 +120,7 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
   // not healthy even while its agent still reports (a partition); only its lease then protects it.
   const confirmed = unreachableVotes.length >= majority;
   const primaryHealthy = primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary' && !confirmed;
-  const { candidate, vetoes } = chooseCandidate(cluster, membership, nodes, primaryBeat);
+  const { candidate, vetoes, eligible } = chooseCandidate(cluster, membership, nodes, primaryBeat);
   return {
     nowMs,
     membershipChangedAtMs: membership.updatedAtMs,
@@ -137,7 +139,21 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
     leaseRemainingMs: leaseExpired ? 0 : leaseWindowMs - leaseAgeMs,
     candidate,
     vetoes,
+    eligible,
   };
+}
+
+/** Why a switchover to `toNodeId` cannot be done now, or undefined when it can. Used by the CLI too. */
+export function switchoverVeto(f: Facts, toNodeId: string): string | undefined {
+  const target = f.nodes.find((n) => n.node.nodeId === toNodeId);
+  if (!target) return `${toNodeId} is not in the allowed node list`;
+  if (toNodeId === f.cluster.primaryNodeId) return `${toNodeId} is already the primary`;
+  if (target.witness) return `${toNodeId} is a witness and has no database to promote`;
+  if (f.cluster.phase !== 'steady') return `a ${f.cluster.failover?.kind ?? 'failover'} is in progress (phase ${f.cluster.phase})`;
+  if (!f.primaryHealthy) return `the primary ${f.cluster.primaryNodeId ?? '(none)'} is not healthy; a switchover needs a running primary to hand over from`;
+  const veto = f.vetoes.find((entry) => entry.nodeId === toNodeId);
+  if (veto) return `${toNodeId} cannot be promoted: ${veto.reason}`;
+  return f.eligible.includes(toNodeId) ? undefined : `${toNodeId} cannot be promoted`;
 }
 
 /**
@@ -150,7 +166,7 @@ export function chooseCandidate(
   membership: MembershipRecord,
   nodes: readonly NodeFacts[],
   primaryBeat: HeartbeatRecord | undefined,
-): { candidate: Candidate | undefined; vetoes: { nodeId: string; reason: string }[] } {
+): { candidate: Candidate | undefined; vetoes: { nodeId: string; reason: string }[]; eligible: string[] } {
   const vetoes: { nodeId: string; reason: string }[] = [];
   const eligible: { nodeId: string; receivedLsn: string; replayedLsn: string; rank: number }[] = [];
   const order = effectivePriority(membership);
@@ -194,10 +210,11 @@ export function chooseCandidate(
   }
   eligible.sort((a, b) => compareLsn(b.receivedLsn, a.receivedLsn) || compareLsn(b.replayedLsn, a.replayedLsn) || a.rank - b.rank);
   const best = eligible[0];
-  if (!best) return { candidate: undefined, vetoes };
+  const eligibleIds = eligible.map((entry) => entry.nodeId);
+  if (!best) return { candidate: undefined, vetoes, eligible: eligibleIds };
   const tied = eligible.filter((other) => other.receivedLsn === best.receivedLsn && other.replayedLsn === best.replayedLsn).length > 1;
   const reason = `${best.nodeId} has the most WAL (received ${best.receivedLsn}, replayed ${best.replayedLsn})${tied ? ', tie broken by the priority list' : ''}`;
-  return { candidate: { nodeId: best.nodeId, receivedLsn: best.receivedLsn, reason }, vetoes };
+  return { candidate: { nodeId: best.nodeId, receivedLsn: best.receivedLsn, reason }, vetoes, eligible: eligibleIds };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -250,6 +267,25 @@ export const STEADY_RULES: Rule[] = [
         next,
         notices: [makeNotice(next, 'primary-recorded', 'INFO', `${only.node.nodeId} recorded as the primary of ${f.cluster.cluster}`, { nodeId: only.node.nodeId })],
       };
+    },
+  },
+  {
+    id: 'switchover-refused',
+    when: (f) => f.cluster.switchover !== null && switchoverVeto(f, f.cluster.switchover.toNodeId) !== undefined,
+    then: (f) => {
+      const reason = `switchover to ${f.cluster.switchover?.toNodeId ?? '?'} refused: ${switchoverVeto(f, f.cluster.switchover?.toNodeId ?? '') ?? ''}`;
+      const next = bump(f, { switchover: null });
+      return { rule: 'switchover-refused', reason, next, notices: [makeNotice(next, 'switchover-refused', 'WARNING', reason, { nodeId: f.cluster.switchover?.toNodeId ?? null })] };
+    },
+  },
+  {
+    id: 'switchover-started',
+    when: (f) => f.cluster.switchover !== null,
+    then: (f) => {
+      const toNodeId = f.cluster.switchover?.toNodeId ?? '?';
+      const next = bump(f, { phase: 'demoting' });
+      const reason = `switchover from ${f.cluster.primaryNodeId ?? '?'} to ${toNodeId} requested by ${f.cluster.switchover?.requestedBy ?? '?'}: demoting ${f.cluster.primaryNodeId ?? '?'} cleanly first`;
+      return { rule: 'switchover-started', reason, next, notices: [makeNotice(next, 'switchover-started', 'INFO', `switchover started: ${f.cluster.primaryNodeId ?? '?'} -> ${toNodeId}`, { nodeId: toNodeId, lines: [reason] })] };
     },
   },
   {
@@ -312,7 +348,7 @@ export const STEADY_RULES: Rule[] = [
         leaseRenewals: 0,
         leaseReleased: false,
         phase: 'promoting',
-        failover: { fromNodeId: f.cluster.primaryNodeId, toNodeId: candidate.nodeId, startedAtMs: f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
+        failover: { kind: 'failover', fromNodeId: f.cluster.primaryNodeId, toNodeId: candidate.nodeId, startedAtMs: f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
       });
       return {
         rule: 'failover',
@@ -398,7 +434,8 @@ export const PROMOTING_RULES: Rule[] = [
 function notFollowing(f: Facts): string[] {
   const primaryId = f.cluster.primaryNodeId;
   return f.nodes
-    .filter((n) => n.live && !n.witness && n.node.nodeId !== primaryId && n.node.nodeId !== f.cluster.failover?.fromNodeId)
+    // After a failover the old primary is fenced and stays down; after a switchover it follows too.
+    .filter((n) => n.live && !n.witness && n.node.nodeId !== primaryId && (f.cluster.failover?.kind === 'switchover' || n.node.nodeId !== f.cluster.failover?.fromNodeId))
     .filter((n) => !(n.heartbeat && n.heartbeat.term >= f.cluster.term && n.heartbeat.action?.term === f.cluster.term && n.heartbeat.action.step === 'repointed' && n.heartbeat.agentType === 'standby'))
     .map((n) => n.node.nodeId);
 }
@@ -415,13 +452,13 @@ export const PROMOTED_RULES: Rule[] = [
       const took = failover ? f.nowMs - failover.startedAtMs : 0;
       return {
         rule: 'failover-completed',
-        reason: `failover to ${f.cluster.primaryNodeId ?? '?'} completed in ${took} ms${stragglers.length ? `; not yet following: ${stragglers.join(', ')}` : ''}`,
+        reason: `${failover?.kind ?? 'failover'} to ${f.cluster.primaryNodeId ?? '?'} completed in ${took} ms${stragglers.length ? `; not yet following: ${stragglers.join(', ')}` : ''}`,
         next,
         notices: [
-          makeNotice(next, 'failover-completed', 'WARNING', `failover completed: ${f.cluster.primaryNodeId ?? '?'} is the primary of ${f.cluster.cluster}`, {
+          makeNotice(next, failover?.kind === 'switchover' ? 'switchover-completed' : 'failover-completed', failover?.kind === 'switchover' ? 'INFO' : 'WARNING', `${failover?.kind ?? 'failover'} completed: ${f.cluster.primaryNodeId ?? '?'} is the primary of ${f.cluster.cluster}`, {
             nodeId: f.cluster.primaryNodeId,
             lines: [
-              `Old primary: ${failover?.fromNodeId ?? '(none)'} (fenced: it can only return as a standby).`,
+              failover?.kind === 'switchover' ? `Old primary: ${failover.fromNodeId ?? '(none)'} (demoted cleanly; now a standby of the new primary).` : `Old primary: ${failover?.fromNodeId ?? '(none)'} (fenced: it can only return as a standby).`,
               `Why: ${failover?.reason ?? ''}`,
               ...(stragglers.length ? [`Standbys not yet following the new primary: ${stragglers.join(', ')}.`] : ['Every running standby follows the new primary.']),
             ],
@@ -433,12 +470,63 @@ export const PROMOTED_RULES: Rule[] = [
   { id: 'awaiting-repoint', when: () => true, then: (f) => wait('awaiting-repoint', `waiting for ${notFollowing(f).join(', ')} to follow ${f.cluster.primaryNodeId ?? '?'}`) },
 ];
 
+/** How long a switchover may take from request to the old primary's clean stop and the target catching up. */
+export const SWITCHOVER_DEADLINE_MS = 60_000;
+
+/** Demoting phase (switchover): the primary stops cleanly, the target receives every last byte, then it is promoted. */
+export const DEMOTING_RULES: Rule[] = [
+  {
+    id: 'demote-failed',
+    when: (f) => f.primary?.heartbeat?.action?.term === f.cluster.term && f.primary.heartbeat.action.step === 'demote-failed',
+    then: (f) => {
+      const detail = f.primary?.heartbeat?.action?.detail ?? '';
+      const next = bump(f, { phase: 'steady', switchover: null });
+      return { rule: 'demote-failed', reason: `switchover abandoned: ${f.cluster.primaryNodeId ?? '?'} could not be demoted: ${detail}`, next, notices: [makeNotice(next, 'switchover-failed', 'SEVERE', `switchover failed: ${f.cluster.primaryNodeId ?? '?'} could not be demoted`, { nodeId: f.cluster.primaryNodeId, lines: [detail] })] };
+    },
+  },
+  {
+    id: 'switchover-caught-up',
+    when: (f) => {
+      const action = f.primary?.heartbeat?.action;
+      const target = f.nodes.find((n) => n.node.nodeId === f.cluster.switchover?.toNodeId)?.heartbeat;
+      const received = target?.receivedLsn ?? target?.replayedLsn;
+      return action?.term === f.cluster.term && action.step === 'demoted' && received !== null && received !== undefined && compareLsn(received, action.detail) >= 0;
+    },
+    then: (f) => {
+      const toNodeId = f.cluster.switchover?.toNodeId as string;
+      const finalLsn = f.primary?.heartbeat?.action?.detail ?? '';
+      const reason = `switchover: ${f.cluster.primaryNodeId ?? '?'} stopped cleanly at ${finalLsn} and ${toNodeId} has received all of it; promoting ${toNodeId}`;
+      const next = bump(f, {
+        term: f.cluster.term + 1,
+        primaryNodeId: toNodeId,
+        leaseRenewals: 0,
+        leaseReleased: false,
+        phase: 'promoting',
+        switchover: null,
+        failover: { kind: 'switchover', fromNodeId: f.cluster.primaryNodeId, toNodeId, startedAtMs: f.cluster.switchover?.requestedAtMs ?? f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
+      });
+      return { rule: 'switchover-caught-up', reason, next, expectLeaseRenewals: f.cluster.leaseRenewals, notices: [] };
+    },
+  },
+  {
+    id: 'switchover-timeout',
+    when: (f) => f.nowMs - (f.cluster.switchover?.requestedAtMs ?? f.nowMs) > SWITCHOVER_DEADLINE_MS,
+    then: (f) => {
+      const next = bump(f, { phase: 'halted' });
+      const reason = `switchover to ${f.cluster.switchover?.toNodeId ?? '?'} did not complete within ${SWITCHOVER_DEADLINE_MS} ms`;
+      return { rule: 'switchover-timeout', reason, next, notices: [makeNotice(next, 'switchover-failed', 'SEVERE', reason, { nodeId: f.cluster.switchover?.toNodeId ?? null })] };
+    },
+  },
+  { id: 'awaiting-demotion', when: () => true, then: (f) => wait('awaiting-demotion', `waiting for ${f.cluster.primaryNodeId ?? '?'} to stop cleanly and ${f.cluster.switchover?.toNodeId ?? '?'} to catch up`) },
+];
+
 export const HALTED_RULES: Rule[] = [
   { id: 'halted', when: () => true, then: (f) => wait('halted', `a failover was aborted in term ${f.cluster.term}; waiting for an administrator`) },
 ];
 
 const RULES_BY_PHASE: Record<ClusterRecord['phase'], Rule[]> = {
   steady: STEADY_RULES,
+  demoting: DEMOTING_RULES,
   promoting: PROMOTING_RULES,
   promoted: PROMOTED_RULES,
   halted: HALTED_RULES,

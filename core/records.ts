@@ -63,11 +63,21 @@ export const clusterRecordSchema = z.strictObject({
   leaseRenewals: z.number().int().nonnegative(),
   /** Set by the primary's agent after it fenced its own database: the lease need not be waited out. */
   leaseReleased: z.boolean(),
-  /** steady: serving. promoting: term bumped, the candidate is promoting. promoted: the candidate is
-   * writable and holds the address; standbys are being repointed. halted: a failover was aborted. */
-  phase: z.enum(['steady', 'promoting', 'promoted', 'halted']),
+  /** steady: serving. demoting: a switchover is stopping the primary cleanly. promoting: term bumped,
+   * the candidate is promoting. promoted: the candidate is writable and holds the address; standbys are
+   * being repointed. halted: a failover was aborted. */
+  phase: z.enum(['steady', 'demoting', 'promoting', 'promoted', 'halted']),
+  /** A planned switchover asked for by an administrator, until it is carried out or refused. */
+  switchover: z
+    .strictObject({
+      toNodeId: nodeIdSchema,
+      requestedAtMs: epochMs,
+      requestedBy: z.string(),
+    })
+    .nullable(),
   failover: z
     .strictObject({
+      kind: z.enum(['failover', 'switchover']),
       fromNodeId: nodeIdSchema.nullable(),
       toNodeId: nodeIdSchema,
       startedAtMs: epochMs,
@@ -173,7 +183,7 @@ export const heartbeatRecordSchema = z.strictObject({
   action: z
     .strictObject({
       term: z.number().int().nonnegative(),
-      step: z.enum(['fence-hook-failed', 'promote-failed', 'promoted', 'fenced', 'repointed', 'post-promotion-hook-failed']),
+      step: z.enum(['fence-hook-failed', 'promote-failed', 'promoted', 'fenced', 'repointed', 'post-promotion-hook-failed', 'demoted', 'demote-failed']),
       detail: z.string(),
     })
     .nullable(),

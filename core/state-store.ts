@@ -144,6 +144,7 @@ export class StateStore {
       leaseRenewals: 0,
       leaseReleased: false,
       phase: 'steady',
+      switchover: null,
       failover: null,
       alerts: [],
       address: spec.address ?? { mode: 'none', value: null, holderNodeId: null },

@@ -11,11 +11,13 @@ import { UsageError } from '../../core/errors.ts';
 import { postmasterPid, stopServer } from './postgres-server.ts';
 import { connectLocalStore, readLocalState, type LocalClusterState, type LocalNode } from './local-cluster.ts';
 import { isAlive } from './processes.ts';
+import { systemClock } from '../../core/clock.ts';
+import { requestSwitchover } from '../switchover.ts';
 
-export const FAULTS = ['kill-primary-db', 'kill-primary-node', 'kill-primary-agent', 'stop-standby', 'stall-primary', 'isolate-primary'] as const;
+export const FAULTS = ['kill-primary-db', 'kill-primary-node', 'kill-primary-agent', 'stop-standby', 'stall-primary', 'isolate-primary', 'switchover'] as const;
 export type Fault = (typeof FAULTS)[number];
 
-const FAILOVER_FAULTS: readonly Fault[] = ['kill-primary-db', 'kill-primary-node', 'isolate-primary'];
+const FAILOVER_FAULTS: readonly Fault[] = ['kill-primary-db', 'kill-primary-node', 'isolate-primary', 'switchover'];
 
 export interface DrillOptions {
   dir: string;
@@ -158,7 +160,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   writer.start();
   await waitUntil(() => writer.acked.length >= 20, 15_000, 'the writer to commit through the cluster address');
 
-  const target = options.fault === 'stop-standby' ? lastStandby(state, primary) : primary;
+  const target = options.fault === 'stop-standby' ? lastStandby(state, primary) : options.fault === 'switchover' ? firstStandby(state, primary) : primary;
   const faultAtMs = Date.now();
   say(`+0 ms  fault: ${options.fault} on ${target.name}`);
   await inject(options, state, target);
@@ -172,6 +174,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const events = history.map((entry) => entry.event);
     const sinceFault = Date.now() - faultAtMs;
     switch (options.fault) {
+      case 'switchover':
+        return events.includes('switchover-completed') || events.includes('switchover-failed') || events.includes('switchover-refused');
       case 'kill-primary-db':
       case 'kill-primary-node':
       case 'isolate-primary': {
@@ -268,6 +272,9 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
     case 'isolate-primary':
       writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [target.name] })}\n`);
       return;
+    case 'switchover':
+      await requestSwitchover(connectLocalStore(state), state.cluster, target.name, 'drill', systemClock);
+      return;
   }
 }
 
@@ -275,6 +282,12 @@ function nodeNamed(state: LocalClusterState, name: string): LocalNode {
   const node = state.nodes.find((candidate) => candidate.name === name);
   if (!node) throw new Error(`node ${name} is not part of the local cluster`);
   return node;
+}
+
+function firstStandby(state: LocalClusterState, primary: LocalNode): LocalNode {
+  const standby = state.nodes.find((node) => node.dataDir && node.name !== primary.name);
+  if (!standby) throw new UsageError('a switchover needs a standby; start the cluster with --standbys 1 or more');
+  return standby;
 }
 
 function lastStandby(state: LocalClusterState, primary: LocalNode): LocalNode {

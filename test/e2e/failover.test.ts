@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runDrill } from '../../cli/local/drill.ts';
 import { postmasterPid, startServer } from '../../cli/local/postgres-server.ts';
 import { isAlive } from '../../cli/local/processes.ts';
-import { startAgent, stopChild } from '../support/cli.ts';
+import { runCli, startAgent, stopChild } from '../support/cli.ts';
 import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
 import { pollUntil } from '../support/poll.ts';
 import { existsSync } from 'node:fs';
@@ -77,6 +77,42 @@ describe('failovers with real PostgreSQL', () => {
       const oldServer = postmasterPid(cluster.node('db1').dataDir!);
       expect(oldServer === undefined || !isAlive(oldServer)).toBe(true);
       expect(existsSync(join(cluster.node('db1').dataDir!, 'standby.signal'))).toBe(true);
+    });
+  });
+});
+
+describe('planned switchover with real PostgreSQL', () => {
+  it('the primary stops cleanly, the target catches up and is promoted, the address moves, the old primary follows; no write lost', async () => {
+    await withLocalCluster({ standbys: 2, witness: false }, async (cluster) => {
+      // Act
+      const report = await runDrill({ dir: cluster.dir, fault: 'switchover' });
+      // Assess
+      expect(report.failedOver, report.steps.join('\n')).toBe(true);
+      expect(report.primaryAfter).toBe('db2');
+      expect(await cluster.writableNodes()).toEqual(['db2']);
+      // The old primary was re-attached as a standby of the new one, next to db3.
+      await pollUntil('db1 and db3 to stream from db2', async () => {
+        const streaming = await cluster.streamingFrom(cluster.node('db2').port!);
+        return streaming.includes('db1') && streaming.includes('db3') ? streaming : undefined;
+      }, 30_000, 200);
+      expect(report.writes.missing).toBe(0);
+      expect(report.timeline.firstWriteMs).not.toBeNull();
+      expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(expect.arrayContaining(['INFO switchover-started', 'INFO switchover-completed']));
+    });
+  });
+
+  it('refuses a switchover to a node that cannot take over, and changes nothing', async () => {
+    await withLocalCluster({ standbys: 1, witness: true }, async (cluster) => {
+      for (const [to, message] of [
+        ['witness', /witness is a witness and has no database to promote/],
+        ['db1', /db1 is already the primary/],
+        ['db9', /db9 is not in the allowed node list/],
+      ] as const) {
+        const result = await runCli(['local', 'switchover', '--dir', cluster.dir, '--to', to]);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toMatch(message);
+      }
+      expect(await cluster.writableNodes()).toEqual(['db1']);
     });
   });
 });

@@ -17,6 +17,7 @@ export function clusterRecord(overrides: Partial<ClusterRecord> = {}): ClusterRe
     leaseRenewals: 0,
     leaseReleased: false,
     phase: 'steady',
+    switchover: null,
     failover: null,
     alerts: [],
     address: { mode: 'none', value: null, holderNodeId: null },

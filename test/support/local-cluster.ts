@@ -26,6 +26,7 @@ export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, tes
   const parent = mkdtempSync(join(tmpdir(), 'pgfailover-e2e-'));
   chmodSync(parent, 0o755);
   const dir = join(parent, 'cluster');
+  let left: number[] = [];
   try {
     const state = await localUp({ ...options, dir });
     const password = superuserPassword(dir);
@@ -74,9 +75,9 @@ export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, tes
   } finally {
     if (existsSync(join(dir, 'local.json'))) {
       await localDown(dir);
-      const left = livePids(readLocalState(dir));
-      if (left.length > 0) throw new Error(`processes left after the test: ${left.join(', ')}`);
+      left = livePids(readLocalState(dir));
     }
     rmSync(parent, { recursive: true, force: true });
   }
+  if (left.length > 0) throw new Error(`processes left after the test: ${left.join(', ')}`);
 }

@@ -146,7 +146,7 @@ describe('decide(): a failover in progress', () => {
     primaryNodeId: 'db2',
     phase: 'promoting',
     address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' },
-    failover: { fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: NOW_MS - 1000, reason: 'db1 down', promotedAtMs: null, addressMovedAtMs: null },
+    failover: { kind: 'failover', fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: NOW_MS - 1000, reason: 'db1 down', promotedAtMs: null, addressMovedAtMs: null },
   });
   const promoted: Change = (w) => {
     promoting(w);
@@ -183,5 +183,33 @@ describe('decide(): a failover in progress', () => {
     expect(notice?.subject).toBe('WARNING: failover completed: db2 is the primary of prod');
     expect(notice?.body).toMatch(/Old primary: db1 \(fenced/);
     expect(notice?.body).toMatch(/Why: db1 down/);
+  });
+});
+
+describe('decide(): planned switchover', () => {
+  const requested = (toNodeId: string): Change => cluster({ switchover: { toNodeId, requestedAtMs: NOW_MS - 100, requestedBy: 'dba@host' } });
+  const demoting: Change = (w) => {
+    w.snapshot.cluster = { ...w.snapshot.cluster, phase: 'demoting', switchover: { toNodeId: 'db2', requestedAtMs: NOW_MS - 2000, requestedBy: 'dba@host' } };
+  };
+  const db1Demoted = (lsn: string): Change => (w) => replaceBeat(w, 'db1', { agentType: 'standby', currentLsn: null, receivedLsn: null, replayedLsn: lsn, action: { term: 1, step: 'demoted', detail: lsn } });
+
+  it.each<[string, Change[], string, Record<string, unknown> | null, string[]]>([
+    ['starts by demoting the primary', [requested('db2')], 'switchover-started', { phase: 'demoting', term: 1 }, ['switchover-started']],
+    ['refuses a lagging target and clears the request', [requested('db3'), (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })], 'switchover-refused', { phase: 'steady', switchover: null }, ['switchover-refused']],
+    ['refuses a target whose agent is silent', [requested('db3'), silentFor('db3', 9000)], 'switchover-refused', { switchover: null }, ['switchover-refused', 'standby-agent-down']],
+    ['waits for the clean stop', [demoting], 'awaiting-demotion', null, []],
+    ['waits until the target has every byte', [demoting, db1Demoted('0/5000100')], 'awaiting-demotion', null, []],
+    ['promotes the target once it has every byte, in a new term', [demoting, db1Demoted('0/5000000')], 'switchover-caught-up', { phase: 'promoting', term: 2, primaryNodeId: 'db2', switchover: null }, []],
+  ])('%s', (_name, changes, rule, next, events) => {
+    const decision = evaluate(...changes);
+    expect(decision.rule).toBe(rule);
+    if (next) expect(decision.next).toMatchObject(next);
+    else expect(decision.next).toBeNull();
+    expect(decision.notices.map((notice) => notice.event).filter((event) => event !== 'resolved')).toEqual(events);
+  });
+
+  it('says why a lagging target is refused', () => {
+    const decision = evaluate(requested('db3'), (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' }));
+    expect(decision.reason).toMatch(/switchover to db3 refused: db3 cannot be promoted: it is \d+ bytes behind, past the 16777216-byte limit/);
   });
 });
