@@ -68,6 +68,8 @@ export interface AgentDeps {
 
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
+/** A primary that cannot renew stops its database this long before its lease ends. */
+const FENCE_LEAD_MS = 500;
 /** How often the primary checks whether its lease is about to run out. */
 const LEASE_WATCH_MS = 100;
 
@@ -310,13 +312,13 @@ export class Agent {
   /** Stops a primary that can no longer prove its lease, before the lease runs out (EFM stop.isolated.primary). */
   private async leaseWatchLoop(): Promise<void> {
     const { config, logger, clock } = this.deps;
-    // Fence this long before the lease ends: stopping takes well under a heartbeat interval.
-    const leadMs = config.heartbeatIntervalMs;
+    // Fence this long before the lease ends: an immediate stop takes well under this.
+    const leadMs = FENCE_LEAD_MS;
     while (!this.stopping.signal.aborted) {
       await this.pause(LEASE_WATCH_MS);
       if (!config.stopIsolatedPrimary || !this.firstBeatDone || !this.writable() || this.acting) continue;
       if (clock.nowMs() < this.leaseValidUntilMs - leadMs) continue;
-      const standbys = (this.membership?.allowed.length ?? 1) - 1;
+      const standbys = this.membership?.allowed.filter((node) => node.role === 'database' && node.nodeId !== config.nodeId).length ?? 0;
       const allowedIds = new Set(this.membership?.allowed.map((node) => node.nodeId) ?? []);
       const streaming = (this.facts?.replication ?? []).filter((peer) => peer.state === 'streaming' && allowedIds.has(peer.applicationName)).length;
       if (standbys > 0 && streaming * 2 > standbys) {

@@ -103,11 +103,14 @@ withStoreOptions(program.command('allow-node'))
   .argument('<node>', 'node id, as in the agent config', validated(nodeIdSchema, 'node id'))
   .requiredOption('--address <address>', "the node's address as in its agent config (host or host:port)")
   .option('--priority <n>', 'promotion order among equally up-to-date standbys: 1 is first (default: last)', wholeNumber('--priority', 1))
+  .option('--witness', 'the node is a witness: it votes but has no database and is never promoted')
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
-  .action(async (node: string, options: StoreOptions & { address: string; priority?: number }) => {
+  .action(async (node: string, options: StoreOptions & { address: string; priority?: number; witness?: boolean }) => {
     const { store, cluster } = resolveStore(options);
     const name = await requireCluster(store, cluster);
-    const membership = await store.updateMembership(name, (current) => allowNode(current, { nodeId: node, address: options.address }, options.priority), Date.now());
+    const role = options.witness ? 'witness' : 'database';
+    if (options.witness && options.priority !== undefined) throw new UsageError('a witness is never promoted: drop --priority or --witness');
+    const membership = await store.updateMembership(name, (current) => allowNode(current, { nodeId: node, address: options.address, role }, options.priority), Date.now());
     await store.deleteRejected(name, node);
     out(`node ${node} (${options.address}) allowed in cluster ${name}; priority list: ${membership.priority.join(' ')}`);
   });

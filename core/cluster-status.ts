@@ -140,7 +140,8 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     // The priority list names promotion candidates: neither witnesses nor the serving primary.
     standbyPriority: effectivePriority(membership).filter((nodeId) => {
       const type = nodes.find((node) => node.nodeId === nodeId)?.agentType;
-      return type !== 'witness' && nodeId !== primary?.nodeId;
+      const role = membership.allowed.find((node) => node.nodeId === nodeId)?.role;
+      return type !== 'witness' && role !== 'witness' && nodeId !== primary?.nodeId;
     }),
     promoteStatus: {
       primary: primary ? { nodeId: primary.nodeId, currentLsn: primary.currentLsn, timeline: primary.timeline } : null,

@@ -91,7 +91,7 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
     const seen = observations.nodes[node.nodeId];
     const silentForMs = seen ? nowMs - seen.changedAtMs : null;
     const live = heartbeat !== undefined && heartbeat.agentStatus === 'UP' && silentForMs !== null && silentForMs <= heartbeat.timeouts.nodeTimeoutMs;
-    return { node, heartbeat, live, silentForMs, witness: heartbeat?.agentType === 'witness' };
+    return { node, heartbeat, live, silentForMs, witness: node.role === 'witness' || heartbeat?.agentType === 'witness' };
   });
   const primary = nodes.find((facts) => facts.node.nodeId === cluster.primaryNodeId);
   const primaryLive = primary?.live === true;

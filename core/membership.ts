@@ -10,7 +10,10 @@ import type { AllowedNode, MembershipRecord } from './records.ts';
 
 export type Membership = Pick<MembershipRecord, 'allowed' | 'priority'>;
 
-export function allowNode(membership: Membership, node: AllowedNode, priority?: number): Membership {
+export type NodeToAllow = Omit<AllowedNode, 'role'> & { role?: AllowedNode['role'] };
+
+export function allowNode(membership: Membership, nodeToAllow: NodeToAllow, priority?: number): Membership {
+  const node: AllowedNode = { ...nodeToAllow, role: nodeToAllow.role ?? 'database' };
   const clash = membership.allowed.find((other) => other.address === node.address && other.nodeId !== node.nodeId);
   if (clash) {
     throw new UsageError(

@@ -102,6 +102,8 @@ export type ClusterRecord = z.infer<typeof clusterRecordSchema>;
 export const allowedNodeSchema = z.strictObject({
   nodeId: nodeIdSchema,
   address: z.string().min(1),
+  /** A witness votes but has no database: it is never promoted and never counted as a standby. */
+  role: z.enum(['database', 'witness']).default('database'),
 });
 export type AllowedNode = z.infer<typeof allowedNodeSchema>;
 

@@ -260,7 +260,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
 
   await store.updateMembership(
     state.cluster,
-    (membership) => state.nodes.reduce((current, node) => allowNode(current, { nodeId: node.name, address: node.address }), membership),
+    (membership) => state.nodes.reduce((current, node) => allowNode(current, { nodeId: node.name, address: node.address, role: node.role === 'witness' ? 'witness' : 'database' }), membership),
     Date.now(),
   );
 

@@ -33,7 +33,7 @@ export function membership(nodeIds: string[], priority: string[] = []): Membersh
     cluster: 'prod',
     sk: SK.membership,
     version: 1,
-    allowed: nodeIds.map((nodeId, index) => ({ nodeId, address: `10.0.1.${10 + index}` })),
+    allowed: nodeIds.map((nodeId, index) => ({ nodeId, address: `10.0.1.${10 + index}`, role: nodeId.startsWith('w') ? ('witness' as const) : ('database' as const) })),
     priority,
     updatedAtMs: NOW_MS - 60_000,
   };

@@ -4,9 +4,9 @@ import { allowNode, effectivePriority, removeNode, setPriority, type Membership 
 
 const three: Membership = {
   allowed: [
-    { nodeId: 'db1', address: '10.0.1.10' },
-    { nodeId: 'db2', address: '10.0.1.11' },
-    { nodeId: 'db3', address: '10.0.1.12' },
+    { nodeId: 'db1', address: '10.0.1.10', role: 'database' },
+    { nodeId: 'db2', address: '10.0.1.11', role: 'database' },
+    { nodeId: 'db3', address: '10.0.1.12', role: 'database' },
   ],
   priority: ['db2', 'db3'],
 };
