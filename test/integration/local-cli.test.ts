@@ -62,6 +62,10 @@ describe('local up --json and local down', () => {
       expect(statSync(described.nodes[0]!.dataDir!).uid).not.toBe(0);
     }
 
+    // Nothing died on its own in between (a primary fencing itself would show here).
+    const named = new Map<number, string>([[described.storePid, 'store'], [described.controllerPid, 'controller'], ...described.nodes.flatMap((node) => [[node.agentPid, `${node.name} agent`] as [number, string], ...(node.postmasterPid ? [[node.postmasterPid, `${node.name} postgres`] as [number, string]] : [])])]);
+    expect([...named].filter(([pid]) => !isAlive(pid)).map(([, name]) => name)).toEqual([]);
+
     // Act
     const down = await runCli(['local', 'down', '--dir', dir, '--purge']);
     // Assess
