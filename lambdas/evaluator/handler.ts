@@ -2,6 +2,7 @@
 // cluster about once a second until shortly before its own timeout, so detection is counted in seconds.
 
 import { Logger } from '@aws-lambda-powertools/logger';
+import { z } from 'zod';
 import { systemClock } from '../../core/clock.ts';
 import type { Notice } from '../../core/notices.ts';
 import { noAddressMover, type AddressMover, type Notifier } from '../../core/ports.ts';
@@ -39,7 +40,8 @@ function moverFor(cluster: ClusterRecord): AddressMover {
 export function createHandler(env: NodeJS.ProcessEnv) {
   const table = env.TABLE_NAME;
   if (!table) throw new Error('TABLE_NAME is not set: the evaluator needs the state table name');
-  const logger = new Logger({ serviceName: 'pgfailover-evaluator' });
+  const logLevel = z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).catch('INFO').parse(env.LOG_LEVEL);
+  const logger = new Logger({ serviceName: 'pgfailover-evaluator', logLevel });
   const store = StateStore.connect({ table, region: env.AWS_REGION, endpoint: env.PGFAILOVER_STORE_ENDPOINT });
   const periodMs = Number(env.EVALUATION_PERIOD_MS ?? 1000);
   return async (_event: unknown, context: LambdaContext): Promise<{ rounds: number }> => {
@@ -48,5 +50,3 @@ export function createHandler(env: NodeJS.ProcessEnv) {
     return { rounds: await evaluator.runUntil(deadlineMs, periodMs) };
   };
 }
-
-export const handler = createHandler(process.env);

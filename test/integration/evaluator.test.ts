@@ -1,0 +1,145 @@
+// The evaluator Lambda handler and the evaluation loop against dynalite, with the agents' side played
+// by heartbeats written to the store: decisions recorded once, overlapping evaluators, a failover left
+// half-way finished by a fresh evaluator, and the history.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock, type Clock } from '../../core/clock.ts';
+import { allowNode } from '../../core/membership.ts';
+import type { Notice } from '../../core/notices.ts';
+import type { AddressTarget, Notifier } from '../../core/ports.ts';
+import { DEFAULT_CLUSTER_POLICY, type HeartbeatRecord } from '../../core/records.ts';
+import { createHandler } from '../../lambdas/evaluator/handler.ts';
+import { Evaluator } from '../../lambdas/evaluator/evaluator.ts';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { startDynalite, type TestStore } from '../support/dynalite.ts';
+import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
+
+let dynamo: TestStore;
+let counter = 0;
+const logger = new Logger({ serviceName: 'evaluator-test', logLevel: 'ERROR' });
+
+beforeAll(async () => {
+  dynamo = await startDynalite('evaluator-test');
+});
+afterAll(async () => {
+  await dynamo?.close();
+});
+
+/** A cluster whose primary db1 reports its database DOWN, and whose standbys confirm. */
+async function clusterWithFailedPrimary(): Promise<string> {
+  const name = `e${++counter}`;
+  const now = Date.now();
+  await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, now);
+  await dynamo.store.updateMembership(name, (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }), m), now);
+  await dynamo.store.releaseLease(name, 'db1', 1);
+  const beats: HeartbeatRecord[] = [
+    heartbeat('db1', { cluster: name, agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down', receivedLsn: null, replayedLsn: null, sentAtMs: now }),
+    heartbeat('db2', { cluster: name, sentAtMs: now, primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' } }),
+    heartbeat('db3', { cluster: name, sentAtMs: now, primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' } }),
+  ];
+  for (const beat of beats) await dynamo.store.putHeartbeat(beat);
+  return name;
+}
+
+function recordingNotifier(): Notifier & { notices: Notice[] } {
+  const notices: Notice[] = [];
+  return { notices, notify: async (_cluster, notice) => void notices.push(notice) };
+}
+
+function evaluator(notifier: Notifier, moves: AddressTarget[] = [], clock: Clock = systemClock): Evaluator {
+  return new Evaluator({
+    store: dynamo.store,
+    moverFor: () => ({ moveTo: async (target) => void moves.push(target) }),
+    notifier,
+    clock,
+    logger,
+    actor: 'test',
+  });
+}
+
+describe('evaluator', () => {
+  it('decides a confirmed failure once, records it in the history and notifies', async () => {
+    // Prepare
+    const name = await clusterWithFailedPrimary();
+    const notifier = recordingNotifier();
+    // Act
+    const decision = await evaluator(notifier).evaluateCluster(name);
+    // Assess
+    expect(decision.rule).toBe('failover');
+    expect(await dynamo.store.getCluster(name)).toMatchObject({ term: 2, primaryNodeId: 'db2', phase: 'promoting' });
+    expect(notifier.notices.map((notice) => notice.event)).toContain('failover-started');
+    const { entries } = await dynamo.store.readHistory(name);
+    expect(entries.map((entry) => `${entry.kind}:${entry.event}`)).toEqual(expect.arrayContaining(['decision:failover', 'notice:failover-started']));
+    expect(entries.find((entry) => entry.event === 'failover')?.body).toMatch(/promoting db2/);
+  });
+
+  it('lets only one of two overlapping evaluators act', async () => {
+    // Prepare
+    const name = await clusterWithFailedPrimary();
+    const first = recordingNotifier();
+    const second = recordingNotifier();
+    // Act: both read the same state and decide at once.
+    await Promise.all([evaluator(first).evaluateCluster(name), evaluator(second).evaluateCluster(name)]);
+    // Assess: one term bump, one failover in the history, one set of notices.
+    expect((await dynamo.store.getCluster(name))?.term).toBe(2);
+    const decisions = (await dynamo.store.readHistory(name)).entries.filter((entry) => entry.event === 'failover');
+    expect(decisions).toHaveLength(1);
+    expect([...first.notices, ...second.notices].filter((notice) => notice.event === 'failover-started')).toHaveLength(1);
+  });
+
+  it('finishes a failover that a crashed evaluator left half-way', async () => {
+    // Prepare: one evaluator decided and then "crashed"; the candidate has since promoted.
+    const name = await clusterWithFailedPrimary();
+    await evaluator(recordingNotifier()).evaluateCluster(name);
+    await dynamo.store.putHeartbeat(primaryHeartbeat('db2', '0/5000100', [], { cluster: name, seq: 11, term: 2, sentAtMs: Date.now(), action: { term: 2, step: 'promoted', detail: '' } }));
+    const moves: AddressTarget[] = [];
+    // Act: a brand-new evaluator (a new invocation) looks at the cluster.
+    const decision = await evaluator(recordingNotifier(), moves).evaluateCluster(name);
+    // Assess
+    expect(decision.rule).toBe('candidate-promoted');
+    expect(await dynamo.store.getCluster(name)).toMatchObject({ term: 2, phase: 'promoted', primaryNodeId: 'db2' });
+    expect(moves).toEqual([]); // address mode "none": nothing to move
+  });
+
+  it('runs as a Lambda handler until shortly before its timeout', async () => {
+    // Prepare
+    const name = await clusterWithFailedPrimary();
+    const handler = createHandler({ TABLE_NAME: 'evaluator-test', PGFAILOVER_STORE_ENDPOINT: dynamo.endpoint, AWS_REGION: 'local', EVALUATION_PERIOD_MS: '100', LOG_LEVEL: 'ERROR' });
+    // Act: 5.6 s left, of which the handler keeps 5 s in reserve: a few rounds of 100 ms.
+    const result = await handler({}, { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 5600 });
+    // Assess
+    expect(result.rounds).toBeGreaterThanOrEqual(2);
+    expect((await dynamo.store.getCluster(name))?.primaryNodeId).toBe('db2');
+    expect((await dynamo.store.readHistory(name)).entries.find((entry) => entry.event === 'failover')?.actor).toBe('evaluator:req-1');
+  });
+
+  it('does not write when nothing changed', async () => {
+    const name = await clusterWithFailedPrimary();
+    const subject = evaluator(recordingNotifier());
+    await subject.evaluateCluster(name);
+    const version = (await dynamo.store.getCluster(name))?.version;
+    const again = await subject.evaluateCluster(name);
+    expect(again.rule).toBe('awaiting-promotion');
+    expect(again.next).toBeNull();
+    expect((await dynamo.store.getCluster(name))?.version).toBe(version);
+  });
+
+  it('reports a failed address move as SEVERE and does not record the step', async () => {
+    const name = await clusterWithFailedPrimary();
+    await dynamo.store.writeCluster(
+      { ...(await dynamo.store.getCluster(name))!, version: 2, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: null } },
+      { version: 1, leaseRenewals: 0 },
+    );
+    const notifier = recordingNotifier();
+    const failing = new Evaluator({ store: dynamo.store, moverFor: () => ({ moveTo: async () => Promise.reject(new Error('UnauthorizedOperation: ec2:AssociateAddress')) }), notifier, clock: systemClock, logger, actor: 'test' });
+    // Healthy primary, address elsewhere: the evaluator tries to move it.
+    await dynamo.store.putHeartbeat(primaryHeartbeat('db1', '0/5000000', [], { cluster: name, seq: 50, sentAtMs: Date.now() }));
+    await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 50, sentAtMs: Date.now() }));
+    await dynamo.store.putHeartbeat(heartbeat('db3', { cluster: name, seq: 50, sentAtMs: Date.now() }));
+    const decision = await failing.evaluateCluster(name);
+    expect(decision.rule).toBe('address-not-on-primary');
+    expect(notifier.notices).toEqual([expect.objectContaining({ event: 'address-move-failed', severity: 'SEVERE' })]);
+    expect(notifier.notices[0]?.body).toMatch(/UnauthorizedOperation: ec2:AssociateAddress/);
+    expect((await dynamo.store.getCluster(name))?.address.holderNodeId).toBeNull();
+  });
+});
