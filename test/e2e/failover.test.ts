@@ -43,6 +43,12 @@ describe('failovers with real PostgreSQL', () => {
       expect(report.timeline.decidedMs).not.toBeNull();
       // Fenced: standby.signal is in the old primary's data directory, so it can only return as a standby.
       expect(existsSync(join(cluster.node('db1').dataDir!, 'standby.signal'))).toBe(true);
+      // The history has every decision with its reason, through the real CLI.
+      const history = await runCli(['history', '--json', '--endpoint', cluster.state.storeEndpoint, '--region', 'local']);
+      expect(history.code).toBe(0);
+      const entries = JSON.parse(history.stdout) as { kind: string; event: string; subject: string; term: number }[];
+      expect(entries.filter((entry) => entry.kind === 'decision').map((entry) => entry.event)).toEqual(expect.arrayContaining(['failover', 'candidate-promoted', 'failover-completed']));
+      expect(entries.find((entry) => entry.event === 'failover')?.subject).toMatch(/database of primary db1 is DOWN.*promoting db2/);
     });
   });
 

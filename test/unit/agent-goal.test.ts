@@ -1,0 +1,217 @@
+// The agent's side of the protocol with its ports faked: what it does on each goal the evaluator writes,
+// in which order, and what it refuses to do. The real processes are exercised in test/e2e.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Agent, type HeartbeatStore, type NodeOps } from '../../agent/agent.ts';
+import type { DatabaseFacts, ProbeResult } from '../../agent/database-probe.ts';
+import { parseAgentConfig } from '../../core/agent-config.ts';
+import { StoreConflictError } from '../../core/errors.ts';
+import type { ClusterRecord, HeartbeatRecord, MembershipRecord } from '../../core/records.ts';
+import { clusterRecord, membership } from '../support/fixtures.ts';
+import { pollUntil } from '../support/poll.ts';
+
+const standbyFacts: DatabaseFacts = { inRecovery: true, timeline: 1, currentLsn: null, receivedLsn: '0/5000000', replayedLsn: '0/5000000', replayLagMs: 0, replication: [], upstream: '10.0.1.10:5432' };
+const primaryFacts: DatabaseFacts = { inRecovery: false, timeline: 1, currentLsn: '0/5000000', receivedLsn: null, replayedLsn: null, replayLagMs: null, replication: [], upstream: null };
+
+class FakeWorld {
+  record: ClusterRecord = clusterRecord();
+  members: MembershipRecord = membership(['db1', 'db2', 'db3'], ['db2', 'db3']);
+  facts: DatabaseFacts = standbyFacts;
+  dbUp = true;
+  calls: string[] = [];
+  beats: HeartbeatRecord[] = [];
+  storeDown = false;
+  hookExit = 0;
+
+  store: HeartbeatStore = {
+    getMembership: async () => this.reach(this.members),
+    getCluster: async () => this.reach(this.record),
+    putHeartbeat: async (beat) => void this.beats.push(this.reach(beat)),
+    recordRejected: async () => undefined,
+    renewLease: async (_cluster, nodeId, term) => {
+      this.reach(null);
+      if (this.record.term !== term || this.record.primaryNodeId !== nodeId) throw new StoreConflictError('lease', this.record);
+      this.calls.push(`renew:${term}`);
+      this.record = { ...this.record, leaseRenewals: this.record.leaseRenewals + 1 };
+      return this.record.leaseRenewals;
+    },
+    releaseLease: async (_cluster, _nodeId, term) => void this.calls.push(`release:${term}`),
+  };
+
+  ops: NodeOps = {
+    probe: async (): Promise<ProbeResult> => (this.dbUp ? { kind: 'ok', facts: this.facts } : { kind: 'failed', reason: 'connection refused' }),
+    checkPeer: async () => ({ kind: 'ok' }),
+    promote: async () => {
+      this.calls.push('promote');
+      this.facts = primaryFacts;
+    },
+    repoint: async (conninfo) => {
+      this.calls.push(`repoint:${conninfo.split(' ').slice(0, 2).join(' ')}`);
+      this.facts = { ...this.facts, upstream: '10.0.1.11:5432' };
+    },
+    fence: async () => {
+      this.calls.push('fence');
+      this.dbUp = false;
+    },
+    runHook: async (command) => {
+      this.calls.push(`hook:${command}`);
+      return this.hookExit === 0 ? { ok: true, detail: '' } : { ok: false, detail: `"${command}" exited with ${this.hookExit}` };
+    },
+    conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
+    markedStandby: () => true,
+    demote: async () => {
+      this.calls.push('demote');
+      this.facts = standbyFacts;
+      return '0/5000000';
+    },
+  };
+
+  private reach<T>(value: T): T {
+    if (this.storeDown) throw new Error('store unreachable');
+    return value;
+  }
+
+  lastBeat(): HeartbeatRecord | undefined {
+    return this.beats.at(-1);
+  }
+}
+
+const agents: Agent[] = [];
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((agent) => agent.stop(500)));
+});
+
+function startAgent(world: FakeWorld, nodeId: string, extra: Record<string, unknown> = {}): Agent {
+  const config = parseAgentConfig({
+    cluster: 'prod',
+    nodeId,
+    address: `10.0.1.${10 + Number(nodeId.slice(2)) - 1}`,
+    database: { dataDirectory: '/data' },
+    heartbeatIntervalMs: 50,
+    timeouts: { localPeriodMs: 20, localTimeoutMs: 50, localTimeoutFinalMs: 20, remoteTimeoutMs: 50, nodeTimeoutMs: 500 },
+    ...extra,
+  });
+  const agent = new Agent({ config, store: world.store, ops: world.ops, clock: { nowMs: () => Date.now() }, logger: new Logger({ logLevel: 'SILENT' }), host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null }, bootId: 'boot' });
+  agents.push(agent);
+  agent.start();
+  return agent;
+}
+
+describe('agent: following the goal', () => {
+  it('as the chosen candidate: runs the fencing hook, takes the lease, promotes, in that order', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting', failover: { kind: 'failover', fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: 0, reason: 'db1 down', promotedAtMs: null, addressMovedAtMs: null } });
+    // Act
+    startAgent(world, 'db2', { hooks: { fence: 'fence.sh' } });
+    // Assess
+    await pollUntil('the promotion to be reported', () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined), 5000, 10);
+    expect(world.calls.slice(0, 3)).toEqual(['hook:fence.sh', 'renew:2', 'promote']);
+    expect(world.lastBeat()).toMatchObject({ term: 2, agentType: 'primary', action: { term: 2, step: 'promoted' } });
+  });
+
+  it('as the candidate: a failing fencing hook stops the promotion and is reported', async () => {
+    const world = new FakeWorld();
+    world.hookExit = 3;
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting' });
+    startAgent(world, 'db2', { hooks: { fence: 'fence.sh' } });
+    await pollUntil('the hook failure to be reported', () => (world.lastBeat()?.action?.step === 'fence-hook-failed' ? true : undefined), 5000, 10);
+    expect(world.calls).not.toContain('promote');
+    expect(world.lastBeat()?.action?.detail).toMatch(/exited with 3/);
+  });
+
+  it('as the new primary: runs the post-promotion hook only once the address has moved', async () => {
+    const world = new FakeWorld();
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting' });
+    startAgent(world, 'db2', { hooks: { postPromotion: 'post.sh' } });
+    await pollUntil('promotion', () => (world.calls.includes('promote') ? true : undefined), 5000, 10);
+    expect(world.calls).not.toContain('hook:post.sh');
+    world.record = { ...world.record, phase: 'promoted' };
+    await pollUntil('the post-promotion hook', () => (world.calls.includes('hook:post.sh') ? true : undefined), 5000, 10);
+  });
+
+  it('as another standby: repoints to the new primary and reports once it streams from it', async () => {
+    const world = new FakeWorld();
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoted' });
+    startAgent(world, 'db3');
+    await pollUntil('repointed', () => (world.lastBeat()?.action?.step === 'repointed' ? true : undefined), 5000, 10);
+    expect(world.calls.filter((call) => call.startsWith('repoint'))).toEqual(['repoint:host=10.0.1.11 port=5432']);
+    expect(world.lastBeat()).toMatchObject({ term: 2, upstream: '10.0.1.11:5432' });
+  });
+
+  it('as a writable node that is not the primary of the current term: fences itself', async () => {
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    world.record = clusterRecord({ term: 3, primaryNodeId: 'db2', phase: 'steady' });
+    startAgent(world, 'db1');
+    await pollUntil('fenced', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+    expect(world.calls).not.toContain('renew:3');
+  });
+
+  it('ignores a goal from an older term than it has seen', async () => {
+    // Prepare: the agent has seen term 3 (db2 primary); a stale read says term 2 with db3 promoting.
+    const world = new FakeWorld();
+    world.record = clusterRecord({ term: 3, primaryNodeId: 'db2', phase: 'steady' });
+    startAgent(world, 'db3');
+    await pollUntil('term 3 seen', () => (world.lastBeat()?.term === 3 ? true : undefined), 5000, 10);
+    // Act
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db3', phase: 'promoting' });
+    const beatsBefore = world.beats.length;
+    await pollUntil('more heartbeats', () => (world.beats.length > beatsBefore + 5 ? true : undefined), 5000, 10);
+    // Assess
+    expect(world.calls).not.toContain('promote');
+    expect(world.lastBeat()?.term).toBe(3);
+  });
+
+  it('as the primary: renews its lease every heartbeat', async () => {
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    startAgent(world, 'db1');
+    await pollUntil('three renewals', () => (world.calls.filter((call) => call === 'renew:1').length >= 3 ? true : undefined), 5000, 10);
+    expect(world.calls).not.toContain('fence');
+  });
+
+  it('as a primary whose database failed: fences it, then releases the lease', async () => {
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    startAgent(world, 'db1');
+    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    world.dbUp = false;
+    await pollUntil('fence and release', () => (world.calls.includes('release:1') ? true : undefined), 5000, 10);
+    expect(world.calls.indexOf('fence')).toBeLessThan(world.calls.indexOf('release:1'));
+  });
+
+  it.each([
+    ['no standby streams from it: it stops its database before the lease ends', [], true],
+    ['both database standbys stream from it: it keeps serving', ['db2', 'db3'], false],
+  ])('as a primary cut off from the store, %s', async (_name, streaming, fences) => {
+    // Prepare: a short lease, so the test runs in well under a second.
+    const world = new FakeWorld();
+    world.record = clusterRecord({ policy: { ...clusterRecord().policy, leaseDurationMs: 800 } });
+    world.facts = { ...primaryFacts, replication: streaming.map((name) => ({ applicationName: name, clientAddr: null, state: 'streaming', syncState: 'async', sentLsn: null, flushLsn: null, replayLsn: null })) };
+    startAgent(world, 'db1');
+    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    // Act
+    world.storeDown = true;
+    const cutAt = Date.now();
+    // Assess
+    if (fences) {
+      await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+      expect(Date.now() - cutAt).toBeLessThan(800);
+    } else {
+      await pollUntil('the lease to lapse twice over', () => (Date.now() - cutAt > 1600 ? true : undefined), 5000, 50);
+      expect(world.calls).not.toContain('fence');
+    }
+  });
+
+  it('in a switchover, as the primary: demotes itself and reports where it stopped', async () => {
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    world.record = clusterRecord({ phase: 'demoting', switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' } });
+    startAgent(world, 'db1');
+    await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
+    expect(world.lastBeat()?.action).toEqual({ term: 1, step: 'demoted', detail: '0/5000000' });
+    expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
+  });
+});
