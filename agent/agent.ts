@@ -27,6 +27,7 @@ export interface HeartbeatStore {
   getCluster(cluster: string): Promise<ClusterRecord | undefined>;
   putHeartbeat(heartbeat: HeartbeatRecord): Promise<void>;
   recordRejected(cluster: string, nodeId: string, address: string, reason: string, nowMs: number): Promise<void>;
+  deleteRejected(cluster: string, nodeId: string): Promise<void>;
   renewLease(cluster: string, nodeId: string, term: number): Promise<number>;
   releaseLease(cluster: string, nodeId: string, term: number): Promise<void>;
 }
@@ -264,7 +265,11 @@ export class Agent {
       if (agentStatus === 'UP') await store.recordRejected(config.cluster, config.nodeId, config.address, rejection, clock.nowMs());
       return;
     }
-    if (this.rejectedReason) logger.info('heartbeat accepted: this node is now allowed in the cluster');
+    if (this.rejectedReason) {
+      logger.info('heartbeat accepted: this node is now allowed in the cluster');
+      // A rejection written in flight while the node was being allowed must not linger.
+      await store.deleteRejected(config.cluster, config.nodeId);
+    }
     this.rejectedReason = undefined;
     this.membership = membership;
     if (cluster) this.learnGoal(cluster);

@@ -11,6 +11,7 @@ import { UsageError } from '../../core/errors.ts';
 import { postmasterPid, stopServer } from './postgres-server.ts';
 import { connectLocalStore, readLocalState, type LocalClusterState, type LocalNode } from './local-cluster.ts';
 import { isAlive } from './processes.ts';
+import { superuserQuery } from './superuser-sql.ts';
 import { systemClock } from '../../core/clock.ts';
 import { requestSwitchover } from '../switchover.ts';
 
@@ -97,17 +98,6 @@ class Writer {
   }
 }
 
-async function query<T extends pg.QueryResultRow>(port: number, password: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password, connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 /** The postmaster and every process it started (backends, walsenders): the server as the OS sees it. */
 function serverProcesses(postmaster: number): number[] {
   const children: number[] = [];
@@ -154,8 +144,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const heartbeats = (await store.readSnapshot(state.cluster)).heartbeats;
   const nodeTimeoutMs = Math.max(...heartbeats.map((beat) => beat.timeouts.nodeTimeoutMs), 5000);
 
-  await query(state.addressPort, password, 'CREATE TABLE IF NOT EXISTS pgfailover_drill (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())');
-  await query(state.addressPort, password, 'TRUNCATE pgfailover_drill');
+  await superuserQuery(state.addressPort, password, 'CREATE TABLE IF NOT EXISTS pgfailover_drill (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())');
+  await superuserQuery(state.addressPort, password, 'TRUNCATE pgfailover_drill');
   const writer = new Writer(state.addressPort, password);
   writer.start();
   await waitUntil(() => writer.acked.length >= 20, 15_000, 'the writer to commit through the cluster address');
@@ -215,7 +205,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const movedAtMs = after?.failover && after.term > before.term ? after.failover.addressMovedAtMs : null;
   const firstWrite = writer.acked.find((ack) => ack.atMs > (movedAtMs ?? faultAtMs));
   const present = new Set(
-    (await query<{ id: string }>(state.addressPort, password, 'SELECT id FROM pgfailover_drill').catch(() => [])).map((row) => Number(row.id)),
+    (await superuserQuery<{ id: string }>(state.addressPort, password, 'SELECT id FROM pgfailover_drill').catch(() => [])).map((row) => Number(row.id)),
   );
   const missingIds = writer.acked.map((ack) => ack.id).filter((id) => !present.has(id));
   const report: DrillReport = {

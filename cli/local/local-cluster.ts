@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { z } from 'zod';
 import { monitoringRoleGrants } from '../../agent/monitoring-role.ts';
 import { buildClusterStatus, type ClusterStatusReport } from '../../core/cluster-status.ts';
@@ -25,6 +24,7 @@ import {
   stopServer,
 } from './postgres-server.ts';
 import { freePort, isAlive, nodeArgsFor, spawnDetached, stopProcess, waitFor } from './processes.ts';
+import { superuserQuery } from './superuser-sql.ts';
 
 const STATE_FILE = 'local.json';
 const AGENT_BIN = fileURLToPath(new URL('../../bin/pgfailover-agent.js', import.meta.url));
@@ -310,13 +310,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
 }
 
 async function superuserSql(port: number, password: string, statements: string[]): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password });
-  await client.connect();
-  try {
-    for (const statement of statements) await client.query(statement);
-  } finally {
-    await client.end();
-  }
+  for (const statement of statements) await superuserQuery(port, password, statement);
 }
 
 async function createRoles(port: number, secrets: { superuser: string; monitor: string; replicator: string }): Promise<void> {
@@ -342,13 +336,12 @@ export async function localDown(dir: string, options: { purge?: boolean } = {}):
   return { stoppedPids, purged: options.purge === true };
 }
 
-/** Stops the controller (so nothing reacts to the shutdown), the agents (they mark themselves EXITED), the servers, the store. */
+/**
+ * Stops the agents first (they mark themselves EXITED, through their links), then the controller (the
+ * links: stopped earlier, a primary would find itself cut off and fence itself), the servers, the store.
+ */
 async function stopLocalProcesses(dir: string, state: LocalClusterState): Promise<number[]> {
   const stopped: number[] = [];
-  if (state.controllerPid && isAlive(state.controllerPid)) {
-    await stopProcess(state.controllerPid);
-    stopped.push(state.controllerPid);
-  }
   await Promise.all(
     state.nodes.map(async (node) => {
       if (node.agentPid && isAlive(node.agentPid)) {
@@ -357,6 +350,10 @@ async function stopLocalProcesses(dir: string, state: LocalClusterState): Promis
       }
     }),
   );
+  if (state.controllerPid && isAlive(state.controllerPid)) {
+    await stopProcess(state.controllerPid);
+    stopped.push(state.controllerPid);
+  }
   await Promise.all(
     state.nodes.map(async (node) => {
       if (!node.dataDir) return;

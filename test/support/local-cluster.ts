@@ -4,11 +4,12 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { livePids, localDown, localUp, readLocalState, type LocalClusterState, type LocalUpOptions } from '../../cli/local/local-cluster.ts';
 import { postmasterPid } from '../../cli/local/postgres-server.ts';
 import { isAlive } from '../../cli/local/processes.ts';
 import { superuserPassword } from '../../cli/local/drill.ts';
+import { superuserQuery } from '../../cli/local/superuser-sql.ts';
 
 export interface ClusterContext {
   dir: string;
@@ -30,16 +31,7 @@ export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, tes
   try {
     const state = await localUp({ ...options, dir });
     const password = superuserPassword(dir);
-    const sql = async <T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> => {
-      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password, connectionTimeoutMillis: 3000 });
-      client.on('error', () => undefined);
-      await client.connect();
-      try {
-        return (await client.query<T>(text)).rows;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    };
+    const sql = <T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> => superuserQuery<T>(port, password, text);
     const node = (name: string) => {
       const found = state.nodes.find((candidate) => candidate.name === name);
       if (!found) throw new Error(`no node ${name}`);

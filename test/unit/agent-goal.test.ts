@@ -29,6 +29,7 @@ class FakeWorld {
     getCluster: async () => this.reach(this.record),
     putHeartbeat: async (beat) => void this.beats.push(this.reach(beat)),
     recordRejected: async () => undefined,
+    deleteRejected: async () => undefined,
     renewLease: async (_cluster, nodeId, term) => {
       this.reach(null);
       if (this.record.term !== term || this.record.primaryNodeId !== nodeId) throw new StoreConflictError('lease', this.record);
