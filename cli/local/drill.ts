@@ -214,7 +214,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     failedOver: (after?.term ?? before.term) > before.term && after?.primaryNodeId !== primary.name,
     timeline: {
       detectedMs: history[0] ? history[0].atMs - faultAtMs : null,
-      decidedMs: at('failover', 'decision'),
+      decidedMs: at('failover', 'decision') ?? at('switchover-caught-up', 'decision'),
       promotedMs: at('candidate-promoted', 'decision'),
       addressMovedMs: after?.failover && after.failover.addressMovedAtMs !== null && after.term > before.term ? after.failover.addressMovedAtMs - faultAtMs : null,
       firstWriteMs: firstWrite ? firstWrite.atMs - faultAtMs : null,
