@@ -90,8 +90,13 @@ export const clusterRecordSchema = z.strictObject({
   alerts: z.array(z.strictObject({ key: z.string(), severity: z.enum(['INFO', 'WARNING', 'SEVERE']), subject: z.string(), sinceMs: epochMs })),
   address: z.strictObject({
     mode: addressModeSchema,
+    /** The address clients use: the Elastic IP, the secondary private IP, the overlay IP, or host:port locally. */
     value: z.string().nullable(),
     holderNodeId: nodeIdSchema.nullable(),
+    /** eip: the Elastic IP's allocation id (eipalloc-...). */
+    allocationId: z.string().regex(/^eipalloc-[0-9a-f]+$/, 'an allocation id such as eipalloc-0abc123').optional(),
+    /** route-table: the route tables whose route for the overlay address follows the primary. */
+    routeTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]+$/, 'a route table id such as rtb-0abc123')).optional(),
   }),
   policy: clusterPolicySchema,
   createdAtMs: epochMs,

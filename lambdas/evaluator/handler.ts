@@ -2,12 +2,16 @@
 // cluster about once a second until shortly before its own timeout, so detection is counted in seconds.
 
 import { Logger } from '@aws-lambda-powertools/logger';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { systemClock } from '../../core/clock.ts';
 import type { Notice } from '../../core/notices.ts';
 import { noAddressMover, type AddressMover, type Notifier } from '../../core/ports.ts';
 import type { ClusterRecord } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
+import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../adapters/ec2-address-movers.ts';
+import { SnsNotifier } from '../adapters/sns-notifier.ts';
 import { Evaluator } from './evaluator.ts';
 
 export interface LambdaContext {
@@ -18,7 +22,7 @@ export interface LambdaContext {
 /** Stop this long before the Lambda's own timeout, so the last round always finishes. */
 const SAFETY_MS = 5000;
 
-/** Until the SNS notifier is deployed, notices go to the function's log (CloudWatch). */
+/** Notices to the function's log (CloudWatch), when no SNS topic is configured. */
 function logNotifier(logger: Logger): Notifier {
   return {
     async notify(cluster: string, notice: Notice) {
@@ -28,13 +32,26 @@ function logNotifier(logger: Logger): Notifier {
   };
 }
 
-function moverFor(cluster: ClusterRecord): AddressMover {
-  if (cluster.address.mode === 'none') return noAddressMover;
-  return {
+/** The mover for a cluster's address mode, from the settings in its cluster record. */
+export function moverFor(ec2: EC2Client, cluster: ClusterRecord): AddressMover {
+  const { address } = cluster;
+  const missing = (what: string): AddressMover => ({
     async moveTo() {
-      throw new Error(`address mode "${cluster.address.mode}" has no mover in this deployment; set the cluster's address mode to "none" or deploy a version with the AWS movers`);
+      throw new Error(`cluster ${cluster.cluster}: address mode "${address.mode}" needs ${what} in its cluster record`);
     },
-  };
+  });
+  switch (address.mode) {
+    case 'none':
+      return noAddressMover;
+    case 'eip':
+      return address.allocationId ? new ElasticIpMover(ec2, address.allocationId) : missing('address.allocationId (eipalloc-...)');
+    case 'secondary-ip':
+      return address.value ? new SecondaryIpMover(ec2, address.value) : missing('address.value (the secondary private IP)');
+    case 'route-table':
+      return address.value && address.routeTableIds?.length ? new RouteTableMover(ec2, address.value, address.routeTableIds) : missing('address.value (the overlay IP) and address.routeTableIds');
+    case 'local':
+      return missing('the local mode: "local" addresses exist only under pgfailover local');
+  }
 }
 
 export function createHandler(env: NodeJS.ProcessEnv) {
@@ -44,8 +61,11 @@ export function createHandler(env: NodeJS.ProcessEnv) {
   const logger = new Logger({ serviceName: 'pgfailover-evaluator', logLevel });
   const store = StateStore.connect({ table, region: env.AWS_REGION, endpoint: env.PGFAILOVER_STORE_ENDPOINT });
   const periodMs = Number(env.EVALUATION_PERIOD_MS ?? 1000);
+  const ec2 = new EC2Client({ region: env.AWS_REGION });
+  // Without a topic (a stack deployed without alerts), notices still reach the function's log.
+  const notifier = env.TOPIC_ARN ? new SnsNotifier(new SNSClient({ region: env.AWS_REGION }), env.TOPIC_ARN) : logNotifier(logger);
   return async (_event: unknown, context: LambdaContext): Promise<{ rounds: number }> => {
-    const evaluator = new Evaluator({ store, moverFor, notifier: logNotifier(logger), clock: systemClock, logger, actor: `evaluator:${context.awsRequestId}` });
+    const evaluator = new Evaluator({ store, moverFor: (cluster) => moverFor(ec2, cluster), notifier, clock: systemClock, logger, actor: `evaluator:${context.awsRequestId}` });
     const deadlineMs = systemClock.nowMs() + context.getRemainingTimeInMillis() - SAFETY_MS;
     return { rounds: await evaluator.runUntil(deadlineMs, periodMs) };
   };
