@@ -9,7 +9,7 @@ import { loadAgentConfig } from '../core/agent-config.ts';
 import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
 import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../core/errors.ts';
 import { allowNode, removeNode, setPriority } from '../core/membership.ts';
-import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, nodeIdSchema } from '../core/records.ts';
+import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, clusterRecordSchema, describeIssues, nodeIdSchema } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { runDemo } from './demo.ts';
@@ -86,13 +86,34 @@ withStoreOptions(program.command('init'))
   .option('--no-auto-failover', 'detect and notify only; never promote without a person')
   .option('--max-lag-bytes <bytes>', 'never promote automatically a standby further behind than this', wholeNumber('--max-lag-bytes', 0), DEFAULT_CLUSTER_POLICY.maxLagBytes)
   .option('--lease-ms <ms>', "how long the primary's lease lasts after each renewal", wholeNumber('--lease-ms', 1000), DEFAULT_CLUSTER_POLICY.leaseDurationMs)
+  .addOption(new Option('--address-mode <mode>', 'how the cluster address follows the primary').choices(['none', 'eip', 'secondary-ip', 'route-table']).default('none'))
+  .option('--address <ip>', 'the address clients use: the Elastic IP, the secondary private IP, or the overlay IP')
+  .option('--allocation-id <id>', 'eip: the Elastic IP allocation id (eipalloc-...)')
+  .option('--route-table <id...>', 'route-table: the route tables to update (rtb-...)')
   .option('--create-table', 'create the state table first if it is missing (the CDK stack does this in AWS)')
-  .action(async (options: StoreOptions & { autoFailover: boolean; maxLagBytes: number; leaseMs: number; createTable?: boolean }) => {
+  .action(async (options: StoreOptions & { autoFailover: boolean; maxLagBytes: number; leaseMs: number; createTable?: boolean; addressMode: 'none' | 'eip' | 'secondary-ip' | 'route-table'; address?: string; allocationId?: string; routeTable?: string[] }) => {
     const { store, cluster } = resolveStore(options);
     if (!cluster) throw new UsageError('--cluster is required');
+    const mode = options.addressMode;
+    const needs: Record<typeof mode, [boolean, string][]> = {
+      none: [],
+      eip: [[!!options.address, '--address (the Elastic IP)'], [!!options.allocationId, '--allocation-id']],
+      'secondary-ip': [[!!options.address, '--address (the secondary private IP)']],
+      'route-table': [[!!options.address, '--address (the overlay IP, outside the VPC CIDR)'], [!!options.routeTable?.length, '--route-table']],
+    };
+    const missing = needs[mode].filter(([given]) => !given).map(([, what]) => what);
+    if (missing.length > 0) throw new UsageError(`--address-mode ${mode} needs ${missing.join(' and ')}`);
+    const address = clusterRecordSchema.shape.address.safeParse({
+      mode,
+      value: options.address ?? null,
+      holderNodeId: null,
+      ...(options.allocationId ? { allocationId: options.allocationId } : {}),
+      ...(options.routeTable ? { routeTableIds: options.routeTable } : {}),
+    });
+    if (!address.success) throw new UsageError(`the address settings are not valid: ${describeIssues(address.error).join('; ')}`);
     if (options.createTable) await store.createTableIfMissing();
     const record = await store.initCluster(
-      { cluster, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs } },
+      { cluster, address: address.data, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs } },
       Date.now(),
     );
     out(`cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`);

@@ -99,6 +99,20 @@ describe('agent process', () => {
     expect(agent.output()).toContain('state store reachable again');
   });
 
+  it('creates a cluster with its address settings through the CLI, and refuses incomplete ones', async () => {
+    const store = ['--endpoint', dynamo.endpoint, '--region', 'local'];
+    const refused = await runCli(['init', '--cluster', 'aws1', '--address-mode', 'route-table', '--address', '192.168.100.10', ...store]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--address-mode route-table needs --route-table/);
+    expect(await dynamo.store.getCluster('aws1')).toBeUndefined();
+    const created = await runCli(['init', '--cluster', 'aws1', '--address-mode', 'eip', '--address', '203.0.113.7', '--allocation-id', 'eipalloc-0abc', '--no-auto-failover', ...store]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(await dynamo.store.getCluster('aws1')).toMatchObject({ address: { mode: 'eip', value: '203.0.113.7', allocationId: 'eipalloc-0abc', holderNodeId: null }, policy: { autoFailover: false } });
+    const again = await runCli(['init', '--cluster', 'aws1', ...store]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/cluster aws1 already exists/);
+  });
+
   it('refuses an invalid config with every problem and exit code 2', async () => {
     const path = join(dir, 'bad.json');
     writeFileSync(path, JSON.stringify({ cluster: 'x', nodeId: 'n1', address: 'a', role: 'witness', heartbeatIntervalMs: 0, colour: 'blue' }));
