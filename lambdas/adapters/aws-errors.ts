@@ -34,7 +34,7 @@ export async function callAws<T>(action: string, resource: string, call: () => P
       if (AUTHORIZATION_CODES.has(code)) {
         throw new AwsSetupError(`${action} on ${resource} was refused (${code}): grant ${action} to the evaluator's role (the CDK stack does) and check any permission boundary or SCP`);
       }
-      if (code.endsWith('.NotFound') || code.endsWith('NotFound')) {
+      if (/NotFound(Exception)?$/.test(code)) {
         throw new AwsSetupError(`${action} failed: ${resource} does not exist (${code}); check the cluster's address settings and the node's instance and ENI ids`);
       }
       throw error;
