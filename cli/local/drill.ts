@@ -13,7 +13,7 @@ import { connectLocalStore, readLocalState, type LocalClusterState, type LocalNo
 import { isAlive } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { systemClock } from '../../core/clock.ts';
-import { requestSwitchover } from '../switchover.ts';
+import { requestSwitchover } from '../../core/switchover-request.ts';
 
 export const FAULTS = ['kill-primary-db', 'kill-primary-node', 'kill-primary-agent', 'stop-standby', 'stall-primary', 'isolate-primary', 'switchover'] as const;
 export type Fault = (typeof FAULTS)[number];

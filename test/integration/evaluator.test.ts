@@ -10,6 +10,7 @@ import type { AddressTarget, Notifier } from '../../core/ports.ts';
 import { DEFAULT_CLUSTER_POLICY, type HeartbeatRecord } from '../../core/records.ts';
 import { createHandler } from '../../lambdas/evaluator/handler.ts';
 import { Evaluator } from '../../lambdas/evaluator/evaluator.ts';
+import { createSwitchoverHandler } from '../../lambdas/switchover/handler.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
@@ -141,5 +142,27 @@ describe('evaluator', () => {
     expect(notifier.notices).toEqual([expect.objectContaining({ event: 'address-move-failed', severity: 'SEVERE' })]);
     expect(notifier.notices[0]?.body).toMatch(/UnauthorizedOperation: ec2:AssociateAddress/);
     expect((await dynamo.store.getCluster(name))?.address.holderNodeId).toBeNull();
+  });
+});
+
+describe('switchover Lambda', () => {
+  it('records a valid request and refuses bad ones with the reason, changing nothing', async () => {
+    // Prepare: a healthy cluster.
+    const name = `s${++counter}`;
+    const now = Date.now();
+    await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, now);
+    await dynamo.store.updateMembership(name, (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }), m), now);
+    await dynamo.store.putHeartbeat(primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, sentAtMs: now }));
+    for (const id of ['db2', 'db3']) await dynamo.store.putHeartbeat(heartbeat(id, { cluster: name, sentAtMs: now }));
+    const handler = createSwitchoverHandler({ store: dynamo.store, clock: systemClock });
+    // Act
+    const bad = await handler({ cluster: name }, { awsRequestId: 'r1' });
+    const witness = await handler({ cluster: name, to: 'db9' }, { awsRequestId: 'r2' });
+    const good = await handler({ cluster: name, to: 'db3' }, { awsRequestId: 'r3' });
+    // Assess
+    expect(bad).toEqual({ accepted: false, message: expect.stringMatching(/expected \{"cluster": "NAME", "to": "NODE"\}: to: required key is missing/) });
+    expect(witness).toEqual({ accepted: false, message: expect.stringMatching(/db9 is not in the allowed node list/) });
+    expect(good.accepted).toBe(true);
+    expect((await dynamo.store.getCluster(name))?.switchover).toMatchObject({ toNodeId: 'db3', requestedBy: 'switchover-lambda:r3' });
   });
 });
