@@ -63,7 +63,8 @@ export class Evaluator {
       logger.info(`${name}: decision ${decision.rule} not recorded: the cluster record changed since it was read`, { cluster: name });
       return decision;
     }
-    logger.info(`${name}: recorded ${decision.rule} (term ${decision.next.term}, ${decision.next.phase})`, { cluster: name, reason: decision.reason });
+    // `decision` and `notice` are the fields the stack's metric filters count (failovers, stale heartbeats).
+    logger.info(`${name}: recorded ${decision.rule} (term ${decision.next.term}, ${decision.next.phase})`, { cluster: name, decision: decision.rule, reason: decision.reason });
     await this.record(decision.next, 'decision', decision.rule, decision.next.phase === 'halted' ? 'SEVERE' : 'INFO', decision.reason, decision.reason, null);
     for (const notice of decision.notices) await this.tell(decision.next, notice);
     return decision;
@@ -129,6 +130,7 @@ export class Evaluator {
   }
 
   private async tell(cluster: ClusterRecord, notice: Notice): Promise<void> {
+    this.deps.logger.info(notice.subject, { cluster: cluster.cluster, notice: notice.event, severity: notice.severity });
     await this.record(cluster, 'notice', notice.event, notice.severity, notice.subject, notice.body, notice.nodeId);
     try {
       await this.deps.notifier.notify(cluster.cluster, notice);

@@ -1,6 +1,13 @@
-import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App, Aspects, Stack } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { PgFailover, type PgFailoverProps } from '../../infra/pgfailover.ts';
 import { PgFailoverStateTable } from '../../infra/state-table.ts';
 
 describe('state table construct', () => {
@@ -24,5 +31,122 @@ describe('state table construct', () => {
     });
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     expect(Object.keys(template.findResources('AWS::DynamoDB::Table'))).toHaveLength(1);
+  });
+});
+
+describe('PgFailover construct', () => {
+  const synth = (props: Partial<PgFailoverProps> = {}) => {
+    const stack = new Stack(new App(), 'Test', { env: { account: '111122223333', region: 'eu-west-1' } });
+    new PgFailover(stack, 'PgFailover', { clusters: ['prod', 'reporting'], ...props });
+    return Template.fromStack(stack);
+  };
+  const statementsOf = (template: Template, logicalIdPrefix: string) =>
+    Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith(logicalIdPrefix))
+      .flatMap(([, resource]) => (resource as { Properties: { PolicyDocument: { Statement: { Action: string | string[] }[] } } }).Properties.PolicyDocument.Statement);
+
+  it('runs the evaluator on Node 22, arm64, with reserved concurrency, every minute', () => {
+    const template = synth();
+    template.hasResourceProperties('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], ReservedConcurrentExecutions: 2, Timeout: 70 });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+  });
+
+  it('confines each cluster agent policy to its own partition of the table', () => {
+    const template = synth();
+    template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+            Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['prod'] } },
+          }),
+        ],
+      },
+    });
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 2);
+  });
+
+  it.each([
+    [[], []],
+    [['eip'], ['ec2:AssociateAddress', 'ec2:DescribeAddresses']],
+    [['route-table', 'secondary-ip'], ['ec2:AssignPrivateIpAddresses', 'ec2:CreateRoute', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeRouteTables', 'ec2:ReplaceRoute']],
+  ] as const)('gives the evaluator EC2 actions for address modes %j only', (modes, actions) => {
+    const template = synth({ addressModes: [...modes] });
+    const ec2 = statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy').flatMap((statement) => [statement.Action].flat()).filter((action) => action.startsWith('ec2:'));
+    expect(ec2.sort()).toEqual([...actions]);
+    const switchoverActions = statementsOf(template, 'PgFailoverSwitchoverServiceRoleDefaultPolicy').flatMap((statement) => [statement.Action].flat());
+    expect(switchoverActions.filter((action) => action.startsWith('ec2:'))).toEqual([]);
+  });
+
+  it('sends WARNING and SEVERE to e-mail, everything to Slack, over an encrypted topic', () => {
+    const template = synth({ alertEmails: ['dba@example.com'], slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf' });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'dba@example.com', FilterPolicy: { severity: ['WARNING', 'SEVERE'] } });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'lambda' });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.resourceCountIs('AWS::Lambda::Function', 3);
+  });
+
+  it('alarms on evaluator errors, failovers and stale heartbeats, and draws a dashboard', () => {
+    const template = synth();
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.decision = "failover" }', MetricTransformations: [Match.objectLike({ MetricName: 'Failovers', MetricNamespace: 'pgfailover' })] });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('refuses a deployment without clusters', () => {
+    expect(() => new PgFailover(new Stack(new App(), 'Empty'), 'PgFailover', { clusters: [] })).toThrow(/at least one cluster/);
+  });
+});
+
+describe('Lambda bundles', () => {
+  it.each([
+    ['evaluator/index.ts', { TABLE_NAME: 'pgfailover' }],
+    ['switchover/index.ts', { TABLE_NAME: 'pgfailover' }],
+    ['slack/index.ts', { SLACK_WEBHOOK_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack' }],
+  ])('%s bundles as the stack bundles it, loads, and exports a handler', async (entryPoint, env) => {
+    // Prepare: the same esbuild settings as the construct (ESM, with a require shim).
+    const { build } = await import('esbuild');
+    const outdir = mkdtempSync(join(tmpdir(), 'pgfailover-bundle-'));
+    try {
+      await build({
+        entryPoints: [fileURLToPath(new URL(`../../lambdas/${entryPoint}`, import.meta.url))],
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        outfile: join(outdir, 'index.mjs'),
+        banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+        logLevel: 'silent',
+      });
+      // Act: load it in a fresh Node process, as the Lambda runtime would.
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(join(outdir, 'index.mjs'))}); console.log(typeof m.handler);`], {
+        env: { ...process.env, ...env, AWS_REGION: 'eu-west-1' },
+        encoding: 'utf8',
+      });
+      // Assess
+      expect(result.stderr).not.toMatch(/Error/);
+      expect(result.stdout.trim()).toBe('function');
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cdk-nag', () => {
+  it('passes the AwsSolutions pack, each suppression with a written reason', () => {
+    // Prepare: everything switched on.
+    const app = new App();
+    const stack = new Stack(app, 'Nag', { env: { account: '111122223333', region: 'eu-west-1' } });
+    new PgFailover(stack, 'PgFailover', { clusters: ['prod'], alertEmails: ['dba@example.com'], slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf', addressModes: ['eip', 'secondary-ip', 'route-table'] });
+    Aspects.of(app).add(new AwsSolutionsChecks());
+    // Act
+    app.synth();
+    // Assess
+    const findings = [...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))];
+    expect(findings.map((finding) => `${finding.id}: ${String(finding.entry.data)}`)).toEqual([]);
+    const suppressed = JSON.stringify(Template.fromStack(stack).toJSON());
+    expect(suppressed).toContain('AwsSolutions-IAM5');
+    expect(suppressed).toMatch(/"reason":"EC2 Describe\* actions support no resource-level permissions/);
   });
 });

@@ -1,0 +1,208 @@
+// The pgfailover construct: everything a deployment needs, for use in your own stacks (infra/app.ts is
+// a ready app around it). The state table, the evaluator on a one-minute schedule, the switchover
+// function, the alerts topic with e-mail and Slack, alarms and a dashboard, and a managed policy per
+// cluster for the agents' instance roles, confined to that cluster's partition of the table.
+
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Alias } from 'aws-cdk-lib/aws-kms';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription, LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { fileURLToPath } from 'node:url';
+import { PgFailoverStateTable } from './state-table.ts';
+
+export type AddressMode = 'eip' | 'secondary-ip' | 'route-table';
+
+export interface PgFailoverProps {
+  /** Cluster names: one agent policy each. */
+  clusters: string[];
+  /** Receive WARNING and SEVERE notices by e-mail. */
+  alertEmails?: string[];
+  /** A Secrets Manager secret holding the Slack incoming-webhook URL: every notice goes to Slack. */
+  slackWebhookSecretArn?: string;
+  /** The address modes the clusters use: the evaluator gets EC2 permissions for these only. */
+  addressModes?: AddressMode[];
+  /** Put the Lambdas in a VPC (needed only if they must reach something inside it). */
+  vpc?: IVpc;
+  vpcSubnets?: SubnetSelection;
+  securityGroups?: ISecurityGroup[];
+  tableName?: string;
+}
+
+const EC2_ACTIONS: Record<AddressMode, string[]> = {
+  eip: ['ec2:AssociateAddress', 'ec2:DescribeAddresses'],
+  'secondary-ip': ['ec2:AssignPrivateIpAddresses', 'ec2:DescribeNetworkInterfaces'],
+  'route-table': ['ec2:ReplaceRoute', 'ec2:CreateRoute', 'ec2:DescribeRouteTables'],
+};
+
+const entry = (path: string) => fileURLToPath(new URL(`../lambdas/${path}`, import.meta.url));
+
+export class PgFailover extends Construct {
+  readonly table: PgFailoverStateTable['table'];
+  readonly topic: Topic;
+  readonly evaluator: NodejsFunction;
+  readonly switchover: NodejsFunction;
+  readonly agentPolicies: Record<string, ManagedPolicy> = {};
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: PgFailoverProps) {
+    super(scope, id);
+    if (props.clusters.length === 0) throw new Error('PgFailover needs at least one cluster name (props.clusters)');
+    this.table = new PgFailoverStateTable(this, 'State', { tableName: props.tableName }).table;
+
+    this.topic = new Topic(this, 'Alerts', {
+      displayName: 'pgfailover alerts',
+      enforceSSL: true,
+      masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+    });
+    for (const email of props.alertEmails ?? []) {
+      // E-mail gets what needs a person: WARNING and SEVERE.
+      this.topic.addSubscription(new EmailSubscription(email, { filterPolicy: { severity: SubscriptionFilter.stringFilter({ allowlist: ['WARNING', 'SEVERE'] }) } }));
+    }
+
+    const common = (name: string, timeout: Duration): NodejsFunctionProps => ({
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      timeout,
+      logGroup: new LogGroup(this, `${name}Logs`, { retention: RetentionDays.THREE_MONTHS }),
+      vpc: props.vpc,
+      vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
+      securityGroups: props.vpc ? props.securityGroups : undefined,
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        // ESM bundles still meet CommonJS inside the AWS SDK.
+        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+      },
+      environment: { TABLE_NAME: this.table.tableName, NODE_OPTIONS: '--enable-source-maps' },
+    });
+
+    // Each invocation evaluates every second until 5 s before its timeout; the schedule starts one a
+    // minute, so a 70 s timeout overlaps them slightly and detection never pauses. Two may run at once.
+    this.evaluator = new NodejsFunction(this, 'Evaluator', {
+      ...common('Evaluator', Duration.seconds(70)),
+      entry: entry('evaluator/index.ts'),
+      description: 'pgfailover evaluator: decides failovers for every cluster about once a second',
+      reservedConcurrentExecutions: 2,
+    });
+    this.evaluator.addEnvironment('TOPIC_ARN', this.topic.topicArn);
+    new Rule(this, 'EveryMinute', { schedule: Schedule.rate(Duration.minutes(1)), targets: [new LambdaFunction(this.evaluator)] });
+    this.evaluator.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:PutItem'], resources: [this.table.tableArn] }));
+    this.topic.grantPublish(this.evaluator);
+    const ec2Actions = [...new Set((props.addressModes ?? []).flatMap((mode) => EC2_ACTIONS[mode]))].sort();
+    if (ec2Actions.length > 0) {
+      // EC2 address actions cannot be narrowed to resources known at deploy time (the ENIs are the nodes').
+      this.evaluator.addToRolePolicy(new PolicyStatement({ actions: ec2Actions, resources: ['*'] }));
+    }
+
+    this.switchover = new NodejsFunction(this, 'Switchover', {
+      ...common('Switchover', Duration.seconds(30)),
+      entry: entry('switchover/index.ts'),
+      description: 'pgfailover switchover: test event {"cluster": "NAME", "to": "NODE"}',
+    });
+    this.switchover.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], resources: [this.table.tableArn] }));
+
+    if (props.slackWebhookSecretArn) {
+      const secret = Secret.fromSecretCompleteArn(this, 'SlackWebhook', props.slackWebhookSecretArn);
+      const slack = new NodejsFunction(this, 'Slack', {
+        ...common('Slack', Duration.seconds(15)),
+        entry: entry('slack/index.ts'),
+        description: 'pgfailover: posts alerts to Slack',
+      });
+      slack.addEnvironment('SLACK_WEBHOOK_SECRET_ARN', secret.secretArn);
+      secret.grantRead(slack);
+      this.topic.addSubscription(new LambdaSubscription(slack));
+    }
+
+    for (const cluster of props.clusters) {
+      // An agent reads and writes its own cluster's items only: dynamodb:LeadingKeys pins the partition.
+      this.agentPolicies[cluster] = new ManagedPolicy(this, `AgentPolicy-${cluster}`, {
+        description: `pgfailover agents of cluster ${cluster}: heartbeats, lease and membership reads in its own partition`,
+        statements: [
+          new PolicyStatement({
+            effect: Effect.ALLOW,
+            actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+            resources: [this.table.tableArn],
+            conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [cluster] } },
+          }),
+        ],
+      });
+    }
+
+    // cdk-nag (AwsSolutions): every exception, with the reason it is the right choice here.
+    for (const fn of this.node.findAll().filter((child): child is NodejsFunction => child instanceof NodejsFunction)) {
+      NagSuppressions.addResourceSuppressions(
+        fn,
+        [
+          { id: 'AwsSolutions-L1', reason: 'The runtime is pinned to Node.js 22, the version the code is built and tested for; it is moved on deliberately, not by the newest release.' },
+          { id: 'AwsSolutions-IAM4', reason: 'AWSLambdaBasicExecutionRole only lets the function write its own logs; nothing else comes from managed policies.', appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'] },
+          ...(fn === this.evaluator && ec2Actions.length > 0
+            ? [{ id: 'AwsSolutions-IAM5', reason: 'EC2 Describe* actions support no resource-level permissions, and the ENIs an address moves to belong to the database hosts, unknown at deploy time; only the actions of the chosen address modes are granted.', appliesTo: ['Resource::*'] }]
+            : []),
+        ],
+        true,
+      );
+    }
+
+    // Metrics from the evaluator's structured log: decisions and notices are JSON fields.
+    const namespace = 'pgfailover';
+    const failovers = new MetricFilter(this, 'FailoverMetric', {
+      logGroup: this.evaluator.logGroup,
+      filterPattern: FilterPattern.stringValue('$.decision', '=', 'failover'),
+      metricNamespace: namespace,
+      metricName: 'Failovers',
+      metricValue: '1',
+    }).metric({ statistic: 'Sum', period: Duration.minutes(1) });
+    const stale = new MetricFilter(this, 'StaleHeartbeatMetric', {
+      logGroup: this.evaluator.logGroup,
+      filterPattern: FilterPattern.any(
+        FilterPattern.stringValue('$.notice', '=', 'standby-agent-down'),
+        FilterPattern.stringValue('$.notice', '=', 'witness-agent-down'),
+        FilterPattern.stringValue('$.notice', '=', 'primary-agent-left'),
+      ),
+      metricNamespace: namespace,
+      metricName: 'StaleHeartbeats',
+      metricValue: '1',
+    }).metric({ statistic: 'Sum', period: Duration.minutes(1) });
+    const errors = this.evaluator.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' });
+    const alarm = (name: string, metric: Metric, description: string) => {
+      const created = new Alarm(this, name, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      created.addAlarmAction(new SnsAction(this.topic));
+      return created;
+    };
+    alarm('EvaluatorErrors', errors, 'The pgfailover evaluator failed: failures may go undetected');
+    alarm('FailoverHappened', failovers, 'pgfailover promoted a standby');
+    alarm('StaleHeartbeats', stale, 'A pgfailover agent stopped reporting');
+
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: `pgfailover-${Stack.of(this).stackName}`,
+      widgets: [
+        [
+          new GraphWidget({ title: 'Evaluator', left: [this.evaluator.metricInvocations(), errors], right: [this.evaluator.metricDuration()] }),
+          new GraphWidget({ title: 'Failovers and stale heartbeats', left: [failovers, stale] }),
+        ],
+      ],
+    });
+  }
+}
