@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Command } from 'commander';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { systemClock } from '../core/clock.ts';
@@ -11,7 +12,9 @@ import { StateStore } from '../core/state-store.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { Agent } from './agent.ts';
 import { createNodeOps } from './node-ops.ts';
+import { callAws } from '../core/aws-errors.ts';
 import { hostFacts } from './host-facts.ts';
+import { readInstanceMetadata, type InstanceFacts } from './instance-metadata.ts';
 import { resolvePassword } from './password.ts';
 
 const program = new Command()
@@ -27,7 +30,12 @@ const options = program.opts<{ config: string; checkConfig?: boolean }>();
 
 try {
   const config = loadAgentConfig(options.config);
-  const password = config.database ? resolvePassword(config.database, options.config) : undefined;
+  const secrets = new SecretsManagerClient({ region: config.store.region ?? process.env.AWS_REGION });
+  const fetchSecret = async (secretId: string): Promise<string> => {
+    const secret = await callAws('secretsmanager:GetSecretValue', secretId, () => secrets.send(new GetSecretValueCommand({ SecretId: secretId })));
+    return secret.SecretString ?? '';
+  };
+  const password = config.database ? await resolvePassword(config.database, options.config, { fetchSecret }) : undefined;
   if (options.checkConfig) {
     process.stdout.write(`${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n`);
     process.exit(0);
@@ -39,13 +47,22 @@ try {
     requestTimeoutMs: Math.max(1000, config.heartbeatIntervalMs * 2),
     maxAttempts: 2,
   });
+  let instance: InstanceFacts | undefined;
+  if (config.aws.instanceMetadata) {
+    try {
+      instance = await readInstanceMetadata(config.aws.imdsEndpoint);
+      logger.info('instance metadata read', { ...instance });
+    } catch (error) {
+      logger.warn('instance metadata (IMDSv2) unavailable: using the ids in the config; the address movers need the ENI id', { error: String(error) });
+    }
+  }
   const agent = new Agent({
     config,
     store,
     ops: createNodeOps(config, password),
     clock: systemClock,
     logger,
-    host: hostFacts(config),
+    host: hostFacts(config, instance),
     bootId: randomUUID(),
   });
   let stopping = false;

@@ -34,6 +34,8 @@ const databaseSchema = z.strictObject({
   passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
   /** A file holding only the password; keep it mode 0600. Without either, libpq's ~/.pgpass is used. */
   passwordFile: z.string().min(1).optional(),
+  /** A Secrets Manager secret (ARN or name) holding the password, or JSON with a "password" key. */
+  passwordSecret: z.string().min(1).optional(),
   sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
   /** The data directory: needed to fence this node (standby.signal) and to stop it when isolated. */
   dataDirectory: z.string().min(1).optional(),
@@ -90,10 +92,15 @@ const rawConfigSchema = z.strictObject({
     .default({}),
   aws: z
     .strictObject({
+      /** Read instance id, ENI, subnet and private IP from instance metadata (IMDSv2) at start. */
+      instanceMetadata: z.boolean().default(false),
+      /** Only for tests: where IMDS answers. */
+      imdsEndpoint: z.url().default('http://169.254.169.254'),
       instanceId: z.string().regex(/^i-[0-9a-f]+$/, 'an EC2 instance id such as i-0abc123').optional(),
       eniId: z.string().regex(/^eni-[0-9a-f]+$/, 'an ENI id such as eni-0abc123').optional(),
+      subnetId: z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc123').optional(),
     })
-    .default({}),
+    .default({ instanceMetadata: false, imdsEndpoint: 'http://169.254.169.254' }),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 
@@ -110,8 +117,9 @@ function crossChecks(raw: RawConfig, timeouts: Timeouts): string[] {
   if (raw.role === 'witness' && raw.database) {
     problems.push('database: a witness has no database; remove this key or set role to "database"');
   }
-  if (raw.database?.passwordEnv && raw.database.passwordFile) {
-    problems.push('database: give passwordEnv or passwordFile, not both');
+  const passwordSources = ['passwordEnv', 'passwordFile', 'passwordSecret'].filter((key) => raw.database?.[key as 'passwordEnv'] !== undefined);
+  if (passwordSources.length > 1) {
+    problems.push(`database: give one password source, not ${passwordSources.join(' and ')}`);
   }
   if (timeouts.localTimeoutFinalMs > timeouts.localTimeoutMs) {
     problems.push(

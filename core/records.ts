@@ -151,6 +151,8 @@ export const hostFactsSchema = z.strictObject({
   privateIp: z.string().nullable(),
   instanceId: z.string().nullable(),
   eniId: z.string().nullable(),
+  /** A secondary private IP can only move between nodes of one subnet. */
+  subnetId: z.string().nullable().optional(),
 });
 
 export const heartbeatRecordSchema = z.strictObject({

@@ -12,7 +12,7 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import type { AddressMover, AddressTarget } from '../../core/ports.ts';
-import { AwsSetupError, callAws } from './aws-errors.ts';
+import { AwsSetupError, callAws } from '../../core/aws-errors.ts';
 
 type Sleep = (ms: number) => Promise<void>;
 

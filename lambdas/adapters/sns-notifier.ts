@@ -4,7 +4,7 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { Notice } from '../../core/notices.ts';
 import type { Notifier } from '../../core/ports.ts';
-import { callAws } from './aws-errors.ts';
+import { callAws } from '../../core/aws-errors.ts';
 
 /** SNS subjects: at most 100 characters, printable ASCII, no line breaks, starting with a letter, digit or punctuation. */
 export function snsSubject(text: string): string {

@@ -2,7 +2,7 @@
 // is kept in Secrets Manager (never in the environment or the template).
 
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { callAws } from '../adapters/aws-errors.ts';
+import { callAws } from '../../core/aws-errors.ts';
 import { slackMessage, type SnsRecord } from './slack-message.ts';
 
 export interface SlackDeps {

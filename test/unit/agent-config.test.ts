@@ -61,7 +61,7 @@ describe('agent configuration', () => {
   it.each<[string, Record<string, unknown>, RegExp]>([
     ['a database node without database settings', { cluster: 'p', nodeId: 'db1', address: 'a' }, /database: required when role is "database"/],
     ['a witness with database settings', { ...minimal, role: 'witness' }, /a witness has no database/],
-    ['both password sources', { ...minimal, database: { passwordEnv: 'A', passwordFile: '/x' } }, /passwordEnv or passwordFile, not both/],
+    ['two password sources', { ...minimal, database: { passwordEnv: 'A', passwordFile: '/x' } }, /one password source, not passwordEnv and passwordFile/],
     ['a final timeout longer than the local timeout', { ...minimal, timeouts: { localTimeoutMs: 1000, localTimeoutFinalMs: 2000 } }, /localTimeoutFinalMs \(2000\) must not exceed/],
     ['a node timeout shorter than two heartbeats', { ...minimal, heartbeatIntervalMs: 3000, timeouts: { nodeTimeoutMs: 5000 } }, /at least twice heartbeatIntervalMs/],
     ['a check period as long as the node timeout', { ...minimal, timeouts: { localPeriodMs: 5000 } }, /localPeriodMs \(5000\) must be shorter/],
@@ -81,13 +81,30 @@ describe('agent configuration', () => {
     expect(problems[0]).not.toContain('secret');
   });
 
-  it('reads the password from the named environment variable', () => {
+  it('reads the password from the named environment variable', async () => {
     const config = parseAgentConfig(minimal);
-    expect(resolvePassword(config.database!, 'agent.json', { PGFAILOVER_DB_PASSWORD: 's3cret' })).toBe('s3cret');
+    expect(await resolvePassword(config.database!, 'agent.json', { env: { PGFAILOVER_DB_PASSWORD: 's3cret' } })).toBe('s3cret');
   });
 
-  it('says which variable is missing when the password is not in the environment', () => {
+  it('says which variable is missing when the password is not in the environment', async () => {
     const config = parseAgentConfig(minimal);
-    expect(() => resolvePassword(config.database!, 'agent.json', {})).toThrow(/PGFAILOVER_DB_PASSWORD is not set/);
+    await expect(resolvePassword(config.database!, 'agent.json', { env: {} })).rejects.toThrow(/PGFAILOVER_DB_PASSWORD is not set/);
+  });
+
+  it.each([
+    ['s3cret', 's3cret'],
+    ['{"username":"pgfailover","password":"s3cret"}', 's3cret'],
+  ])('reads the password from Secrets Manager (%s)', async (stored, password) => {
+    const config = parseAgentConfig({ ...minimal, database: { passwordSecret: 'prod/pgfailover' } });
+    const asked: string[] = [];
+    const resolved = await resolvePassword(config.database!, 'agent.json', { fetchSecret: async (id) => (asked.push(id), stored) });
+    expect(resolved).toBe(password);
+    expect(asked).toEqual(['prod/pgfailover']);
+  });
+
+  it('says which secret could not be read', async () => {
+    const config = parseAgentConfig({ ...minimal, database: { passwordSecret: 'prod/pgfailover' } });
+    await expect(resolvePassword(config.database!, 'agent.json', { fetchSecret: async () => Promise.reject(new Error('AccessDenied')) })).rejects.toThrow(/database\.passwordSecret: cannot read prod\/pgfailover: AccessDenied/);
+    await expect(resolvePassword(config.database!, 'agent.json', { fetchSecret: async () => '{"user":"x"}' })).rejects.toThrow(/JSON without a "password" key/);
   });
 });

@@ -11,7 +11,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AddressTarget } from '../../core/ports.ts';
-import { AwsSetupError } from '../../lambdas/adapters/aws-errors.ts';
+import { AwsSetupError } from '../../core/aws-errors.ts';
 import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../../lambdas/adapters/ec2-address-movers.ts';
 import { moverFor } from '../../lambdas/evaluator/handler.ts';
 import { clusterRecord } from '../support/fixtures.ts';
