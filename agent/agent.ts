@@ -52,6 +52,8 @@ export interface NodeOps {
    * standby of `primaryConninfo`; returns the WAL position the server stopped at.
    */
   demote(primaryConninfo: string): Promise<string>;
+  /** secondary-ip clusters: bring the address up on / take it off this host's interface. Idempotent. */
+  holdAddress(ip: string, hold: boolean): Promise<void>;
 }
 
 /** Powertools' structured logger, or anything shaped like it. */
@@ -96,6 +98,7 @@ export class Agent {
   private firstBeatDone = false;
   private keepServingLogged = false;
   private acting = false;
+  private holdingAddress: string | null = null;
   private storeFailures = 0;
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
@@ -242,7 +245,10 @@ export class Agent {
         }
       }
       this.firstBeatDone = true;
-      if (this.goal && this.membership) void this.applyGoal(this.goal, this.membership);
+      if (this.goal && this.membership) {
+        const goal = this.goal;
+        void this.applyGoal(goal, this.membership).then(() => this.syncOsAddress(goal));
+      }
       const delay = this.storeFailures === 0 ? interval : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.storeFailures - 1, 10));
       await this.pause(delay);
     }
@@ -471,6 +477,25 @@ export class Agent {
         return this.refreshNow();
       }
     });
+  }
+
+  /** secondary-ip: the address is on this host's interface exactly while this node is the writable primary. */
+  private async syncOsAddress(goal: ClusterRecord): Promise<void> {
+    const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
+    const shouldHold = ip !== null && goal.primaryNodeId === this.deps.config.nodeId && this.writable() && (goal.phase === 'promoted' || goal.phase === 'steady');
+    try {
+      if (shouldHold && this.holdingAddress !== ip) {
+        await this.deps.ops.holdAddress(ip, true);
+        this.holdingAddress = ip;
+        this.deps.logger.info(`address ${ip} brought up on this host`);
+      } else if (!shouldHold && this.holdingAddress !== null) {
+        await this.deps.ops.holdAddress(this.holdingAddress, false);
+        this.deps.logger.info(`address ${this.holdingAddress} taken off this host`);
+        this.holdingAddress = null;
+      }
+    } catch (error) {
+      this.deps.logger.error('could not change the address on this host\'s interface; retrying next heartbeat', { error: String(error) });
+    }
   }
 
   private async pause(ms: number): Promise<void> {

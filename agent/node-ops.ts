@@ -2,6 +2,8 @@
 // SQL goes through the agent's monitoring role (its grants are in agent/monitoring-role.ts); stopping
 // the server and writing standby.signal need the data directory and run as the server's OS user.
 
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { AgentConfig } from '../core/agent-config.ts';
 import { parseNodeAddress } from '../core/node-address.ts';
 import type { NodeOps } from './agent.ts';
@@ -10,7 +12,12 @@ import { runHook } from './hooks.ts';
 import { dirname, join } from 'node:path';
 import { checkpointLocation, hasStandbySignal, postmasterPid, startServer, stopServer, writeStandbyFiles } from './server-control.ts';
 
-export function createNodeOps(config: AgentConfig, password: string | undefined): NodeOps {
+const execFileAsync = promisify(execFile);
+
+/** Runs a host command (ip); injectable so tests can see the exact command without changing the host. */
+export type CommandRunner = (command: string, args: string[]) => Promise<unknown>;
+
+export function createNodeOps(config: AgentConfig, password: string | undefined, run: CommandRunner = (command, args) => execFileAsync(command, args, { timeout: 10_000 })): NodeOps {
   const database = config.database;
   const local: DatabaseTarget | undefined = database ? { ...database, password } : undefined;
   const dataDirectory = database?.dataDirectory;
@@ -59,6 +66,13 @@ export function createNodeOps(config: AgentConfig, password: string | undefined)
       await writeStandbyFiles(directory, primaryConninfo);
       await startServer(directory, join(dirname(directory), 'pgfailover-postgres.log'));
       return stoppedAt;
+    },
+    async holdAddress(ip, hold) {
+      const cidr = `${ip}/${config.aws.secondaryIpPrefixLength}`;
+      const device = config.aws.secondaryIpDevice;
+      // replace is idempotent; del of an address that is not there is not an error worth stopping for.
+      if (hold) await run('ip', ['addr', 'replace', cidr, 'dev', device]);
+      else await run('ip', ['addr', 'del', cidr, 'dev', device]).catch(() => undefined);
     },
     markedStandby() {
       return dataDirectory ? hasStandbySignal(dataDirectory) : true;

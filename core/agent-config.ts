@@ -99,8 +99,11 @@ const rawConfigSchema = z.strictObject({
       instanceId: z.string().regex(/^i-[0-9a-f]+$/, 'an EC2 instance id such as i-0abc123').optional(),
       eniId: z.string().regex(/^eni-[0-9a-f]+$/, 'an ENI id such as eni-0abc123').optional(),
       subnetId: z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc123').optional(),
+      /** secondary-ip clusters: the OS interface the agent brings the address up on when this node is primary. */
+      secondaryIpDevice: z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'an interface name such as eth0 or ens5').default('eth0'),
+      secondaryIpPrefixLength: z.number().int().min(1).max(32).default(32),
     })
-    .default({ instanceMetadata: false, imdsEndpoint: 'http://169.254.169.254' }),
+    .default({ instanceMetadata: false, imdsEndpoint: 'http://169.254.169.254', secondaryIpDevice: 'eth0', secondaryIpPrefixLength: 32 }),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 

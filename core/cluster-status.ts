@@ -109,6 +109,10 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     if (!standby.inSync) problems.push(`standby ${standby.nodeId} is not in sync with the primary: ${standby.info}`);
   }
 
+  if (cluster.address.mode === 'secondary-ip') {
+    const subnets = [...new Set(snapshot.heartbeats.filter((beat) => beat.agentType !== 'witness' && beat.host.subnetId).map((beat) => beat.host.subnetId))];
+    if (subnets.length > 1) problems.push(`the secondary IP cannot move between subnets, but the database nodes are in ${subnets.join(', ')}; use the eip or route-table address mode, or keep the nodes in one subnet`);
+  }
   const votingMembers = membership.allowed.length;
   if (votingMembers < 3) {
     warnings.push(`only ${votingMembers} member(s) allowed: with fewer than three (database nodes and witnesses) failover protection is reduced; add a standby or a witness`);

@@ -201,6 +201,12 @@ export function chooseCandidate(
       vetoes.push({ nodeId, reason: `it is on timeline ${beat.timeline}, the primary was on ${primaryBeat.timeline}` });
       continue;
     }
+    const subnet = beat.host.subnetId;
+    const primarySubnet = primaryBeat?.host.subnetId;
+    if (cluster.address.mode === 'secondary-ip' && subnet && primarySubnet && subnet !== primarySubnet) {
+      vetoes.push({ nodeId, reason: `it is in subnet ${subnet}; the secondary IP lives in ${primarySubnet} and cannot follow it there` });
+      continue;
+    }
     const lagBytes = reference ? lsnLagBytes(reference, lsn) : 0;
     if (lagBytes > cluster.policy.maxLagBytes) {
       vetoes.push({ nodeId, reason: `it is ${lagBytes} bytes behind, past the ${cluster.policy.maxLagBytes}-byte limit` });

@@ -61,6 +61,7 @@ class FakeWorld {
     },
     conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
     markedStandby: () => true,
+    holdAddress: async (ip, hold) => void this.calls.push(`${hold ? 'up' : 'down'}:${ip}`),
     demote: async () => {
       this.calls.push('demote');
       this.facts = standbyFacts;
@@ -204,6 +205,18 @@ describe('agent: following the goal', () => {
       await pollUntil('the lease to lapse twice over', () => (Date.now() - cutAt > 1600 ? true : undefined), 5000, 50);
       expect(world.calls).not.toContain('fence');
     }
+  });
+
+  it('with a secondary IP: brings it up on the new primary, and takes it off when the node stops being primary', async () => {
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    world.record = clusterRecord({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } });
+    startAgent(world, 'db1');
+    await pollUntil('address up', () => (world.calls.includes('up:10.0.1.100') ? true : undefined), 5000, 10);
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db2' } });
+    await pollUntil('address down', () => (world.calls.includes('down:10.0.1.100') ? true : undefined), 5000, 10);
+    expect(world.calls.filter((call) => call === 'up:10.0.1.100')).toHaveLength(1);
+    expect(world.calls.indexOf('fence')).toBeLessThan(world.calls.indexOf('down:10.0.1.100'));
   });
 
   it('in a switchover, as the primary: demotes itself and reports where it stopped', async () => {

@@ -45,6 +45,11 @@ describe('cluster-status verdict and exit code', () => {
     ['a standby past the lag limit', (s) => withHeartbeat(s, heartbeat('db3', { receivedLsn: '0/3000000', replayedLsn: '0/3000000' })), /standby db3 is not in sync.*33554432 bytes behind the primary, past the 16777216-byte limit/],
     ['a standby on another timeline', (s) => withHeartbeat(s, heartbeat('db2', { timeline: 2 })), /standby db2 is not in sync with the primary: on timeline 2 while the primary is on timeline 1/],
     ['a primary other than the recorded one', (s) => ({ ...s, cluster: clusterRecord({ primaryNodeId: 'db2' }) }), /names db2 as primary \(term 1\) but db1 is the writable one/],
+    [
+      'a secondary IP with database nodes in different subnets',
+      (s) => ({ ...withHeartbeat(s, heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } })), cluster: clusterRecord({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } }), heartbeats: withHeartbeat(s, heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } })).heartbeats.map((beat) => (beat.nodeId === 'db3' ? beat : { ...beat, host: { ...beat.host, subnetId: 'subnet-a' } })) }),
+      /secondary IP cannot move between subnets, but the database nodes are in subnet-a, subnet-b/,
+    ],
     ['an item that does not match its schema', (s) => ({ ...s, invalid: [{ sk: 'HB#db9', problems: ['seq: expected number'] }] }), /item HB#db9 .* not valid and was ignored: seq: expected number/],
   ])('exits non-zero for %s', (_name, change, problem) => {
     // Act

@@ -89,6 +89,7 @@ describe('decide(): steady phase', () => {
     ['on equal WAL, the first in the priority list', [(w) => (w.snapshot.membership = membership(['db1', 'db2', 'db3'], ['db3', 'db2']))], 'db3'],
     ['not a standby whose agent is silent', [silentFor('db2', 9000)], 'db3'],
     ['not a standby on another timeline', [(w) => replaceBeat(w, 'db2', { timeline: 2 })], 'db3'],
+    ['not a standby in another subnet when the address is a secondary IP', [cluster({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } }), (w) => replaceBeat(w, 'db1', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-a' } }), (w) => replaceBeat(w, 'db2', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-b' } }), (w) => replaceBeat(w, 'db3', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-a' } })], 'db3'],
     ['not a standby lagging past the limit', [(w) => replaceBeat(w, 'db1', { currentLsn: '0/6000000' }), standbyAt('db2', '0/4000000')], 'db3'],
   ])('chooses %s', (_name, changes, chosen) => {
     const decision = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, ...changes);
