@@ -416,6 +416,11 @@ export class Agent {
             const fence = await ops.runHook(config.hooks.fence, env, config.hooks.timeoutMs);
             if (!fence.ok) return this.report('fence-hook-failed', fence.detail);
           }
+          if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
+            const address = goal.address.value.includes(':') ? goal.address.value : `${goal.address.value}:${config.database?.port ?? 5432}`;
+            const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
+            if (answer.kind === 'ok') return this.report('promote-failed', `the cluster address ${address} still answers: the old primary may still hold it, so this node will not promote`);
+          }
           try {
             // Take the lease first: a new primary without one would fence itself at once.
             const sentAtMs = this.deps.clock.nowMs();

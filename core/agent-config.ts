@@ -80,6 +80,11 @@ const rawConfigSchema = z.strictObject({
    * lease runs out, unless a majority of its standbys still stream from it.
    */
   stopIsolatedPrimary: z.boolean().default(true),
+  /**
+   * EFM's check.vip.before.promotion: before promoting, this node checks that the cluster address no
+   * longer answers (it would mean the old primary still holds it); if it does, the promotion is refused.
+   */
+  checkAddressBeforePromotion: z.boolean().default(false),
   heartbeatIntervalMs: positiveMs.default(1000),
   timeouts: z
     .strictObject({

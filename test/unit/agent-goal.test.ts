@@ -23,6 +23,7 @@ class FakeWorld {
   beats: HeartbeatRecord[] = [];
   storeDown = false;
   hookExit = 0;
+  answering: string[] = ['10.0.1.10:5432'];
 
   store: HeartbeatStore = {
     getMembership: async () => this.reach(this.members),
@@ -42,7 +43,7 @@ class FakeWorld {
 
   ops: NodeOps = {
     probe: async (): Promise<ProbeResult> => (this.dbUp ? { kind: 'ok', facts: this.facts } : { kind: 'failed', reason: 'connection refused' }),
-    checkPeer: async () => ({ kind: 'ok' }),
+    checkPeer: async (address) => (this.answering.includes(address) ? { kind: 'ok' } : { kind: 'failed', reason: 'connection refused' }),
     promote: async () => {
       this.calls.push('promote');
       this.facts = primaryFacts;
@@ -121,6 +122,19 @@ describe('agent: following the goal', () => {
     await pollUntil('the hook failure to be reported', () => (world.lastBeat()?.action?.step === 'fence-hook-failed' ? true : undefined), 5000, 10);
     expect(world.calls).not.toContain('promote');
     expect(world.lastBeat()?.action?.detail).toMatch(/exited with 3/);
+  });
+
+  it.each([
+    ['still answers: refuses to promote', ['203.0.113.7:5432'], 'promote-failed'],
+    ['no longer answers: promotes', [], 'promoted'],
+  ])('as the candidate, checking the cluster address first, when it %s', async (_name, answering, step) => {
+    const world = new FakeWorld();
+    world.answering = answering;
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting', address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1', allocationId: 'eipalloc-01' } });
+    startAgent(world, 'db2', { checkAddressBeforePromotion: true });
+    await pollUntil('the outcome', () => (world.lastBeat()?.action?.term === 2 ? true : undefined), 5000, 10);
+    expect(world.lastBeat()?.action?.step).toBe(step);
+    expect(world.calls.includes('promote')).toBe(step === 'promoted');
   });
 
   it('as the new primary: runs the post-promotion hook only once the address has moved', async () => {
