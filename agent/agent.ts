@@ -69,6 +69,8 @@ export interface AgentDeps {
   bootId: string;
 }
 
+/** Heartbeat interval while a failure is suspected or a failover is under way. */
+const BUSY_HEARTBEAT_MS = 250;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /** A primary that cannot renew stops its database this long before its lease ends. */
@@ -249,7 +251,11 @@ export class Agent {
         const goal = this.goal;
         void this.applyGoal(goal, this.membership).then(() => this.syncOsAddress(goal));
       }
-      const delay = this.storeFailures === 0 ? interval : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.storeFailures - 1, 10));
+      // While the primary looks down from here, or a role change is under way, beat (and read the goal)
+      // more often: the next step of a failover waits on this node reading it.
+      const busy = (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') || (this.goal !== undefined && this.goal.phase !== 'steady' && this.goal.phase !== 'halted');
+      const steadyDelay = busy ? Math.min(interval, BUSY_HEARTBEAT_MS) : interval;
+      const delay = this.storeFailures === 0 ? steadyDelay : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.storeFailures - 1, 10));
       await this.pause(delay);
     }
   }

@@ -15,6 +15,10 @@ import type { AddressMover, Notifier } from '../../core/ports.ts';
 import { SK, type ClusterRecord, type HistoryRecord } from '../../core/records.ts';
 import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
 
+/** While a failure is suspected or a role change is under way, evaluate this often: each step is a round. */
+const BUSY_PERIOD_MS = 250;
+const BUSY_RULES = new Set(['failure-unconfirmed', 'lease-valid', 'primary-db-unknown', 'failover', 'awaiting-promotion', 'candidate-promoted', 'awaiting-repoint', 'switchover-started', 'awaiting-demotion', 'switchover-caught-up']);
+
 /** History entries are kept this long (DynamoDB TTL on expiresAt). */
 const HISTORY_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
@@ -70,7 +74,11 @@ export class Evaluator {
     return decision;
   }
 
-  async evaluateAll(): Promise<void> {
+  /**
+   * Evaluates every cluster once. Returns true when one of them is in the middle of something (a
+   * suspected failure, a failover or switchover under way): the caller then evaluates again sooner.
+   */
+  async evaluateAll(): Promise<boolean> {
     let clusters: string[];
     try {
       clusters = await this.deps.store.listClusters();
@@ -90,15 +98,18 @@ export class Evaluator {
           .catch((notifyError: unknown) => this.deps.logger.error('notification failed', { error: String(notifyError) }));
       }
       this.storeDown = true;
-      return;
+      return false;
     }
+    let busy = false;
     for (const name of clusters) {
       try {
-        await this.evaluateCluster(name);
+        const decision = await this.evaluateCluster(name);
+        busy ||= BUSY_RULES.has(decision.rule) || (decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted');
       } catch (error) {
         this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
       }
     }
+    return busy;
   }
 
   /** Evaluates every cluster about every `periodMs` until `deadlineMs` (or until `signal` aborts). */
@@ -106,9 +117,9 @@ export class Evaluator {
     let rounds = 0;
     while (this.deps.clock.nowMs() + periodMs < deadlineMs && !signal?.aborted) {
       const started = this.deps.clock.nowMs();
-      await this.evaluateAll();
+      const busy = await this.evaluateAll();
       rounds++;
-      const rest = periodMs - (this.deps.clock.nowMs() - started);
+      const rest = (busy ? Math.min(periodMs, BUSY_PERIOD_MS) : periodMs) - (this.deps.clock.nowMs() - started);
       if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
     }
     return rounds;
