@@ -561,7 +561,9 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
   if (f.cluster.phase === 'halted') alerts.push({ key: `halted:${f.cluster.term}`, severity: 'SEVERE', subject: `failover halted in term ${f.cluster.term}: the cluster needs an administrator`, nodeId: null, lines: [reason] });
   for (const n of f.nodes) {
     const id = n.node.nodeId;
-    if (id === primaryId || id === f.cluster.failover?.fromNodeId) continue;
+    // The old primary is the failover's business while it runs; once done, it is a standby like the
+    // others (a down one until it is re-attached), and is reported as such.
+    if (id === primaryId || (id === f.cluster.failover?.fromNodeId && f.cluster.phase !== 'steady')) continue;
     const kind = n.witness ? 'witness' : 'standby';
     const justAllowed = !n.heartbeat && f.nowMs - f.membershipChangedAtMs < NEVER_REPORTED_GRACE_MS;
     if (!n.live && !justAllowed) {
