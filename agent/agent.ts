@@ -136,12 +136,19 @@ export class Agent {
     }
   }
 
+  /** What this node is now: it follows the database, which only counts while it is UP. */
+  private agentType(): HeartbeatRecord['agentType'] {
+    if (this.deps.config.role === 'witness') return 'witness';
+    const facts = this.health.status === 'UP' ? this.facts : undefined;
+    return facts ? (facts.inRecovery ? 'standby' : 'primary') : 'idle';
+  }
+
   /** The heartbeat this agent would send now. */
   currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): HeartbeatRecord {
     const { config, clock, host, bootId } = this.deps;
     const witness = config.role === 'witness';
     const facts = this.health.status === 'UP' ? this.facts : undefined;
-    const agentType = witness ? 'witness' : facts ? (facts.inRecovery ? 'standby' : 'primary') : 'idle';
+    const agentType = this.agentType();
     return {
       cluster: config.cluster,
       sk: heartbeatKey(config.nodeId),
@@ -188,7 +195,7 @@ export class Agent {
   }
 
   private logHealthChange(previous: LocalHealth, next: LocalHealth): void {
-    const agentType = this.currentHeartbeat('UP').agentType;
+    const agentType = this.agentType();
     if (previous.status === next.status && previous.reason === next.reason && agentType === this.lastKnownType) return;
     const extra = { from: previous.status, to: next.status, reason: next.reason, agentType };
     this.lastKnownType = agentType;

@@ -91,7 +91,7 @@ export async function checkReachable(target: DatabaseTarget, timeoutMs: number):
     return { kind: 'ok' };
   } catch (error) {
     const result = classify(error, target);
-    const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+    const code = errorCode(error);
     return result.kind === 'refused' || (/^[0-9A-Z]{5}$/.test(code) && code !== '57P03') ? { kind: 'ok' } : { kind: 'failed', reason: result.kind === 'failed' ? result.reason : '' };
   }
 }
@@ -179,9 +179,14 @@ const REFUSAL_HINTS: Record<string, string> = {
   '42883': 'a function the check needs is missing; pgfailover needs PostgreSQL 12 or later',
 };
 
+/** A server error's SQLSTATE, or a socket error's code (ECONNREFUSED), or ''. */
+function errorCode(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+}
+
 function classify(error: unknown, target: DatabaseTarget): ProbeResult {
   const where = `${target.user}@${target.host}:${target.port}/${target.dbname}`;
-  const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+  const code = errorCode(error);
   const message = error instanceof Error ? error.message : String(error);
   const hint = REFUSAL_HINTS[code];
   if (hint) return { kind: 'refused', reason: `${where}: ${message} (SQLSTATE ${code}): ${hint}` };

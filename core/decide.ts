@@ -598,11 +598,9 @@ export function decide(input: EvaluationInput, nowMs: number): Decision {
   const rule = rules.find((candidate) => candidate.when(facts)) as Rule;
   const outcome = rule.then(facts);
   const base = outcome.next ?? facts.cluster;
-  const { alerts, notices: alertNotices } = reconcileAlerts(
-    { ...facts, cluster: { ...facts.cluster, phase: base.phase } },
-    desiredAlerts({ ...facts, cluster: { ...facts.cluster, phase: base.phase } }, outcome.rule, outcome.reason),
-    base,
-  );
+  // Standing conditions are judged in the phase the decision leads to.
+  const factsAfter = { ...facts, cluster: { ...facts.cluster, phase: base.phase } };
+  const { alerts, notices: alertNotices } = reconcileAlerts(factsAfter, desiredAlerts(factsAfter, outcome.rule, outcome.reason), base);
   const alertsChanged = JSON.stringify(alerts.map((a) => a.key)) !== JSON.stringify(facts.cluster.alerts.map((a) => a.key));
   const next = outcome.next || alertsChanged ? { ...(outcome.next ?? bump(facts, {})), alerts } : null;
   return {

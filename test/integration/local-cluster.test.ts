@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { livePids, localDown, localUp, readLocalState, type LocalClusterState } from '../../cli/local/local-cluster.ts';
+import { connectLocalStore, livePids, localDown, localUp, readLocalState, type LocalClusterState } from '../../cli/local/local-cluster.ts';
 import { postmasterPid, startServer, stopServer } from '../../cli/local/postgres-server.ts';
 import { isAlive, stopProcess } from '../../cli/local/processes.ts';
 import { buildClusterStatus } from '../../core/cluster-status.ts';
 import { compareLsn } from '../../core/lsn.ts';
 import type { ClusterStatusReport } from '../../core/cluster-status.ts';
-import { StateStore } from '../../core/state-store.ts';
+import type { StateStore } from '../../core/state-store.ts';
 import { runCli, startAgent, stopChild } from '../support/cli.ts';
 import { pollUntil } from '../support/poll.ts';
 
@@ -42,7 +42,7 @@ async function sql<T extends pg.QueryResultRow>(port: number, text: string): Pro
 
 beforeAll(async () => {
   state = await localUp({ dir, standbys: 2, witness: false });
-  store = StateStore.connect({ table: state.table, endpoint: state.storeEndpoint, region: 'local' });
+  store = connectLocalStore(state);
 });
 
 afterAll(async () => {
