@@ -6,7 +6,9 @@
 // It also converges on the goal the evaluator writes in the cluster record: the chosen standby promotes,
 // the others repoint to it, and a node that is writable but not the primary of the current term fences
 // itself. A primary renews its lease with every heartbeat and stops its database before the lease runs
-// out if it cannot renew, unless a majority of its standbys still stream from it.
+// out if it cannot renew. Leases are timed on the monotonic clock. With a watchdog (fencing "watchdog"),
+// every renewal also re-arms it, so the database is stopped at the lease's end even if this process
+// freezes or dies; the self-fence and the watchdog never wait for a hook or a store call.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -20,6 +22,7 @@ import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type Membership
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { HookResult } from './hooks.ts';
+import type { Watchdog } from './watchdog/watchdog.ts';
 
 /** The part of the state store the agent uses. */
 export interface HeartbeatStore {
@@ -67,6 +70,8 @@ export interface AgentDeps {
   logger: AgentLogger;
   host: HeartbeatRecord['host'];
   bootId: string;
+  /** The host watchdog, when configured (required by clusters with fencing "watchdog"). */
+  watchdog?: Watchdog;
 }
 
 /** Heartbeat interval while a failure is suspected or a failover is under way. */
@@ -75,6 +80,8 @@ const BUSY_HEARTBEAT_MS = 250;
 const MAX_BACKOFF_MS = 10_000;
 /** A primary that cannot renew stops its database this long before its lease ends. */
 const FENCE_LEAD_MS = 500;
+/** The watchdog fires this long before the lease ends: after the agent's own fence, before anyone may promote. */
+const WATCHDOG_LEAD_MS = 250;
 /** How often the primary checks whether its lease is about to run out. */
 const LEASE_WATCH_MS = 100;
 
@@ -95,10 +102,12 @@ export class Agent {
   private repointedTerm = -1;
   private repointRequestedTerm = -1;
   private fencedTerm = -1;
-  /** On this agent's clock: until when the lease it last renewed is valid. Starts expired. */
-  private leaseValidUntilMs: number;
+  /** On this host's monotonic clock: until when the lease it last renewed is valid. Starts expired. */
+  private leaseValidUntilMonoMs: number;
+  /** The deadline the watchdog is armed with (monotonic), or null when it is disarmed. */
+  private watchdogDeadlineMonoMs: number | null = null;
   private firstBeatDone = false;
-  private keepServingLogged = false;
+  private selfFencing = false;
   private acting = false;
   private holdingAddress: string | null = null;
   private storeFailures = 0;
@@ -108,7 +117,7 @@ export class Agent {
   private firstCheckDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AgentDeps) {
-    this.leaseValidUntilMs = deps.clock.nowMs();
+    this.leaseValidUntilMonoMs = deps.clock.monotonicMs();
   }
 
   start(): void {
@@ -128,6 +137,9 @@ export class Agent {
   async stop(timeoutMs = 3000): Promise<void> {
     this.stopping.abort();
     await Promise.allSettled(this.loops);
+    // A deliberate stop stands the watchdog down (the heartbeat then says so): the database keeps
+    // running unwatched, and the evaluator will not fail it over automatically while it cannot be fenced.
+    await this.disarmWatchdog('the agent is stopping');
     try {
       await withDeadline(this.writeHeartbeat('EXITED'), timeoutMs, 'marking the agent exited');
       this.deps.logger.info('agent stopped; marked EXITED in the state store');
@@ -173,6 +185,7 @@ export class Agent {
       primaryCheck: this.checkedPrimary ? { primaryNodeId: this.checkedPrimary, status: this.primaryHealth.status, reason: this.primaryHealth.reason } : null,
       action: this.action,
       upstream: facts?.upstream ?? null,
+      watchdogArmed: this.watchdogDeadlineMonoMs !== null && this.watchdogDeadlineMonoMs > clock.monotonicMs(),
     };
   }
 
@@ -322,41 +335,67 @@ export class Agent {
     const { config, store, clock, logger } = this.deps;
     if (cluster.primaryNodeId !== config.nodeId || cluster.term !== this.term || !this.writable()) return;
     // The lease is timed from before the request left: the evaluator saw the renewal later than that.
-    const sentAtMs = clock.nowMs();
+    const sentAtMonoMs = clock.monotonicMs();
     try {
       await store.renewLease(config.cluster, config.nodeId, cluster.term);
-      this.leaseValidUntilMs = sentAtMs + cluster.policy.leaseDurationMs;
-      this.keepServingLogged = false;
+      this.leaseValidUntilMonoMs = sentAtMonoMs + cluster.policy.leaseDurationMs;
+      await this.armWatchdog(sentAtMonoMs + cluster.policy.leaseDurationMs - WATCHDOG_LEAD_MS);
     } catch (error) {
       if (!(error instanceof StoreConflictError)) throw error;
       logger.warn('lease not renewed: this node is no longer the primary of the current term', { term: cluster.term });
     }
   }
 
-  /** Stops a primary that can no longer prove its lease, before the lease runs out (EFM stop.isolated.primary). */
+  /**
+   * Stops a primary that can no longer prove its lease, before the lease runs out (EFM
+   * stop.isolated.primary). Nothing else counts as proof: a standby that looks "streaming" in
+   * pg_stat_replication may have been cut off silently and promoted long ago. This loop does not wait
+   * for a goal action or a hook in progress, and makes no store call before fencing.
+   */
   private async leaseWatchLoop(): Promise<void> {
     const { config, logger, clock } = this.deps;
-    // Fence this long before the lease ends: an immediate stop takes well under this.
-    const leadMs = FENCE_LEAD_MS;
     while (!this.stopping.signal.aborted) {
       await this.pause(LEASE_WATCH_MS);
-      if (!config.stopIsolatedPrimary || !this.firstBeatDone || !this.writable() || this.acting) continue;
-      if (clock.nowMs() < this.leaseValidUntilMs - leadMs) continue;
-      const standbys = this.membership?.allowed.filter((node) => node.role === 'database' && node.nodeId !== config.nodeId).length ?? 0;
-      const allowedIds = new Set(this.membership?.allowed.map((node) => node.nodeId) ?? []);
-      const streaming = (this.facts?.replication ?? []).filter((peer) => peer.state === 'streaming' && allowedIds.has(peer.applicationName)).length;
-      if (standbys > 0 && streaming * 2 > standbys) {
-        // No standby can have been promoted while a majority of them stream from us.
-        if (!this.keepServingLogged) logger.warn(`lease not renewed, but ${streaming} of ${standbys} standbys stream from this primary: it keeps serving`);
-        this.keepServingLogged = true;
-        continue;
-      }
-      logger.error(`lease not renewed and only ${streaming} of ${standbys} standbys stream from this primary: stopping the database before the lease runs out`);
-      await this.act(async () => {
+      if (!config.stopIsolatedPrimary || !this.firstBeatDone || !this.writable() || this.selfFencing) continue;
+      if (clock.monotonicMs() < this.leaseValidUntilMonoMs - FENCE_LEAD_MS) continue;
+      this.selfFencing = true;
+      try {
+        logger.error('lease not renewed: stopping the database before the lease runs out');
         await this.deps.ops.fence(null);
         this.fencedTerm = this.term;
-        this.report('fenced', 'isolated: the lease could not be renewed and no majority of standbys streamed from this primary');
-      });
+        this.report('fenced', 'isolated: the lease could not be renewed in time');
+        await this.disarmWatchdog('the database is stopped');
+      } catch (error) {
+        // Retried on the next tick; the watchdog, if any, still fires at the lease's end.
+        logger.error('self-fence failed; retrying', { error: String(error) });
+      } finally {
+        this.selfFencing = false;
+      }
+    }
+  }
+
+  /** Arms (or re-arms) the watchdog; a failure is logged and reported as "not armed" in the heartbeat. */
+  private async armWatchdog(deadlineMonoMs: number): Promise<void> {
+    const watchdog = this.deps.watchdog;
+    if (!watchdog) return;
+    try {
+      await watchdog.arm(deadlineMonoMs);
+      if (this.watchdogDeadlineMonoMs === null) this.deps.logger.info(`watchdog armed (${watchdog.describe})`);
+      this.watchdogDeadlineMonoMs = deadlineMonoMs;
+    } catch (error) {
+      this.deps.logger.error('could not arm the watchdog: this node\'s lease is not protected against a frozen agent', { error: String(error) });
+    }
+  }
+
+  private async disarmWatchdog(why: string): Promise<void> {
+    const watchdog = this.deps.watchdog;
+    if (!watchdog || this.watchdogDeadlineMonoMs === null) return;
+    try {
+      await watchdog.disarm();
+      this.watchdogDeadlineMonoMs = null;
+      this.deps.logger.info(`watchdog disarmed: ${why}`);
+    } catch (error) {
+      this.deps.logger.error('could not disarm the watchdog', { error: String(error) });
     }
   }
 
@@ -434,11 +473,22 @@ export class Agent {
             const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
             if (answer.kind === 'ok') return this.report('promote-failed', `the cluster address ${address} still answers: the old primary may still hold it, so this node will not promote`);
           }
+          if (goal.policy.fencing === 'watchdog' && !this.deps.watchdog) {
+            return this.report('promote-failed', 'the cluster fences with a watchdog and this agent has none configured (agent config "watchdog")');
+          }
           try {
-            // Take the lease first: a new primary without one would fence itself at once.
-            const sentAtMs = this.deps.clock.nowMs();
+            // Take the lease first: a new primary without one would fence itself at once. The watchdog
+            // is armed with the lease's end before pg_promote(), so a pause from here on cannot leave a
+            // writable server behind once the evaluator may give up on this node.
+            const clock = this.deps.clock;
+            const sentAtMonoMs = clock.monotonicMs();
             await this.deps.store.renewLease(config.cluster, me, term);
-            this.leaseValidUntilMs = sentAtMs + goal.policy.leaseDurationMs;
+            this.leaseValidUntilMonoMs = sentAtMonoMs + goal.policy.leaseDurationMs;
+            await this.armWatchdog(sentAtMonoMs + goal.policy.leaseDurationMs - WATCHDOG_LEAD_MS);
+            const remainingMs = this.leaseValidUntilMonoMs - clock.monotonicMs();
+            if (remainingMs <= FENCE_LEAD_MS) {
+              return this.report('promote-failed', `the lease taken for term ${term} has only ${remainingMs} ms left (this agent was delayed); not promoting`);
+            }
             await ops.promote();
           } catch (error) {
             return this.report('promote-failed', error instanceof Error ? error.message : String(error));
@@ -461,6 +511,7 @@ export class Agent {
           this.fencedTerm = term;
           this.report('fenced', `the primary database failed: ${this.health.reason}`);
           await this.deps.store.releaseLease(config.cluster, me, term);
+          await this.disarmWatchdog('the failed database is fenced and the lease released');
           return;
         }
         return;

@@ -177,6 +177,8 @@ const REFUSAL_HINTS: Record<string, string> = {
   '3D000': 'the database does not exist; check database.dbname in the agent config',
   '42501': 'the role lacks a privilege the check needs; grant pg_monitor and the functions listed in docs/agent.md',
   '42883': 'a function the check needs is missing; pgfailover needs PostgreSQL 12 or later',
+  // A server that is full is alive and serving: never a reason to call it DOWN and fail it over.
+  '53300': 'the server is alive but has no free connection slot (max_connections); give the agent\'s role a reserved slot (pg_use_reserved_connections on PostgreSQL 16+, or raise max_connections)',
 };
 
 /** A server error's SQLSTATE, or a socket error's code (ECONNREFUSED), or ''. */

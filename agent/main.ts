@@ -11,6 +11,8 @@ import { ConfigError } from '../core/errors.ts';
 import { StateStore } from '../core/state-store.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { Agent } from './agent.ts';
+import { DeviceWatchdog } from './watchdog/device-watchdog.ts';
+import { FileWatchdog } from './watchdog/file-watchdog.ts';
 import { createNodeOps } from './node-ops.ts';
 import { callAws } from '../core/aws-errors.ts';
 import { hostFacts } from './host-facts.ts';
@@ -56,10 +58,12 @@ try {
       logger.warn('instance metadata (IMDSv2) unavailable: using the ids in the config; the address movers need the ENI id', { error: String(error) });
     }
   }
+  const watchdog = config.watchdog?.kind === 'device' ? new DeviceWatchdog(config.watchdog.path, config.watchdog.timeoutMs, systemClock) : config.watchdog?.kind === 'file' ? new FileWatchdog(config.watchdog.path) : undefined;
   const agent = new Agent({
     config,
     store,
     ops: createNodeOps(config, password),
+    watchdog,
     clock: systemClock,
     logger,
     host: hostFacts(config, instance),

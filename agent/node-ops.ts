@@ -10,7 +10,19 @@ import type { NodeOps } from './agent.ts';
 import { checkReachable, probeDatabase, runStatements, type DatabaseTarget } from './database-probe.ts';
 import { runHook } from './hooks.ts';
 import { dirname, join } from 'node:path';
-import { checkpointLocation, hasStandbySignal, postmasterPid, startServer, stopServer, writeStandbyFiles } from './server-control.ts';
+import { checkpointLocation, hasStandbySignal, killServer, postmasterPid, startServer, stopServer, writeStandbyFiles } from './server-control.ts';
+
+/** How long a fence waits for an immediate stop before killing the server's processes. */
+const FENCE_STOP_WAIT_S = 1;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 const execFileAsync = promisify(execFile);
 
@@ -50,7 +62,17 @@ export function createNodeOps(config: AgentConfig, password: string | undefined,
       const directory = requireDataDirectory('fence this node');
       // standby.signal first: if anything restarts the server from here on, it comes back a standby.
       await writeStandbyFiles(directory, primaryConninfo);
-      if (postmasterPid(directory) !== undefined) await stopServer(directory, 'immediate').catch(() => undefined);
+      if (postmasterPid(directory) === undefined) return;
+      // An immediate stop takes milliseconds; a postmaster that is stopped (SIGSTOP) or hung ignores it,
+      // so after a short wait every server process is killed. Both are retried until nothing is left.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await stopServer(directory, 'immediate', FENCE_STOP_WAIT_S).catch(() => undefined);
+        const pid = postmasterPid(directory);
+        if (pid === undefined || !processAlive(pid)) return;
+        killServer(directory);
+        if (!processAlive(pid)) return;
+      }
+      throw new Error(`the server in ${directory} is still running after being stopped and killed`);
     },
     runHook,
     conninfoFor(address) {

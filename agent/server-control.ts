@@ -68,8 +68,8 @@ export async function startServer(dataDir: string, logFile: string): Promise<voi
   await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
 }
 
-export async function stopServer(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {
-  await runServerCommand('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
+export async function stopServer(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast', waitSeconds = 60): Promise<void> {
+  await runServerCommand('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', String(waitSeconds), 'stop']);
 }
 
 /** The postmaster's PID from postmaster.pid, or undefined when the server is not running. */
@@ -81,6 +81,45 @@ export function postmasterPid(dataDir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The postmaster and all its descendants, from /proc (children first found, then theirs). */
+export function serverProcesses(postmaster: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(join('/proc', entry, 'stat'), 'utf8');
+      // The command name may hold spaces and parentheses: the fields after the last ")" are fixed.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(entry), Number(fields[1]));
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  const found = [postmaster];
+  for (let index = 0; index < found.length; index++) {
+    for (const [pid, parent] of parentOf) if (parent === found[index] && !found.includes(pid)) found.push(pid);
+  }
+  return found.filter((pid) => parentOf.has(pid));
+}
+
+/**
+ * Kills the server at once, as a host reset would: SIGKILL to the postmaster (so it starts no new
+ * backend) and to every child, which works on stopped (SIGSTOP) and hung processes too. Returns the pids.
+ */
+export function killServer(dataDir: string): number[] {
+  const postmaster = postmasterPid(dataDir);
+  if (postmaster === undefined) return [];
+  const victims = serverProcesses(postmaster);
+  for (const pid of victims) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  return victims;
 }
 
 /**

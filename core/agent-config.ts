@@ -77,9 +77,20 @@ const rawConfigSchema = z.strictObject({
   hooks: hooksSchema.default({ timeoutMs: 30_000 }),
   /**
    * EFM's stop.isolated.primary: a primary that cannot renew its lease stops its database before the
-   * lease runs out, unless a majority of its standbys still stream from it.
+   * lease runs out.
    */
   stopIsolatedPrimary: z.boolean().default(true),
+  /**
+   * A watchdog that stops this host's database when the agent stops renewing it (clusters with fencing
+   * "watchdog"): "device" is the Linux watchdog (/dev/watchdog, e.g. the softdog module), which resets
+   * the host; "file" is the local mode's stand-in, a separate process that kills the postmaster.
+   */
+  watchdog: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('device'), path: z.string().min(1).default('/dev/watchdog'), timeoutMs: z.number().int().min(1000).max(60_000) }),
+      z.strictObject({ kind: z.literal('file'), path: z.string().min(1) }),
+    ])
+    .optional(),
   /**
    * EFM's check.vip.before.promotion: before promoting, this node checks that the cluster address no
    * longer answers (it would mean the old primary still holds it); if it does, the promotion is refused.

@@ -6,6 +6,7 @@
 // be primary in which term and in which phase; agents converge on it (the candidate promotes, standbys
 // repoint, the old primary fences) and report back in their heartbeats; the next decision moves on.
 
+import type { Instant } from './clock.ts';
 import { compareLsn, lsnLagBytes } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
 import { makeNotice, type Notice } from './notices.ts';
@@ -60,7 +61,12 @@ export interface Candidate {
 }
 
 export interface Facts {
+  /** Wall clock: only for what is written into records. */
   nowMs: number;
+  /** The evaluator's monotonic clock: every duration below is measured on it. */
+  monoMs: number;
+  /** How long the evaluator has seen the cluster in its current term and phase (0 when just seen). */
+  phaseAgeMs: number;
   /** When the membership last changed: a node allowed moments ago has not had time to report. */
   membershipChangedAtMs: number;
   cluster: ClusterRecord;
@@ -83,13 +89,14 @@ export interface Facts {
   eligible: string[];
 }
 
-export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
+export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   const { cluster, membership, observations } = input;
+  const { wallMs: nowMs, monoMs } = at;
   const heartbeatOf = new Map(input.heartbeats.map((heartbeat) => [heartbeat.nodeId, heartbeat]));
   const nodes: NodeFacts[] = membership.allowed.map((node) => {
     const heartbeat = heartbeatOf.get(node.nodeId);
     const seen = observations.nodes[node.nodeId];
-    const silentForMs = seen ? nowMs - seen.changedAtMs : null;
+    const silentForMs = seen ? monoMs - seen.changedAtMonoMs : null;
     const live = heartbeat !== undefined && heartbeat.agentStatus === 'UP' && silentForMs !== null && silentForMs <= heartbeat.timeouts.nodeTimeoutMs;
     return { node, heartbeat, live, silentForMs, witness: node.role === 'witness' || heartbeat?.agentType === 'witness' };
   });
@@ -112,7 +119,7 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
   }
 
   const lease = observations.lease;
-  const leaseAgeMs = lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals ? nowMs - lease.changedAtMs : 0;
+  const leaseAgeMs = lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals ? monoMs - lease.changedAtMonoMs : 0;
   const leaseWindowMs = cluster.policy.leaseDurationMs + cluster.policy.leaseMarginMs;
   const leaseExpired = cluster.leaseReleased || leaseAgeMs > leaseWindowMs;
 
@@ -120,9 +127,20 @@ export function gatherFacts(input: EvaluationInput, nowMs: number): Facts {
   // not healthy even while its agent still reports (a partition); only its lease then protects it.
   const confirmed = unreachableVotes.length >= majority;
   const primaryHealthy = primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary' && !confirmed;
-  const { candidate, vetoes, eligible } = chooseCandidate(cluster, membership, nodes, primaryBeat);
+  // While promoting, the current candidate is not a candidate for its own replacement.
+  const excluded = new Map<string, string>();
+  if (cluster.phase === 'promoting' && cluster.failover) {
+    excluded.set(cluster.failover.toNodeId, `it is the candidate of term ${cluster.term} that did not promote`);
+    if (cluster.failover.fromNodeId) excluded.set(cluster.failover.fromNodeId, 'it is the primary this failover replaces');
+  }
+  const referenceBeat = cluster.phase === 'promoting' ? nodes.find((n) => n.node.nodeId === cluster.failover?.fromNodeId)?.heartbeat : primaryBeat;
+  const { candidate, vetoes, eligible } = chooseCandidate(cluster, membership, nodes, referenceBeat, excluded);
+  const phase = observations.phase;
+  const phaseAgeMs = phase && phase.term === cluster.term && phase.phase === cluster.phase ? monoMs - phase.sinceMonoMs : 0;
   return {
     nowMs,
+    monoMs,
+    phaseAgeMs,
     membershipChangedAtMs: membership.updatedAtMs,
     cluster,
     nodes,
@@ -166,6 +184,7 @@ export function chooseCandidate(
   membership: MembershipRecord,
   nodes: readonly NodeFacts[],
   primaryBeat: HeartbeatRecord | undefined,
+  excluded?: ReadonlyMap<string, string>,
 ): { candidate: Candidate | undefined; vetoes: { nodeId: string; reason: string }[]; eligible: string[] } {
   const vetoes: { nodeId: string; reason: string }[] = [];
   const eligible: { nodeId: string; receivedLsn: string; replayedLsn: string; rank: number }[] = [];
@@ -180,6 +199,11 @@ export function chooseCandidate(
   for (const facts of standbys) {
     const nodeId = facts.node.nodeId;
     const beat = facts.heartbeat;
+    const exclusion = excluded?.get(nodeId);
+    if (exclusion) {
+      vetoes.push({ nodeId, reason: exclusion });
+      continue;
+    }
     if (!beat) {
       vetoes.push({ nodeId, reason: 'its agent has never reported' });
       continue;
@@ -257,6 +281,28 @@ function primaryProblem(facts: Facts): string {
   return `the database of primary ${id} is ${facts.primaryDbStatus}`;
 }
 
+/**
+ * The address is not on the primary: move it. The write only claims the move (so overlapping evaluators
+ * do not both act); the evaluator records the new holder once the move has happened.
+ */
+function addressNotOnPrimaryRule(primaryServes: (f: Facts) => boolean): Rule {
+  return {
+    id: 'address-not-on-primary',
+    when: (f) => primaryServes(f) && f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== f.cluster.primaryNodeId,
+    then: (f) => {
+      const primaryId = f.cluster.primaryNodeId as string;
+      const next = bump(f, {});
+      return {
+        rule: 'address-not-on-primary',
+        reason: `the address is on ${f.cluster.address.holderNodeId ?? 'no node'}; moving it to primary ${primaryId}`,
+        next,
+        actions: [{ kind: 'move-address', toNodeId: primaryId, term: f.cluster.term }],
+        notices: f.cluster.phase === 'steady' ? [makeNotice(next, 'address-assigned', 'INFO', `address ${f.cluster.address.value ?? ''} assigned to primary ${primaryId}`, { nodeId: primaryId })] : [],
+      };
+    },
+  };
+}
+
 /** Steady phase: is the primary healthy, and if not, may we fail over? */
 export const STEADY_RULES: Rule[] = [
   {
@@ -294,21 +340,7 @@ export const STEADY_RULES: Rule[] = [
       return { rule: 'switchover-started', reason, next, notices: [makeNotice(next, 'switchover-started', 'INFO', `switchover started: ${f.cluster.primaryNodeId ?? '?'} -> ${toNodeId}`, { nodeId: toNodeId, lines: [reason] })] };
     },
   },
-  {
-    id: 'address-not-on-primary',
-    when: (f) => f.primaryHealthy && f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== f.cluster.primaryNodeId,
-    then: (f) => {
-      const primaryId = f.cluster.primaryNodeId as string;
-      const next = bump(f, { address: { ...f.cluster.address, holderNodeId: primaryId } });
-      return {
-        rule: 'address-not-on-primary',
-        reason: `the address is on ${f.cluster.address.holderNodeId ?? 'no node'}; moving it to primary ${primaryId}`,
-        next,
-        actions: [{ kind: 'move-address', toNodeId: primaryId, term: f.cluster.term }],
-        notices: [makeNotice(next, 'address-assigned', 'INFO', `address ${f.cluster.address.value ?? ''} assigned to primary ${primaryId}`, { nodeId: primaryId })],
-      };
-    },
-  },
+  addressNotOnPrimaryRule((f) => f.primaryHealthy),
   { id: 'primary-healthy', when: (f) => f.primaryHealthy, then: (f) => wait('primary-healthy', `primary ${f.cluster.primaryNodeId} is healthy`) },
   {
     // Three-valued health: an UNKNOWN database (a check in progress, a refused login) is never failed over.
@@ -341,6 +373,17 @@ export const STEADY_RULES: Rule[] = [
     id: 'no-candidate',
     when: (f) => f.candidate === undefined,
     then: (f) => wait('no-candidate', `${primaryProblem(f)}, confirmed, but no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`),
+  },
+  {
+    // With watchdog fencing, the lease proves the old primary stopped only if a watchdog backed it: an
+    // agent stopped on purpose (or one that could not arm its watchdog) leaves a server nobody can stop.
+    id: 'old-primary-unfenced',
+    when: (f) => f.cluster.policy.fencing === 'watchdog' && !f.cluster.leaseReleased && f.primary?.heartbeat?.watchdogArmed !== true,
+    then: (f) =>
+      wait(
+        'old-primary-unfenced',
+        `${primaryProblem(f)}, confirmed; but its last report says no watchdog protects it (its agent was stopped or could not arm one), so it may still be writable: manual failover required${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`,
+      ),
   },
   {
     id: 'failover',
@@ -376,24 +419,46 @@ function candidateFacts(f: Facts): NodeFacts | undefined {
   return f.nodes.find((n) => n.node.nodeId === f.cluster.failover?.toNodeId);
 }
 
-/** Promoting phase: the candidate runs the fencing hook and pg_promote(); then the address moves. */
+/** The candidate of the current failover, if it has given up or gone away, with why. */
+export function candidateGone(f: Facts): string | undefined {
+  const candidate = candidateFacts(f);
+  const toNodeId = f.cluster.failover?.toNodeId ?? '?';
+  const action = candidate?.heartbeat?.action;
+  if (action && action.term === f.cluster.term && action.step === 'promote-failed') return `candidate ${toNodeId} could not promote: ${action.detail}`;
+  const timeoutMs = candidate?.heartbeat?.timeouts.nodeTimeoutMs ?? 0;
+  // Measured from when this evaluator saw the phase begin, so a fresh evaluator waits a whole timeout.
+  if (candidate?.live !== true && f.phaseAgeMs > timeoutMs) return `candidate ${toNodeId} stopped reporting before it was promoted`;
+  return undefined;
+}
+
+/**
+ * Promoting phase: the candidate runs the fencing hook, takes the lease and calls pg_promote(); then the
+ * address moves. A candidate that fails or goes away is replaced by the next eligible standby in a new
+ * term, but only once it cannot still become writable: its lease (taken before pg_promote) has run out,
+ * and either its watchdog has fired by then or its agent is alive to fence it (agent-only fencing cannot
+ * stop a silent candidate, so that case waits for a person).
+ */
 export const PROMOTING_RULES: Rule[] = [
   {
-    id: 'promotion-failed',
+    id: 'fence-hook-refused',
     when: (f) => {
       const action = candidateFacts(f)?.heartbeat?.action;
-      return action !== null && action !== undefined && action.term === f.cluster.term && (action.step === 'fence-hook-failed' || action.step === 'promote-failed');
+      return action?.term === f.cluster.term && action.step === 'fence-hook-failed';
     },
     then: (f) => {
       const candidate = candidateFacts(f) as NodeFacts;
-      const action = candidate.heartbeat?.action;
-      const what = action?.step === 'fence-hook-failed' ? 'the fencing hook failed' : 'pg_promote() failed';
+      const detail = candidate.heartbeat?.action?.detail ?? '';
       const next = bump(f, { phase: 'halted' });
       return {
-        rule: 'promotion-failed',
-        reason: `failover aborted: on ${candidate.node.nodeId} ${what}: ${action?.detail ?? ''}`,
+        rule: 'fence-hook-refused',
+        reason: `failover aborted: on ${candidate.node.nodeId} the fencing hook failed: ${detail}`,
         next,
-        notices: [makeNotice(next, 'failover-aborted', 'SEVERE', `failover aborted: ${what} on ${candidate.node.nodeId}`, { nodeId: candidate.node.nodeId, lines: [action?.detail ?? '', 'No node was promoted. Fix the cause, then restore a primary by hand.'] })],
+        notices: [
+          makeNotice(next, 'failover-aborted', 'SEVERE', `failover aborted: the fencing hook failed on ${candidate.node.nodeId}`, {
+            nodeId: candidate.node.nodeId,
+            lines: [detail, 'No node was promoted: the fencing hook could not prove the old primary stopped. Make sure it is, then restore a primary by hand.'],
+          }),
+        ],
       };
     },
   },
@@ -406,31 +471,68 @@ export const PROMOTING_RULES: Rule[] = [
     then: (f) => {
       const toNodeId = f.cluster.failover?.toNodeId as string;
       const moves = f.cluster.address.mode !== 'none';
-      const next = bump(f, {
-        phase: 'promoted',
-        address: moves ? { ...f.cluster.address, holderNodeId: toNodeId } : f.cluster.address,
-        failover: f.cluster.failover && { ...f.cluster.failover, promotedAtMs: f.nowMs, addressMovedAtMs: moves ? f.nowMs : null },
-      });
+      // The holder is recorded only once the move has happened (after this write wins).
+      const next = bump(f, { phase: 'promoted', failover: f.cluster.failover && { ...f.cluster.failover, promotedAtMs: f.nowMs } });
       return {
         rule: 'candidate-promoted',
-        reason: `${toNodeId} is promoted and writable${moves ? `; address ${f.cluster.address.value ?? ''} moved to it` : ''}`,
+        reason: `${toNodeId} is promoted and writable${moves ? `; moving address ${f.cluster.address.value ?? ''} to it` : ''}`,
         next,
         actions: moves ? [{ kind: 'move-address', toNodeId, term: f.cluster.term }] : [],
-        notices: [makeNotice(next, 'standby-promoted', 'INFO', `${toNodeId} promoted to primary`, { nodeId: toNodeId, lines: moves ? [`The address now points at ${toNodeId}.`] : [] })],
+        notices: [makeNotice(next, 'standby-promoted', 'INFO', `${toNodeId} promoted to primary`, { nodeId: toNodeId, lines: moves ? [`The address is being moved to ${toNodeId}.`] : [] })],
       };
     },
   },
   {
-    id: 'candidate-lost',
-    when: (f) => candidateFacts(f)?.live !== true && f.nowMs - (f.cluster.failover?.startedAtMs ?? f.nowMs) > (candidateFacts(f)?.heartbeat?.timeouts.nodeTimeoutMs ?? 0),
+    id: 'candidate-gone-lease-valid',
+    when: (f) => candidateGone(f) !== undefined && !f.leaseExpired,
+    then: (f) => wait('candidate-gone-lease-valid', `${candidateGone(f) ?? ''}; waiting ${f.leaseRemainingMs} ms for the lease it may hold to run out before choosing another`),
+  },
+  {
+    id: 'candidate-lost-unfenceable',
+    when: (f) => candidateGone(f) !== undefined && candidateFacts(f)?.live !== true && f.cluster.policy.fencing === 'agent',
     then: (f) => {
-      const next = bump(f, { phase: 'halted' });
       const toNodeId = f.cluster.failover?.toNodeId ?? '?';
+      const next = bump(f, { phase: 'halted' });
+      const reason = `failover halted: ${candidateGone(f) ?? ''}; with fencing "agent" nothing can stop it if it is only paused, so no other standby is promoted`;
       return {
-        rule: 'candidate-lost',
-        reason: `failover aborted: candidate ${toNodeId} stopped reporting before it was promoted`,
+        rule: 'candidate-lost-unfenceable',
+        reason,
         next,
-        notices: [makeNotice(next, 'failover-aborted', 'SEVERE', `failover aborted: candidate ${toNodeId} stopped reporting`, { nodeId: toNodeId })],
+        notices: [
+          makeNotice(next, 'failover-aborted', 'SEVERE', `failover halted: candidate ${toNodeId} stopped reporting`, {
+            nodeId: toNodeId,
+            lines: [reason, `Check ${toNodeId}: stop its PostgreSQL or make sure it is not writable, then restore a primary by hand. With fencing "watchdog" or "ec2-stop" the next standby is promoted automatically.`],
+          }),
+        ],
+      };
+    },
+  },
+  {
+    id: 'candidate-gone-no-other',
+    when: (f) => candidateGone(f) !== undefined && f.candidate === undefined,
+    then: (f) => wait('candidate-gone-no-other', `${candidateGone(f) ?? ''}; no other standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is none'}`),
+  },
+  {
+    id: 'failover-retry',
+    when: (f) => candidateGone(f) !== undefined,
+    then: (f) => {
+      const candidate = f.candidate as Candidate;
+      const previous = f.cluster.failover;
+      const reason = `${candidateGone(f) ?? ''}; its lease has run out, so it cannot become writable; promoting ${candidate.nodeId} in term ${f.cluster.term + 1}: ${candidate.reason}`;
+      const next = bump(f, {
+        term: f.cluster.term + 1,
+        primaryNodeId: candidate.nodeId,
+        leaseRenewals: 0,
+        leaseReleased: false,
+        phase: 'promoting',
+        failover: { kind: 'failover', fromNodeId: previous?.fromNodeId ?? null, toNodeId: candidate.nodeId, startedAtMs: previous?.startedAtMs ?? f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
+      });
+      return {
+        rule: 'failover-retry',
+        reason,
+        next,
+        expectLeaseRenewals: f.cluster.leaseRenewals,
+        notices: [makeNotice(next, 'failover-retried', 'WARNING', `failover continues: promoting ${candidate.nodeId} instead of ${previous?.toNodeId ?? '?'}`, { nodeId: candidate.nodeId, lines: [reason] })],
       };
     },
   },
@@ -448,9 +550,13 @@ function notFollowing(f: Facts): string[] {
 
 /** Promoted phase: the standbys repoint to the new primary; then the failover is complete. */
 export const PROMOTED_RULES: Rule[] = [
+  addressNotOnPrimaryRule((f) => {
+    const beat = f.primary?.heartbeat;
+    return f.primary?.live === true && beat?.agentType === 'primary' && beat.dbStatus === 'UP';
+  }),
   {
     id: 'failover-completed',
-    when: (f) => notFollowing(f).length === 0 || f.nowMs - (f.cluster.failover?.promotedAtMs ?? f.nowMs) > REPOINT_DEADLINE_MS,
+    when: (f) => notFollowing(f).length === 0 || f.phaseAgeMs > REPOINT_DEADLINE_MS,
     then: (f) => {
       const stragglers = notFollowing(f);
       const failover = f.cluster.failover;
@@ -516,7 +622,7 @@ export const DEMOTING_RULES: Rule[] = [
   },
   {
     id: 'switchover-timeout',
-    when: (f) => f.nowMs - (f.cluster.switchover?.requestedAtMs ?? f.nowMs) > SWITCHOVER_DEADLINE_MS,
+    when: (f) => f.phaseAgeMs > SWITCHOVER_DEADLINE_MS,
     then: (f) => {
       const next = bump(f, { phase: 'halted' });
       const reason = `switchover to ${f.cluster.switchover?.toNodeId ?? '?'} did not complete within ${SWITCHOVER_DEADLINE_MS} ms`;
@@ -555,6 +661,7 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
   if (f.cluster.phase === 'steady' && primaryId) {
     if (rule === 'primary-agent-left') alerts.push({ key: `primary-agent-left:${primaryId}`, severity: 'WARNING', subject: `the agent of primary ${primaryId} left; its database still answers, no failover`, nodeId: primaryId, lines: [reason] });
     if (rule === 'failure-unconfirmed' || rule === 'lease-valid' || rule === 'primary-db-unknown') alerts.push({ key: `primary-suspect:${primaryId}`, severity: 'WARNING', subject: `primary ${primaryId} may have failed; confirming`, nodeId: primaryId, lines: [reason] });
+    if (rule === 'old-primary-unfenced') alerts.push({ key: `manual-failover-required:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed and cannot be proven stopped: manual failover required`, nodeId: primaryId, lines: [reason] });
     if (rule === 'auto-failover-off') alerts.push({ key: `manual-failover-required:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed: manual failover required (automatic failover is off)`, nodeId: primaryId, lines: [reason] });
     if (rule === 'no-candidate') alerts.push({ key: `no-candidate:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed and no standby can be promoted`, nodeId: primaryId, lines: [reason] });
   }
@@ -592,8 +699,8 @@ function reconcileAlerts(f: Facts, desired: DesiredAlert[], base: ClusterRecord)
 
 // ---------------------------------------------------------------------------------------------------
 
-export function decide(input: EvaluationInput, nowMs: number): Decision {
-  const facts = gatherFacts(input, nowMs);
+export function decide(input: EvaluationInput, at: Instant): Decision {
+  const facts = gatherFacts(input, at);
   const rules = RULES_BY_PHASE[facts.cluster.phase];
   const rule = rules.find((candidate) => candidate.when(facts)) as Rule;
   const outcome = rule.then(facts);

@@ -48,6 +48,13 @@ export const clusterPolicySchema = z.strictObject({
   leaseDurationMs: z.number().int().positive(),
   /** Extra wait past the lease before promoting: covers clock-rate drift and request latency. */
   leaseMarginMs: z.number().int().nonnegative(),
+  /**
+   * What stops an old primary (or a candidate) that its own agent cannot stop because it is frozen or
+   * dead: "agent" (nothing: the agent's self-fence only), "watchdog" (every lease holder arms a host
+   * watchdog that stops the database when the lease is not renewed). docs/failover.md says which
+   * promise each makes.
+   */
+  fencing: z.enum(['agent', 'watchdog']).default('agent'),
 });
 export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
 
@@ -198,6 +205,11 @@ export const heartbeatRecordSchema = z.strictObject({
     .nullable(),
   /** Where a standby's WAL receiver streams from ("host:port"), or null. */
   upstream: z.string().nullable(),
+  /**
+   * A watchdog on this host will stop the database at the end of this node's lease unless the agent
+   * renews it: the lease is then kept even if the agent freezes or dies (fencing "watchdog").
+   */
+  watchdogArmed: z.boolean().default(false),
 });
 export type HeartbeatRecord = z.infer<typeof heartbeatRecordSchema>;
 
@@ -262,8 +274,8 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   maxLagBytes: 16 * 1024 * 1024,
   // The primary renews every heartbeat (1 s); three missed renewals and the lease is gone. With the
   // margin, a dead primary node can be replaced 3.5 s after its last renewal. A primary that cannot
-  // renew stops itself a heartbeat before its lease ends, unless its standbys still stream from it, so
-  // a short state-store hiccup does not stop a healthy primary.
+  // renew stops itself before its lease ends.
   leaseDurationMs: 3_000,
   leaseMarginMs: 500,
+  fencing: 'agent',
 };

@@ -317,6 +317,37 @@ export class StateStore {
     }
   }
 
+  /**
+   * Records that the address now reaches `holderNodeId`, after the move, on the record the evaluator
+   * wrote (same version and term). Not conditioned on the lease counter: the new primary renews it
+   * several times a second, and the holder does not depend on it.
+   */
+  async recordAddressHolder(cluster: ClusterRecord, holderNodeId: string, movedAtMs: number): Promise<void> {
+    const setFailover = cluster.failover !== null && cluster.failover.addressMovedAtMs === null;
+    try {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { cluster: cluster.cluster, sk: SK.cluster },
+          UpdateExpression: `SET #address.#holder = :holder, #version = :next, #updatedAtMs = :now${setFailover ? ', #failover.#movedAt = :now' : ''}`,
+          ConditionExpression: '#version = :version AND #term = :term',
+          ExpressionAttributeNames: {
+            '#address': 'address',
+            '#holder': 'holderNodeId',
+            '#version': 'version',
+            '#updatedAtMs': 'updatedAtMs',
+            '#term': 'term',
+            ...(setFailover ? { '#failover': 'failover', '#movedAt': 'addressMovedAtMs' } : {}),
+          },
+          ExpressionAttributeValues: { ':holder': holderNodeId, ':next': cluster.version + 1, ':now': movedAtMs, ':version': cluster.version, ':term': cluster.term },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      throw await this.conflictWithCurrent(error, `address holder of cluster ${cluster.cluster}`, cluster.cluster, SK.cluster, clusterRecordSchema);
+    }
+  }
+
   /** The primary's lease renewal: only while it is still the primary of that term. */
   async renewLease(cluster: string, nodeId: string, term: number): Promise<number> {
     return this.leaseUpdate(cluster, nodeId, term, 'SET #leaseRenewals = #leaseRenewals + :one', { '#leaseRenewals': 'leaseRenewals' }, { ':one': 1 });

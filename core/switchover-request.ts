@@ -8,18 +8,23 @@ import { StoreConflictError, UsageError } from './errors.ts';
 import type { Observations } from './observations.ts';
 import type { ClusterSnapshot, StateStore } from './state-store.ts';
 
-/** A one-off reader cannot watch heartbeats over time; it judges liveness from each agent's own send time. */
+/**
+ * A one-off reader cannot watch heartbeats over time; it judges liveness from each agent's own send time,
+ * so its "monotonic" time base is the wall clock of the records. Only a precheck: the evaluator decides
+ * on its own observations.
+ */
 function observationsFromSendTimes(snapshot: ClusterSnapshot): Observations {
   return {
-    nodes: Object.fromEntries(snapshot.heartbeats.map((beat) => [beat.nodeId, { bootId: beat.bootId, seq: beat.seq, changedAtMs: beat.sentAtMs }])),
+    nodes: Object.fromEntries(snapshot.heartbeats.map((beat) => [beat.nodeId, { bootId: beat.bootId, seq: beat.seq, changedAtMonoMs: beat.sentAtMs }])),
     lease: null,
+    phase: null,
   };
 }
 
 export async function requestSwitchover(store: StateStore, cluster: string, toNodeId: string, requestedBy: string, clock: Clock): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const snapshot = await store.readSnapshot(cluster);
-    const facts = gatherFacts({ ...snapshot, observations: observationsFromSendTimes(snapshot) }, clock.nowMs());
+    const facts = gatherFacts({ ...snapshot, observations: observationsFromSendTimes(snapshot) }, { wallMs: clock.nowMs(), monoMs: clock.nowMs() });
     const veto = switchoverVeto(facts, toNodeId);
     if (veto) throw new UsageError(`switchover to ${toNodeId} refused: ${veto}. Nothing was changed; see pgfailover cluster-status`);
     const record = snapshot.cluster;

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { Clock } from '../../core/clock.ts';
+import { instantOf, type Clock } from '../../core/clock.ts';
 import { decide, type Decision } from '../../core/decide.ts';
 import { StoreConflictError } from '../../core/errors.ts';
 import { makeNotice, type Notice } from '../../core/notices.ts';
@@ -23,7 +23,7 @@ const BUSY_RULES = new Set(['failure-unconfirmed', 'lease-valid', 'primary-db-un
 const HISTORY_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
 export interface EvaluatorDeps {
-  store: Pick<StateStore, 'readSnapshot' | 'writeCluster' | 'appendHistory' | 'listClusters'>;
+  store: Pick<StateStore, 'readSnapshot' | 'writeCluster' | 'recordAddressHolder' | 'appendHistory' | 'listClusters'>;
   /** The address mover for a cluster, by its address mode. */
   moverFor: (cluster: ClusterRecord) => AddressMover;
   notifier: Notifier;
@@ -37,6 +37,7 @@ export class Evaluator {
   private readonly observations = new Map<string, Observations>();
   private readonly lastRule = new Map<string, string>();
   private storeDown = false;
+  private readonly moveFailureAlerted = new Map<string, string>();
 
   constructor(private readonly deps: EvaluatorDeps) {}
 
@@ -44,18 +45,15 @@ export class Evaluator {
   async evaluateCluster(name: string): Promise<Decision> {
     const { store, clock, logger } = this.deps;
     const snapshot = await store.readSnapshot(name);
-    const nowMs = clock.nowMs();
-    const observations = observe(this.observations.get(name) ?? NO_OBSERVATIONS, snapshot.cluster, snapshot.heartbeats, nowMs);
+    // Liveness, the lease and phase ages are judged on the monotonic clock; the wall clock only dates records.
+    const at = instantOf(clock);
+    const observations = observe(this.observations.get(name) ?? NO_OBSERVATIONS, snapshot.cluster, snapshot.heartbeats, at.monoMs);
     this.observations.set(name, observations);
-    const decision = decide({ ...snapshot, observations }, nowMs);
+    const decision = decide({ ...snapshot, observations }, at);
     if (this.lastRule.get(name) !== decision.rule) logger.info(`${name}: ${decision.rule}: ${decision.reason}`, { cluster: name, rule: decision.rule, term: snapshot.cluster.term });
     this.lastRule.set(name, decision.rule);
     if (!decision.next) return decision;
 
-    for (const action of decision.actions) {
-      const moved = await this.moveAddress(snapshot, action.toNodeId, decision);
-      if (!moved) return decision;
-    }
     try {
       await store.writeCluster(decision.next, {
         version: snapshot.cluster.version,
@@ -71,7 +69,32 @@ export class Evaluator {
     logger.info(`${name}: recorded ${decision.rule} (term ${decision.next.term}, ${decision.next.phase})`, { cluster: name, decision: decision.rule, reason: decision.reason });
     await this.record(decision.next, 'decision', decision.rule, decision.next.phase === 'halted' ? 'SEVERE' : 'INFO', decision.reason, decision.reason, null);
     for (const notice of decision.notices) await this.tell(decision.next, notice);
+    // Side effects only now that the write has won: an evaluator that lost does nothing.
+    let written = decision.next;
+    for (const action of decision.actions) {
+      if (!(await this.moveAddress(snapshot, written, action.toNodeId, decision))) break;
+      written = await this.recordAddressMoved(written, action.toNodeId);
+    }
     return decision;
+  }
+
+  /** The address is recorded on its new holder only after the move; a lost write is redone by a later round. */
+  private async recordAddressMoved(written: ClusterRecord, toNodeId: string): Promise<ClusterRecord> {
+    const nowMs = this.deps.clock.nowMs();
+    try {
+      await this.deps.store.recordAddressHolder(written, toNodeId, nowMs);
+      return {
+        ...written,
+        version: written.version + 1,
+        updatedAtMs: nowMs,
+        address: { ...written.address, holderNodeId: toNodeId },
+        failover: written.failover && { ...written.failover, addressMovedAtMs: written.failover.addressMovedAtMs ?? nowMs },
+      };
+    } catch (error) {
+      if (!(error instanceof StoreConflictError)) throw error;
+      this.deps.logger.info(`${written.cluster}: address moved to ${toNodeId}; the record changed meanwhile, a later round records it`);
+      return written;
+    }
   }
 
   /**
@@ -125,8 +148,7 @@ export class Evaluator {
     return rounds;
   }
 
-  private async moveAddress(snapshot: ClusterSnapshot, nodeId: string, decision: Decision): Promise<boolean> {
-    const cluster = snapshot.cluster;
+  private async moveAddress(snapshot: ClusterSnapshot, cluster: ClusterRecord, nodeId: string, decision: Decision): Promise<boolean> {
     const allowed = findAllowed(snapshot.membership, nodeId);
     const host = snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null;
     try {
@@ -135,6 +157,10 @@ export class Evaluator {
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
       this.deps.logger.error(`${cluster.cluster}: moving the address to ${nodeId} failed; will retry`, { error: detail, rule: decision.rule });
+      // Retried every round: alert once per term and target, not every 250 ms.
+      const key = `${cluster.term}:${nodeId}`;
+      if (this.moveFailureAlerted.get(cluster.cluster) === key) return false;
+      this.moveFailureAlerted.set(cluster.cluster, key);
       await this.tell(cluster, makeNotice(cluster, 'address-move-failed', 'SEVERE', `could not move address ${cluster.address.value ?? ''} to ${nodeId}`, { nodeId, lines: [detail] }));
       return false;
     }

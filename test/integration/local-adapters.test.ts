@@ -76,7 +76,7 @@ describe('local notifiers', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgfailover-notify-'));
     try {
       const path = join(dir, 'notifications.jsonl');
-      const sink = new JsonLinesNotifier(path, { nowMs: () => 1234 });
+      const sink = new JsonLinesNotifier(path, { nowMs: () => 1234, monotonicMs: () => 1 });
       await sink.notify('prod', notice);
       await sink.notify('prod', { ...notice, event: 'resolved', severity: 'INFO' });
       const lines = readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);

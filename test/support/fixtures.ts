@@ -64,6 +64,7 @@ export function heartbeat(nodeId: string, overrides: Partial<HeartbeatRecord> = 
     primaryCheck: nodeId === 'db1' ? null : { primaryNodeId: 'db1', status: 'UP', reason: '' },
     action: null,
     upstream: nodeId === 'db1' ? null : '10.0.1.10:5432',
+    watchdogArmed: false,
     ...overrides,
   };
 }
@@ -106,7 +107,8 @@ export function withHeartbeat(snapshot: ClusterSnapshot, replacement: HeartbeatR
 /** Observations as an evaluator that has watched for a while would have them: every node seen just now. */
 export function freshObservations(snapshot: ClusterSnapshot, leaseChangedAtMs = NOW_MS - 500): Observations {
   return {
-    nodes: Object.fromEntries(snapshot.heartbeats.map((beat) => [beat.nodeId, { bootId: beat.bootId, seq: beat.seq, changedAtMs: NOW_MS - 500 }])),
-    lease: { term: snapshot.cluster.term, renewals: snapshot.cluster.leaseRenewals, changedAtMs: leaseChangedAtMs },
+    nodes: Object.fromEntries(snapshot.heartbeats.map((beat) => [beat.nodeId, { bootId: beat.bootId, seq: beat.seq, changedAtMonoMs: NOW_MS - 500 }])),
+    lease: { term: snapshot.cluster.term, renewals: snapshot.cluster.leaseRenewals, changedAtMonoMs: leaseChangedAtMs },
+    phase: { term: snapshot.cluster.term, phase: snapshot.cluster.phase, sinceMonoMs: NOW_MS - 500 },
   };
 }

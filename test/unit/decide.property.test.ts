@@ -136,13 +136,13 @@ function simulate(steps: Step[]) {
         const seen = observe(observations[step.evaluator] as Observations, record, heartbeats, nowMs);
         observations[step.evaluator] = seen;
         const input = { cluster: record, membership: members, heartbeats, observations: seen };
-        const decision = decide(input, nowMs);
+        const decision = decide(input, { wallMs: nowMs, monoMs: nowMs });
         if (!decision.next) break;
         // The store's conditional write: the version read, and for a failover the lease renewals judged.
         if (decision.expectLeaseRenewals !== null && decision.expectLeaseRenewals !== record.leaseRenewals) break;
         if (decision.next.version !== record.version + 1) break;
         if (decision.rule === 'failover') {
-          const facts = gatherFacts(input, nowMs);
+          const facts = gatherFacts(input, { wallMs: nowMs, monoMs: nowMs });
           const oldPrimary = record.primaryNodeId;
           if (!record.leaseReleased && leaseHolder === oldPrimary && nowMs - lastRenewalAtMs <= record.policy.leaseDurationMs) {
             violations.push(`promoted ${decision.next.primaryNodeId} while ${oldPrimary}'s lease was valid (renewed ${nowMs - lastRenewalAtMs} ms ago)`);

@@ -20,10 +20,17 @@ const peersSee = (status: 'UP' | 'DOWN', ...nodes: string[]): Change => (w) => {
 };
 const silentFor = (nodeId: string, ms: number): Change => (w) => {
   const seen = w.observations.nodes[nodeId];
-  if (seen) seen.changedAtMs = NOW_MS - ms;
+  if (seen) seen.changedAtMonoMs = NOW_MS - ms;
 };
 const leaseAge = (ms: number): Change => (w) => {
-  if (w.observations.lease) w.observations.lease.changedAtMs = NOW_MS - ms;
+  w.observations.lease = { term: w.snapshot.cluster.term, renewals: w.snapshot.cluster.leaseRenewals, changedAtMonoMs: NOW_MS - ms };
+};
+/** The evaluator has watched the cluster in its current term and phase for `ms`. */
+const phaseAge = (ms: number): Change => (w) => {
+  w.observations.phase = { term: w.snapshot.cluster.term, phase: w.snapshot.cluster.phase, sinceMonoMs: NOW_MS - ms };
+};
+const fencing = (mode: 'agent' | 'watchdog'): Change => (w) => {
+  w.snapshot.cluster = { ...w.snapshot.cluster, policy: { ...w.snapshot.cluster.policy, fencing: mode } };
 };
 const leaseReleased: Change = (w) => {
   w.snapshot.cluster = { ...w.snapshot.cluster, leaseReleased: true };
@@ -38,7 +45,7 @@ function evaluate(...changes: Change[]): Decision {
   snapshot.membership = membership(['db1', 'db2', 'db3'], ['db2', 'db3']);
   const world: World = { snapshot, observations: freshObservations(snapshot) };
   for (const change of changes) change(world);
-  return decide({ ...world.snapshot, observations: world.observations }, NOW_MS);
+  return decide({ ...world.snapshot, observations: world.observations }, { wallMs: NOW_MS, monoMs: NOW_MS });
 }
 
 // The scenario table of the design brief, and EFM's section 8, row by row.
@@ -60,6 +67,8 @@ describe('decide(): steady phase', () => {
     ['a stall shorter than the node timeout', [silentFor('db1', 3000), leaseAge(3000)], 'primary-healthy', null, []],
     ['automatic failover off', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ policy: { ...clusterRecord().policy, autoFailover: false } })], 'auto-failover-off', null, ['manual-failover-required']],
     ['every standby lagging past the limit', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })], 'no-candidate', null, ['no-candidate']],
+    ['watchdog fencing: a silent primary whose watchdog was armed is failed over', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { watchdogArmed: true })], 'failover', 'db2', ['failover-started']],
+    ['watchdog fencing: a primary whose agent stood its watchdog down is not failed over automatically', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED', watchdogArmed: false })], 'old-primary-unfenced', null, ['manual-failover-required']],
     ['standby database down: no failover, a warning', [(w) => replaceBeat(w, 'db3', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'database down' })], 'primary-healthy', null, ['standby-db-down']],
     ['standby node down: no failover, a warning', [silentFor('db3', 9000)], 'primary-healthy', null, ['standby-agent-down']],
   ])('%s', (_name, changes, rule, promoted, events) => {
@@ -117,7 +126,9 @@ describe('decide(): steady phase', () => {
     const decision = evaluate(cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: null } }));
     expect(decision.rule).toBe('address-not-on-primary');
     expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db1', term: 1 }]);
-    expect(decision.next?.address.holderNodeId).toBe('db1');
+    // The write only claims the move; the holder is recorded after the move has happened.
+    expect(decision.next?.address.holderNodeId).toBeNull();
+    expect(decision.next?.version).toBe(2);
   });
 
   it('notifies a standing condition once, and its end once', () => {
@@ -157,7 +168,13 @@ describe('decide(): a failover in progress', () => {
 
   it.each<[string, Change[], string, string | null, string[]]>([
     ['waits for the candidate to promote', [promoting, primaryDbDown], 'awaiting-promotion', null, []],
-    ['aborts with SEVERE when the fencing hook fails', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 2, step: 'fence-hook-failed', detail: 'fence.sh exited with 3' } })], 'promotion-failed', 'halted', ['failover-aborted', 'halted']],
+    ['aborts with SEVERE when the fencing hook fails', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 2, step: 'fence-hook-failed', detail: 'fence.sh exited with 3' } })], 'fence-hook-refused', 'halted', ['failover-aborted', 'halted']],
+    ['does not give up on a candidate silent for less than its node timeout', [promoting, primaryDbDown, silentFor('db2', 3000), phaseAge(3000), leaseAge(9000), fencing('watchdog')], 'awaiting-promotion', null, []],
+    ['waits out the lease a silent candidate may have taken', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(2000), fencing('watchdog')], 'candidate-gone-lease-valid', null, []],
+    ['replaces a silent candidate with the next standby once its lease ran out (watchdog)', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')], 'failover-retry', 'promoting', ['failover-retried']],
+    ['halts on a silent candidate when nothing but its agent can fence it', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('agent')], 'candidate-lost-unfenceable', 'halted', ['failover-aborted', 'halted']],
+    ['replaces a live candidate whose promotion failed, even with agent fencing', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 2, step: 'promote-failed', detail: 'the cluster address still answers' } }), leaseAge(6000), fencing('agent')], 'failover-retry', 'promoting', ['failover-retried']],
+    ['waits when no other standby can take over', [promoting, primaryDbDown, silentFor('db2', 9000), silentFor('db3', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')], 'candidate-gone-no-other', 'promoting', ['standby-agent-down']],
     ['ignores a failure report from an older term', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 1, step: 'fence-hook-failed', detail: 'old' } })], 'awaiting-promotion', null, []],
     ['moves the address once the candidate is writable', [promoting, primaryDbDown, db2Primary], 'candidate-promoted', 'promoted', ['standby-promoted']],
     ['waits for the standbys to follow', [promoted, primaryDbDown, db2Primary], 'awaiting-repoint', null, []],
@@ -171,11 +188,25 @@ describe('decide(): a failover in progress', () => {
     expect(decision.notices.map((notice) => notice.event).filter((event) => event !== 'resolved')).toEqual(events);
   });
 
-  it('moves the address to the new primary as an action before recording it', () => {
+  it('moves the address to the new primary as an action taken after the write, which does not claim the move', () => {
     const decision = evaluate(promoting, primaryDbDown, db2Primary);
     expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db2', term: 2 }]);
-    expect(decision.next?.address.holderNodeId).toBe('db2');
+    expect(decision.next?.address.holderNodeId).toBe('db1');
     expect(decision.next?.failover?.promotedAtMs).toBe(NOW_MS);
+  });
+
+  it('moves the address again, and does not complete, while the record says it is not on the new primary', () => {
+    const decision = evaluate(promoted, primaryDbDown, db2Primary, cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' } }), (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } }));
+    expect(decision.rule).toBe('address-not-on-primary');
+    expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db2', term: 2 }]);
+    expect(decision.next?.phase).toBe('promoted');
+  });
+
+  it('retries in a new term with the next candidate, keeping the old primary and the start of the failover', () => {
+    const decision = evaluate(promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), cluster({ leaseRenewals: 3 }), leaseAge(6000), fencing('watchdog'));
+    expect(decision.next).toMatchObject({ term: 3, primaryNodeId: 'db3', phase: 'promoting', leaseRenewals: 0, failover: { fromNodeId: 'db1', toNodeId: 'db3', startedAtMs: NOW_MS - 1000 } });
+    expect(decision.expectLeaseRenewals).toBe(3);
+    expect(decision.reason).toMatch(/candidate db2 stopped reporting.*its lease has run out.*promoting db3 in term 3/);
   });
 
   it('names the new primary, the old one and the reason in the completion notice', () => {
