@@ -44,10 +44,14 @@ async function postgresUser(): Promise<PostgresUser> {
   }
 }
 
-/** Runs a PostgreSQL program as the user that owns the servers; throws with its output on failure. */
-export async function runServerCommand(program: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+/**
+ * Runs a PostgreSQL program as the user that owns the servers; throws with its output on failure. With
+ * `netns` (the local mode's lab), it runs inside that network namespace, and so does a server it starts.
+ */
+export async function runServerCommand(program: string, args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): Promise<string> {
   const binary = join(postgresBinDir(), program);
-  const [command, commandArgs] = runsAsRoot() ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
+  const [asOwner, ownerArgs] = runsAsRoot() ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
+  const [command, commandArgs] = netns ? ['ip', ['netns', 'exec', netns, asOwner, ...ownerArgs]] : [asOwner, ownerArgs];
   try {
     const { stdout } = await run(command, commandArgs, { env: { ...process.env, ...env }, timeout: 120_000 });
     return stdout;
@@ -64,8 +68,8 @@ export async function giveToServerUser(path: string): Promise<void> {
   chownSync(path, user.uid, user.gid);
 }
 
-export async function startServer(dataDir: string, logFile: string): Promise<void> {
-  await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
+export async function startServer(dataDir: string, logFile: string, netns?: string): Promise<void> {
+  await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start'], {}, netns);
 }
 
 export async function stopServer(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast', waitSeconds = 60): Promise<void> {

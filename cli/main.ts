@@ -15,7 +15,7 @@ import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { runDemo } from './demo.ts';
 import { FAULTS, runDrill, type Fault } from './local/drill.ts';
 import { formatDrillReport } from './local/drill-report.ts';
-import { connectLocalStore, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
+import { clusterAddress, connectLocalStore, localClean, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
 import { followSwitchover, requestSwitchover } from './switchover.ts';
 
 interface StoreOptions {
@@ -217,8 +217,9 @@ local
   .option('--sync', 'synchronous replication (ANY 1 of the standbys): no acknowledged commit is lost in a failover')
   .option('--fence-hook <command>', 'fencing hook for every database agent; a non-zero exit aborts a failover')
   .option('--webhook <url>', 'also POST every notice to this URL')
+  .addOption(new Option('--network <kind>', 'lab: a network namespace per node (root on Linux; the default there); loopback: TCP forwarders on 127.0.0.1').choices(['lab', 'loopback']))
   .option('--json', 'print one JSON object describing what was started')
-  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; autoFailover: boolean; sync?: boolean; fenceHook?: string; webhook?: string; json?: boolean }) => {
+  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; autoFailover: boolean; sync?: boolean; fenceHook?: string; webhook?: string; network?: 'lab' | 'loopback'; json?: boolean }) => {
     const state = await localUp({
       dir: options.dir,
       standbys: options.standbys,
@@ -228,6 +229,7 @@ local
       synchronous: options.sync === true,
       fenceHook: options.fenceHook,
       webhookUrl: options.webhook,
+      ...(options.network ? { network: options.network } : {}),
       onProgress: options.json ? undefined : (line) => out(line),
     });
     if (options.json) {
@@ -238,15 +240,22 @@ local
           storeEndpoint: state.storeEndpoint,
           storePid: state.storePid,
           controllerPid: state.controllerPid,
-          address: `127.0.0.1:${state.addressPort}`,
+          network: state.network,
+          address: clusterAddress(state),
+          // The lab's namespaces, so that tools outside the product can inject faults.
+          lab: state.lab ? { router: state.lab.routerNetns, aws: state.lab.awsNetns, awsIp: state.lab.awsIp, clients: state.lab.appNetns } : null,
           notificationsFile: state.notificationsFile,
           nodes: state.nodes.map((node) => ({
             name: node.name,
             role: node.role,
+            netns: node.netns,
+            ip: node.ip,
             port: node.port,
+            socketDir: node.socketDir,
             dataDir: node.dataDir,
             postmasterPid: node.postmasterPid,
             agentPid: node.agentPid,
+            watchdogPid: node.watchdogPid,
           })),
         }),
       );
@@ -272,7 +281,18 @@ local
   .action(async (options: { dir: string; purge?: boolean }) => {
     const cluster = readLocalState(options.dir).cluster;
     const result = await localDown(options.dir, { purge: options.purge === true });
-    out(`local cluster ${cluster} stopped (${result.stoppedPids.length} processes)${result.purged ? `; ${options.dir} removed` : ''}`);
+    const namespaces = result.removedNamespaces.length ? `, ${result.removedNamespaces.length} network namespaces removed` : '';
+    out(`local cluster ${cluster} stopped (${result.stoppedPids.length} processes${namespaces})${result.purged ? `; ${options.dir} removed` : ''}`);
+  });
+
+local
+  .command('clean')
+  .description('remove what a crashed local run left: with --dir, everything that run recorded; without, every lab namespace no process uses')
+  .option('--dir <dir>', 'the directory given to local up')
+  .action(async (options: { dir?: string }) => {
+    const result = await localClean(options.dir);
+    out(`stopped ${result.stoppedPids.length} processes, removed ${result.removedNamespaces.length} network namespaces${result.removedNamespaces.length ? ` (${result.removedNamespaces.join(', ')})` : ''}`);
+    if (result.inUse.length) out(`left alone, still in use: ${result.inUse.join(', ')} (stop their cluster with: pgfailover local down --dir DIR)`);
   });
 
 local

@@ -297,7 +297,7 @@ function addressNotOnPrimaryRule(primaryServes: (f: Facts) => boolean): Rule {
         reason: `the address is on ${f.cluster.address.holderNodeId ?? 'no node'}; moving it to primary ${primaryId}`,
         next,
         actions: [{ kind: 'move-address', toNodeId: primaryId, term: f.cluster.term }],
-        notices: f.cluster.phase === 'steady' ? [makeNotice(next, 'address-assigned', 'INFO', `address ${f.cluster.address.value ?? ''} assigned to primary ${primaryId}`, { nodeId: primaryId })] : [],
+        notices: f.cluster.phase === 'steady' ? [makeNotice(next, 'address-assigned', 'INFO', `address ${f.cluster.address.value ?? ''} being assigned to primary ${primaryId}`, { nodeId: primaryId })] : [],
       };
     },
   };

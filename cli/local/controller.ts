@@ -1,14 +1,16 @@
 // The local mode's controller process: the same evaluator the Lambda runs, on a one-second timer, with
-// the local address forwarder as its mover and a JSON-lines file (plus an optional webhook) as its
+// the lab's router (or, on loopback, the local address forwarder) as its mover and a JSON-lines file (plus an optional webhook) as its
 // notifier. `pgfailover local up` starts it; `local down` stops it.
 
 import { Logger } from '@aws-lambda-powertools/logger';
 import { systemClock } from '../../core/clock.ts';
-import { noAddressMover } from '../../core/ports.ts';
+import { noAddressMover, type AddressMover } from '../../core/ports.ts';
 import { Evaluator } from '../../lambdas/evaluator/evaluator.ts';
 import { readFileSync } from 'node:fs';
 import { LocalAddressForwarder, TcpForwarder } from './address-forwarder.ts';
-import { connectLocalStore, readLocalState } from './local-cluster.ts';
+import { clusterAddress, connectLocalStore, readLocalState } from './local-cluster.ts';
+import { LabAddressMover } from './lab-address-mover.ts';
+import { StateStore } from '../../core/state-store.ts';
 import { fanOut, JsonLinesNotifier, WebhookNotifier } from './notifiers.ts';
 
 const dir = process.argv[2];
@@ -18,38 +20,48 @@ if (!dir) {
 }
 const state = readLocalState(dir);
 const logger = new Logger({ serviceName: 'pgfailover-local-controller', persistentKeys: { cluster: state.cluster } });
-// The network: each node's database and store access go through a link a drill can cut.
-const storePort = Number(new URL(state.storeEndpoint).port);
+// The network. Lab: the router moves the cluster address; cuts are iptables rules there, not ours.
+// Loopback: each node's database and store access go through a link a drill can cut.
 const links = new Map<string, TcpForwarder[]>();
-for (const node of state.nodes) {
-  const nodeLinks = [new TcpForwarder(node.storeLinkPort, { host: '127.0.0.1', port: storePort })];
-  if (node.linkPort && node.port) nodeLinks.push(new TcpForwarder(node.linkPort, { host: '127.0.0.1', port: node.port }));
-  for (const link of nodeLinks) await link.listen();
-  links.set(node.name, nodeLinks);
-}
-const addressForwarder = new TcpForwarder(state.addressPort);
-await addressForwarder.listen();
-const forwarder = new LocalAddressForwarder(addressForwarder);
-let lastIsolated = '';
-const watchLinks = setInterval(() => {
-  let isolated: string[] = [];
-  try {
-    const parsed: unknown = JSON.parse(readFileSync(state.linksFile, 'utf8'));
-    const list = typeof parsed === 'object' && parsed !== null && 'isolated' in parsed ? (parsed as { isolated: unknown }).isolated : [];
-    isolated = Array.isArray(list) ? list.filter((name): name is string => typeof name === 'string') : [];
-  } catch {
-    isolated = [];
+let addressForwarder: TcpForwarder | undefined;
+let mover: AddressMover;
+let watchLinks: NodeJS.Timeout | undefined;
+const lab = state.lab;
+if (lab) {
+  mover = new LabAddressMover(lab.routerNetns, lab.address);
+} else {
+  const storePort = Number(new URL(state.storeEndpoint).port);
+  for (const node of state.nodes) {
+    const nodeLinks = node.storeLinkPort ? [new TcpForwarder(node.storeLinkPort, { host: '127.0.0.1', port: storePort })] : [];
+    if (node.linkPort && node.port) nodeLinks.push(new TcpForwarder(node.linkPort, { host: '127.0.0.1', port: node.port }));
+    for (const link of nodeLinks) await link.listen();
+    links.set(node.name, nodeLinks);
   }
-  const key = isolated.join(',');
-  if (key === lastIsolated) return;
-  lastIsolated = key;
-  for (const [name, nodeLinks] of links) for (const link of nodeLinks) link.setCut(isolated.includes(name));
-  logger.warn(`links cut for: ${key || 'nobody'}`);
-}, 100);
+  addressForwarder = new TcpForwarder(state.addressPort ?? 0);
+  await addressForwarder.listen();
+  mover = new LocalAddressForwarder(addressForwarder);
+  let lastIsolated = '';
+  watchLinks = setInterval(() => {
+    let isolated: string[] = [];
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(state.linksFile, 'utf8'));
+      const list = typeof parsed === 'object' && parsed !== null && 'isolated' in parsed ? (parsed as { isolated: unknown }).isolated : [];
+      isolated = Array.isArray(list) ? list.filter((name): name is string => typeof name === 'string') : [];
+    } catch {
+      isolated = [];
+    }
+    const key = isolated.join(',');
+    if (key === lastIsolated) return;
+    lastIsolated = key;
+    for (const [name, nodeLinks] of links) for (const link of nodeLinks) link.setCut(isolated.includes(name));
+    logger.warn(`links cut for: ${key || 'nobody'}`);
+  }, 100);
+}
 const notifier = fanOut([new JsonLinesNotifier(state.notificationsFile, systemClock), ...(state.webhookUrl ? [new WebhookNotifier(state.webhookUrl)] : [])]);
 const evaluator = new Evaluator({
-  store: connectLocalStore(state),
-  moverFor: (cluster) => (cluster.address.mode === 'local' ? forwarder : noAddressMover),
+  // In the lab the evaluator reaches the store inside its own namespace, as the Lambda reaches DynamoDB.
+  store: lab ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' }) : connectLocalStore(state),
+  moverFor: (cluster) => (cluster.address.mode === 'local' || cluster.address.mode === 'secondary-ip' ? mover : noAddressMover),
   notifier,
   clock: systemClock,
   logger,
@@ -58,10 +70,10 @@ const evaluator = new Evaluator({
 const stop = new AbortController();
 process.on('SIGTERM', () => stop.abort());
 process.on('SIGINT', () => stop.abort());
-logger.info(`controller running: address 127.0.0.1:${state.addressPort}, notifications in ${state.notificationsFile}`);
+logger.info(`controller running: address ${clusterAddress(state)}, notifications in ${state.notificationsFile}`);
 await evaluator.runUntil(Number.POSITIVE_INFINITY, 1000, stop.signal);
 clearInterval(watchLinks);
-await addressForwarder.close();
+await addressForwarder?.close();
 for (const nodeLinks of links.values()) for (const link of nodeLinks) await link.close();
 logger.info('controller stopped');
 process.exit(0);

@@ -2,20 +2,22 @@
 // numbered rows through the cluster address, follow what the evaluator and agents do from the cluster's
 // history, then report the timeline and how many acknowledged rows are missing afterwards.
 
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import type { HistoryRecord } from '../../core/records.ts';
 import { UsageError } from '../../core/errors.ts';
 import { postmasterPid, stopServer } from './postgres-server.ts';
-import { connectLocalStore, readLocalState, type LocalClusterState, type LocalNode } from './local-cluster.ts';
+import { serverProcesses } from '../../agent/server-control.ts';
+import { connectLocalStore, readLocalState, sqlTarget, type LocalClusterState, type LocalNode } from './local-cluster.ts';
+import { clusterWriter } from './cluster-writer.ts';
+import { cut, faultTarget } from './lab-faults.ts';
 import { isAlive } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { systemClock } from '../../core/clock.ts';
 import { requestSwitchover } from '../../core/switchover-request.ts';
 
-export const FAULTS = ['kill-primary-db', 'kill-primary-node', 'kill-primary-agent', 'stop-standby', 'stall-primary', 'isolate-primary', 'switchover'] as const;
+export const FAULTS = ['kill-primary-db', 'kill-primary-node', 'kill-primary-agent', 'stop-primary-agent', 'stop-standby', 'stall-primary', 'isolate-primary', 'switchover'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface DrillOptions {
@@ -51,67 +53,6 @@ export interface DrillReport {
   steps: string[];
 }
 
-/** Commits numbered rows one by one through the cluster address, reconnecting as clients do. */
-class Writer {
-  readonly acked: { id: number; atMs: number }[] = [];
-  private next = 1;
-  private running = true;
-  private done: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly port: number,
-    private readonly password: string,
-  ) {}
-
-  start(): void {
-    this.done = this.loop();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.done;
-  }
-
-  private async loop(): Promise<void> {
-    let client: pg.Client | undefined;
-    while (this.running) {
-      try {
-        if (!client) {
-          client = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: 1000, query_timeout: 2000 });
-          client.on('error', () => undefined);
-          await client.connect();
-        }
-        const id = this.next++;
-        await client.query('INSERT INTO pgfailover_drill (id) VALUES ($1)', [id]);
-        this.acked.push({ id, atMs: Date.now() });
-        await sleep(10);
-      } catch {
-        // The outcome of a commit in flight is unknown: it is not counted as acknowledged.
-        void client?.end().catch(() => undefined);
-        client = undefined;
-        await sleep(50);
-      }
-    }
-    await client?.end().catch(() => undefined);
-  }
-}
-
-/** The postmaster and every process it started (backends, walsenders): the server as the OS sees it. */
-function serverProcesses(postmaster: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (parent === postmaster) children.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return [postmaster, ...children];
-}
-
 function signal(pids: number[], name: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
@@ -142,9 +83,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const heartbeats = (await store.readSnapshot(state.cluster)).heartbeats;
   const nodeTimeoutMs = Math.max(...heartbeats.map((beat) => beat.timeouts.nodeTimeoutMs), 5000);
 
-  await superuserQuery(state.addressPort, password, 'CREATE TABLE IF NOT EXISTS pgfailover_drill (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())');
-  await superuserQuery(state.addressPort, password, 'TRUNCATE pgfailover_drill');
-  const writer = new Writer(state.addressPort, password);
+  await superuserQuery(sqlTarget(primary), password, 'CREATE TABLE IF NOT EXISTS pgfailover_drill (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())');
+  await superuserQuery(sqlTarget(primary), password, 'TRUNCATE pgfailover_drill');
+  const writer = clusterWriter(state, options.dir, 'pgfailover_drill', password);
   writer.start();
   await waitUntil(() => writer.acked.length >= 20, 15_000, 'the writer to commit through the cluster address');
 
@@ -170,7 +111,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         if (['failover-aborted', 'manual-failover-required', 'no-candidate'].some((event) => events.includes(event))) return true;
         return events.includes('failover-completed') && writer.acked.some((ack) => ack.atMs > faultAtMs);
       }
+      case 'stop-primary-agent':
+        return events.includes('primary-agent-left') && sinceFault > quietMs;
       case 'kill-primary-agent':
+        // With watchdog fencing the crashed agent's watchdog stops the database and a failover follows.
+        if (events.includes('failover-completed') && writer.acked.some((ack) => ack.atMs > faultAtMs)) return true;
         return events.includes('primary-agent-left') && sinceFault > quietMs;
       case 'stop-standby':
         return events.includes('standby-db-down');
@@ -200,8 +145,10 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   // After a failover, the first write that the new primary accepted through the moved address.
   const movedAtMs = after?.failover && after.term > before.term ? after.failover.addressMovedAtMs : null;
   const firstWrite = writer.acked.find((ack) => ack.atMs > (movedAtMs ?? faultAtMs));
+  // Read back from whichever node is the primary now (the lab's address is not reachable from here).
+  const reader = after?.primaryNodeId ? state.nodes.find((node) => node.name === after.primaryNodeId) : undefined;
   const present = new Set(
-    (await superuserQuery<{ id: string }>(state.addressPort, password, 'SELECT id FROM pgfailover_drill').catch(() => [])).map((row) => Number(row.id)),
+    (reader ? await superuserQuery<{ id: string }>(sqlTarget(reader), password, 'SELECT id FROM pgfailover_drill').catch(() => []) : []).map((row) => Number(row.id)),
   );
   const missingIds = writer.acked.map((ack) => ack.id).filter((id) => !present.has(id));
   const report: DrillReport = {
@@ -245,6 +192,10 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
     case 'kill-primary-agent':
       signal(agent, 'SIGKILL');
       return;
+    case 'stop-primary-agent':
+      // A deliberate stop (systemctl stop): the agent stands its watchdog down and says it exited.
+      signal(agent, 'SIGTERM');
+      return;
     case 'stop-standby':
       if (target.dataDir) await stopServer(target.dataDir, 'fast');
       return;
@@ -256,7 +207,15 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
       return;
     }
     case 'isolate-primary':
-      writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [target.name] })}\n`);
+      if (state.lab) {
+        // Silent: the primary's packets to and from the store and its peers are dropped; its clients
+        // (on its side of the cut) still reach it until it stops itself.
+        const lab = faultTarget(state);
+        await cut(lab, target.name, 'store');
+        await cut(lab, target.name, 'peers');
+      } else {
+        writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [target.name] })}\n`);
+      }
       return;
     case 'switchover':
       await requestSwitchover(connectLocalStore(state), state.cluster, target.name, 'drill', systemClock);

@@ -1,7 +1,12 @@
-// `pgfailover local up|status|down`: a whole cluster on this machine with real parts: PostgreSQL servers
-// in streaming replication, dynalite as the state store, and one real agent process per node.
-// Everything started is recorded in DIR/local.json as it starts, so `down` (or a failed `up`) can stop
-// exactly those processes and nothing else.
+// `pgfailover local up|status|down|clean`: a whole cluster on this machine with real parts: PostgreSQL
+// servers in streaming replication, dynalite as the state store, one real agent process (and a watchdog
+// stand-in) per node, the evaluator on a timer. Everything started is recorded in DIR/local.json as it
+// starts, so `down` (or a failed `up`) can stop exactly those processes and remove exactly those
+// namespaces, and nothing else.
+//
+// Two networks: the lab (root on Linux; cli/local/lab-network.ts), where every node has a network
+// namespace and an IP of its own and faults are real dropped packets; and the loopback fallback, where
+// the controller's TCP forwarders stand in for links and the cluster address (and cuts close sockets).
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,26 +29,38 @@ import {
   stopServer,
 } from './postgres-server.ts';
 import { freePort, isAlive, nodeArgsFor, spawnDetached, stopProcess, waitFor } from './processes.ts';
-import { superuserQuery } from './superuser-sql.ts';
+import { superuserQuery, type SqlTarget } from './superuser-sql.ts';
+import { createLab, destroyLab, HOST_DEVICE, inNetns, labUnavailable, listLabNamespaces, newLabId, pidsInNetns, planLab, type LabPlan } from './lab-network.ts';
 
 const STATE_FILE = 'local.json';
 const AGENT_BIN = fileURLToPath(new URL('../../bin/pgfailover-agent.js', import.meta.url));
 const STORE_SERVER = fileURLToPath(new URL('./store-server.ts', import.meta.url));
 const CONTROLLER = fileURLToPath(new URL('./controller.ts', import.meta.url));
+const WATCHDOG = fileURLToPath(new URL('./watchdog-process.ts', import.meta.url));
 
 const localNodeSchema = z.strictObject({
   name: z.string(),
   role: z.enum(['primary', 'standby', 'witness']),
   address: z.string(),
-  /** The server's real port: only its own agent uses it. */
+  /** The server's real port: only its own agent uses it (5432 inside the lab, where each node has its own IP). */
   port: z.number().int().positive().nullable(),
-  /** The node's database as the rest of the cluster sees it (a link a drill can cut). */
+  /** Loopback network: the node's database as the rest of the cluster sees it (a link a drill can cut). */
   linkPort: z.number().int().positive().nullable(),
-  /** The node's way to the state store (a link a drill can cut). */
-  storeLinkPort: z.number().int().positive(),
+  /** Loopback network: the node's way to the state store (a link a drill can cut). */
+  storeLinkPort: z.number().int().positive().nullable(),
+  /** Lab: the node's network namespace and its IP there. */
+  netns: z.string().nullable().default(null),
+  ip: z.string().nullable().default(null),
+  /** Lab: the server's Unix socket directory, how tools outside the lab reach it. */
+  socketDir: z.string().nullable().default(null),
+  /** Lab: libfaketime's control file for this node's agent (its wall clock can be stepped). */
+  clockFile: z.string().nullable().default(null),
   dataDir: z.string().nullable(),
   postmasterPid: z.number().int().positive().nullable(),
   agentPid: z.number().int().positive().nullable(),
+  /** The stand-in for the host's watchdog (database nodes): kills the server when the agent stops renewing it. */
+  watchdogPid: z.number().int().positive().nullable().default(null),
+  watchdogFile: z.string().nullable().default(null),
   agentConfig: z.string(),
   agentLog: z.string(),
 });
@@ -53,12 +70,28 @@ const localStateSchema = z.strictObject({
   version: z.literal(1),
   cluster: z.string(),
   table: z.string(),
+  /** How tools on this host reach the store: http://127.0.0.1:PORT, or unix:///DIR/store.sock in the lab. */
   storeEndpoint: z.string(),
   storePid: z.number().int().positive().nullable(),
+  network: z.enum(['lab', 'loopback']).default('loopback'),
+  lab: z
+    .strictObject({
+      id: z.string(),
+      routerNetns: z.string(),
+      awsNetns: z.string(),
+      awsIp: z.string(),
+      appNetns: z.string(),
+      /** The cluster address: a real IP in the lab that the router sends to the current primary. */
+      address: z.string(),
+      /** Every namespace made, recorded as it was made, so that down removes exactly these. */
+      namespaces: z.array(z.string()),
+    })
+    .nullable()
+    .default(null),
   /** The evaluator on a timer, with the address forwarder and the notification sinks. */
   controllerPid: z.number().int().positive().nullable(),
-  /** The cluster's address: 127.0.0.1:addressPort always reaches the current primary. */
-  addressPort: z.number().int().positive(),
+  /** Loopback network: 127.0.0.1:addressPort always reaches the current primary (the lab uses lab.address:5432). */
+  addressPort: z.number().int().positive().nullable(),
   notificationsFile: z.string(),
   /** Drills write the names of isolated nodes here; the controller cuts their links. */
   linksFile: z.string(),
@@ -82,6 +115,8 @@ export interface LocalUpOptions {
   fenceHook?: string;
   /** Synchronous replication: every commit waits for one standby (ANY 1), so no acknowledged write is lost. */
   synchronous?: boolean;
+  /** lab: namespaces (root on Linux; the default there); loopback: TCP forwarders on 127.0.0.1. */
+  network?: 'lab' | 'loopback';
   onProgress?: (line: string) => void;
 }
 
@@ -99,13 +134,30 @@ function writeLocalState(dir: string, state: LocalClusterState): void {
 
 /** PIDs recorded in the state that are still running. */
 export function livePids(state: LocalClusterState): number[] {
-  const pids = [state.storePid, state.controllerPid, ...state.nodes.flatMap((node) => [node.agentPid, node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null])];
+  const pids = [state.storePid, state.controllerPid, ...state.nodes.flatMap((node) => [node.agentPid, node.watchdogPid, node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null])];
   return pids.filter((pid): pid is number => pid !== null && isAlive(pid));
 }
 
 export function connectLocalStore(state: LocalClusterState): StateStore {
   return StateStore.connect({ table: state.table, endpoint: state.storeEndpoint, region: 'local' });
 }
+
+/** How this process reaches a node's server: its socket in the lab, TCP on loopback otherwise. */
+export function sqlTarget(node: LocalNode): SqlTarget {
+  if (!node.port) throw new Error(`${node.name} has no database`);
+  return { host: node.socketDir ?? '127.0.0.1', port: node.port };
+}
+
+/** The address clients use, as "host:port". */
+export function clusterAddress(state: LocalClusterState): string {
+  return state.lab ? `${state.lab.address}:${LAB_PG_PORT}` : `127.0.0.1:${state.addressPort ?? 0}`;
+}
+
+const LAB_PG_PORT = 5432;
+const LAB_STORE_PORT = 8000;
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+/** Unix socket paths are limited to 107 bytes; PostgreSQL adds "/.s.PGSQL.5432". */
+const MAX_SOCKET_DIR = 90;
 
 export async function localUp(options: LocalUpOptions): Promise<LocalClusterState> {
   const dir = resolve(options.dir);
@@ -122,6 +174,16 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     throw new UsageError(`${dir} holds a stopped local cluster from an earlier run; remove it with: pgfailover local down --dir ${options.dir} --purge, or choose another directory`);
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${dir} is not empty; give local up an empty or new directory`);
+  let network = options.network;
+  const unavailable = network === 'loopback' ? undefined : await labUnavailable();
+  if (network === 'lab' && unavailable) throw new UsageError(`the network lab cannot be built here: ${unavailable}; use --network loopback`);
+  network ??= unavailable ? 'loopback' : 'lab';
+  if (unavailable && network === 'loopback' && options.network === undefined) {
+    progress(`network: loopback forwarders (${unavailable}); faults there close connections rather than drop packets`);
+  }
+  if (network === 'lab' && join(dir, 'db1').length > MAX_SOCKET_DIR) {
+    throw new UsageError(`${dir} is too long a path for PostgreSQL's Unix sockets in the lab (at most ${MAX_SOCKET_DIR - 4} characters); choose a shorter directory`);
+  }
   // The servers run as the postgres OS user when we are root: it must be able to enter DIR.
   if (existsSync(dir)) chmodSync(dir, 0o755);
   // Check before creating anything, so a refused directory leaves no trace.
@@ -130,15 +192,20 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
   await assertServerUserCanReach(dir);
 
   const cluster = options.cluster ?? 'local';
-  const storePort = await freePort();
+  const storePort = network === 'lab' ? LAB_STORE_PORT : await freePort();
+  const labId = newLabId();
+  const names = ['db1', ...Array.from({ length: options.standbys }, (_, index) => `db${index + 2}`), ...(options.witness ? ['witness'] : [])];
+  const plan = network === 'lab' ? planLab(labId, names) : undefined;
   const state: LocalClusterState = {
     version: 1,
     cluster,
     table: 'pgfailover',
-    storeEndpoint: `http://127.0.0.1:${storePort}`,
+    storeEndpoint: plan ? `unix://${join(dir, 'store.sock')}` : `http://127.0.0.1:${storePort}`,
     storePid: null,
+    network,
+    lab: plan ? { id: plan.id, routerNetns: plan.routerNetns, awsNetns: plan.aws.netns, awsIp: plan.aws.ip, appNetns: plan.app.netns, address: plan.address, namespaces: [] } : null,
     controllerPid: null,
-    addressPort: await freePort(),
+    addressPort: plan ? null : await freePort(),
     notificationsFile: join(dir, 'notifications.jsonl'),
     linksFile: join(dir, 'links.json'),
     webhookUrl: options.webhookUrl ?? null,
@@ -148,100 +215,130 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
   };
   writeLocalState(dir, state);
   try {
-    await startLocalCluster(dir, state, storePort, options, progress);
+    if (plan) {
+      progress(`network lab ${plan.id}: a namespace per node, the store and evaluator in ${plan.aws.netns}, clients in ${plan.app.netns}, cluster address ${plan.address}`);
+      await createLab(plan, (netns) => {
+        state.lab?.namespaces.push(netns);
+        writeLocalState(dir, state);
+      });
+    }
+    await startLocalCluster(dir, state, storePort, options, plan, progress);
     return state;
   } catch (error) {
     progress(`start-up failed (${error instanceof Error ? error.message : String(error)}); stopping what was started`);
     await stopLocalProcesses(dir, state);
+    if (state.lab) await destroyLab(state.lab.namespaces);
     throw error;
   }
 }
 
-async function startLocalCluster(dir: string, state: LocalClusterState, storePort: number, options: LocalUpOptions, progress: (line: string) => void): Promise<void> {
+async function startLocalCluster(dir: string, state: LocalClusterState, storePort: number, options: LocalUpOptions, plan: LabPlan | undefined, progress: (line: string) => void): Promise<void> {
   const save = () => writeLocalState(dir, state);
+  const hostOf = (name: string) => plan?.nodes.find((host) => host.name === name);
   const secretsDir = join(dir, 'secrets');
   mkdirSync(secretsDir, { mode: 0o700 });
   const secrets = { superuser: secret(), monitor: secret(), replicator: secret() };
   const superuserFile = writeSecret(join(secretsDir, 'superuser.password'), secrets.superuser);
   const monitorFile = writeSecret(join(secretsDir, 'monitor.password'), secrets.monitor);
-  const passfile = writeSecret(join(secretsDir, 'replication.pgpass'), `127.0.0.1:*:*:replicator:${secrets.replicator}`);
+  const passfile = writeSecret(join(secretsDir, 'replication.pgpass'), `${plan ? '*' : '127.0.0.1'}:*:*:replicator:${secrets.replicator}`);
   // The servers read these two as the postgres OS user; the agent's password stays with us.
   await giveToServerUser(secretsDir);
   await giveToServerUser(superuserFile);
   await giveToServerUser(passfile);
 
-  progress(`state store: dynalite on ${state.storeEndpoint}`);
-  state.storePid = spawnDetached(process.execPath, nodeArgsFor(STORE_SERVER, [String(storePort)]), join(dir, 'store.log'));
+  // The store: on loopback, or on the lab's "AWS side", with a socket for tools on this host.
+  const storeArgs = plan ? [String(storePort), plan.aws.ip, join(dir, 'store.sock')] : [String(storePort)];
+  progress(`state store: dynalite on ${plan ? `${plan.aws.ip}:${storePort} (${plan.aws.netns})` : state.storeEndpoint}`);
+  state.storePid = spawnIn(plan?.aws.netns, process.execPath, nodeArgsFor(STORE_SERVER, storeArgs), join(dir, 'store.log'));
   save();
   const store = connectLocalStore(state);
   await waitFor('the state store to answer', () => store.createTableIfMissing().then(() => true), 30_000, 100);
   await store.initCluster(
     {
       cluster: state.cluster,
-      policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover ?? true },
+      // Every database node has a watchdog stand-in, so a frozen or dead agent cannot leave a primary behind.
+      policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover ?? true, fencing: 'watchdog' },
       primaryNodeId: 'db1',
-      address: { mode: 'local', value: `127.0.0.1:${state.addressPort}`, holderNodeId: null },
+      // In the lab the address is a secondary IP, moved by the router and brought up by the agents as on EC2.
+      address: plan ? { mode: 'secondary-ip', value: plan.address, holderNodeId: null } : { mode: 'local', value: `127.0.0.1:${state.addressPort ?? 0}`, holderNodeId: null },
     },
     Date.now(),
   );
 
-  const names = ['db1', ...Array.from({ length: options.standbys }, (_, index) => `db${index + 2}`)];
-  for (const name of names) {
-    const port = await freePort();
-    const linkPort = await freePort();
+  for (const name of databaseNames(options)) {
     const nodeDir = join(dir, name);
     mkdirSync(nodeDir);
     await giveToServerUser(nodeDir);
+    const host = hostOf(name);
+    const port = plan ? LAB_PG_PORT : await freePort();
+    const linkPort = plan ? null : await freePort();
     state.nodes.push({
       name,
       role: name === 'db1' ? 'primary' : 'standby',
-      address: `127.0.0.1:${linkPort}`,
+      address: host ? `${host.ip}:${port}` : `127.0.0.1:${linkPort ?? 0}`,
       port,
       linkPort,
-      storeLinkPort: await freePort(),
+      storeLinkPort: plan ? null : await freePort(),
+      netns: host?.netns ?? null,
+      ip: host?.ip ?? null,
+      socketDir: plan ? nodeDir : null,
+      clockFile: plan && existsSync(LIBFAKETIME) ? join(nodeDir, 'clock.rc') : null,
       dataDir: join(nodeDir, 'data'),
       postmasterPid: null,
       agentPid: null,
+      watchdogPid: null,
+      watchdogFile: join(nodeDir, 'watchdog.json'),
       agentConfig: join(nodeDir, 'agent.json'),
       agentLog: join(nodeDir, 'agent.log'),
     });
   }
   if (options.witness) {
+    const host = hostOf('witness');
     state.nodes.push({
       name: 'witness',
       role: 'witness',
-      address: 'witness.local',
+      address: host ? host.ip : 'witness.local',
       port: null,
       linkPort: null,
-      storeLinkPort: await freePort(),
+      storeLinkPort: plan ? null : await freePort(),
+      netns: host?.netns ?? null,
+      ip: host?.ip ?? null,
+      socketDir: null,
+      clockFile: null,
       dataDir: null,
       postmasterPid: null,
       agentPid: null,
+      watchdogPid: null,
+      watchdogFile: null,
       agentConfig: join(dir, 'witness-agent.json'),
       agentLog: join(dir, 'witness-agent.log'),
     });
   }
   writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [] })}\n`);
-  // The controller first: it carries the links between the nodes, and then runs the evaluator.
-  progress(`controller: node links, the cluster address 127.0.0.1:${state.addressPort}, the evaluator every second`);
-  state.controllerPid = spawnDetached(process.execPath, nodeArgsFor(CONTROLLER, [dir]), join(dir, 'controller.log'));
+  // The controller first: on loopback it carries the links between the nodes; then it runs the evaluator.
+  progress(plan ? `controller: the evaluator every second, in ${plan.aws.netns}` : `controller: node links, the cluster address 127.0.0.1:${state.addressPort ?? 0}, the evaluator every second`);
+  state.controllerPid = spawnIn(plan?.aws.netns, process.execPath, nodeArgsFor(CONTROLLER, [dir]), join(dir, 'controller.log'));
   save();
 
+  const primary = state.nodes[0];
+  if (!primary?.dataDir || !primary.port) throw new Error('the primary must be set up before its standbys');
   for (const node of state.nodes) {
     if (!node.dataDir || !node.port) continue;
     const logFile = join(dir, node.name, 'postgres.log');
+    const listen = { port: node.port, everyAddress: plan !== undefined, ...(node.socketDir ? { socketDir: node.socketDir } : {}) };
+    const where = node.ip ? `${node.ip}:${node.port} in ${node.netns ?? ''}` : `127.0.0.1:${node.port}`;
     if (node.role === 'primary') {
-      progress(`${node.name}: initdb and start the primary on 127.0.0.1:${node.port}`);
-      await initPrimary(node.dataDir, superuserFile, node.port);
-      await startServer(node.dataDir, logFile);
-      await createRoles(node.port, secrets);
+      progress(`${node.name}: initdb and start the primary on ${where}`);
+      await initPrimary(node.dataDir, superuserFile, listen);
+      await startServer(node.dataDir, logFile, node.netns ?? undefined);
+      await createRoles(sqlTarget(node), secrets);
     } else {
-      const primary = state.nodes[0];
-      if (!primary?.port) throw new Error('the primary must be set up before its standbys');
-      progress(`${node.name}: base backup from db1 and start a streaming standby on 127.0.0.1:${node.port}`);
-      // Copied over the real port; streams through the primary's link, so that a partition cuts it.
-      await cloneStandby(node.dataDir, primary.port, primary.linkPort ?? primary.port, node.port, node.name, passfile);
-      await startServer(node.dataDir, logFile);
+      progress(`${node.name}: base backup from db1 and start a streaming standby on ${where}`);
+      // Copied over the primary's own socket or port; streams over the network (the primary's IP, or its
+      // link on loopback), so that a partition cuts it.
+      const follow = primary.ip ? { host: primary.ip, port: primary.port } : { host: '127.0.0.1', port: primary.linkPort ?? primary.port };
+      await cloneStandby(node.dataDir, sqlTarget(primary), follow, listen, node.name, passfile);
+      await startServer(node.dataDir, logFile, node.netns ?? undefined);
     }
     node.postmasterPid = postmasterPid(node.dataDir) ?? null;
     save();
@@ -250,12 +347,12 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   if (options.synchronous) {
     // Only now that the standbys stream (a commit would wait for them before). Every node carries the
     // setting, so a promoted standby keeps commits synchronous too.
-    const names = state.nodes.filter((node) => node.dataDir).map((node) => node.name);
+    const databases = state.nodes.filter((node) => node.dataDir).map((node) => node.name);
     for (const node of state.nodes) {
       if (!node.port) continue;
-      await superuserSql(node.port, secrets.superuser, [`ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (${names.join(', ')})'`, 'SELECT pg_reload_conf()']);
+      await superuserSql(sqlTarget(node), secrets.superuser, [`ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (${databases.join(', ')})'`, 'SELECT pg_reload_conf()']);
     }
-    progress(`synchronous replication: every commit waits for one of ${names.join(', ')}`);
+    progress(`synchronous replication: every commit waits for one of ${databases.join(', ')}`);
   }
 
   await store.updateMembership(
@@ -265,6 +362,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   );
 
   for (const node of state.nodes) {
+    const storeEndpoint = plan ? `http://${plan.aws.ip}:${storePort}` : `http://127.0.0.1:${node.storeLinkPort ?? 0}`;
     writeFileSync(
       node.agentConfig,
       `${JSON.stringify(
@@ -273,12 +371,15 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
           nodeId: node.name,
           role: node.role === 'witness' ? 'witness' : 'database',
           address: node.address,
-          store: { table: state.table, endpoint: `http://127.0.0.1:${node.storeLinkPort}`, region: 'local' },
+          store: { table: state.table, endpoint: storeEndpoint, region: 'local' },
           ...(node.port && node.dataDir
             ? {
                 database: { host: '127.0.0.1', port: node.port, dbname: 'postgres', user: 'pgfailover', passwordFile: monitorFile, sslmode: 'disable', dataDirectory: node.dataDir },
                 replication: { user: 'replicator', passfile, sslmode: 'disable' },
                 ...(options.fenceHook ? { hooks: { fence: options.fenceHook } } : {}),
+                ...(node.watchdogFile ? { watchdog: { kind: 'file', path: node.watchdogFile } } : {}),
+                // The lab's address is a secondary IP on the node's interface, as on EC2.
+                ...(plan ? { aws: { secondaryIpDevice: HOST_DEVICE, secondaryIpPrefixLength: 32 } } : {}),
               }
             : {}),
         },
@@ -286,12 +387,19 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
         2,
       )}\n`,
     );
-    node.agentPid = spawnDetached(process.execPath, [AGENT_BIN, '--config', node.agentConfig], node.agentLog);
+    if (node.watchdogFile && node.dataDir) {
+      node.watchdogPid = spawnIn(node.netns ?? undefined, process.execPath, nodeArgsFor(WATCHDOG, [node.watchdogFile, node.dataDir]), join(dir, node.name, 'watchdog.log'));
+      save();
+    }
+    // A node's wall clock can be stepped (drills, the nemesis) through libfaketime; its monotonic clock never.
+    if (node.clockFile) writeFileSync(node.clockFile, '+0\n');
+    const env = node.clockFile ? { ...process.env, LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: node.clockFile, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_CACHE_DURATION: '1' } : process.env;
+    node.agentPid = spawnIn(node.netns ?? undefined, process.execPath, [AGENT_BIN, '--config', node.agentConfig], node.agentLog, env);
     save();
   }
   progress(`agents started: ${state.nodes.map((node) => `${node.name} (pid ${node.agentPid})`).join(', ')}`);
 
-  // Return once every agent has reported and the address is on the primary, so that `local status`
+  // Return once every agent has reported and the address is on the primary, so that \`local status\`
   // right after has something to show and clients can connect.
   await waitFor(
     'every agent to send its first heartbeat',
@@ -309,12 +417,22 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   );
 }
 
-async function superuserSql(port: number, password: string, statements: string[]): Promise<void> {
-  for (const statement of statements) await superuserQuery(port, password, statement);
+function databaseNames(options: LocalUpOptions): string[] {
+  return ['db1', ...Array.from({ length: options.standbys }, (_, index) => `db${index + 2}`)];
 }
 
-async function createRoles(port: number, secrets: { superuser: string; monitor: string; replicator: string }): Promise<void> {
-  await superuserSql(port, secrets.superuser, [
+/** Starts a detached process, inside `netns` when given (ip netns exec execs it: the PID is the program's). */
+function spawnIn(netns: string | undefined, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
+  const [bin, binArgs] = netns ? inNetns(netns, command, args) : [command, args];
+  return spawnDetached(bin, binArgs, logFile, env);
+}
+
+async function superuserSql(target: SqlTarget, password: string, statements: string[]): Promise<void> {
+  for (const statement of statements) await superuserQuery(target, password, statement);
+}
+
+async function createRoles(target: SqlTarget, secrets: { superuser: string; monitor: string; replicator: string }): Promise<void> {
+  await superuserSql(target, secrets.superuser, [
     `CREATE ROLE replicator WITH LOGIN REPLICATION PASSWORD '${secrets.replicator}'`,
     `CREATE ROLE pgfailover WITH LOGIN PASSWORD '${secrets.monitor}'`,
     ...monitoringRoleGrants('pgfailover'),
@@ -323,6 +441,7 @@ async function createRoles(port: number, secrets: { superuser: string; monitor: 
 
 export interface LocalDownResult {
   stoppedPids: number[];
+  removedNamespaces: string[];
   purged: boolean;
 }
 
@@ -332,8 +451,49 @@ export async function localDown(dir: string, options: { purge?: boolean } = {}):
   const stoppedPids = await stopLocalProcesses(absolute, state);
   const remaining = livePids(state);
   if (remaining.length > 0) throw new Error(`processes still running after local down: ${remaining.join(', ')}`);
+  // Deleting the namespaces removes their veths, routes and iptables rules with them.
+  const removedNamespaces = state.lab ? await removeLab(state.lab.namespaces) : [];
   if (options.purge) rmSync(absolute, { recursive: true, force: true });
-  return { stoppedPids, purged: options.purge === true };
+  return { stoppedPids, removedNamespaces, purged: options.purge === true };
+}
+
+/** Removes lab namespaces, after ending any process of ours still inside them (a crashed run's). */
+async function removeLab(namespaces: readonly string[]): Promise<string[]> {
+  for (const netns of namespaces) {
+    for (const pid of await pidsInNetns(netns)) await stopProcess(pid, 2000);
+  }
+  const removed = await destroyLab(namespaces);
+  const left = (await listLabNamespaces()).filter((netns) => namespaces.includes(netns));
+  if (left.length > 0) throw new Error(`network namespaces still present after local down: ${left.join(', ')}`);
+  return removed;
+}
+
+export interface LocalCleanResult {
+  removedNamespaces: string[];
+  stoppedPids: number[];
+  /** Namespaces of a lab whose state file says it is still running, left alone. */
+  inUse: string[];
+}
+
+/**
+ * What a crashed run left: with DIR, everything that run recorded; without, every lab namespace on this
+ * machine that no running local cluster owns (a namespace still holding processes is reported, not touched).
+ */
+export async function localClean(dir?: string): Promise<LocalCleanResult> {
+  if (dir) {
+    const absolute = resolve(dir);
+    const state = readLocalState(absolute);
+    const stoppedPids = await stopLocalProcesses(absolute, state);
+    const removedNamespaces = state.lab ? await removeLab(state.lab.namespaces) : [];
+    return { removedNamespaces, stoppedPids, inUse: [] };
+  }
+  const removedNamespaces: string[] = [];
+  const inUse: string[] = [];
+  for (const netns of await listLabNamespaces()) {
+    if ((await pidsInNetns(netns)).length > 0) inUse.push(netns);
+    else removedNamespaces.push(...(await destroyLab([netns])));
+  }
+  return { removedNamespaces, stoppedPids: [], inUse };
 }
 
 /**
@@ -347,6 +507,15 @@ async function stopLocalProcesses(dir: string, state: LocalClusterState): Promis
       if (node.agentPid && isAlive(node.agentPid)) {
         await stopProcess(node.agentPid, 8000);
         stopped.push(node.agentPid);
+      }
+    }),
+  );
+  // The agents stood their watchdogs down as they stopped; now the watchdogs themselves.
+  await Promise.all(
+    state.nodes.map(async (node) => {
+      if (node.watchdogPid && isAlive(node.watchdogPid)) {
+        await stopProcess(node.watchdogPid);
+        stopped.push(node.watchdogPid);
       }
     }),
   );

@@ -28,13 +28,22 @@ export interface ServerSettings {
   extra?: Record<string, string | number>;
 }
 
-/** Settings every local server gets: loopback only, TCP only, replication on. */
-function baseSettings(port: number): Record<string, string | number> {
+/** Where a server listens: loopback only and TCP only, or (in the lab) every address of its namespace plus a socket. */
+export interface Listen {
+  port: number;
+  /** The lab: listen on the namespace's addresses (its own IP, and the cluster address when it holds it). */
+  everyAddress?: boolean;
+  /** The lab: the Unix socket directory through which tools outside the namespace reach the server. */
+  socketDir?: string;
+}
+
+/** Settings every local server gets: replication on, and where it listens. */
+function baseSettings(listen: Listen): Record<string, string | number> {
   return {
-    listen_addresses: "'127.0.0.1'",
-    port,
-    // No Unix sockets: their path length limit would bite in deep temporary directories.
-    unix_socket_directories: "''",
+    listen_addresses: listen.everyAddress ? "'*'" : "'127.0.0.1'",
+    port: listen.port,
+    // Without the lab, no Unix sockets: their path length limit would bite in deep temporary directories.
+    unix_socket_directories: listen.socketDir ? `'${listen.socketDir}'` : "''",
     wal_level: 'replica',
     max_wal_senders: 10,
     max_replication_slots: 10,
@@ -57,24 +66,33 @@ export function appendSettings(dataDir: string, settings: Record<string, string 
   writeFileSync(path, `${readFileSync(path, 'utf8')}\n# pgfailover local mode\n${lines.join('\n')}\n`);
 }
 
-const HBA = `# pgfailover local mode: TCP on loopback only, passwords (SCRAM) for every role
+const HBA = `# pgfailover local mode: loopback, the lab's own network (198.18.0.0/15) and the socket; passwords (SCRAM) for every role
+local   replication     replicator                      scram-sha-256
+local   all             all                             scram-sha-256
 host    replication     replicator      127.0.0.1/32    scram-sha-256
 host    all             all             127.0.0.1/32    scram-sha-256
+host    replication     replicator      198.18.0.0/15   scram-sha-256
+host    all             all             198.18.0.0/15   scram-sha-256
 `;
 
 /** initdb a new primary with a password-protected superuser. */
-export async function initPrimary(dataDir: string, superuserPasswordFile: string, port: number): Promise<void> {
+export async function initPrimary(dataDir: string, superuserPasswordFile: string, listen: Listen): Promise<void> {
   await runServerCommand('initdb', ['-D', dataDir, '-U', 'postgres', `--pwfile=${superuserPasswordFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--no-instructions']);
-  appendSettings(dataDir, baseSettings(port));
+  appendSettings(dataDir, baseSettings(listen));
   writeFileSync(join(dataDir, 'pg_hba.conf'), HBA);
 }
 
-/** A streaming standby copied from a running primary (over `sourcePort`), following it at `followPort` as `applicationName`. */
-export async function cloneStandby(dataDir: string, sourcePort: number, followPort: number, port: number, applicationName: string, passfile: string): Promise<void> {
-  await runServerCommand('pg_basebackup', ['-h', '127.0.0.1', '-p', String(sourcePort), '-U', 'replicator', '-D', dataDir, '-X', 'stream', '-c', 'fast', '-R', '--no-password'], {
+/**
+ * A streaming standby copied from a running primary (reached at `source`: a host or socket directory and
+ * port), following it at `follow` as `applicationName`, listening as `listen` says.
+ */
+export async function cloneStandby(dataDir: string, source: { host: string; port: number }, follow: { host: string; port: number }, listen: Listen, applicationName: string, passfile: string): Promise<void> {
+  // PGPASSWORD would win over the passfile in pg_basebackup and in nothing else: never inherit it.
+  await runServerCommand('pg_basebackup', ['-h', source.host, '-p', String(source.port), '-U', 'replicator', '-D', dataDir, '-X', 'stream', '-c', 'fast', '-R', '--no-password'], {
     PGPASSFILE: passfile,
+    PGPASSWORD: undefined,
   });
-  appendSettings(dataDir, { port });
+  appendSettings(dataDir, baseSettings(listen));
   // -R wrote a primary_conninfo without our application_name; the last setting in the file wins.
-  await writeStandbyFiles(dataDir, `host=127.0.0.1 port=${followPort} user=replicator passfile=${passfile} application_name=${applicationName}`);
+  await writeStandbyFiles(dataDir, `host=${follow.host} port=${follow.port} user=replicator passfile=${passfile} application_name=${applicationName}`);
 }

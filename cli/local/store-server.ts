@@ -1,19 +1,41 @@
-// The local mode's state store: dynalite (an implementation of the DynamoDB API) on a loopback port,
-// run as its own process so that the cluster keeps running after `pgfailover local up` returns.
+// The local mode's state store: dynalite (an implementation of the DynamoDB API), run as its own process
+// so that the cluster keeps running after `pgfailover local up` returns. It listens on HOST:PORT (the
+// loopback, or the "AWS side" address inside the network lab) and, when SOCKET is given, also on that
+// Unix socket, through which tools outside the lab's namespaces reach it.
+// Usage: store-server PORT [HOST] [SOCKET]
 
+import { rmSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
 import dynalite from 'dynalite';
 
-const portArgument = process.argv[2];
+const [portArgument, host = '127.0.0.1', socketPath] = process.argv.slice(2);
 const port = Number(portArgument);
 if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write(`usage: store-server PORT (got ${portArgument})\n`);
+  process.stderr.write(`usage: store-server PORT [HOST] [SOCKET] (got ${portArgument})\n`);
   process.exit(2);
 }
 // Tables become ACTIVE at once: the local mode has nothing to simulate there.
 const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-server.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`dynalite listening on 127.0.0.1:${port}\n`);
+server.listen(port, host, () => {
+  process.stdout.write(`dynalite listening on ${host}:${port}\n`);
 });
-const stop = () => server.close(() => process.exit(0));
+let socketServer: Server | undefined;
+if (socketPath) {
+  rmSync(socketPath, { force: true });
+  // The socket forwards to the TCP listener inside this namespace; each connection is piped both ways.
+  socketServer = createServer((client) => {
+    const upstream = createConnection({ host, port });
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  socketServer.listen(socketPath, () => process.stdout.write(`and on ${socketPath}\n`));
+}
+const stop = () => {
+  socketServer?.close();
+  if (socketPath) rmSync(socketPath, { force: true });
+  server.close(() => process.exit(0));
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

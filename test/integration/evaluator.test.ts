@@ -88,6 +88,22 @@ describe('evaluator', () => {
     expect([...first.notices, ...second.notices].filter((notice) => notice.event === 'failover-started')).toHaveLength(1);
   });
 
+  it('takes no side effect for a decision whose write lost: two evaluators, one address move', async () => {
+    // Prepare: a failover decided, the candidate promoted, the address (an EIP) still on the old primary.
+    const name = await clusterWithFailedPrimary();
+    const record = (await dynamo.store.getCluster(name))!;
+    await dynamo.store.writeCluster({ ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } }, { version: record.version, leaseRenewals: record.leaseRenewals });
+    await evaluator(recordingNotifier()).evaluateCluster(name);
+    await dynamo.store.putHeartbeat(primaryHeartbeat('db2', '0/5000100', [], { cluster: name, seq: 11, term: 2, sentAtMs: Date.now(), action: { term: 2, step: 'promoted', detail: '' } }));
+    const moves: AddressTarget[] = [];
+    // Act: both read the promoted candidate at once and decide "candidate-promoted".
+    const decisions = await Promise.all([evaluator(recordingNotifier(), moves).evaluateCluster(name), evaluator(recordingNotifier(), moves).evaluateCluster(name)]);
+    // Assess: both decided, one write won, and only its evaluator moved the address, then recorded it.
+    expect(decisions.map((decision) => decision.rule)).toEqual(['candidate-promoted', 'candidate-promoted']);
+    expect(moves.map((move) => move.nodeId)).toEqual(['db2']);
+    expect(await dynamo.store.getCluster(name)).toMatchObject({ phase: 'promoted', address: { holderNodeId: 'db2' } });
+  });
+
   it('finishes a failover that a crashed evaluator left half-way', async () => {
     // Prepare: one evaluator decided and then "crashed"; the candidate has since promoted.
     const name = await clusterWithFailedPrimary();
@@ -125,7 +141,7 @@ describe('evaluator', () => {
     expect((await dynamo.store.getCluster(name))?.version).toBe(version);
   });
 
-  it('reports a failed address move as SEVERE and does not record the step', async () => {
+  it('reports a failed address move as SEVERE and does not record the address on the new holder', async () => {
     const name = await clusterWithFailedPrimary();
     await dynamo.store.writeCluster(
       { ...(await dynamo.store.getCluster(name))!, version: 2, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: null } },
@@ -139,9 +155,14 @@ describe('evaluator', () => {
     await dynamo.store.putHeartbeat(heartbeat('db3', { cluster: name, seq: 50, sentAtMs: Date.now() }));
     const decision = await failing.evaluateCluster(name);
     expect(decision.rule).toBe('address-not-on-primary');
-    expect(notifier.notices).toEqual([expect.objectContaining({ event: 'address-move-failed', severity: 'SEVERE' })]);
-    expect(notifier.notices[0]?.body).toMatch(/UnauthorizedOperation: ec2:AssociateAddress/);
+    // The decision's write won (so this evaluator, and only it, acted), then the move failed.
+    expect(notifier.notices.map((notice) => `${notice.severity} ${notice.event}`)).toEqual(['INFO address-assigned', 'SEVERE address-move-failed']);
+    expect(notifier.notices[1]?.body).toMatch(/UnauthorizedOperation: ec2:AssociateAddress/);
     expect((await dynamo.store.getCluster(name))?.address.holderNodeId).toBeNull();
+    // A later round retries, and records the holder once the move has happened.
+    const working = new Evaluator({ store: dynamo.store, moverFor: () => ({ moveTo: async () => undefined }), notifier, clock: systemClock, logger, actor: 'test' });
+    await working.evaluateCluster(name);
+    expect((await dynamo.store.getCluster(name))?.address.holderNodeId).toBe('db1');
   });
 });
 

@@ -1,0 +1,91 @@
+// Silent faults in the network lab, made in the router namespace (the lab's "VPC"): iptables DROP rules
+// in one chain, so that packets vanish as in a real partition (no FIN, no RST: connections hang until
+// some timeout), one-way if asked, or are lost at random. Every rule names its node in a comment, so a
+// node's faults can be healed alone. The chain dies with the router namespace on `local down`.
+
+import { writeFileSync } from 'node:fs';
+import { FAULT_CHAIN, runInNetns } from './lab-network.ts';
+import type { LocalClusterState, LocalNode } from './local-cluster.ts';
+
+/** What a node is cut from: the state store and evaluator, the other members, the clients, or all of them. */
+export const CUT_SCOPES = ['store', 'peers', 'clients', 'all'] as const;
+export type CutScope = (typeof CUT_SCOPES)[number];
+/** both: nothing passes; in: nothing reaches the node; out: nothing leaves it. */
+export const CUT_DIRECTIONS = ['both', 'in', 'out'] as const;
+export type CutDirection = (typeof CUT_DIRECTIONS)[number];
+
+export interface LabFaultTarget {
+  routerNetns: string;
+  /** The router's device towards each host, by host name (node names, "aws", "app"). */
+  devices: Record<string, string>;
+}
+
+export function faultTarget(state: LocalClusterState): LabFaultTarget {
+  if (!state.lab) throw new Error('network faults need the lab network (local up without --network loopback, as root on Linux)');
+  const devices: Record<string, string> = {};
+  const id = state.lab.id;
+  // The router's device names follow the plan's order: aws 0, app 1, then the nodes.
+  devices.aws = `pgf${id}r0`;
+  devices.app = `pgf${id}r1`;
+  state.nodes.forEach((node, index) => (devices[node.name] = `pgf${id}r${index + 2}`));
+  return { routerNetns: state.lab.routerNetns, devices };
+}
+
+function device(target: LabFaultTarget, name: string): string {
+  const found = target.devices[name];
+  if (!found) throw new Error(`no lab host named ${name}`);
+  return found;
+}
+
+function others(target: LabFaultTarget, scope: CutScope, node: string): string[] {
+  const peers = Object.keys(target.devices).filter((name) => name !== node && name !== 'aws' && name !== 'app');
+  if (scope === 'store') return ['aws'];
+  if (scope === 'peers') return peers;
+  if (scope === 'clients') return ['app'];
+  return ['aws', 'app', ...peers];
+}
+
+async function iptables(target: LabFaultTarget, args: string[]): Promise<void> {
+  await runInNetns(target.routerNetns, 'iptables', ['-w', ...args]);
+}
+
+/** Drops every packet between `node` and what `scope` names, in `direction`. */
+export async function cut(target: LabFaultTarget, node: string, scope: CutScope, direction: CutDirection = 'both'): Promise<void> {
+  const own = device(target, node);
+  for (const other of others(target, scope, node)) {
+    const theirs = device(target, other);
+    if (direction !== 'out') await iptables(target, ['-A', FAULT_CHAIN, '-i', theirs, '-o', own, '-m', 'comment', '--comment', `pgf:${node}`, '-j', 'DROP']);
+    if (direction !== 'in') await iptables(target, ['-A', FAULT_CHAIN, '-i', own, '-o', theirs, '-m', 'comment', '--comment', `pgf:${node}`, '-j', 'DROP']);
+  }
+}
+
+/** Loses each packet to or from `node` with `probability` (0 to 1). */
+export async function loss(target: LabFaultTarget, node: string, probability: number): Promise<void> {
+  if (!(probability > 0 && probability <= 1)) throw new Error(`packet loss is a probability above 0 and at most 1; got ${probability}`);
+  const own = device(target, node);
+  for (const flag of ['-i', '-o']) {
+    await iptables(target, ['-A', FAULT_CHAIN, flag, own, '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-m', 'comment', '--comment', `pgf:${node}`, '-j', 'DROP']);
+  }
+}
+
+/** Removes the faults of `node`, or every fault. */
+export async function heal(target: LabFaultTarget, node?: string): Promise<void> {
+  if (!node) {
+    await iptables(target, ['-F', FAULT_CHAIN]);
+    return;
+  }
+  const rules = (await runInNetns(target.routerNetns, 'iptables', ['-w', '-S', FAULT_CHAIN])).split('\n');
+  for (const rule of rules) {
+    if (!rule.startsWith(`-A ${FAULT_CHAIN}`) || !rule.includes(`pgf:${node}`)) continue;
+    // -S prints each rule as it was added; the same words after -D delete it.
+    const words = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g) ?? [];
+    await iptables(target, ['-D', ...words.map((word) => word.replace(/^"|"$/g, ''))]);
+  }
+}
+
+/** Steps the wall clock of a node's agent (libfaketime), e.g. "-30s"; its monotonic clock is left alone. */
+export async function stepClock(node: LocalNode, offset: string): Promise<void> {
+  if (!node.clockFile) throw new Error(`the agent of ${node.name} does not run under libfaketime (install Debian's faketime and start the lab again)`);
+  if (!/^[+-]\d+(\.\d+)?[smhd]?$/.test(offset)) throw new Error(`a clock step is an offset such as -30s or +2m; got ${offset}`);
+  writeFileSync(node.clockFile, `${offset}\n`);
+}
