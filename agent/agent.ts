@@ -495,7 +495,8 @@ export class Agent {
           }
           this.report('promoted', '');
           // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news.
-          return this.refreshNow();
+          await this.refreshNow();
+          return this.syncOsAddress(goal);
         }
         if ((goal.phase === 'promoted' || goal.phase === 'steady') && this.promotedTerm === term && this.postHookTerm !== term) {
           this.postHookTerm = term;
@@ -548,10 +549,14 @@ export class Agent {
     });
   }
 
-  /** secondary-ip: the address is on this host's interface exactly while this node is the writable primary. */
+  /**
+   * secondary-ip: the address is on this host's interface exactly while this node is the writable primary
+   * of the current term, from the moment it promoted: holding it before the address is moved is harmless
+   * (the network delivers it to the holder of record only), and saves a round trip once it is moved.
+   */
   private async syncOsAddress(goal: ClusterRecord): Promise<void> {
     const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
-    const shouldHold = ip !== null && goal.primaryNodeId === this.deps.config.nodeId && this.writable() && (goal.phase === 'promoted' || goal.phase === 'steady');
+    const shouldHold = ip !== null && goal.primaryNodeId === this.deps.config.nodeId && goal.term === this.term && this.writable() && goal.phase !== 'demoting' && goal.phase !== 'halted';
     try {
       if (shouldHold && this.holdingAddress !== ip) {
         await this.deps.ops.holdAddress(ip, true);

@@ -109,7 +109,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       case 'isolate-primary': {
         // Ended without a new primary: aborted, or a person must decide (automatic failover off, no candidate).
         if (['failover-aborted', 'manual-failover-required', 'no-candidate'].some((event) => events.includes(event))) return true;
-        return events.includes('failover-completed') && writer.acked.some((ack) => ack.atMs > faultAtMs);
+        // Done once the failover completed and a write went through to the new primary.
+        const promotedAt = history.find((entry) => entry.event === 'candidate-promoted' && entry.kind === 'decision')?.atMs;
+        return events.includes('failover-completed') && promotedAt !== undefined && writer.acked.some((ack) => ack.atMs > promotedAt);
       }
       case 'stop-primary-agent':
         return events.includes('primary-agent-left') && sinceFault > quietMs;
@@ -188,6 +190,8 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
       return;
     case 'kill-primary-node':
       signal([...agent, ...processes], 'SIGKILL');
+      // A dead host answers nothing: in the lab its packets vanish too (no RST from its kernel).
+      if (state.lab) await cut(faultTarget(state), target.name, 'all');
       return;
     case 'kill-primary-agent':
       signal(agent, 'SIGKILL');

@@ -23,7 +23,7 @@ async function assertFailedOverFrom(cluster: ClusterContext, oldPrimary: string,
   // Every other running standby follows it.
   const others = cluster.state.nodes.filter((node) => node.dataDir && node.name !== newPrimary && node.name !== oldPrimary).map((node) => node.name);
   await pollUntil('the standbys to stream from the new primary', async () => {
-    const streaming = await cluster.streamingFrom(cluster.node(newPrimary).port!);
+    const streaming = await cluster.streamingFrom(newPrimary);
     return others.every((name) => streaming.includes(name)) ? streaming : undefined;
   }, 20_000, 200);
   // Writes go through the address to the new primary; nothing acknowledged was lost.
@@ -64,7 +64,7 @@ describe('failovers with real PostgreSQL', () => {
       try {
         await pollUntil('the old primary to be fenced on disk', () => (existsSync(join(cluster.node('db1').dataDir!, 'standby.signal')) ? true : undefined), 20_000, 100);
         await startServer(cluster.node('db1').dataDir!, join(cluster.dir, 'db1', 'postgres-restart.log'));
-        const rows = await cluster.sql<{ recovery: boolean }>(cluster.node('db1').port!, 'SELECT pg_is_in_recovery() AS recovery');
+        const rows = await cluster.sql<{ recovery: boolean }>('db1', 'SELECT pg_is_in_recovery() AS recovery');
         expect(rows[0]?.recovery).toBe(true);
         expect(await cluster.writableNodes()).toEqual([newPrimary]);
       } finally {
@@ -74,7 +74,8 @@ describe('failovers with real PostgreSQL', () => {
   });
 
   it('primary isolated from the store and its peers: it stops itself before its lease ends; the majority promotes', async () => {
-    await withLocalCluster({ standbys: 2, witness: true }, async (cluster) => {
+    // Its clients still reach it until it stops: only a synchronous standby makes their writes safe.
+    await withLocalCluster({ standbys: 2, witness: true, synchronous: true }, async (cluster) => {
       // Act
       const report = await runDrill({ dir: cluster.dir, fault: 'isolate-primary' });
       // Assess
@@ -98,7 +99,7 @@ describe('planned switchover with real PostgreSQL', () => {
       expect(await cluster.writableNodes()).toEqual(['db2']);
       // The old primary was re-attached as a standby of the new one, next to db3.
       await pollUntil('db1 and db3 to stream from db2', async () => {
-        const streaming = await cluster.streamingFrom(cluster.node('db2').port!);
+        const streaming = await cluster.streamingFrom('db2');
         return streaming.includes('db1') && streaming.includes('db3') ? streaming : undefined;
       }, 30_000, 200);
       expect(report.writes.missing).toBe(0);

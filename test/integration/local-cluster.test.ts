@@ -30,8 +30,8 @@ const node = (name: string) => {
 const status = async (): Promise<ClusterStatusReport> => buildClusterStatus(await store.readSnapshot(state.cluster), Date.now());
 const superuserPassword = () => readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim();
 
-async function sql<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password: superuserPassword() });
+async function sql<T extends pg.QueryResultRow>(name: string, text: string): Promise<T[]> {
+  const client = new pg.Client({ host: '127.0.0.1', port: node(name).port ?? 0, user: 'postgres', database: 'postgres', password: superuserPassword() });
   await client.connect();
   try {
     return (await client.query<T>(text)).rows;
@@ -41,7 +41,8 @@ async function sql<T extends pg.QueryResultRow>(port: number, text: string): Pro
 }
 
 beforeAll(async () => {
-  state = await localUp({ dir, standbys: 2, witness: false });
+  // The loopback fallback: these tests also start agents of their own from this (root) namespace.
+  state = await localUp({ dir, standbys: 2, witness: false, network: 'loopback' });
   store = connectLocalStore(state);
 });
 
@@ -70,8 +71,8 @@ describe('local cluster with real PostgreSQL', () => {
 
   it('reports every node UP with equal LSNs after writes on the primary, and exits 0', async () => {
     // Prepare: a write the standbys must replay.
-    const [before] = await sql<{ lsn: string }>(node('db1').port!, 'SELECT pg_current_wal_lsn()::text AS lsn');
-    await sql(node('db1').port!, 'CREATE TABLE demo_writes AS SELECT g AS id FROM generate_series(1, 10000) g');
+    const [before] = await sql<{ lsn: string }>('db1', 'SELECT pg_current_wal_lsn()::text AS lsn');
+    await sql('db1', 'CREATE TABLE demo_writes AS SELECT g AS id FROM generate_series(1, 10000) g');
     // Act
     const report = await pollUntil(
       'all nodes UP with equal LSNs past the writes',
@@ -92,7 +93,7 @@ describe('local cluster with real PostgreSQL', () => {
       ['db3', 'standby', 'UP', 'UP'],
     ]);
     expect(report.promoteStatus.verdict).toBe('Standby database(s) in sync with primary. It is safe to promote.');
-    const rows = await sql<{ count: string }>(node('db3').port!, 'SELECT count(*) AS count FROM demo_writes');
+    const rows = await sql<{ count: string }>('db3', 'SELECT count(*) AS count FROM demo_writes');
     expect(rows[0]?.count).toBe('10000');
 
     // The real CLI agrees: exit 0, text and JSON.

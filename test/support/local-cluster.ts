@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { livePids, localDown, localUp, readLocalState, type LocalClusterState, type LocalUpOptions } from '../../cli/local/local-cluster.ts';
+import { livePids, localDown, localUp, readLocalState, sqlTarget, type LocalClusterState, type LocalUpOptions } from '../../cli/local/local-cluster.ts';
 import { postmasterPid } from '../../cli/local/postgres-server.ts';
 import { isAlive } from '../../cli/local/processes.ts';
 import { superuserPassword } from '../../cli/local/drill.ts';
@@ -15,11 +15,14 @@ export interface ClusterContext {
   dir: string;
   state: LocalClusterState;
   node(name: string): LocalClusterState['nodes'][number];
-  sql<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]>;
+  /** The superuser password of the cluster's servers. */
+  password: string;
+  /** One statement on node `name`'s server, reached directly (its socket in the lab), never through a cut. */
+  sql<T extends pg.QueryResultRow>(name: string, text: string): Promise<T[]>;
   /** Database nodes whose server runs and accepts writes (not in recovery). */
   writableNodes(): Promise<string[]>;
-  /** application_name of every standby streaming from the server on `port`. */
-  streamingFrom(port: number): Promise<string[]>;
+  /** application_name of every standby streaming from node `name`. */
+  streamingFrom(name: string): Promise<string[]>;
   notices(): { event: string; severity: string; subject: string }[];
 }
 
@@ -31,16 +34,17 @@ export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, tes
   try {
     const state = await localUp({ ...options, dir });
     const password = superuserPassword(dir);
-    const sql = <T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> => superuserQuery<T>(port, password, text);
     const node = (name: string) => {
       const found = state.nodes.find((candidate) => candidate.name === name);
       if (!found) throw new Error(`no node ${name}`);
       return found;
     };
+    const sql = <T extends pg.QueryResultRow>(name: string, text: string): Promise<T[]> => superuserQuery<T>(sqlTarget(node(name)), password, text);
     await test({
       dir,
       state,
       node,
+      password,
       sql,
       async writableNodes() {
         const writable: string[] = [];
@@ -48,13 +52,13 @@ export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, tes
           if (!candidate.dataDir || !candidate.port) continue;
           const pid = postmasterPid(candidate.dataDir);
           if (!pid || !isAlive(pid)) continue;
-          const rows = await sql<{ recovery: boolean }>(candidate.port, 'SELECT pg_is_in_recovery() AS recovery').catch(() => []);
+          const rows = await sql<{ recovery: boolean }>(candidate.name, 'SELECT pg_is_in_recovery() AS recovery').catch(() => []);
           if (rows[0] && !rows[0].recovery) writable.push(candidate.name);
         }
         return writable;
       },
-      async streamingFrom(port) {
-        return (await sql<{ name: string }>(port, "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")).map((row) => row.name);
+      async streamingFrom(name) {
+        return (await sql<{ name: string }>(name, "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")).map((row) => row.name);
       },
       notices() {
         if (!existsSync(state.notificationsFile)) return [];

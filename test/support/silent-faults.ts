@@ -5,6 +5,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { sqlTarget } from '../../cli/local/local-cluster.ts';
+import type { SqlTarget } from '../../cli/local/superuser-sql.ts';
 import type { ClusterContext } from './local-cluster.ts';
 
 const run = promisify(execFile);
@@ -66,7 +68,7 @@ export function resume(pid: number): void {
 }
 
 /**
- * Samples every database node's server directly (its own port, never through a cut link) every
+ * Samples every database node's server directly (its socket or own port, never through a cut link) every
  * `everyMs`, and records each moment when more than one of them accepted writes. A node counts as
  * writable when it answers and is not in recovery; a paused or stopped one does not answer.
  */
@@ -89,7 +91,7 @@ export class WritableSampler {
       while (this.running) {
         const startedAt = Date.now();
         const nodes = this.cluster.state.nodes.filter((node) => node.port !== null);
-        const writable = (await Promise.all(nodes.map(async (node) => ((await this.isWritable(node.port as number)) ? node.name : null)))).filter((name): name is string => name !== null);
+        const writable = (await Promise.all(nodes.map(async (node) => ((await this.isWritable(sqlTarget(node))) ? node.name : null)))).filter((name): name is string => name !== null);
         this.samples++;
         for (const name of writable) this.writableSeen.add(name);
         if (writable.length > 1) this.overlaps.push(`${new Date(startedAt).toISOString()}: ${writable.join(' and ')} both accept writes`);
@@ -103,8 +105,8 @@ export class WritableSampler {
     await this.loop;
   }
 
-  private async isWritable(port: number): Promise<boolean> {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: 300, query_timeout: 300 });
+  private async isWritable(target: SqlTarget): Promise<boolean> {
+    const client = new pg.Client({ ...target, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: 300, query_timeout: 300 });
     client.on('error', () => undefined);
     try {
       await client.connect();
