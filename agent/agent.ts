@@ -455,6 +455,8 @@ export class Agent {
         try {
           const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress));
           this.report('demoted', stoppedAt);
+          // A standby now: nothing for the watchdog to stop, and no lease to renew.
+          await this.disarmWatchdog('demoted to a standby');
         } catch (error) {
           return this.report('demote-failed', error instanceof Error ? error.message : String(error));
         }
@@ -506,13 +508,16 @@ export class Agent {
           }
           return;
         }
-        // Our own database failed under us: fence it, then release the lease so nobody waits it out.
-        if (this.health.status === 'DOWN' && this.fencedTerm !== term && goal.phase === 'steady' && !goal.leaseReleased) {
-          await ops.fence(null);
-          this.fencedTerm = term;
-          this.report('fenced', `the primary database failed: ${this.health.reason}`);
+        // Our own database failed under us (or we stopped it, isolated): fence it, then release the lease
+        // so nobody waits it out.
+        if (this.health.status === 'DOWN' && goal.phase === 'steady' && !goal.leaseReleased) {
+          if (this.fencedTerm !== term) {
+            await ops.fence(null);
+            this.fencedTerm = term;
+            this.report('fenced', `the primary database failed: ${this.health.reason}`);
+          }
           await this.deps.store.releaseLease(config.cluster, me, term);
-          await this.disarmWatchdog('the failed database is fenced and the lease released');
+          await this.disarmWatchdog('the database is fenced and the lease released');
           return;
         }
         return;
@@ -524,6 +529,7 @@ export class Agent {
         await ops.fence(conninfo);
         this.fencedTerm = term;
         this.report('fenced', `${goal.primaryNodeId} is the primary of term ${term}; this database was stopped and will return only as its standby`);
+        await this.disarmWatchdog('the database is stopped');
         return this.refreshNow();
       }
       // Down and not marked as a standby: make sure that whatever restarts it brings it back as a standby.

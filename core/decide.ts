@@ -375,10 +375,11 @@ export const STEADY_RULES: Rule[] = [
     then: (f) => wait('no-candidate', `${primaryProblem(f)}, confirmed, but no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`),
   },
   {
-    // With watchdog fencing, the lease proves the old primary stopped only if a watchdog backed it: an
-    // agent stopped on purpose (or one that could not arm its watchdog) leaves a server nobody can stop.
+    // With watchdog fencing, the lease proves the old primary stopped only if a watchdog backed it (or
+    // its own live agent says its server is down): an agent stopped on purpose, or one that could not
+    // arm its watchdog, leaves a server nobody can stop.
     id: 'old-primary-unfenced',
-    when: (f) => f.cluster.policy.fencing === 'watchdog' && !f.cluster.leaseReleased && f.primary?.heartbeat?.watchdogArmed !== true,
+    when: (f) => f.cluster.policy.fencing === 'watchdog' && !f.cluster.leaseReleased && f.primary?.heartbeat?.watchdogArmed !== true && !(f.primaryLive && f.primaryDbStatus === 'DOWN'),
     then: (f) =>
       wait(
         'old-primary-unfenced',

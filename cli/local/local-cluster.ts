@@ -19,7 +19,9 @@ import { UsageError } from '../../core/errors.ts';
 import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
+import { runServerCommand, writeStandbyFiles } from '../../agent/server-control.ts';
 import {
+  applyListenSettings,
   assertServerUserCanReach,
   cloneStandby,
   giveToServerUser,
@@ -393,8 +395,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
     }
     // A node's wall clock can be stepped (drills, the nemesis) through libfaketime; its monotonic clock never.
     if (node.clockFile) writeFileSync(node.clockFile, '+0\n');
-    const env = node.clockFile ? { ...process.env, LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: node.clockFile, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_CACHE_DURATION: '1' } : process.env;
-    node.agentPid = spawnIn(node.netns ?? undefined, process.execPath, [AGENT_BIN, '--config', node.agentConfig], node.agentLog, env);
+    node.agentPid = spawnAgent(node);
     save();
   }
   progress(`agents started: ${state.nodes.map((node) => `${node.name} (pid ${node.agentPid})`).join(', ')}`);
@@ -415,6 +416,59 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
     30_000,
     200,
   );
+}
+
+function spawnAgent(node: LocalNode): number {
+  const env = node.clockFile ? { ...process.env, LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: node.clockFile, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_CACHE_DURATION: '1' } : process.env;
+  return spawnIn(node.netns ?? undefined, process.execPath, [AGENT_BIN, '--config', node.agentConfig], node.agentLog, env);
+}
+
+/** Starts a node's agent again (after a crash or a kill), as systemd would, and records its new PID. */
+export function restartAgent(dir: string, name: string): number {
+  const state = readLocalState(dir);
+  const node = state.nodes.find((candidate) => candidate.name === name);
+  if (!node) throw new UsageError(`no node ${name} in the local cluster in ${dir}`);
+  if (node.agentPid && isAlive(node.agentPid)) return node.agentPid;
+  node.agentPid = spawnAgent(node);
+  writeLocalState(dir, state);
+  return node.agentPid;
+}
+
+/**
+ * Brings a stopped database node back as a standby of `primaryName` (EFM's resume after a failover, by
+ * hand there): pg_rewind from the new primary (which runs crash recovery on the old data first), or,
+ * when the history cannot be rewound, a fresh base backup; then it starts in its namespace.
+ */
+export async function rejoinNode(dir: string, name: string, primaryName: string): Promise<'running' | 'rewound' | 'recloned'> {
+  const state = readLocalState(dir);
+  const node = state.nodes.find((candidate) => candidate.name === name);
+  const primary = state.nodes.find((candidate) => candidate.name === primaryName);
+  if (!node?.dataDir || !node.port || !primary?.dataDir || !primary.port) throw new UsageError(`rejoin needs two database nodes; got ${name} and ${primaryName}`);
+  const running = postmasterPid(node.dataDir);
+  if (running !== undefined && isAlive(running)) return 'running';
+  const passfile = join(dir, 'secrets', 'replication.pgpass');
+  const follow = primary.ip ? { host: primary.ip, port: primary.port } : { host: '127.0.0.1', port: primary.linkPort ?? primary.port };
+  const conninfo = `host=${follow.host} port=${follow.port} user=replicator passfile=${passfile} application_name=${node.name}`;
+  const source = sqlTarget(primary);
+  const logFile = join(dir, node.name, 'postgres.log');
+  const listen = { port: node.port, everyAddress: node.ip !== null, ...(node.socketDir ? { socketDir: node.socketDir } : {}) };
+  let how: 'rewound' | 'recloned' = 'rewound';
+  try {
+    // Single-user crash recovery (run by pg_rewind) refuses standby mode: the signal goes back afterwards.
+    rmSync(join(node.dataDir, 'standby.signal'), { force: true });
+    await runServerCommand('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=${source.host} port=${source.port} user=postgres dbname=postgres`], { PGPASSWORD: readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim() });
+    // pg_rewind copied the source's configuration: this node listens where it always did.
+    applyListenSettings(node.dataDir, listen);
+  } catch {
+    how = 'recloned';
+    rmSync(node.dataDir, { recursive: true, force: true });
+    await cloneStandby(node.dataDir, source, follow, listen, node.name, passfile);
+  }
+  await writeStandbyFiles(node.dataDir, conninfo);
+  await startServer(node.dataDir, logFile, node.netns ?? undefined);
+  node.postmasterPid = postmasterPid(node.dataDir) ?? null;
+  writeLocalState(dir, state);
+  return how;
 }
 
 function databaseNames(options: LocalUpOptions): string[] {

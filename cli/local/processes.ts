@@ -87,3 +87,16 @@ export function nodeArgsFor(file: string, args: string[]): string[] {
   const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
   return ['--import', tsxLoader, file, ...args];
 }
+
+/** Pauses a process (SIGSTOP): silent, as a GC pause, a VM freeze or a hung host looks from outside. */
+export function pauseProcess(pid: number): void {
+  process.kill(pid, 'SIGSTOP');
+}
+
+export function resumeProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    // Gone meanwhile.
+  }
+}

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { runDrill } from '../../cli/local/drill.ts';
 import { postmasterPid, startServer } from '../../cli/local/postgres-server.ts';
 import { isAlive } from '../../cli/local/processes.ts';
-import { runCli, startAgent, stopChild } from '../support/cli.ts';
+import { runCli } from '../support/cli.ts';
+import { faultTarget, heal } from '../../cli/local/lab-faults.ts';
+import { restartAgent } from '../../cli/local/local-cluster.ts';
 import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
 import { pollUntil } from '../support/poll.ts';
 import { existsSync } from 'node:fs';
@@ -59,17 +61,14 @@ describe('failovers with real PostgreSQL', () => {
       // Assess
       const newPrimary = await assertFailedOverFrom(cluster, 'db1', report);
 
-      // The old primary's node comes back: its agent first (as systemd orders it), then PostgreSQL.
-      const agent = startAgent(cluster.node('db1').agentConfig);
-      try {
-        await pollUntil('the old primary to be fenced on disk', () => (existsSync(join(cluster.node('db1').dataDir!, 'standby.signal')) ? true : undefined), 20_000, 100);
-        await startServer(cluster.node('db1').dataDir!, join(cluster.dir, 'db1', 'postgres-restart.log'));
-        const rows = await cluster.sql<{ recovery: boolean }>('db1', 'SELECT pg_is_in_recovery() AS recovery');
-        expect(rows[0]?.recovery).toBe(true);
-        expect(await cluster.writableNodes()).toEqual([newPrimary]);
-      } finally {
-        await stopChild(agent);
-      }
+      // The old primary's node comes back: its network, its agent first (as systemd orders it), then PostgreSQL.
+      if (cluster.state.lab) await heal(faultTarget(cluster.state), 'db1');
+      restartAgent(cluster.dir, 'db1');
+      await pollUntil('the old primary to be fenced on disk', () => (existsSync(join(cluster.node('db1').dataDir!, 'standby.signal')) ? true : undefined), 20_000, 100);
+      await startServer(cluster.node('db1').dataDir!, join(cluster.dir, 'db1', 'postgres-restart.log'), cluster.node('db1').netns ?? undefined);
+      const rows = await cluster.sql<{ recovery: boolean }>('db1', 'SELECT pg_is_in_recovery() AS recovery');
+      expect(rows[0]?.recovery).toBe(true);
+      expect(await cluster.writableNodes()).toEqual([newPrimary]);
     });
   });
 

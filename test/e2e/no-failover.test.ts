@@ -9,7 +9,8 @@ import { postmasterPid } from '../../cli/local/postgres-server.ts';
 import { stopProcess } from '../../cli/local/processes.ts';
 import { withLocalCluster } from '../support/local-cluster.ts';
 import { pollUntil } from '../support/poll.ts';
-import { pause, resume, WritableSampler } from '../support/silent-faults.ts';
+import { pauseProcess as pause, resumeProcess as resume } from '../../cli/local/processes.ts';
+import { WritableSampler } from '../../cli/local/writable-sampler.ts';
 
 describe('failures that are not failovers, with real PostgreSQL', () => {
   it('primary agent stopped (systemctl stop) while its database runs: no failover, a WARNING that the agent left', async () => {
@@ -61,7 +62,7 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
 
   it('state store unreachable for everyone: no promotion; the primary, unable to prove nobody else was promoted, stops itself; SEVERE alert; one primary once the store is back', async () => {
     await withLocalCluster({ standbys: 2, witness: false }, async (cluster) => {
-      const sampler = new WritableSampler(cluster, cluster.password);
+      const sampler = new WritableSampler(cluster.state.nodes, cluster.password);
       sampler.start();
       // Act: freeze the store (its requests hang, as in an outage).
       const storePid = cluster.state.storePid!;

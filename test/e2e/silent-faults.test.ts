@@ -13,7 +13,8 @@ import { killServer } from '../../agent/server-control.ts';
 import type { ClusterRecord } from '../../core/records.ts';
 import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
 import { pollUntil } from '../support/poll.ts';
-import { pause, resume, WritableSampler } from '../support/silent-faults.ts';
+import { pauseProcess as pause, resumeProcess as resume } from '../../cli/local/processes.ts';
+import { WritableSampler } from '../../cli/local/writable-sampler.ts';
 
 const TABLE = 'nemesis_rows';
 
@@ -49,7 +50,7 @@ async function assertNoAcknowledgedRowLost(cluster: ClusterContext, primary: str
 }
 
 async function withSampler(cluster: ClusterContext, body: (sampler: WritableSampler) => Promise<void>): Promise<void> {
-  const sampler = new WritableSampler(cluster, cluster.password, 100);
+  const sampler = new WritableSampler(cluster.state.nodes, cluster.password, 100);
   sampler.start();
   try {
     await body(sampler);

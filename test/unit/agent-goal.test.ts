@@ -345,4 +345,15 @@ describe('agent: following the goal', () => {
     expect(world.lastBeat()?.action).toEqual({ term: 1, step: 'demoted', detail: '0/5000000' });
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
   });
+
+  it('in a switchover, as the primary with a watchdog: stands it down once demoted (a standby has no lease)', async () => {
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    const watchdog = new RecordingWatchdog();
+    startAgent(world, 'db1', {}, { watchdog });
+    await pollUntil('armed', () => (watchdog.deadlines.length > 0 ? true : undefined), 5000, 10);
+    world.record = clusterRecord({ phase: 'demoting', switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' } });
+    await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
+    await pollUntil('disarmed', () => (watchdog.disarmed > 0 ? true : undefined), 5000, 10);
+  });
 });

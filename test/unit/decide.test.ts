@@ -69,6 +69,7 @@ describe('decide(): steady phase', () => {
     ['every standby lagging past the limit', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })], 'no-candidate', null, ['no-candidate']],
     ['watchdog fencing: a silent primary whose watchdog was armed is failed over', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { watchdogArmed: true })], 'failover', 'db2', ['failover-started']],
     ['watchdog fencing: a primary whose agent stood its watchdog down is not failed over automatically', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED', watchdogArmed: false })], 'old-primary-unfenced', null, ['manual-failover-required']],
+    ['watchdog fencing: a primary whose live agent reports its database DOWN needs no watchdog', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog')], 'failover', 'db2', ['failover-started']],
     ['standby database down: no failover, a warning', [(w) => replaceBeat(w, 'db3', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'database down' })], 'primary-healthy', null, ['standby-db-down']],
     ['standby node down: no failover, a warning', [silentFor('db3', 9000)], 'primary-healthy', null, ['standby-agent-down']],
   ])('%s', (_name, changes, rule, promoted, events) => {
