@@ -15,6 +15,7 @@ import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { runDemo } from './demo.ts';
 import { FAULTS, runDrill, type Fault } from './local/drill.ts';
 import { formatDrillReport } from './local/drill-report.ts';
+import { parseDuration, runNemesis } from './local/nemesis.ts';
 import { clusterAddress, connectLocalStore, localClean, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
 import { followSwitchover, requestSwitchover } from './switchover.ts';
 
@@ -325,6 +326,30 @@ local
   .action(async (options: { dir: string; to: string; wait: boolean; timeoutMs: number }) => {
     const state = readLocalState(options.dir);
     await switchoverCommand(connectLocalStore(state), state.cluster, options.to, options.wait, options.timeoutMs);
+  });
+
+local
+  .command('nemesis')
+  .description('random silent faults (seeded) against a lab cluster while clients write on both sides; checks never two writable primaries, no acknowledged row lost (sync), no promotion on a blip, recovery after each heal')
+  .option('--seed <n>', 'the seed: the same seed runs the same schedule', wholeNumber('--seed', 0), Math.floor(Math.random() * 1_000_000))
+  .option('--duration <time>', 'how long to keep injecting faults, e.g. 10m or 90s', '3m')
+  .option('--async', 'asynchronous replication (lost acknowledged rows are then reported, not a violation)')
+  .option('--recovery-bound <time>', 'after each heal the cluster must be whole within this long', '60s')
+  .option('--dir <dir>', 'where to put the cluster (a new temporary directory by default)')
+  .option('--json', 'print the report as JSON at the end')
+  .action(async (options: { seed: number; duration: string; async?: boolean; recoveryBound: string; dir?: string; json?: boolean }) => {
+    let durationMs: number;
+    let recoveryBoundMs: number;
+    try {
+      durationMs = parseDuration(options.duration);
+      recoveryBoundMs = parseDuration(options.recoveryBound);
+    } catch (error) {
+      throw new UsageError(`--duration / --recovery-bound: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const report = await runNemesis({ seed: options.seed, durationMs, synchronous: options.async !== true, recoveryBoundMs, ...(options.dir ? { dir: options.dir } : {}), onLine: (line) => (options.json ? process.stderr.write(`${line}\n`) : out(line)) });
+    if (options.json) out(JSON.stringify(report));
+    else out(`seed ${report.seed}: ${report.faults.length} faults, ${report.promotions} promotions, ${report.acknowledged} rows acknowledged, ${report.missing} missing, ${report.samples} samples; ${report.violations.length} violation(s)`);
+    process.exitCode = report.violations.length === 0 ? 0 : 1;
   });
 
 local
