@@ -459,13 +459,18 @@ export async function rejoinNode(dir: string, name: string, primaryName: string)
     await runServerCommand('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=${source.host} port=${source.port} user=postgres dbname=postgres`], { PGPASSWORD: readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim() });
     // pg_rewind copied the source's configuration: this node listens where it always did.
     applyListenSettings(node.dataDir, listen);
+    await writeStandbyFiles(node.dataDir, conninfo);
+    await startServer(node.dataDir, logFile, node.netns ?? undefined);
   } catch {
+    // The history could not be rewound (or the rewound copy would not start): copy the primary afresh.
     how = 'recloned';
+    const stale = postmasterPid(node.dataDir);
+    if (stale !== undefined && isAlive(stale)) await stopProcess(stale, 5000);
     rmSync(node.dataDir, { recursive: true, force: true });
     await cloneStandby(node.dataDir, source, follow, listen, node.name, passfile);
+    await writeStandbyFiles(node.dataDir, conninfo);
+    await startServer(node.dataDir, logFile, node.netns ?? undefined);
   }
-  await writeStandbyFiles(node.dataDir, conninfo);
-  await startServer(node.dataDir, logFile, node.netns ?? undefined);
   node.postmasterPid = postmasterPid(node.dataDir) ?? null;
   writeLocalState(dir, state);
   return how;

@@ -6,7 +6,7 @@
 // standby, that no acknowledged row is missing. Faults shorter than the timeouts must cause no promotion.
 // A seed reproduces the schedule; every violation is printed with the timeline around it.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -104,6 +104,8 @@ const TABLE = 'nemesis_rows';
 export async function runNemesis(options: NemesisOptions): Promise<NemesisReport> {
   const say = options.onLine ?? (() => undefined);
   const parent = options.dir ?? mkdtempSync(join(tmpdir(), 'pgfailover-nemesis-'));
+  // mkdtemp makes 0700 directories; the postgres OS user (when we are root) must pass through.
+  if (!options.dir) chmodSync(parent, 0o755);
   const dir = options.dir ?? join(parent, 'cluster');
   const startedAt = Date.now();
   const timeline: string[] = [];
@@ -175,7 +177,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     await sampler?.stop();
     for (const writer of writers) await writer.stop().catch(() => undefined);
     await localDown(dir);
-    if (!options.dir) rmSync(parent, { recursive: true, force: true });
+    // Kept when something broke: the logs of every process are the evidence.
+    if (!options.dir && violations.length === 0) rmSync(parent, { recursive: true, force: true });
+    else if (violations.length > 0) note(`logs kept in ${dir}`);
   }
   if (violations.length > 0) {
     say('');
@@ -290,8 +294,8 @@ async function awaitRecovery(dir: string, password: string, boundMs: number, not
         if (!n.dataDir || n.name === primary.name || rejoined.has(n.name)) continue;
         const running = postmasterPid(n.dataDir);
         if (running !== undefined && isAlive(running)) continue;
-        rejoined.add(n.name);
         const how = await rejoinNode(dir, n.name, primary.name).catch((error: unknown) => `failed: ${String(error)}`);
+        if (!how.startsWith('failed')) rejoined.add(n.name);
         note(`${n.name} rejoined as a standby of ${primary.name} (${how})`);
       }
       if (await whole(state, record, password)) {
