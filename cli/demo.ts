@@ -58,7 +58,7 @@ export async function runDemo(write: (line: string) => void = (line) => process.
     // A start-up that failed has already stopped what it started; only the directory is left.
     if (existsSync(join(dir, 'local.json'))) {
       const result = await localDown(dir, { purge: true });
-      write(`   stopped ${result.stoppedPids.length} processes; removed ${dir}`);
+      write(`   stopped ${result.stoppedPids.length} processes${result.removedNamespaces.length ? `, removed ${result.removedNamespaces.length} network namespaces` : ''}; removed ${dir}`);
     } else {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,7 +8,7 @@
 
 import { lsnLagBytes } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
-import type { AgentType, AllowedNode, DbStatus, HeartbeatRecord } from './records.ts';
+import type { AgentType, AllowedNode, ClusterRecord, DbStatus, HeartbeatRecord } from './records.ts';
 import type { ClusterSnapshot } from './state-store.ts';
 
 export const CLUSTER_STATUS_SCHEMA_VERSION = 1;
@@ -46,6 +46,10 @@ export interface ClusterStatusReport {
   cluster: string;
   generatedAtMs: number;
   term: number;
+  /** steady, or a role change under way (demoting, promoting, promoted), or halted (needs a person). */
+  phase: ClusterRecord['phase'];
+  /** The cluster's fencing policy: what stops an old primary whose agent is frozen or dead. */
+  fencing: ClusterRecord['policy']['fencing'];
   recordedPrimary: string | null;
   autoFailover: boolean;
   maxLagBytes: number;
@@ -102,6 +106,12 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     problems.push(`the cluster record names ${cluster.primaryNodeId} as primary (term ${cluster.term}) but ${primary.nodeId} is the writable one`);
   }
   if (standbys.length === 0) problems.push('no standby: there is nothing to fail over to');
+  if (cluster.phase === 'halted') {
+    const why = cluster.alerts.find((alert) => alert.key.startsWith('halted:'))?.subject ?? `a failover was stopped in term ${cluster.term}`;
+    problems.push(`the cluster is halted (${why}): no failover will happen until a person acts; read why with pgfailover history, make sure at most one database is writable, then restore a primary`);
+  } else if (cluster.phase !== 'steady') {
+    warnings.push(`a ${cluster.failover?.kind ?? 'role change'} is under way (phase ${cluster.phase}, term ${cluster.term}, to ${cluster.failover?.toNodeId ?? cluster.switchover?.toNodeId ?? '?'})`);
+  }
 
   const primaryHeartbeat = primary ? heartbeatOf.get(primary.nodeId) : undefined;
   const promoteStandbys = standbys.map((standby) => promoteStandby(standby, primary, primaryHeartbeat, cluster.policy.maxLagBytes));
@@ -135,6 +145,8 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     cluster: cluster.cluster,
     generatedAtMs: nowMs,
     term: cluster.term,
+    phase: cluster.phase,
+    fencing: cluster.policy.fencing,
     recordedPrimary: cluster.primaryNodeId,
     autoFailover: cluster.policy.autoFailover,
     maxLagBytes: cluster.policy.maxLagBytes,
@@ -252,7 +264,7 @@ const AGENT_TYPE_LABEL: Record<NodeStatus['agentType'], string> = {
 /** The human report, laid out like EFM's so that a DBA finds things where they expect them. */
 export function formatClusterStatus(report: ClusterStatusReport): string {
   const lines: string[] = [];
-  lines.push(`Cluster Status: ${report.cluster}   (term ${report.term}, automatic failover ${report.autoFailover ? 'on' : 'OFF'})`);
+  lines.push(`Cluster Status: ${report.cluster}   (term ${report.term}${report.phase === 'steady' ? '' : `, ${report.phase.toUpperCase()}`}, automatic failover ${report.autoFailover ? 'on' : 'OFF'}, fencing ${report.fencing})`);
   lines.push('');
   // The VIP column appears once an address is managed; "*" marks the node that holds it, as in EFM.
   const showAddress = report.address.mode !== 'none';

@@ -114,7 +114,8 @@ describe('local cluster with real PostgreSQL', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/already running from .*nothing was changed/);
     expect(readFileSync(join(dir, 'local.json'), 'utf8')).toBe(before);
-    expect(livePids(state)).toHaveLength(1 + 1 + 3 + 3);
+    // store, controller, and per database node an agent, a postmaster and a watchdog.
+    expect(livePids(state)).toHaveLength(1 + 1 + 3 * 3);
   });
 
   it('reports a stopped standby database DOWN within the local timeouts and exits non-zero with the reason', async () => {

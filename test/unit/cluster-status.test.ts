@@ -50,6 +50,11 @@ describe('cluster-status verdict and exit code', () => {
       (s) => ({ ...withHeartbeat(s, heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } })), cluster: clusterRecord({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } }), heartbeats: withHeartbeat(s, heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } })).heartbeats.map((beat) => (beat.nodeId === 'db3' ? beat : { ...beat, host: { ...beat.host, subnetId: 'subnet-a' } })) }),
       /secondary IP cannot move between subnets, but the database nodes are in subnet-a, subnet-b/,
     ],
+    [
+      'a halted cluster, with what to do',
+      (s) => ({ ...s, cluster: clusterRecord({ phase: 'halted', alerts: [{ key: 'halted:2', severity: 'SEVERE', subject: 'failover halted in term 2: the cluster needs an administrator', sinceMs: NOW_MS }] }) }),
+      /the cluster is halted \(failover halted in term 2.*\): no failover will happen until a person acts; read why with pgfailover history/,
+    ],
     ['an item that does not match its schema', (s) => ({ ...s, invalid: [{ sk: 'HB#db9', problems: ['seq: expected number'] }] }), /item HB#db9 .* not valid and was ignored: seq: expected number/],
   ])('exits non-zero for %s', (_name, change, problem) => {
     // Act
@@ -104,7 +109,7 @@ describe('cluster-status text report', () => {
     // Act
     const text = formatClusterStatus(buildClusterStatus(healthySnapshot(), NOW_MS));
     // Assess
-    expect(text).toMatch(/^Cluster Status: prod {3}\(term 1, automatic failover on\)/);
+    expect(text).toMatch(/^Cluster Status: prod {3}\(term 1, automatic failover on, fencing agent\)/);
     expect(text).toMatch(/Agent Type +Node +Address +Agent +DB +Info/);
     expect(text).toMatch(/Primary +db1 +10\.0\.1\.10 +UP +UP/);
     expect(text).toContain('Allowed node host list:\n  db1 (10.0.1.10) db2 (10.0.1.11) db3 (10.0.1.12)');
