@@ -14,6 +14,13 @@ import { clusterAddress, type LocalClusterState } from './local-cluster.ts';
 import { nodeArgsFor } from './processes.ts';
 import type { SqlTarget } from './superuser-sql.ts';
 
+/**
+ * A client on the same network gives up a connection attempt after this long and tries again: a connect
+ * sent to a holder that went silent would otherwise wait out a long timeout, and the drill would count
+ * that wait as unavailability the failover did not cause.
+ */
+const CONNECT_TIMEOUT_MS = 300;
+
 const LAB_CLIENT = fileURLToPath(new URL('./lab-client.ts', import.meta.url));
 
 export interface Ack {
@@ -62,7 +69,7 @@ class InProcessWriter implements ClusterWriter {
     while (this.running) {
       try {
         if (!client) {
-          client = new pg.Client({ ...this.target, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: 1000, query_timeout: 2000 });
+          client = new pg.Client({ ...this.target, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
           client.on('error', () => undefined);
           await client.connect();
         }

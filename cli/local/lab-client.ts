@@ -18,12 +18,15 @@ let running = true;
 process.on('SIGTERM', () => (running = false));
 process.on('SIGINT', () => (running = false));
 
+/** As in cluster-writer.ts: retry a connection attempt after 300 ms, as a client on the same network would. */
+const CONNECT_TIMEOUT_MS = 300;
+
 let next = Number(firstIdText ?? 1);
 let client: pg.Client | undefined;
 while (running) {
   try {
     if (!client) {
-      client = new pg.Client({ host, port: Number(portText), user: 'postgres', database: 'postgres', password, connectionTimeoutMillis: 1000, query_timeout: 2000 });
+      client = new pg.Client({ host, port: Number(portText), user: 'postgres', database: 'postgres', password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
       client.on('error', () => undefined);
       await client.connect();
     }
