@@ -16,6 +16,7 @@ import { runDemo } from './demo.ts';
 import { FAULTS, runDrill, type Fault } from './local/drill.ts';
 import { formatDrillReport } from './local/drill-report.ts';
 import { parseDuration, runNemesis } from './local/nemesis.ts';
+import { localHeal } from './local/lab-faults.ts';
 import { clusterAddress, connectLocalStore, localClean, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
 import { followSwitchover, requestSwitchover } from './switchover.ts';
 
@@ -301,7 +302,7 @@ local
   .description('inject a fault while a writer commits through the cluster address; follow the failover and report its timeline and any lost writes')
   .requiredOption('--dir <dir>', 'the directory given to local up')
   .addOption(new Option('--fault <fault>', 'what to break').choices([...FAULTS]).makeOptionMandatory())
-  .option('--stall-ms <ms>', 'stall-primary: how long the primary node is frozen', wholeNumber('--stall-ms', 1), 2000)
+  .option('--stall-ms <ms>', 'how long a temporary fault lasts (stall-primary, cut-primary-from-clients, lossy-primary, pause-evaluator, pause-store)', wholeNumber('--stall-ms', 1), 2000)
   .option('--timeout-ms <ms>', 'give up waiting for the outcome after this long', wholeNumber('--timeout-ms', 1000), 60_000)
   .option('--json', 'print the report as one JSON object (the steps still go to stderr)')
   .action(async (options: { dir: string; fault: Fault; stallMs: number; timeoutMs: number; json?: boolean }) => {
@@ -326,6 +327,14 @@ local
   .action(async (options: { dir: string; to: string; wait: boolean; timeoutMs: number }) => {
     const state = readLocalState(options.dir);
     await switchoverCommand(connectLocalStore(state), state.cluster, options.to, options.wait, options.timeoutMs);
+  });
+
+local
+  .command('heal')
+  .description('undo what drills and the nemesis left: network faults, paused processes, stepped clocks; restart dead agents')
+  .requiredOption('--dir <dir>', 'the directory given to local up')
+  .action(async (options: { dir: string }) => {
+    out(await localHeal(options.dir));
   });
 
 local

@@ -544,7 +544,8 @@ function notFollowing(f: Facts): string[] {
   const primaryId = f.cluster.primaryNodeId;
   return f.nodes
     // After a failover the old primary is fenced and stays down; after a switchover it follows too.
-    .filter((n) => n.live && !n.witness && n.node.nodeId !== primaryId && (f.cluster.failover?.kind === 'switchover' || n.node.nodeId !== f.cluster.failover?.fromNodeId))
+    // A standby whose database is down cannot follow anyone; it is reported as down, not waited for.
+    .filter((n) => n.live && !n.witness && n.heartbeat?.dbStatus !== 'DOWN' && n.node.nodeId !== primaryId && (f.cluster.failover?.kind === 'switchover' || n.node.nodeId !== f.cluster.failover?.fromNodeId))
     .filter((n) => !(n.heartbeat && n.heartbeat.term >= f.cluster.term && n.heartbeat.action?.term === f.cluster.term && n.heartbeat.action.step === 'repointed' && n.heartbeat.agentType === 'standby'))
     .map((n) => n.node.nodeId);
 }

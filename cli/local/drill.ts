@@ -11,13 +11,32 @@ import { postmasterPid, stopServer } from './postgres-server.ts';
 import { serverProcesses } from '../../agent/server-control.ts';
 import { connectLocalStore, readLocalState, sqlTarget, type LocalClusterState, type LocalNode } from './local-cluster.ts';
 import { clusterWriter } from './cluster-writer.ts';
-import { cut, faultTarget } from './lab-faults.ts';
-import { isAlive } from './processes.ts';
+import { cut, faultTarget, heal, loss, stepClock } from './lab-faults.ts';
+import { isAlive, pauseProcess, resumeProcess } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { systemClock } from '../../core/clock.ts';
 import { requestSwitchover } from '../../core/switchover-request.ts';
 
-export const FAULTS = ['kill-primary-db', 'kill-primary-node', 'kill-primary-agent', 'stop-primary-agent', 'stop-standby', 'stall-primary', 'isolate-primary', 'switchover'] as const;
+export const FAULTS = [
+  'kill-primary-db',
+  'kill-primary-node',
+  'kill-primary-agent',
+  'stop-primary-agent',
+  'stop-standby',
+  'stall-primary',
+  'isolate-primary',
+  'switchover',
+  // The network lab's silent faults.
+  'cut-primary-from-store',
+  'one-way-isolate-primary',
+  'clock-step-isolate-primary',
+  'cut-primary-from-clients',
+  'lossy-primary',
+  'pause-evaluator',
+  'pause-store',
+] as const;
+/** Faults that need the network lab (root on Linux). */
+const LAB_FAULTS: ReadonlySet<Fault> = new Set(['cut-primary-from-store', 'one-way-isolate-primary', 'clock-step-isolate-primary', 'cut-primary-from-clients', 'lossy-primary']);
 export type Fault = (typeof FAULTS)[number];
 
 export interface DrillOptions {
@@ -79,6 +98,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const before = await store.getCluster(state.cluster);
   if (!before?.primaryNodeId || before.phase !== 'steady') throw new UsageError(`the local cluster has no steady primary to drill on (phase ${before?.phase ?? 'unknown'}); see pgfailover local status --dir ${options.dir}`);
   const primary = nodeNamed(state, before.primaryNodeId);
+  if (LAB_FAULTS.has(options.fault) && !state.lab) throw new UsageError(`--fault ${options.fault} needs the network lab (local up as root on Linux, without --network loopback)`);
   const policy = before.policy;
   const heartbeats = (await store.readSnapshot(state.cluster)).heartbeats;
   const nodeTimeoutMs = Math.max(...heartbeats.map((beat) => beat.timeouts.nodeTimeoutMs), 5000);
@@ -106,7 +126,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         return events.includes('switchover-completed') || events.includes('switchover-failed') || events.includes('switchover-refused');
       case 'kill-primary-db':
       case 'kill-primary-node':
-      case 'isolate-primary': {
+      case 'isolate-primary':
+      case 'cut-primary-from-store':
+      case 'one-way-isolate-primary':
+      case 'clock-step-isolate-primary':
+      case 'pause-store': {
         // Ended without a new primary: aborted, or a person must decide (automatic failover off, no candidate).
         if (['failover-aborted', 'manual-failover-required', 'no-candidate'].some((event) => events.includes(event))) return true;
         // Done once the failover completed and a write went through to the new primary.
@@ -122,6 +146,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       case 'stop-standby':
         return events.includes('standby-db-down');
       case 'stall-primary':
+      case 'cut-primary-from-clients':
+      case 'lossy-primary':
+      case 'pause-evaluator':
         return sinceFault > (options.stallMs ?? 2000) + quietMs;
     }
   };
@@ -224,6 +251,36 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
     case 'switchover':
       await requestSwitchover(connectLocalStore(state), state.cluster, target.name, 'drill', systemClock);
       return;
+    case 'cut-primary-from-store':
+      await cut(faultTarget(state), target.name, 'store');
+      return;
+    case 'one-way-isolate-primary':
+      // Its packets still leave; nothing comes back: renewals sent, never acknowledged.
+      await cut(faultTarget(state), target.name, 'all', 'in');
+      return;
+    case 'clock-step-isolate-primary':
+      await stepClock(target, '-30s');
+      await cut(faultTarget(state), target.name, 'store');
+      await cut(faultTarget(state), target.name, 'peers');
+      return;
+    case 'cut-primary-from-clients':
+    case 'lossy-primary': {
+      const lab = faultTarget(state);
+      if (options.fault === 'lossy-primary') await loss(lab, target.name, 0.3);
+      else await cut(lab, target.name, 'clients');
+      await sleep(options.stallMs ?? 2000);
+      await heal(lab, target.name);
+      return;
+    }
+    case 'pause-evaluator':
+    case 'pause-store': {
+      const pid = options.fault === 'pause-evaluator' ? state.controllerPid : state.storePid;
+      if (!pid || !isAlive(pid)) throw new Error(`the ${options.fault === 'pause-evaluator' ? 'evaluator' : 'store'} is not running`);
+      pauseProcess(pid);
+      await sleep(options.stallMs ?? 2000);
+      resumeProcess(pid);
+      return;
+    }
   }
 }
 

@@ -5,7 +5,9 @@
 
 import { writeFileSync } from 'node:fs';
 import { FAULT_CHAIN, runInNetns } from './lab-network.ts';
-import type { LocalClusterState, LocalNode } from './local-cluster.ts';
+import { postmasterPid } from '../../agent/server-control.ts';
+import { readLocalState, restartAgent, type LocalClusterState, type LocalNode } from './local-cluster.ts';
+import { isAlive, resumeProcess } from './processes.ts';
 
 /** What a node is cut from: the state store and evaluator, the other members, the clients, or all of them. */
 export const CUT_SCOPES = ['store', 'peers', 'clients', 'all'] as const;
@@ -88,4 +90,25 @@ export async function stepClock(node: LocalNode, offset: string): Promise<void> 
   if (!node.clockFile) throw new Error(`the agent of ${node.name} does not run under libfaketime (install Debian's faketime and start the lab again)`);
   if (!/^[+-]\d+(\.\d+)?[smhd]?$/.test(offset)) throw new Error(`a clock step is an offset such as -30s or +2m; got ${offset}`);
   writeFileSync(node.clockFile, `${offset}\n`);
+}
+
+/**
+ * Undoes what drills and the nemesis leave behind: every network fault, every paused process of the
+ * cluster (SIGCONT to the recorded PIDs), every stepped clock; restarts agents that died. Servers a
+ * failover stopped are not restarted here: they come back as standbys with a rejoin.
+ */
+export async function localHeal(dir: string): Promise<string> {
+  const state = readLocalState(dir);
+  const done: string[] = [];
+  if (state.lab) {
+    await heal(faultTarget(state));
+    done.push('network faults removed');
+  }
+  const pids = [state.storePid, state.controllerPid, ...state.nodes.flatMap((node) => [node.agentPid, node.watchdogPid, node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null])];
+  for (const pid of pids) if (pid && isAlive(pid)) resumeProcess(pid);
+  done.push('paused processes resumed');
+  for (const node of state.nodes) if (node.clockFile) writeFileSync(node.clockFile, '+0\n');
+  const restarted = state.nodes.filter((node) => node.agentPid && !isAlive(node.agentPid)).map((node) => (restartAgent(dir, node.name), node.name));
+  if (restarted.length) done.push(`agents restarted: ${restarted.join(', ')}`);
+  return done.join('; ');
 }

@@ -179,6 +179,7 @@ describe('decide(): a failover in progress', () => {
     ['ignores a failure report from an older term', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 1, step: 'fence-hook-failed', detail: 'old' } })], 'awaiting-promotion', null, []],
     ['moves the address once the candidate is writable', [promoting, primaryDbDown, db2Primary], 'candidate-promoted', 'promoted', ['standby-promoted']],
     ['waits for the standbys to follow', [promoted, primaryDbDown, db2Primary], 'awaiting-repoint', null, []],
+    ['does not wait for a standby whose database is down', [promoted, primaryDbDown, db2Primary, (w) => replaceBeat(w, 'db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down' })], 'failover-completed', 'steady', ['failover-completed', 'standby-db-down', 'standby-db-down']],
     ['completes when every standby follows the new primary', [promoted, primaryDbDown, db2Primary, (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } })], 'failover-completed', 'steady', ['failover-completed', 'standby-db-down']],
   ])('%s', (_name, changes, rule, phase, events) => {
     // Act
