@@ -18,6 +18,7 @@ import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
 import { findAllowed } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
+import { nextStep, recordStep, type AgentProgress, type AgentStep, type AgentView } from '../core/agent-rules.ts';
 import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
@@ -72,6 +73,13 @@ export interface AgentDeps {
   bootId: string;
   /** The host watchdog, when configured (required by clusters with fencing "watchdog"). */
   watchdog?: Watchdog;
+  /** Where the steps done per term are kept across restarts (agent/progress-file.ts); memory only if absent. */
+  progressStore?: ProgressStore;
+}
+
+export interface ProgressStore {
+  load(): AgentProgress;
+  save(progress: AgentProgress): void;
 }
 
 /** Heartbeat interval while a failure is suspected or a failover is under way. */
@@ -96,12 +104,8 @@ export class Agent {
   private goal: ClusterRecord | undefined;
   private membership: MembershipRecord | undefined;
   private action: HeartbeatRecord['action'] = null;
-  private promotedTerm = -1;
-  private demotedTerm = -1;
-  private postHookTerm = -1;
-  private repointedTerm = -1;
-  private repointRequestedTerm = -1;
-  private fencedTerm = -1;
+  /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
+  private progress: AgentProgress;
   /** On this host's monotonic clock: until when the lease it last renewed is valid. Starts expired. */
   private leaseValidUntilMonoMs: number;
   /** The deadline the watchdog is armed with (monotonic), or null when it is disarmed. */
@@ -118,6 +122,7 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {
     this.leaseValidUntilMonoMs = deps.clock.monotonicMs();
+    this.progress = deps.progressStore?.load() ?? { term: 0, done: [] };
   }
 
   start(): void {
@@ -353,24 +358,58 @@ export class Agent {
    * for a goal action or a hook in progress, and makes no store call before fencing.
    */
   private async leaseWatchLoop(): Promise<void> {
-    const { config, logger, clock } = this.deps;
     while (!this.stopping.signal.aborted) {
       await this.pause(LEASE_WATCH_MS);
-      if (!config.stopIsolatedPrimary || !this.firstBeatDone || !this.writable() || this.selfFencing) continue;
-      if (clock.monotonicMs() < this.leaseValidUntilMonoMs - FENCE_LEAD_MS) continue;
-      this.selfFencing = true;
-      try {
-        logger.error('lease not renewed: stopping the database before the lease runs out');
-        await this.deps.ops.fence(null);
-        this.fencedTerm = this.term;
-        this.report('fenced', 'isolated: the lease could not be renewed in time');
-        await this.disarmWatchdog('the database is stopped');
-      } catch (error) {
-        // Retried on the next tick; the watchdog, if any, still fires at the lease's end.
-        logger.error('self-fence failed; retrying', { error: String(error) });
-      } finally {
-        this.selfFencing = false;
-      }
+      const decision = nextStep(this.view(this.goal, this.membership));
+      if (decision.step === 'self-fence') await this.selfFence(decision.reason);
+    }
+  }
+
+  private async selfFence(reason: string): Promise<void> {
+    if (this.selfFencing) return;
+    this.selfFencing = true;
+    try {
+      this.deps.logger.error(`lease not renewed: stopping the database before the lease runs out (${reason})`);
+      await this.deps.ops.fence(null);
+      this.record('fence');
+      this.report('fenced', 'isolated: the lease could not be renewed in time');
+      await this.disarmWatchdog('the database is stopped');
+    } catch (error) {
+      // Retried on the next tick; the watchdog, if any, still fires at the lease's end.
+      this.deps.logger.error('self-fence failed; retrying', { error: String(error) });
+    } finally {
+      this.selfFencing = false;
+    }
+  }
+
+  /** What the rule table looks at: this node as it is now. */
+  private view(goal: ClusterRecord | undefined, membership: MembershipRecord | undefined): AgentView {
+    const { config, clock, ops } = this.deps;
+    const up = this.health.status === 'UP' && this.facts !== undefined;
+    const primaryAddress = goal?.primaryNodeId && membership ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
+    return {
+      witness: config.role === 'witness',
+      nodeId: config.nodeId,
+      goal: goal ? { term: goal.term, phase: goal.phase, primaryNodeId: goal.primaryNodeId, leaseReleased: goal.leaseReleased, switchoverTo: goal.switchover?.toNodeId ?? null } : null,
+      seenTerm: this.term,
+      db: { status: this.health.status, writable: this.writable(), inRecovery: up && this.facts?.inRecovery === true, upstream: up ? (this.facts?.upstream ?? null) : null },
+      primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
+      markedStandby: config.role === 'witness' ? true : ops.markedStandby(),
+      leaseRemainingMs: this.leaseValidUntilMonoMs - clock.monotonicMs(),
+      selfFenceEnabled: config.stopIsolatedPrimary && this.firstBeatDone,
+      fenceLeadMs: FENCE_LEAD_MS,
+      hasPostPromotionHook: config.hooks.postPromotion !== undefined,
+      progress: this.progress,
+    };
+  }
+
+  /** Records a step done in the current term, on disk before anything else happens. */
+  private record(step: AgentStep): void {
+    this.progress = recordStep(this.progress, this.term, step);
+    try {
+      this.deps.progressStore?.save(this.progress);
+    } catch (error) {
+      this.deps.logger.error('could not save the agent\'s progress; a restart may repeat this step', { step, error: String(error) });
     }
   }
 
@@ -432,13 +471,26 @@ export class Agent {
     }
   }
 
-  /** Converges on the cluster record: promote, post-promotion hook, fence, repoint. */
+  /** Converges on the cluster record: one step at a time, chosen by the rule table (core/agent-rules.ts). */
   private async applyGoal(goal: ClusterRecord, membership: MembershipRecord): Promise<void> {
+    const first = nextStep(this.view(goal, membership));
+    if (first.step === 'self-fence') return this.selfFence(first.reason);
+    if (first.step === null) return;
+    await this.act(async () => {
+      // Decided again under the lock: an action that just finished may have changed the answer.
+      const { step, reason, rule } = nextStep(this.view(goal, membership));
+      if (step === null || step === 'self-fence') return;
+      this.deps.logger.debug(`rule ${rule}: ${step}`, { reason });
+      await this.execute(step, goal, membership, reason);
+    });
+  }
+
+  private async execute(step: Exclude<AgentStep, 'self-fence'>, goal: ClusterRecord, membership: MembershipRecord, reason: string): Promise<void> {
     const { config, ops } = this.deps;
-    if (config.role === 'witness' || goal.term < this.term) return;
     const me = config.nodeId;
     const term = goal.term;
     const primaryAddress = goal.primaryNodeId ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
+    const conninfo = primaryAddress ? ops.conninfoFor(primaryAddress) : null;
     const env = {
       PGFAILOVER_CLUSTER: config.cluster,
       PGFAILOVER_TERM: String(term),
@@ -447,11 +499,12 @@ export class Agent {
       PGFAILOVER_OLD_PRIMARY: goal.failover?.fromNodeId ?? '',
       PGFAILOVER_OLD_PRIMARY_ADDRESS: goal.failover?.fromNodeId ? (findAllowed(membership, goal.failover.fromNodeId)?.address ?? '') : '',
     };
-    await this.act(async () => {
-      if (goal.primaryNodeId === me && goal.phase === 'demoting' && goal.switchover && this.demotedTerm !== term && this.writable()) {
-        this.demotedTerm = term;
-        const targetAddress = findAllowed(membership, goal.switchover.toNodeId)?.address;
-        if (!targetAddress) return this.report('demote-failed', `${goal.switchover.toNodeId} is not in the allowed node list`);
+    switch (step) {
+      case 'demote': {
+        // Recorded first: a demotion that fails is reported, not retried (the evaluator decides).
+        this.record('demote');
+        const targetAddress = goal.switchover ? findAllowed(membership, goal.switchover.toNodeId)?.address : undefined;
+        if (!targetAddress) return this.report('demote-failed', `${goal.switchover?.toNodeId ?? '?'} is not in the allowed node list`);
         try {
           const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress));
           this.report('demoted', stoppedAt);
@@ -462,97 +515,90 @@ export class Agent {
         }
         return this.refreshNow();
       }
-      if (goal.primaryNodeId === me) {
-        if (goal.phase === 'promoting' && this.promotedTerm !== term && this.health.status === 'UP' && this.facts) {
-          this.promotedTerm = term;
-          if (!this.facts.inRecovery) return this.report('promoted', 'already writable');
-          if (config.hooks.fence) {
-            const fence = await ops.runHook(config.hooks.fence, env, config.hooks.timeoutMs);
-            if (!fence.ok) return this.report('fence-hook-failed', fence.detail);
-          }
-          if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
-            const address = goal.address.value.includes(':') ? goal.address.value : `${goal.address.value}:${config.database?.port ?? 5432}`;
-            const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
-            if (answer.kind === 'ok') return this.report('promote-failed', `the cluster address ${address} still answers: the old primary may still hold it, so this node will not promote`);
-          }
-          if (goal.policy.fencing === 'watchdog' && !this.deps.watchdog) {
-            return this.report('promote-failed', 'the cluster fences with a watchdog and this agent has none configured (agent config "watchdog")');
-          }
-          try {
-            // Take the lease first: a new primary without one would fence itself at once. The watchdog
-            // is armed with the lease's end before pg_promote(), so a pause from here on cannot leave a
-            // writable server behind once the evaluator may give up on this node.
-            const clock = this.deps.clock;
-            const sentAtMonoMs = clock.monotonicMs();
-            await this.deps.store.renewLease(config.cluster, me, term);
-            this.leaseValidUntilMonoMs = sentAtMonoMs + goal.policy.leaseDurationMs;
-            await this.armWatchdog(sentAtMonoMs + goal.policy.leaseDurationMs - WATCHDOG_LEAD_MS);
-            const remainingMs = this.leaseValidUntilMonoMs - clock.monotonicMs();
-            if (remainingMs <= FENCE_LEAD_MS) {
-              return this.report('promote-failed', `the lease taken for term ${term} has only ${remainingMs} ms left (this agent was delayed); not promoting`);
-            }
-            await ops.promote();
-          } catch (error) {
-            return this.report('promote-failed', error instanceof Error ? error.message : String(error));
-          }
-          this.report('promoted', '');
-          // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news.
-          await this.refreshNow();
-          return this.syncOsAddress(goal);
-        }
-        if ((goal.phase === 'promoted' || goal.phase === 'steady') && this.promotedTerm === term && this.postHookTerm !== term) {
-          this.postHookTerm = term;
-          if (config.hooks.postPromotion) {
-            const post = await ops.runHook(config.hooks.postPromotion, env, config.hooks.timeoutMs);
-            if (!post.ok) this.report('post-promotion-hook-failed', post.detail);
-          }
-          return;
-        }
-        // Our own database failed under us (or we stopped it, isolated): fence it, then release the lease
-        // so nobody waits it out.
-        if (this.health.status === 'DOWN' && goal.phase === 'steady' && !goal.leaseReleased) {
-          if (this.fencedTerm !== term) {
-            await ops.fence(null);
-            this.fencedTerm = term;
-            this.report('fenced', `the primary database failed: ${this.health.reason}`);
-          }
-          await this.deps.store.releaseLease(config.cluster, me, term);
-          await this.disarmWatchdog('the database is fenced and the lease released');
-          return;
-        }
+      case 'promote':
+        // Recorded first: after a restart this node does not promote again in this term; if it failed,
+        // the evaluator chooses another candidate in a new term.
+        this.record('promote');
+        return this.promote(goal, env);
+      case 'post-promotion-hook': {
+        this.record('post-promotion-hook');
+        const command = config.hooks.postPromotion;
+        if (!command) return;
+        const post = await ops.runHook(command, env, config.hooks.timeoutMs);
+        if (!post.ok) this.report('post-promotion-hook-failed', post.detail);
         return;
       }
-      if (!goal.primaryNodeId || !primaryAddress) return;
-      const conninfo = ops.conninfoFor(primaryAddress);
-      // Writable but not the primary of the current term: a second primary. Stop it now.
-      if (this.writable() && this.fencedTerm !== term) {
+      case 'fence-and-release':
+        if (!this.progress.done.includes('fence') || this.progress.term !== term) {
+          await ops.fence(null);
+          this.record('fence');
+          this.report('fenced', `the primary database failed: ${this.health.reason}`);
+        }
+        await this.deps.store.releaseLease(config.cluster, me, term);
+        this.record('fence-and-release');
+        await this.disarmWatchdog('the database is fenced and the lease released');
+        return;
+      case 'fence':
         await ops.fence(conninfo);
-        this.fencedTerm = term;
-        this.report('fenced', `${goal.primaryNodeId} is the primary of term ${term}; this database was stopped and will return only as its standby`);
+        this.record('fence');
+        this.report('fenced', reason);
         await this.disarmWatchdog('the database is stopped');
         return this.refreshNow();
-      }
-      // Down and not marked as a standby: make sure that whatever restarts it brings it back as a standby.
-      if (this.health.status === 'DOWN' && this.fencedTerm !== term && !ops.markedStandby()) {
+      case 'mark-standby':
         await ops.fence(conninfo);
-        this.fencedTerm = term;
-        return this.report('fenced', `${goal.primaryNodeId} is the primary of term ${term}; standby.signal written so this node can only return as a standby`);
-      }
-      if (this.health.status === 'UP' && this.facts?.inRecovery && (goal.phase === 'promoted' || goal.phase === 'steady') && this.repointedTerm !== term) {
-        const wanted = formatHostPort(parseNodeAddress(primaryAddress));
-        if (this.facts.upstream === wanted) {
-          // Reported only once the WAL receiver really streams from the new primary.
-          this.repointedTerm = term;
-          return this.report('repointed', `streaming from ${goal.primaryNodeId} at ${wanted}`);
-        }
-        if (this.repointRequestedTerm !== term) {
-          this.repointRequestedTerm = term;
-          await ops.repoint(conninfo);
-          this.deps.logger.info(`primary_conninfo now points at ${goal.primaryNodeId} (${wanted}); waiting for the WAL receiver to stream from it`);
-        }
+        this.record('mark-standby');
+        return this.report('fenced', reason);
+      case 'repoint':
+        if (!conninfo) return;
+        await ops.repoint(conninfo);
+        this.record('repoint');
+        this.deps.logger.info(`primary_conninfo now points at ${goal.primaryNodeId ?? '?'}; waiting for the WAL receiver to stream from it`);
         return this.refreshNow();
+      case 'report-repointed':
+        // Reported only once the WAL receiver really streams from the new primary.
+        this.record('report-repointed');
+        return this.report('repointed', reason);
+    }
+  }
+
+  /** Fencing hook, address check, lease, watchdog, pg_promote(): in that order, each failure reported. */
+  private async promote(goal: ClusterRecord, env: Record<string, string>): Promise<void> {
+    const { config, ops, clock } = this.deps;
+    const term = goal.term;
+    if (!this.facts) return this.report('promote-failed', 'the local database could not be checked');
+    if (!this.facts.inRecovery) return this.report('promoted', 'already writable');
+    if (config.hooks.fence) {
+      const fence = await ops.runHook(config.hooks.fence, env, config.hooks.timeoutMs);
+      if (!fence.ok) return this.report('fence-hook-failed', fence.detail);
+    }
+    if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
+      const address = goal.address.value.includes(':') ? goal.address.value : `${goal.address.value}:${config.database?.port ?? 5432}`;
+      const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
+      if (answer.kind === 'ok') return this.report('promote-failed', `the cluster address ${address} still answers: the old primary may still hold it, so this node will not promote`);
+    }
+    if (goal.policy.fencing === 'watchdog' && !this.deps.watchdog) {
+      return this.report('promote-failed', 'the cluster fences with a watchdog and this agent has none configured (agent config "watchdog")');
+    }
+    try {
+      // Take the lease first: a new primary without one would fence itself at once. The watchdog is
+      // armed with the lease's end before pg_promote(), so a pause from here on cannot leave a writable
+      // server behind once the evaluator may give up on this node.
+      const sentAtMonoMs = clock.monotonicMs();
+      await this.deps.store.renewLease(config.cluster, config.nodeId, term);
+      this.leaseValidUntilMonoMs = sentAtMonoMs + goal.policy.leaseDurationMs;
+      await this.armWatchdog(sentAtMonoMs + goal.policy.leaseDurationMs - WATCHDOG_LEAD_MS);
+      const remainingMs = this.leaseValidUntilMonoMs - clock.monotonicMs();
+      if (remainingMs <= FENCE_LEAD_MS) {
+        return this.report('promote-failed', `the lease taken for term ${term} has only ${remainingMs} ms left (this agent was delayed); not promoting`);
       }
-    });
+      await ops.promote();
+    } catch (error) {
+      return this.report('promote-failed', error instanceof Error ? error.message : String(error));
+    }
+    this.report('promoted', '');
+    // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news.
+    await this.refreshNow();
+    return this.syncOsAddress(goal);
   }
 
   /**

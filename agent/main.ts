@@ -10,7 +10,9 @@ import { systemClock } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import { StateStore } from '../core/state-store.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
+import { dirname, join } from 'node:path';
 import { Agent } from './agent.ts';
+import { ProgressFile } from './progress-file.ts';
 import { DeviceWatchdog } from './watchdog/device-watchdog.ts';
 import { FileWatchdog } from './watchdog/file-watchdog.ts';
 import { createNodeOps } from './node-ops.ts';
@@ -59,11 +61,13 @@ try {
     }
   }
   const watchdog = config.watchdog?.kind === 'device' ? new DeviceWatchdog(config.watchdog.path, config.watchdog.timeoutMs, systemClock) : config.watchdog?.kind === 'file' ? new FileWatchdog(config.watchdog.path) : undefined;
+  const stateFile = config.stateFile ?? (config.database?.dataDirectory ? join(dirname(config.database.dataDirectory), `pgfailover-${config.nodeId}.state.json`) : undefined);
   const agent = new Agent({
     config,
     store,
     ops: createNodeOps(config, password),
     watchdog,
+    ...(stateFile ? { progressStore: new ProgressFile(stateFile, (message) => logger.warn(message)) } : {}),
     clock: systemClock,
     logger,
     host: hostFacts(config, instance),

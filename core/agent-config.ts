@@ -96,6 +96,11 @@ const rawConfigSchema = z.strictObject({
    * longer answers (it would mean the old primary still holds it); if it does, the promotion is refused.
    */
   checkAddressBeforePromotion: z.boolean().default(false),
+  /**
+   * Where the agent keeps the steps it has done in the current term (promote, hooks, fence, repoint), so a
+   * restart neither repeats nor forgets one. Default: pgfailover-NODE.state.json beside the data directory.
+   */
+  stateFile: z.string().min(1).optional(),
   heartbeatIntervalMs: positiveMs.default(1000),
   timeouts: z
     .strictObject({

@@ -3,6 +3,7 @@
 
 import { systemClock, type Clock } from '../../core/clock.ts';
 import type { Watchdog } from '../../agent/watchdog/watchdog.ts';
+import type { AgentProgress } from '../../core/agent-rules.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Agent, type AgentDeps, type HeartbeatStore, type NodeOps } from '../../agent/agent.ts';
@@ -120,7 +121,7 @@ class RecordingWatchdog implements Watchdog {
   }
 }
 
-function startAgent(world: FakeWorld, nodeId: string, extra: Record<string, unknown> = {}, deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog'>> = {}): Agent {
+function startAgent(world: FakeWorld, nodeId: string, extra: Record<string, unknown> = {}, deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog' | 'progressStore'>> = {}): Agent {
   const config = parseAgentConfig({
     cluster: 'prod',
     nodeId,
@@ -130,7 +131,7 @@ function startAgent(world: FakeWorld, nodeId: string, extra: Record<string, unkn
     timeouts: { localPeriodMs: 20, localTimeoutMs: 50, localTimeoutFinalMs: 20, remoteTimeoutMs: 50, nodeTimeoutMs: 500 },
     ...extra,
   });
-  const agent = new Agent({ config, store: world.store, ops: world.ops, clock: deps.clock ?? systemClock, watchdog: deps.watchdog, logger: new Logger({ logLevel: 'SILENT' }), host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null }, bootId: 'boot' });
+  const agent = new Agent({ config, store: world.store, ops: world.ops, clock: deps.clock ?? systemClock, watchdog: deps.watchdog, progressStore: deps.progressStore, logger: new Logger({ logLevel: 'SILENT' }), host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null }, bootId: 'boot' });
   agents.push(agent);
   agent.start();
   return agent;
@@ -344,6 +345,29 @@ describe('agent: following the goal', () => {
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     expect(world.lastBeat()?.action).toEqual({ term: 1, step: 'demoted', detail: '0/5000000' });
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
+  });
+
+  it('after a restart half-way through a term: neither promotes again nor forgets the post-promotion hook, and runs it once', async () => {
+    // Prepare: the candidate promotes; its agent stops before the address moved.
+    const world = new FakeWorld();
+    let saved: AgentProgress = { term: 0, done: [] };
+    const progressStore = { load: () => saved, save: (progress: AgentProgress) => void (saved = progress) };
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting' });
+    const first = startAgent(world, 'db2', { hooks: { postPromotion: 'post.sh' } }, { progressStore });
+    await pollUntil('the promotion', () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined), 5000, 10);
+    await first.stop(500);
+    // Act: a new agent process; the evaluator has meanwhile moved the address.
+    world.record = { ...world.record, phase: 'promoted' };
+    const second = startAgent(world, 'db2', { hooks: { postPromotion: 'post.sh' } }, { progressStore });
+    await pollUntil('the hook', () => (world.calls.includes('hook:post.sh') ? true : undefined), 5000, 10);
+    await second.stop(500);
+    const beatsBefore = world.beats.length;
+    startAgent(world, 'db2', { hooks: { postPromotion: 'post.sh' } }, { progressStore });
+    await pollUntil('a few heartbeats of a third run', () => (world.beats.length > beatsBefore + 5 ? true : undefined), 5000, 10);
+    // Assess
+    expect(world.calls.filter((call) => call === 'promote')).toHaveLength(1);
+    expect(world.calls.filter((call) => call === 'hook:post.sh')).toHaveLength(1);
+    expect(saved).toEqual({ term: 2, done: ['promote', 'post-promotion-hook'] });
   });
 
   it('in a switchover, as the primary with a watchdog: stands it down once demoted (a standby has no lease)', async () => {

@@ -1,0 +1,142 @@
+// What a node does about the goal the evaluator wrote: every rule of the agent, as data, in one table.
+// Pure: a view of the node (its database, its lease, its progress in the current term) in, the next
+// step and why out. The agent (agent/agent.ts) builds the view, carries the step out through its ports,
+// and records the step in its progress, which it keeps on disk per term (pg_auto_failover's keeper keeps
+// its state file the same way), so that a restart neither repeats a step nor forgets one.
+
+import type { ClusterRecord } from './records.ts';
+
+/** The steps a node can take; each is carried out by the agent's executor. */
+export type AgentStep =
+  | 'self-fence'
+  | 'demote'
+  | 'promote'
+  | 'post-promotion-hook'
+  | 'fence-and-release'
+  | 'fence'
+  | 'mark-standby'
+  | 'repoint'
+  | 'report-repointed';
+
+/** Steps done in one term, as kept in the agent's state file. */
+export interface AgentProgress {
+  term: number;
+  done: AgentStep[];
+}
+
+export interface AgentView {
+  witness: boolean;
+  nodeId: string;
+  /** The newest goal this agent has read, or null before the first. */
+  goal: Pick<ClusterRecord, 'term' | 'phase' | 'primaryNodeId' | 'leaseReleased'> & { switchoverTo: string | null } | null;
+  /** The highest term this agent has seen: older goals are ignored. */
+  seenTerm: number;
+  db: {
+    status: 'UP' | 'DOWN' | 'UNKNOWN';
+    /** Known only while UP. */
+    writable: boolean;
+    inRecovery: boolean;
+    /** Where its WAL receiver streams from ("host:port"). */
+    upstream: string | null;
+  };
+  /** "host:port" of the goal's primary, when it is in the membership. */
+  primaryAddress: string | null;
+  /** standby.signal is in the data directory. */
+  markedStandby: boolean;
+  /** The lease this node holds, on its monotonic clock: ms left, or null when it holds none. */
+  leaseRemainingMs: number | null;
+  /** EFM's stop.isolated.primary, and whether the first heartbeat was attempted (a lease may be expected). */
+  selfFenceEnabled: boolean;
+  /** How long before the lease ends a primary stops its database. */
+  fenceLeadMs: number;
+  hasPostPromotionHook: boolean;
+  progress: AgentProgress;
+}
+
+export interface AgentRule {
+  id: string;
+  when: (view: AgentView) => boolean;
+  /** null: nothing to do now. */
+  step: AgentStep | null;
+  reason: (view: AgentView) => string;
+}
+
+const done = (view: AgentView, step: AgentStep): boolean => view.goal !== null && view.progress.term === view.goal.term && view.progress.done.includes(step);
+const mine = (view: AgentView): boolean => view.goal?.primaryNodeId === view.nodeId;
+const phase = (view: AgentView): ClusterRecord['phase'] | undefined => view.goal?.phase;
+
+/** Tried top to bottom; the first row whose `when` holds decides. */
+export const AGENT_RULES: AgentRule[] = [
+  {
+    // First, whatever else is going on: a writable server whose lease is running out stops itself.
+    id: 'lease-expiring',
+    when: (v) => v.selfFenceEnabled && v.db.writable && (v.leaseRemainingMs ?? 0) <= v.fenceLeadMs,
+    step: 'self-fence',
+    reason: (v) => `the lease ${v.leaseRemainingMs === null ? 'is not held' : `has ${v.leaseRemainingMs} ms left`} and could not be renewed: stop the database before it runs out`,
+  },
+  { id: 'witness', when: (v) => v.witness, step: null, reason: () => 'a witness has no database to act on' },
+  { id: 'no-goal', when: (v) => v.goal === null, step: null, reason: () => 'no goal read yet' },
+  { id: 'stale-goal', when: (v) => (v.goal?.term ?? 0) < v.seenTerm, step: null, reason: (v) => `goal of term ${v.goal?.term ?? 0} is older than term ${v.seenTerm}, already seen` },
+  {
+    id: 'demote-for-switchover',
+    when: (v) => mine(v) && phase(v) === 'demoting' && v.goal?.switchoverTo !== null && v.db.writable && !done(v, 'demote'),
+    step: 'demote',
+    reason: (v) => `switchover to ${v.goal?.switchoverTo ?? '?'}: stop cleanly and follow it`,
+  },
+  {
+    id: 'promote',
+    when: (v) => mine(v) && phase(v) === 'promoting' && v.db.status === 'UP' && !done(v, 'promote'),
+    step: 'promote',
+    reason: (v) => `chosen to be the primary of term ${v.goal?.term ?? '?'}`,
+  },
+  {
+    id: 'post-promotion-hook',
+    when: (v) => mine(v) && (phase(v) === 'promoted' || phase(v) === 'steady') && done(v, 'promote') && v.hasPostPromotionHook && !done(v, 'post-promotion-hook'),
+    step: 'post-promotion-hook',
+    reason: () => 'promoted, and the address has moved: run the post-promotion hook',
+  },
+  {
+    id: 'own-database-down',
+    when: (v) => mine(v) && phase(v) === 'steady' && v.db.status === 'DOWN' && v.goal?.leaseReleased === false,
+    step: 'fence-and-release',
+    reason: () => 'the primary database is down: fence it, then release the lease so nobody waits it out',
+  },
+  { id: 'primary-nothing-to-do', when: (v) => mine(v), step: null, reason: () => 'the primary of the current term' },
+  { id: 'primary-unknown', when: (v) => v.goal?.primaryNodeId === null || v.primaryAddress === null, step: null, reason: () => 'no primary, or its address is unknown' },
+  {
+    id: 'second-primary',
+    when: (v) => v.db.writable && !done(v, 'fence'),
+    step: 'fence',
+    reason: (v) => `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; this writable database must stop and return only as its standby`,
+  },
+  {
+    id: 'down-not-marked',
+    when: (v) => v.db.status === 'DOWN' && !v.markedStandby && !done(v, 'fence'),
+    step: 'mark-standby',
+    reason: (v) => `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; write standby.signal so whatever restarts this node brings it back as a standby`,
+  },
+  {
+    id: 'streams-from-new-primary',
+    when: (v) => v.db.status === 'UP' && v.db.inRecovery && (phase(v) === 'promoted' || phase(v) === 'steady') && v.db.upstream === v.primaryAddress && !done(v, 'report-repointed'),
+    step: 'report-repointed',
+    reason: (v) => `streaming from ${v.goal?.primaryNodeId ?? '?'} at ${v.primaryAddress ?? '?'}`,
+  },
+  {
+    id: 'repoint',
+    when: (v) => v.db.status === 'UP' && v.db.inRecovery && (phase(v) === 'promoted' || phase(v) === 'steady') && v.db.upstream !== v.primaryAddress && !done(v, 'repoint') && !done(v, 'report-repointed'),
+    step: 'repoint',
+    reason: (v) => `follow ${v.goal?.primaryNodeId ?? '?'} at ${v.primaryAddress ?? '?'}`,
+  },
+  { id: 'standby-nothing-to-do', when: () => true, step: null, reason: () => 'nothing to do' },
+];
+
+export function nextStep(view: AgentView): { rule: string; step: AgentStep | null; reason: string } {
+  const rule = AGENT_RULES.find((candidate) => candidate.when(view)) as AgentRule;
+  return { rule: rule.id, step: rule.step, reason: rule.reason(view) };
+}
+
+/** The progress after `step` was done in `term` (a newer term starts afresh). */
+export function recordStep(progress: AgentProgress, term: number, step: AgentStep): AgentProgress {
+  const base = progress.term === term ? progress : { term, done: [] };
+  return base.done.includes(step) ? base : { term, done: [...base.done, step] };
+}
