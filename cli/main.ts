@@ -88,12 +88,13 @@ withStoreOptions(program.command('init'))
   .option('--no-auto-failover', 'detect and notify only; never promote without a person')
   .option('--max-lag-bytes <bytes>', 'never promote automatically a standby further behind than this', wholeNumber('--max-lag-bytes', 0), DEFAULT_CLUSTER_POLICY.maxLagBytes)
   .option('--lease-ms <ms>', "how long the primary's lease lasts after each renewal", wholeNumber('--lease-ms', 1000), DEFAULT_CLUSTER_POLICY.leaseDurationMs)
+  .addOption(new Option('--fencing <how>', 'what stops an old primary whose agent is frozen or dead: agent (nothing else), watchdog (agents arm /dev/watchdog), ec2-stop (the evaluator stops its instance); docs/failover.md').choices(['agent', 'watchdog', 'ec2-stop']).default(DEFAULT_CLUSTER_POLICY.fencing))
   .addOption(new Option('--address-mode <mode>', 'how the cluster address follows the primary').choices(['none', 'eip', 'secondary-ip', 'route-table']).default('none'))
   .option('--address <ip>', 'the address clients use: the Elastic IP, the secondary private IP, or the overlay IP')
   .option('--allocation-id <id>', 'eip: the Elastic IP allocation id (eipalloc-...)')
   .option('--route-table <id...>', 'route-table: the route tables to update (rtb-...)')
   .option('--create-table', 'create the state table first if it is missing (the CDK stack does this in AWS)')
-  .action(async (options: StoreOptions & { autoFailover: boolean; maxLagBytes: number; leaseMs: number; createTable?: boolean; addressMode: 'none' | 'eip' | 'secondary-ip' | 'route-table'; address?: string; allocationId?: string; routeTable?: string[] }) => {
+  .action(async (options: StoreOptions & { autoFailover: boolean; maxLagBytes: number; leaseMs: number; fencing: 'agent' | 'watchdog' | 'ec2-stop'; createTable?: boolean; addressMode: 'none' | 'eip' | 'secondary-ip' | 'route-table'; address?: string; allocationId?: string; routeTable?: string[] }) => {
     const { store, cluster } = resolveStore(options);
     if (!cluster) throw new UsageError('--cluster is required');
     const mode = options.addressMode;
@@ -115,7 +116,7 @@ withStoreOptions(program.command('init'))
     if (!address.success) throw new UsageError(`the address settings are not valid: ${describeIssues(address.error).join('; ')}`);
     if (options.createTable) await store.createTableIfMissing();
     const record = await store.initCluster(
-      { cluster, address: address.data, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs } },
+      { cluster, address: address.data, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs, fencing: options.fencing } },
       Date.now(),
     );
     out(`cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`);
@@ -220,8 +221,9 @@ local
   .option('--fence-hook <command>', 'fencing hook for every database agent; a non-zero exit aborts a failover')
   .option('--webhook <url>', 'also POST every notice to this URL')
   .addOption(new Option('--network <kind>', 'lab: a network namespace per node (root on Linux; the default there); loopback: TCP forwarders on 127.0.0.1').choices(['lab', 'loopback']))
+  .addOption(new Option('--fencing <how>', 'watchdog (a watchdog process per node), ec2-stop (the evaluator kills the node\'s namespace, as stopping its instance would; lab only) or agent').choices(['agent', 'watchdog', 'ec2-stop']).default('watchdog'))
   .option('--json', 'print one JSON object describing what was started')
-  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; autoFailover: boolean; sync?: boolean; fenceHook?: string; webhook?: string; network?: 'lab' | 'loopback'; json?: boolean }) => {
+  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; autoFailover: boolean; sync?: boolean; fenceHook?: string; webhook?: string; network?: 'lab' | 'loopback'; fencing: 'agent' | 'watchdog' | 'ec2-stop'; json?: boolean }) => {
     const state = await localUp({
       dir: options.dir,
       standbys: options.standbys,
@@ -232,6 +234,7 @@ local
       fenceHook: options.fenceHook,
       webhookUrl: options.webhook,
       ...(options.network ? { network: options.network } : {}),
+      fencing: options.fencing,
       onProgress: options.json ? undefined : (line) => out(line),
     });
     if (options.json) {

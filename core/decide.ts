@@ -20,7 +20,7 @@ export interface EvaluationInput {
   observations: Observations;
 }
 
-export type Action = { kind: 'move-address'; toNodeId: string; term: number };
+export type Action = { kind: 'move-address'; toNodeId: string; term: number } | { kind: 'fence-node'; nodeId: string; term: number };
 
 export interface Decision {
   /** The rule that decided, as named in the tables below. */
@@ -303,6 +303,37 @@ function addressNotOnPrimaryRule(primaryServes: (f: Facts) => boolean): Rule {
   };
 }
 
+/** fencing "ec2-stop": the evaluator has seen `nodeId`'s instance stopped in this term. */
+function stoppedByFence(f: Facts, nodeId: string | null | undefined): boolean {
+  const fence = f.cluster.fence;
+  return !!nodeId && fence?.nodeId === nodeId && fence.term === f.cluster.term && fence.stoppedAtMs !== null;
+}
+
+/**
+ * fencing "ec2-stop": before anyone is promoted in place of `target`, stop its instance from outside (its
+ * agent may be frozen or dead). The write claims the stop for this round; the evaluator records the node
+ * stopped once the EC2 API says so, and the next round goes on.
+ */
+function fenceNodeRule(id: string, target: (f: Facts) => string | null | undefined, needed: (f: Facts) => boolean): Rule {
+  return {
+    id,
+    when: (f) => f.cluster.policy.fencing === 'ec2-stop' && needed(f) && !!target(f) && !stoppedByFence(f, target(f)),
+    then: (f) => {
+      const nodeId = target(f) as string;
+      const already = f.cluster.fence?.nodeId === nodeId && f.cluster.fence.term === f.cluster.term;
+      const next = bump(f, already ? {} : { fence: { nodeId, term: f.cluster.term, requestedAtMs: f.nowMs, stoppedAtMs: null } });
+      const reason = `stopping the instance of ${nodeId} (fencing "ec2-stop") before anyone is promoted in its place${already ? '; waiting for it to stop' : ''}`;
+      return {
+        rule: id,
+        reason,
+        next,
+        actions: [{ kind: 'fence-node', nodeId, term: f.cluster.term }],
+        notices: already ? [] : [makeNotice(next, 'fence-requested', 'WARNING', `stopping the instance of ${nodeId} before promoting another node`, { nodeId, lines: [reason] })],
+      };
+    },
+  };
+}
+
 /** Steady phase: is the primary healthy, and if not, may we fail over? */
 export const STEADY_RULES: Rule[] = [
   {
@@ -374,6 +405,8 @@ export const STEADY_RULES: Rule[] = [
     when: (f) => f.candidate === undefined,
     then: (f) => wait('no-candidate', `${primaryProblem(f)}, confirmed, but no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`),
   },
+  // Its own live agent fences a primary whose database it reports DOWN; otherwise stop the instance.
+  fenceNodeRule('fence-old-primary', (f) => f.cluster.primaryNodeId, (f) => !f.cluster.leaseReleased && !(f.primaryLive && f.primaryDbStatus === 'DOWN')),
   {
     // With watchdog fencing, the lease proves the old primary stopped only if a watchdog backed it (or
     // its own live agent says its server is down): an agent stopped on purpose, or one that could not
@@ -488,6 +521,7 @@ export const PROMOTING_RULES: Rule[] = [
     when: (f) => candidateGone(f) !== undefined && !f.leaseExpired,
     then: (f) => wait('candidate-gone-lease-valid', `${candidateGone(f) ?? ''}; waiting ${f.leaseRemainingMs} ms for the lease it may hold to run out before choosing another`),
   },
+  fenceNodeRule('fence-lost-candidate', (f) => f.cluster.failover?.toNodeId, (f) => candidateGone(f) !== undefined && candidateFacts(f)?.live !== true),
   {
     id: 'candidate-lost-unfenceable',
     when: (f) => candidateGone(f) !== undefined && candidateFacts(f)?.live !== true && f.cluster.policy.fencing === 'agent',

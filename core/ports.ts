@@ -18,6 +18,15 @@ export interface AddressMover {
   moveTo(target: AddressTarget): Promise<void>;
 }
 
+/**
+ * Stops a node from outside it, as powering its instance off does (fencing "ec2-stop"): the evaluator's
+ * fence for a primary (or a candidate) whose own agent may be frozen or dead. Idempotent: each call asks
+ * again and says whether the node is stopped yet.
+ */
+export interface NodeFencer {
+  stop(target: AddressTarget): Promise<'stopped' | 'stopping'>;
+}
+
 export interface Notifier {
   notify(cluster: string, notice: Notice): Promise<void>;
 }

@@ -51,10 +51,11 @@ export const clusterPolicySchema = z.strictObject({
   /**
    * What stops an old primary (or a candidate) that its own agent cannot stop because it is frozen or
    * dead: "agent" (nothing: the agent's self-fence only), "watchdog" (every lease holder arms a host
-   * watchdog that stops the database when the lease is not renewed). docs/failover.md says which
-   * promise each makes.
+   * watchdog that stops the database when the lease is not renewed), "ec2-stop" (the evaluator stops the
+   * old primary's instance, as Pacemaker's fence_aws does, before anyone is promoted). docs/failover.md
+   * says which promise each makes.
    */
-  fencing: z.enum(['agent', 'watchdog']).default('agent'),
+  fencing: z.enum(['agent', 'watchdog', 'ec2-stop']).default('agent'),
 });
 export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
 
@@ -93,6 +94,16 @@ export const clusterRecordSchema = z.strictObject({
       addressMovedAtMs: epochMs.nullable(),
     })
     .nullable(),
+  /** fencing "ec2-stop": the node the evaluator is stopping from outside, and since when it is stopped. */
+  fence: z
+    .strictObject({
+      nodeId: nodeIdSchema,
+      term: z.number().int().nonnegative(),
+      requestedAtMs: epochMs,
+      stoppedAtMs: epochMs.nullable(),
+    })
+    .nullable()
+    .default(null),
   /** Conditions currently alerted on, so that each is notified once when it starts and once when it ends. */
   alerts: z.array(z.strictObject({ key: z.string(), severity: z.enum(['INFO', 'WARNING', 'SEVERE']), subject: z.string(), sinceMs: epochMs })),
   address: z.strictObject({

@@ -168,6 +168,7 @@ export class StateStore {
       phase: 'steady',
       switchover: null,
       failover: null,
+      fence: null,
       alerts: [],
       address: spec.address ?? { mode: 'none', value: null, holderNodeId: null },
       policy: spec.policy,
@@ -367,6 +368,26 @@ export class StateStore {
       );
     } catch (error) {
       throw await this.conflictWithCurrent(error, `address holder of cluster ${cluster.cluster}`, cluster.cluster, SK.cluster, clusterRecordSchema);
+    }
+  }
+
+  /** fencing "ec2-stop": records that the node the evaluator is fencing is stopped, on the record it wrote. */
+  async recordNodeStopped(cluster: ClusterRecord, stoppedAtMs: number): Promise<void> {
+    if (!cluster.fence) throw new Error(`cluster ${cluster.cluster} has no fence under way`);
+    try {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { cluster: cluster.cluster, sk: SK.cluster },
+          UpdateExpression: 'SET #fence.#stoppedAt = :now, #version = :next, #updatedAtMs = :now',
+          ConditionExpression: '#version = :version AND #fence.#nodeId = :node AND #fence.#term = :term',
+          ExpressionAttributeNames: { '#fence': 'fence', '#stoppedAt': 'stoppedAtMs', '#version': 'version', '#updatedAtMs': 'updatedAtMs', '#nodeId': 'nodeId', '#term': 'term' },
+          ExpressionAttributeValues: { ':now': stoppedAtMs, ':next': cluster.version + 1, ':version': cluster.version, ':node': cluster.fence.nodeId, ':term': cluster.fence.term },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      throw await this.conflictWithCurrent(error, `fence of ${cluster.fence.nodeId} in cluster ${cluster.cluster}`, cluster.cluster, SK.cluster, clusterRecordSchema);
     }
   }
 

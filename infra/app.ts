@@ -40,6 +40,7 @@ new PgFailoverStack(app, 'PgFailover', {
     alertEmails: list(context('alertEmails')),
     slackWebhookSecretArn: typeof context('slackWebhookSecretArn') === 'string' ? (context('slackWebhookSecretArn') as string) : undefined,
     addressModes: modes as AddressMode[],
+    ec2StopFencing: context('ec2StopFencing') === true || context('ec2StopFencing') === 'true',
     tableName: typeof context('tableName') === 'string' ? (context('tableName') as string) : undefined,
   },
 });

@@ -33,6 +33,11 @@ export interface PgFailoverProps {
   slackWebhookSecretArn?: string;
   /** The address modes the clusters use: the evaluator gets EC2 permissions for these only. */
   addressModes?: AddressMode[];
+  /**
+   * Some cluster fences with "ec2-stop": the evaluator may stop (and describe) instances, but only those
+   * tagged pgfailover:cluster (tag the database hosts).
+   */
+  ec2StopFencing?: boolean;
   /** Put the Lambdas in a VPC (needed only if they must reach something inside it). */
   vpc?: IVpc;
   vpcSubnets?: SubnetSelection;
@@ -103,7 +108,17 @@ export class PgFailover extends Construct {
     new Rule(this, 'EveryMinute', { schedule: Schedule.rate(Duration.minutes(1)), targets: [new LambdaFunction(this.evaluator)] });
     this.evaluator.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:PutItem'], resources: [this.table.tableArn] }));
     this.topic.grantPublish(this.evaluator);
-    const ec2Actions = [...new Set((props.addressModes ?? []).flatMap((mode) => EC2_ACTIONS[mode]))].sort();
+    const ec2Actions = [...new Set([...(props.addressModes ?? []).flatMap((mode) => EC2_ACTIONS[mode]), ...(props.ec2StopFencing ? ['ec2:DescribeInstances'] : [])])].sort();
+    if (props.ec2StopFencing) {
+      // A forced stop of an old primary's instance (fencing "ec2-stop"): only instances tagged as a cluster member.
+      this.evaluator.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['ec2:StopInstances'],
+          resources: [Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+          conditions: { StringLike: { 'aws:ResourceTag/pgfailover:cluster': '*' } },
+        }),
+      );
+    }
     if (ec2Actions.length > 0) {
       // EC2 address actions cannot be narrowed to resources known at deploy time (the ENIs are the nodes').
       this.evaluator.addToRolePolicy(new PolicyStatement({ actions: ec2Actions, resources: ['*'] }));
@@ -151,7 +166,10 @@ export class PgFailover extends Construct {
           { id: 'AwsSolutions-L1', reason: 'The runtime is pinned to Node.js 22, the version the code is built and tested for; it is moved on deliberately, not by the newest release.' },
           { id: 'AwsSolutions-IAM4', reason: 'AWSLambdaBasicExecutionRole only lets the function write its own logs; nothing else comes from managed policies.', appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'] },
           ...(fn === this.evaluator && ec2Actions.length > 0
-            ? [{ id: 'AwsSolutions-IAM5', reason: 'EC2 Describe* actions support no resource-level permissions, and the ENIs an address moves to belong to the database hosts, unknown at deploy time; only the actions of the chosen address modes are granted.', appliesTo: ['Resource::*'] }]
+            ? [
+                { id: 'AwsSolutions-IAM5', reason: 'EC2 Describe* actions support no resource-level permissions, and the ENIs an address moves to belong to the database hosts, unknown at deploy time; only the actions of the chosen address modes are granted.', appliesTo: ['Resource::*'] },
+                ...(props.ec2StopFencing ? [{ id: 'AwsSolutions-IAM5', reason: 'ec2-stop fencing stops the instance of whichever database host failed, unknown at deploy time; the grant is limited to instances tagged pgfailover:cluster.', appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:ec2:.*:instance\\/\\*$/g' }] }] : []),
+              ]
             : []),
         ],
         true,

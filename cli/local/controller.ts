@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { LocalAddressForwarder, TcpForwarder } from './address-forwarder.ts';
 import { clusterAddress, connectLocalStore, readLocalState } from './local-cluster.ts';
 import { LabAddressMover } from './lab-address-mover.ts';
+import { LabInstanceStopper } from './lab-instance-stopper.ts';
 import { StateStore } from '../../core/state-store.ts';
 import { fanOut, JsonLinesNotifier, WebhookNotifier } from './notifiers.ts';
 
@@ -62,6 +63,8 @@ const evaluator = new Evaluator({
   // In the lab the evaluator reaches the store inside its own namespace, as the Lambda reaches DynamoDB.
   store: lab ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' }) : connectLocalStore(state),
   moverFor: (cluster) => (cluster.address.mode === 'local' || cluster.address.mode === 'secondary-ip' ? mover : noAddressMover),
+  // The lab's stand-in for stopping an instance; on loopback there is no instance to stop.
+  ...(lab ? { fencerFor: () => new LabInstanceStopper(state) } : {}),
   notifier,
   clock: systemClock,
   logger,

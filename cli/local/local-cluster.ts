@@ -119,6 +119,8 @@ export interface LocalUpOptions {
   synchronous?: boolean;
   /** lab: namespaces (root on Linux; the default there); loopback: TCP forwarders on 127.0.0.1. */
   network?: 'lab' | 'loopback';
+  /** The cluster's fencing policy (default watchdog: a watchdog process per node; ec2-stop needs the lab). */
+  fencing?: 'agent' | 'watchdog' | 'ec2-stop';
   onProgress?: (line: string) => void;
 }
 
@@ -183,6 +185,7 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
   if (unavailable && network === 'loopback' && options.network === undefined) {
     progress(`network: loopback forwarders (${unavailable}); faults there close connections rather than drop packets`);
   }
+  if (options.fencing === 'ec2-stop' && network !== 'lab') throw new UsageError('--fencing ec2-stop needs the network lab: its stand-in stops a node by ending everything in its namespace');
   if (network === 'lab' && join(dir, 'db1').length > MAX_SOCKET_DIR) {
     throw new UsageError(`${dir} is too long a path for PostgreSQL's Unix sockets in the lab (at most ${MAX_SOCKET_DIR - 4} characters); choose a shorter directory`);
   }
@@ -258,8 +261,9 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   await store.initCluster(
     {
       cluster: state.cluster,
-      // Every database node has a watchdog stand-in, so a frozen or dead agent cannot leave a primary behind.
-      policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover ?? true, fencing: 'watchdog' },
+      // By default every database node has a watchdog stand-in, so a frozen or dead agent cannot leave a
+      // primary behind; with ec2-stop the evaluator stops the node's "instance" instead.
+      policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover ?? true, fencing: options.fencing ?? 'watchdog' },
       primaryNodeId: 'db1',
       // In the lab the address is a secondary IP, moved by the router and brought up by the agents as on EC2.
       address: plan ? { mode: 'secondary-ip', value: plan.address, holderNodeId: null } : { mode: 'local', value: `127.0.0.1:${state.addressPort ?? 0}`, holderNodeId: null },
@@ -379,7 +383,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
                 database: { host: '127.0.0.1', port: node.port, dbname: 'postgres', user: 'pgfailover', passwordFile: monitorFile, sslmode: 'disable', dataDirectory: node.dataDir },
                 replication: { user: 'replicator', passfile, sslmode: 'disable' },
                 ...(options.fenceHook ? { hooks: { fence: options.fenceHook } } : {}),
-                ...(node.watchdogFile ? { watchdog: { kind: 'file', path: node.watchdogFile } } : {}),
+                ...(node.watchdogFile && (options.fencing ?? 'watchdog') === 'watchdog' ? { watchdog: { kind: 'file', path: node.watchdogFile } } : {}),
                 // The lab's address is a secondary IP on the node's interface, as on EC2.
                 ...(plan ? { aws: { secondaryIpDevice: HOST_DEVICE, secondaryIpPrefixLength: 32 } } : {}),
               }
@@ -389,7 +393,7 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
         2,
       )}\n`,
     );
-    if (node.watchdogFile && node.dataDir) {
+    if (node.watchdogFile && node.dataDir && (options.fencing ?? 'watchdog') === 'watchdog') {
       node.watchdogPid = spawnIn(node.netns ?? undefined, process.execPath, nodeArgsFor(WATCHDOG, [node.watchdogFile, node.dataDir]), join(dir, node.name, 'watchdog.log'));
       save();
     }

@@ -11,21 +11,23 @@ import { StoreConflictError } from '../../core/errors.ts';
 import { makeNotice, type Notice } from '../../core/notices.ts';
 import { NO_OBSERVATIONS, observe, type Observations } from '../../core/observations.ts';
 import { findAllowed } from '../../core/membership.ts';
-import type { AddressMover, Notifier } from '../../core/ports.ts';
+import type { AddressMover, NodeFencer, Notifier } from '../../core/ports.ts';
 import { SK, type ClusterRecord, type HistoryRecord } from '../../core/records.ts';
 import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
 
 /** While a failure is suspected or a role change is under way, evaluate this often: each step is a round. */
 const BUSY_PERIOD_MS = 250;
-const BUSY_RULES = new Set(['failure-unconfirmed', 'lease-valid', 'primary-db-unknown', 'failover', 'awaiting-promotion', 'candidate-promoted', 'awaiting-repoint', 'switchover-started', 'awaiting-demotion', 'switchover-caught-up']);
+const BUSY_RULES = new Set(['failure-unconfirmed', 'lease-valid', 'primary-db-unknown', 'failover', 'fence-old-primary', 'awaiting-promotion', 'candidate-promoted', 'awaiting-repoint', 'switchover-started', 'awaiting-demotion', 'switchover-caught-up']);
 
 /** History entries are kept this long (DynamoDB TTL on expiresAt). */
 const HISTORY_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
 export interface EvaluatorDeps {
-  store: Pick<StateStore, 'readSnapshot' | 'writeCluster' | 'recordAddressHolder' | 'appendHistory' | 'listClusters'>;
+  store: Pick<StateStore, 'readSnapshot' | 'writeCluster' | 'recordAddressHolder' | 'recordNodeStopped' | 'appendHistory' | 'listClusters'>;
   /** The address mover for a cluster, by its address mode. */
   moverFor: (cluster: ClusterRecord) => AddressMover;
+  /** Stops a node's instance, for clusters with fencing "ec2-stop". */
+  fencerFor?: (cluster: ClusterRecord) => NodeFencer;
   notifier: Notifier;
   clock: Clock;
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -72,10 +74,34 @@ export class Evaluator {
     // Side effects only now that the write has won: an evaluator that lost does nothing.
     let written = decision.next;
     for (const action of decision.actions) {
+      if (action.kind === 'fence-node') {
+        await this.fenceNode(snapshot, written, action.nodeId);
+        continue;
+      }
       if (!(await this.moveAddress(snapshot, written, action.toNodeId, decision))) break;
       written = await this.recordAddressMoved(written, action.toNodeId);
     }
     return decision;
+  }
+
+  /** fencing "ec2-stop": asks for the node's instance to stop, and records it once it has. */
+  private async fenceNode(snapshot: ClusterSnapshot, written: ClusterRecord, nodeId: string): Promise<void> {
+    const target = { cluster: written.cluster, nodeId, address: findAllowed(snapshot.membership, nodeId)?.address ?? '', host: snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null };
+    try {
+      const fencer = this.deps.fencerFor?.(written);
+      if (!fencer) throw new Error('fencing "ec2-stop" is set but this evaluator has no fencer');
+      if ((await fencer.stop(target)) !== 'stopped') return;
+      await this.deps.store.recordNodeStopped(written, this.deps.clock.nowMs());
+      this.deps.logger.warn(`${written.cluster}: ${nodeId} is stopped (fenced from outside)`);
+    } catch (error) {
+      if (error instanceof StoreConflictError) return;
+      const detail = error instanceof Error ? error.message : String(error);
+      this.deps.logger.error(`${written.cluster}: stopping ${nodeId} failed; will retry`, { error: detail });
+      const key = `fence:${written.term}:${nodeId}`;
+      if (this.moveFailureAlerted.get(written.cluster) === key) return;
+      this.moveFailureAlerted.set(written.cluster, key);
+      await this.tell(written, makeNotice(written, 'fence-failed', 'SEVERE', `could not stop the instance of ${nodeId}: nobody is promoted until it is stopped`, { nodeId, lines: [detail] }));
+    }
   }
 
   /** The address is recorded on its new holder only after the move; a lost write is redone by a later round. */
@@ -135,14 +161,15 @@ export class Evaluator {
     return busy;
   }
 
-  /** Evaluates every cluster about every `periodMs` until `deadlineMs` (or until `signal` aborts). */
-  async runUntil(deadlineMs: number, periodMs = 1000, signal?: AbortSignal): Promise<number> {
+  /** Evaluates every cluster about every `periodMs` until `deadlineMonoMs` on the monotonic clock (or until `signal` aborts). */
+  async runUntil(deadlineMonoMs: number, periodMs = 1000, signal?: AbortSignal): Promise<number> {
     let rounds = 0;
-    while (this.deps.clock.nowMs() + periodMs < deadlineMs && !signal?.aborted) {
-      const started = this.deps.clock.nowMs();
+    const clock = this.deps.clock;
+    while (clock.monotonicMs() + periodMs < deadlineMonoMs && !signal?.aborted) {
+      const started = clock.monotonicMs();
       const busy = await this.evaluateAll();
       rounds++;
-      const rest = (busy ? Math.min(periodMs, BUSY_PERIOD_MS) : periodMs) - (this.deps.clock.nowMs() - started);
+      const rest = (busy ? Math.min(periodMs, BUSY_PERIOD_MS) : periodMs) - (clock.monotonicMs() - started);
       if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
     }
     return rounds;

@@ -1,6 +1,7 @@
 // The evaluator Lambda: wiring only. The schedule invokes it every minute; each invocation evaluates every
 // cluster about once a second until shortly before its own timeout, so detection is counted in seconds.
 
+import { Ec2InstanceStopper } from '../adapters/ec2-instance-stopper.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -65,8 +66,8 @@ export function createHandler(env: NodeJS.ProcessEnv) {
   // Without a topic (a stack deployed without alerts), notices still reach the function's log.
   const notifier = env.TOPIC_ARN ? new SnsNotifier(new SNSClient({ region: env.AWS_REGION }), env.TOPIC_ARN) : logNotifier(logger);
   return async (_event: unknown, context: LambdaContext): Promise<{ rounds: number }> => {
-    const evaluator = new Evaluator({ store, moverFor: (cluster) => moverFor(ec2, cluster), notifier, clock: systemClock, logger, actor: `evaluator:${context.awsRequestId}` });
-    const deadlineMs = systemClock.nowMs() + context.getRemainingTimeInMillis() - SAFETY_MS;
-    return { rounds: await evaluator.runUntil(deadlineMs, periodMs) };
+    const evaluator = new Evaluator({ store, moverFor: (cluster) => moverFor(ec2, cluster), fencerFor: () => new Ec2InstanceStopper(ec2), notifier, clock: systemClock, logger, actor: `evaluator:${context.awsRequestId}` });
+    const deadlineMonoMs = systemClock.monotonicMs() + context.getRemainingTimeInMillis() - SAFETY_MS;
+    return { rounds: await evaluator.runUntil(deadlineMonoMs, periodMs) };
   };
 }

@@ -132,6 +132,30 @@ describe('never two writable primaries, with silent faults on the network lab', 
     });
   });
 
+  it('fencing ec2-stop: an agent paused, then its primary cut off: the evaluator stops the old primary\'s instance before anyone is promoted', async () => {
+    await withLocalCluster({ standbys: 2, witness: false, fencing: 'ec2-stop' }, async (cluster) => {
+      const lab = faultTarget(cluster.state);
+      const agentPid = cluster.node('db1').agentPid!;
+      await withSampler(cluster, async () => {
+        // Act: no watchdog here; only the evaluator's stop of the "instance" can end db1.
+        pause(agentPid);
+        try {
+          await cut(lab, 'db1', 'store');
+          await cut(lab, 'db1', 'peers');
+          // Assess
+          await failedOverFrom(cluster, 'db1');
+        } finally {
+          resume(agentPid);
+        }
+        const history = (await connectLocalStore(cluster.state).readHistory(cluster.state.cluster, 200)).entries;
+        const stopAsked = history.find((entry) => entry.event === 'fence-old-primary' && entry.kind === 'decision');
+        const promoted = history.find((entry) => entry.event === 'failover' && entry.kind === 'decision');
+        expect(stopAsked && promoted && stopAsked.atMs < promoted.atMs).toBe(true);
+        expect(history.map((entry) => entry.event)).toContain('fence-requested');
+      });
+    });
+  });
+
   it('stuck failover: the chosen candidate\'s agent pauses 8 s during its promotion; the next standby is promoted in a new term, the first never becomes writable', async () => {
     // The fencing hook (1 s) holds the candidate at the start of its promotion long enough to pause it there.
     await withLocalCluster({ standbys: 2, witness: true, fenceHook: 'sleep 1' }, async (cluster) => {

@@ -19,6 +19,7 @@ export function clusterRecord(overrides: Partial<ClusterRecord> = {}): ClusterRe
     phase: 'steady',
     switchover: null,
     failover: null,
+    fence: null,
     alerts: [],
     address: { mode: 'none', value: null, holderNodeId: null },
     policy: DEFAULT_CLUSTER_POLICY,

@@ -29,7 +29,7 @@ const leaseAge = (ms: number): Change => (w) => {
 const phaseAge = (ms: number): Change => (w) => {
   w.observations.phase = { term: w.snapshot.cluster.term, phase: w.snapshot.cluster.phase, sinceMonoMs: NOW_MS - ms };
 };
-const fencing = (mode: 'agent' | 'watchdog'): Change => (w) => {
+const fencing = (mode: 'agent' | 'watchdog' | 'ec2-stop'): Change => (w) => {
   w.snapshot.cluster = { ...w.snapshot.cluster, policy: { ...w.snapshot.cluster.policy, fencing: mode } };
 };
 const leaseReleased: Change = (w) => {
@@ -70,6 +70,9 @@ describe('decide(): steady phase', () => {
     ['watchdog fencing: a silent primary whose watchdog was armed is failed over', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { watchdogArmed: true })], 'failover', 'db2', ['failover-started']],
     ['watchdog fencing: a primary whose agent stood its watchdog down is not failed over automatically', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED', watchdogArmed: false })], 'old-primary-unfenced', null, ['manual-failover-required']],
     ['watchdog fencing: a primary whose live agent reports its database DOWN needs no watchdog', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog')], 'failover', 'db2', ['failover-started']],
+    ['ec2-stop fencing: a silent primary, confirmed, lease expired: its instance is stopped first', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('ec2-stop')], 'fence-old-primary', null, ['fence-requested']],
+    ['ec2-stop fencing: once its instance is stopped, the failover goes on', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('ec2-stop'), cluster({ fence: { nodeId: 'db1', term: 1, requestedAtMs: NOW_MS - 2000, stoppedAtMs: NOW_MS - 100 } })], 'failover', 'db2', ['failover-started']],
+    ['ec2-stop fencing: a primary whose own agent fenced its failed database is not stopped from outside', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, fencing('ec2-stop')], 'failover', 'db2', ['failover-started']],
     ['standby database down: no failover, a warning', [(w) => replaceBeat(w, 'db3', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'database down' })], 'primary-healthy', null, ['standby-db-down']],
     ['standby node down: no failover, a warning', [silentFor('db3', 9000)], 'primary-healthy', null, ['standby-agent-down']],
   ])('%s', (_name, changes, rule, promoted, events) => {
@@ -175,6 +178,8 @@ describe('decide(): a failover in progress', () => {
     ['replaces a silent candidate with the next standby once its lease ran out (watchdog)', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')], 'failover-retry', 'promoting', ['failover-retried']],
     ['halts on a silent candidate when nothing but its agent can fence it', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('agent')], 'candidate-lost-unfenceable', 'halted', ['failover-aborted', 'halted']],
     ['replaces a live candidate whose promotion failed, even with agent fencing', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 2, step: 'promote-failed', detail: 'the cluster address still answers' } }), leaseAge(6000), fencing('agent')], 'failover-retry', 'promoting', ['failover-retried']],
+    ['ec2-stop fencing: a silent candidate is stopped from outside before the next is promoted', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('ec2-stop')], 'fence-lost-candidate', 'promoting', ['fence-requested']],
+    ['ec2-stop fencing: ... and once it is stopped, the next standby is promoted', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('ec2-stop'), cluster({ fence: { nodeId: 'db2', term: 2, requestedAtMs: NOW_MS - 1000, stoppedAtMs: NOW_MS - 10 } })], 'failover-retry', 'promoting', ['failover-retried']],
     ['waits when no other standby can take over', [promoting, primaryDbDown, silentFor('db2', 9000), silentFor('db3', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')], 'candidate-gone-no-other', 'promoting', ['standby-agent-down']],
     ['ignores a failure report from an older term', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 1, step: 'fence-hook-failed', detail: 'old' } })], 'awaiting-promotion', null, []],
     ['moves the address once the candidate is writable', [promoting, primaryDbDown, db2Primary], 'candidate-promoted', 'promoted', ['standby-promoted']],
@@ -195,6 +200,13 @@ describe('decide(): a failover in progress', () => {
     expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db2', term: 2 }]);
     expect(decision.next?.address.holderNodeId).toBe('db1');
     expect(decision.next?.failover?.promotedAtMs).toBe(NOW_MS);
+  });
+
+  it('asks for the stop as an action, claiming it with the write, and names the node', () => {
+    const decision = evaluate(silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('ec2-stop'));
+    expect(decision.actions).toEqual([{ kind: 'fence-node', nodeId: 'db1', term: 1 }]);
+    expect(decision.next?.fence).toEqual({ nodeId: 'db1', term: 1, requestedAtMs: NOW_MS, stoppedAtMs: null });
+    expect(decision.next?.term).toBe(1);
   });
 
   it('moves the address again, and does not complete, while the record says it is not on the new primary', () => {

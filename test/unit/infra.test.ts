@@ -79,6 +79,15 @@ describe('PgFailover construct', () => {
     expect(switchoverActions.filter((action) => action.startsWith('ec2:'))).toEqual([]);
   });
 
+  it('lets the evaluator stop only instances tagged as cluster members when a cluster fences with ec2-stop', () => {
+    const template = synth({ ec2StopFencing: true });
+    const statements = statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy');
+    const stop = statements.find((statement) => [statement.Action].flat().includes('ec2:StopInstances')) as { Condition?: unknown } | undefined;
+    expect(stop?.Condition).toEqual({ StringLike: { 'aws:ResourceTag/pgfailover:cluster': '*' } });
+    expect(statements.flatMap((statement) => [statement.Action].flat())).toContain('ec2:DescribeInstances');
+    expect(statementsOf(synth({}), 'PgFailoverEvaluatorServiceRoleDefaultPolicy').flatMap((statement) => [statement.Action].flat())).not.toContain('ec2:StopInstances');
+  });
+
   it('sends WARNING and SEVERE to e-mail, everything to Slack, over an encrypted topic', () => {
     const template = synth({ alertEmails: ['dba@example.com'], slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf' });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'dba@example.com', FilterPolicy: { severity: ['WARNING', 'SEVERE'] } });
@@ -138,7 +147,7 @@ describe('cdk-nag', () => {
     // Prepare: everything switched on.
     const app = new App();
     const stack = new Stack(app, 'Nag', { env: { account: '111122223333', region: 'eu-west-1' } });
-    new PgFailover(stack, 'PgFailover', { clusters: ['prod'], alertEmails: ['dba@example.com'], slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf', addressModes: ['eip', 'secondary-ip', 'route-table'] });
+    new PgFailover(stack, 'PgFailover', { clusters: ['prod'], alertEmails: ['dba@example.com'], slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf', addressModes: ['eip', 'secondary-ip', 'route-table'], ec2StopFencing: true });
     Aspects.of(app).add(new AwsSolutionsChecks());
     // Act
     app.synth();
