@@ -68,8 +68,8 @@ export async function giveToServerUser(path: string): Promise<void> {
   chownSync(path, user.uid, user.gid);
 }
 
-export async function startServer(dataDir: string, logFile: string, netns?: string): Promise<void> {
-  await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start'], {}, netns);
+export async function startServer(dataDir: string, logFile: string, netns?: string, waitSeconds = 60): Promise<void> {
+  await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', String(waitSeconds), 'start'], {}, netns);
 }
 
 export async function stopServer(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast', waitSeconds = 60): Promise<void> {

@@ -11,7 +11,7 @@ import { postmasterPid, stopServer } from './postgres-server.ts';
 import { serverProcesses } from '../../agent/server-control.ts';
 import { connectLocalStore, readLocalState, sqlTarget, type LocalClusterState, type LocalNode } from './local-cluster.ts';
 import { clusterWriter } from './cluster-writer.ts';
-import { cut, faultTarget, heal, loss, stepClock } from './lab-faults.ts';
+import { cut, delay, faultTarget, heal, loss, stepClock } from './lab-faults.ts';
 import { isAlive, pauseProcess, resumeProcess } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { systemClock } from '../../core/clock.ts';
@@ -34,9 +34,10 @@ export const FAULTS = [
   'lossy-primary',
   'pause-evaluator',
   'pause-store',
+  'delay-primary-clients',
 ] as const;
 /** Faults that need the network lab (root on Linux). */
-const LAB_FAULTS: ReadonlySet<Fault> = new Set(['cut-primary-from-store', 'one-way-isolate-primary', 'clock-step-isolate-primary', 'cut-primary-from-clients', 'lossy-primary']);
+const LAB_FAULTS: ReadonlySet<Fault> = new Set(['cut-primary-from-store', 'one-way-isolate-primary', 'clock-step-isolate-primary', 'cut-primary-from-clients', 'lossy-primary', 'delay-primary-clients']);
 export type Fault = (typeof FAULTS)[number];
 
 export interface DrillOptions {
@@ -149,6 +150,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       case 'cut-primary-from-clients':
       case 'lossy-primary':
       case 'pause-evaluator':
+      case 'delay-primary-clients':
         return sinceFault > (options.stallMs ?? 2000) + quietMs;
     }
   };
@@ -264,9 +266,11 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
       await cut(faultTarget(state), target.name, 'peers');
       return;
     case 'cut-primary-from-clients':
-    case 'lossy-primary': {
+    case 'lossy-primary':
+    case 'delay-primary-clients': {
       const lab = faultTarget(state);
       if (options.fault === 'lossy-primary') await loss(lab, target.name, 0.3);
+      else if (options.fault === 'delay-primary-clients') await delay(lab, state, target.name, 'clients', 300);
       else await cut(lab, target.name, 'clients');
       await sleep(options.stallMs ?? 2000);
       await heal(lab, target.name);

@@ -4,10 +4,14 @@
 // node's faults can be healed alone. The chain dies with the router namespace on `local down`.
 
 import { writeFileSync } from 'node:fs';
-import { FAULT_CHAIN, runInNetns } from './lab-network.ts';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FAULT_CHAIN, inNetns, runInNetns } from './lab-network.ts';
 import { postmasterPid } from '../../agent/server-control.ts';
 import { readLocalState, restartAgent, type LocalClusterState, type LocalNode } from './local-cluster.ts';
-import { isAlive, resumeProcess } from './processes.ts';
+import { isAlive, nodeArgsFor, resumeProcess, spawnDetached, stopProcess } from './processes.ts';
+
+const DELAY_PROXY = fileURLToPath(new URL('./delay-proxy.ts', import.meta.url));
 
 /** What a node is cut from: the state store and evaluator, the other members, the clients, or all of them. */
 export const CUT_SCOPES = ['store', 'peers', 'clients', 'all'] as const;
@@ -70,8 +74,35 @@ export async function loss(target: LabFaultTarget, node: string, probability: nu
   }
 }
 
+/** What a delay applies to: a node's connections to the store, or the clients' connections to a node. */
+export const DELAY_SCOPES = ['store', 'clients'] as const;
+export type DelayScope = (typeof DELAY_SCOPES)[number];
+
+/**
+ * Adds `delayMs` each way to `node`'s connections to the store, or to the clients' connections to it
+ * (new connections; open ones keep their path). A proxy in the router does it (no netem here); the
+ * router redirects those connections to it. Healing the node removes both.
+ */
+export async function delay(target: LabFaultTarget, state: LocalClusterState, node: string, scope: DelayScope, delayMs: number): Promise<number> {
+  const lab = state.lab;
+  const member = state.nodes.find((candidate) => candidate.name === node);
+  if (!lab || !member?.ip) throw new Error(`no lab node named ${node}`);
+  const index = state.nodes.indexOf(member) + 2;
+  // The proxy listens on the router's own address on the side the connections come from.
+  const [fromDevice, listenIp, upstreamIp, upstreamPort, matchIp] =
+    scope === 'store'
+      ? [device(target, node), `198.18.0.${index * 4 + 1}`, lab.awsIp, 8000, lab.awsIp]
+      : [device(target, 'app'), '198.18.0.5', member.ip, member.port ?? 5432, member.ip];
+  const listenPort = 20_000 + index * 10 + (scope === 'store' ? 1 : 2);
+  const [bin, args] = inNetns(target.routerNetns, process.execPath, nodeArgsFor(DELAY_PROXY, [listenIp, String(listenPort), upstreamIp, String(upstreamPort), String(delayMs)]));
+  const pid = spawnDetached(bin, args, join(dirname(state.notificationsFile), `delay-${node}-${scope}.log`));
+  await runInNetns(target.routerNetns, 'iptables', ['-w', '-t', 'nat', '-A', 'PREROUTING', '-i', fromDevice, '-p', 'tcp', '-d', matchIp, '--dport', String(upstreamPort), '-m', 'comment', '--comment', `pgf:${node}:delay:${pid}`, '-j', 'DNAT', '--to-destination', `${listenIp}:${listenPort}`]);
+  return pid;
+}
+
 /** Removes the faults of `node`, or every fault. */
 export async function heal(target: LabFaultTarget, node?: string): Promise<void> {
+  await removeDelays(target, node);
   if (!node) {
     await iptables(target, ['-F', FAULT_CHAIN]);
     return;
@@ -82,6 +113,17 @@ export async function heal(target: LabFaultTarget, node?: string): Promise<void>
     // -S prints each rule as it was added; the same words after -D delete it.
     const words = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g) ?? [];
     await iptables(target, ['-D', ...words.map((word) => word.replace(/^"|"$/g, ''))]);
+  }
+}
+
+async function removeDelays(target: LabFaultTarget, node?: string): Promise<void> {
+  const rules = (await runInNetns(target.routerNetns, 'iptables', ['-w', '-t', 'nat', '-S', 'PREROUTING'])).split('\n');
+  for (const rule of rules) {
+    const tag = /pgf:([^:\s"]+):delay:(\d+)/.exec(rule);
+    if (!tag || (node && tag[1] !== node)) continue;
+    const words = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g) ?? [];
+    await iptables(target, ['-t', 'nat', '-D', ...words.map((word) => word.replace(/^"|"$/g, ''))]);
+    await stopProcess(Number(tag[2]), 2000);
   }
 }
 

@@ -19,7 +19,7 @@ import { UsageError } from '../../core/errors.ts';
 import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
-import { runServerCommand, writeStandbyFiles } from '../../agent/server-control.ts';
+import { killServer, runServerCommand, writeStandbyFiles } from '../../agent/server-control.ts';
 import {
   applyListenSettings,
   assertServerUserCanReach,
@@ -158,6 +158,8 @@ export function clusterAddress(state: LocalClusterState): string {
 }
 
 const LAB_PG_PORT = 5432;
+/** How long a rejoined (rewound) standby may take to accept connections before it is copied afresh. */
+const REJOIN_START_WAIT_S = 20;
 const LAB_STORE_PORT = 8000;
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 /** Unix socket paths are limited to 107 bytes; PostgreSQL adds "/.s.PGSQL.5432". */
@@ -460,17 +462,25 @@ export async function rejoinNode(dir: string, name: string, primaryName: string)
   try {
     // Single-user crash recovery (run by pg_rewind) refuses standby mode: the signal goes back afterwards.
     rmSync(join(node.dataDir, 'standby.signal'), { force: true });
+    // A just-promoted source writes its new timeline to pg_control only at its next checkpoint; without
+    // one, pg_rewind may see "the same timeline" and rewind nothing.
+    await superuserQuery(source, readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim(), 'CHECKPOINT');
     await runServerCommand('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=${source.host} port=${source.port} user=postgres dbname=postgres`], { PGPASSWORD: readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim() });
     // pg_rewind copied the source's configuration: this node listens where it always did.
     applyListenSettings(node.dataDir, listen);
     await writeStandbyFiles(node.dataDir, conninfo);
-    await startServer(node.dataDir, logFile, node.netns ?? undefined);
+    // A rewound standby that cannot reach a consistent state soon will not: copy afresh instead.
+    await startServer(node.dataDir, logFile, node.netns ?? undefined, REJOIN_START_WAIT_S);
   } catch {
-    // The history could not be rewound (or the rewound copy would not start): copy the primary afresh.
+    // The history could not be rewound (or the rewound copy would not start): copy the primary afresh,
+    // once nothing of the old server runs any more.
     how = 'recloned';
-    const stale = postmasterPid(node.dataDir);
-    if (stale !== undefined && isAlive(stale)) await stopProcess(stale, 5000);
-    rmSync(node.dataDir, { recursive: true, force: true });
+    killServer(node.dataDir);
+    await waitFor(`the old server of ${node.name} to be gone`, () => {
+      const pid = postmasterPid(node.dataDir as string);
+      return pid === undefined || !isAlive(pid) ? true : undefined;
+    }, 10_000, 50);
+    rmSync(node.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     await cloneStandby(node.dataDir, source, follow, listen, node.name, passfile);
     await writeStandbyFiles(node.dataDir, conninfo);
     await startServer(node.dataDir, logFile, node.netns ?? undefined);

@@ -14,7 +14,7 @@ import { killServer, postmasterPid } from '../../agent/server-control.ts';
 import type { ClusterRecord } from '../../core/records.ts';
 import { clusterWriter, type ClusterWriter } from './cluster-writer.ts';
 import { superuserPassword } from './drill.ts';
-import { cut, faultTarget, heal, loss, stepClock, type LabFaultTarget } from './lab-faults.ts';
+import { cut, delay, faultTarget, heal, loss, stepClock, type LabFaultTarget } from './lab-faults.ts';
 import { connectLocalStore, localDown, localUp, readLocalState, rejoinNode, restartAgent, sqlTarget, type LocalClusterState } from './local-cluster.ts';
 import { isAlive, pauseProcess, resumeProcess } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
@@ -39,11 +39,14 @@ export const NEMESIS_FAULTS = [
   'kill-standby-agent',
   'kill-primary-db',
   'clock-step-primary',
+  'delay-primary-clients',
 ] as const;
 export type NemesisFault = (typeof NEMESIS_FAULTS)[number];
 
-/** Faults shorter than every timeout: the term must not change because of them. */
+/** Faults shorter than every timeout: held under a second and a quarter. */
 const BLIPS: ReadonlySet<NemesisFault> = new Set(['blip-primary', 'pause-primary-agent-briefly', 'pause-primary-postmaster-briefly', 'pause-standby-agent', 'pause-evaluator', 'kill-standby-agent']);
+/** The term must not change because of these: blips, and slow clients (the cluster's own links are fine). */
+const NO_PROMOTION: ReadonlySet<NemesisFault> = new Set([...BLIPS, 'delay-primary-clients']);
 
 export interface NemesisOptions {
   seed: number;
@@ -154,8 +157,8 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
         violate(`after ${planned.fault} on ${outcome.target} was healed, the cluster was not whole within ${options.recoveryBoundMs} ms: ${await describe(dir, password)}`);
         break;
       }
-      if (BLIPS.has(planned.fault) && termAfterHeal !== before.term) {
-        violate(`${planned.fault} on ${outcome.target} for ${planned.holdMs} ms, shorter than the timeouts, caused a promotion (term ${before.term} -> ${termAfterHeal})`);
+      if (NO_PROMOTION.has(planned.fault) && termAfterHeal !== before.term) {
+        violate(`${planned.fault} on ${outcome.target} for ${planned.holdMs} ms, which must not fail anything over, caused a promotion (term ${before.term} -> ${termAfterHeal})`);
       }
       for (const overlap of sampler.overlaps.splice(0)) violate(`two writable primaries: ${overlap}`);
     }
@@ -265,6 +268,8 @@ async function applyFault(dir: string, lab: LabFaultTarget, planned: PlannedFaul
       }, () => void restartAgent(dir, standby.name));
     case 'kill-primary-db':
       return held(`${primary.name} database`, () => void killServer(primary.dataDir as string), () => undefined);
+    case 'delay-primary-clients':
+      return held(primary.name, () => delay(lab, state, primary.name, 'clients', 300).then(() => undefined), () => heal(lab, primary.name));
     case 'clock-step-primary':
       return held(primary.name, async () => {
         await stepClock(primary, '-30s');

@@ -1,6 +1,6 @@
 // A few minutes of the nemesis in every test run (longer runs: npm run nemesis -- --seed N --duration 10m).
-// Seed 8's schedule mixes partitions, a store cut, a killed agent, an isolated primary, a stepped clock,
-// packet loss and blips of the evaluator and of the primary's postmaster.
+// Seed 8's schedule mixes a cut from the store, a paused store, killed and paused standby agents, an
+// isolated primary and slow clients, then whatever 100 s leaves room for.
 
 import { describe, expect, it } from 'vitest';
 import { runNemesis } from '../../cli/local/nemesis.ts';
