@@ -45,6 +45,15 @@ async function postgresUser(): Promise<PostgresUser> {
 }
 
 /**
+ * The environment without libpq's variables (PGPASSWORD, PGHOST, PGSSLMODE, ...): every server command
+ * and local-mode process says what it means explicitly, and a variable set in the caller's shell (for
+ * their own psql) must not change which server, user or password it uses.
+ */
+export function withoutLibpqEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !/^PG/.test(name) || name.startsWith('PGFAILOVER_')));
+}
+
+/**
  * Runs a PostgreSQL program as the user that owns the servers; throws with its output on failure. With
  * `netns` (the local mode's lab), it runs inside that network namespace, and so does a server it starts.
  */
@@ -53,7 +62,7 @@ export async function runServerCommand(program: string, args: string[], env: Nod
   const [asOwner, ownerArgs] = runsAsRoot() ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
   const [command, commandArgs] = netns ? ['ip', ['netns', 'exec', netns, asOwner, ...ownerArgs]] : [asOwner, ownerArgs];
   try {
-    const { stdout } = await run(command, commandArgs, { env: { ...process.env, ...env }, timeout: 120_000 });
+    const { stdout } = await run(command, commandArgs, { env: { ...withoutLibpqEnvironment(process.env), ...env }, timeout: 120_000 });
     return stdout;
   } catch (error) {
     const failure = error as { stderr?: string; stdout?: string; message: string };

@@ -3,7 +3,7 @@
 // 3 any other failure (store unreachable, PostgreSQL failed to start, ...).
 
 import { hostname, userInfo } from 'node:os';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { systemClock } from '../core/clock.ts';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
@@ -11,6 +11,7 @@ import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../c
 import { allowNode, removeNode, setPriority } from '../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, clusterRecordSchema, describeIssues, nodeIdSchema } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
+import { explainStoreError, type StoreContext } from '../core/store-errors.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { runDemo } from './demo.ts';
 import { FAULTS, runDrill, type Fault } from './local/drill.ts';
@@ -46,17 +47,27 @@ function validated(schema: typeof nodeIdSchema, what: string) {
   };
 }
 
+/** The store the command talks to, so that a failure can be explained in its terms. */
+let storeContext: StoreContext | undefined;
+
 /** Store and cluster from the flags, or from an agent config file (--config) as EFM reads its properties. */
 function resolveStore(options: StoreOptions): { store: StateStore; cluster: string | undefined } {
   if (options.config) {
     const config = loadAgentConfig(options.config);
+    storeContext = { table: config.store.table, region: config.store.region ?? process.env.AWS_REGION, endpoint: config.store.endpoint };
     return { store: StateStore.connect(config.store), cluster: options.cluster ?? config.cluster };
   }
+  storeContext = { table: options.table, region: options.region, endpoint: options.endpoint };
   return { store: StateStore.connect({ table: options.table, region: options.region, endpoint: options.endpoint }), cluster: options.cluster };
 }
 
+/** The cluster named, which must exist; or the only one in the table. */
 async function requireCluster(store: StateStore, cluster: string | undefined): Promise<string> {
-  if (cluster) return cluster;
+  if (cluster) {
+    if (await store.getCluster(cluster)) return cluster;
+    const known = await store.listClusters();
+    throw new UsageError(`there is no cluster ${cluster} in table ${store.table}${known.length ? `; it holds ${known.join(', ')}` : '; it holds none'}. Check --cluster, or create it with: pgfailover init --cluster ${cluster}`);
+  }
   const clusters = await store.listClusters();
   if (clusters.length === 1 && clusters[0]) return clusters[0];
   if (clusters.length === 0) throw new UsageError(`table ${store.table} holds no cluster; create one with: pgfailover init --cluster NAME`);
@@ -80,7 +91,11 @@ const program = new Command()
   .name('pgfailover')
   .description('Failover controller for PostgreSQL streaming replication: administration and local mode')
   .version(PGFAILOVER_VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Commander's own errors (unknown option, missing argument) are bad input, exit 2, like ours: exit 1
+  // is kept for "cluster-status found problems", which a monitoring script must not confuse with a typo.
+  // Subcommands inherit this.
+  .exitOverride();
 
 withStoreOptions(program.command('init'))
   .description('create a cluster record and an empty membership in the state table')
@@ -318,6 +333,8 @@ local
     });
     if (options.json) out(JSON.stringify(report));
     else out(formatDrillReport(report));
+    // A drill whose expected outcome never came failed, whatever it printed.
+    process.exitCode = report.outcomeReached ? 0 : 1;
   });
 
 local
@@ -374,7 +391,14 @@ local
 try {
   await program.parseAsync();
 } catch (error) {
-  if (error instanceof UsageError || error instanceof ConfigError || error instanceof NotFoundError) {
+  const explained = storeContext ? explainStoreError(error, storeContext) : undefined;
+  if (error instanceof CommanderError) {
+    // Commander has printed its message (and the help) already; --help and --version end here with 0.
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (explained) {
+    process.stderr.write(`pgfailover: ${explained.message}\n`);
+    process.exitCode = explained.exitCode;
+  } else if (error instanceof UsageError || error instanceof ConfigError || error instanceof NotFoundError) {
     process.stderr.write(`pgfailover: ${error.message}\n`);
     process.exitCode = 2;
   } else if (error instanceof StoreConflictError) {

@@ -69,7 +69,7 @@ class InProcessWriter implements ClusterWriter {
     while (this.running) {
       try {
         if (!client) {
-          client = new pg.Client({ ...this.target, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
+          client = new pg.Client({ ...this.target, user: 'postgres', database: 'postgres', ssl: false, password: this.password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
           client.on('error', () => undefined);
           await client.connect();
         }

@@ -17,8 +17,9 @@ export function formatDrillReport(report: DrillReport): string {
     `  first write after the fault  ${ms(timeline.firstWriteMs)}`,
     `  failover completed           ${ms(timeline.completedMs)}`,
     '',
-    `  writes unavailable for       ${report.writeUnavailableMs} ms`,
+    `  writes unavailable for       ${report.writeUnavailableMs} ms (the longest gap between acknowledged writes, fault to end of drill)`,
     `  acknowledged writes          ${report.writes.acknowledged}`,
-    `  acknowledged but missing     ${report.writes.missing}${report.writes.missingIds.length ? ` (ids ${report.writes.missingIds.join(', ')})` : ''}`,
+    `  acknowledged but missing     ${report.writes.missing === null ? 'unknown: no primary to read them from' : `${report.writes.missing}${report.writes.missingIds.length ? ` (ids ${report.writes.missingIds.join(', ')})` : ''}`}`,
+    ...(report.outcomeReached ? [] : ['', '  the expected outcome did not come before the drill gave up: see the steps above']),
   ].join('\n');
 }

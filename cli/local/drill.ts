@@ -68,8 +68,12 @@ export interface DrillReport {
     completedMs: number | null;
   };
   /** The longest gap between two acknowledged writes around the fault: what a client saw. */
+  /** The longest time without an acknowledged write between the fault and the end of the drill. */
   writeUnavailableMs: number;
-  writes: { acknowledged: number; missing: number; missingIds: number[] };
+  /** missing is null when no primary could be read to check. */
+  writes: { acknowledged: number; missing: number | null; missingIds: number[] };
+  /** The outcome the fault should lead to (a completed failover, or none) came before the timeout. */
+  outcomeReached: boolean;
   steps: string[];
 }
 
@@ -165,7 +169,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     if (expected()) break;
     await sleep(100);
   }
-  if (!expected()) say(`+${Date.now() - faultAtMs} ms  the expected outcome did not come within ${timeoutMs} ms`);
+  const outcomeReached = expected();
+  if (!outcomeReached) say(`+${Date.now() - faultAtMs} ms  the expected outcome did not come within ${timeoutMs} ms`);
+  const endedAtMs = Date.now();
   await writer.stop();
 
   const after = await store.getCluster(state.cluster);
@@ -178,10 +184,10 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const firstWrite = writer.acked.find((ack) => ack.atMs > (movedAtMs ?? faultAtMs));
   // Read back from whichever node is the primary now (the lab's address is not reachable from here).
   const reader = after?.primaryNodeId ? state.nodes.find((node) => node.name === after.primaryNodeId) : undefined;
-  const present = new Set(
-    (reader ? await superuserQuery<{ id: string }>(sqlTarget(reader), password, 'SELECT id FROM pgfailover_drill').catch(() => []) : []).map((row) => Number(row.id)),
-  );
-  const missingIds = writer.acked.map((ack) => ack.id).filter((id) => !present.has(id));
+  // When the primary cannot be read (it is down and nobody replaced it), whether rows are missing is unknown.
+  const rows = reader ? await superuserQuery<{ id: string }>(sqlTarget(reader), password, 'SELECT id FROM pgfailover_drill').catch(() => undefined) : undefined;
+  const present = rows ? new Set(rows.map((row) => Number(row.id))) : undefined;
+  const missingIds = present ? writer.acked.map((ack) => ack.id).filter((id) => !present.has(id)) : [];
   const report: DrillReport = {
     fault: options.fault,
     target: target.name,
@@ -198,13 +204,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       firstWriteMs: firstWrite ? firstWrite.atMs - faultAtMs : null,
       completedMs: at('failover-completed', 'decision'),
     },
-    writeUnavailableMs: longestGap(writer.acked.map((ack) => ack.atMs), faultAtMs),
-    writes: { acknowledged: writer.acked.length, missing: missingIds.length, missingIds: missingIds.slice(0, 20) },
+    writeUnavailableMs: longestGap(writer.acked.map((ack) => ack.atMs), faultAtMs, endedAtMs),
+    writes: { acknowledged: writer.acked.length, missing: present ? missingIds.length : null, missingIds: missingIds.slice(0, 20) },
+    outcomeReached,
     steps,
   };
   say(
     `done: ${report.failedOver ? `failed over ${report.primaryBefore} -> ${report.primaryAfter} (term ${report.termBefore} -> ${report.termAfter})` : `no failover (primary ${report.primaryAfter ?? '?'}, term ${report.termAfter})`}; ` +
-      `writes unavailable ${report.writeUnavailableMs} ms; ${report.writes.acknowledged} acknowledged, ${report.writes.missing} missing`,
+      `writes unavailable ${report.writeUnavailableMs} ms; ${report.writes.acknowledged} acknowledged, ${report.writes.missing ?? 'unknown (no primary to read them from)'} missing`,
   );
   return report;
 }
@@ -306,14 +313,15 @@ function lastStandby(state: LocalClusterState, primary: LocalNode): LocalNode {
   return standby;
 }
 
-function longestGap(ackTimes: number[], faultAtMs: number): number {
+/** The longest time without an acknowledged write from the fault to the end of the drill (a gap still open at the end counts). */
+export function longestGap(ackTimes: number[], faultAtMs: number, endedAtMs: number): number {
   let longest = 0;
   let previous = ackTimes.filter((time) => time <= faultAtMs).at(-1) ?? faultAtMs;
   for (const time of ackTimes.filter((candidate) => candidate > faultAtMs)) {
     longest = Math.max(longest, time - previous);
     previous = time;
   }
-  return longest;
+  return Math.max(longest, endedAtMs - previous);
 }
 
 async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {

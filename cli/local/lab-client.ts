@@ -26,7 +26,7 @@ let client: pg.Client | undefined;
 while (running) {
   try {
     if (!client) {
-      client = new pg.Client({ host, port: Number(portText), user: 'postgres', database: 'postgres', password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
+      client = new pg.Client({ host, port: Number(portText), user: 'postgres', database: 'postgres', ssl: false, password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
       client.on('error', () => undefined);
       await client.connect();
     }

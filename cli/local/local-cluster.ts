@@ -19,7 +19,7 @@ import { UsageError } from '../../core/errors.ts';
 import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
-import { killServer, runServerCommand, writeStandbyFiles } from '../../agent/server-control.ts';
+import { killServer, runServerCommand, withoutLibpqEnvironment, writeStandbyFiles } from '../../agent/server-control.ts';
 import {
   applyListenSettings,
   assertServerUserCanReach,
@@ -425,7 +425,8 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
 }
 
 function spawnAgent(node: LocalNode): number {
-  const env = node.clockFile ? { ...process.env, LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: node.clockFile, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_CACHE_DURATION: '1' } : process.env;
+  const base = withoutLibpqEnvironment(process.env);
+  const env = node.clockFile ? { ...base, LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: node.clockFile, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_CACHE_DURATION: '1' } : base;
   return spawnIn(node.netns ?? undefined, process.execPath, [AGENT_BIN, '--config', node.agentConfig], node.agentLog, env);
 }
 
@@ -495,7 +496,7 @@ function databaseNames(options: LocalUpOptions): string[] {
 }
 
 /** Starts a detached process, inside `netns` when given (ip netns exec execs it: the PID is the program's). */
-function spawnIn(netns: string | undefined, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
+function spawnIn(netns: string | undefined, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = withoutLibpqEnvironment(process.env)): number {
   const [bin, binArgs] = netns ? inNetns(netns, command, args) : [command, args];
   return spawnDetached(bin, binArgs, logFile, env);
 }

@@ -46,7 +46,7 @@ export class WritableSampler {
   }
 
   private async isWritable(target: SqlTarget): Promise<boolean> {
-    const client = new pg.Client({ ...target, user: 'postgres', database: 'postgres', password: this.password, connectionTimeoutMillis: 300, query_timeout: 300 });
+    const client = new pg.Client({ ...target, user: 'postgres', database: 'postgres', ssl: false, password: this.password, connectionTimeoutMillis: 300, query_timeout: 300 });
     client.on('error', () => undefined);
     try {
       await client.connect();

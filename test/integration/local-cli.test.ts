@@ -54,9 +54,10 @@ afterAll(async () => {
 });
 
 describe('local up --json and local down', () => {
-  it('starts a primary, one standby and a witness, describes them in JSON, and stops every process', async () => {
-    // Act
-    const up = await runCli(['local', 'up', '--dir', dir, '--standbys', '1', '--witness', '--json']);
+  it('starts a primary, one standby and a witness, describes them in JSON, and stops every process, whatever libpq variables the caller has set', async () => {
+    // Act: a DBA's shell often carries these for their own psql; the local mode must not use them.
+    const libpq = { PGPASSWORD: 'not-the-password', PGHOST: '/nonexistent', PGPORT: '1', PGUSER: 'nobody', PGDATABASE: 'nope', PGSSLMODE: 'require', PGPASSFILE: '/nonexistent/pgpass' };
+    const up = await runCli(['local', 'up', '--dir', dir, '--standbys', '1', '--witness', '--json'], libpq);
     // Assess
     expect(up.code, up.stderr).toBe(0);
     const described = upOutput.parse(JSON.parse(up.stdout));
@@ -116,7 +117,7 @@ describe('local up --json and local down', () => {
     ...(process.getuid?.() === 0 ? [[['local', 'up', '--dir', '/root/pgfailover-unreachable'], /postgres OS user cannot reach/] as [string[], RegExp]] : []),
   ])('refuses bad input %j with a message saying what to do', async (args, message) => {
     const result = await runCli(args);
-    expect(result.code).not.toBe(0);
+    expect(result.code).toBe(2);
     expect(existsSync('/root/pgfailover-unreachable')).toBe(false);
     expect(result.stderr).toMatch(message);
   });
