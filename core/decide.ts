@@ -269,11 +269,16 @@ function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
   return { ...facts.cluster, ...changes, version: facts.cluster.version + 1, updatedAtMs: facts.nowMs };
 }
 
-const votes = (facts: Facts) => `${facts.unreachableVotes.length} of ${facts.voters} members confirm (need ${facts.majority}${facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : ''})`;
+/** "3 of 4 members (need 3: db2, db3, witness)": who says the primary's database does not answer. */
+const votes = (facts: Facts) => `${facts.unreachableVotes.length} of ${facts.voters} members (need ${facts.majority}${facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : ''})`;
 
 function primaryProblem(facts: Facts): string {
   const id = facts.cluster.primaryNodeId;
-  if (facts.primaryLive && facts.primaryDbStatus === 'UP') return `primary ${id} reports its database UP but ${facts.unreachableVotes.join(', ')} cannot reach it`;
+  if (facts.primaryLive && facts.primaryDbStatus === 'UP') {
+    // Its last report may be seconds old (a dead node is "live" until its node timeout): say how old.
+    const age = facts.primary?.silentForMs;
+    return `primary ${id} last reported its database UP${age === null || age === undefined ? '' : ` ${age} ms ago`}, but ${facts.unreachableVotes.join(', ')} cannot reach it`;
+  }
   if (!facts.primaryLive) {
     const silent = facts.primary?.silentForMs;
     return facts.primary?.heartbeat?.agentStatus === 'EXITED' ? `the agent of primary ${id} exited` : `primary ${id} has sent no heartbeat for ${silent === null || silent === undefined ? 'ever' : `${silent} ms`}`;
@@ -388,7 +393,7 @@ export const STEADY_RULES: Rule[] = [
   {
     id: 'failure-unconfirmed',
     when: (f) => !f.confirmed,
-    then: (f) => wait('failure-unconfirmed', `${primaryProblem(f)}; failure not confirmed: ${votes(f)}`),
+    then: (f) => wait('failure-unconfirmed', `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer`),
   },
   {
     id: 'lease-valid',
@@ -696,7 +701,9 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
   const primaryId = f.cluster.primaryNodeId;
   if (f.cluster.phase === 'steady' && primaryId) {
     if (rule === 'primary-agent-left') alerts.push({ key: `primary-agent-left:${primaryId}`, severity: 'WARNING', subject: `the agent of primary ${primaryId} left; its database still answers, no failover`, nodeId: primaryId, lines: [reason] });
-    if (rule === 'failure-unconfirmed' || rule === 'lease-valid' || rule === 'primary-db-unknown') alerts.push({ key: `primary-suspect:${primaryId}`, severity: 'WARNING', subject: `primary ${primaryId} may have failed; confirming`, nodeId: primaryId, lines: [reason] });
+    // While a new cluster is being set up (its primary has never reported), nothing pages anyone.
+    const settingUp = f.primary?.heartbeat === undefined;
+    if (!settingUp && (rule === 'failure-unconfirmed' || rule === 'lease-valid' || rule === 'primary-db-unknown')) alerts.push({ key: `primary-suspect:${primaryId}`, severity: 'WARNING', subject: `primary ${primaryId} may have failed; confirming`, nodeId: primaryId, lines: [reason] });
     if (rule === 'old-primary-unfenced') alerts.push({ key: `manual-failover-required:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed and cannot be proven stopped: manual failover required`, nodeId: primaryId, lines: [reason] });
     if (rule === 'auto-failover-off') alerts.push({ key: `manual-failover-required:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed: manual failover required (automatic failover is off)`, nodeId: primaryId, lines: [reason] });
     if (rule === 'no-candidate') alerts.push({ key: `no-candidate:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed and no standby can be promoted`, nodeId: primaryId, lines: [reason] });
@@ -715,19 +722,23 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
       alerts.push({ key: `standby-db-down:${id}`, severity: 'WARNING', subject: `standby ${id}: database DOWN; excluded from promotion`, nodeId: id, lines: [n.heartbeat.dbInfo] });
     }
   }
-  if (f.voters < 3) alerts.push({ key: 'reduced-protection', severity: 'WARNING', subject: `only ${f.voters} member(s): failover protection is reduced; add a standby or a witness`, nodeId: null, lines: [] });
+  if (f.voters < 3 && f.primary?.heartbeat !== undefined) alerts.push({ key: 'reduced-protection', severity: 'WARNING', subject: `only ${f.voters} member(s): failover protection is reduced; add a standby or a witness`, nodeId: null, lines: [] });
   return alerts;
 }
 
-function reconcileAlerts(f: Facts, desired: DesiredAlert[], base: ClusterRecord): { alerts: ClusterRecord['alerts']; notices: Notice[] } {
+function reconcileAlerts(f: Facts, desired: DesiredAlert[], base: ClusterRecord, rule: string): { alerts: ClusterRecord['alerts']; notices: Notice[] } {
   const current = new Map(f.cluster.alerts.map((alert) => [alert.key, alert]));
   const wanted = new Map(desired.map((alert) => [alert.key, alert]));
   const notices: Notice[] = [];
   for (const alert of desired) {
     if (!current.has(alert.key)) notices.push(makeNotice(base, alert.key.split(':')[0] ?? alert.key, alert.severity, alert.subject, { nodeId: alert.nodeId, lines: alert.lines }));
   }
+  // A suspicion that ends because a failover starts is not resolved: "failover-started" says what became of it.
+  const supersededByFailover = rule === 'failover' || rule === 'failover-retry';
   for (const alert of f.cluster.alerts) {
-    if (!wanted.has(alert.key)) notices.push(makeNotice(base, 'resolved', 'INFO', `resolved: ${alert.subject}`, { lines: [`Raised at ${new Date(alert.sinceMs).toISOString()}.`] }));
+    if (wanted.has(alert.key)) continue;
+    if (supersededByFailover && alert.key.startsWith('primary-suspect:')) continue;
+    notices.push(makeNotice(base, 'resolved', 'INFO', `resolved: ${alert.subject}`, { lines: [`Raised at ${new Date(alert.sinceMs).toISOString()}.`] }));
   }
   const alerts = desired.map((alert) => ({ key: alert.key, severity: alert.severity, subject: alert.subject, sinceMs: current.get(alert.key)?.sinceMs ?? f.nowMs }));
   return { alerts, notices };
@@ -743,7 +754,7 @@ export function decide(input: EvaluationInput, at: Instant): Decision {
   const base = outcome.next ?? facts.cluster;
   // Standing conditions are judged in the phase the decision leads to.
   const factsAfter = { ...facts, cluster: { ...facts.cluster, phase: base.phase } };
-  const { alerts, notices: alertNotices } = reconcileAlerts(factsAfter, desiredAlerts(factsAfter, outcome.rule, outcome.reason), base);
+  const { alerts, notices: alertNotices } = reconcileAlerts(factsAfter, desiredAlerts(factsAfter, outcome.rule, outcome.reason), base, outcome.rule);
   const alertsChanged = JSON.stringify(alerts.map((a) => a.key)) !== JSON.stringify(facts.cluster.alerts.map((a) => a.key));
   const next = outcome.next || alertsChanged ? { ...(outcome.next ?? bump(facts, {})), alerts } : null;
   return {

@@ -92,7 +92,7 @@ describe('decide(): steady phase', () => {
     expect(decision.next).toMatchObject({ term: 2, primaryNodeId: 'db2', phase: 'promoting', leaseRenewals: 0, leaseReleased: false, version: 2 });
     expect(decision.next?.failover).toMatchObject({ fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: NOW_MS });
     expect(decision.expectLeaseRenewals).toBe(41);
-    expect(decision.reason).toMatch(/database of primary db1 is DOWN; confirmed by 3 of 3 members confirm \(need 2: db1, db2, db3\).*promoting db2/);
+    expect(decision.reason).toMatch(/database of primary db1 is DOWN; confirmed by 3 of 3 members \(need 2: db1, db2, db3\).*promoting db2/);
     expect(decision.notices[0]).toMatchObject({ severity: 'WARNING', nodeId: 'db2' });
     expect(decision.notices[0]?.body).toMatch(/Cluster: +prod/);
   });
@@ -122,7 +122,7 @@ describe('decide(): steady phase', () => {
     );
     // Assess
     expect(decision.rule).toBe('failure-unconfirmed');
-    expect(decision.reason).toMatch(/1 of 2 members confirm \(need 2/);
+    expect(decision.reason).toMatch(/failure not confirmed: 1 of 2 members \(need 2: db2\) say its database does not answer/);
     expect(decision.notices.map((notice) => notice.event)).toContain('reduced-protection');
   });
 
@@ -148,6 +148,24 @@ describe('decide(): steady phase', () => {
     expect(again.notices).toEqual([]);
     expect(cleared.notices).toEqual([expect.objectContaining({ event: 'resolved', severity: 'INFO' })]);
     expect(cleared.next?.alerts).toEqual([]);
+  });
+
+  it('pages nobody while a new cluster is set up: no suspicion of a primary that never reported, no reduced-protection warning', () => {
+    const decision = evaluate((w) => {
+      w.snapshot.membership = membership(['db1']);
+      w.snapshot.heartbeats = [];
+    });
+    expect(decision.rule).toBe('failure-unconfirmed');
+    expect(decision.notices).toEqual([]);
+  });
+
+  it('does not send "resolved" for the suspicion a failover starts from: failover-started says what became of it', () => {
+    const suspected = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(2000));
+    const alerts = suspected.next?.alerts ?? [];
+    expect(alerts.map((alert) => alert.key)).toContain('primary-suspect:db1');
+    const failover = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ alerts }));
+    expect(failover.rule).toBe('failover');
+    expect(failover.notices.map((notice) => notice.event)).toEqual(['failover-started']);
   });
 
   it('records the only writable node as primary when none is recorded', () => {
