@@ -8,8 +8,9 @@ import { systemClock } from '../core/clock.ts';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
 import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../core/errors.ts';
-import { allowNode, removeNode, setPriority } from '../core/membership.ts';
-import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, clusterRecordSchema, describeIssues, nodeIdSchema } from '../core/records.ts';
+import { allowNode, membershipChangeVeto, removeNode, setPriority, type Membership, type MembershipChange } from '../core/membership.ts';
+import { historyEntry } from '../core/history.ts';
+import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, clusterRecordSchema, describeIssues, nodeIdSchema, type MembershipRecord } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
 import { explainStoreError, type StoreContext } from '../core/store-errors.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
@@ -137,44 +138,87 @@ withStoreOptions(program.command('init'))
     out(`cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`);
   });
 
-withStoreOptions(program.command('allow-node'))
+/** Who runs this command, for the history. */
+const operator = () => `${userInfo().username}@${hostname()}`;
+
+/**
+ * Checks a membership change against the running cluster (the core's guard), applies it, and records it
+ * in the history with who, what and why. Refused changes change nothing; --force applies them anyway and
+ * says so in the history.
+ */
+async function changeMembership(store: StateStore, cluster: string, change: MembershipChange, options: { force?: boolean; reason?: string }, apply: (current: Membership) => Membership): Promise<MembershipRecord> {
+  const snapshot = await store.readSnapshot(cluster);
+  const nowMs = Date.now();
+  const liveNodeIds = new Set(snapshot.heartbeats.filter((beat) => beat.agentStatus === 'UP' && nowMs - beat.sentAtMs <= beat.timeouts.nodeTimeoutMs).map((beat) => beat.nodeId));
+  const veto = membershipChangeVeto(snapshot.membership, change, { primaryNodeId: snapshot.cluster.primaryNodeId, liveNodeIds });
+  if (veto && !options.force) throw new UsageError(`refused: ${veto}. Nothing was changed; --force makes the change anyway`);
+  const membership = await store.updateMembership(cluster, apply, nowMs);
+  const what =
+    change.kind === 'allow'
+      ? `${change.nodeId} (${change.address}) allowed as a ${change.role} node${change.priority === undefined ? '' : `, priority ${change.priority}`}`
+      : change.kind === 'remove'
+        ? `${change.nodeId} removed from the allowed nodes`
+        : `${change.nodeId} moved to priority ${change.priority}`;
+  await store.appendHistory(
+    historyEntry(
+      {
+        cluster,
+        term: snapshot.cluster.term,
+        kind: 'change',
+        event: change.kind === 'allow' ? 'allow-node' : change.kind === 'remove' ? 'remove-node' : 'set-priority',
+        severity: veto ? 'WARNING' : 'INFO',
+        subject: `${what}${veto ? ' (forced)' : ''}`,
+        body: [`By: ${operator()}`, `Why: ${options.reason ?? '(no reason given)'}`, ...(veto ? [`Forced past: ${veto}`] : []), `Priority list now: ${membership.priority.join(' ') || '(empty)'}`].join('\n'),
+        nodeId: change.nodeId,
+        actor: operator(),
+      },
+      nowMs,
+    ),
+  );
+  return membership;
+}
+
+const changeOptions = (command: Command): Command => command.option('--force', 'make a change the guard refuses (it says why); recorded as forced').option('--reason <text>', 'why, for the history');
+
+changeOptions(withStoreOptions(program.command('allow-node')))
   .description("allow a node to join the cluster (EFM's add-node / allow-node)")
   .argument('<node>', 'node id, as in the agent config', validated(nodeIdSchema, 'node id'))
   .requiredOption('--address <address>', "the node's address as in its agent config (host or host:port)")
   .option('--priority <n>', 'promotion order among equally up-to-date standbys: 1 is first (default: last)', wholeNumber('--priority', 1))
   .option('--witness', 'the node is a witness: it votes but has no database and is never promoted')
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
-  .action(async (node: string, options: StoreOptions & { address: string; priority?: number; witness?: boolean }) => {
+  .action(async (node: string, options: StoreOptions & { address: string; priority?: number; witness?: boolean; force?: boolean; reason?: string }) => {
     const { store, cluster } = resolveStore(options);
     const name = await requireCluster(store, cluster);
     const role = options.witness ? 'witness' : 'database';
     if (options.witness && options.priority !== undefined) throw new UsageError('a witness is never promoted: drop --priority or --witness');
-    const membership = await store.updateMembership(name, (current) => allowNode(current, { nodeId: node, address: options.address, role }, options.priority), Date.now());
+    const change: MembershipChange = { kind: 'allow', nodeId: node, address: options.address, role, ...(options.priority !== undefined ? { priority: options.priority } : {}) };
+    const membership = await changeMembership(store, name, change, options, (current) => allowNode(current, { nodeId: node, address: options.address, role }, options.priority));
     await store.deleteRejected(name, node);
     out(`node ${node} (${options.address}) allowed in cluster ${name}; priority list: ${membership.priority.join(' ')}`);
   });
 
-withStoreOptions(program.command('remove-node'))
+changeOptions(withStoreOptions(program.command('remove-node')))
   .description('remove a node from the allowed and priority lists; its heartbeats are rejected from now on')
   .argument('<node>', 'node id', validated(nodeIdSchema, 'node id'))
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
-  .action(async (node: string, options: StoreOptions) => {
+  .action(async (node: string, options: StoreOptions & { force?: boolean; reason?: string }) => {
     const { store, cluster } = resolveStore(options);
     const name = await requireCluster(store, cluster);
-    await store.updateMembership(name, (current) => removeNode(current, node), Date.now());
+    await changeMembership(store, name, { kind: 'remove', nodeId: node }, options, (current) => removeNode(current, node));
     await store.deleteHeartbeat(name, node);
     out(`node ${node} removed from cluster ${name}; a running agent there is now rejected: stop it (systemctl stop pgfailover-agent)`);
   });
 
-withStoreOptions(program.command('set-priority'))
+changeOptions(withStoreOptions(program.command('set-priority')))
   .description('move a standby in the promotion order (1 = first)')
   .argument('<node>', 'node id', validated(nodeIdSchema, 'node id'))
   .argument('<priority>', 'position, 1 = promoted first', wholeNumber('priority', 1))
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
-  .action(async (node: string, priority: number, options: StoreOptions) => {
+  .action(async (node: string, priority: number, options: StoreOptions & { force?: boolean; reason?: string }) => {
     const { store, cluster } = resolveStore(options);
     const name = await requireCluster(store, cluster);
-    const membership = await store.updateMembership(name, (current) => setPriority(current, node, priority), Date.now());
+    const membership = await changeMembership(store, name, { kind: 'set-priority', nodeId: node, priority }, options, (current) => setPriority(current, node, priority));
     out(`priority list of ${name}: ${membership.priority.join(' ')}`);
   });
 
@@ -219,7 +263,7 @@ withStoreOptions(program.command('history'))
     const name = await requireCluster(store, cluster);
     const { entries } = await store.readHistory(name, options.limit);
     if (options.json) out(JSON.stringify(entries, null, 2));
-    else out(entries.map((entry) => `${new Date(entry.atMs).toISOString()}  term ${entry.term}  ${entry.kind === 'decision' ? 'DECISION' : entry.severity.padEnd(8)}  ${entry.event}: ${entry.subject}`).join('\n') || 'no history yet');
+    else out(entries.map((entry) => `${new Date(entry.atMs).toISOString()}  term ${entry.term}  ${entry.kind === 'decision' ? 'DECISION' : entry.kind === 'change' ? 'CHANGE  ' : entry.severity.padEnd(8)}  ${entry.event}: ${entry.subject}${entry.kind === 'change' ? ` [${entry.actor}]` : ''}`).join('\n') || 'no history yet');
   });
 
 const local = program.command('local').description('run a whole cluster on this machine with real PostgreSQL (the embedded mode)');

@@ -65,3 +65,54 @@ function insertAt(list: string[], nodeId: string, priority: number | undefined):
   const index = Math.min(priority - 1, list.length);
   return [...list.slice(0, index), nodeId, ...list.slice(index)];
 }
+
+/** What a membership change would do to a running cluster, as the guard sees it. */
+export type MembershipChange =
+  | { kind: 'allow'; nodeId: string; address: string; role: AllowedNode['role']; priority?: number }
+  | { kind: 'remove'; nodeId: string }
+  | { kind: 'set-priority'; nodeId: string; priority: number };
+
+export interface RunningCluster {
+  /** The primary of the cluster record. */
+  primaryNodeId: string | null;
+  /** Nodes whose agent reported recently (cluster-status's judgement: its send time and node timeout). */
+  liveNodeIds: ReadonlySet<string>;
+}
+
+/**
+ * Why a membership change would hurt a running cluster, with the safe way to do it; undefined when it is
+ * safe. The CLI refuses unless --force is given. EFM accepts all of these and the cluster then has "no
+ * primary", rejected heartbeats or a priority list that means something else than it says.
+ */
+export function membershipChangeVeto(membership: Membership, change: MembershipChange, cluster: RunningCluster): string | undefined {
+  const existing = findAllowed(membership, change.nodeId);
+  const candidates = membership.allowed.filter((node) => node.role === 'database' && node.nodeId !== cluster.primaryNodeId);
+  const priorityRange = (priority: number): string | undefined => {
+    // Positions 1..n among the standbys (n + 1 for a node not yet among them): anything else means nothing.
+    const most = candidates.length + (candidates.some((node) => node.nodeId === change.nodeId) ? 0 : 1);
+    return priority > most ? `priority ${priority} is past the end of the list of ${most} standby position(s); give 1 to ${most}` : undefined;
+  };
+  switch (change.kind) {
+    case 'remove':
+      if (change.nodeId === cluster.primaryNodeId) {
+        return `${change.nodeId} is the primary of the cluster: removing it leaves the cluster with no primary it will fail over from. Switch over first (pgfailover switchover --to STANDBY), then remove it`;
+      }
+      return undefined;
+    case 'allow':
+      if (existing && existing.address !== change.address && cluster.liveNodeIds.has(change.nodeId)) {
+        return `${change.nodeId} is running with address ${existing.address}: changing it to ${change.address} makes its heartbeats be rejected. Change "address" in its agent config and restart the agent, then run this again`;
+      }
+      if (existing && existing.role !== change.role && cluster.liveNodeIds.has(change.nodeId)) {
+        return `${change.nodeId} is running as a ${existing.role} node; stop its agent before changing its role`;
+      }
+      if (change.priority !== undefined) {
+        if (change.nodeId === cluster.primaryNodeId) return `${change.nodeId} is the primary: it is not a promotion candidate; give it a priority once it is a standby`;
+        return priorityRange(change.priority);
+      }
+      return undefined;
+    case 'set-priority':
+      if (existing?.role === 'witness') return `${change.nodeId} is a witness: it is never promoted, so it has no place in the priority list`;
+      if (change.nodeId === cluster.primaryNodeId) return `${change.nodeId} is the primary: it is not a promotion candidate; give it a priority once it is a standby`;
+      return priorityRange(change.priority);
+  }
+}

@@ -233,7 +233,8 @@ export const historyRecordSchema = z.strictObject({
   sk: z.string().startsWith('~HIST#'),
   atMs: epochMs,
   term: z.number().int().nonnegative(),
-  kind: z.enum(['decision', 'notice']),
+  /** decision: the evaluator's; notice: an alert sent; change: an administrator's (membership, policy). */
+  kind: z.enum(['decision', 'notice', 'change']),
   event: z.string(),
   severity: severitySchema,
   subject: z.string(),

@@ -3,7 +3,6 @@
 // the one whose write lands notifies, and a failover left half-way is simply the next decision's input.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { instantOf, type Clock } from '../../core/clock.ts';
 import { decide, type Decision } from '../../core/decide.ts';
@@ -12,15 +11,14 @@ import { makeNotice, type Notice } from '../../core/notices.ts';
 import { NO_OBSERVATIONS, observe, type Observations } from '../../core/observations.ts';
 import { findAllowed } from '../../core/membership.ts';
 import type { AddressMover, NodeFencer, Notifier } from '../../core/ports.ts';
-import { SK, type ClusterRecord, type HistoryRecord } from '../../core/records.ts';
+import { historyEntry } from '../../core/history.ts';
+import type { ClusterRecord, HistoryRecord } from '../../core/records.ts';
 import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
 
 /** While a failure is suspected or a role change is under way, evaluate this often: each step is a round. */
 const BUSY_PERIOD_MS = 250;
 const BUSY_RULES = new Set(['failure-unconfirmed', 'lease-valid', 'primary-db-unknown', 'failover', 'fence-old-primary', 'awaiting-promotion', 'candidate-promoted', 'awaiting-repoint', 'switchover-started', 'awaiting-demotion', 'switchover-caught-up']);
 
-/** History entries are kept this long (DynamoDB TTL on expiresAt). */
-const HISTORY_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
 export interface EvaluatorDeps {
   store: Pick<StateStore, 'readSnapshot' | 'writeCluster' | 'recordAddressHolder' | 'recordNodeStopped' | 'appendHistory' | 'listClusters'>;
@@ -204,21 +202,7 @@ export class Evaluator {
   }
 
   private async record(cluster: ClusterRecord, kind: HistoryRecord['kind'], event: string, severity: HistoryRecord['severity'], subject: string, body: string, nodeId: string | null): Promise<void> {
-    const atMs = this.deps.clock.nowMs();
-    const entry: HistoryRecord = {
-      cluster: cluster.cluster,
-      sk: `${SK.historyPrefix}${String(atMs).padStart(15, '0')}#${randomUUID().slice(0, 8)}`,
-      atMs,
-      term: cluster.term,
-      kind,
-      event,
-      severity,
-      subject,
-      body,
-      nodeId,
-      actor: this.deps.actor,
-      expiresAt: Math.floor((atMs + HISTORY_RETENTION_MS) / 1000),
-    };
+    const entry = historyEntry({ cluster: cluster.cluster, term: cluster.term, kind, event, severity, subject, body, nodeId, actor: this.deps.actor }, this.deps.clock.nowMs());
     await this.deps.store.appendHistory(entry).catch((error: unknown) => this.deps.logger.error('could not append to the history', { error: String(error) }));
   }
 }

@@ -3,7 +3,9 @@
 // what to do, never as the SDK's raw words; an unknown cluster is an error everywhere.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
+import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 import { runCli } from '../support/cli.ts';
 import { startDynalite, type TestStore } from '../support/dynalite.ts';
 import { freePort } from '../../cli/local/processes.ts';
@@ -47,5 +49,48 @@ describe('exit codes and messages', () => {
     const result = await runCli(['history', '--cluster', 'prod', ...at()]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/no history yet/);
+  });
+});
+
+describe('safe membership from the CLI', () => {
+  beforeAll(async () => {
+    // A running cluster "live": db1 primary, db2 and db3 standbys, every agent reporting (sent "a minute
+    // from now", so that they stay fresh for the whole test on cluster-status's send-time judgement).
+    await dynamo.store.initCluster({ cluster: 'live', policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, Date.now());
+    await dynamo.store.updateMembership('live', (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.1.${10 + index}` }), m), Date.now());
+    await dynamo.store.putHeartbeat(primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: 'live', sentAtMs: Date.now() + 60_000 }));
+    for (const id of ['db2', 'db3']) await dynamo.store.putHeartbeat(heartbeat(id, { cluster: 'live', sentAtMs: Date.now() + 60_000 }));
+  });
+  const live = () => ['--cluster', 'live', ...at()];
+
+  it.each<[string, string[], RegExp]>([
+    ['removing the primary', ['remove-node', 'db1'], /refused: db1 is the primary of the cluster.*Nothing was changed; --force makes the change anyway/],
+    ['re-addressing a running node', ['allow-node', 'db2', '--address', '10.0.9.9'], /refused: db2 is running with address 10\.0\.1\.11/],
+    ['priority 99', ['set-priority', 'db3', '99'], /refused: priority 99 is past the end/],
+    ['the primary in the priority list', ['set-priority', 'db1', '1'], /refused: db1 is the primary: it is not a promotion candidate/],
+  ])('refuses %s with exit 2, the reason and the safe way, and changes nothing', async (_name, args, message) => {
+    const before = await dynamo.store.getMembership('live');
+    const result = await runCli([...args, ...live()]);
+    expect(result.code, result.stdout).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(await dynamo.store.getMembership('live')).toEqual(before);
+  });
+
+  it('records every change in the history with who and why, and a forced one as forced', async () => {
+    // Act
+    const moved = await runCli(['set-priority', 'db3', '1', '--reason', 'db3 has the faster disks', ...live()]);
+    const forced = await runCli(['allow-node', 'db2', '--address', '10.0.9.9', '--force', '--reason', 'new ENI', ...live()]);
+    // Assess
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(forced.code, forced.stderr).toBe(0);
+    const changes = (await dynamo.store.readHistory('live')).entries.filter((entry) => entry.kind === 'change');
+    expect(changes.map((entry) => [entry.event, entry.severity, entry.subject])).toEqual([
+      ['set-priority', 'INFO', 'db3 moved to priority 1'],
+      ['allow-node', 'WARNING', 'db2 (10.0.9.9) allowed as a database node (forced)'],
+    ]);
+    expect(changes[0]?.body).toMatch(/By: .+@.+\nWhy: db3 has the faster disks/);
+    expect(changes[1]?.body).toMatch(/Forced past: db2 is running with address 10\.0\.1\.11/);
+    const history = await runCli(['history', ...live()]);
+    expect(history.stdout).toMatch(/CHANGE +set-priority: db3 moved to priority 1 \[.+@.+\]/);
   });
 });

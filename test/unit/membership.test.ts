@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../core/errors.ts';
-import { allowNode, effectivePriority, removeNode, setPriority, type Membership } from '../../core/membership.ts';
+import { allowNode, effectivePriority, membershipChangeVeto, removeNode, setPriority, type Membership, type MembershipChange } from '../../core/membership.ts';
 
 const three: Membership = {
   allowed: [
@@ -48,5 +48,31 @@ describe('allowed nodes and standby priority (EFM allow-node, remove-node, prior
 
   it('drops listed nodes that are no longer allowed from the promotion order', () => {
     expect(effectivePriority({ allowed: three.allowed.slice(0, 2), priority: ['db3', 'db2'] })).toEqual(['db2', 'db1']);
+  });
+});
+
+describe('the membership guard: what would hurt a running cluster', () => {
+  const withWitness: Membership = { allowed: [...three.allowed, { nodeId: 'w1', address: '10.0.1.20', role: 'witness' }], priority: ['db2', 'db3'] };
+  const running = { primaryNodeId: 'db1', liveNodeIds: new Set(['db1', 'db2', 'db3', 'w1']) };
+
+  it.each<[string, MembershipChange, RegExp | undefined]>([
+    ['removing the primary', { kind: 'remove', nodeId: 'db1' }, /db1 is the primary of the cluster: removing it leaves the cluster with no primary.*Switch over first/],
+    ['removing a standby', { kind: 'remove', nodeId: 'db3' }, undefined],
+    ['re-addressing a running node', { kind: 'allow', nodeId: 'db2', address: '10.0.9.9', role: 'database' }, /db2 is running with address 10\.0\.1\.11: changing it to 10\.0\.9\.9 makes its heartbeats be rejected/],
+    ['re-allowing a running node at the same address', { kind: 'allow', nodeId: 'db2', address: '10.0.1.11', role: 'database' }, undefined],
+    ['turning a running database node into a witness', { kind: 'allow', nodeId: 'db3', address: '10.0.1.12', role: 'witness' }, /running as a database node; stop its agent/],
+    ['a witness in the priority list', { kind: 'set-priority', nodeId: 'w1', priority: 1 }, /w1 is a witness: it is never promoted/],
+    ['the primary in the priority list', { kind: 'set-priority', nodeId: 'db1', priority: 1 }, /db1 is the primary: it is not a promotion candidate/],
+    ['a priority past the end (99)', { kind: 'set-priority', nodeId: 'db3', priority: 99 }, /priority 99 is past the end of the list of 2 standby position\(s\); give 1 to 2/],
+    ['a priority within the list', { kind: 'set-priority', nodeId: 'db3', priority: 1 }, undefined],
+    ['a new node placed right after the last', { kind: 'allow', nodeId: 'db4', address: '10.0.1.13', role: 'database', priority: 3 }, undefined],
+  ])('%s', (_name, change, veto) => {
+    const said = membershipChangeVeto(withWitness, change, running);
+    if (veto) expect(said).toMatch(veto);
+    else expect(said).toBeUndefined();
+  });
+
+  it('lets a stopped node be re-addressed', () => {
+    expect(membershipChangeVeto(three, { kind: 'allow', nodeId: 'db2', address: '10.0.9.9', role: 'database' }, { primaryNodeId: 'db1', liveNodeIds: new Set(['db1']) })).toBeUndefined();
   });
 });
