@@ -98,7 +98,19 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
   const standbys = live.filter((node) => node.agentType === 'standby');
   const primary = primaries.length === 1 ? primaries[0] : undefined;
 
-  if (primaries.length === 0) problems.push('no primary: no node reports a running, writable database');
+  if (primaries.length === 0) {
+    // The recorded primary's agent may be gone while its database still serves: its peers say so.
+    const recorded = nodes.find((node) => node.nodeId === cluster.primaryNodeId);
+    const answersTo = snapshot.heartbeats
+      .filter((beat) => beat.nodeId !== cluster.primaryNodeId && nodes.find((node) => node.nodeId === beat.nodeId)?.agentStatus === 'UP')
+      .filter((beat) => beat.primaryCheck?.primaryNodeId === cluster.primaryNodeId && beat.primaryCheck.status === 'UP')
+      .map((beat) => beat.nodeId);
+    if (recorded && recorded.agentStatus !== 'UP' && answersTo.length > 0) {
+      problems.push(`primary ${recorded.nodeId}: its agent is not reporting, but its database answers ${answersTo.join(', ')}: it is probably still serving, and no failover happens while it answers; start its agent again`);
+    } else {
+      problems.push('no primary: no node reports a running, writable database');
+    }
+  }
   if (primaries.length > 1) {
     problems.push(`more than one writable primary: ${primaries.map((node) => node.nodeId).join(', ')}; stop all but one at once (split brain)`);
   }
@@ -106,6 +118,11 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     problems.push(`the cluster record names ${cluster.primaryNodeId} as primary (term ${cluster.term}) but ${primary.nodeId} is the writable one`);
   }
   if (standbys.length === 0) problems.push('no standby: there is nothing to fail over to');
+  // What the evaluator has raised and not yet resolved: a SEVERE one means the cluster is not well,
+  // whatever the nodes report at this moment (a manual failover required, a fence that failed, ...).
+  for (const alert of cluster.alerts) {
+    if (alert.severity === 'SEVERE' && !alert.key.startsWith('halted:')) problems.push(`the evaluator reports since ${new Date(alert.sinceMs).toISOString()}: ${alert.subject}`);
+  }
   if (cluster.phase === 'halted') {
     const why = cluster.alerts.find((alert) => alert.key.startsWith('halted:'))?.subject ?? `a failover was stopped in term ${cluster.term}`;
     problems.push(`the cluster is halted (${why}): no failover will happen until a person acts; read why with pgfailover history, make sure at most one database is writable, then restore a primary`);
@@ -157,7 +174,9 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     standbyPriority: effectivePriority(membership).filter((nodeId) => {
       const type = nodes.find((node) => node.nodeId === nodeId)?.agentType;
       const role = membership.allowed.find((node) => node.nodeId === nodeId)?.role;
-      return type !== 'witness' && role !== 'witness' && nodeId !== primary?.nodeId;
+      // ... nor a node whose agent is not reporting (a dead old primary is no candidate until it is back).
+      const reporting = nodes.find((node) => node.nodeId === nodeId)?.agentStatus === 'UP';
+      return type !== 'witness' && role !== 'witness' && nodeId !== primary?.nodeId && nodeId !== cluster.primaryNodeId && reporting;
     }),
     promoteStatus: {
       primary: primary ? { nodeId: primary.nodeId, currentLsn: primary.currentLsn, timeline: primary.timeline } : null,
@@ -227,8 +246,16 @@ function promoteStandby(standby: NodeStatus, primary: NodeStatus | undefined, pr
     return { ...base, lagBytes: null, inSync: false, info: `on timeline ${standby.timeline} while the primary is on timeline ${primary.timeline}` };
   }
   // A standby whose receiver restarted reports no received LSN; what it has replayed it certainly has.
-  const lagBytes = lsnLagBytes(primary.currentLsn, standby.receivedLsn ?? standby.replayedLsn ?? '0/0');
+  const standbyLsn = standby.receivedLsn ?? standby.replayedLsn ?? '0/0';
+  const lagBytes = lsnLagBytes(primary.currentLsn, standbyLsn);
   const streaming = primaryHeartbeat?.replication.some((peer) => peer.applicationName === standby.nodeId && peer.state === 'streaming') ?? false;
+  // Ahead of the primary's last report and not streaming from it: it has WAL the primary does not (a
+  // diverged history, such as an old primary restarted as a standby). Ahead while streaming is only the
+  // two reports' different ages.
+  const aheadBytes = lsnLagBytes(standbyLsn, primary.currentLsn);
+  if (aheadBytes > 0 && !streaming) {
+    return { ...base, lagBytes: 0, inSync: false, info: `${aheadBytes} bytes ahead of the primary and not streaming from it: its history diverged; it cannot follow this primary without pg_rewind (or a fresh copy)` };
+  }
   if (lagBytes > maxLagBytes) {
     return { ...base, lagBytes, inSync: false, info: `${lagBytes} bytes behind the primary, past the ${maxLagBytes}-byte limit` };
   }

@@ -55,6 +55,21 @@ describe('cluster-status verdict and exit code', () => {
       (s) => ({ ...s, cluster: clusterRecord({ phase: 'halted', alerts: [{ key: 'halted:2', severity: 'SEVERE', subject: 'failover halted in term 2: the cluster needs an administrator', sinceMs: NOW_MS }] }) }),
       /the cluster is halted \(failover halted in term 2.*\): no failover will happen until a person acts; read why with pgfailover history/,
     ],
+    [
+      'a SEVERE alert the evaluator raised, while every node looks fine',
+      (s) => ({ ...s, cluster: clusterRecord({ alerts: [{ key: 'manual-failover-required:db1', severity: 'SEVERE', subject: 'primary db1 failed: manual failover required (automatic failover is off)', sinceMs: NOW_MS - 5000 }] }) }),
+      /the evaluator reports since .*: primary db1 failed: manual failover required/,
+    ],
+    [
+      'a primary whose agent is gone while its database still answers the peers',
+      (s) => ({ ...withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', [], { sentAtMs: NOW_MS - 12_000 })), heartbeats: withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', [], { sentAtMs: NOW_MS - 12_000 })).heartbeats }),
+      /primary db1: its agent is not reporting, but its database answers db2, db3: it is probably still serving/,
+    ],
+    [
+      'a standby ahead of the primary and not streaming from it (a diverged old primary)',
+      (s) => withHeartbeat(withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', ['db2'])), heartbeat('db3', { receivedLsn: '0/6000000', replayedLsn: '0/6000000' })),
+      /standby db3 is not in sync with the primary: \d+ bytes ahead of the primary and not streaming from it: its history diverged/,
+    ],
     ['an item that does not match its schema', (s) => ({ ...s, invalid: [{ sk: 'HB#db9', problems: ['seq: expected number'] }] }), /item HB#db9 .* not valid and was ignored: seq: expected number/],
   ])('exits non-zero for %s', (_name, change, problem) => {
     // Act
@@ -89,6 +104,11 @@ describe('cluster-status verdict and exit code', () => {
     expect(report.healthy).toBe(true);
     expect(report.rejectedNodes).toEqual([expect.objectContaining({ nodeId: 'rogue', attempts: 5 })]);
     expect(report.warnings.join('\n')).toMatch(/heartbeats from rogue \(10\.9\.9\.9\) are rejected/);
+  });
+
+  it('leaves a node whose agent is not reporting out of the standby priority list', () => {
+    const report = buildClusterStatus(withHeartbeat(healthySnapshot(), heartbeat('db2', { sentAtMs: NOW_MS - 60_000 })), NOW_MS);
+    expect(report.standbyPriority).toEqual(['db3']);
   });
 
   it('warns that protection is reduced with fewer than three members', () => {
