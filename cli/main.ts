@@ -10,6 +10,7 @@ import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } fro
 import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../core/errors.ts';
 import { allowNode, membershipChangeVeto, removeNode, setPriority, type Membership, type MembershipChange } from '../core/membership.ts';
 import { historyEntry } from '../core/history.ts';
+import { planResume } from '../core/resume.ts';
 import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, clusterRecordSchema, describeIssues, nodeIdSchema, type MembershipRecord } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
 import { explainStoreError, type StoreContext } from '../core/store-errors.ts';
@@ -220,6 +221,26 @@ changeOptions(withStoreOptions(program.command('set-priority')))
     const name = await requireCluster(store, cluster);
     const membership = await changeMembership(store, name, { kind: 'set-priority', nodeId: node, priority }, options, (current) => setPriority(current, node, priority));
     out(`priority list of ${name}: ${membership.priority.join(' ')}`);
+  });
+
+changeOptions(withStoreOptions(program.command('resume')))
+  .description('take a halted cluster back to steady, after checking that this cannot make a second writable primary')
+  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
+  .action(async (options: StoreOptions & { force?: boolean; reason?: string }) => {
+    const { store, cluster } = resolveStore(options);
+    const name = await requireCluster(store, cluster);
+    const snapshot = await store.readSnapshot(name);
+    const nowMs = Date.now();
+    const plan = planResume(snapshot, nowMs, options.force === true);
+    if (!plan.ok) throw new UsageError(`resume refused: ${plan.reason}. Nothing was changed`);
+    await store.writeCluster(plan.next, { version: snapshot.cluster.version, leaseRenewals: snapshot.cluster.leaseRenewals });
+    await store.appendHistory(
+      historyEntry(
+        { cluster: name, term: plan.next.term, kind: 'change', event: 'resume', severity: 'WARNING', subject: `resumed from halted: ${plan.summary}`, body: [`By: ${operator()}`, `Why: ${options.reason ?? '(no reason given)'}`].join('\n'), nodeId: plan.next.primaryNodeId, actor: operator() },
+        nowMs,
+      ),
+    );
+    out(`cluster ${name} resumed: ${plan.summary}`);
   });
 
 withStoreOptions(program.command('cluster-status'))

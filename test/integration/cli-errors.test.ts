@@ -94,3 +94,24 @@ describe('safe membership from the CLI', () => {
     expect(history.stdout).toMatch(/CHANGE +set-priority: db3 moved to priority 1 \[.+@.+\]/);
   });
 });
+
+describe('resume from the CLI', () => {
+  it('takes a halted cluster back to steady in a new term, records it, and refuses a cluster that is not halted', async () => {
+    // Prepare: a failover halted in term 2 (the fencing hook said no); db1 down, db2 and db3 standbys.
+    const created = await dynamo.store.initCluster({ cluster: 'stuck', policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, Date.now());
+    await dynamo.store.updateMembership('stuck', (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.2.${10 + index}` }), m), Date.now());
+    await dynamo.store.writeCluster({ ...created, version: 2, term: 2, primaryNodeId: 'db2', phase: 'halted', failover: { kind: 'failover', fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: Date.now(), reason: 'db1 down', promotedAtMs: null, addressMovedAtMs: null } }, { version: 1, leaseRenewals: 0 });
+    await dynamo.store.putHeartbeat(heartbeat('db1', { cluster: 'stuck', agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'down', receivedLsn: null, replayedLsn: null, sentAtMs: Date.now() + 60_000 }));
+    for (const id of ['db2', 'db3']) await dynamo.store.putHeartbeat(heartbeat(id, { cluster: 'stuck', sentAtMs: Date.now() + 60_000 }));
+    // Act
+    const resumed = await runCli(['resume', '--cluster', 'stuck', '--reason', 'fencing device fixed', ...at()]);
+    const again = await runCli(['resume', '--cluster', 'stuck', ...at()]);
+    // Assess
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/cluster stuck resumed: no database is writable: db1 recorded as the failed primary of term 3/);
+    expect(await dynamo.store.getCluster('stuck')).toMatchObject({ phase: 'steady', term: 3, primaryNodeId: 'db1', failover: null });
+    expect((await dynamo.store.readHistory('stuck')).entries.filter((entry) => entry.kind === 'change').map((entry) => entry.event)).toEqual(['resume']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/resume refused: cluster stuck is not halted \(phase steady\)/);
+  });
+});
