@@ -125,7 +125,7 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
   }
   if (cluster.phase === 'halted') {
     const why = cluster.alerts.find((alert) => alert.key.startsWith('halted:'))?.subject ?? `a failover was stopped in term ${cluster.term}`;
-    problems.push(`the cluster is halted (${why}): no failover will happen until a person acts; read why with pgfailover history, make sure at most one database is writable, then restore a primary`);
+    problems.push(`the cluster is halted (${why}): no failover will happen until a person acts; read why with pgfailover history, make sure at most one database is writable, then run: pgfailover resume --cluster ${cluster.cluster}`);
   } else if (cluster.phase !== 'steady') {
     warnings.push(`a ${cluster.failover?.kind ?? 'role change'} is under way (phase ${cluster.phase}, term ${cluster.term}, to ${cluster.failover?.toNodeId ?? cluster.switchover?.toNodeId ?? '?'})`);
   }

@@ -495,7 +495,7 @@ export const PROMOTING_RULES: Rule[] = [
         notices: [
           makeNotice(next, 'failover-aborted', 'SEVERE', `failover aborted: the fencing hook failed on ${candidate.node.nodeId}`, {
             nodeId: candidate.node.nodeId,
-            lines: [detail, 'No node was promoted: the fencing hook could not prove the old primary stopped. Make sure it is, then restore a primary by hand.'],
+            lines: [detail, `No node was promoted: the fencing hook could not prove the old primary stopped. Make sure it is, then run: pgfailover resume --cluster ${f.cluster.cluster}`],
           }),
         ],
       };
@@ -541,7 +541,7 @@ export const PROMOTING_RULES: Rule[] = [
         notices: [
           makeNotice(next, 'failover-aborted', 'SEVERE', `failover halted: candidate ${toNodeId} stopped reporting`, {
             nodeId: toNodeId,
-            lines: [reason, `Check ${toNodeId}: stop its PostgreSQL or make sure it is not writable, then restore a primary by hand. With fencing "watchdog" or "ec2-stop" the next standby is promoted automatically.`],
+            lines: [reason, `Check ${toNodeId}: stop its PostgreSQL or make sure it is not writable, then run: pgfailover resume --cluster ${f.cluster.cluster}. With fencing "watchdog" or "ec2-stop" the next standby is promoted automatically.`],
           }),
         ],
       };
