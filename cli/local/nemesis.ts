@@ -162,20 +162,30 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       }
       for (const overlap of sampler.overlaps.splice(0)) violate(`two writable primaries: ${overlap}`);
     }
-    await sampler.stop();
     for (const writer of writers) await writer.stop();
+    // The rows are read from the primary of a whole cluster: wait for it (and say so if it takes a failover).
+    const termBeforeRead = (await store.getCluster(state.cluster))?.term;
+    if ((await awaitRecovery(dir, password, options.recoveryBoundMs, note)) === null) violate(`at the end, the cluster was not whole within ${options.recoveryBoundMs} ms: ${await describe(dir, password)}`);
+    await sampler.stop();
     report.samples = sampler.samples;
     for (const overlap of sampler.overlaps) violate(`two writable primaries: ${overlap}`);
     const final = await store.getCluster(state.cluster);
+    if (final && final.term !== termBeforeRead) note(`the primary changed after the last heal, with no fault applied (term ${termBeforeRead ?? '?'} -> ${final.term}); see the agents' logs`);
     report.promotions = Math.max(0, (final?.term ?? 1) - 1);
     const primary = final?.primaryNodeId ? node(state, final.primaryNodeId) : undefined;
-    const present = new Set((primary ? await superuserQuery<{ id: string }>(sqlTarget(primary), password, `SELECT id FROM ${TABLE}`) : []).map((row) => Number(row.id)));
+    const rows = primary ? await superuserQuery<{ id: string }>(sqlTarget(primary), password, `SELECT id FROM ${TABLE}`).catch((error: unknown) => {
+      violate(`the final primary ${primary.name} could not be read: ${String(error)}`);
+      return [];
+    }) : [];
+    const present = new Set(rows.map((row) => Number(row.id)));
     const acked = writers.flatMap((writer) => writer.acked.map((ack) => ack.id));
     const missing = acked.filter((id) => !present.has(id));
     report.acknowledged = acked.length;
     report.missing = missing.length;
     note(`${acked.length} rows acknowledged, ${missing.length} missing on the final primary ${primary?.name ?? '(none)'}; ${report.promotions} promotions; ${sampler.samples} samples of who accepts writes`);
     if (options.synchronous && missing.length > 0) violate(`with a synchronous standby, ${missing.length} acknowledged rows are missing (ids ${missing.slice(0, 10).join(', ')})`);
+  } catch (error) {
+    violate(`the nemesis itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   } finally {
     await sampler?.stop();
     for (const writer of writers) await writer.stop().catch(() => undefined);
