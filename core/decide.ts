@@ -265,6 +265,19 @@ export interface Rule {
 
 const wait = (rule: string, reason: string): Outcome => ({ rule, reason });
 
+/** A role change: a new term whose primary is `toNodeId`, to be promoted; the lease starts afresh. */
+function promoteInNewTerm(f: Facts, toNodeId: string, failover: Pick<NonNullable<ClusterRecord['failover']>, 'kind' | 'fromNodeId' | 'startedAtMs' | 'reason'>): ClusterRecord {
+  return bump(f, {
+    term: f.cluster.term + 1,
+    primaryNodeId: toNodeId,
+    leaseRenewals: 0,
+    leaseReleased: false,
+    phase: 'promoting',
+    switchover: null,
+    failover: { ...failover, toNodeId, promotedAtMs: null, addressMovedAtMs: null },
+  });
+}
+
 function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
   return { ...facts.cluster, ...changes, version: facts.cluster.version + 1, updatedAtMs: facts.nowMs };
 }
@@ -430,14 +443,7 @@ export const STEADY_RULES: Rule[] = [
     then: (f) => {
       const candidate = f.candidate as Candidate;
       const reason = `${primaryProblem(f)}; confirmed by ${votes(f)}; lease ${f.cluster.leaseReleased ? 'released by the old primary' : 'expired'}; promoting ${candidate.nodeId}: ${candidate.reason}`;
-      const next = bump(f, {
-        term: f.cluster.term + 1,
-        primaryNodeId: candidate.nodeId,
-        leaseRenewals: 0,
-        leaseReleased: false,
-        phase: 'promoting',
-        failover: { kind: 'failover', fromNodeId: f.cluster.primaryNodeId, toNodeId: candidate.nodeId, startedAtMs: f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
-      });
+      const next = promoteInNewTerm(f, candidate.nodeId, { kind: 'failover', fromNodeId: f.cluster.primaryNodeId, startedAtMs: f.nowMs, reason });
       return {
         rule: 'failover',
         reason,
@@ -559,14 +565,7 @@ export const PROMOTING_RULES: Rule[] = [
       const candidate = f.candidate as Candidate;
       const previous = f.cluster.failover;
       const reason = `${candidateGone(f) ?? ''}; its lease has run out, so it cannot become writable; promoting ${candidate.nodeId} in term ${f.cluster.term + 1}: ${candidate.reason}`;
-      const next = bump(f, {
-        term: f.cluster.term + 1,
-        primaryNodeId: candidate.nodeId,
-        leaseRenewals: 0,
-        leaseReleased: false,
-        phase: 'promoting',
-        failover: { kind: 'failover', fromNodeId: previous?.fromNodeId ?? null, toNodeId: candidate.nodeId, startedAtMs: previous?.startedAtMs ?? f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
-      });
+      const next = promoteInNewTerm(f, candidate.nodeId, { kind: 'failover', fromNodeId: previous?.fromNodeId ?? null, startedAtMs: previous?.startedAtMs ?? f.nowMs, reason });
       return {
         rule: 'failover-retry',
         reason,
@@ -649,15 +648,7 @@ export const DEMOTING_RULES: Rule[] = [
       const toNodeId = f.cluster.switchover?.toNodeId as string;
       const finalLsn = f.primary?.heartbeat?.action?.detail ?? '';
       const reason = `switchover: ${f.cluster.primaryNodeId ?? '?'} stopped cleanly at ${finalLsn} and ${toNodeId} has received all of it; promoting ${toNodeId}`;
-      const next = bump(f, {
-        term: f.cluster.term + 1,
-        primaryNodeId: toNodeId,
-        leaseRenewals: 0,
-        leaseReleased: false,
-        phase: 'promoting',
-        switchover: null,
-        failover: { kind: 'switchover', fromNodeId: f.cluster.primaryNodeId, toNodeId, startedAtMs: f.cluster.switchover?.requestedAtMs ?? f.nowMs, reason, promotedAtMs: null, addressMovedAtMs: null },
-      });
+      const next = promoteInNewTerm(f, toNodeId, { kind: 'switchover', fromNodeId: f.cluster.primaryNodeId, startedAtMs: f.cluster.switchover?.requestedAtMs ?? f.nowMs, reason });
       return { rule: 'switchover-caught-up', reason, next, expectLeaseRenewals: f.cluster.leaseRenewals, notices: [] };
     },
   },

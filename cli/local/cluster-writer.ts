@@ -6,20 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { inNetns } from './lab-network.ts';
 import { clusterAddress, type LocalClusterState } from './local-cluster.ts';
 import { nodeArgsFor } from './processes.ts';
 import type { SqlTarget } from './superuser-sql.ts';
-
-/**
- * A client on the same network gives up a connection attempt after this long and tries again: a connect
- * sent to a holder that went silent would otherwise wait out a long timeout, and the drill would count
- * that wait as unavailability the failover did not cause.
- */
-const CONNECT_TIMEOUT_MS = 300;
+import { writeRows } from './row-writer.ts';
 
 const LAB_CLIENT = fileURLToPath(new URL('./lab-client.ts', import.meta.url));
 
@@ -52,7 +44,7 @@ class InProcessWriter implements ClusterWriter {
     private readonly target: SqlTarget,
     private readonly password: string,
     private readonly table: string,
-    private next: number,
+    private readonly next: number,
   ) {}
 
   start(): void {
@@ -65,26 +57,7 @@ class InProcessWriter implements ClusterWriter {
   }
 
   private async loop(): Promise<void> {
-    let client: pg.Client | undefined;
-    while (this.running) {
-      try {
-        if (!client) {
-          client = new pg.Client({ ...this.target, user: 'postgres', database: 'postgres', ssl: false, password: this.password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
-          client.on('error', () => undefined);
-          await client.connect();
-        }
-        const id = this.next++;
-        await client.query(`INSERT INTO ${this.table} (id) VALUES ($1)`, [id]);
-        this.acked.push({ id, atMs: Date.now() });
-        await sleep(10);
-      } catch {
-        // The outcome of a commit in flight is unknown: it is not counted as acknowledged.
-        void client?.end().catch(() => undefined);
-        client = undefined;
-        await sleep(50);
-      }
-    }
-    await client?.end().catch(() => undefined);
+    await writeRows({ target: this.target, password: this.password, table: this.table, firstId: this.next, running: () => this.running, onAck: (id, atMs) => this.acked.push({ id, atMs }) });
   }
 }
 

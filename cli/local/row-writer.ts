@@ -1,0 +1,48 @@
+// The one write loop every local-mode client runs (in this process, or inside the lab's client
+// namespace): numbered rows committed one by one, reconnecting as applications do, each acknowledged
+// commit reported. A commit whose outcome is unknown (the connection broke) is not reported.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import type { SqlTarget } from './superuser-sql.ts';
+
+/**
+ * A client on the same network gives up a connection attempt after this long and tries again: a connect
+ * sent to a holder that went silent would otherwise wait out a long timeout, and a drill would count that
+ * wait as unavailability the failover did not cause.
+ */
+const CONNECT_TIMEOUT_MS = 300;
+
+export interface RowWriterOptions {
+  target: SqlTarget;
+  password: string;
+  /** A table with a bigint primary key "id". */
+  table: string;
+  firstId: number;
+  running: () => boolean;
+  onAck: (id: number, atMs: number) => void;
+}
+
+export async function writeRows(options: RowWriterOptions): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(options.table)) throw new Error(`not a plain table name: ${options.table}`);
+  let next = options.firstId;
+  let client: pg.Client | undefined;
+  while (options.running()) {
+    try {
+      if (!client) {
+        client = new pg.Client({ ...options.target, user: 'postgres', database: 'postgres', ssl: false, password: options.password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
+        client.on('error', () => undefined);
+        await client.connect();
+      }
+      const id = next++;
+      await client.query(`INSERT INTO ${options.table} (id) VALUES ($1)`, [id]);
+      options.onAck(id, Date.now());
+      await sleep(10);
+    } catch {
+      void client?.end().catch(() => undefined);
+      client = undefined;
+      await sleep(50);
+    }
+  }
+  await client?.end().catch(() => undefined);
+}
