@@ -10,19 +10,11 @@ import type { NodeOps } from './agent.ts';
 import { checkReachable, probeDatabase, runStatements, type DatabaseTarget } from './database-probe.ts';
 import { runHook } from './hooks.ts';
 import { dirname, join } from 'node:path';
-import { checkpointLocation, hasStandbySignal, killServer, postmasterPid, startServer, stopServer, writeStandbyFiles } from './server-control.ts';
+import { checkpointLocation, hasStandbySignal, isAlive, killServer, postmasterPid, startServer, stopServer, writeStandbyFiles } from './server-control.ts';
 
 /** How long a fence waits for an immediate stop before killing the server's processes. */
 const FENCE_STOP_WAIT_S = 1;
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const execFileAsync = promisify(execFile);
 
@@ -68,9 +60,9 @@ export function createNodeOps(config: AgentConfig, password: string | undefined,
       for (let attempt = 0; attempt < 5; attempt++) {
         await stopServer(directory, 'immediate', FENCE_STOP_WAIT_S).catch(() => undefined);
         const pid = postmasterPid(directory);
-        if (pid === undefined || !processAlive(pid)) return;
+        if (pid === undefined || !isAlive(pid)) return;
         killServer(directory);
-        if (!processAlive(pid)) return;
+        if (!isAlive(pid)) return;
       }
       throw new Error(`the server in ${directory} is still running after being stopped and killed`);
     },

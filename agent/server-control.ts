@@ -96,6 +96,27 @@ export function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
+/** Is process `pid` running (EPERM: it runs, as another user)? */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Sends `signal` to each of `pids` in turn; one already gone is no error. */
+export function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
 /** The postmaster and all its descendants, from /proc (children first found, then theirs). */
 export function serverProcesses(postmaster: number): number[] {
   const parentOf = new Map<number, number>();
@@ -125,13 +146,7 @@ export function killServer(dataDir: string): number[] {
   const postmaster = postmasterPid(dataDir);
   if (postmaster === undefined) return [];
   const victims = serverProcesses(postmaster);
-  for (const pid of victims) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  signalAll(victims, 'SIGKILL');
   return victims;
 }
 

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRecord } from '../../core/records.ts';
 import { UsageError } from '../../core/errors.ts';
 import { postmasterPid, stopServer } from './postgres-server.ts';
-import { serverProcesses } from '../../agent/server-control.ts';
+import { serverProcesses, signalAll } from '../../agent/server-control.ts';
 import { connectLocalStore, readLocalState, sqlTarget, type LocalClusterState, type LocalNode } from './local-cluster.ts';
 import { clusterWriter } from './cluster-writer.ts';
 import { cut, delay, faultTarget, heal, loss, stepClock } from './lab-faults.ts';
@@ -75,16 +75,6 @@ export interface DrillReport {
   /** The outcome the fault should lead to (a completed failover, or none) came before the timeout. */
   outcomeReached: boolean;
   steps: string[];
-}
-
-function signal(pids: number[], name: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, name);
-    } catch {
-      // Already gone.
-    }
-  }
 }
 
 export function superuserPassword(dir: string): string {
@@ -222,28 +212,28 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
   const agent = target.agentPid && isAlive(target.agentPid) ? [target.agentPid] : [];
   switch (options.fault) {
     case 'kill-primary-db':
-      signal(processes, 'SIGKILL');
+      signalAll(processes, 'SIGKILL');
       return;
     case 'kill-primary-node':
-      signal([...agent, ...processes], 'SIGKILL');
+      signalAll([...agent, ...processes], 'SIGKILL');
       // A dead host answers nothing: in the lab its packets vanish too (no RST from its kernel).
       if (state.lab) await cut(faultTarget(state), target.name, 'all');
       return;
     case 'kill-primary-agent':
-      signal(agent, 'SIGKILL');
+      signalAll(agent, 'SIGKILL');
       return;
     case 'stop-primary-agent':
       // A deliberate stop (systemctl stop): the agent stands its watchdog down and says it exited.
-      signal(agent, 'SIGTERM');
+      signalAll(agent, 'SIGTERM');
       return;
     case 'stop-standby':
       if (target.dataDir) await stopServer(target.dataDir, 'fast');
       return;
     case 'stall-primary': {
       const frozen = [...agent, ...processes];
-      signal(frozen, 'SIGSTOP');
+      signalAll(frozen, 'SIGSTOP');
       await sleep(options.stallMs ?? 2000);
-      signal(frozen, 'SIGCONT');
+      signalAll(frozen, 'SIGCONT');
       return;
     }
     case 'isolate-primary':

@@ -107,24 +107,28 @@ export async function heal(target: LabFaultTarget, node?: string): Promise<void>
     await iptables(target, ['-F', FAULT_CHAIN]);
     return;
   }
-  const rules = (await runInNetns(target.routerNetns, 'iptables', ['-w', '-S', FAULT_CHAIN])).split('\n');
-  for (const rule of rules) {
-    if (!rule.startsWith(`-A ${FAULT_CHAIN}`) || !rule.includes(`pgf:${node}`)) continue;
-    // -S prints each rule as it was added; the same words after -D delete it.
-    const words = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g) ?? [];
-    await iptables(target, ['-D', ...words.map((word) => word.replace(/^"|"$/g, ''))]);
-  }
+  await deleteRules(target, 'filter', FAULT_CHAIN, (rule) => nodeTag(rule) === node);
+}
+
+/** The node a fault rule was added for (its "pgf:NODE" comment), if any. */
+function nodeTag(rule: string): string | undefined {
+  return /pgf:([^:\s"]+)/.exec(rule)?.[1];
 }
 
 async function removeDelays(target: LabFaultTarget, node?: string): Promise<void> {
-  const rules = (await runInNetns(target.routerNetns, 'iptables', ['-w', '-t', 'nat', '-S', 'PREROUTING'])).split('\n');
+  const removed = await deleteRules(target, 'nat', 'PREROUTING', (rule) => /:delay:\d+/.test(rule) && (!node || nodeTag(rule) === node));
+  for (const rule of removed) await stopProcess(Number(/:delay:(\d+)/.exec(rule)?.[1]), 2000);
+}
+
+/** Deletes the rules of `chain` that `pick` chooses; returns them as iptables -S printed them. */
+async function deleteRules(target: LabFaultTarget, table: 'filter' | 'nat', chain: string, pick: (rule: string) => boolean): Promise<string[]> {
+  const rules = (await runInNetns(target.routerNetns, 'iptables', ['-w', '-t', table, '-S', chain])).split('\n').filter((rule) => rule.startsWith(`-A ${chain} `) && pick(rule));
   for (const rule of rules) {
-    const tag = /pgf:([^:\s"]+):delay:(\d+)/.exec(rule);
-    if (!tag || (node && tag[1] !== node)) continue;
+    // -S prints each rule as it was added; the same words after -D delete it.
     const words = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g) ?? [];
-    await iptables(target, ['-t', 'nat', '-D', ...words.map((word) => word.replace(/^"|"$/g, ''))]);
-    await stopProcess(Number(tag[2]), 2000);
+    await iptables(target, ['-t', table, '-D', ...words.map((word) => word.replace(/^"|"$/g, ''))]);
   }
+  return rules;
 }
 
 /** Steps the wall clock of a node's agent (libfaketime), e.g. "-30s"; its monotonic clock is left alone. */

@@ -3,6 +3,7 @@
 // would, and the node counts as stopped once none is left. The namespace itself stays, as a stopped
 // instance keeps its ENI; `local heal` and a rejoin bring the node back.
 
+import { signalAll } from '../../agent/server-control.ts';
 import type { AddressTarget, NodeFencer } from '../../core/ports.ts';
 import { pidsInNetns } from './lab-network.ts';
 import type { LocalClusterState } from './local-cluster.ts';
@@ -13,14 +14,7 @@ export class LabInstanceStopper implements NodeFencer {
   async stop(target: AddressTarget): Promise<'stopped' | 'stopping'> {
     const netns = this.state.nodes.find((node) => node.name === target.nodeId)?.netns;
     if (!netns) throw new Error(`node ${target.nodeId} has no namespace in this lab`);
-    const pids = await pidsInNetns(netns);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }
+    signalAll(await pidsInNetns(netns), 'SIGKILL');
     return (await pidsInNetns(netns)).length === 0 ? 'stopped' : 'stopping';
   }
 }

@@ -10,7 +10,7 @@ import { StoreConflictError } from '../../core/errors.ts';
 import { makeNotice, type Notice } from '../../core/notices.ts';
 import { NO_OBSERVATIONS, observe, type Observations } from '../../core/observations.ts';
 import { findAllowed } from '../../core/membership.ts';
-import type { AddressMover, NodeFencer, Notifier } from '../../core/ports.ts';
+import type { AddressMover, AddressTarget, NodeFencer, Notifier } from '../../core/ports.ts';
 import { historyEntry } from '../../core/history.ts';
 import type { ClusterRecord, HistoryRecord } from '../../core/records.ts';
 import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
@@ -37,7 +37,7 @@ export class Evaluator {
   private readonly observations = new Map<string, Observations>();
   private readonly lastRule = new Map<string, string>();
   private storeDown = false;
-  private readonly moveFailureAlerted = new Map<string, string>();
+  private readonly failureAlerted = new Map<string, string>();
 
   constructor(private readonly deps: EvaluatorDeps) {}
 
@@ -84,20 +84,17 @@ export class Evaluator {
 
   /** fencing "ec2-stop": asks for the node's instance to stop, and records it once it has. */
   private async fenceNode(snapshot: ClusterSnapshot, written: ClusterRecord, nodeId: string): Promise<void> {
-    const target = { cluster: written.cluster, nodeId, address: findAllowed(snapshot.membership, nodeId)?.address ?? '', host: snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null };
     try {
       const fencer = this.deps.fencerFor?.(written);
       if (!fencer) throw new Error('fencing "ec2-stop" is set but this evaluator has no fencer');
-      if ((await fencer.stop(target)) !== 'stopped') return;
+      if ((await fencer.stop(targetOf(snapshot, written, nodeId))) !== 'stopped') return;
       await this.deps.store.recordNodeStopped(written, this.deps.clock.nowMs());
       this.deps.logger.warn(`${written.cluster}: ${nodeId} is stopped (fenced from outside)`);
     } catch (error) {
       if (error instanceof StoreConflictError) return;
       const detail = error instanceof Error ? error.message : String(error);
       this.deps.logger.error(`${written.cluster}: stopping ${nodeId} failed; will retry`, { error: detail });
-      const key = `fence:${written.term}:${nodeId}`;
-      if (this.moveFailureAlerted.get(written.cluster) === key) return;
-      this.moveFailureAlerted.set(written.cluster, key);
+      if (!this.firstFailure(written, `fence:${nodeId}`)) return;
       await this.tell(written, makeNotice(written, 'fence-failed', 'SEVERE', `could not stop the instance of ${nodeId}: nobody is promoted until it is stopped`, { nodeId, lines: [detail] }));
     }
   }
@@ -174,21 +171,27 @@ export class Evaluator {
   }
 
   private async moveAddress(snapshot: ClusterSnapshot, cluster: ClusterRecord, nodeId: string, decision: Decision): Promise<boolean> {
-    const allowed = findAllowed(snapshot.membership, nodeId);
-    const host = snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null;
     try {
-      await this.deps.moverFor(cluster).moveTo({ cluster: cluster.cluster, nodeId, address: allowed?.address ?? '', host });
+      await this.deps.moverFor(cluster).moveTo(targetOf(snapshot, cluster, nodeId));
       return true;
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
       this.deps.logger.error(`${cluster.cluster}: moving the address to ${nodeId} failed; will retry`, { error: detail, rule: decision.rule });
-      // Retried every round: alert once per term and target, not every 250 ms.
-      const key = `${cluster.term}:${nodeId}`;
-      if (this.moveFailureAlerted.get(cluster.cluster) === key) return false;
-      this.moveFailureAlerted.set(cluster.cluster, key);
+      if (!this.firstFailure(cluster, `move:${nodeId}`)) return false;
       await this.tell(cluster, makeNotice(cluster, 'address-move-failed', 'SEVERE', `could not move address ${cluster.address.value ?? ''} to ${nodeId}`, { nodeId, lines: [detail] }));
       return false;
     }
+  }
+
+  /**
+   * Address moves and fences are retried every round: a failure is alerted once per cluster, term and
+   * kind of action, not every 250 ms. True the first time.
+   */
+  private firstFailure(cluster: ClusterRecord, what: string): boolean {
+    const key = `${cluster.term}:${what}`;
+    if (this.failureAlerted.get(cluster.cluster) === key) return false;
+    this.failureAlerted.set(cluster.cluster, key);
+    return true;
   }
 
   private async tell(cluster: ClusterRecord, notice: Notice): Promise<void> {
@@ -205,4 +208,9 @@ export class Evaluator {
     const entry = historyEntry({ cluster: cluster.cluster, term: cluster.term, kind, event, severity, subject, body, nodeId, actor: this.deps.actor }, this.deps.clock.nowMs());
     await this.deps.store.appendHistory(entry).catch((error: unknown) => this.deps.logger.error('could not append to the history', { error: String(error) }));
   }
+}
+
+/** Where an action on `nodeId` goes: its allowed address and the host facts of its last heartbeat. */
+function targetOf(snapshot: ClusterSnapshot, cluster: ClusterRecord, nodeId: string): AddressTarget {
+  return { cluster: cluster.cluster, nodeId, address: findAllowed(snapshot.membership, nodeId)?.address ?? '', host: snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null };
 }
