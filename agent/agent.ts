@@ -127,7 +127,13 @@ export class Agent {
 
   start(): void {
     const { config, logger, ops } = this.deps;
-    logger.info('agent starting', { cluster: config.cluster, nodeId: config.nodeId, role: config.role, bootId: this.deps.bootId, timeouts: config.timeouts });
+    logger.info('agent starting', {
+      cluster: config.cluster,
+      nodeId: config.nodeId,
+      role: config.role,
+      bootId: this.deps.bootId,
+      timeouts: config.timeouts,
+    });
     if (ops.probe) {
       let markChecked: () => void = () => undefined;
       this.firstCheckDone = new Promise((resolve) => (markChecked = resolve));
@@ -187,7 +193,9 @@ export class Agent {
       timeouts: config.timeouts,
       agentVersion: PGFAILOVER_VERSION,
       term: this.term,
-      primaryCheck: this.checkedPrimary ? { primaryNodeId: this.checkedPrimary, status: this.primaryHealth.status, reason: this.primaryHealth.reason } : null,
+      primaryCheck: this.checkedPrimary
+        ? { primaryNodeId: this.checkedPrimary, status: this.primaryHealth.status, reason: this.primaryHealth.reason }
+        : null,
       action: this.action,
       upstream: facts?.upstream ?? null,
       watchdogArmed: this.watchdogDeadlineMonoMs !== null && this.watchdogDeadlineMonoMs > clock.monotonicMs(),
@@ -219,7 +227,8 @@ export class Agent {
     this.lastKnownType = agentType;
     if (next.status === 'UP') this.deps.logger.info(`local database is UP (${agentType})`, extra);
     else if (next.status === 'DOWN') this.deps.logger.error('local database is DOWN', extra);
-    else if (next.phase === 'misconfigured') this.deps.logger.error(`local database cannot be checked: ${next.reason}`, extra);
+    else if (next.phase === 'misconfigured')
+      this.deps.logger.error(`local database cannot be checked: ${next.reason}`, extra);
     else this.deps.logger.warn('local database status UNKNOWN', extra);
   }
 
@@ -229,7 +238,10 @@ export class Agent {
     const { timeouts, nodeId } = this.deps.config;
     while (!this.stopping.signal.aborted) {
       const primaryId = this.goal?.primaryNodeId ?? null;
-      const address = primaryId && primaryId !== nodeId && this.membership ? findAllowed(this.membership, primaryId)?.address : undefined;
+      const address =
+        primaryId && primaryId !== nodeId && this.membership
+          ? findAllowed(this.membership, primaryId)?.address
+          : undefined;
       if (!primaryId || !address) {
         this.checkedPrimary = null;
         this.primaryHealth = INITIAL_HEALTH;
@@ -246,7 +258,9 @@ export class Agent {
       const previous = this.primaryHealth;
       this.primaryHealth = nextLocalHealth(previous, outcome);
       if (previous.status !== this.primaryHealth.status) {
-        this.deps.logger.info(`primary ${primaryId} database seen ${this.primaryHealth.status} from here`, { reason: this.primaryHealth.reason });
+        this.deps.logger.info(`primary ${primaryId} database seen ${this.primaryHealth.status} from here`, {
+          reason: this.primaryHealth.reason,
+        });
       }
       if (!this.primaryHealth.finalCheckDue) await this.pause(timeouts.localPeriodMs);
     }
@@ -262,13 +276,17 @@ export class Agent {
     while (!this.stopping.signal.aborted) {
       try {
         await this.writeHeartbeat('UP');
-        if (this.storeFailures > 0) this.deps.logger.info('state store reachable again', { failedAttempts: this.storeFailures });
+        if (this.storeFailures > 0)
+          this.deps.logger.info('state store reachable again', { failedAttempts: this.storeFailures });
         this.storeFailures = 0;
       } catch (error) {
         this.storeFailures++;
         // Log the first failure and then every tenth, so an outage does not flood the log.
         if (this.storeFailures === 1 || this.storeFailures % 10 === 0) {
-          this.deps.logger.error('cannot write heartbeat to the state store; retrying with backoff', { failedAttempts: this.storeFailures, error: String(error) });
+          this.deps.logger.error('cannot write heartbeat to the state store; retrying with backoff', {
+            failedAttempts: this.storeFailures,
+            error: String(error),
+          });
         }
       }
       this.firstBeatDone = true;
@@ -278,16 +296,24 @@ export class Agent {
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
       // more often: the next step of a failover waits on this node reading it.
-      const busy = (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') || (this.goal !== undefined && this.goal.phase !== 'steady' && this.goal.phase !== 'halted');
+      const busy =
+        (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') ||
+        (this.goal !== undefined && this.goal.phase !== 'steady' && this.goal.phase !== 'halted');
       const steadyDelay = busy ? Math.min(interval, BUSY_HEARTBEAT_MS) : interval;
-      const delay = this.storeFailures === 0 ? steadyDelay : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.storeFailures - 1, 10));
+      const delay =
+        this.storeFailures === 0
+          ? steadyDelay
+          : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.storeFailures - 1, 10));
       await this.pause(delay);
     }
   }
 
   private async writeHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): Promise<void> {
     const { config, store, clock, logger } = this.deps;
-    const [membership, cluster] = await Promise.all([store.getMembership(config.cluster), store.getCluster(config.cluster)]);
+    const [membership, cluster] = await Promise.all([
+      store.getMembership(config.cluster),
+      store.getCluster(config.cluster),
+    ]);
     const allowed = membership ? findAllowed(membership, config.nodeId) : undefined;
     const rejection = !membership
       ? `cluster ${config.cluster} does not exist in the state table; create it with: pgfailover init --cluster ${config.cluster}`
@@ -299,7 +325,8 @@ export class Agent {
     if (rejection) {
       if (rejection !== this.rejectedReason) logger.error(`heartbeat rejected: ${rejection}`);
       this.rejectedReason = rejection;
-      if (agentStatus === 'UP') await store.recordRejected(config.cluster, config.nodeId, config.address, rejection, clock.nowMs());
+      if (agentStatus === 'UP')
+        await store.recordRejected(config.cluster, config.nodeId, config.address, rejection, clock.nowMs());
       return;
     }
     if (this.rejectedReason) {
@@ -327,7 +354,10 @@ export class Agent {
       this.deps.logger.warn('ignoring a cluster record from an older term', { seen: this.term, got: cluster.term });
       return;
     }
-    if (cluster.term > this.term && this.term > 0) this.deps.logger.info(`cluster term ${cluster.term}: primary is ${cluster.primaryNodeId ?? 'none'} (${cluster.phase})`);
+    if (cluster.term > this.term && this.term > 0)
+      this.deps.logger.info(
+        `cluster term ${cluster.term}: primary is ${cluster.primaryNodeId ?? 'none'} (${cluster.phase})`,
+      );
     this.term = cluster.term;
     this.goal = cluster;
   }
@@ -386,13 +416,27 @@ export class Agent {
   private view(goal: ClusterRecord | undefined, membership: MembershipRecord | undefined): AgentView {
     const { config, clock, ops } = this.deps;
     const up = this.health.status === 'UP' && this.facts !== undefined;
-    const primaryAddress = goal?.primaryNodeId && membership ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
+    const primaryAddress =
+      goal?.primaryNodeId && membership ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
     return {
       witness: config.role === 'witness',
       nodeId: config.nodeId,
-      goal: goal ? { term: goal.term, phase: goal.phase, primaryNodeId: goal.primaryNodeId, leaseReleased: goal.leaseReleased, switchoverTo: goal.switchover?.toNodeId ?? null } : null,
+      goal: goal
+        ? {
+            term: goal.term,
+            phase: goal.phase,
+            primaryNodeId: goal.primaryNodeId,
+            leaseReleased: goal.leaseReleased,
+            switchoverTo: goal.switchover?.toNodeId ?? null,
+          }
+        : null,
       seenTerm: this.term,
-      db: { status: this.health.status, writable: this.writable(), inRecovery: up && this.facts?.inRecovery === true, upstream: up ? (this.facts?.upstream ?? null) : null },
+      db: {
+        status: this.health.status,
+        writable: this.writable(),
+        inRecovery: up && this.facts?.inRecovery === true,
+        upstream: up ? (this.facts?.upstream ?? null) : null,
+      },
       primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
       markedStandby: config.role === 'witness' ? true : ops.markedStandby(),
       leaseRemainingMs: this.leaseValidUntilMonoMs - clock.monotonicMs(),
@@ -409,7 +453,10 @@ export class Agent {
     try {
       this.deps.progressStore?.save(this.progress);
     } catch (error) {
-      this.deps.logger.error('could not save the agent\'s progress; a restart may repeat this step', { step, error: String(error) });
+      this.deps.logger.error("could not save the agent's progress; a restart may repeat this step", {
+        step,
+        error: String(error),
+      });
     }
   }
 
@@ -422,7 +469,9 @@ export class Agent {
       if (this.watchdogDeadlineMonoMs === null) this.deps.logger.info(`watchdog armed (${watchdog.describe})`);
       this.watchdogDeadlineMonoMs = deadlineMonoMs;
     } catch (error) {
-      this.deps.logger.error('could not arm the watchdog: this node\'s lease is not protected against a frozen agent', { error: String(error) });
+      this.deps.logger.error("could not arm the watchdog: this node's lease is not protected against a frozen agent", {
+        error: String(error),
+      });
     }
   }
 
@@ -450,12 +499,16 @@ export class Agent {
         this.logHealthChange(previous, this.health);
       }
     }
-    await this.writeHeartbeat('UP').catch((error: unknown) => this.deps.logger.warn('immediate heartbeat failed; the next one will carry the news', { error: String(error) }));
+    await this.writeHeartbeat('UP').catch((error: unknown) =>
+      this.deps.logger.warn('immediate heartbeat failed; the next one will carry the news', { error: String(error) }),
+    );
   }
 
   private report(step: NonNullable<HeartbeatRecord['action']>['step'], detail: string): void {
     this.action = { term: this.term, step, detail };
-    const log = step.endsWith('failed') ? this.deps.logger.error.bind(this.deps.logger) : this.deps.logger.info.bind(this.deps.logger);
+    const log = step.endsWith('failed')
+      ? this.deps.logger.error.bind(this.deps.logger)
+      : this.deps.logger.info.bind(this.deps.logger);
     log(`${step} (term ${this.term})${detail ? `: ${detail}` : ''}`);
   }
 
@@ -485,7 +538,12 @@ export class Agent {
     });
   }
 
-  private async execute(step: Exclude<AgentStep, 'self-fence'>, goal: ClusterRecord, membership: MembershipRecord, reason: string): Promise<void> {
+  private async execute(
+    step: Exclude<AgentStep, 'self-fence'>,
+    goal: ClusterRecord,
+    membership: MembershipRecord,
+    reason: string,
+  ): Promise<void> {
     const { config, ops } = this.deps;
     const me = config.nodeId;
     const term = goal.term;
@@ -497,14 +555,17 @@ export class Agent {
       PGFAILOVER_NODE: me,
       PGFAILOVER_NEW_PRIMARY: goal.primaryNodeId ?? '',
       PGFAILOVER_OLD_PRIMARY: goal.failover?.fromNodeId ?? '',
-      PGFAILOVER_OLD_PRIMARY_ADDRESS: goal.failover?.fromNodeId ? (findAllowed(membership, goal.failover.fromNodeId)?.address ?? '') : '',
+      PGFAILOVER_OLD_PRIMARY_ADDRESS: goal.failover?.fromNodeId
+        ? (findAllowed(membership, goal.failover.fromNodeId)?.address ?? '')
+        : '',
     };
     switch (step) {
       case 'demote': {
         // Recorded first: a demotion that fails is reported, not retried (the evaluator decides).
         this.record('demote');
         const targetAddress = goal.switchover ? findAllowed(membership, goal.switchover.toNodeId)?.address : undefined;
-        if (!targetAddress) return this.report('demote-failed', `${goal.switchover?.toNodeId ?? '?'} is not in the allowed node list`);
+        if (!targetAddress)
+          return this.report('demote-failed', `${goal.switchover?.toNodeId ?? '?'} is not in the allowed node list`);
         try {
           const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress));
           this.report('demoted', stoppedAt);
@@ -552,7 +613,9 @@ export class Agent {
         if (!conninfo) return;
         await ops.repoint(conninfo);
         this.record('repoint');
-        this.deps.logger.info(`primary_conninfo now points at ${goal.primaryNodeId ?? '?'}; waiting for the WAL receiver to stream from it`);
+        this.deps.logger.info(
+          `primary_conninfo now points at ${goal.primaryNodeId ?? '?'}; waiting for the WAL receiver to stream from it`,
+        );
         return this.refreshNow();
       case 'report-repointed':
         // Reported only once the WAL receiver really streams from the new primary.
@@ -572,12 +635,21 @@ export class Agent {
       if (!fence.ok) return this.report('fence-hook-failed', fence.detail);
     }
     if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
-      const address = goal.address.value.includes(':') ? goal.address.value : `${goal.address.value}:${config.database?.port ?? 5432}`;
+      const address = goal.address.value.includes(':')
+        ? goal.address.value
+        : `${goal.address.value}:${config.database?.port ?? 5432}`;
       const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
-      if (answer.kind === 'ok') return this.report('promote-failed', `the cluster address ${address} still answers: the old primary may still hold it, so this node will not promote`);
+      if (answer.kind === 'ok')
+        return this.report(
+          'promote-failed',
+          `the cluster address ${address} still answers: the old primary may still hold it, so this node will not promote`,
+        );
     }
     if (goal.policy.fencing === 'watchdog' && !this.deps.watchdog) {
-      return this.report('promote-failed', 'the cluster fences with a watchdog and this agent has none configured (agent config "watchdog")');
+      return this.report(
+        'promote-failed',
+        'the cluster fences with a watchdog and this agent has none configured (agent config "watchdog")',
+      );
     }
     try {
       // Take the lease first: a new primary without one would fence itself at once. The watchdog is
@@ -589,7 +661,10 @@ export class Agent {
       await this.armWatchdog(sentAtMonoMs + goal.policy.leaseDurationMs - WATCHDOG_LEAD_MS);
       const remainingMs = this.leaseValidUntilMonoMs - clock.monotonicMs();
       if (remainingMs <= FENCE_LEAD_MS) {
-        return this.report('promote-failed', `the lease taken for term ${term} has only ${remainingMs} ms left (this agent was delayed); not promoting`);
+        return this.report(
+          'promote-failed',
+          `the lease taken for term ${term} has only ${remainingMs} ms left (this agent was delayed); not promoting`,
+        );
       }
       await ops.promote();
     } catch (error) {
@@ -608,7 +683,13 @@ export class Agent {
    */
   private async syncOsAddress(goal: ClusterRecord): Promise<void> {
     const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
-    const shouldHold = ip !== null && goal.primaryNodeId === this.deps.config.nodeId && goal.term === this.term && this.writable() && goal.phase !== 'demoting' && goal.phase !== 'halted';
+    const shouldHold =
+      ip !== null &&
+      goal.primaryNodeId === this.deps.config.nodeId &&
+      goal.term === this.term &&
+      this.writable() &&
+      goal.phase !== 'demoting' &&
+      goal.phase !== 'halted';
     try {
       if (shouldHold && this.holdingAddress !== ip) {
         await this.deps.ops.holdAddress(ip, true);
@@ -620,7 +701,9 @@ export class Agent {
         this.holdingAddress = null;
       }
     } catch (error) {
-      this.deps.logger.error('could not change the address on this host\'s interface; retrying next heartbeat', { error: String(error) });
+      this.deps.logger.error("could not change the address on this host's interface; retrying next heartbeat", {
+        error: String(error),
+      });
     }
   }
 

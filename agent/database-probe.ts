@@ -92,7 +92,9 @@ export async function checkReachable(target: DatabaseTarget, timeoutMs: number):
   } catch (error) {
     const result = classify(error, target);
     const code = errorCode(error);
-    return result.kind === 'refused' || (/^[0-9A-Z]{5}$/.test(code) && code !== '57P03') ? { kind: 'ok' } : { kind: 'failed', reason: result.kind === 'failed' ? result.reason : '' };
+    return result.kind === 'refused' || (/^[0-9A-Z]{5}$/.test(code) && code !== '57P03')
+      ? { kind: 'ok' }
+      : { kind: 'failed', reason: result.kind === 'failed' ? result.reason : '' };
   }
 }
 
@@ -104,7 +106,11 @@ export async function runStatements(target: DatabaseTarget, statements: string[]
   });
 }
 
-async function withClient<T>(target: DatabaseTarget, timeoutMs: number, work: (client: pg.Client) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  target: DatabaseTarget,
+  timeoutMs: number,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client({
     host: target.host,
     port: target.port,
@@ -172,18 +178,22 @@ function sslOption(mode: DatabaseTarget['sslmode']): pg.ClientConfig['ssl'] {
 // SQLSTATEs meaning "the server is up but will not let this check run": fixing them is the DBA's job,
 // and they must not read as a dead database.
 const REFUSAL_HINTS: Record<string, string> = {
-  '28P01': 'the password was rejected; check the password source in the agent config (database.passwordEnv / passwordFile / ~/.pgpass) against the role',
+  '28P01':
+    'the password was rejected; check the password source in the agent config (database.passwordEnv / passwordFile / ~/.pgpass) against the role',
   '28000': 'the server refused the login; check pg_hba.conf for a line that lets this role connect from this host',
   '3D000': 'the database does not exist; check database.dbname in the agent config',
   '42501': 'the role lacks a privilege the check needs; grant pg_monitor and the functions listed in docs/agent.md',
   '42883': 'a function the check needs is missing; pgfailover needs PostgreSQL 12 or later',
   // A server that is full is alive and serving: never a reason to call it DOWN and fail it over.
-  '53300': 'the server is alive but has no free connection slot (max_connections); give the agent\'s role a reserved slot (pg_use_reserved_connections on PostgreSQL 16+, or raise max_connections)',
+  '53300':
+    "the server is alive but has no free connection slot (max_connections); give the agent's role a reserved slot (pg_use_reserved_connections on PostgreSQL 16+, or raise max_connections)",
 };
 
 /** A server error's SQLSTATE, or a socket error's code (ECONNREFUSED), or ''. */
 function errorCode(error: unknown): string {
-  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : '';
 }
 
 function classify(error: unknown, target: DatabaseTarget): ProbeResult {
@@ -192,6 +202,10 @@ function classify(error: unknown, target: DatabaseTarget): ProbeResult {
   const message = error instanceof Error ? error.message : String(error);
   const hint = REFUSAL_HINTS[code];
   if (hint) return { kind: 'refused', reason: `${where}: ${message} (SQLSTATE ${code}): ${hint}` };
-  if (code === 'ECONNREFUSED') return { kind: 'failed', reason: `connection refused at ${target.host}:${target.port}: PostgreSQL is not accepting connections` };
+  if (code === 'ECONNREFUSED')
+    return {
+      kind: 'failed',
+      reason: `connection refused at ${target.host}:${target.port}: PostgreSQL is not accepting connections`,
+    };
   return { kind: 'failed', reason: `${where}: ${message}${code ? ` (${code})` : ''}` };
 }

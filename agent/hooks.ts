@@ -10,7 +10,10 @@ export interface HookResult {
 
 export function runHook(command: string, env: Record<string, string>, timeoutMs: number): Promise<HookResult> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', command], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const keep = (chunk: Buffer) => {
       output = `${output}${chunk.toString()}`.slice(-2000);
@@ -26,7 +29,8 @@ export function runHook(command: string, env: Record<string, string>, timeoutMs:
       clearTimeout(timer);
       const tail = output.trim() ? `: ${output.trim()}` : '';
       if (code === 0) resolve({ ok: true, detail: output.trim() });
-      else if (signal) resolve({ ok: false, detail: `"${command}" was killed (${signal}) after ${timeoutMs} ms${tail}` });
+      else if (signal)
+        resolve({ ok: false, detail: `"${command}" was killed (${signal}) after ${timeoutMs} ms${tail}` });
       else resolve({ ok: false, detail: `"${command}" exited with ${code}${tail}` });
     });
   });

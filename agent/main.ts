@@ -36,15 +36,25 @@ try {
   const config = loadAgentConfig(options.config);
   const secrets = new SecretsManagerClient({ region: config.store.region ?? process.env.AWS_REGION });
   const fetchSecret = async (secretId: string): Promise<string> => {
-    const secret = await callAws('secretsmanager:GetSecretValue', secretId, () => secrets.send(new GetSecretValueCommand({ SecretId: secretId })));
+    const secret = await callAws('secretsmanager:GetSecretValue', secretId, () =>
+      secrets.send(new GetSecretValueCommand({ SecretId: secretId })),
+    );
     return secret.SecretString ?? '';
   };
-  const password = config.database ? await resolvePassword(config.database, options.config, { fetchSecret }) : undefined;
+  const password = config.database
+    ? await resolvePassword(config.database, options.config, { fetchSecret })
+    : undefined;
   if (options.checkConfig) {
-    process.stdout.write(`${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n`);
+    process.stdout.write(
+      `${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n`,
+    );
     process.exit(0);
   }
-  const logger = new Logger({ serviceName: 'pgfailover-agent', logLevel: config.logLevel, persistentKeys: { cluster: config.cluster, nodeId: config.nodeId } });
+  const logger = new Logger({
+    serviceName: 'pgfailover-agent',
+    logLevel: config.logLevel,
+    persistentKeys: { cluster: config.cluster, nodeId: config.nodeId },
+  });
   const store = StateStore.connect({
     ...config.store,
     // A heartbeat that cannot be written within about one interval is retried by the agent's own loop.
@@ -57,11 +67,23 @@ try {
       instance = await readInstanceMetadata(config.aws.imdsEndpoint);
       logger.info('instance metadata read', { ...instance });
     } catch (error) {
-      logger.warn('instance metadata (IMDSv2) unavailable: using the ids in the config; the address movers need the ENI id', { error: String(error) });
+      logger.warn(
+        'instance metadata (IMDSv2) unavailable: using the ids in the config; the address movers need the ENI id',
+        { error: String(error) },
+      );
     }
   }
-  const watchdog = config.watchdog?.kind === 'device' ? new DeviceWatchdog(config.watchdog.path, config.watchdog.timeoutMs, systemClock) : config.watchdog?.kind === 'file' ? new FileWatchdog(config.watchdog.path) : undefined;
-  const stateFile = config.stateFile ?? (config.database?.dataDirectory ? join(dirname(config.database.dataDirectory), `pgfailover-${config.nodeId}.state.json`) : undefined);
+  const watchdog =
+    config.watchdog?.kind === 'device'
+      ? new DeviceWatchdog(config.watchdog.path, config.watchdog.timeoutMs, systemClock)
+      : config.watchdog?.kind === 'file'
+        ? new FileWatchdog(config.watchdog.path)
+        : undefined;
+  const stateFile =
+    config.stateFile ??
+    (config.database?.dataDirectory
+      ? join(dirname(config.database.dataDirectory), `pgfailover-${config.nodeId}.state.json`)
+      : undefined);
   const agent = new Agent({
     config,
     store,

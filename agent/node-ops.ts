@@ -10,18 +10,30 @@ import type { NodeOps } from './agent.ts';
 import { checkReachable, probeDatabase, runStatements, type DatabaseTarget } from './database-probe.ts';
 import { runHook } from './hooks.ts';
 import { dirname, join } from 'node:path';
-import { checkpointLocation, hasStandbySignal, isAlive, killServer, postmasterPid, startServer, stopServer, writeStandbyFiles } from './server-control.ts';
+import {
+  checkpointLocation,
+  hasStandbySignal,
+  isAlive,
+  killServer,
+  postmasterPid,
+  startServer,
+  stopServer,
+  writeStandbyFiles,
+} from './server-control.ts';
 
 /** How long a fence waits for an immediate stop before killing the server's processes. */
 const FENCE_STOP_WAIT_S = 1;
-
 
 const execFileAsync = promisify(execFile);
 
 /** Runs a host command (ip); injectable so tests can see the exact command without changing the host. */
 export type CommandRunner = (command: string, args: string[]) => Promise<unknown>;
 
-export function createNodeOps(config: AgentConfig, password: string | undefined, run: CommandRunner = (command, args) => execFileAsync(command, args, { timeout: 10_000 })): NodeOps {
+export function createNodeOps(
+  config: AgentConfig,
+  password: string | undefined,
+  run: CommandRunner = (command, args) => execFileAsync(command, args, { timeout: 10_000 }),
+): NodeOps {
   const database = config.database;
   const local: DatabaseTarget | undefined = database ? { ...database, password } : undefined;
   const dataDirectory = database?.dataDirectory;
@@ -48,7 +60,11 @@ export function createNodeOps(config: AgentConfig, password: string | undefined,
     },
     async repoint(primaryConninfo) {
       const target = requireLocal('repoint');
-      await runStatements(target, [`ALTER SYSTEM SET primary_conninfo = '${primaryConninfo.replaceAll("'", "''")}'`, 'SELECT pg_reload_conf()'], 10_000);
+      await runStatements(
+        target,
+        [`ALTER SYSTEM SET primary_conninfo = '${primaryConninfo.replaceAll("'", "''")}'`, 'SELECT pg_reload_conf()'],
+        10_000,
+      );
     },
     async fence(primaryConninfo) {
       const directory = requireDataDirectory('fence this node');
@@ -69,7 +85,14 @@ export function createNodeOps(config: AgentConfig, password: string | undefined,
     runHook,
     conninfoFor(address) {
       const { host, port } = parseNodeAddress(address);
-      const parts = [`host=${host}`, `port=${port}`, `user=${config.replication.user}`, `application_name=${config.nodeId}`, `sslmode=${config.replication.sslmode}`, 'connect_timeout=2'];
+      const parts = [
+        `host=${host}`,
+        `port=${port}`,
+        `user=${config.replication.user}`,
+        `application_name=${config.nodeId}`,
+        `sslmode=${config.replication.sslmode}`,
+        'connect_timeout=2',
+      ];
       if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
       return parts.join(' ');
     },

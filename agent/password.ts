@@ -12,7 +12,11 @@ export interface PasswordSources {
  * The database password from where the config says it lives; never from the config file itself.
  * undefined means "let libpq's rules apply" (~/.pgpass, PGPASSWORD).
  */
-export async function resolvePassword(database: DatabaseConfig, source: string, sources: PasswordSources = {}): Promise<string | undefined> {
+export async function resolvePassword(
+  database: DatabaseConfig,
+  source: string,
+  sources: PasswordSources = {},
+): Promise<string | undefined> {
   const env = sources.env ?? process.env;
   if (database.passwordEnv) {
     const value = env[database.passwordEnv];
@@ -27,16 +31,21 @@ export async function resolvePassword(database: DatabaseConfig, source: string, 
     try {
       return readFileSync(database.passwordFile, 'utf8').replace(/\r?\n$/, '');
     } catch (error) {
-      throw new ConfigError(source, [`database.passwordFile: cannot read ${database.passwordFile}: ${(error as Error).message}`]);
+      throw new ConfigError(source, [
+        `database.passwordFile: cannot read ${database.passwordFile}: ${(error as Error).message}`,
+      ]);
     }
   }
   if (database.passwordSecret) {
-    if (!sources.fetchSecret) throw new ConfigError(source, ['database.passwordSecret: no way to reach Secrets Manager here']);
+    if (!sources.fetchSecret)
+      throw new ConfigError(source, ['database.passwordSecret: no way to reach Secrets Manager here']);
     let secret: string;
     try {
       secret = await sources.fetchSecret(database.passwordSecret);
     } catch (error) {
-      throw new ConfigError(source, [`database.passwordSecret: cannot read ${database.passwordSecret}: ${(error as Error).message}`]);
+      throw new ConfigError(source, [
+        `database.passwordSecret: cannot read ${database.passwordSecret}: ${(error as Error).message}`,
+      ]);
     }
     return passwordFromSecret(secret, database.passwordSecret, source);
   }
@@ -48,7 +57,9 @@ function passwordFromSecret(secret: string, secretId: string, source: string): s
   const text = secret.trim();
   if (!text.startsWith('{')) return secret;
   const parsed: unknown = JSON.parse(text);
-  const password = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>).password : undefined;
-  if (typeof password !== 'string' || password === '') throw new ConfigError(source, [`database.passwordSecret: ${secretId} is JSON without a "password" key`]);
+  const password =
+    typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>).password : undefined;
+  if (typeof password !== 'string' || password === '')
+    throw new ConfigError(source, [`database.passwordSecret: ${secretId} is JSON without a "password" key`]);
   return password;
 }

@@ -11,7 +11,19 @@ import type { ProgressStore } from './agent.ts';
 
 const progressSchema = z.strictObject({
   term: z.number().int().nonnegative(),
-  done: z.array(z.enum(['self-fence', 'demote', 'promote', 'post-promotion-hook', 'fence-and-release', 'fence', 'mark-standby', 'repoint', 'report-repointed'])),
+  done: z.array(
+    z.enum([
+      'self-fence',
+      'demote',
+      'promote',
+      'post-promotion-hook',
+      'fence-and-release',
+      'fence',
+      'mark-standby',
+      'repoint',
+      'report-repointed',
+    ]),
+  ),
 });
 
 export class ProgressFile implements ProgressStore {

@@ -22,7 +22,9 @@ export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
     : [];
   const newest = versions[0];
   if (!newest) {
-    throw new Error('no PostgreSQL server found under /usr/lib/postgresql; install it (apt-get install postgresql-15) or set PGFAILOVER_PG_BIN to its bin directory');
+    throw new Error(
+      'no PostgreSQL server found under /usr/lib/postgresql; install it (apt-get install postgresql-15) or set PGFAILOVER_PG_BIN to its bin directory',
+    );
   }
   return join(root, newest, 'bin');
 }
@@ -40,7 +42,9 @@ async function postgresUser(): Promise<PostgresUser> {
     cachedUser = { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
     return cachedUser;
   } catch {
-    throw new Error('running as root, but there is no "postgres" OS user to run PostgreSQL as; install the postgresql package or run as an ordinary user');
+    throw new Error(
+      'running as root, but there is no "postgres" OS user to run PostgreSQL as; install the postgresql package or run as an ordinary user',
+    );
   }
 }
 
@@ -50,23 +54,35 @@ async function postgresUser(): Promise<PostgresUser> {
  * their own psql) must not change which server, user or password it uses.
  */
 export function withoutLibpqEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !/^PG/.test(name) || name.startsWith('PGFAILOVER_')));
+  return Object.fromEntries(
+    Object.entries(env).filter(([name]) => !/^PG/.test(name) || name.startsWith('PGFAILOVER_')),
+  );
 }
 
 /**
  * Runs a PostgreSQL program as the user that owns the servers; throws with its output on failure. With
  * `netns` (the local mode's lab), it runs inside that network namespace, and so does a server it starts.
  */
-export async function runServerCommand(program: string, args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): Promise<string> {
+export async function runServerCommand(
+  program: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  netns?: string,
+): Promise<string> {
   const binary = join(postgresBinDir(), program);
   const [asOwner, ownerArgs] = runsAsRoot() ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
   const [command, commandArgs] = netns ? ['ip', ['netns', 'exec', netns, asOwner, ...ownerArgs]] : [asOwner, ownerArgs];
   try {
-    const { stdout } = await run(command, commandArgs, { env: { ...withoutLibpqEnvironment(process.env), ...env }, timeout: 120_000 });
+    const { stdout } = await run(command, commandArgs, {
+      env: { ...withoutLibpqEnvironment(process.env), ...env },
+      timeout: 120_000,
+    });
     return stdout;
   } catch (error) {
     const failure = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${program} ${args.join(' ')} failed: ${(failure.stderr || failure.stdout || failure.message).trim()}`);
+    throw new Error(
+      `${program} ${args.join(' ')} failed: ${(failure.stderr || failure.stdout || failure.message).trim()}`,
+    );
   }
 }
 
@@ -81,7 +97,11 @@ export async function startServer(dataDir: string, logFile: string, netns?: stri
   await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', String(waitSeconds), 'start'], {}, netns);
 }
 
-export async function stopServer(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast', waitSeconds = 60): Promise<void> {
+export async function stopServer(
+  dataDir: string,
+  mode: 'smart' | 'fast' | 'immediate' = 'fast',
+  waitSeconds = 60,
+): Promise<void> {
   await runServerCommand('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', String(waitSeconds), 'stop']);
 }
 
@@ -162,7 +182,10 @@ export async function writeStandbyFiles(dataDir: string, primaryConninfo: string
   if (primaryConninfo !== null) {
     const autoConf = join(dataDir, 'postgresql.auto.conf');
     const before = existsSync(autoConf) ? readFileSync(autoConf, 'utf8') : '';
-    writeFileSync(autoConf, `${before}${before.endsWith('\n') || before === '' ? '' : '\n'}primary_conninfo = '${primaryConninfo.replaceAll("'", "''")}'\n`);
+    writeFileSync(
+      autoConf,
+      `${before}${before.endsWith('\n') || before === '' ? '' : '\n'}primary_conninfo = '${primaryConninfo.replaceAll("'", "''")}'\n`,
+    );
     await giveToServerUser(autoConf);
   }
 }

@@ -11,7 +11,9 @@ import { runDrill } from './local/drill.ts';
 import { formatDrillReport } from './local/drill-report.ts';
 import { localDown, localStatus, localUp } from './local/local-cluster.ts';
 
-export async function runDemo(write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<boolean> {
+export async function runDemo(
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): Promise<boolean> {
   const dir = mkdtempSync(join(tmpdir(), 'pgfailover-demo-'));
   let interrupted = false;
   const onInterrupt = () => {
@@ -44,11 +46,15 @@ export async function runDemo(write: (line: string) => void = (line) => process.
       write('== the cluster did not become healthy; see the problems above');
       return false;
     }
-    write('== the cluster is healthy. Now the primary node dies (agent and PostgreSQL killed) while a writer commits through the cluster address:');
+    write(
+      '== the cluster is healthy. Now the primary node dies (agent and PostgreSQL killed) while a writer commits through the cluster address:',
+    );
     const drill = await runDrill({ dir, fault: 'kill-primary-node', onStep: (line) => write(`   ${line}`) });
     write(formatDrillReport(drill));
     write('');
-    write('== cluster-status after the failover (the old primary is down and fenced; it can only come back as a standby):');
+    write(
+      '== cluster-status after the failover (the old primary is down and fenced; it can only come back as a standby):',
+    );
     write('');
     write(formatClusterStatus(await localStatus(dir)));
     write('');
@@ -58,7 +64,9 @@ export async function runDemo(write: (line: string) => void = (line) => process.
     // A start-up that failed has already stopped what it started; only the directory is left.
     if (existsSync(join(dir, 'local.json'))) {
       const result = await localDown(dir, { purge: true });
-      write(`   stopped ${result.stoppedPids.length} processes${result.removedNamespaces.length ? `, removed ${result.removedNamespaces.length} network namespaces` : ''}; removed ${dir}`);
+      write(
+        `   stopped ${result.stoppedPids.length} processes${result.removedNamespaces.length ? `, removed ${result.removedNamespaces.length} network namespaces` : ''}; removed ${dir}`,
+      );
     } else {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,10 +8,24 @@ import { systemClock } from '../core/clock.ts';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
 import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../core/errors.ts';
-import { allowNode, membershipChangeVeto, removeNode, setPriority, type Membership, type MembershipChange } from '../core/membership.ts';
+import {
+  allowNode,
+  membershipChangeVeto,
+  removeNode,
+  setPriority,
+  type Membership,
+  type MembershipChange,
+} from '../core/membership.ts';
 import { historyEntry } from '../core/history.ts';
 import { planResume } from '../core/resume.ts';
-import { DEFAULT_CLUSTER_POLICY, clusterNameSchema, clusterRecordSchema, describeIssues, nodeIdSchema, type MembershipRecord } from '../core/records.ts';
+import {
+  DEFAULT_CLUSTER_POLICY,
+  clusterNameSchema,
+  clusterRecordSchema,
+  describeIssues,
+  nodeIdSchema,
+  type MembershipRecord,
+} from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
 import { explainStoreError, type StoreContext } from '../core/store-errors.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
@@ -20,7 +34,15 @@ import { FAULTS, runDrill, type Fault } from './local/drill.ts';
 import { formatDrillReport } from './local/drill-report.ts';
 import { parseDuration, runNemesis } from './local/nemesis.ts';
 import { localHeal } from './local/lab-faults.ts';
-import { clusterAddress, connectLocalStore, localClean, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
+import {
+  clusterAddress,
+  connectLocalStore,
+  localClean,
+  localDown,
+  localStatus,
+  localUp,
+  readLocalState,
+} from './local/local-cluster.ts';
 import { followSwitchover, requestSwitchover } from './switchover.ts';
 
 interface StoreOptions {
@@ -36,7 +58,8 @@ const out = (text: string) => process.stdout.write(`${text}\n`);
 function wholeNumber(name: string, min: number) {
   return (value: string): number => {
     const number = Number(value);
-    if (!/^\d+$/.test(value) || number < min) throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}; got "${value}"`);
+    if (!/^\d+$/.test(value) || number < min)
+      throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}; got "${value}"`);
     return number;
   };
 }
@@ -44,7 +67,8 @@ function wholeNumber(name: string, min: number) {
 function validated(schema: typeof nodeIdSchema, what: string) {
   return (value: string): string => {
     const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new InvalidArgumentError(`${what} "${value}": ${parsed.error.issues[0]?.message ?? 'not valid'}`);
+    if (!parsed.success)
+      throw new InvalidArgumentError(`${what} "${value}": ${parsed.error.issues[0]?.message ?? 'not valid'}`);
     return parsed.data;
   };
 }
@@ -56,11 +80,18 @@ let storeContext: StoreContext | undefined;
 function resolveStore(options: StoreOptions): { store: StateStore; cluster: string | undefined } {
   if (options.config) {
     const config = loadAgentConfig(options.config);
-    storeContext = { table: config.store.table, region: config.store.region ?? process.env.AWS_REGION, endpoint: config.store.endpoint };
+    storeContext = {
+      table: config.store.table,
+      region: config.store.region ?? process.env.AWS_REGION,
+      endpoint: config.store.endpoint,
+    };
     return { store: StateStore.connect(config.store), cluster: options.cluster ?? config.cluster };
   }
   storeContext = { table: options.table, region: options.region, endpoint: options.endpoint };
-  return { store: StateStore.connect({ table: options.table, region: options.region, endpoint: options.endpoint }), cluster: options.cluster };
+  return {
+    store: StateStore.connect({ table: options.table, region: options.region, endpoint: options.endpoint }),
+    cluster: options.cluster,
+  };
 }
 
 /** The cluster named, which must exist; or the only one in the table. */
@@ -68,12 +99,17 @@ async function requireCluster(store: StateStore, cluster: string | undefined): P
   if (cluster) {
     if (await store.getCluster(cluster)) return cluster;
     const known = await store.listClusters();
-    throw new UsageError(`there is no cluster ${cluster} in table ${store.table}${known.length ? `; it holds ${known.join(', ')}` : '; it holds none'}. Check --cluster, or create it with: pgfailover init --cluster ${cluster}`);
+    throw new UsageError(
+      `there is no cluster ${cluster} in table ${store.table}${known.length ? `; it holds ${known.join(', ')}` : '; it holds none'}. Check --cluster, or create it with: pgfailover init --cluster ${cluster}`,
+    );
   }
   const clusters = await store.listClusters();
   if (clusters.length === 1 && clusters[0]) return clusters[0];
-  if (clusters.length === 0) throw new UsageError(`table ${store.table} holds no cluster; create one with: pgfailover init --cluster NAME`);
-  throw new UsageError(`table ${store.table} holds several clusters (${clusters.join(', ')}); choose one with --cluster NAME`);
+  if (clusters.length === 0)
+    throw new UsageError(`table ${store.table} holds no cluster; create one with: pgfailover init --cluster NAME`);
+  throw new UsageError(
+    `table ${store.table} holds several clusters (${clusters.join(', ')}); choose one with --cluster NAME`,
+  );
 }
 
 function printStatus(report: ClusterStatusReport, json: boolean): void {
@@ -85,7 +121,11 @@ function withStoreOptions(command: Command): Command {
   return command
     .addOption(new Option('--table <name>', 'state table').env('PGFAILOVER_TABLE').default('pgfailover'))
     .addOption(new Option('--region <region>', 'AWS region of the table').env('AWS_REGION'))
-    .addOption(new Option('--endpoint <url>', 'DynamoDB-compatible endpoint (local mode, tests)').env('PGFAILOVER_STORE_ENDPOINT'))
+    .addOption(
+      new Option('--endpoint <url>', 'DynamoDB-compatible endpoint (local mode, tests)').env(
+        'PGFAILOVER_STORE_ENDPOINT',
+      ),
+    )
     .option('--config <file>', "take the table and cluster from an agent's configuration file");
 }
 
@@ -103,41 +143,95 @@ withStoreOptions(program.command('init'))
   .description('create a cluster record and an empty membership in the state table')
   .requiredOption('--cluster <name>', 'cluster name', validated(clusterNameSchema, 'cluster name'))
   .option('--no-auto-failover', 'detect and notify only; never promote without a person')
-  .option('--max-lag-bytes <bytes>', 'never promote automatically a standby further behind than this', wholeNumber('--max-lag-bytes', 0), DEFAULT_CLUSTER_POLICY.maxLagBytes)
-  .option('--lease-ms <ms>', "how long the primary's lease lasts after each renewal", wholeNumber('--lease-ms', 1000), DEFAULT_CLUSTER_POLICY.leaseDurationMs)
-  .addOption(new Option('--fencing <how>', 'what stops an old primary whose agent is frozen or dead: agent (nothing else), watchdog (agents arm /dev/watchdog), ec2-stop (the evaluator stops its instance); docs/failover.md').choices(['agent', 'watchdog', 'ec2-stop']).default(DEFAULT_CLUSTER_POLICY.fencing))
-  .addOption(new Option('--address-mode <mode>', 'how the cluster address follows the primary').choices(['none', 'eip', 'secondary-ip', 'route-table']).default('none'))
+  .option(
+    '--max-lag-bytes <bytes>',
+    'never promote automatically a standby further behind than this',
+    wholeNumber('--max-lag-bytes', 0),
+    DEFAULT_CLUSTER_POLICY.maxLagBytes,
+  )
+  .option(
+    '--lease-ms <ms>',
+    "how long the primary's lease lasts after each renewal",
+    wholeNumber('--lease-ms', 1000),
+    DEFAULT_CLUSTER_POLICY.leaseDurationMs,
+  )
+  .addOption(
+    new Option(
+      '--fencing <how>',
+      'what stops an old primary whose agent is frozen or dead: agent (nothing else), watchdog (agents arm /dev/watchdog), ec2-stop (the evaluator stops its instance); docs/failover.md',
+    )
+      .choices(['agent', 'watchdog', 'ec2-stop'])
+      .default(DEFAULT_CLUSTER_POLICY.fencing),
+  )
+  .addOption(
+    new Option('--address-mode <mode>', 'how the cluster address follows the primary')
+      .choices(['none', 'eip', 'secondary-ip', 'route-table'])
+      .default('none'),
+  )
   .option('--address <ip>', 'the address clients use: the Elastic IP, the secondary private IP, or the overlay IP')
   .option('--allocation-id <id>', 'eip: the Elastic IP allocation id (eipalloc-...)')
   .option('--route-table <id...>', 'route-table: the route tables to update (rtb-...)')
   .option('--create-table', 'create the state table first if it is missing (the CDK stack does this in AWS)')
-  .action(async (options: StoreOptions & { autoFailover: boolean; maxLagBytes: number; leaseMs: number; fencing: 'agent' | 'watchdog' | 'ec2-stop'; createTable?: boolean; addressMode: 'none' | 'eip' | 'secondary-ip' | 'route-table'; address?: string; allocationId?: string; routeTable?: string[] }) => {
-    const { store, cluster } = resolveStore(options);
-    if (!cluster) throw new UsageError('--cluster is required');
-    const mode = options.addressMode;
-    const needs: Record<typeof mode, [boolean, string][]> = {
-      none: [],
-      eip: [[!!options.address, '--address (the Elastic IP)'], [!!options.allocationId, '--allocation-id']],
-      'secondary-ip': [[!!options.address, '--address (the secondary private IP)']],
-      'route-table': [[!!options.address, '--address (the overlay IP, outside the VPC CIDR)'], [!!options.routeTable?.length, '--route-table']],
-    };
-    const missing = needs[mode].filter(([given]) => !given).map(([, what]) => what);
-    if (missing.length > 0) throw new UsageError(`--address-mode ${mode} needs ${missing.join(' and ')}`);
-    const address = clusterRecordSchema.shape.address.safeParse({
-      mode,
-      value: options.address ?? null,
-      holderNodeId: null,
-      ...(options.allocationId ? { allocationId: options.allocationId } : {}),
-      ...(options.routeTable ? { routeTableIds: options.routeTable } : {}),
-    });
-    if (!address.success) throw new UsageError(`the address settings are not valid: ${describeIssues(address.error).join('; ')}`);
-    if (options.createTable) await store.createTableIfMissing();
-    const record = await store.initCluster(
-      { cluster, address: address.data, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover, maxLagBytes: options.maxLagBytes, leaseDurationMs: options.leaseMs, fencing: options.fencing } },
-      Date.now(),
-    );
-    out(`cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`);
-  });
+  .action(
+    async (
+      options: StoreOptions & {
+        autoFailover: boolean;
+        maxLagBytes: number;
+        leaseMs: number;
+        fencing: 'agent' | 'watchdog' | 'ec2-stop';
+        createTable?: boolean;
+        addressMode: 'none' | 'eip' | 'secondary-ip' | 'route-table';
+        address?: string;
+        allocationId?: string;
+        routeTable?: string[];
+      },
+    ) => {
+      const { store, cluster } = resolveStore(options);
+      if (!cluster) throw new UsageError('--cluster is required');
+      const mode = options.addressMode;
+      const needs: Record<typeof mode, [boolean, string][]> = {
+        none: [],
+        eip: [
+          [!!options.address, '--address (the Elastic IP)'],
+          [!!options.allocationId, '--allocation-id'],
+        ],
+        'secondary-ip': [[!!options.address, '--address (the secondary private IP)']],
+        'route-table': [
+          [!!options.address, '--address (the overlay IP, outside the VPC CIDR)'],
+          [!!options.routeTable?.length, '--route-table'],
+        ],
+      };
+      const missing = needs[mode].filter(([given]) => !given).map(([, what]) => what);
+      if (missing.length > 0) throw new UsageError(`--address-mode ${mode} needs ${missing.join(' and ')}`);
+      const address = clusterRecordSchema.shape.address.safeParse({
+        mode,
+        value: options.address ?? null,
+        holderNodeId: null,
+        ...(options.allocationId ? { allocationId: options.allocationId } : {}),
+        ...(options.routeTable ? { routeTableIds: options.routeTable } : {}),
+      });
+      if (!address.success)
+        throw new UsageError(`the address settings are not valid: ${describeIssues(address.error).join('; ')}`);
+      if (options.createTable) await store.createTableIfMissing();
+      const record = await store.initCluster(
+        {
+          cluster,
+          address: address.data,
+          policy: {
+            ...DEFAULT_CLUSTER_POLICY,
+            autoFailover: options.autoFailover,
+            maxLagBytes: options.maxLagBytes,
+            leaseDurationMs: options.leaseMs,
+            fencing: options.fencing,
+          },
+        },
+        Date.now(),
+      );
+      out(
+        `cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`,
+      );
+    },
+  );
 
 /** Who runs this command, for the history. */
 const operator = () => `${userInfo().username}@${hostname()}`;
@@ -147,12 +241,26 @@ const operator = () => `${userInfo().username}@${hostname()}`;
  * in the history with who, what and why. Refused changes change nothing; --force applies them anyway and
  * says so in the history.
  */
-async function changeMembership(store: StateStore, cluster: string, change: MembershipChange, options: { force?: boolean; reason?: string }, apply: (current: Membership) => Membership): Promise<MembershipRecord> {
+async function changeMembership(
+  store: StateStore,
+  cluster: string,
+  change: MembershipChange,
+  options: { force?: boolean; reason?: string },
+  apply: (current: Membership) => Membership,
+): Promise<MembershipRecord> {
   const snapshot = await store.readSnapshot(cluster);
   const nowMs = Date.now();
-  const liveNodeIds = new Set(snapshot.heartbeats.filter((beat) => beat.agentStatus === 'UP' && nowMs - beat.sentAtMs <= beat.timeouts.nodeTimeoutMs).map((beat) => beat.nodeId));
-  const veto = membershipChangeVeto(snapshot.membership, change, { primaryNodeId: snapshot.cluster.primaryNodeId, liveNodeIds });
-  if (veto && !options.force) throw new UsageError(`refused: ${veto}. Nothing was changed; --force makes the change anyway`);
+  const liveNodeIds = new Set(
+    snapshot.heartbeats
+      .filter((beat) => beat.agentStatus === 'UP' && nowMs - beat.sentAtMs <= beat.timeouts.nodeTimeoutMs)
+      .map((beat) => beat.nodeId),
+  );
+  const veto = membershipChangeVeto(snapshot.membership, change, {
+    primaryNodeId: snapshot.cluster.primaryNodeId,
+    liveNodeIds,
+  });
+  if (veto && !options.force)
+    throw new UsageError(`refused: ${veto}. Nothing was changed; --force makes the change anyway`);
   const membership = await store.updateMembership(cluster, apply, nowMs);
   const what =
     change.kind === 'allow'
@@ -169,7 +277,12 @@ async function changeMembership(store: StateStore, cluster: string, change: Memb
         event: change.kind === 'allow' ? 'allow-node' : change.kind === 'remove' ? 'remove-node' : 'set-priority',
         severity: veto ? 'WARNING' : 'INFO',
         subject: `${what}${veto ? ' (forced)' : ''}`,
-        body: [`By: ${operator()}`, `Why: ${options.reason ?? '(no reason given)'}`, ...(veto ? [`Forced past: ${veto}`] : []), `Priority list now: ${membership.priority.join(' ') || '(empty)'}`].join('\n'),
+        body: [
+          `By: ${operator()}`,
+          `Why: ${options.reason ?? '(no reason given)'}`,
+          ...(veto ? [`Forced past: ${veto}`] : []),
+          `Priority list now: ${membership.priority.join(' ') || '(empty)'}`,
+        ].join('\n'),
         nodeId: change.nodeId,
         actor: operator(),
       },
@@ -179,25 +292,54 @@ async function changeMembership(store: StateStore, cluster: string, change: Memb
   return membership;
 }
 
-const changeOptions = (command: Command): Command => command.option('--force', 'make a change the guard refuses (it says why); recorded as forced').option('--reason <text>', 'why, for the history');
+const changeOptions = (command: Command): Command =>
+  command
+    .option('--force', 'make a change the guard refuses (it says why); recorded as forced')
+    .option('--reason <text>', 'why, for the history');
 
 changeOptions(withStoreOptions(program.command('allow-node')))
   .description("allow a node to join the cluster (EFM's add-node / allow-node)")
   .argument('<node>', 'node id, as in the agent config', validated(nodeIdSchema, 'node id'))
   .requiredOption('--address <address>', "the node's address as in its agent config (host or host:port)")
-  .option('--priority <n>', 'promotion order among equally up-to-date standbys: 1 is first (default: last)', wholeNumber('--priority', 1))
+  .option(
+    '--priority <n>',
+    'promotion order among equally up-to-date standbys: 1 is first (default: last)',
+    wholeNumber('--priority', 1),
+  )
   .option('--witness', 'the node is a witness: it votes but has no database and is never promoted')
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
-  .action(async (node: string, options: StoreOptions & { address: string; priority?: number; witness?: boolean; force?: boolean; reason?: string }) => {
-    const { store, cluster } = resolveStore(options);
-    const name = await requireCluster(store, cluster);
-    const role = options.witness ? 'witness' : 'database';
-    if (options.witness && options.priority !== undefined) throw new UsageError('a witness is never promoted: drop --priority or --witness');
-    const change: MembershipChange = { kind: 'allow', nodeId: node, address: options.address, role, ...(options.priority !== undefined ? { priority: options.priority } : {}) };
-    const membership = await changeMembership(store, name, change, options, (current) => allowNode(current, { nodeId: node, address: options.address, role }, options.priority));
-    await store.deleteRejected(name, node);
-    out(`node ${node} (${options.address}) allowed in cluster ${name}; priority list: ${membership.priority.join(' ')}`);
-  });
+  .action(
+    async (
+      node: string,
+      options: StoreOptions & {
+        address: string;
+        priority?: number;
+        witness?: boolean;
+        force?: boolean;
+        reason?: string;
+      },
+    ) => {
+      const { store, cluster } = resolveStore(options);
+      const name = await requireCluster(store, cluster);
+      const role = options.witness ? 'witness' : 'database';
+      if (options.witness && options.priority !== undefined)
+        throw new UsageError('a witness is never promoted: drop --priority or --witness');
+      const change: MembershipChange = {
+        kind: 'allow',
+        nodeId: node,
+        address: options.address,
+        role,
+        ...(options.priority !== undefined ? { priority: options.priority } : {}),
+      };
+      const membership = await changeMembership(store, name, change, options, (current) =>
+        allowNode(current, { nodeId: node, address: options.address, role }, options.priority),
+      );
+      await store.deleteRejected(name, node);
+      out(
+        `node ${node} (${options.address}) allowed in cluster ${name}; priority list: ${membership.priority.join(' ')}`,
+      );
+    },
+  );
 
 changeOptions(withStoreOptions(program.command('remove-node')))
   .description('remove a node from the allowed and priority lists; its heartbeats are rejected from now on')
@@ -206,9 +348,13 @@ changeOptions(withStoreOptions(program.command('remove-node')))
   .action(async (node: string, options: StoreOptions & { force?: boolean; reason?: string }) => {
     const { store, cluster } = resolveStore(options);
     const name = await requireCluster(store, cluster);
-    await changeMembership(store, name, { kind: 'remove', nodeId: node }, options, (current) => removeNode(current, node));
+    await changeMembership(store, name, { kind: 'remove', nodeId: node }, options, (current) =>
+      removeNode(current, node),
+    );
     await store.deleteHeartbeat(name, node);
-    out(`node ${node} removed from cluster ${name}; a running agent there is now rejected: stop it (systemctl stop pgfailover-agent)`);
+    out(
+      `node ${node} removed from cluster ${name}; a running agent there is now rejected: stop it (systemctl stop pgfailover-agent)`,
+    );
   });
 
 changeOptions(withStoreOptions(program.command('set-priority')))
@@ -219,7 +365,13 @@ changeOptions(withStoreOptions(program.command('set-priority')))
   .action(async (node: string, priority: number, options: StoreOptions & { force?: boolean; reason?: string }) => {
     const { store, cluster } = resolveStore(options);
     const name = await requireCluster(store, cluster);
-    const membership = await changeMembership(store, name, { kind: 'set-priority', nodeId: node, priority }, options, (current) => setPriority(current, node, priority));
+    const membership = await changeMembership(
+      store,
+      name,
+      { kind: 'set-priority', nodeId: node, priority },
+      options,
+      (current) => setPriority(current, node, priority),
+    );
     out(`priority list of ${name}: ${membership.priority.join(' ')}`);
   });
 
@@ -233,10 +385,23 @@ changeOptions(withStoreOptions(program.command('resume')))
     const nowMs = Date.now();
     const plan = planResume(snapshot, nowMs, options.force === true);
     if (!plan.ok) throw new UsageError(`resume refused: ${plan.reason}. Nothing was changed`);
-    await store.writeCluster(plan.next, { version: snapshot.cluster.version, leaseRenewals: snapshot.cluster.leaseRenewals });
+    await store.writeCluster(plan.next, {
+      version: snapshot.cluster.version,
+      leaseRenewals: snapshot.cluster.leaseRenewals,
+    });
     await store.appendHistory(
       historyEntry(
-        { cluster: name, term: plan.next.term, kind: 'change', event: 'resume', severity: 'WARNING', subject: `resumed from halted: ${plan.summary}`, body: [`By: ${operator()}`, `Why: ${options.reason ?? '(no reason given)'}`].join('\n'), nodeId: plan.next.primaryNodeId, actor: operator() },
+        {
+          cluster: name,
+          term: plan.next.term,
+          kind: 'change',
+          event: 'resume',
+          severity: 'WARNING',
+          subject: `resumed from halted: ${plan.summary}`,
+          body: [`By: ${operator()}`, `Why: ${options.reason ?? '(no reason given)'}`].join('\n'),
+          nodeId: plan.next.primaryNodeId,
+          actor: operator(),
+        },
         nowMs,
       ),
     );
@@ -244,7 +409,9 @@ changeOptions(withStoreOptions(program.command('resume')))
   });
 
 withStoreOptions(program.command('cluster-status'))
-  .description('status of every node, the allowed and priority lists, and whether a standby is safe to promote; exit 0 only when all is well')
+  .description(
+    'status of every node, the allowed and priority lists, and whether a standby is safe to promote; exit 0 only when all is well',
+  )
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
   .option('--json', 'print the report as JSON (docs/cluster-status-json.md)')
   .action(async (options: StoreOptions & { json?: boolean }) => {
@@ -253,7 +420,13 @@ withStoreOptions(program.command('cluster-status'))
     printStatus(buildClusterStatus(await store.readSnapshot(name), Date.now()), options.json === true);
   });
 
-async function switchoverCommand(store: StateStore, cluster: string, to: string, wait: boolean, timeoutMs: number): Promise<void> {
+async function switchoverCommand(
+  store: StateStore,
+  cluster: string,
+  to: string,
+  wait: boolean,
+  timeoutMs: number,
+): Promise<void> {
   const sinceMs = Date.now();
   await requestSwitchover(store, cluster, to, `${userInfo().username}@${hostname()}`, systemClock);
   out(`switchover of ${cluster} to ${to} requested; the evaluator carries it out`);
@@ -264,7 +437,9 @@ async function switchoverCommand(store: StateStore, cluster: string, to: string,
 }
 
 withStoreOptions(program.command('switchover'))
-  .description('planned role change: the primary stops cleanly, the target catches up and is promoted, the old primary follows it')
+  .description(
+    'planned role change: the primary stops cleanly, the target catches up and is promoted, the old primary follows it',
+  )
   .requiredOption('--to <node>', 'the standby to promote', validated(nodeIdSchema, 'node id'))
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
   .option('--no-wait', 'return once the request is recorded')
@@ -284,14 +459,26 @@ withStoreOptions(program.command('history'))
     const name = await requireCluster(store, cluster);
     const { entries } = await store.readHistory(name, options.limit);
     if (options.json) out(JSON.stringify(entries, null, 2));
-    else out(entries.map((entry) => `${new Date(entry.atMs).toISOString()}  term ${entry.term}  ${entry.kind === 'decision' ? 'DECISION' : entry.kind === 'change' ? 'CHANGE  ' : entry.severity.padEnd(8)}  ${entry.event}: ${entry.subject}${entry.kind === 'change' ? ` [${entry.actor}]` : ''}`).join('\n') || 'no history yet');
+    else
+      out(
+        entries
+          .map(
+            (entry) =>
+              `${new Date(entry.atMs).toISOString()}  term ${entry.term}  ${entry.kind === 'decision' ? 'DECISION' : entry.kind === 'change' ? 'CHANGE  ' : entry.severity.padEnd(8)}  ${entry.event}: ${entry.subject}${entry.kind === 'change' ? ` [${entry.actor}]` : ''}`,
+          )
+          .join('\n') || 'no history yet',
+      );
   });
 
-const local = program.command('local').description('run a whole cluster on this machine with real PostgreSQL (the embedded mode)');
+const local = program
+  .command('local')
+  .description('run a whole cluster on this machine with real PostgreSQL (the embedded mode)');
 
 local
   .command('up')
-  .description('start a primary, N streaming standbys, the state store and an agent per node; returns leaving them running')
+  .description(
+    'start a primary, N streaming standbys, the state store and an agent per node; returns leaving them running',
+  )
   .requiredOption('--dir <dir>', 'directory for data, logs and state (new or empty)')
   .option('--standbys <n>', 'number of standbys', wholeNumber('--standbys', 1), 2)
   .option('--witness', 'also run a witness agent (a voting member without a database)')
@@ -300,54 +487,89 @@ local
   .option('--sync', 'synchronous replication (ANY 1 of the standbys): no acknowledged commit is lost in a failover')
   .option('--fence-hook <command>', 'fencing hook for every database agent; a non-zero exit aborts a failover')
   .option('--webhook <url>', 'also POST every notice to this URL')
-  .addOption(new Option('--network <kind>', 'lab: a network namespace per node (root on Linux; the default there); loopback: TCP forwarders on 127.0.0.1').choices(['lab', 'loopback']))
-  .addOption(new Option('--fencing <how>', 'watchdog (a watchdog process per node), ec2-stop (the evaluator kills the node\'s namespace, as stopping its instance would; lab only) or agent').choices(['agent', 'watchdog', 'ec2-stop']).default('watchdog'))
+  .addOption(
+    new Option(
+      '--network <kind>',
+      'lab: a network namespace per node (root on Linux; the default there); loopback: TCP forwarders on 127.0.0.1',
+    ).choices(['lab', 'loopback']),
+  )
+  .addOption(
+    new Option(
+      '--fencing <how>',
+      "watchdog (a watchdog process per node), ec2-stop (the evaluator kills the node's namespace, as stopping its instance would; lab only) or agent",
+    )
+      .choices(['agent', 'watchdog', 'ec2-stop'])
+      .default('watchdog'),
+  )
   .option('--json', 'print one JSON object describing what was started')
-  .action(async (options: { dir: string; standbys: number; witness?: boolean; cluster: string; autoFailover: boolean; sync?: boolean; fenceHook?: string; webhook?: string; network?: 'lab' | 'loopback'; fencing: 'agent' | 'watchdog' | 'ec2-stop'; json?: boolean }) => {
-    const state = await localUp({
-      dir: options.dir,
-      standbys: options.standbys,
-      witness: options.witness === true,
-      cluster: options.cluster,
-      autoFailover: options.autoFailover,
-      synchronous: options.sync === true,
-      fenceHook: options.fenceHook,
-      webhookUrl: options.webhook,
-      ...(options.network ? { network: options.network } : {}),
-      fencing: options.fencing,
-      onProgress: options.json ? undefined : (line) => out(line),
-    });
-    if (options.json) {
-      out(
-        JSON.stringify({
-          cluster: state.cluster,
-          table: state.table,
-          storeEndpoint: state.storeEndpoint,
-          storePid: state.storePid,
-          controllerPid: state.controllerPid,
-          network: state.network,
-          address: clusterAddress(state),
-          // The lab's namespaces, so that tools outside the product can inject faults.
-          lab: state.lab ? { router: state.lab.routerNetns, aws: state.lab.awsNetns, awsIp: state.lab.awsIp, clients: state.lab.appNetns } : null,
-          notificationsFile: state.notificationsFile,
-          nodes: state.nodes.map((node) => ({
-            name: node.name,
-            role: node.role,
-            netns: node.netns,
-            ip: node.ip,
-            port: node.port,
-            socketDir: node.socketDir,
-            dataDir: node.dataDir,
-            postmasterPid: node.postmasterPid,
-            agentPid: node.agentPid,
-            watchdogPid: node.watchdogPid,
-          })),
-        }),
-      );
-    } else {
-      out(`local cluster ${state.cluster} is up. Status: pgfailover local status --dir ${options.dir}   Stop: pgfailover local down --dir ${options.dir}`);
-    }
-  });
+  .action(
+    async (options: {
+      dir: string;
+      standbys: number;
+      witness?: boolean;
+      cluster: string;
+      autoFailover: boolean;
+      sync?: boolean;
+      fenceHook?: string;
+      webhook?: string;
+      network?: 'lab' | 'loopback';
+      fencing: 'agent' | 'watchdog' | 'ec2-stop';
+      json?: boolean;
+    }) => {
+      const state = await localUp({
+        dir: options.dir,
+        standbys: options.standbys,
+        witness: options.witness === true,
+        cluster: options.cluster,
+        autoFailover: options.autoFailover,
+        synchronous: options.sync === true,
+        fenceHook: options.fenceHook,
+        webhookUrl: options.webhook,
+        ...(options.network ? { network: options.network } : {}),
+        fencing: options.fencing,
+        onProgress: options.json ? undefined : (line) => out(line),
+      });
+      if (options.json) {
+        out(
+          JSON.stringify({
+            cluster: state.cluster,
+            table: state.table,
+            storeEndpoint: state.storeEndpoint,
+            storePid: state.storePid,
+            controllerPid: state.controllerPid,
+            network: state.network,
+            address: clusterAddress(state),
+            // The lab's namespaces, so that tools outside the product can inject faults.
+            lab: state.lab
+              ? {
+                  router: state.lab.routerNetns,
+                  aws: state.lab.awsNetns,
+                  awsIp: state.lab.awsIp,
+                  clients: state.lab.appNetns,
+                }
+              : null,
+            notificationsFile: state.notificationsFile,
+            nodes: state.nodes.map((node) => ({
+              name: node.name,
+              role: node.role,
+              netns: node.netns,
+              ip: node.ip,
+              port: node.port,
+              socketDir: node.socketDir,
+              dataDir: node.dataDir,
+              postmasterPid: node.postmasterPid,
+              agentPid: node.agentPid,
+              watchdogPid: node.watchdogPid,
+            })),
+          }),
+        );
+      } else {
+        out(
+          `local cluster ${state.cluster} is up. Status: pgfailover local status --dir ${options.dir}   Stop: pgfailover local down --dir ${options.dir}`,
+        );
+      }
+    },
+  );
 
 local
   .command('status')
@@ -366,27 +588,50 @@ local
   .action(async (options: { dir: string; purge?: boolean }) => {
     const cluster = readLocalState(options.dir).cluster;
     const result = await localDown(options.dir, { purge: options.purge === true });
-    const namespaces = result.removedNamespaces.length ? `, ${result.removedNamespaces.length} network namespaces removed` : '';
-    out(`local cluster ${cluster} stopped (${result.stoppedPids.length} processes${namespaces})${result.purged ? `; ${options.dir} removed` : ''}`);
+    const namespaces = result.removedNamespaces.length
+      ? `, ${result.removedNamespaces.length} network namespaces removed`
+      : '';
+    out(
+      `local cluster ${cluster} stopped (${result.stoppedPids.length} processes${namespaces})${result.purged ? `; ${options.dir} removed` : ''}`,
+    );
   });
 
 local
   .command('clean')
-  .description('remove what a crashed local run left: with --dir, everything that run recorded; without, every lab namespace no process uses')
+  .description(
+    'remove what a crashed local run left: with --dir, everything that run recorded; without, every lab namespace no process uses',
+  )
   .option('--dir <dir>', 'the directory given to local up')
   .action(async (options: { dir?: string }) => {
     const result = await localClean(options.dir);
-    out(`stopped ${result.stoppedPids.length} processes, removed ${result.removedNamespaces.length} network namespaces${result.removedNamespaces.length ? ` (${result.removedNamespaces.join(', ')})` : ''}`);
-    if (result.inUse.length) out(`left alone, still in use: ${result.inUse.join(', ')} (stop their cluster with: pgfailover local down --dir DIR)`);
+    out(
+      `stopped ${result.stoppedPids.length} processes, removed ${result.removedNamespaces.length} network namespaces${result.removedNamespaces.length ? ` (${result.removedNamespaces.join(', ')})` : ''}`,
+    );
+    if (result.inUse.length)
+      out(
+        `left alone, still in use: ${result.inUse.join(', ')} (stop their cluster with: pgfailover local down --dir DIR)`,
+      );
   });
 
 local
   .command('drill')
-  .description('inject a fault while a writer commits through the cluster address; follow the failover and report its timeline and any lost writes')
+  .description(
+    'inject a fault while a writer commits through the cluster address; follow the failover and report its timeline and any lost writes',
+  )
   .requiredOption('--dir <dir>', 'the directory given to local up')
   .addOption(new Option('--fault <fault>', 'what to break').choices([...FAULTS]).makeOptionMandatory())
-  .option('--stall-ms <ms>', 'how long a temporary fault lasts (stall-primary, cut-primary-from-clients, lossy-primary, pause-evaluator, pause-store)', wholeNumber('--stall-ms', 1), 2000)
-  .option('--timeout-ms <ms>', 'give up waiting for the outcome after this long', wholeNumber('--timeout-ms', 1000), 60_000)
+  .option(
+    '--stall-ms <ms>',
+    'how long a temporary fault lasts (stall-primary, cut-primary-from-clients, lossy-primary, pause-evaluator, pause-store)',
+    wholeNumber('--stall-ms', 1),
+    2000,
+  )
+  .option(
+    '--timeout-ms <ms>',
+    'give up waiting for the outcome after this long',
+    wholeNumber('--timeout-ms', 1000),
+    60_000,
+  )
   .option('--json', 'print the report as one JSON object (the steps still go to stderr)')
   .action(async (options: { dir: string; fault: Fault; stallMs: number; timeoutMs: number; json?: boolean }) => {
     const report = await runDrill({
@@ -416,7 +661,9 @@ local
 
 local
   .command('heal')
-  .description('undo what drills and the nemesis left: network faults, paused processes, stepped clocks; restart dead agents')
+  .description(
+    'undo what drills and the nemesis left: network faults, paused processes, stepped clocks; restart dead agents',
+  )
   .requiredOption('--dir <dir>', 'the directory given to local up')
   .action(async (options: { dir: string }) => {
     out(await localHeal(options.dir));
@@ -424,27 +671,55 @@ local
 
 local
   .command('nemesis')
-  .description('random silent faults (seeded) against a lab cluster while clients write on both sides; checks never two writable primaries, no acknowledged row lost (sync), no promotion on a blip, recovery after each heal')
-  .option('--seed <n>', 'the seed: the same seed runs the same schedule', wholeNumber('--seed', 0), Math.floor(Math.random() * 1_000_000))
+  .description(
+    'random silent faults (seeded) against a lab cluster while clients write on both sides; checks never two writable primaries, no acknowledged row lost (sync), no promotion on a blip, recovery after each heal',
+  )
+  .option(
+    '--seed <n>',
+    'the seed: the same seed runs the same schedule',
+    wholeNumber('--seed', 0),
+    Math.floor(Math.random() * 1_000_000),
+  )
   .option('--duration <time>', 'how long to keep injecting faults, e.g. 10m or 90s', '3m')
   .option('--async', 'asynchronous replication (lost acknowledged rows are then reported, not a violation)')
   .option('--recovery-bound <time>', 'after each heal the cluster must be whole within this long', '60s')
   .option('--dir <dir>', 'where to put the cluster (a new temporary directory by default)')
   .option('--json', 'print the report as JSON at the end')
-  .action(async (options: { seed: number; duration: string; async?: boolean; recoveryBound: string; dir?: string; json?: boolean }) => {
-    let durationMs: number;
-    let recoveryBoundMs: number;
-    try {
-      durationMs = parseDuration(options.duration);
-      recoveryBoundMs = parseDuration(options.recoveryBound);
-    } catch (error) {
-      throw new UsageError(`--duration / --recovery-bound: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    const report = await runNemesis({ seed: options.seed, durationMs, synchronous: options.async !== true, recoveryBoundMs, ...(options.dir ? { dir: options.dir } : {}), onLine: (line) => (options.json ? process.stderr.write(`${line}\n`) : out(line)) });
-    if (options.json) out(JSON.stringify(report));
-    else out(`seed ${report.seed}: ${report.faults.length} faults, ${report.promotions} promotions, ${report.acknowledged} rows acknowledged, ${report.missing} missing, ${report.samples} samples; ${report.violations.length} violation(s)`);
-    process.exitCode = report.violations.length === 0 ? 0 : 1;
-  });
+  .action(
+    async (options: {
+      seed: number;
+      duration: string;
+      async?: boolean;
+      recoveryBound: string;
+      dir?: string;
+      json?: boolean;
+    }) => {
+      let durationMs: number;
+      let recoveryBoundMs: number;
+      try {
+        durationMs = parseDuration(options.duration);
+        recoveryBoundMs = parseDuration(options.recoveryBound);
+      } catch (error) {
+        throw new UsageError(
+          `--duration / --recovery-bound: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+      const report = await runNemesis({
+        seed: options.seed,
+        durationMs,
+        synchronous: options.async !== true,
+        recoveryBoundMs,
+        ...(options.dir ? { dir: options.dir } : {}),
+        onLine: (line) => (options.json ? process.stderr.write(`${line}\n`) : out(line)),
+      });
+      if (options.json) out(JSON.stringify(report));
+      else
+        out(
+          `seed ${report.seed}: ${report.faults.length} faults, ${report.promotions} promotions, ${report.acknowledged} rows acknowledged, ${report.missing} missing, ${report.samples} samples; ${report.violations.length} violation(s)`,
+        );
+      process.exitCode = report.violations.length === 0 ? 0 : 1;
+    },
+  );
 
 local
   .command('demo')
@@ -467,7 +742,9 @@ try {
     process.stderr.write(`pgfailover: ${error.message}\n`);
     process.exitCode = 2;
   } else if (error instanceof StoreConflictError) {
-    process.stderr.write(`pgfailover: ${error.message}; read the current state with pgfailover cluster-status and try again\n`);
+    process.stderr.write(
+      `pgfailover: ${error.message}; read the current state with pgfailover cluster-status and try again\n`,
+    );
     process.exitCode = 2;
   } else {
     process.stderr.write(`pgfailover: ${error instanceof Error ? error.message : String(error)}\n`);

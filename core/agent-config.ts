@@ -31,7 +31,10 @@ const databaseSchema = z.strictObject({
   dbname: z.string().min(1).default('postgres'),
   user: z.string().min(1).default('pgfailover'),
   /** Name of the environment variable that holds the password (the systemd unit's EnvironmentFile). */
-  passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+  passwordEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .optional(),
   /** A file holding only the password; keep it mode 0600. Without either, libpq's ~/.pgpass is used. */
   passwordFile: z.string().min(1).optional(),
   /** A Secrets Manager secret (ARN or name) holding the password, or JSON with a "password" key. */
@@ -87,7 +90,11 @@ const rawConfigSchema = z.strictObject({
    */
   watchdog: z
     .discriminatedUnion('kind', [
-      z.strictObject({ kind: z.literal('device'), path: z.string().min(1).default('/dev/watchdog'), timeoutMs: z.number().int().min(1000).max(60_000) }),
+      z.strictObject({
+        kind: z.literal('device'),
+        path: z.string().min(1).default('/dev/watchdog'),
+        timeoutMs: z.number().int().min(1000).max(60_000),
+      }),
       z.strictObject({ kind: z.literal('file'), path: z.string().min(1) }),
     ])
     .optional(),
@@ -117,14 +124,31 @@ const rawConfigSchema = z.strictObject({
       instanceMetadata: z.boolean().default(false),
       /** Only for tests: where IMDS answers. */
       imdsEndpoint: z.url().default('http://169.254.169.254'),
-      instanceId: z.string().regex(/^i-[0-9a-f]+$/, 'an EC2 instance id such as i-0abc123').optional(),
-      eniId: z.string().regex(/^eni-[0-9a-f]+$/, 'an ENI id such as eni-0abc123').optional(),
-      subnetId: z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc123').optional(),
+      instanceId: z
+        .string()
+        .regex(/^i-[0-9a-f]+$/, 'an EC2 instance id such as i-0abc123')
+        .optional(),
+      eniId: z
+        .string()
+        .regex(/^eni-[0-9a-f]+$/, 'an ENI id such as eni-0abc123')
+        .optional(),
+      subnetId: z
+        .string()
+        .regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc123')
+        .optional(),
       /** secondary-ip clusters: the OS interface the agent brings the address up on when this node is primary. */
-      secondaryIpDevice: z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'an interface name such as eth0 or ens5').default('eth0'),
+      secondaryIpDevice: z
+        .string()
+        .regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'an interface name such as eth0 or ens5')
+        .default('eth0'),
       secondaryIpPrefixLength: z.number().int().min(1).max(32).default(32),
     })
-    .default({ instanceMetadata: false, imdsEndpoint: 'http://169.254.169.254', secondaryIpDevice: 'eth0', secondaryIpPrefixLength: 32 }),
+    .default({
+      instanceMetadata: false,
+      imdsEndpoint: 'http://169.254.169.254',
+      secondaryIpDevice: 'eth0',
+      secondaryIpPrefixLength: 32,
+    }),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 
@@ -141,7 +165,9 @@ function crossChecks(raw: RawConfig, timeouts: Timeouts): string[] {
   if (raw.role === 'witness' && raw.database) {
     problems.push('database: a witness has no database; remove this key or set role to "database"');
   }
-  const passwordSources = ['passwordEnv', 'passwordFile', 'passwordSecret'].filter((key) => raw.database?.[key as 'passwordEnv'] !== undefined);
+  const passwordSources = ['passwordEnv', 'passwordFile', 'passwordSecret'].filter(
+    (key) => raw.database?.[key as 'passwordEnv'] !== undefined,
+  );
   if (passwordSources.length > 1) {
     problems.push(`database: give one password source, not ${passwordSources.join(' and ')}`);
   }

@@ -28,7 +28,9 @@ export interface AgentView {
   witness: boolean;
   nodeId: string;
   /** The newest goal this agent has read, or null before the first. */
-  goal: Pick<ClusterRecord, 'term' | 'phase' | 'primaryNodeId' | 'leaseReleased'> & { switchoverTo: string | null } | null;
+  goal:
+    | (Pick<ClusterRecord, 'term' | 'phase' | 'primaryNodeId' | 'leaseReleased'> & { switchoverTo: string | null })
+    | null;
   /** The highest term this agent has seen: older goals are ignored. */
   seenTerm: number;
   db: {
@@ -61,7 +63,8 @@ export interface AgentRule {
   reason: (view: AgentView) => string;
 }
 
-const done = (view: AgentView, step: AgentStep): boolean => view.goal !== null && view.progress.term === view.goal.term && view.progress.done.includes(step);
+const done = (view: AgentView, step: AgentStep): boolean =>
+  view.goal !== null && view.progress.term === view.goal.term && view.progress.done.includes(step);
 const mine = (view: AgentView): boolean => view.goal?.primaryNodeId === view.nodeId;
 const phase = (view: AgentView): ClusterRecord['phase'] | undefined => view.goal?.phase;
 
@@ -72,14 +75,21 @@ export const AGENT_RULES: AgentRule[] = [
     id: 'lease-expiring',
     when: (v) => v.selfFenceEnabled && v.db.writable && (v.leaseRemainingMs ?? 0) <= v.fenceLeadMs,
     step: 'self-fence',
-    reason: (v) => `the lease ${v.leaseRemainingMs === null ? 'is not held' : `has ${v.leaseRemainingMs} ms left`} and could not be renewed: stop the database before it runs out`,
+    reason: (v) =>
+      `the lease ${v.leaseRemainingMs === null ? 'is not held' : `has ${v.leaseRemainingMs} ms left`} and could not be renewed: stop the database before it runs out`,
   },
   { id: 'witness', when: (v) => v.witness, step: null, reason: () => 'a witness has no database to act on' },
   { id: 'no-goal', when: (v) => v.goal === null, step: null, reason: () => 'no goal read yet' },
-  { id: 'stale-goal', when: (v) => (v.goal?.term ?? 0) < v.seenTerm, step: null, reason: (v) => `goal of term ${v.goal?.term ?? 0} is older than term ${v.seenTerm}, already seen` },
+  {
+    id: 'stale-goal',
+    when: (v) => (v.goal?.term ?? 0) < v.seenTerm,
+    step: null,
+    reason: (v) => `goal of term ${v.goal?.term ?? 0} is older than term ${v.seenTerm}, already seen`,
+  },
   {
     id: 'demote-for-switchover',
-    when: (v) => mine(v) && phase(v) === 'demoting' && v.goal?.switchoverTo !== null && v.db.writable && !done(v, 'demote'),
+    when: (v) =>
+      mine(v) && phase(v) === 'demoting' && v.goal?.switchoverTo !== null && v.db.writable && !done(v, 'demote'),
     step: 'demote',
     reason: (v) => `switchover to ${v.goal?.switchoverTo ?? '?'}: stop cleanly and follow it`,
   },
@@ -91,7 +101,12 @@ export const AGENT_RULES: AgentRule[] = [
   },
   {
     id: 'post-promotion-hook',
-    when: (v) => mine(v) && (phase(v) === 'promoted' || phase(v) === 'steady') && done(v, 'promote') && v.hasPostPromotionHook && !done(v, 'post-promotion-hook'),
+    when: (v) =>
+      mine(v) &&
+      (phase(v) === 'promoted' || phase(v) === 'steady') &&
+      done(v, 'promote') &&
+      v.hasPostPromotionHook &&
+      !done(v, 'post-promotion-hook'),
     step: 'post-promotion-hook',
     reason: () => 'promoted, and the address has moved: run the post-promotion hook',
   },
@@ -102,28 +117,46 @@ export const AGENT_RULES: AgentRule[] = [
     reason: () => 'the primary database is down: fence it, then release the lease so nobody waits it out',
   },
   { id: 'primary-nothing-to-do', when: (v) => mine(v), step: null, reason: () => 'the primary of the current term' },
-  { id: 'primary-unknown', when: (v) => v.goal?.primaryNodeId === null || v.primaryAddress === null, step: null, reason: () => 'no primary, or its address is unknown' },
+  {
+    id: 'primary-unknown',
+    when: (v) => v.goal?.primaryNodeId === null || v.primaryAddress === null,
+    step: null,
+    reason: () => 'no primary, or its address is unknown',
+  },
   {
     id: 'second-primary',
     when: (v) => v.db.writable && !done(v, 'fence'),
     step: 'fence',
-    reason: (v) => `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; this writable database must stop and return only as its standby`,
+    reason: (v) =>
+      `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; this writable database must stop and return only as its standby`,
   },
   {
     id: 'down-not-marked',
     when: (v) => v.db.status === 'DOWN' && !v.markedStandby && !done(v, 'fence'),
     step: 'mark-standby',
-    reason: (v) => `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; write standby.signal so whatever restarts this node brings it back as a standby`,
+    reason: (v) =>
+      `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; write standby.signal so whatever restarts this node brings it back as a standby`,
   },
   {
     id: 'streams-from-new-primary',
-    when: (v) => v.db.status === 'UP' && v.db.inRecovery && (phase(v) === 'promoted' || phase(v) === 'steady') && v.db.upstream === v.primaryAddress && !done(v, 'report-repointed'),
+    when: (v) =>
+      v.db.status === 'UP' &&
+      v.db.inRecovery &&
+      (phase(v) === 'promoted' || phase(v) === 'steady') &&
+      v.db.upstream === v.primaryAddress &&
+      !done(v, 'report-repointed'),
     step: 'report-repointed',
     reason: (v) => `streaming from ${v.goal?.primaryNodeId ?? '?'} at ${v.primaryAddress ?? '?'}`,
   },
   {
     id: 'repoint',
-    when: (v) => v.db.status === 'UP' && v.db.inRecovery && (phase(v) === 'promoted' || phase(v) === 'steady') && v.db.upstream !== v.primaryAddress && !done(v, 'repoint') && !done(v, 'report-repointed'),
+    when: (v) =>
+      v.db.status === 'UP' &&
+      v.db.inRecovery &&
+      (phase(v) === 'promoted' || phase(v) === 'steady') &&
+      v.db.upstream !== v.primaryAddress &&
+      !done(v, 'repoint') &&
+      !done(v, 'report-repointed'),
     step: 'repoint',
     reason: (v) => `follow ${v.goal?.primaryNodeId ?? '?'} at ${v.primaryAddress ?? '?'}`,
   },

@@ -81,7 +81,9 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     problems.push(`item ${item.sk} in the state table is not valid and was ignored: ${item.problems.join('; ')}`);
   }
 
-  const nodes = membership.allowed.map((allowed) => nodeStatus(allowed, heartbeatOf.get(allowed.nodeId), nowMs, cluster.address.holderNodeId));
+  const nodes = membership.allowed.map((allowed) =>
+    nodeStatus(allowed, heartbeatOf.get(allowed.nodeId), nowMs, cluster.address.holderNodeId),
+  );
   for (const node of nodes) {
     const where = `${node.nodeId} (${node.address})`;
     if (node.agentStatus !== 'UP') {
@@ -102,47 +104,77 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     // The recorded primary's agent may be gone while its database still serves: its peers say so.
     const recorded = nodes.find((node) => node.nodeId === cluster.primaryNodeId);
     const answersTo = snapshot.heartbeats
-      .filter((beat) => beat.nodeId !== cluster.primaryNodeId && nodes.find((node) => node.nodeId === beat.nodeId)?.agentStatus === 'UP')
+      .filter(
+        (beat) =>
+          beat.nodeId !== cluster.primaryNodeId &&
+          nodes.find((node) => node.nodeId === beat.nodeId)?.agentStatus === 'UP',
+      )
       .filter((beat) => beat.primaryCheck?.primaryNodeId === cluster.primaryNodeId && beat.primaryCheck.status === 'UP')
       .map((beat) => beat.nodeId);
     if (recorded && recorded.agentStatus !== 'UP' && answersTo.length > 0) {
-      problems.push(`primary ${recorded.nodeId}: its agent is not reporting, but its database answers ${answersTo.join(', ')}: it is probably still serving, and no failover happens while it answers; start its agent again`);
+      problems.push(
+        `primary ${recorded.nodeId}: its agent is not reporting, but its database answers ${answersTo.join(', ')}: it is probably still serving, and no failover happens while it answers; start its agent again`,
+      );
     } else {
       problems.push('no primary: no node reports a running, writable database');
     }
   }
   if (primaries.length > 1) {
-    problems.push(`more than one writable primary: ${primaries.map((node) => node.nodeId).join(', ')}; stop all but one at once (split brain)`);
+    problems.push(
+      `more than one writable primary: ${primaries.map((node) => node.nodeId).join(', ')}; stop all but one at once (split brain)`,
+    );
   }
   if (primary && cluster.primaryNodeId && primary.nodeId !== cluster.primaryNodeId) {
-    problems.push(`the cluster record names ${cluster.primaryNodeId} as primary (term ${cluster.term}) but ${primary.nodeId} is the writable one`);
+    problems.push(
+      `the cluster record names ${cluster.primaryNodeId} as primary (term ${cluster.term}) but ${primary.nodeId} is the writable one`,
+    );
   }
   if (standbys.length === 0) problems.push('no standby: there is nothing to fail over to');
   // What the evaluator has raised and not yet resolved: a SEVERE one means the cluster is not well,
   // whatever the nodes report at this moment (a manual failover required, a fence that failed, ...).
   for (const alert of cluster.alerts) {
-    if (alert.severity === 'SEVERE' && !alert.key.startsWith('halted:')) problems.push(`the evaluator reports since ${new Date(alert.sinceMs).toISOString()}: ${alert.subject}`);
+    if (alert.severity === 'SEVERE' && !alert.key.startsWith('halted:'))
+      problems.push(`the evaluator reports since ${new Date(alert.sinceMs).toISOString()}: ${alert.subject}`);
   }
   if (cluster.phase === 'halted') {
-    const why = cluster.alerts.find((alert) => alert.key.startsWith('halted:'))?.subject ?? `a failover was stopped in term ${cluster.term}`;
-    problems.push(`the cluster is halted (${why}): no failover will happen until a person acts; read why with pgfailover history, make sure at most one database is writable, then run: pgfailover resume --cluster ${cluster.cluster}`);
+    const why =
+      cluster.alerts.find((alert) => alert.key.startsWith('halted:'))?.subject ??
+      `a failover was stopped in term ${cluster.term}`;
+    problems.push(
+      `the cluster is halted (${why}): no failover will happen until a person acts; read why with pgfailover history, make sure at most one database is writable, then run: pgfailover resume --cluster ${cluster.cluster}`,
+    );
   } else if (cluster.phase !== 'steady') {
-    warnings.push(`a ${cluster.failover?.kind ?? 'role change'} is under way (phase ${cluster.phase}, term ${cluster.term}, to ${cluster.failover?.toNodeId ?? cluster.switchover?.toNodeId ?? '?'})`);
+    warnings.push(
+      `a ${cluster.failover?.kind ?? 'role change'} is under way (phase ${cluster.phase}, term ${cluster.term}, to ${cluster.failover?.toNodeId ?? cluster.switchover?.toNodeId ?? '?'})`,
+    );
   }
 
   const primaryHeartbeat = primary ? heartbeatOf.get(primary.nodeId) : undefined;
-  const promoteStandbys = standbys.map((standby) => promoteStandby(standby, primary, primaryHeartbeat, cluster.policy.maxLagBytes));
+  const promoteStandbys = standbys.map((standby) =>
+    promoteStandby(standby, primary, primaryHeartbeat, cluster.policy.maxLagBytes),
+  );
   for (const standby of promoteStandbys) {
     if (!standby.inSync) problems.push(`standby ${standby.nodeId} is not in sync with the primary: ${standby.info}`);
   }
 
   if (cluster.address.mode === 'secondary-ip') {
-    const subnets = [...new Set(snapshot.heartbeats.filter((beat) => beat.agentType !== 'witness' && beat.host.subnetId).map((beat) => beat.host.subnetId))];
-    if (subnets.length > 1) problems.push(`the secondary IP cannot move between subnets, but the database nodes are in ${subnets.join(', ')}; use the eip or route-table address mode, or keep the nodes in one subnet`);
+    const subnets = [
+      ...new Set(
+        snapshot.heartbeats
+          .filter((beat) => beat.agentType !== 'witness' && beat.host.subnetId)
+          .map((beat) => beat.host.subnetId),
+      ),
+    ];
+    if (subnets.length > 1)
+      problems.push(
+        `the secondary IP cannot move between subnets, but the database nodes are in ${subnets.join(', ')}; use the eip or route-table address mode, or keep the nodes in one subnet`,
+      );
   }
   const votingMembers = membership.allowed.length;
   if (votingMembers < 3) {
-    warnings.push(`only ${votingMembers} member(s) allowed: with fewer than three (database nodes and witnesses) failover protection is reduced; add a standby or a witness`);
+    warnings.push(
+      `only ${votingMembers} member(s) allowed: with fewer than three (database nodes and witnesses) failover protection is reduced; add a standby or a witness`,
+    );
   }
   const rejectedNodes = [
     ...snapshot.rejected.map((rejected) => ({
@@ -176,7 +208,13 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
       const role = membership.allowed.find((node) => node.nodeId === nodeId)?.role;
       // ... nor a node whose agent is not reporting (a dead old primary is no candidate until it is back).
       const reporting = nodes.find((node) => node.nodeId === nodeId)?.agentStatus === 'UP';
-      return type !== 'witness' && role !== 'witness' && nodeId !== primary?.nodeId && nodeId !== cluster.primaryNodeId && reporting;
+      return (
+        type !== 'witness' &&
+        role !== 'witness' &&
+        nodeId !== primary?.nodeId &&
+        nodeId !== cluster.primaryNodeId &&
+        reporting
+      );
     }),
     promoteStatus: {
       primary: primary ? { nodeId: primary.nodeId, currentLsn: primary.currentLsn, timeline: primary.timeline } : null,
@@ -190,7 +228,12 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
   };
 }
 
-function nodeStatus(allowed: AllowedNode, heartbeat: HeartbeatRecord | undefined, nowMs: number, holder: string | null): NodeStatus {
+function nodeStatus(
+  allowed: AllowedNode,
+  heartbeat: HeartbeatRecord | undefined,
+  nowMs: number,
+  holder: string | null,
+): NodeStatus {
   const base = {
     nodeId: allowed.nodeId,
     address: allowed.address,
@@ -224,7 +267,13 @@ function nodeStatus(allowed: AllowedNode, heartbeat: HeartbeatRecord | undefined
   };
   // What a silent or stopped agent last said its node was is history, not status.
   if (heartbeat.agentStatus === 'EXITED') {
-    return { ...facts, agentType: 'unknown', agentStatus: 'EXITED', dbStatus: 'UNKNOWN', info: 'the agent was stopped (it said so on exit); start pgfailover-agent again' };
+    return {
+      ...facts,
+      agentType: 'unknown',
+      agentStatus: 'EXITED',
+      dbStatus: 'UNKNOWN',
+      info: 'the agent was stopped (it said so on exit); start pgfailover-agent again',
+    };
   }
   if (ageMs > heartbeat.timeouts.nodeTimeoutMs) {
     return {
@@ -238,36 +287,77 @@ function nodeStatus(allowed: AllowedNode, heartbeat: HeartbeatRecord | undefined
   return { ...facts, agentStatus: 'UP', dbStatus: heartbeat.dbStatus, info: heartbeat.dbInfo };
 }
 
-function promoteStandby(standby: NodeStatus, primary: NodeStatus | undefined, primaryHeartbeat: HeartbeatRecord | undefined, maxLagBytes: number): PromoteStandby {
+function promoteStandby(
+  standby: NodeStatus,
+  primary: NodeStatus | undefined,
+  primaryHeartbeat: HeartbeatRecord | undefined,
+  maxLagBytes: number,
+): PromoteStandby {
   const base = { nodeId: standby.nodeId, receivedLsn: standby.receivedLsn, replayedLsn: standby.replayedLsn };
-  if (!primary || !primary.currentLsn) return { ...base, lagBytes: null, inSync: false, info: 'no primary to compare with' };
-  if (!standby.receivedLsn && !standby.replayedLsn) return { ...base, lagBytes: null, inSync: false, info: 'has not received any WAL' };
+  if (!primary || !primary.currentLsn)
+    return { ...base, lagBytes: null, inSync: false, info: 'no primary to compare with' };
+  if (!standby.receivedLsn && !standby.replayedLsn)
+    return { ...base, lagBytes: null, inSync: false, info: 'has not received any WAL' };
   if (standby.timeline !== null && primary.timeline !== null && standby.timeline !== primary.timeline) {
-    return { ...base, lagBytes: null, inSync: false, info: `on timeline ${standby.timeline} while the primary is on timeline ${primary.timeline}` };
+    return {
+      ...base,
+      lagBytes: null,
+      inSync: false,
+      info: `on timeline ${standby.timeline} while the primary is on timeline ${primary.timeline}`,
+    };
   }
   // A standby whose receiver restarted reports no received LSN; what it has replayed it certainly has.
   const standbyLsn = standby.receivedLsn ?? standby.replayedLsn ?? '0/0';
   const lagBytes = lsnLagBytes(primary.currentLsn, standbyLsn);
-  const streaming = primaryHeartbeat?.replication.some((peer) => peer.applicationName === standby.nodeId && peer.state === 'streaming') ?? false;
+  const streaming =
+    primaryHeartbeat?.replication.some(
+      (peer) => peer.applicationName === standby.nodeId && peer.state === 'streaming',
+    ) ?? false;
   // Ahead of the primary's last report and not streaming from it: it has WAL the primary does not (a
   // diverged history, such as an old primary restarted as a standby). Ahead while streaming is only the
   // two reports' different ages.
   const aheadBytes = lsnLagBytes(standbyLsn, primary.currentLsn);
   if (aheadBytes > 0 && !streaming) {
-    return { ...base, lagBytes: 0, inSync: false, info: `${aheadBytes} bytes ahead of the primary and not streaming from it: its history diverged; it cannot follow this primary without pg_rewind (or a fresh copy)` };
+    return {
+      ...base,
+      lagBytes: 0,
+      inSync: false,
+      info: `${aheadBytes} bytes ahead of the primary and not streaming from it: its history diverged; it cannot follow this primary without pg_rewind (or a fresh copy)`,
+    };
   }
   if (lagBytes > maxLagBytes) {
-    return { ...base, lagBytes, inSync: false, info: `${lagBytes} bytes behind the primary, past the ${maxLagBytes}-byte limit` };
+    return {
+      ...base,
+      lagBytes,
+      inSync: false,
+      info: `${lagBytes} bytes behind the primary, past the ${maxLagBytes}-byte limit`,
+    };
   }
-  const notes = [lagBytes > 0 ? `${lagBytes} bytes behind` : '', streaming ? '' : 'not listed as streaming in the primary\'s pg_stat_replication'];
+  const notes = [
+    lagBytes > 0 ? `${lagBytes} bytes behind` : '',
+    streaming ? '' : "not listed as streaming in the primary's pg_stat_replication",
+  ];
   return { ...base, lagBytes, inSync: true, info: notes.filter(Boolean).join('; ') };
 }
 
-function verdict(hasPrimary: boolean, standbys: PromoteStandby[], maxLagBytes: number): { safeToPromote: boolean; verdict: string } {
-  if (!hasPrimary) return { safeToPromote: false, verdict: 'No single running primary: cannot judge whether a standby is safe to promote.' };
-  if (standbys.length === 0) return { safeToPromote: false, verdict: 'No running standby: there is nothing to promote.' };
+function verdict(
+  hasPrimary: boolean,
+  standbys: PromoteStandby[],
+  maxLagBytes: number,
+): { safeToPromote: boolean; verdict: string } {
+  if (!hasPrimary)
+    return {
+      safeToPromote: false,
+      verdict: 'No single running primary: cannot judge whether a standby is safe to promote.',
+    };
+  if (standbys.length === 0)
+    return { safeToPromote: false, verdict: 'No running standby: there is nothing to promote.' };
   const inSync = standbys.filter((standby) => standby.inSync);
-  if (inSync.length === 0) return { safeToPromote: false, verdict: `No standby is in sync with the primary (lag limit ${maxLagBytes} bytes). It is not safe to promote.` };
+  if (inSync.length === 0)
+    return {
+      safeToPromote: false,
+      verdict: `No standby is in sync with the primary (lag limit ${maxLagBytes} bytes). It is not safe to promote.`,
+    };
   const lagging = standbys.filter((standby) => !standby.inSync).map((standby) => standby.nodeId);
   const allLevel = inSync.every((standby) => standby.lagBytes === 0);
   const head = allLevel
@@ -291,7 +381,9 @@ const AGENT_TYPE_LABEL: Record<NodeStatus['agentType'], string> = {
 /** The human report, laid out like EFM's so that a DBA finds things where they expect them. */
 export function formatClusterStatus(report: ClusterStatusReport): string {
   const lines: string[] = [];
-  lines.push(`Cluster Status: ${report.cluster}   (term ${report.term}${report.phase === 'steady' ? '' : `, ${report.phase.toUpperCase()}`}, automatic failover ${report.autoFailover ? 'on' : 'OFF'}, fencing ${report.fencing})`);
+  lines.push(
+    `Cluster Status: ${report.cluster}   (term ${report.term}${report.phase === 'steady' ? '' : `, ${report.phase.toUpperCase()}`}, automatic failover ${report.autoFailover ? 'on' : 'OFF'}, fencing ${report.fencing})`,
+  );
   lines.push('');
   // The VIP column appears once an address is managed; "*" marks the node that holds it, as in EFM.
   const showAddress = report.address.mode !== 'none';
@@ -311,7 +403,9 @@ export function formatClusterStatus(report: ClusterStatusReport): string {
   );
   lines.push('');
   lines.push('Allowed node host list:');
-  lines.push(`  ${report.allowedNodes.map((node) => `${node.nodeId} (${node.address})`).join(' ') || '(none: allow nodes with pgfailover allow-node)'}`);
+  lines.push(
+    `  ${report.allowedNodes.map((node) => `${node.nodeId} (${node.address})`).join(' ') || '(none: allow nodes with pgfailover allow-node)'}`,
+  );
   lines.push('');
   lines.push('Standby priority host list:');
   lines.push(`  ${report.standbyPriority.join(' ') || '(none)'}`);
@@ -322,7 +416,13 @@ export function formatClusterStatus(report: ClusterStatusReport): string {
   const primary = report.promoteStatus.primary;
   if (primary) promoteRows.push(['Primary', primary.nodeId, primary.currentLsn ?? 'UNKNOWN', '', '']);
   for (const standby of report.promoteStatus.standbys) {
-    promoteRows.push(['Standby', standby.nodeId, standby.receivedLsn ?? 'UNKNOWN', standby.replayedLsn ?? 'UNKNOWN', standby.info]);
+    promoteRows.push([
+      'Standby',
+      standby.nodeId,
+      standby.receivedLsn ?? 'UNKNOWN',
+      standby.replayedLsn ?? 'UNKNOWN',
+      standby.info,
+    ]);
   }
   lines.push(table(['DB Type', 'Node', 'WAL Received LSN', 'WAL Replayed LSN', 'Info'], promoteRows));
   lines.push('');
@@ -330,7 +430,12 @@ export function formatClusterStatus(report: ClusterStatusReport): string {
   if (report.rejectedNodes.length > 0) {
     lines.push('');
     lines.push('Rejected nodes (heartbeats refused, never counted):');
-    lines.push(table(['Node', 'Address', 'Attempts', 'Reason'], report.rejectedNodes.map((node) => [node.nodeId, node.address, String(node.attempts), node.reason])));
+    lines.push(
+      table(
+        ['Node', 'Address', 'Attempts', 'Reason'],
+        report.rejectedNodes.map((node) => [node.nodeId, node.address, String(node.attempts), node.reason]),
+      ),
+    );
   }
   if (report.problems.length > 0) {
     lines.push('');
@@ -346,7 +451,10 @@ export function formatClusterStatus(report: ClusterStatusReport): string {
 }
 
 function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const render = (cells: string[]) => `  ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ')}`.trimEnd();
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const render = (cells: string[]) =>
+    `  ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ')}`.trimEnd();
   return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)].join('\n');
 }

@@ -20,7 +20,8 @@ export interface EvaluationInput {
   observations: Observations;
 }
 
-export type Action = { kind: 'move-address'; toNodeId: string; term: number } | { kind: 'fence-node'; nodeId: string; term: number };
+export type Action =
+  { kind: 'move-address'; toNodeId: string; term: number } | { kind: 'fence-node'; nodeId: string; term: number };
 
 export interface Decision {
   /** The rule that decided, as named in the tables below. */
@@ -97,8 +98,18 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     const heartbeat = heartbeatOf.get(node.nodeId);
     const seen = observations.nodes[node.nodeId];
     const silentForMs = seen ? monoMs - seen.changedAtMonoMs : null;
-    const live = heartbeat !== undefined && heartbeat.agentStatus === 'UP' && silentForMs !== null && silentForMs <= heartbeat.timeouts.nodeTimeoutMs;
-    return { node, heartbeat, live, silentForMs, witness: node.role === 'witness' || heartbeat?.agentType === 'witness' };
+    const live =
+      heartbeat !== undefined &&
+      heartbeat.agentStatus === 'UP' &&
+      silentForMs !== null &&
+      silentForMs <= heartbeat.timeouts.nodeTimeoutMs;
+    return {
+      node,
+      heartbeat,
+      live,
+      silentForMs,
+      witness: node.role === 'witness' || heartbeat?.agentType === 'witness',
+    };
   });
   const primary = nodes.find((facts) => facts.node.nodeId === cluster.primaryNodeId);
   const primaryLive = primary?.live === true;
@@ -119,24 +130,33 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   }
 
   const lease = observations.lease;
-  const leaseAgeMs = lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals ? monoMs - lease.changedAtMonoMs : 0;
+  const leaseAgeMs =
+    lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals
+      ? monoMs - lease.changedAtMonoMs
+      : 0;
   const leaseWindowMs = cluster.policy.leaseDurationMs + cluster.policy.leaseMarginMs;
   const leaseExpired = cluster.leaseReleased || leaseAgeMs > leaseWindowMs;
 
   // Healthy means its agent says so and the cluster agrees: a primary that a majority cannot reach is
   // not healthy even while its agent still reports (a partition); only its lease then protects it.
   const confirmed = unreachableVotes.length >= majority;
-  const primaryHealthy = primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary' && !confirmed;
+  const primaryHealthy =
+    primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary' && !confirmed;
   // While promoting, the current candidate is not a candidate for its own replacement.
   const excluded = new Map<string, string>();
   if (cluster.phase === 'promoting' && cluster.failover) {
     excluded.set(cluster.failover.toNodeId, `it is the candidate of term ${cluster.term} that did not promote`);
-    if (cluster.failover.fromNodeId) excluded.set(cluster.failover.fromNodeId, 'it is the primary this failover replaces');
+    if (cluster.failover.fromNodeId)
+      excluded.set(cluster.failover.fromNodeId, 'it is the primary this failover replaces');
   }
-  const referenceBeat = cluster.phase === 'promoting' ? nodes.find((n) => n.node.nodeId === cluster.failover?.fromNodeId)?.heartbeat : primaryBeat;
+  const referenceBeat =
+    cluster.phase === 'promoting'
+      ? nodes.find((n) => n.node.nodeId === cluster.failover?.fromNodeId)?.heartbeat
+      : primaryBeat;
   const { candidate, vetoes, eligible } = chooseCandidate(cluster, membership, nodes, referenceBeat, excluded);
   const phase = observations.phase;
-  const phaseAgeMs = phase && phase.term === cluster.term && phase.phase === cluster.phase ? monoMs - phase.sinceMonoMs : 0;
+  const phaseAgeMs =
+    phase && phase.term === cluster.term && phase.phase === cluster.phase ? monoMs - phase.sinceMonoMs : 0;
   return {
     nowMs,
     monoMs,
@@ -167,8 +187,10 @@ export function switchoverVeto(f: Facts, toNodeId: string): string | undefined {
   if (!target) return `${toNodeId} is not in the allowed node list`;
   if (toNodeId === f.cluster.primaryNodeId) return `${toNodeId} is already the primary`;
   if (target.witness) return `${toNodeId} is a witness and has no database to promote`;
-  if (f.cluster.phase !== 'steady') return `a ${f.cluster.failover?.kind ?? 'failover'} is in progress (phase ${f.cluster.phase})`;
-  if (!f.primaryHealthy) return `the primary ${f.cluster.primaryNodeId ?? '(none)'} is not healthy; a switchover needs a running primary to hand over from`;
+  if (f.cluster.phase !== 'steady')
+    return `a ${f.cluster.failover?.kind ?? 'failover'} is in progress (phase ${f.cluster.phase})`;
+  if (!f.primaryHealthy)
+    return `the primary ${f.cluster.primaryNodeId ?? '(none)'} is not healthy; a switchover needs a running primary to hand over from`;
   const veto = f.vetoes.find((entry) => entry.nodeId === toNodeId);
   if (veto) return `${toNodeId} cannot be promoted: ${veto.reason}`;
   return f.eligible.includes(toNodeId) ? undefined : `${toNodeId} cannot be promoted`;
@@ -192,7 +214,10 @@ export function chooseCandidate(
   const standbys = nodes.filter((facts) => facts.node.nodeId !== cluster.primaryNodeId && !facts.witness);
   const received = (beat: HeartbeatRecord) => beat.receivedLsn ?? beat.replayedLsn;
   // The furthest point anyone is known to have: the old primary's last report, or the best standby.
-  const reference = [primaryBeat?.currentLsn, ...standbys.map((facts) => (facts.heartbeat ? received(facts.heartbeat) : null))]
+  const reference = [
+    primaryBeat?.currentLsn,
+    ...standbys.map((facts) => (facts.heartbeat ? received(facts.heartbeat) : null)),
+  ]
     .filter((lsn): lsn is string => typeof lsn === 'string')
     .sort(compareLsn)
     .at(-1);
@@ -213,7 +238,10 @@ export function chooseCandidate(
       continue;
     }
     if (beat.dbStatus !== 'UP' || beat.agentType !== 'standby') {
-      vetoes.push({ nodeId, reason: `its database is ${beat.dbStatus === 'UP' ? `not a standby (${beat.agentType})` : beat.dbStatus}` });
+      vetoes.push({
+        nodeId,
+        reason: `its database is ${beat.dbStatus === 'UP' ? `not a standby (${beat.agentType})` : beat.dbStatus}`,
+      });
       continue;
     }
     const lsn = received(beat);
@@ -228,21 +256,31 @@ export function chooseCandidate(
     const subnet = beat.host.subnetId;
     const primarySubnet = primaryBeat?.host.subnetId;
     if (cluster.address.mode === 'secondary-ip' && subnet && primarySubnet && subnet !== primarySubnet) {
-      vetoes.push({ nodeId, reason: `it is in subnet ${subnet}; the secondary IP lives in ${primarySubnet} and cannot follow it there` });
+      vetoes.push({
+        nodeId,
+        reason: `it is in subnet ${subnet}; the secondary IP lives in ${primarySubnet} and cannot follow it there`,
+      });
       continue;
     }
     const lagBytes = reference ? lsnLagBytes(reference, lsn) : 0;
     if (lagBytes > cluster.policy.maxLagBytes) {
-      vetoes.push({ nodeId, reason: `it is ${lagBytes} bytes behind, past the ${cluster.policy.maxLagBytes}-byte limit` });
+      vetoes.push({
+        nodeId,
+        reason: `it is ${lagBytes} bytes behind, past the ${cluster.policy.maxLagBytes}-byte limit`,
+      });
       continue;
     }
     eligible.push({ nodeId, receivedLsn: lsn, replayedLsn: beat.replayedLsn, rank: order.indexOf(nodeId) });
   }
-  eligible.sort((a, b) => compareLsn(b.receivedLsn, a.receivedLsn) || compareLsn(b.replayedLsn, a.replayedLsn) || a.rank - b.rank);
+  eligible.sort(
+    (a, b) => compareLsn(b.receivedLsn, a.receivedLsn) || compareLsn(b.replayedLsn, a.replayedLsn) || a.rank - b.rank,
+  );
   const best = eligible[0];
   const eligibleIds = eligible.map((entry) => entry.nodeId);
   if (!best) return { candidate: undefined, vetoes, eligible: eligibleIds };
-  const tied = eligible.filter((other) => other.receivedLsn === best.receivedLsn && other.replayedLsn === best.replayedLsn).length > 1;
+  const tied =
+    eligible.filter((other) => other.receivedLsn === best.receivedLsn && other.replayedLsn === best.replayedLsn)
+      .length > 1;
   const reason = `${best.nodeId} has the most WAL (received ${best.receivedLsn}, replayed ${best.replayedLsn})${tied ? ', tie broken by the priority list' : ''}`;
   return { candidate: { nodeId: best.nodeId, receivedLsn: best.receivedLsn, reason }, vetoes, eligible: eligibleIds };
 }
@@ -266,7 +304,11 @@ export interface Rule {
 const wait = (rule: string, reason: string): Outcome => ({ rule, reason });
 
 /** A role change: a new term whose primary is `toNodeId`, to be promoted; the lease starts afresh. */
-function promoteInNewTerm(f: Facts, toNodeId: string, failover: Pick<NonNullable<ClusterRecord['failover']>, 'kind' | 'fromNodeId' | 'startedAtMs' | 'reason'>): ClusterRecord {
+function promoteInNewTerm(
+  f: Facts,
+  toNodeId: string,
+  failover: Pick<NonNullable<ClusterRecord['failover']>, 'kind' | 'fromNodeId' | 'startedAtMs' | 'reason'>,
+): ClusterRecord {
   return bump(f, {
     term: f.cluster.term + 1,
     primaryNodeId: toNodeId,
@@ -283,7 +325,8 @@ function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
 }
 
 /** "3 of 4 members (need 3: db2, db3, witness)": who says the primary's database does not answer. */
-const votes = (facts: Facts) => `${facts.unreachableVotes.length} of ${facts.voters} members (need ${facts.majority}${facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : ''})`;
+const votes = (facts: Facts) =>
+  `${facts.unreachableVotes.length} of ${facts.voters} members (need ${facts.majority}${facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : ''})`;
 
 function primaryProblem(facts: Facts): string {
   const id = facts.cluster.primaryNodeId;
@@ -294,7 +337,9 @@ function primaryProblem(facts: Facts): string {
   }
   if (!facts.primaryLive) {
     const silent = facts.primary?.silentForMs;
-    return facts.primary?.heartbeat?.agentStatus === 'EXITED' ? `the agent of primary ${id} exited` : `primary ${id} has sent no heartbeat for ${silent === null || silent === undefined ? 'ever' : `${silent} ms`}`;
+    return facts.primary?.heartbeat?.agentStatus === 'EXITED'
+      ? `the agent of primary ${id} exited`
+      : `primary ${id} has sent no heartbeat for ${silent === null || silent === undefined ? 'ever' : `${silent} ms`}`;
   }
   return `the database of primary ${id} is ${facts.primaryDbStatus}`;
 }
@@ -306,7 +351,10 @@ function primaryProblem(facts: Facts): string {
 function addressNotOnPrimaryRule(primaryServes: (f: Facts) => boolean): Rule {
   return {
     id: 'address-not-on-primary',
-    when: (f) => primaryServes(f) && f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== f.cluster.primaryNodeId,
+    when: (f) =>
+      primaryServes(f) &&
+      f.cluster.address.mode !== 'none' &&
+      f.cluster.address.holderNodeId !== f.cluster.primaryNodeId,
     then: (f) => {
       const primaryId = f.cluster.primaryNodeId as string;
       const next = bump(f, {});
@@ -315,7 +363,18 @@ function addressNotOnPrimaryRule(primaryServes: (f: Facts) => boolean): Rule {
         reason: `the address is on ${f.cluster.address.holderNodeId ?? 'no node'}; moving it to primary ${primaryId}`,
         next,
         actions: [{ kind: 'move-address', toNodeId: primaryId, term: f.cluster.term }],
-        notices: f.cluster.phase === 'steady' ? [makeNotice(next, 'address-assigned', 'INFO', `address ${f.cluster.address.value ?? ''} being assigned to primary ${primaryId}`, { nodeId: primaryId })] : [],
+        notices:
+          f.cluster.phase === 'steady'
+            ? [
+                makeNotice(
+                  next,
+                  'address-assigned',
+                  'INFO',
+                  `address ${f.cluster.address.value ?? ''} being assigned to primary ${primaryId}`,
+                  { nodeId: primaryId },
+                ),
+              ]
+            : [],
       };
     },
   };
@@ -332,21 +391,38 @@ function stoppedByFence(f: Facts, nodeId: string | null | undefined): boolean {
  * agent may be frozen or dead). The write claims the stop for this round; the evaluator records the node
  * stopped once the EC2 API says so, and the next round goes on.
  */
-function fenceNodeRule(id: string, target: (f: Facts) => string | null | undefined, needed: (f: Facts) => boolean): Rule {
+function fenceNodeRule(
+  id: string,
+  target: (f: Facts) => string | null | undefined,
+  needed: (f: Facts) => boolean,
+): Rule {
   return {
     id,
     when: (f) => f.cluster.policy.fencing === 'ec2-stop' && needed(f) && !!target(f) && !stoppedByFence(f, target(f)),
     then: (f) => {
       const nodeId = target(f) as string;
       const already = f.cluster.fence?.nodeId === nodeId && f.cluster.fence.term === f.cluster.term;
-      const next = bump(f, already ? {} : { fence: { nodeId, term: f.cluster.term, requestedAtMs: f.nowMs, stoppedAtMs: null } });
+      const next = bump(
+        f,
+        already ? {} : { fence: { nodeId, term: f.cluster.term, requestedAtMs: f.nowMs, stoppedAtMs: null } },
+      );
       const reason = `stopping the instance of ${nodeId} (fencing "ec2-stop") before anyone is promoted in its place${already ? '; waiting for it to stop' : ''}`;
       return {
         rule: id,
         reason,
         next,
         actions: [{ kind: 'fence-node', nodeId, term: f.cluster.term }],
-        notices: already ? [] : [makeNotice(next, 'fence-requested', 'WARNING', `stopping the instance of ${nodeId} before promoting another node`, { nodeId, lines: [reason] })],
+        notices: already
+          ? []
+          : [
+              makeNotice(
+                next,
+                'fence-requested',
+                'WARNING',
+                `stopping the instance of ${nodeId} before promoting another node`,
+                { nodeId, lines: [reason] },
+              ),
+            ],
       };
     },
   };
@@ -358,15 +434,34 @@ export const STEADY_RULES: Rule[] = [
     id: 'no-primary-recorded',
     when: (f) => f.cluster.primaryNodeId === null,
     then: (f) => {
-      const writable = f.nodes.filter((n) => n.live && n.heartbeat?.agentType === 'primary' && n.heartbeat.dbStatus === 'UP');
+      const writable = f.nodes.filter(
+        (n) => n.live && n.heartbeat?.agentType === 'primary' && n.heartbeat.dbStatus === 'UP',
+      );
       const only = writable.length === 1 ? writable[0] : undefined;
-      if (!only) return wait('no-primary-recorded', `no primary is recorded and ${writable.length} nodes report a writable database; waiting for exactly one`);
-      const next = bump(f, { term: f.cluster.term + 1, primaryNodeId: only.node.nodeId, leaseRenewals: 0, leaseReleased: false });
+      if (!only)
+        return wait(
+          'no-primary-recorded',
+          `no primary is recorded and ${writable.length} nodes report a writable database; waiting for exactly one`,
+        );
+      const next = bump(f, {
+        term: f.cluster.term + 1,
+        primaryNodeId: only.node.nodeId,
+        leaseRenewals: 0,
+        leaseReleased: false,
+      });
       return {
         rule: 'no-primary-recorded',
         reason: `recorded ${only.node.nodeId} as primary: the only node with a writable database`,
         next,
-        notices: [makeNotice(next, 'primary-recorded', 'INFO', `${only.node.nodeId} recorded as the primary of ${f.cluster.cluster}`, { nodeId: only.node.nodeId })],
+        notices: [
+          makeNotice(
+            next,
+            'primary-recorded',
+            'INFO',
+            `${only.node.nodeId} recorded as the primary of ${f.cluster.cluster}`,
+            { nodeId: only.node.nodeId },
+          ),
+        ],
       };
     },
   },
@@ -376,7 +471,14 @@ export const STEADY_RULES: Rule[] = [
     then: (f) => {
       const reason = `switchover to ${f.cluster.switchover?.toNodeId ?? '?'} refused: ${switchoverVeto(f, f.cluster.switchover?.toNodeId ?? '') ?? ''}`;
       const next = bump(f, { switchover: null });
-      return { rule: 'switchover-refused', reason, next, notices: [makeNotice(next, 'switchover-refused', 'WARNING', reason, { nodeId: f.cluster.switchover?.toNodeId ?? null })] };
+      return {
+        rule: 'switchover-refused',
+        reason,
+        next,
+        notices: [
+          makeNotice(next, 'switchover-refused', 'WARNING', reason, { nodeId: f.cluster.switchover?.toNodeId ?? null }),
+        ],
+      };
     },
   },
   {
@@ -386,51 +488,100 @@ export const STEADY_RULES: Rule[] = [
       const toNodeId = f.cluster.switchover?.toNodeId ?? '?';
       const next = bump(f, { phase: 'demoting' });
       const reason = `switchover from ${f.cluster.primaryNodeId ?? '?'} to ${toNodeId} requested by ${f.cluster.switchover?.requestedBy ?? '?'}: demoting ${f.cluster.primaryNodeId ?? '?'} cleanly first`;
-      return { rule: 'switchover-started', reason, next, notices: [makeNotice(next, 'switchover-started', 'INFO', `switchover started: ${f.cluster.primaryNodeId ?? '?'} -> ${toNodeId}`, { nodeId: toNodeId, lines: [reason] })] };
+      return {
+        rule: 'switchover-started',
+        reason,
+        next,
+        notices: [
+          makeNotice(
+            next,
+            'switchover-started',
+            'INFO',
+            `switchover started: ${f.cluster.primaryNodeId ?? '?'} -> ${toNodeId}`,
+            { nodeId: toNodeId, lines: [reason] },
+          ),
+        ],
+      };
     },
   },
   addressNotOnPrimaryRule((f) => f.primaryHealthy),
-  { id: 'primary-healthy', when: (f) => f.primaryHealthy, then: (f) => wait('primary-healthy', `primary ${f.cluster.primaryNodeId} is healthy`) },
+  {
+    id: 'primary-healthy',
+    when: (f) => f.primaryHealthy,
+    then: (f) => wait('primary-healthy', `primary ${f.cluster.primaryNodeId} is healthy`),
+  },
   {
     // Three-valued health: an UNKNOWN database (a check in progress, a refused login) is never failed over.
     id: 'primary-db-unknown',
     when: (f) => f.primaryLive && f.primaryDbStatus === 'UNKNOWN',
-    then: (f) => wait('primary-db-unknown', `${primaryProblem(f)} (${f.primary?.heartbeat?.dbInfo ?? ''}); never failing over on unknown`),
+    then: (f) =>
+      wait(
+        'primary-db-unknown',
+        `${primaryProblem(f)} (${f.primary?.heartbeat?.dbInfo ?? ''}); never failing over on unknown`,
+      ),
   },
   {
     // EFM: an agent that dies while its database still answers the peers is not a failover.
     id: 'primary-agent-left',
     when: (f) => !f.primaryLive && !f.confirmed && f.reachableVotes.length > 0,
-    then: (f) => wait('primary-agent-left', `${primaryProblem(f)}, but its database still answers ${f.reachableVotes.join(', ')}: no failover`),
+    then: (f) =>
+      wait(
+        'primary-agent-left',
+        `${primaryProblem(f)}, but its database still answers ${f.reachableVotes.join(', ')}: no failover`,
+      ),
   },
   {
     id: 'failure-unconfirmed',
     when: (f) => !f.confirmed,
-    then: (f) => wait('failure-unconfirmed', `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer`),
+    then: (f) =>
+      wait(
+        'failure-unconfirmed',
+        `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer`,
+      ),
   },
   {
     id: 'lease-valid',
     when: (f) => !f.leaseExpired,
-    then: (f) => wait('lease-valid', `${primaryProblem(f)}, confirmed by ${votes(f)}; its lease may still be valid for ${f.leaseRemainingMs} ms`),
+    then: (f) =>
+      wait(
+        'lease-valid',
+        `${primaryProblem(f)}, confirmed by ${votes(f)}; its lease may still be valid for ${f.leaseRemainingMs} ms`,
+      ),
   },
   {
     id: 'auto-failover-off',
     when: (f) => !f.cluster.policy.autoFailover,
-    then: (f) => wait('auto-failover-off', `${primaryProblem(f)}, confirmed; automatic failover is off: manual failover required${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`),
+    then: (f) =>
+      wait(
+        'auto-failover-off',
+        `${primaryProblem(f)}, confirmed; automatic failover is off: manual failover required${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`,
+      ),
   },
   {
     id: 'no-candidate',
     when: (f) => f.candidate === undefined,
-    then: (f) => wait('no-candidate', `${primaryProblem(f)}, confirmed, but no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`),
+    then: (f) =>
+      wait(
+        'no-candidate',
+        `${primaryProblem(f)}, confirmed, but no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`,
+      ),
   },
   // Its own live agent fences a primary whose database it reports DOWN; otherwise stop the instance.
-  fenceNodeRule('fence-old-primary', (f) => f.cluster.primaryNodeId, (f) => !f.cluster.leaseReleased && !(f.primaryLive && f.primaryDbStatus === 'DOWN')),
+  fenceNodeRule(
+    'fence-old-primary',
+    (f) => f.cluster.primaryNodeId,
+    (f) => !f.cluster.leaseReleased && !(f.primaryLive && f.primaryDbStatus === 'DOWN'),
+  ),
   {
     // With watchdog fencing, the lease proves the old primary stopped only if a watchdog backed it (or
     // its own live agent says its server is down): an agent stopped on purpose, or one that could not
     // arm its watchdog, leaves a server nobody can stop.
     id: 'old-primary-unfenced',
-    when: (f) => f.cluster.policy.fencing === 'watchdog' && !f.cluster.leaseReleased && f.primary?.heartbeat?.watchdogArmed !== true && !(f.primaryLive && f.primaryDbStatus === 'DOWN'),
+    when: (f) =>
+      f.cluster.policy.fencing === 'watchdog' &&
+      !f.cluster.leaseReleased &&
+      f.primary?.heartbeat?.watchdogArmed !== true &&
+      !(f.primaryLive && f.primaryDbStatus === 'DOWN'),
     then: (f) =>
       wait(
         'old-primary-unfenced',
@@ -443,17 +594,28 @@ export const STEADY_RULES: Rule[] = [
     then: (f) => {
       const candidate = f.candidate as Candidate;
       const reason = `${primaryProblem(f)}; confirmed by ${votes(f)}; lease ${f.cluster.leaseReleased ? 'released by the old primary' : 'expired'}; promoting ${candidate.nodeId}: ${candidate.reason}`;
-      const next = promoteInNewTerm(f, candidate.nodeId, { kind: 'failover', fromNodeId: f.cluster.primaryNodeId, startedAtMs: f.nowMs, reason });
+      const next = promoteInNewTerm(f, candidate.nodeId, {
+        kind: 'failover',
+        fromNodeId: f.cluster.primaryNodeId,
+        startedAtMs: f.nowMs,
+        reason,
+      });
       return {
         rule: 'failover',
         reason,
         next,
         expectLeaseRenewals: f.cluster.leaseRenewals,
         notices: [
-          makeNotice(next, 'failover-started', 'WARNING', `failover started: promoting ${candidate.nodeId} to replace ${f.cluster.primaryNodeId ?? 'none'}`, {
-            nodeId: candidate.nodeId,
-            lines: [reason, ...f.vetoes.map((v) => `Not chosen: ${v.nodeId}: ${v.reason}`)],
-          }),
+          makeNotice(
+            next,
+            'failover-started',
+            'WARNING',
+            `failover started: promoting ${candidate.nodeId} to replace ${f.cluster.primaryNodeId ?? 'none'}`,
+            {
+              nodeId: candidate.nodeId,
+              lines: [reason, ...f.vetoes.map((v) => `Not chosen: ${v.nodeId}: ${v.reason}`)],
+            },
+          ),
         ],
       };
     },
@@ -469,10 +631,12 @@ export function candidateGone(f: Facts): string | undefined {
   const candidate = candidateFacts(f);
   const toNodeId = f.cluster.failover?.toNodeId ?? '?';
   const action = candidate?.heartbeat?.action;
-  if (action && action.term === f.cluster.term && action.step === 'promote-failed') return `candidate ${toNodeId} could not promote: ${action.detail}`;
+  if (action && action.term === f.cluster.term && action.step === 'promote-failed')
+    return `candidate ${toNodeId} could not promote: ${action.detail}`;
   const timeoutMs = candidate?.heartbeat?.timeouts.nodeTimeoutMs ?? 0;
   // Measured from when this evaluator saw the phase begin, so a fresh evaluator waits a whole timeout.
-  if (candidate?.live !== true && f.phaseAgeMs > timeoutMs) return `candidate ${toNodeId} stopped reporting before it was promoted`;
+  if (candidate?.live !== true && f.phaseAgeMs > timeoutMs)
+    return `candidate ${toNodeId} stopped reporting before it was promoted`;
   return undefined;
 }
 
@@ -499,10 +663,19 @@ export const PROMOTING_RULES: Rule[] = [
         reason: `failover aborted: on ${candidate.node.nodeId} the fencing hook failed: ${detail}`,
         next,
         notices: [
-          makeNotice(next, 'failover-aborted', 'SEVERE', `failover aborted: the fencing hook failed on ${candidate.node.nodeId}`, {
-            nodeId: candidate.node.nodeId,
-            lines: [detail, `No node was promoted: the fencing hook could not prove the old primary stopped. Make sure it is, then run: pgfailover resume --cluster ${f.cluster.cluster}`],
-          }),
+          makeNotice(
+            next,
+            'failover-aborted',
+            'SEVERE',
+            `failover aborted: the fencing hook failed on ${candidate.node.nodeId}`,
+            {
+              nodeId: candidate.node.nodeId,
+              lines: [
+                detail,
+                `No node was promoted: the fencing hook could not prove the old primary stopped. Make sure it is, then run: pgfailover resume --cluster ${f.cluster.cluster}`,
+              ],
+            },
+          ),
         ],
       };
     },
@@ -511,31 +684,53 @@ export const PROMOTING_RULES: Rule[] = [
     id: 'candidate-promoted',
     when: (f) => {
       const beat = candidateFacts(f)?.heartbeat;
-      return candidateFacts(f)?.live === true && beat?.agentType === 'primary' && beat.dbStatus === 'UP' && beat.term >= f.cluster.term;
+      return (
+        candidateFacts(f)?.live === true &&
+        beat?.agentType === 'primary' &&
+        beat.dbStatus === 'UP' &&
+        beat.term >= f.cluster.term
+      );
     },
     then: (f) => {
       const toNodeId = f.cluster.failover?.toNodeId as string;
       const moves = f.cluster.address.mode !== 'none';
       // The holder is recorded only once the move has happened (after this write wins).
-      const next = bump(f, { phase: 'promoted', failover: f.cluster.failover && { ...f.cluster.failover, promotedAtMs: f.nowMs } });
+      const next = bump(f, {
+        phase: 'promoted',
+        failover: f.cluster.failover && { ...f.cluster.failover, promotedAtMs: f.nowMs },
+      });
       return {
         rule: 'candidate-promoted',
         reason: `${toNodeId} is promoted and writable${moves ? `; moving address ${f.cluster.address.value ?? ''} to it` : ''}`,
         next,
         actions: moves ? [{ kind: 'move-address', toNodeId, term: f.cluster.term }] : [],
-        notices: [makeNotice(next, 'standby-promoted', 'INFO', `${toNodeId} promoted to primary`, { nodeId: toNodeId, lines: moves ? [`The address is being moved to ${toNodeId}.`] : [] })],
+        notices: [
+          makeNotice(next, 'standby-promoted', 'INFO', `${toNodeId} promoted to primary`, {
+            nodeId: toNodeId,
+            lines: moves ? [`The address is being moved to ${toNodeId}.`] : [],
+          }),
+        ],
       };
     },
   },
   {
     id: 'candidate-gone-lease-valid',
     when: (f) => candidateGone(f) !== undefined && !f.leaseExpired,
-    then: (f) => wait('candidate-gone-lease-valid', `${candidateGone(f) ?? ''}; waiting ${f.leaseRemainingMs} ms for the lease it may hold to run out before choosing another`),
+    then: (f) =>
+      wait(
+        'candidate-gone-lease-valid',
+        `${candidateGone(f) ?? ''}; waiting ${f.leaseRemainingMs} ms for the lease it may hold to run out before choosing another`,
+      ),
   },
-  fenceNodeRule('fence-lost-candidate', (f) => f.cluster.failover?.toNodeId, (f) => candidateGone(f) !== undefined && candidateFacts(f)?.live !== true),
+  fenceNodeRule(
+    'fence-lost-candidate',
+    (f) => f.cluster.failover?.toNodeId,
+    (f) => candidateGone(f) !== undefined && candidateFacts(f)?.live !== true,
+  ),
   {
     id: 'candidate-lost-unfenceable',
-    when: (f) => candidateGone(f) !== undefined && candidateFacts(f)?.live !== true && f.cluster.policy.fencing === 'agent',
+    when: (f) =>
+      candidateGone(f) !== undefined && candidateFacts(f)?.live !== true && f.cluster.policy.fencing === 'agent',
     then: (f) => {
       const toNodeId = f.cluster.failover?.toNodeId ?? '?';
       const next = bump(f, { phase: 'halted' });
@@ -547,7 +742,10 @@ export const PROMOTING_RULES: Rule[] = [
         notices: [
           makeNotice(next, 'failover-aborted', 'SEVERE', `failover halted: candidate ${toNodeId} stopped reporting`, {
             nodeId: toNodeId,
-            lines: [reason, `Check ${toNodeId}: stop its PostgreSQL or make sure it is not writable, then run: pgfailover resume --cluster ${f.cluster.cluster}. With fencing "watchdog" or "ec2-stop" the next standby is promoted automatically.`],
+            lines: [
+              reason,
+              `Check ${toNodeId}: stop its PostgreSQL or make sure it is not writable, then run: pgfailover resume --cluster ${f.cluster.cluster}. With fencing "watchdog" or "ec2-stop" the next standby is promoted automatically.`,
+            ],
           }),
         ],
       };
@@ -556,7 +754,11 @@ export const PROMOTING_RULES: Rule[] = [
   {
     id: 'candidate-gone-no-other',
     when: (f) => candidateGone(f) !== undefined && f.candidate === undefined,
-    then: (f) => wait('candidate-gone-no-other', `${candidateGone(f) ?? ''}; no other standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is none'}`),
+    then: (f) =>
+      wait(
+        'candidate-gone-no-other',
+        `${candidateGone(f) ?? ''}; no other standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is none'}`,
+      ),
   },
   {
     id: 'failover-retry',
@@ -565,27 +767,66 @@ export const PROMOTING_RULES: Rule[] = [
       const candidate = f.candidate as Candidate;
       const previous = f.cluster.failover;
       const reason = `${candidateGone(f) ?? ''}; its lease has run out, so it cannot become writable; promoting ${candidate.nodeId} in term ${f.cluster.term + 1}: ${candidate.reason}`;
-      const next = promoteInNewTerm(f, candidate.nodeId, { kind: 'failover', fromNodeId: previous?.fromNodeId ?? null, startedAtMs: previous?.startedAtMs ?? f.nowMs, reason });
+      const next = promoteInNewTerm(f, candidate.nodeId, {
+        kind: 'failover',
+        fromNodeId: previous?.fromNodeId ?? null,
+        startedAtMs: previous?.startedAtMs ?? f.nowMs,
+        reason,
+      });
       return {
         rule: 'failover-retry',
         reason,
         next,
         expectLeaseRenewals: f.cluster.leaseRenewals,
-        notices: [makeNotice(next, 'failover-retried', 'WARNING', `failover continues: promoting ${candidate.nodeId} instead of ${previous?.toNodeId ?? '?'}`, { nodeId: candidate.nodeId, lines: [reason] })],
+        notices: [
+          makeNotice(
+            next,
+            'failover-retried',
+            'WARNING',
+            `failover continues: promoting ${candidate.nodeId} instead of ${previous?.toNodeId ?? '?'}`,
+            { nodeId: candidate.nodeId, lines: [reason] },
+          ),
+        ],
       };
     },
   },
-  { id: 'awaiting-promotion', when: () => true, then: (f) => wait('awaiting-promotion', `waiting for ${f.cluster.failover?.toNodeId ?? '?'} to promote (term ${f.cluster.term})`) },
+  {
+    id: 'awaiting-promotion',
+    when: () => true,
+    then: (f) =>
+      wait(
+        'awaiting-promotion',
+        `waiting for ${f.cluster.failover?.toNodeId ?? '?'} to promote (term ${f.cluster.term})`,
+      ),
+  },
 ];
 
 function notFollowing(f: Facts): string[] {
   const primaryId = f.cluster.primaryNodeId;
-  return f.nodes
-    // After a failover the old primary is fenced and stays down; after a switchover it follows too.
-    // A standby whose database is down cannot follow anyone; it is reported as down, not waited for.
-    .filter((n) => n.live && !n.witness && n.heartbeat?.dbStatus !== 'DOWN' && n.node.nodeId !== primaryId && (f.cluster.failover?.kind === 'switchover' || n.node.nodeId !== f.cluster.failover?.fromNodeId))
-    .filter((n) => !(n.heartbeat && n.heartbeat.term >= f.cluster.term && n.heartbeat.action?.term === f.cluster.term && n.heartbeat.action.step === 'repointed' && n.heartbeat.agentType === 'standby'))
-    .map((n) => n.node.nodeId);
+  return (
+    f.nodes
+      // After a failover the old primary is fenced and stays down; after a switchover it follows too.
+      // A standby whose database is down cannot follow anyone; it is reported as down, not waited for.
+      .filter(
+        (n) =>
+          n.live &&
+          !n.witness &&
+          n.heartbeat?.dbStatus !== 'DOWN' &&
+          n.node.nodeId !== primaryId &&
+          (f.cluster.failover?.kind === 'switchover' || n.node.nodeId !== f.cluster.failover?.fromNodeId),
+      )
+      .filter(
+        (n) =>
+          !(
+            n.heartbeat &&
+            n.heartbeat.term >= f.cluster.term &&
+            n.heartbeat.action?.term === f.cluster.term &&
+            n.heartbeat.action.step === 'repointed' &&
+            n.heartbeat.agentType === 'standby'
+          ),
+      )
+      .map((n) => n.node.nodeId)
+  );
 }
 
 /** Promoted phase: the standbys repoint to the new primary; then the failover is complete. */
@@ -607,19 +848,34 @@ export const PROMOTED_RULES: Rule[] = [
         reason: `${failover?.kind ?? 'failover'} to ${f.cluster.primaryNodeId ?? '?'} completed in ${took} ms${stragglers.length ? `; not yet following: ${stragglers.join(', ')}` : ''}`,
         next,
         notices: [
-          makeNotice(next, failover?.kind === 'switchover' ? 'switchover-completed' : 'failover-completed', failover?.kind === 'switchover' ? 'INFO' : 'WARNING', `${failover?.kind ?? 'failover'} completed: ${f.cluster.primaryNodeId ?? '?'} is the primary of ${f.cluster.cluster}`, {
-            nodeId: f.cluster.primaryNodeId,
-            lines: [
-              failover?.kind === 'switchover' ? `Old primary: ${failover.fromNodeId ?? '(none)'} (demoted cleanly; now a standby of the new primary).` : `Old primary: ${failover?.fromNodeId ?? '(none)'} (fenced: it can only return as a standby).`,
-              `Why: ${failover?.reason ?? ''}`,
-              ...(stragglers.length ? [`Standbys not yet following the new primary: ${stragglers.join(', ')}.`] : ['Every running standby follows the new primary.']),
-            ],
-          }),
+          makeNotice(
+            next,
+            failover?.kind === 'switchover' ? 'switchover-completed' : 'failover-completed',
+            failover?.kind === 'switchover' ? 'INFO' : 'WARNING',
+            `${failover?.kind ?? 'failover'} completed: ${f.cluster.primaryNodeId ?? '?'} is the primary of ${f.cluster.cluster}`,
+            {
+              nodeId: f.cluster.primaryNodeId,
+              lines: [
+                failover?.kind === 'switchover'
+                  ? `Old primary: ${failover.fromNodeId ?? '(none)'} (demoted cleanly; now a standby of the new primary).`
+                  : `Old primary: ${failover?.fromNodeId ?? '(none)'} (fenced: it can only return as a standby).`,
+                `Why: ${failover?.reason ?? ''}`,
+                ...(stragglers.length
+                  ? [`Standbys not yet following the new primary: ${stragglers.join(', ')}.`]
+                  : ['Every running standby follows the new primary.']),
+              ],
+            },
+          ),
         ],
       };
     },
   },
-  { id: 'awaiting-repoint', when: () => true, then: (f) => wait('awaiting-repoint', `waiting for ${notFollowing(f).join(', ')} to follow ${f.cluster.primaryNodeId ?? '?'}`) },
+  {
+    id: 'awaiting-repoint',
+    when: () => true,
+    then: (f) =>
+      wait('awaiting-repoint', `waiting for ${notFollowing(f).join(', ')} to follow ${f.cluster.primaryNodeId ?? '?'}`),
+  },
 ];
 
 /** How long a switchover may take from request to the old primary's clean stop and the target catching up. */
@@ -629,11 +885,25 @@ export const SWITCHOVER_DEADLINE_MS = 60_000;
 export const DEMOTING_RULES: Rule[] = [
   {
     id: 'demote-failed',
-    when: (f) => f.primary?.heartbeat?.action?.term === f.cluster.term && f.primary.heartbeat.action.step === 'demote-failed',
+    when: (f) =>
+      f.primary?.heartbeat?.action?.term === f.cluster.term && f.primary.heartbeat.action.step === 'demote-failed',
     then: (f) => {
       const detail = f.primary?.heartbeat?.action?.detail ?? '';
       const next = bump(f, { phase: 'steady', switchover: null });
-      return { rule: 'demote-failed', reason: `switchover abandoned: ${f.cluster.primaryNodeId ?? '?'} could not be demoted: ${detail}`, next, notices: [makeNotice(next, 'switchover-failed', 'SEVERE', `switchover failed: ${f.cluster.primaryNodeId ?? '?'} could not be demoted`, { nodeId: f.cluster.primaryNodeId, lines: [detail] })] };
+      return {
+        rule: 'demote-failed',
+        reason: `switchover abandoned: ${f.cluster.primaryNodeId ?? '?'} could not be demoted: ${detail}`,
+        next,
+        notices: [
+          makeNotice(
+            next,
+            'switchover-failed',
+            'SEVERE',
+            `switchover failed: ${f.cluster.primaryNodeId ?? '?'} could not be demoted`,
+            { nodeId: f.cluster.primaryNodeId, lines: [detail] },
+          ),
+        ],
+      };
     },
   },
   {
@@ -642,13 +912,24 @@ export const DEMOTING_RULES: Rule[] = [
       const action = f.primary?.heartbeat?.action;
       const target = f.nodes.find((n) => n.node.nodeId === f.cluster.switchover?.toNodeId)?.heartbeat;
       const received = target?.receivedLsn ?? target?.replayedLsn;
-      return action?.term === f.cluster.term && action.step === 'demoted' && received !== null && received !== undefined && compareLsn(received, action.detail) >= 0;
+      return (
+        action?.term === f.cluster.term &&
+        action.step === 'demoted' &&
+        received !== null &&
+        received !== undefined &&
+        compareLsn(received, action.detail) >= 0
+      );
     },
     then: (f) => {
       const toNodeId = f.cluster.switchover?.toNodeId as string;
       const finalLsn = f.primary?.heartbeat?.action?.detail ?? '';
       const reason = `switchover: ${f.cluster.primaryNodeId ?? '?'} stopped cleanly at ${finalLsn} and ${toNodeId} has received all of it; promoting ${toNodeId}`;
-      const next = promoteInNewTerm(f, toNodeId, { kind: 'switchover', fromNodeId: f.cluster.primaryNodeId, startedAtMs: f.cluster.switchover?.requestedAtMs ?? f.nowMs, reason });
+      const next = promoteInNewTerm(f, toNodeId, {
+        kind: 'switchover',
+        fromNodeId: f.cluster.primaryNodeId,
+        startedAtMs: f.cluster.switchover?.requestedAtMs ?? f.nowMs,
+        reason,
+      });
       return { rule: 'switchover-caught-up', reason, next, expectLeaseRenewals: f.cluster.leaseRenewals, notices: [] };
     },
   },
@@ -658,14 +939,33 @@ export const DEMOTING_RULES: Rule[] = [
     then: (f) => {
       const next = bump(f, { phase: 'halted' });
       const reason = `switchover to ${f.cluster.switchover?.toNodeId ?? '?'} did not complete within ${SWITCHOVER_DEADLINE_MS} ms`;
-      return { rule: 'switchover-timeout', reason, next, notices: [makeNotice(next, 'switchover-failed', 'SEVERE', reason, { nodeId: f.cluster.switchover?.toNodeId ?? null })] };
+      return {
+        rule: 'switchover-timeout',
+        reason,
+        next,
+        notices: [
+          makeNotice(next, 'switchover-failed', 'SEVERE', reason, { nodeId: f.cluster.switchover?.toNodeId ?? null }),
+        ],
+      };
     },
   },
-  { id: 'awaiting-demotion', when: () => true, then: (f) => wait('awaiting-demotion', `waiting for ${f.cluster.primaryNodeId ?? '?'} to stop cleanly and ${f.cluster.switchover?.toNodeId ?? '?'} to catch up`) },
+  {
+    id: 'awaiting-demotion',
+    when: () => true,
+    then: (f) =>
+      wait(
+        'awaiting-demotion',
+        `waiting for ${f.cluster.primaryNodeId ?? '?'} to stop cleanly and ${f.cluster.switchover?.toNodeId ?? '?'} to catch up`,
+      ),
+  },
 ];
 
 export const HALTED_RULES: Rule[] = [
-  { id: 'halted', when: () => true, then: (f) => wait('halted', `a failover was aborted in term ${f.cluster.term}; waiting for an administrator`) },
+  {
+    id: 'halted',
+    when: () => true,
+    then: (f) => wait('halted', `a failover was aborted in term ${f.cluster.term}; waiting for an administrator`),
+  },
 ];
 
 const RULES_BY_PHASE: Record<ClusterRecord['phase'], Rule[]> = {
@@ -691,15 +991,57 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
   const alerts: DesiredAlert[] = [];
   const primaryId = f.cluster.primaryNodeId;
   if (f.cluster.phase === 'steady' && primaryId) {
-    if (rule === 'primary-agent-left') alerts.push({ key: `primary-agent-left:${primaryId}`, severity: 'WARNING', subject: `the agent of primary ${primaryId} left; its database still answers, no failover`, nodeId: primaryId, lines: [reason] });
+    if (rule === 'primary-agent-left')
+      alerts.push({
+        key: `primary-agent-left:${primaryId}`,
+        severity: 'WARNING',
+        subject: `the agent of primary ${primaryId} left; its database still answers, no failover`,
+        nodeId: primaryId,
+        lines: [reason],
+      });
     // While a new cluster is being set up (its primary has never reported), nothing pages anyone.
     const settingUp = f.primary?.heartbeat === undefined;
-    if (!settingUp && (rule === 'failure-unconfirmed' || rule === 'lease-valid' || rule === 'primary-db-unknown')) alerts.push({ key: `primary-suspect:${primaryId}`, severity: 'WARNING', subject: `primary ${primaryId} may have failed; confirming`, nodeId: primaryId, lines: [reason] });
-    if (rule === 'old-primary-unfenced') alerts.push({ key: `manual-failover-required:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed and cannot be proven stopped: manual failover required`, nodeId: primaryId, lines: [reason] });
-    if (rule === 'auto-failover-off') alerts.push({ key: `manual-failover-required:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed: manual failover required (automatic failover is off)`, nodeId: primaryId, lines: [reason] });
-    if (rule === 'no-candidate') alerts.push({ key: `no-candidate:${primaryId}`, severity: 'SEVERE', subject: `primary ${primaryId} failed and no standby can be promoted`, nodeId: primaryId, lines: [reason] });
+    if (!settingUp && (rule === 'failure-unconfirmed' || rule === 'lease-valid' || rule === 'primary-db-unknown'))
+      alerts.push({
+        key: `primary-suspect:${primaryId}`,
+        severity: 'WARNING',
+        subject: `primary ${primaryId} may have failed; confirming`,
+        nodeId: primaryId,
+        lines: [reason],
+      });
+    if (rule === 'old-primary-unfenced')
+      alerts.push({
+        key: `manual-failover-required:${primaryId}`,
+        severity: 'SEVERE',
+        subject: `primary ${primaryId} failed and cannot be proven stopped: manual failover required`,
+        nodeId: primaryId,
+        lines: [reason],
+      });
+    if (rule === 'auto-failover-off')
+      alerts.push({
+        key: `manual-failover-required:${primaryId}`,
+        severity: 'SEVERE',
+        subject: `primary ${primaryId} failed: manual failover required (automatic failover is off)`,
+        nodeId: primaryId,
+        lines: [reason],
+      });
+    if (rule === 'no-candidate')
+      alerts.push({
+        key: `no-candidate:${primaryId}`,
+        severity: 'SEVERE',
+        subject: `primary ${primaryId} failed and no standby can be promoted`,
+        nodeId: primaryId,
+        lines: [reason],
+      });
   }
-  if (f.cluster.phase === 'halted') alerts.push({ key: `halted:${f.cluster.term}`, severity: 'SEVERE', subject: `failover halted in term ${f.cluster.term}: the cluster needs an administrator`, nodeId: null, lines: [reason] });
+  if (f.cluster.phase === 'halted')
+    alerts.push({
+      key: `halted:${f.cluster.term}`,
+      severity: 'SEVERE',
+      subject: `failover halted in term ${f.cluster.term}: the cluster needs an administrator`,
+      nodeId: null,
+      lines: [reason],
+    });
   for (const n of f.nodes) {
     const id = n.node.nodeId;
     // The old primary is the failover's business while it runs; once done, it is a standby like the
@@ -708,30 +1050,69 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
     const kind = n.witness ? 'witness' : 'standby';
     const justAllowed = !n.heartbeat && f.nowMs - f.membershipChangedAtMs < NEVER_REPORTED_GRACE_MS;
     if (!n.live && !justAllowed) {
-      alerts.push({ key: `${kind}-agent-down:${id}`, severity: 'WARNING', subject: `${kind} ${id}: agent not reporting${kind === 'standby' ? '; excluded from promotion' : ''}`, nodeId: id, lines: [] });
+      alerts.push({
+        key: `${kind}-agent-down:${id}`,
+        severity: 'WARNING',
+        subject: `${kind} ${id}: agent not reporting${kind === 'standby' ? '; excluded from promotion' : ''}`,
+        nodeId: id,
+        lines: [],
+      });
     } else if (!n.witness && n.heartbeat?.dbStatus === 'DOWN') {
-      alerts.push({ key: `standby-db-down:${id}`, severity: 'WARNING', subject: `standby ${id}: database DOWN; excluded from promotion`, nodeId: id, lines: [n.heartbeat.dbInfo] });
+      alerts.push({
+        key: `standby-db-down:${id}`,
+        severity: 'WARNING',
+        subject: `standby ${id}: database DOWN; excluded from promotion`,
+        nodeId: id,
+        lines: [n.heartbeat.dbInfo],
+      });
     }
   }
-  if (f.voters < 3 && f.primary?.heartbeat !== undefined) alerts.push({ key: 'reduced-protection', severity: 'WARNING', subject: `only ${f.voters} member(s): failover protection is reduced; add a standby or a witness`, nodeId: null, lines: [] });
+  if (f.voters < 3 && f.primary?.heartbeat !== undefined)
+    alerts.push({
+      key: 'reduced-protection',
+      severity: 'WARNING',
+      subject: `only ${f.voters} member(s): failover protection is reduced; add a standby or a witness`,
+      nodeId: null,
+      lines: [],
+    });
   return alerts;
 }
 
-function reconcileAlerts(f: Facts, desired: DesiredAlert[], base: ClusterRecord, rule: string): { alerts: ClusterRecord['alerts']; notices: Notice[] } {
+function reconcileAlerts(
+  f: Facts,
+  desired: DesiredAlert[],
+  base: ClusterRecord,
+  rule: string,
+): { alerts: ClusterRecord['alerts']; notices: Notice[] } {
   const current = new Map(f.cluster.alerts.map((alert) => [alert.key, alert]));
   const wanted = new Map(desired.map((alert) => [alert.key, alert]));
   const notices: Notice[] = [];
   for (const alert of desired) {
-    if (!current.has(alert.key)) notices.push(makeNotice(base, alert.key.split(':')[0] ?? alert.key, alert.severity, alert.subject, { nodeId: alert.nodeId, lines: alert.lines }));
+    if (!current.has(alert.key))
+      notices.push(
+        makeNotice(base, alert.key.split(':')[0] ?? alert.key, alert.severity, alert.subject, {
+          nodeId: alert.nodeId,
+          lines: alert.lines,
+        }),
+      );
   }
   // A suspicion that ends because a failover starts is not resolved: "failover-started" says what became of it.
   const supersededByFailover = rule === 'failover' || rule === 'failover-retry';
   for (const alert of f.cluster.alerts) {
     if (wanted.has(alert.key)) continue;
     if (supersededByFailover && alert.key.startsWith('primary-suspect:')) continue;
-    notices.push(makeNotice(base, 'resolved', 'INFO', `resolved: ${alert.subject}`, { lines: [`Raised at ${new Date(alert.sinceMs).toISOString()}.`] }));
+    notices.push(
+      makeNotice(base, 'resolved', 'INFO', `resolved: ${alert.subject}`, {
+        lines: [`Raised at ${new Date(alert.sinceMs).toISOString()}.`],
+      }),
+    );
   }
-  const alerts = desired.map((alert) => ({ key: alert.key, severity: alert.severity, subject: alert.subject, sinceMs: current.get(alert.key)?.sinceMs ?? f.nowMs }));
+  const alerts = desired.map((alert) => ({
+    key: alert.key,
+    severity: alert.severity,
+    subject: alert.subject,
+    sinceMs: current.get(alert.key)?.sinceMs ?? f.nowMs,
+  }));
   return { alerts, notices };
 }
 
@@ -745,8 +1126,14 @@ export function decide(input: EvaluationInput, at: Instant): Decision {
   const base = outcome.next ?? facts.cluster;
   // Standing conditions are judged in the phase the decision leads to.
   const factsAfter = { ...facts, cluster: { ...facts.cluster, phase: base.phase } };
-  const { alerts, notices: alertNotices } = reconcileAlerts(factsAfter, desiredAlerts(factsAfter, outcome.rule, outcome.reason), base, outcome.rule);
-  const alertsChanged = JSON.stringify(alerts.map((a) => a.key)) !== JSON.stringify(facts.cluster.alerts.map((a) => a.key));
+  const { alerts, notices: alertNotices } = reconcileAlerts(
+    factsAfter,
+    desiredAlerts(factsAfter, outcome.rule, outcome.reason),
+    base,
+    outcome.rule,
+  );
+  const alertsChanged =
+    JSON.stringify(alerts.map((a) => a.key)) !== JSON.stringify(facts.cluster.alerts.map((a) => a.key));
   const next = outcome.next || alertsChanged ? { ...(outcome.next ?? bump(facts, {})), alerts } : null;
   return {
     rule: outcome.rule,

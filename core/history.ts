@@ -7,7 +7,10 @@ import { SK, type HistoryRecord } from './records.ts';
 /** History entries are kept this long (DynamoDB TTL on expiresAt). */
 export const HISTORY_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
-export type HistoryFields = Pick<HistoryRecord, 'cluster' | 'term' | 'kind' | 'event' | 'severity' | 'subject' | 'body' | 'nodeId' | 'actor'>;
+export type HistoryFields = Pick<
+  HistoryRecord,
+  'cluster' | 'term' | 'kind' | 'event' | 'severity' | 'subject' | 'body' | 'nodeId' | 'actor'
+>;
 
 export function historyEntry(fields: HistoryFields, atMs: number): HistoryRecord {
   return {

@@ -24,11 +24,11 @@ export interface LocalHealth {
 type OutcomeKind = ProbeOutcome['kind'];
 
 export const HEALTH_TRANSITIONS: Record<HealthPhase, Record<OutcomeKind, HealthPhase>> = {
-  starting: { ok: 'up', failed: 'suspect', 'refused': 'misconfigured' },
-  up: { ok: 'up', failed: 'suspect', 'refused': 'misconfigured' },
-  suspect: { ok: 'up', failed: 'down', 'refused': 'misconfigured' },
-  down: { ok: 'up', failed: 'down', 'refused': 'misconfigured' },
-  misconfigured: { ok: 'up', failed: 'suspect', 'refused': 'misconfigured' },
+  starting: { ok: 'up', failed: 'suspect', refused: 'misconfigured' },
+  up: { ok: 'up', failed: 'suspect', refused: 'misconfigured' },
+  suspect: { ok: 'up', failed: 'down', refused: 'misconfigured' },
+  down: { ok: 'up', failed: 'down', refused: 'misconfigured' },
+  misconfigured: { ok: 'up', failed: 'suspect', refused: 'misconfigured' },
 };
 
 export const INITIAL_HEALTH: LocalHealth = {

@@ -29,7 +29,9 @@ export function allowNode(membership: Membership, nodeToAllow: NodeToAllow, prio
 
 export function removeNode(membership: Membership, nodeId: string): Membership {
   if (!membership.allowed.some((node) => node.nodeId === nodeId)) {
-    throw new UsageError(`node ${nodeId} is not in the allowed node list; nothing to remove (see pgfailover cluster-status)`);
+    throw new UsageError(
+      `node ${nodeId} is not in the allowed node list; nothing to remove (see pgfailover cluster-status)`,
+    );
   }
   return {
     allowed: membership.allowed.filter((node) => node.nodeId !== nodeId),
@@ -39,7 +41,9 @@ export function removeNode(membership: Membership, nodeId: string): Membership {
 
 export function setPriority(membership: Membership, nodeId: string, priority: number): Membership {
   if (!membership.allowed.some((node) => node.nodeId === nodeId)) {
-    throw new UsageError(`node ${nodeId} is not allowed in this cluster; allow it first with pgfailover allow-node ${nodeId} --address ADDRESS`);
+    throw new UsageError(
+      `node ${nodeId} is not allowed in this cluster; allow it first with pgfailover allow-node ${nodeId} --address ADDRESS`,
+    );
   }
   const withoutNode = membership.priority.filter((id) => id !== nodeId);
   return { allowed: membership.allowed, priority: insertAt(withoutNode, nodeId, priority) };
@@ -84,13 +88,21 @@ export interface RunningCluster {
  * safe. The CLI refuses unless --force is given. EFM accepts all of these and the cluster then has "no
  * primary", rejected heartbeats or a priority list that means something else than it says.
  */
-export function membershipChangeVeto(membership: Membership, change: MembershipChange, cluster: RunningCluster): string | undefined {
+export function membershipChangeVeto(
+  membership: Membership,
+  change: MembershipChange,
+  cluster: RunningCluster,
+): string | undefined {
   const existing = findAllowed(membership, change.nodeId);
-  const candidates = membership.allowed.filter((node) => node.role === 'database' && node.nodeId !== cluster.primaryNodeId);
+  const candidates = membership.allowed.filter(
+    (node) => node.role === 'database' && node.nodeId !== cluster.primaryNodeId,
+  );
   const priorityRange = (priority: number): string | undefined => {
     // Positions 1..n among the standbys (n + 1 for a node not yet among them): anything else means nothing.
     const most = candidates.length + (candidates.some((node) => node.nodeId === change.nodeId) ? 0 : 1);
-    return priority > most ? `priority ${priority} is past the end of the list of ${most} standby position(s); give 1 to ${most}` : undefined;
+    return priority > most
+      ? `priority ${priority} is past the end of the list of ${most} standby position(s); give 1 to ${most}`
+      : undefined;
   };
   switch (change.kind) {
     case 'remove':
@@ -106,13 +118,16 @@ export function membershipChangeVeto(membership: Membership, change: MembershipC
         return `${change.nodeId} is running as a ${existing.role} node; stop its agent before changing its role`;
       }
       if (change.priority !== undefined) {
-        if (change.nodeId === cluster.primaryNodeId) return `${change.nodeId} is the primary: it is not a promotion candidate; give it a priority once it is a standby`;
+        if (change.nodeId === cluster.primaryNodeId)
+          return `${change.nodeId} is the primary: it is not a promotion candidate; give it a priority once it is a standby`;
         return priorityRange(change.priority);
       }
       return undefined;
     case 'set-priority':
-      if (existing?.role === 'witness') return `${change.nodeId} is a witness: it is never promoted, so it has no place in the priority list`;
-      if (change.nodeId === cluster.primaryNodeId) return `${change.nodeId} is the primary: it is not a promotion candidate; give it a priority once it is a standby`;
+      if (existing?.role === 'witness')
+        return `${change.nodeId} is a witness: it is never promoted, so it has no place in the priority list`;
+      if (change.nodeId === cluster.primaryNodeId)
+        return `${change.nodeId} is the primary: it is not a promotion candidate; give it a priority once it is a standby`;
       return priorityRange(change.priority);
   }
 }

@@ -23,12 +23,19 @@ export interface Observations {
 
 export const NO_OBSERVATIONS: Observations = { nodes: {}, lease: null, phase: null };
 
-export function observe(previous: Observations, cluster: ClusterRecord, heartbeats: readonly HeartbeatRecord[], nowMonoMs: number): Observations {
+export function observe(
+  previous: Observations,
+  cluster: ClusterRecord,
+  heartbeats: readonly HeartbeatRecord[],
+  nowMonoMs: number,
+): Observations {
   const nodes: Record<string, NodeObservation> = {};
   for (const heartbeat of heartbeats) {
     const before = previous.nodes[heartbeat.nodeId];
     const unchanged = before && before.bootId === heartbeat.bootId && before.seq === heartbeat.seq;
-    nodes[heartbeat.nodeId] = unchanged ? before : { bootId: heartbeat.bootId, seq: heartbeat.seq, changedAtMonoMs: nowMonoMs };
+    nodes[heartbeat.nodeId] = unchanged
+      ? before
+      : { bootId: heartbeat.bootId, seq: heartbeat.seq, changedAtMonoMs: nowMonoMs };
   }
   const lease = previous.lease;
   const leaseUnchanged = lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals;

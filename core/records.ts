@@ -23,10 +23,16 @@ export const SK = {
 
 export const nodeIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a node id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+    'a node id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit',
+  );
 export const clusterNameSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a cluster name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+    'a cluster name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit',
+  );
 
 export const lsnSchema = z.string().refine(isLsn, 'not a WAL position such as 16/B374D848');
 const epochMs = z.number().int().nonnegative();
@@ -105,14 +111,24 @@ export const clusterRecordSchema = z.strictObject({
     .nullable()
     .default(null),
   /** Conditions currently alerted on, so that each is notified once when it starts and once when it ends. */
-  alerts: z.array(z.strictObject({ key: z.string(), severity: z.enum(['INFO', 'WARNING', 'SEVERE']), subject: z.string(), sinceMs: epochMs })),
+  alerts: z.array(
+    z.strictObject({
+      key: z.string(),
+      severity: z.enum(['INFO', 'WARNING', 'SEVERE']),
+      subject: z.string(),
+      sinceMs: epochMs,
+    }),
+  ),
   address: z.strictObject({
     mode: addressModeSchema,
     /** The address clients use: the Elastic IP, the secondary private IP, the overlay IP, or host:port locally. */
     value: z.string().nullable(),
     holderNodeId: nodeIdSchema.nullable(),
     /** eip: the Elastic IP's allocation id (eipalloc-...). */
-    allocationId: z.string().regex(/^eipalloc-[0-9a-f]+$/, 'an allocation id such as eipalloc-0abc123').optional(),
+    allocationId: z
+      .string()
+      .regex(/^eipalloc-[0-9a-f]+$/, 'an allocation id such as eipalloc-0abc123')
+      .optional(),
     /** route-table: the route tables whose route for the overlay address follows the primary. */
     routeTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]+$/, 'a route table id such as rtb-0abc123')).optional(),
   }),
@@ -210,7 +226,16 @@ export const heartbeatRecordSchema = z.strictObject({
   action: z
     .strictObject({
       term: z.number().int().nonnegative(),
-      step: z.enum(['fence-hook-failed', 'promote-failed', 'promoted', 'fenced', 'repointed', 'post-promotion-hook-failed', 'demoted', 'demote-failed']),
+      step: z.enum([
+        'fence-hook-failed',
+        'promote-failed',
+        'promoted',
+        'fenced',
+        'repointed',
+        'post-promotion-hook-failed',
+        'demoted',
+        'demote-failed',
+      ]),
       detail: z.string(),
     })
     .nullable(),
@@ -270,7 +295,9 @@ export function describeIssues(error: z.ZodError): string[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.length > 0 ? issue.path.join('.') : '';
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key; check its spelling against the documented keys`);
+      return issue.keys.map(
+        (key) => `${path ? `${path}.` : ''}${key}: unknown key; check its spelling against the documented keys`,
+      );
     }
     if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) {
       return [`${path}: required key is missing (expected ${issue.expected})`];

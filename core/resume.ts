@@ -15,21 +15,50 @@ export type ResumePlan = { ok: true; next: ClusterRecord; summary: string } | { 
 
 export function planResume(snapshot: ClusterSnapshot, nowMs: number, force: boolean): ResumePlan {
   const { cluster } = snapshot;
-  if (cluster.phase !== 'halted') return { ok: false, reason: `cluster ${cluster.cluster} is not halted (phase ${cluster.phase}); there is nothing to resume` };
-  const reporting = snapshot.heartbeats.filter((beat) => beat.agentStatus === 'UP' && nowMs - beat.sentAtMs <= beat.timeouts.nodeTimeoutMs);
+  if (cluster.phase !== 'halted')
+    return {
+      ok: false,
+      reason: `cluster ${cluster.cluster} is not halted (phase ${cluster.phase}); there is nothing to resume`,
+    };
+  const reporting = snapshot.heartbeats.filter(
+    (beat) => beat.agentStatus === 'UP' && nowMs - beat.sentAtMs <= beat.timeouts.nodeTimeoutMs,
+  );
   const databases = snapshot.membership.allowed.filter((node) => node.role === 'database').map((node) => node.nodeId);
   const silent = databases.filter((nodeId) => !reporting.some((beat) => beat.nodeId === nodeId));
-  const writable = reporting.filter((beat) => beat.agentType === 'primary' && beat.dbStatus === 'UP').map((beat) => beat.nodeId);
+  const writable = reporting
+    .filter((beat) => beat.agentType === 'primary' && beat.dbStatus === 'UP')
+    .map((beat) => beat.nodeId);
   if (writable.length > 1) {
-    return { ok: false, reason: `${writable.join(' and ')} both report a writable database: stop all but one (pg_ctl stop -m fast), then resume` };
+    return {
+      ok: false,
+      reason: `${writable.join(' and ')} both report a writable database: stop all but one (pg_ctl stop -m fast), then resume`,
+    };
   }
   if (silent.length > 0 && !force) {
-    return { ok: false, reason: `the agents of ${silent.join(', ')} are not reporting, so their databases may be writable unseen: start those agents (or make sure those servers are stopped), then resume; --force resumes anyway` };
+    return {
+      ok: false,
+      reason: `the agents of ${silent.join(', ')} are not reporting, so their databases may be writable unseen: start those agents (or make sure those servers are stopped), then resume; --force resumes anyway`,
+    };
   }
-  const base = { ...cluster, version: cluster.version + 1, updatedAtMs: nowMs, term: cluster.term + 1, phase: 'steady' as const, leaseRenewals: 0, leaseReleased: false, switchover: null, failover: null, fence: null };
+  const base = {
+    ...cluster,
+    version: cluster.version + 1,
+    updatedAtMs: nowMs,
+    term: cluster.term + 1,
+    phase: 'steady' as const,
+    leaseRenewals: 0,
+    leaseReleased: false,
+    switchover: null,
+    failover: null,
+    fence: null,
+  };
   const only = writable[0];
   if (only) {
-    return { ok: true, next: { ...base, primaryNodeId: only }, summary: `${only} is the only writable database: recorded as the primary of term ${base.term}` };
+    return {
+      ok: true,
+      next: { ...base, primaryNodeId: only },
+      summary: `${only} is the only writable database: recorded as the primary of term ${base.term}`,
+    };
   }
   // Nobody writable: record the primary that failed, so that the evaluator confirms it and fails over anew.
   const failed = cluster.failover?.fromNodeId ?? cluster.primaryNodeId;

@@ -201,10 +201,17 @@ export class StateStore {
    * Read-modify-write of the membership, conditioned on the version read; a concurrent change makes it
    * read again and re-apply `change`, so no edit is lost. `change` may throw a UsageError to refuse.
    */
-  async updateMembership(cluster: string, change: (current: Membership) => Membership, nowMs: number): Promise<MembershipRecord> {
+  async updateMembership(
+    cluster: string,
+    change: (current: Membership) => Membership,
+    nowMs: number,
+  ): Promise<MembershipRecord> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.getMembership(cluster);
-      if (!current) throw new NotFoundError(`cluster ${cluster} does not exist in table ${this.table}; create it with pgfailover init --cluster ${cluster}`);
+      if (!current)
+        throw new NotFoundError(
+          `cluster ${cluster} does not exist in table ${this.table}; create it with pgfailover init --cluster ${cluster}`,
+        );
       const changed = change({ allowed: current.allowed, priority: current.priority });
       const next: MembershipRecord = { ...current, ...changed, version: current.version + 1, updatedAtMs: nowMs };
       membershipRecordSchema.parse(next);
@@ -220,7 +227,8 @@ export class StateStore {
         );
         return next;
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException) || attempt >= 4) throw this.conflict(error, 'membership update', undefined);
+        if (!(error instanceof ConditionalCheckFailedException) || attempt >= 4)
+          throw this.conflict(error, 'membership update', undefined);
       }
     }
   }
@@ -243,7 +251,13 @@ export class StateStore {
         }),
       );
     } catch (error) {
-      throw await this.conflictWithCurrent(error, `heartbeat ${heartbeat.nodeId} seq ${heartbeat.seq}`, heartbeat.cluster, heartbeat.sk, heartbeatRecordSchema);
+      throw await this.conflictWithCurrent(
+        error,
+        `heartbeat ${heartbeat.nodeId} seq ${heartbeat.seq}`,
+        heartbeat.cluster,
+        heartbeat.sk,
+        heartbeatRecordSchema,
+      );
     }
   }
 
@@ -255,8 +269,22 @@ export class StateStore {
         Key: { cluster, sk: rejectedKey(nodeId) },
         UpdateExpression:
           'SET #nodeId = :node, #address = :address, #reason = :reason, #lastAtMs = :now, #firstAtMs = if_not_exists(#firstAtMs, :now), #attempts = if_not_exists(#attempts, :zero) + :one',
-        ExpressionAttributeNames: { '#nodeId': 'nodeId', '#address': 'address', '#reason': 'reason', '#lastAtMs': 'lastAtMs', '#firstAtMs': 'firstAtMs', '#attempts': 'attempts' },
-        ExpressionAttributeValues: { ':node': nodeId, ':address': address, ':reason': reason, ':now': nowMs, ':zero': 0, ':one': 1 },
+        ExpressionAttributeNames: {
+          '#nodeId': 'nodeId',
+          '#address': 'address',
+          '#reason': 'reason',
+          '#lastAtMs': 'lastAtMs',
+          '#firstAtMs': 'firstAtMs',
+          '#attempts': 'attempts',
+        },
+        ExpressionAttributeValues: {
+          ':node': nodeId,
+          ':address': address,
+          ':reason': reason,
+          ':now': nowMs,
+          ':zero': 0,
+          ':one': 1,
+        },
       }),
     );
   }
@@ -311,8 +339,11 @@ export class StateStore {
     }
     if (!clusterRecord || !membership) {
       const broken = invalid.find((entry) => entry.sk === SK.cluster || entry.sk === SK.membership);
-      if (broken) throw new Error(`cluster ${cluster}: the ${broken.sk} item is not valid: ${broken.problems.join('; ')}`);
-      throw new NotFoundError(`cluster ${cluster} does not exist in table ${this.table}; create it with pgfailover init --cluster ${cluster}`);
+      if (broken)
+        throw new Error(`cluster ${cluster}: the ${broken.sk} item is not valid: ${broken.problems.join('; ')}`);
+      throw new NotFoundError(
+        `cluster ${cluster} does not exist in table ${this.table}; create it with pgfailover init --cluster ${cluster}`,
+      );
     }
     return { cluster: clusterRecord, membership, heartbeats, rejected, invalid };
   }
@@ -336,7 +367,13 @@ export class StateStore {
         }),
       );
     } catch (error) {
-      throw await this.conflictWithCurrent(error, `cluster ${next.cluster} (term ${next.term})`, next.cluster, SK.cluster, clusterRecordSchema);
+      throw await this.conflictWithCurrent(
+        error,
+        `cluster ${next.cluster} (term ${next.term})`,
+        next.cluster,
+        SK.cluster,
+        clusterRecordSchema,
+      );
     }
   }
 
@@ -362,12 +399,24 @@ export class StateStore {
             '#term': 'term',
             ...(setFailover ? { '#failover': 'failover', '#movedAt': 'addressMovedAtMs' } : {}),
           },
-          ExpressionAttributeValues: { ':holder': holderNodeId, ':next': cluster.version + 1, ':now': movedAtMs, ':version': cluster.version, ':term': cluster.term },
+          ExpressionAttributeValues: {
+            ':holder': holderNodeId,
+            ':next': cluster.version + 1,
+            ':now': movedAtMs,
+            ':version': cluster.version,
+            ':term': cluster.term,
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
     } catch (error) {
-      throw await this.conflictWithCurrent(error, `address holder of cluster ${cluster.cluster}`, cluster.cluster, SK.cluster, clusterRecordSchema);
+      throw await this.conflictWithCurrent(
+        error,
+        `address holder of cluster ${cluster.cluster}`,
+        cluster.cluster,
+        SK.cluster,
+        clusterRecordSchema,
+      );
     }
   }
 
@@ -381,27 +430,67 @@ export class StateStore {
           Key: { cluster: cluster.cluster, sk: SK.cluster },
           UpdateExpression: 'SET #fence.#stoppedAt = :now, #version = :next, #updatedAtMs = :now',
           ConditionExpression: '#version = :version AND #fence.#nodeId = :node AND #fence.#term = :term',
-          ExpressionAttributeNames: { '#fence': 'fence', '#stoppedAt': 'stoppedAtMs', '#version': 'version', '#updatedAtMs': 'updatedAtMs', '#nodeId': 'nodeId', '#term': 'term' },
-          ExpressionAttributeValues: { ':now': stoppedAtMs, ':next': cluster.version + 1, ':version': cluster.version, ':node': cluster.fence.nodeId, ':term': cluster.fence.term },
+          ExpressionAttributeNames: {
+            '#fence': 'fence',
+            '#stoppedAt': 'stoppedAtMs',
+            '#version': 'version',
+            '#updatedAtMs': 'updatedAtMs',
+            '#nodeId': 'nodeId',
+            '#term': 'term',
+          },
+          ExpressionAttributeValues: {
+            ':now': stoppedAtMs,
+            ':next': cluster.version + 1,
+            ':version': cluster.version,
+            ':node': cluster.fence.nodeId,
+            ':term': cluster.fence.term,
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
     } catch (error) {
-      throw await this.conflictWithCurrent(error, `fence of ${cluster.fence.nodeId} in cluster ${cluster.cluster}`, cluster.cluster, SK.cluster, clusterRecordSchema);
+      throw await this.conflictWithCurrent(
+        error,
+        `fence of ${cluster.fence.nodeId} in cluster ${cluster.cluster}`,
+        cluster.cluster,
+        SK.cluster,
+        clusterRecordSchema,
+      );
     }
   }
 
   /** The primary's lease renewal: only while it is still the primary of that term. */
   async renewLease(cluster: string, nodeId: string, term: number): Promise<number> {
-    return this.leaseUpdate(cluster, nodeId, term, 'SET #leaseRenewals = #leaseRenewals + :one', { '#leaseRenewals': 'leaseRenewals' }, { ':one': 1 });
+    return this.leaseUpdate(
+      cluster,
+      nodeId,
+      term,
+      'SET #leaseRenewals = #leaseRenewals + :one',
+      { '#leaseRenewals': 'leaseRenewals' },
+      { ':one': 1 },
+    );
   }
 
   /** Said by a primary's agent after it fenced its own database: nobody need wait out its lease. */
   async releaseLease(cluster: string, nodeId: string, term: number): Promise<void> {
-    await this.leaseUpdate(cluster, nodeId, term, 'SET #leaseReleased = :yes', { '#leaseReleased': 'leaseReleased' }, { ':yes': true });
+    await this.leaseUpdate(
+      cluster,
+      nodeId,
+      term,
+      'SET #leaseReleased = :yes',
+      { '#leaseReleased': 'leaseReleased' },
+      { ':yes': true },
+    );
   }
 
-  private async leaseUpdate(cluster: string, nodeId: string, term: number, update: string, names: Record<string, string>, values: Record<string, unknown>): Promise<number> {
+  private async leaseUpdate(
+    cluster: string,
+    nodeId: string,
+    term: number,
+    update: string,
+    names: Record<string, string>,
+    values: Record<string, unknown>,
+  ): Promise<number> {
     try {
       const result = await this.documents.send(
         new UpdateCommand({
@@ -418,7 +507,13 @@ export class StateStore {
       );
       return Number(result.Attributes?.leaseRenewals ?? 0);
     } catch (error) {
-      throw await this.conflictWithCurrent(error, `lease of ${nodeId} in term ${term}`, cluster, SK.cluster, clusterRecordSchema);
+      throw await this.conflictWithCurrent(
+        error,
+        `lease of ${nodeId} in term ${term}`,
+        cluster,
+        SK.cluster,
+        clusterRecordSchema,
+      );
     }
   }
 
@@ -471,14 +566,23 @@ export class StateStore {
   }
 
   private async getItem<S extends z.ZodType>(cluster: string, sk: string, schema: S): Promise<z.infer<S> | undefined> {
-    const result = await this.documents.send(new GetCommand({ TableName: this.table, Key: { cluster, sk }, ConsistentRead: true }));
+    const result = await this.documents.send(
+      new GetCommand({ TableName: this.table, Key: { cluster, sk }, ConsistentRead: true }),
+    );
     if (!result.Item) return undefined;
     const parsed = schema.safeParse(result.Item);
-    if (!parsed.success) throw new Error(`${cluster}/${sk} in table ${this.table} is not a valid record: ${describeIssues(parsed.error).join('; ')}`);
+    if (!parsed.success)
+      throw new Error(
+        `${cluster}/${sk} in table ${this.table} is not a valid record: ${describeIssues(parsed.error).join('; ')}`,
+      );
     return parsed.data;
   }
 
-  private async putIfAbsent<S extends z.ZodType>(item: Record<string, unknown>, what: string, schema: S): Promise<void> {
+  private async putIfAbsent<S extends z.ZodType>(
+    item: Record<string, unknown>,
+    what: string,
+    schema: S,
+  ): Promise<void> {
     try {
       await this.documents.send(
         new PutCommand({
@@ -495,7 +599,13 @@ export class StateStore {
   }
 
   /** Turns ConditionalCheckFailed into a StoreConflictError carrying the item as it now is. */
-  private async conflictWithCurrent<S extends z.ZodType>(error: unknown, what: string, cluster: string, sk: string, schema: S): Promise<unknown> {
+  private async conflictWithCurrent<S extends z.ZodType>(
+    error: unknown,
+    what: string,
+    cluster: string,
+    sk: string,
+    schema: S,
+  ): Promise<unknown> {
     if (!(error instanceof ConditionalCheckFailedException)) return error;
     // DynamoDB returns the item with the failure; engines that do not are asked with a consistent read.
     const returned = error.Item ? schema.safeParse(unmarshall(error.Item)) : undefined;

@@ -20,24 +20,48 @@ export interface ExplainedStoreError {
 export function explainStoreError(error: unknown, context: StoreContext): ExplainedStoreError | undefined {
   const code = awsErrorCode(error);
   const text = error instanceof Error ? error.message : String(error);
-  const where = context.endpoint ? `the store at ${context.endpoint}` : `DynamoDB in ${context.region ?? '(no region)'}`;
+  const where = context.endpoint
+    ? `the store at ${context.endpoint}`
+    : `DynamoDB in ${context.region ?? '(no region)'}`;
   if (/Region is missing/i.test(text)) {
-    return { exitCode: 2, message: 'no AWS region is set for the state table: pass --region REGION, set AWS_REGION, or take both from an agent config with --config FILE' };
+    return {
+      exitCode: 2,
+      message:
+        'no AWS region is set for the state table: pass --region REGION, set AWS_REGION, or take both from an agent config with --config FILE',
+    };
   }
   if (code === 'CredentialsProviderError' || /Could not load credentials/i.test(text)) {
-    return { exitCode: 3, message: `no AWS credentials were found to reach ${where}: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where an instance or task role applies` };
+    return {
+      exitCode: 3,
+      message: `no AWS credentials were found to reach ${where}: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where an instance or task role applies`,
+    };
   }
   if (code === 'ResourceNotFoundException') {
-    return { exitCode: 2, message: `table ${context.table} does not exist in ${where}: check --table (or PGFAILOVER_TABLE) and --region; the CDK stack creates it, or pgfailover init --create-table does` };
+    return {
+      exitCode: 2,
+      message: `table ${context.table} does not exist in ${where}: check --table (or PGFAILOVER_TABLE) and --region; the CDK stack creates it, or pgfailover init --create-table does`,
+    };
   }
-  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENOENT/.test(code) || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|connect ENOENT/.test(text)) {
-    return { exitCode: 3, message: `nothing answers at ${where} (${code || text}): check --endpoint (or PGFAILOVER_STORE_ENDPOINT); for a local cluster, is it running (pgfailover local status --dir DIR)?` };
+  if (
+    /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENOENT/.test(code) ||
+    /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|connect ENOENT/.test(text)
+  ) {
+    return {
+      exitCode: 3,
+      message: `nothing answers at ${where} (${code || text}): check --endpoint (or PGFAILOVER_STORE_ENDPOINT); for a local cluster, is it running (pgfailover local status --dir DIR)?`,
+    };
   }
   if (code === 'TimeoutError' || /timed? ?out/i.test(text)) {
-    return { exitCode: 3, message: `${where} did not answer in time: check the network path to it (VPC endpoint or NAT for DynamoDB) and try again` };
+    return {
+      exitCode: 3,
+      message: `${where} did not answer in time: check the network path to it (VPC endpoint or NAT for DynamoDB) and try again`,
+    };
   }
   if (code === 'AccessDeniedException' || code === 'UnrecognizedClientException') {
-    return { exitCode: 3, message: `${where} refused the request (${code}): these credentials may not use table ${context.table}; grant dynamodb:GetItem, Query and PutItem on it` };
+    return {
+      exitCode: 3,
+      message: `${where} refused the request (${code}): these credentials may not use table ${context.table}; grant dynamodb:GetItem, Query and PutItem on it`,
+    };
   }
   return undefined;
 }

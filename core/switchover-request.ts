@@ -15,22 +15,44 @@ import type { ClusterSnapshot, StateStore } from './state-store.ts';
  */
 function observationsFromSendTimes(snapshot: ClusterSnapshot): Observations {
   return {
-    nodes: Object.fromEntries(snapshot.heartbeats.map((beat) => [beat.nodeId, { bootId: beat.bootId, seq: beat.seq, changedAtMonoMs: beat.sentAtMs }])),
+    nodes: Object.fromEntries(
+      snapshot.heartbeats.map((beat) => [
+        beat.nodeId,
+        { bootId: beat.bootId, seq: beat.seq, changedAtMonoMs: beat.sentAtMs },
+      ]),
+    ),
     lease: null,
     phase: null,
   };
 }
 
-export async function requestSwitchover(store: StateStore, cluster: string, toNodeId: string, requestedBy: string, clock: Clock): Promise<void> {
+export async function requestSwitchover(
+  store: StateStore,
+  cluster: string,
+  toNodeId: string,
+  requestedBy: string,
+  clock: Clock,
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const snapshot = await store.readSnapshot(cluster);
-    const facts = gatherFacts({ ...snapshot, observations: observationsFromSendTimes(snapshot) }, { wallMs: clock.nowMs(), monoMs: clock.nowMs() });
+    const facts = gatherFacts(
+      { ...snapshot, observations: observationsFromSendTimes(snapshot) },
+      { wallMs: clock.nowMs(), monoMs: clock.nowMs() },
+    );
     const veto = switchoverVeto(facts, toNodeId);
-    if (veto) throw new UsageError(`switchover to ${toNodeId} refused: ${veto}. Nothing was changed; see pgfailover cluster-status`);
+    if (veto)
+      throw new UsageError(
+        `switchover to ${toNodeId} refused: ${veto}. Nothing was changed; see pgfailover cluster-status`,
+      );
     const record = snapshot.cluster;
     try {
       await store.writeCluster(
-        { ...record, version: record.version + 1, updatedAtMs: clock.nowMs(), switchover: { toNodeId, requestedAtMs: clock.nowMs(), requestedBy } },
+        {
+          ...record,
+          version: record.version + 1,
+          updatedAtMs: clock.nowMs(),
+          switchover: { toNodeId, requestedAtMs: clock.nowMs(), requestedBy },
+        },
         { version: record.version, leaseRenewals: record.leaseRenewals },
       );
       return;

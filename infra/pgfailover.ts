@@ -4,7 +4,14 @@
 // cluster for the agents' instance roles, confined to that cluster's partition of the table.
 
 import { Duration, Stack } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -73,7 +80,11 @@ export class PgFailover extends Construct {
     });
     for (const email of props.alertEmails ?? []) {
       // E-mail gets what needs a person: WARNING and SEVERE.
-      this.topic.addSubscription(new EmailSubscription(email, { filterPolicy: { severity: SubscriptionFilter.stringFilter({ allowlist: ['WARNING', 'SEVERE'] }) } }));
+      this.topic.addSubscription(
+        new EmailSubscription(email, {
+          filterPolicy: { severity: SubscriptionFilter.stringFilter({ allowlist: ['WARNING', 'SEVERE'] }) },
+        }),
+      );
     }
 
     const common = (name: string, timeout: Duration): NodejsFunctionProps => ({
@@ -105,10 +116,23 @@ export class PgFailover extends Construct {
       reservedConcurrentExecutions: 2,
     });
     this.evaluator.addEnvironment('TOPIC_ARN', this.topic.topicArn);
-    new Rule(this, 'EveryMinute', { schedule: Schedule.rate(Duration.minutes(1)), targets: [new LambdaFunction(this.evaluator)] });
-    this.evaluator.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:PutItem'], resources: [this.table.tableArn] }));
+    new Rule(this, 'EveryMinute', {
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(this.evaluator)],
+    });
+    this.evaluator.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+      }),
+    );
     this.topic.grantPublish(this.evaluator);
-    const ec2Actions = [...new Set([...(props.addressModes ?? []).flatMap((mode) => EC2_ACTIONS[mode]), ...(props.ec2StopFencing ? ['ec2:DescribeInstances'] : [])])].sort();
+    const ec2Actions = [
+      ...new Set([
+        ...(props.addressModes ?? []).flatMap((mode) => EC2_ACTIONS[mode]),
+        ...(props.ec2StopFencing ? ['ec2:DescribeInstances'] : []),
+      ]),
+    ].sort();
     if (props.ec2StopFencing) {
       // A forced stop of an old primary's instance (fencing "ec2-stop"): only instances tagged as a cluster member.
       this.evaluator.addToRolePolicy(
@@ -129,7 +153,12 @@ export class PgFailover extends Construct {
       entry: entry('switchover/index.ts'),
       description: 'pgfailover switchover: test event {"cluster": "NAME", "to": "NODE"}',
     });
-    this.switchover.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], resources: [this.table.tableArn] }));
+    this.switchover.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+      }),
+    );
 
     if (props.slackWebhookSecretArn) {
       const secret = Secret.fromSecretCompleteArn(this, 'SlackWebhook', props.slackWebhookSecretArn);
@@ -163,12 +192,35 @@ export class PgFailover extends Construct {
       NagSuppressions.addResourceSuppressions(
         fn,
         [
-          { id: 'AwsSolutions-L1', reason: 'The runtime is pinned to Node.js 22, the version the code is built and tested for; it is moved on deliberately, not by the newest release.' },
-          { id: 'AwsSolutions-IAM4', reason: 'AWSLambdaBasicExecutionRole only lets the function write its own logs; nothing else comes from managed policies.', appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'] },
+          {
+            id: 'AwsSolutions-L1',
+            reason:
+              'The runtime is pinned to Node.js 22, the version the code is built and tested for; it is moved on deliberately, not by the newest release.',
+          },
+          {
+            id: 'AwsSolutions-IAM4',
+            reason:
+              'AWSLambdaBasicExecutionRole only lets the function write its own logs; nothing else comes from managed policies.',
+            appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+          },
           ...(fn === this.evaluator && ec2Actions.length > 0
             ? [
-                { id: 'AwsSolutions-IAM5', reason: 'EC2 Describe* actions support no resource-level permissions, and the ENIs an address moves to belong to the database hosts, unknown at deploy time; only the actions of the chosen address modes are granted.', appliesTo: ['Resource::*'] },
-                ...(props.ec2StopFencing ? [{ id: 'AwsSolutions-IAM5', reason: 'ec2-stop fencing stops the instance of whichever database host failed, unknown at deploy time; the grant is limited to instances tagged pgfailover:cluster.', appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:ec2:.*:instance\\/\\*$/g' }] }] : []),
+                {
+                  id: 'AwsSolutions-IAM5',
+                  reason:
+                    'EC2 Describe* actions support no resource-level permissions, and the ENIs an address moves to belong to the database hosts, unknown at deploy time; only the actions of the chosen address modes are granted.',
+                  appliesTo: ['Resource::*'],
+                },
+                ...(props.ec2StopFencing
+                  ? [
+                      {
+                        id: 'AwsSolutions-IAM5',
+                        reason:
+                          'ec2-stop fencing stops the instance of whichever database host failed, unknown at deploy time; the grant is limited to instances tagged pgfailover:cluster.',
+                        appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:ec2:.*:instance\\/\\*$/g' }],
+                      },
+                    ]
+                  : []),
               ]
             : []),
         ],
@@ -217,7 +269,11 @@ export class PgFailover extends Construct {
       dashboardName: `pgfailover-${Stack.of(this).stackName}`,
       widgets: [
         [
-          new GraphWidget({ title: 'Evaluator', left: [this.evaluator.metricInvocations(), errors], right: [this.evaluator.metricDuration()] }),
+          new GraphWidget({
+            title: 'Evaluator',
+            left: [this.evaluator.metricInvocations(), errors],
+            right: [this.evaluator.metricDuration()],
+          }),
           new GraphWidget({ title: 'Failovers and stale heartbeats', left: [failovers, stale] }),
         ],
       ],

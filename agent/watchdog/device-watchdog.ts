@@ -24,7 +24,9 @@ export class DeviceWatchdog implements Watchdog {
   async arm(deadlineMonoMs: number): Promise<void> {
     // Petting now would let the host live until now + timeoutMs: only while that is within the deadline.
     if (this.clock.monotonicMs() + this.timeoutMs > deadlineMonoMs) {
-      throw new Error(`${this.describe}: the lease ends in ${deadlineMonoMs - this.clock.monotonicMs()} ms, sooner than the device's countdown; not petting`);
+      throw new Error(
+        `${this.describe}: the lease ends in ${deadlineMonoMs - this.clock.monotonicMs()} ms, sooner than the device's countdown; not petting`,
+      );
     }
     this.handle ??= await open(this.path, 'w');
     await this.handle.write('1');

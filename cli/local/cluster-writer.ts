@@ -27,12 +27,30 @@ export interface ClusterWriter {
 }
 
 /** Writes through the cluster address (or, with `to`, straight to one "host:port" of the lab). */
-export function clusterWriter(state: LocalClusterState, dir: string, table: string, password: string, options: { to?: string; firstId?: number } = {}): ClusterWriter {
+export function clusterWriter(
+  state: LocalClusterState,
+  dir: string,
+  table: string,
+  password: string,
+  options: { to?: string; firstId?: number } = {},
+): ClusterWriter {
   if (state.lab) {
     const [host, port] = (options.to ?? clusterAddress(state)).split(':') as [string, string];
-    return new LabWriter(state.lab.appNetns, host, Number(port), join(dir, 'secrets', 'superuser.password'), table, options.firstId ?? 1);
+    return new LabWriter(
+      state.lab.appNetns,
+      host,
+      Number(port),
+      join(dir, 'secrets', 'superuser.password'),
+      table,
+      options.firstId ?? 1,
+    );
   }
-  return new InProcessWriter({ host: '127.0.0.1', port: state.addressPort ?? 0 }, password, table, options.firstId ?? 1);
+  return new InProcessWriter(
+    { host: '127.0.0.1', port: state.addressPort ?? 0 },
+    password,
+    table,
+    options.firstId ?? 1,
+  );
 }
 
 class InProcessWriter implements ClusterWriter {
@@ -57,7 +75,14 @@ class InProcessWriter implements ClusterWriter {
   }
 
   private async loop(): Promise<void> {
-    await writeRows({ target: this.target, password: this.password, table: this.table, firstId: this.next, running: () => this.running, onAck: (id, atMs) => this.acked.push({ id, atMs }) });
+    await writeRows({
+      target: this.target,
+      password: this.password,
+      table: this.table,
+      firstId: this.next,
+      running: () => this.running,
+      onAck: (id, atMs) => this.acked.push({ id, atMs }),
+    });
   }
 }
 
@@ -76,7 +101,11 @@ class LabWriter implements ClusterWriter {
   ) {}
 
   start(): void {
-    const [bin, args] = inNetns(this.netns, process.execPath, nodeArgsFor(LAB_CLIENT, [this.host, String(this.port), this.passwordFile, this.table, String(this.firstId)]));
+    const [bin, args] = inNetns(
+      this.netns,
+      process.execPath,
+      nodeArgsFor(LAB_CLIENT, [this.host, String(this.port), this.passwordFile, this.table, String(this.firstId)]),
+    );
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));

@@ -33,8 +33,11 @@ if (lab) {
 } else {
   const storePort = Number(new URL(state.storeEndpoint).port);
   for (const node of state.nodes) {
-    const nodeLinks = node.storeLinkPort ? [new TcpForwarder(node.storeLinkPort, { host: '127.0.0.1', port: storePort })] : [];
-    if (node.linkPort && node.port) nodeLinks.push(new TcpForwarder(node.linkPort, { host: '127.0.0.1', port: node.port }));
+    const nodeLinks = node.storeLinkPort
+      ? [new TcpForwarder(node.storeLinkPort, { host: '127.0.0.1', port: storePort })]
+      : [];
+    if (node.linkPort && node.port)
+      nodeLinks.push(new TcpForwarder(node.linkPort, { host: '127.0.0.1', port: node.port }));
     for (const link of nodeLinks) await link.listen();
     links.set(node.name, nodeLinks);
   }
@@ -46,7 +49,10 @@ if (lab) {
     let isolated: string[] = [];
     try {
       const parsed: unknown = JSON.parse(readFileSync(state.linksFile, 'utf8'));
-      const list = typeof parsed === 'object' && parsed !== null && 'isolated' in parsed ? (parsed as { isolated: unknown }).isolated : [];
+      const list =
+        typeof parsed === 'object' && parsed !== null && 'isolated' in parsed
+          ? (parsed as { isolated: unknown }).isolated
+          : [];
       isolated = Array.isArray(list) ? list.filter((name): name is string => typeof name === 'string') : [];
     } catch {
       isolated = [];
@@ -58,11 +64,17 @@ if (lab) {
     logger.warn(`links cut for: ${key || 'nobody'}`);
   }, 100);
 }
-const notifier = fanOut([new JsonLinesNotifier(state.notificationsFile, systemClock), ...(state.webhookUrl ? [new WebhookNotifier(state.webhookUrl)] : [])]);
+const notifier = fanOut([
+  new JsonLinesNotifier(state.notificationsFile, systemClock),
+  ...(state.webhookUrl ? [new WebhookNotifier(state.webhookUrl)] : []),
+]);
 const evaluator = new Evaluator({
   // In the lab the evaluator reaches the store inside its own namespace, as the Lambda reaches DynamoDB.
-  store: lab ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' }) : connectLocalStore(state),
-  moverFor: (cluster) => (cluster.address.mode === 'local' || cluster.address.mode === 'secondary-ip' ? mover : noAddressMover),
+  store: lab
+    ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' })
+    : connectLocalStore(state),
+  moverFor: (cluster) =>
+    cluster.address.mode === 'local' || cluster.address.mode === 'secondary-ip' ? mover : noAddressMover,
   // The lab's stand-in for stopping an instance; on loopback there is no instance to stop.
   ...(lab ? { fencerFor: () => new LabInstanceStopper(state) } : {}),
   notifier,

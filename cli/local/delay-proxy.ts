@@ -17,10 +17,18 @@ function delayed(from: Socket, to: Socket): void {
   let chain = Promise.resolve();
   from.on('data', (chunk: Buffer) => {
     const due = Date.now() + delayMs;
-    chain = chain.then(() => new Promise<void>((resolve) => setTimeout(() => {
-      if (!to.destroyed) to.write(chunk);
-      resolve();
-    }, Math.max(0, due - Date.now()))));
+    chain = chain.then(
+      () =>
+        new Promise<void>((resolve) =>
+          setTimeout(
+            () => {
+              if (!to.destroyed) to.write(chunk);
+              resolve();
+            },
+            Math.max(0, due - Date.now()),
+          ),
+        ),
+    );
   });
   from.on('end', () => void chain.then(() => to.end()));
   from.on('close', () => void chain.then(() => to.destroy()));
@@ -32,7 +40,11 @@ const server = createServer((client) => {
   delayed(client, upstream);
   delayed(upstream, client);
 });
-server.listen(Number(listenPort), listenHost, () => process.stdout.write(`delaying ${listenHost}:${listenPort} -> ${targetHost}:${targetPort} by ${delayMs} ms each way\n`));
+server.listen(Number(listenPort), listenHost, () =>
+  process.stdout.write(
+    `delaying ${listenHost}:${listenPort} -> ${targetHost}:${targetPort} by ${delayMs} ms each way\n`,
+  ),
+);
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

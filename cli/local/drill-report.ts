@@ -20,6 +20,8 @@ export function formatDrillReport(report: DrillReport): string {
     `  writes unavailable for       ${report.writeUnavailableMs} ms (the longest gap between acknowledged writes, fault to end of drill)`,
     `  acknowledged writes          ${report.writes.acknowledged}`,
     `  acknowledged but missing     ${report.writes.missing === null ? 'unknown: no primary to read them from' : `${report.writes.missing}${report.writes.missingIds.length ? ` (ids ${report.writes.missingIds.join(', ')})` : ''}`}`,
-    ...(report.outcomeReached ? [] : ['', '  the expected outcome did not come before the drill gave up: see the steps above']),
+    ...(report.outcomeReached
+      ? []
+      : ['', '  the expected outcome did not come before the drill gave up: see the steps above']),
   ].join('\n');
 }

@@ -9,7 +9,13 @@ import type { HistoryRecord } from '../../core/records.ts';
 import { UsageError } from '../../core/errors.ts';
 import { postmasterPid, stopServer } from './postgres-server.ts';
 import { serverProcesses, signalAll } from '../../agent/server-control.ts';
-import { connectLocalStore, readLocalState, sqlTarget, type LocalClusterState, type LocalNode } from './local-cluster.ts';
+import {
+  connectLocalStore,
+  readLocalState,
+  sqlTarget,
+  type LocalClusterState,
+  type LocalNode,
+} from './local-cluster.ts';
 import { clusterWriter } from './cluster-writer.ts';
 import { cut, delay, faultTarget, heal, loss, stepClock } from './lab-faults.ts';
 import { isAlive, pauseProcess, resumeProcess } from './processes.ts';
@@ -37,7 +43,14 @@ export const FAULTS = [
   'delay-primary-clients',
 ] as const;
 /** Faults that need the network lab (root on Linux). */
-const LAB_FAULTS: ReadonlySet<Fault> = new Set(['cut-primary-from-store', 'one-way-isolate-primary', 'clock-step-isolate-primary', 'cut-primary-from-clients', 'lossy-primary', 'delay-primary-clients']);
+const LAB_FAULTS: ReadonlySet<Fault> = new Set([
+  'cut-primary-from-store',
+  'one-way-isolate-primary',
+  'clock-step-isolate-primary',
+  'cut-primary-from-clients',
+  'lossy-primary',
+  'delay-primary-clients',
+]);
 export type Fault = (typeof FAULTS)[number];
 
 export interface DrillOptions {
@@ -91,20 +104,35 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     options.onStep?.(line);
   };
   const before = await store.getCluster(state.cluster);
-  if (!before?.primaryNodeId || before.phase !== 'steady') throw new UsageError(`the local cluster has no steady primary to drill on (phase ${before?.phase ?? 'unknown'}); see pgfailover local status --dir ${options.dir}`);
+  if (!before?.primaryNodeId || before.phase !== 'steady')
+    throw new UsageError(
+      `the local cluster has no steady primary to drill on (phase ${before?.phase ?? 'unknown'}); see pgfailover local status --dir ${options.dir}`,
+    );
   const primary = nodeNamed(state, before.primaryNodeId);
-  if (LAB_FAULTS.has(options.fault) && !state.lab) throw new UsageError(`--fault ${options.fault} needs the network lab (local up as root on Linux, without --network loopback)`);
+  if (LAB_FAULTS.has(options.fault) && !state.lab)
+    throw new UsageError(
+      `--fault ${options.fault} needs the network lab (local up as root on Linux, without --network loopback)`,
+    );
   const policy = before.policy;
   const heartbeats = (await store.readSnapshot(state.cluster)).heartbeats;
   const nodeTimeoutMs = Math.max(...heartbeats.map((beat) => beat.timeouts.nodeTimeoutMs), 5000);
 
-  await superuserQuery(sqlTarget(primary), password, 'CREATE TABLE IF NOT EXISTS pgfailover_drill (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())');
+  await superuserQuery(
+    sqlTarget(primary),
+    password,
+    'CREATE TABLE IF NOT EXISTS pgfailover_drill (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())',
+  );
   await superuserQuery(sqlTarget(primary), password, 'TRUNCATE pgfailover_drill');
   const writer = clusterWriter(state, options.dir, 'pgfailover_drill', password);
   writer.start();
   await waitUntil(() => writer.acked.length >= 20, 15_000, 'the writer to commit through the cluster address');
 
-  const target = options.fault === 'stop-standby' ? lastStandby(state, primary) : options.fault === 'switchover' ? firstStandby(state, primary) : primary;
+  const target =
+    options.fault === 'stop-standby'
+      ? lastStandby(state, primary)
+      : options.fault === 'switchover'
+        ? firstStandby(state, primary)
+        : primary;
   const faultAtMs = Date.now();
   say(`+0 ms  fault: ${options.fault} on ${target.name}`);
   await inject(options, state, target);
@@ -118,7 +146,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const sinceFault = Date.now() - faultAtMs;
     switch (options.fault) {
       case 'switchover':
-        return events.includes('switchover-completed') || events.includes('switchover-failed') || events.includes('switchover-refused');
+        return (
+          events.includes('switchover-completed') ||
+          events.includes('switchover-failed') ||
+          events.includes('switchover-refused')
+        );
       case 'kill-primary-db':
       case 'kill-primary-node':
       case 'isolate-primary':
@@ -127,10 +159,17 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       case 'clock-step-isolate-primary':
       case 'pause-store': {
         // Ended without a new primary: aborted, or a person must decide (automatic failover off, no candidate).
-        if (['failover-aborted', 'manual-failover-required', 'no-candidate'].some((event) => events.includes(event))) return true;
+        if (['failover-aborted', 'manual-failover-required', 'no-candidate'].some((event) => events.includes(event)))
+          return true;
         // Done once the failover completed and a write went through to the new primary.
-        const promotedAt = history.find((entry) => entry.event === 'candidate-promoted' && entry.kind === 'decision')?.atMs;
-        return events.includes('failover-completed') && promotedAt !== undefined && writer.acked.some((ack) => ack.atMs > promotedAt);
+        const promotedAt = history.find(
+          (entry) => entry.event === 'candidate-promoted' && entry.kind === 'decision',
+        )?.atMs;
+        return (
+          events.includes('failover-completed') &&
+          promotedAt !== undefined &&
+          writer.acked.some((ack) => ack.atMs > promotedAt)
+        );
       }
       case 'stop-primary-agent':
         return events.includes('primary-agent-left') && sinceFault > quietMs;
@@ -154,7 +193,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     for (const entry of history) {
       if (seen.has(entry.sk)) continue;
       seen.add(entry.sk);
-      say(`+${entry.atMs - faultAtMs} ms  ${entry.kind === 'decision' ? 'decision' : entry.severity}  ${entry.event}: ${entry.subject}`);
+      say(
+        `+${entry.atMs - faultAtMs} ms  ${entry.kind === 'decision' ? 'decision' : entry.severity}  ${entry.event}: ${entry.subject}`,
+      );
     }
     if (expected()) break;
     await sleep(100);
@@ -175,7 +216,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   // Read back from whichever node is the primary now (the lab's address is not reachable from here).
   const reader = after?.primaryNodeId ? state.nodes.find((node) => node.name === after.primaryNodeId) : undefined;
   // When the primary cannot be read (it is down and nobody replaced it), whether rows are missing is unknown.
-  const rows = reader ? await superuserQuery<{ id: string }>(sqlTarget(reader), password, 'SELECT id FROM pgfailover_drill').catch(() => undefined) : undefined;
+  const rows = reader
+    ? await superuserQuery<{ id: string }>(sqlTarget(reader), password, 'SELECT id FROM pgfailover_drill').catch(
+        () => undefined,
+      )
+    : undefined;
   const present = rows ? new Set(rows.map((row) => Number(row.id))) : undefined;
   const missingIds = present ? writer.acked.map((ack) => ack.id).filter((id) => !present.has(id)) : [];
   const report: DrillReport = {
@@ -190,12 +235,23 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       detectedMs: history[0] ? history[0].atMs - faultAtMs : null,
       decidedMs: at('failover', 'decision') ?? at('switchover-caught-up', 'decision'),
       promotedMs: at('candidate-promoted', 'decision'),
-      addressMovedMs: after?.failover && after.failover.addressMovedAtMs !== null && after.term > before.term ? after.failover.addressMovedAtMs - faultAtMs : null,
+      addressMovedMs:
+        after?.failover && after.failover.addressMovedAtMs !== null && after.term > before.term
+          ? after.failover.addressMovedAtMs - faultAtMs
+          : null,
       firstWriteMs: firstWrite ? firstWrite.atMs - faultAtMs : null,
       completedMs: at('failover-completed', 'decision'),
     },
-    writeUnavailableMs: longestGap(writer.acked.map((ack) => ack.atMs), faultAtMs, endedAtMs),
-    writes: { acknowledged: writer.acked.length, missing: present ? missingIds.length : null, missingIds: missingIds.slice(0, 20) },
+    writeUnavailableMs: longestGap(
+      writer.acked.map((ack) => ack.atMs),
+      faultAtMs,
+      endedAtMs,
+    ),
+    writes: {
+      acknowledged: writer.acked.length,
+      missing: present ? missingIds.length : null,
+      missingIds: missingIds.slice(0, 20),
+    },
     outcomeReached,
     steps,
   };
@@ -276,7 +332,8 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
     case 'pause-evaluator':
     case 'pause-store': {
       const pid = options.fault === 'pause-evaluator' ? state.controllerPid : state.storePid;
-      if (!pid || !isAlive(pid)) throw new Error(`the ${options.fault === 'pause-evaluator' ? 'evaluator' : 'store'} is not running`);
+      if (!pid || !isAlive(pid))
+        throw new Error(`the ${options.fault === 'pause-evaluator' ? 'evaluator' : 'store'} is not running`);
       pauseProcess(pid);
       await sleep(options.stallMs ?? 2000);
       resumeProcess(pid);

@@ -18,6 +18,9 @@ export class LabAddressMover implements AddressMover {
     await routeAddressTo(this.routerNetns, this.address, host);
     // Verify, as the EC2 movers describe the address after moving it.
     const holder = await addressHolderIp(this.routerNetns, this.address);
-    if (holder !== host) throw new Error(`the lab router sends ${this.address} to ${holder ?? 'nobody'}, not to ${target.nodeId} (${host})`);
+    if (holder !== host)
+      throw new Error(
+        `the lab router sends ${this.address} to ${holder ?? 'nobody'}, not to ${target.nodeId} (${host})`,
+      );
   }
 }

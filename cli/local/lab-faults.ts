@@ -27,7 +27,8 @@ export interface LabFaultTarget {
 }
 
 export function faultTarget(state: LocalClusterState): LabFaultTarget {
-  if (!state.lab) throw new Error('network faults need the lab network (local up without --network loopback, as root on Linux)');
+  if (!state.lab)
+    throw new Error('network faults need the lab network (local up without --network loopback, as root on Linux)');
   const devices: Record<string, string> = {};
   const id = state.lab.id;
   // The router's device names follow the plan's order: aws 0, app 1, then the nodes.
@@ -56,21 +57,72 @@ async function iptables(target: LabFaultTarget, args: string[]): Promise<void> {
 }
 
 /** Drops every packet between `node` and what `scope` names, in `direction`. */
-export async function cut(target: LabFaultTarget, node: string, scope: CutScope, direction: CutDirection = 'both'): Promise<void> {
+export async function cut(
+  target: LabFaultTarget,
+  node: string,
+  scope: CutScope,
+  direction: CutDirection = 'both',
+): Promise<void> {
   const own = device(target, node);
   for (const other of others(target, scope, node)) {
     const theirs = device(target, other);
-    if (direction !== 'out') await iptables(target, ['-A', FAULT_CHAIN, '-i', theirs, '-o', own, '-m', 'comment', '--comment', `pgf:${node}`, '-j', 'DROP']);
-    if (direction !== 'in') await iptables(target, ['-A', FAULT_CHAIN, '-i', own, '-o', theirs, '-m', 'comment', '--comment', `pgf:${node}`, '-j', 'DROP']);
+    if (direction !== 'out')
+      await iptables(target, [
+        '-A',
+        FAULT_CHAIN,
+        '-i',
+        theirs,
+        '-o',
+        own,
+        '-m',
+        'comment',
+        '--comment',
+        `pgf:${node}`,
+        '-j',
+        'DROP',
+      ]);
+    if (direction !== 'in')
+      await iptables(target, [
+        '-A',
+        FAULT_CHAIN,
+        '-i',
+        own,
+        '-o',
+        theirs,
+        '-m',
+        'comment',
+        '--comment',
+        `pgf:${node}`,
+        '-j',
+        'DROP',
+      ]);
   }
 }
 
 /** Loses each packet to or from `node` with `probability` (0 to 1). */
 export async function loss(target: LabFaultTarget, node: string, probability: number): Promise<void> {
-  if (!(probability > 0 && probability <= 1)) throw new Error(`packet loss is a probability above 0 and at most 1; got ${probability}`);
+  if (!(probability > 0 && probability <= 1))
+    throw new Error(`packet loss is a probability above 0 and at most 1; got ${probability}`);
   const own = device(target, node);
   for (const flag of ['-i', '-o']) {
-    await iptables(target, ['-A', FAULT_CHAIN, flag, own, '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-m', 'comment', '--comment', `pgf:${node}`, '-j', 'DROP']);
+    await iptables(target, [
+      '-A',
+      FAULT_CHAIN,
+      flag,
+      own,
+      '-m',
+      'statistic',
+      '--mode',
+      'random',
+      '--probability',
+      String(probability),
+      '-m',
+      'comment',
+      '--comment',
+      `pgf:${node}`,
+      '-j',
+      'DROP',
+    ]);
   }
 }
 
@@ -83,7 +135,13 @@ export type DelayScope = (typeof DELAY_SCOPES)[number];
  * (new connections; open ones keep their path). A proxy in the router does it (no netem here); the
  * router redirects those connections to it. Healing the node removes both.
  */
-export async function delay(target: LabFaultTarget, state: LocalClusterState, node: string, scope: DelayScope, delayMs: number): Promise<number> {
+export async function delay(
+  target: LabFaultTarget,
+  state: LocalClusterState,
+  node: string,
+  scope: DelayScope,
+  delayMs: number,
+): Promise<number> {
   const lab = state.lab;
   const member = state.nodes.find((candidate) => candidate.name === node);
   if (!lab || !member?.ip) throw new Error(`no lab node named ${node}`);
@@ -94,9 +152,35 @@ export async function delay(target: LabFaultTarget, state: LocalClusterState, no
       ? [device(target, node), `198.18.0.${index * 4 + 1}`, lab.awsIp, 8000, lab.awsIp]
       : [device(target, 'app'), '198.18.0.5', member.ip, member.port ?? 5432, member.ip];
   const listenPort = 20_000 + index * 10 + (scope === 'store' ? 1 : 2);
-  const [bin, args] = inNetns(target.routerNetns, process.execPath, nodeArgsFor(DELAY_PROXY, [listenIp, String(listenPort), upstreamIp, String(upstreamPort), String(delayMs)]));
+  const [bin, args] = inNetns(
+    target.routerNetns,
+    process.execPath,
+    nodeArgsFor(DELAY_PROXY, [listenIp, String(listenPort), upstreamIp, String(upstreamPort), String(delayMs)]),
+  );
   const pid = spawnDetached(bin, args, join(dirname(state.notificationsFile), `delay-${node}-${scope}.log`));
-  await runInNetns(target.routerNetns, 'iptables', ['-w', '-t', 'nat', '-A', 'PREROUTING', '-i', fromDevice, '-p', 'tcp', '-d', matchIp, '--dport', String(upstreamPort), '-m', 'comment', '--comment', `pgf:${node}:delay:${pid}`, '-j', 'DNAT', '--to-destination', `${listenIp}:${listenPort}`]);
+  await runInNetns(target.routerNetns, 'iptables', [
+    '-w',
+    '-t',
+    'nat',
+    '-A',
+    'PREROUTING',
+    '-i',
+    fromDevice,
+    '-p',
+    'tcp',
+    '-d',
+    matchIp,
+    '--dport',
+    String(upstreamPort),
+    '-m',
+    'comment',
+    '--comment',
+    `pgf:${node}:delay:${pid}`,
+    '-j',
+    'DNAT',
+    '--to-destination',
+    `${listenIp}:${listenPort}`,
+  ]);
   return pid;
 }
 
@@ -116,13 +200,25 @@ function nodeTag(rule: string): string | undefined {
 }
 
 async function removeDelays(target: LabFaultTarget, node?: string): Promise<void> {
-  const removed = await deleteRules(target, 'nat', 'PREROUTING', (rule) => /:delay:\d+/.test(rule) && (!node || nodeTag(rule) === node));
+  const removed = await deleteRules(
+    target,
+    'nat',
+    'PREROUTING',
+    (rule) => /:delay:\d+/.test(rule) && (!node || nodeTag(rule) === node),
+  );
   for (const rule of removed) await stopProcess(Number(/:delay:(\d+)/.exec(rule)?.[1]), 2000);
 }
 
 /** Deletes the rules of `chain` that `pick` chooses; returns them as iptables -S printed them. */
-async function deleteRules(target: LabFaultTarget, table: 'filter' | 'nat', chain: string, pick: (rule: string) => boolean): Promise<string[]> {
-  const rules = (await runInNetns(target.routerNetns, 'iptables', ['-w', '-t', table, '-S', chain])).split('\n').filter((rule) => rule.startsWith(`-A ${chain} `) && pick(rule));
+async function deleteRules(
+  target: LabFaultTarget,
+  table: 'filter' | 'nat',
+  chain: string,
+  pick: (rule: string) => boolean,
+): Promise<string[]> {
+  const rules = (await runInNetns(target.routerNetns, 'iptables', ['-w', '-t', table, '-S', chain]))
+    .split('\n')
+    .filter((rule) => rule.startsWith(`-A ${chain} `) && pick(rule));
   for (const rule of rules) {
     // -S prints each rule as it was added; the same words after -D delete it.
     const words = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g) ?? [];
@@ -133,8 +229,12 @@ async function deleteRules(target: LabFaultTarget, table: 'filter' | 'nat', chai
 
 /** Steps the wall clock of a node's agent (libfaketime), e.g. "-30s"; its monotonic clock is left alone. */
 export async function stepClock(node: LocalNode, offset: string): Promise<void> {
-  if (!node.clockFile) throw new Error(`the agent of ${node.name} does not run under libfaketime (install Debian's faketime and start the lab again)`);
-  if (!/^[+-]\d+(\.\d+)?[smhd]?$/.test(offset)) throw new Error(`a clock step is an offset such as -30s or +2m; got ${offset}`);
+  if (!node.clockFile)
+    throw new Error(
+      `the agent of ${node.name} does not run under libfaketime (install Debian's faketime and start the lab again)`,
+    );
+  if (!/^[+-]\d+(\.\d+)?[smhd]?$/.test(offset))
+    throw new Error(`a clock step is an offset such as -30s or +2m; got ${offset}`);
   writeFileSync(node.clockFile, `${offset}\n`);
 }
 
@@ -150,11 +250,21 @@ export async function localHeal(dir: string): Promise<string> {
     await heal(faultTarget(state));
     done.push('network faults removed');
   }
-  const pids = [state.storePid, state.controllerPid, ...state.nodes.flatMap((node) => [node.agentPid, node.watchdogPid, node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null])];
+  const pids = [
+    state.storePid,
+    state.controllerPid,
+    ...state.nodes.flatMap((node) => [
+      node.agentPid,
+      node.watchdogPid,
+      node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null,
+    ]),
+  ];
   for (const pid of pids) if (pid && isAlive(pid)) resumeProcess(pid);
   done.push('paused processes resumed');
   for (const node of state.nodes) if (node.clockFile) writeFileSync(node.clockFile, '+0\n');
-  const restarted = state.nodes.filter((node) => node.agentPid && !isAlive(node.agentPid)).map((node) => (restartAgent(dir, node.name), node.name));
+  const restarted = state.nodes
+    .filter((node) => node.agentPid && !isAlive(node.agentPid))
+    .map((node) => (restartAgent(dir, node.name), node.name));
   if (restarted.length) done.push(`agents restarted: ${restarted.join(', ')}`);
   return done.join('; ');
 }

@@ -54,7 +54,14 @@ export function planLab(id: string, nodeNames: string[]): LabPlan {
     gateway: `198.18.0.${index * 4 + 1}`,
     routerDevice: `pgf${id}r${index}`,
   });
-  return { id, routerNetns: `${LAB_PREFIX}${id}-net`, address: LAB_ADDRESS, aws: host('aws', 0), app: host('app', 1), nodes: nodeNames.map((name, index) => host(name, index + 2)) };
+  return {
+    id,
+    routerNetns: `${LAB_PREFIX}${id}-net`,
+    address: LAB_ADDRESS,
+    aws: host('aws', 0),
+    app: host('app', 1),
+    nodes: nodeNames.map((name, index) => host(name, index + 2)),
+  };
 }
 
 export function labHosts(plan: LabPlan): LabHost[] {

@@ -19,7 +19,12 @@ import { UsageError } from '../../core/errors.ts';
 import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
-import { killServer, runServerCommand, withoutLibpqEnvironment, writeStandbyFiles } from '../../agent/server-control.ts';
+import {
+  killServer,
+  runServerCommand,
+  withoutLibpqEnvironment,
+  writeStandbyFiles,
+} from '../../agent/server-control.ts';
 import {
   applyListenSettings,
   assertServerUserCanReach,
@@ -32,7 +37,18 @@ import {
 } from './postgres-server.ts';
 import { freePort, isAlive, nodeArgsFor, spawnDetached, stopProcess, waitFor } from './processes.ts';
 import { superuserQuery, type SqlTarget } from './superuser-sql.ts';
-import { createLab, destroyLab, HOST_DEVICE, inNetns, labUnavailable, listLabNamespaces, newLabId, pidsInNetns, planLab, type LabPlan } from './lab-network.ts';
+import {
+  createLab,
+  destroyLab,
+  HOST_DEVICE,
+  inNetns,
+  labUnavailable,
+  listLabNamespaces,
+  newLabId,
+  pidsInNetns,
+  planLab,
+  type LabPlan,
+} from './lab-network.ts';
 
 const STATE_FILE = 'local.json';
 const AGENT_BIN = fileURLToPath(new URL('../../bin/pgfailover-agent.js', import.meta.url));
@@ -126,7 +142,10 @@ export interface LocalUpOptions {
 
 export function readLocalState(dir: string): LocalClusterState {
   const path = join(resolve(dir), STATE_FILE);
-  if (!existsSync(path)) throw new UsageError(`${resolve(dir)} holds no local cluster (no ${STATE_FILE}); start one with: pgfailover local up --dir ${dir}`);
+  if (!existsSync(path))
+    throw new UsageError(
+      `${resolve(dir)} holds no local cluster (no ${STATE_FILE}); start one with: pgfailover local up --dir ${dir}`,
+    );
   const parsed = localStateSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
   if (!parsed.success) throw new Error(`${path} is not a pgfailover local state file: ${parsed.error.message}`);
   return parsed.data;
@@ -138,7 +157,15 @@ function writeLocalState(dir: string, state: LocalClusterState): void {
 
 /** PIDs recorded in the state that are still running. */
 export function livePids(state: LocalClusterState): number[] {
-  const pids = [state.storePid, state.controllerPid, ...state.nodes.flatMap((node) => [node.agentPid, node.watchdogPid, node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null])];
+  const pids = [
+    state.storePid,
+    state.controllerPid,
+    ...state.nodes.flatMap((node) => [
+      node.agentPid,
+      node.watchdogPid,
+      node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null,
+    ]),
+  ];
   return pids.filter((pid): pid is number => pid !== null && isAlive(pid));
 }
 
@@ -175,21 +202,32 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     const existing = readLocalState(dir);
     const running = livePids(existing);
     if (running.length > 0) {
-      throw new UsageError(`a local cluster (${existing.cluster}) is already running from ${dir} (pids ${running.join(', ')}); nothing was changed. See it with: pgfailover local status --dir ${options.dir}, or stop it with: pgfailover local down --dir ${options.dir}`);
+      throw new UsageError(
+        `a local cluster (${existing.cluster}) is already running from ${dir} (pids ${running.join(', ')}); nothing was changed. See it with: pgfailover local status --dir ${options.dir}, or stop it with: pgfailover local down --dir ${options.dir}`,
+      );
     }
-    throw new UsageError(`${dir} holds a stopped local cluster from an earlier run; remove it with: pgfailover local down --dir ${options.dir} --purge, or choose another directory`);
+    throw new UsageError(
+      `${dir} holds a stopped local cluster from an earlier run; remove it with: pgfailover local down --dir ${options.dir} --purge, or choose another directory`,
+    );
   }
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${dir} is not empty; give local up an empty or new directory`);
+  if (existsSync(dir) && readdirSync(dir).length > 0)
+    throw new UsageError(`${dir} is not empty; give local up an empty or new directory`);
   let network = options.network;
   const unavailable = network === 'loopback' ? undefined : await labUnavailable();
-  if (network === 'lab' && unavailable) throw new UsageError(`the network lab cannot be built here: ${unavailable}; use --network loopback`);
+  if (network === 'lab' && unavailable)
+    throw new UsageError(`the network lab cannot be built here: ${unavailable}; use --network loopback`);
   network ??= unavailable ? 'loopback' : 'lab';
   if (unavailable && network === 'loopback' && options.network === undefined) {
     progress(`network: loopback forwarders (${unavailable}); faults there close connections rather than drop packets`);
   }
-  if (options.fencing === 'ec2-stop' && network !== 'lab') throw new UsageError('--fencing ec2-stop needs the network lab: its stand-in stops a node by ending everything in its namespace');
+  if (options.fencing === 'ec2-stop' && network !== 'lab')
+    throw new UsageError(
+      '--fencing ec2-stop needs the network lab: its stand-in stops a node by ending everything in its namespace',
+    );
   if (network === 'lab' && join(dir, 'db1').length > MAX_SOCKET_DIR) {
-    throw new UsageError(`${dir} is too long a path for PostgreSQL's Unix sockets in the lab (at most ${MAX_SOCKET_DIR - 4} characters); choose a shorter directory`);
+    throw new UsageError(
+      `${dir} is too long a path for PostgreSQL's Unix sockets in the lab (at most ${MAX_SOCKET_DIR - 4} characters); choose a shorter directory`,
+    );
   }
   // The servers run as the postgres OS user when we are root: it must be able to enter DIR.
   if (existsSync(dir)) chmodSync(dir, 0o755);
@@ -201,7 +239,11 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
   const cluster = options.cluster ?? 'local';
   const storePort = network === 'lab' ? LAB_STORE_PORT : await freePort();
   const labId = newLabId();
-  const names = ['db1', ...Array.from({ length: options.standbys }, (_, index) => `db${index + 2}`), ...(options.witness ? ['witness'] : [])];
+  const names = [
+    'db1',
+    ...Array.from({ length: options.standbys }, (_, index) => `db${index + 2}`),
+    ...(options.witness ? ['witness'] : []),
+  ];
   const plan = network === 'lab' ? planLab(labId, names) : undefined;
   const state: LocalClusterState = {
     version: 1,
@@ -210,7 +252,17 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     storeEndpoint: plan ? `unix://${join(dir, 'store.sock')}` : `http://127.0.0.1:${storePort}`,
     storePid: null,
     network,
-    lab: plan ? { id: plan.id, routerNetns: plan.routerNetns, awsNetns: plan.aws.netns, awsIp: plan.aws.ip, appNetns: plan.app.netns, address: plan.address, namespaces: [] } : null,
+    lab: plan
+      ? {
+          id: plan.id,
+          routerNetns: plan.routerNetns,
+          awsNetns: plan.aws.netns,
+          awsIp: plan.aws.ip,
+          appNetns: plan.app.netns,
+          address: plan.address,
+          namespaces: [],
+        }
+      : null,
     controllerPid: null,
     addressPort: plan ? null : await freePort(),
     notificationsFile: join(dir, 'notifications.jsonl'),
@@ -223,7 +275,9 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
   writeLocalState(dir, state);
   try {
     if (plan) {
-      progress(`network lab ${plan.id}: a namespace per node, the store and evaluator in ${plan.aws.netns}, clients in ${plan.app.netns}, cluster address ${plan.address}`);
+      progress(
+        `network lab ${plan.id}: a namespace per node, the store and evaluator in ${plan.aws.netns}, clients in ${plan.app.netns}, cluster address ${plan.address}`,
+      );
       await createLab(plan, (netns) => {
         state.lab?.namespaces.push(netns);
         writeLocalState(dir, state);
@@ -239,7 +293,14 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
   }
 }
 
-async function startLocalCluster(dir: string, state: LocalClusterState, storePort: number, options: LocalUpOptions, plan: LabPlan | undefined, progress: (line: string) => void): Promise<void> {
+async function startLocalCluster(
+  dir: string,
+  state: LocalClusterState,
+  storePort: number,
+  options: LocalUpOptions,
+  plan: LabPlan | undefined,
+  progress: (line: string) => void,
+): Promise<void> {
   const save = () => writeLocalState(dir, state);
   const hostOf = (name: string) => plan?.nodes.find((host) => host.name === name);
   const secretsDir = join(dir, 'secrets');
@@ -247,7 +308,10 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   const secrets = { superuser: secret(), monitor: secret(), replicator: secret() };
   const superuserFile = writeSecret(join(secretsDir, 'superuser.password'), secrets.superuser);
   const monitorFile = writeSecret(join(secretsDir, 'monitor.password'), secrets.monitor);
-  const passfile = writeSecret(join(secretsDir, 'replication.pgpass'), `${plan ? '*' : '127.0.0.1'}:*:*:replicator:${secrets.replicator}`);
+  const passfile = writeSecret(
+    join(secretsDir, 'replication.pgpass'),
+    `${plan ? '*' : '127.0.0.1'}:*:*:replicator:${secrets.replicator}`,
+  );
   // The servers read these two as the postgres OS user; the agent's password stays with us.
   await giveToServerUser(secretsDir);
   await giveToServerUser(superuserFile);
@@ -255,8 +319,15 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
 
   // The store: on loopback, or on the lab's "AWS side", with a socket for tools on this host.
   const storeArgs = plan ? [String(storePort), plan.aws.ip, join(dir, 'store.sock')] : [String(storePort)];
-  progress(`state store: dynalite on ${plan ? `${plan.aws.ip}:${storePort} (${plan.aws.netns})` : state.storeEndpoint}`);
-  state.storePid = spawnIn(plan?.aws.netns, process.execPath, nodeArgsFor(STORE_SERVER, storeArgs), join(dir, 'store.log'));
+  progress(
+    `state store: dynalite on ${plan ? `${plan.aws.ip}:${storePort} (${plan.aws.netns})` : state.storeEndpoint}`,
+  );
+  state.storePid = spawnIn(
+    plan?.aws.netns,
+    process.execPath,
+    nodeArgsFor(STORE_SERVER, storeArgs),
+    join(dir, 'store.log'),
+  );
   save();
   const store = connectLocalStore(state);
   await waitFor('the state store to answer', () => store.createTableIfMissing().then(() => true), 30_000, 100);
@@ -265,10 +336,16 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
       cluster: state.cluster,
       // By default every database node has a watchdog stand-in, so a frozen or dead agent cannot leave a
       // primary behind; with ec2-stop the evaluator stops the node's "instance" instead.
-      policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: options.autoFailover ?? true, fencing: options.fencing ?? 'watchdog' },
+      policy: {
+        ...DEFAULT_CLUSTER_POLICY,
+        autoFailover: options.autoFailover ?? true,
+        fencing: options.fencing ?? 'watchdog',
+      },
       primaryNodeId: 'db1',
       // In the lab the address is a secondary IP, moved by the router and brought up by the agents as on EC2.
-      address: plan ? { mode: 'secondary-ip', value: plan.address, holderNodeId: null } : { mode: 'local', value: `127.0.0.1:${state.addressPort ?? 0}`, holderNodeId: null },
+      address: plan
+        ? { mode: 'secondary-ip', value: plan.address, holderNodeId: null }
+        : { mode: 'local', value: `127.0.0.1:${state.addressPort ?? 0}`, holderNodeId: null },
     },
     Date.now(),
   );
@@ -324,8 +401,17 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   }
   writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [] })}\n`);
   // The controller first: on loopback it carries the links between the nodes; then it runs the evaluator.
-  progress(plan ? `controller: the evaluator every second, in ${plan.aws.netns}` : `controller: node links, the cluster address 127.0.0.1:${state.addressPort ?? 0}, the evaluator every second`);
-  state.controllerPid = spawnIn(plan?.aws.netns, process.execPath, nodeArgsFor(CONTROLLER, [dir]), join(dir, 'controller.log'));
+  progress(
+    plan
+      ? `controller: the evaluator every second, in ${plan.aws.netns}`
+      : `controller: node links, the cluster address 127.0.0.1:${state.addressPort ?? 0}, the evaluator every second`,
+  );
+  state.controllerPid = spawnIn(
+    plan?.aws.netns,
+    process.execPath,
+    nodeArgsFor(CONTROLLER, [dir]),
+    join(dir, 'controller.log'),
+  );
   save();
 
   const primary = state.nodes[0];
@@ -333,7 +419,11 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
   for (const node of state.nodes) {
     if (!node.dataDir || !node.port) continue;
     const logFile = join(dir, node.name, 'postgres.log');
-    const listen = { port: node.port, everyAddress: plan !== undefined, ...(node.socketDir ? { socketDir: node.socketDir } : {}) };
+    const listen = {
+      port: node.port,
+      everyAddress: plan !== undefined,
+      ...(node.socketDir ? { socketDir: node.socketDir } : {}),
+    };
     const where = node.ip ? `${node.ip}:${node.port} in ${node.netns ?? ''}` : `127.0.0.1:${node.port}`;
     if (node.role === 'primary') {
       progress(`${node.name}: initdb and start the primary on ${where}`);
@@ -344,7 +434,9 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
       progress(`${node.name}: base backup from db1 and start a streaming standby on ${where}`);
       // Copied over the primary's own socket or port; streams over the network (the primary's IP, or its
       // link on loopback), so that a partition cuts it.
-      const follow = primary.ip ? { host: primary.ip, port: primary.port } : { host: '127.0.0.1', port: primary.linkPort ?? primary.port };
+      const follow = primary.ip
+        ? { host: primary.ip, port: primary.port }
+        : { host: '127.0.0.1', port: primary.linkPort ?? primary.port };
       await cloneStandby(node.dataDir, sqlTarget(primary), follow, listen, node.name, passfile);
       await startServer(node.dataDir, logFile, node.netns ?? undefined);
     }
@@ -358,14 +450,26 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
     const databases = state.nodes.filter((node) => node.dataDir).map((node) => node.name);
     for (const node of state.nodes) {
       if (!node.port) continue;
-      await superuserSql(sqlTarget(node), secrets.superuser, [`ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (${databases.join(', ')})'`, 'SELECT pg_reload_conf()']);
+      await superuserSql(sqlTarget(node), secrets.superuser, [
+        `ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (${databases.join(', ')})'`,
+        'SELECT pg_reload_conf()',
+      ]);
     }
     progress(`synchronous replication: every commit waits for one of ${databases.join(', ')}`);
   }
 
   await store.updateMembership(
     state.cluster,
-    (membership) => state.nodes.reduce((current, node) => allowNode(current, { nodeId: node.name, address: node.address, role: node.role === 'witness' ? 'witness' : 'database' }), membership),
+    (membership) =>
+      state.nodes.reduce(
+        (current, node) =>
+          allowNode(current, {
+            nodeId: node.name,
+            address: node.address,
+            role: node.role === 'witness' ? 'witness' : 'database',
+          }),
+        membership,
+      ),
     Date.now(),
   );
 
@@ -382,10 +486,20 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
           store: { table: state.table, endpoint: storeEndpoint, region: 'local' },
           ...(node.port && node.dataDir
             ? {
-                database: { host: '127.0.0.1', port: node.port, dbname: 'postgres', user: 'pgfailover', passwordFile: monitorFile, sslmode: 'disable', dataDirectory: node.dataDir },
+                database: {
+                  host: '127.0.0.1',
+                  port: node.port,
+                  dbname: 'postgres',
+                  user: 'pgfailover',
+                  passwordFile: monitorFile,
+                  sslmode: 'disable',
+                  dataDirectory: node.dataDir,
+                },
                 replication: { user: 'replicator', passfile, sslmode: 'disable' },
                 ...(options.fenceHook ? { hooks: { fence: options.fenceHook } } : {}),
-                ...(node.watchdogFile && (options.fencing ?? 'watchdog') === 'watchdog' ? { watchdog: { kind: 'file', path: node.watchdogFile } } : {}),
+                ...(node.watchdogFile && (options.fencing ?? 'watchdog') === 'watchdog'
+                  ? { watchdog: { kind: 'file', path: node.watchdogFile } }
+                  : {}),
                 // The lab's address is a secondary IP on the node's interface, as on EC2.
                 ...(plan ? { aws: { secondaryIpDevice: HOST_DEVICE, secondaryIpPrefixLength: 32 } } : {}),
               }
@@ -396,7 +510,12 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
       )}\n`,
     );
     if (node.watchdogFile && node.dataDir && (options.fencing ?? 'watchdog') === 'watchdog') {
-      node.watchdogPid = spawnIn(node.netns ?? undefined, process.execPath, nodeArgsFor(WATCHDOG, [node.watchdogFile, node.dataDir]), join(dir, node.name, 'watchdog.log'));
+      node.watchdogPid = spawnIn(
+        node.netns ?? undefined,
+        process.execPath,
+        nodeArgsFor(WATCHDOG, [node.watchdogFile, node.dataDir]),
+        join(dir, node.name, 'watchdog.log'),
+      );
       save();
     }
     // A node's wall clock can be stepped (drills, the nemesis) through libfaketime; its monotonic clock never.
@@ -412,11 +531,15 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
     'every agent to send its first heartbeat',
     async () => {
       for (const node of state.nodes) {
-        if (node.agentPid && !isAlive(node.agentPid)) throw new Error(`the agent of ${node.name} exited; see ${node.agentLog}`);
+        if (node.agentPid && !isAlive(node.agentPid))
+          throw new Error(`the agent of ${node.name} exited; see ${node.agentLog}`);
       }
-      if (state.controllerPid && !isAlive(state.controllerPid)) throw new Error(`the controller exited; see ${join(dir, 'controller.log')}`);
+      if (state.controllerPid && !isAlive(state.controllerPid))
+        throw new Error(`the controller exited; see ${join(dir, 'controller.log')}`);
       const snapshot = await store.readSnapshot(state.cluster);
-      const reported = state.nodes.every((node) => snapshot.heartbeats.some((heartbeat) => heartbeat.nodeId === node.name));
+      const reported = state.nodes.every((node) =>
+        snapshot.heartbeats.some((heartbeat) => heartbeat.nodeId === node.name),
+      );
       return reported && snapshot.cluster.address.holderNodeId === 'db1' ? true : undefined;
     },
     30_000,
@@ -426,8 +549,22 @@ async function startLocalCluster(dir: string, state: LocalClusterState, storePor
 
 function spawnAgent(node: LocalNode): number {
   const base = withoutLibpqEnvironment(process.env);
-  const env = node.clockFile ? { ...base, LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: node.clockFile, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_CACHE_DURATION: '1' } : base;
-  return spawnIn(node.netns ?? undefined, process.execPath, [AGENT_BIN, '--config', node.agentConfig], node.agentLog, env);
+  const env = node.clockFile
+    ? {
+        ...base,
+        LD_PRELOAD: LIBFAKETIME,
+        FAKETIME_TIMESTAMP_FILE: node.clockFile,
+        FAKETIME_DONT_FAKE_MONOTONIC: '1',
+        FAKETIME_CACHE_DURATION: '1',
+      }
+    : base;
+  return spawnIn(
+    node.netns ?? undefined,
+    process.execPath,
+    [AGENT_BIN, '--config', node.agentConfig],
+    node.agentLog,
+    env,
+  );
 }
 
 /** Starts a node's agent again (after a crash or a kill), as systemd would, and records its new PID. */
@@ -446,19 +583,30 @@ export function restartAgent(dir: string, name: string): number {
  * hand there): pg_rewind from the new primary (which runs crash recovery on the old data first), or,
  * when the history cannot be rewound, a fresh base backup; then it starts in its namespace.
  */
-export async function rejoinNode(dir: string, name: string, primaryName: string): Promise<'running' | 'rewound' | 'recloned'> {
+export async function rejoinNode(
+  dir: string,
+  name: string,
+  primaryName: string,
+): Promise<'running' | 'rewound' | 'recloned'> {
   const state = readLocalState(dir);
   const node = state.nodes.find((candidate) => candidate.name === name);
   const primary = state.nodes.find((candidate) => candidate.name === primaryName);
-  if (!node?.dataDir || !node.port || !primary?.dataDir || !primary.port) throw new UsageError(`rejoin needs two database nodes; got ${name} and ${primaryName}`);
+  if (!node?.dataDir || !node.port || !primary?.dataDir || !primary.port)
+    throw new UsageError(`rejoin needs two database nodes; got ${name} and ${primaryName}`);
   const running = postmasterPid(node.dataDir);
   if (running !== undefined && isAlive(running)) return 'running';
   const passfile = join(dir, 'secrets', 'replication.pgpass');
-  const follow = primary.ip ? { host: primary.ip, port: primary.port } : { host: '127.0.0.1', port: primary.linkPort ?? primary.port };
+  const follow = primary.ip
+    ? { host: primary.ip, port: primary.port }
+    : { host: '127.0.0.1', port: primary.linkPort ?? primary.port };
   const conninfo = `host=${follow.host} port=${follow.port} user=replicator passfile=${passfile} application_name=${node.name}`;
   const source = sqlTarget(primary);
   const logFile = join(dir, node.name, 'postgres.log');
-  const listen = { port: node.port, everyAddress: node.ip !== null, ...(node.socketDir ? { socketDir: node.socketDir } : {}) };
+  const listen = {
+    port: node.port,
+    everyAddress: node.ip !== null,
+    ...(node.socketDir ? { socketDir: node.socketDir } : {}),
+  };
   let how: 'rewound' | 'recloned' = 'rewound';
   try {
     // Single-user crash recovery (run by pg_rewind) refuses standby mode: the signal goes back afterwards.
@@ -466,7 +614,16 @@ export async function rejoinNode(dir: string, name: string, primaryName: string)
     // A just-promoted source writes its new timeline to pg_control only at its next checkpoint; without
     // one, pg_rewind may see "the same timeline" and rewind nothing.
     await superuserQuery(source, readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim(), 'CHECKPOINT');
-    await runServerCommand('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=${source.host} port=${source.port} user=postgres dbname=postgres`], { PGPASSWORD: readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim() });
+    await runServerCommand(
+      'pg_rewind',
+      [
+        '--target-pgdata',
+        node.dataDir,
+        '--source-server',
+        `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
+      ],
+      { PGPASSWORD: readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim() },
+    );
     // pg_rewind copied the source's configuration: this node listens where it always did.
     applyListenSettings(node.dataDir, listen);
     await writeStandbyFiles(node.dataDir, conninfo);
@@ -477,10 +634,15 @@ export async function rejoinNode(dir: string, name: string, primaryName: string)
     // once nothing of the old server runs any more.
     how = 'recloned';
     killServer(node.dataDir);
-    await waitFor(`the old server of ${node.name} to be gone`, () => {
-      const pid = postmasterPid(node.dataDir as string);
-      return pid === undefined || !isAlive(pid) ? true : undefined;
-    }, 10_000, 50);
+    await waitFor(
+      `the old server of ${node.name} to be gone`,
+      () => {
+        const pid = postmasterPid(node.dataDir as string);
+        return pid === undefined || !isAlive(pid) ? true : undefined;
+      },
+      10_000,
+      50,
+    );
     rmSync(node.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     await cloneStandby(node.dataDir, source, follow, listen, node.name, passfile);
     await writeStandbyFiles(node.dataDir, conninfo);
@@ -496,7 +658,13 @@ function databaseNames(options: LocalUpOptions): string[] {
 }
 
 /** Starts a detached process, inside `netns` when given (ip netns exec execs it: the PID is the program's). */
-function spawnIn(netns: string | undefined, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = withoutLibpqEnvironment(process.env)): number {
+function spawnIn(
+  netns: string | undefined,
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = withoutLibpqEnvironment(process.env),
+): number {
   const [bin, binArgs] = netns ? inNetns(netns, command, args) : [command, args];
   return spawnDetached(bin, binArgs, logFile, env);
 }
@@ -505,7 +673,10 @@ async function superuserSql(target: SqlTarget, password: string, statements: str
   for (const statement of statements) await superuserQuery(target, password, statement);
 }
 
-async function createRoles(target: SqlTarget, secrets: { superuser: string; monitor: string; replicator: string }): Promise<void> {
+async function createRoles(
+  target: SqlTarget,
+  secrets: { superuser: string; monitor: string; replicator: string },
+): Promise<void> {
   await superuserSql(target, secrets.superuser, [
     `CREATE ROLE replicator WITH LOGIN REPLICATION PASSWORD '${secrets.replicator}'`,
     `CREATE ROLE pgfailover WITH LOGIN PASSWORD '${secrets.monitor}'`,
@@ -617,7 +788,9 @@ async function stopLocalProcesses(dir: string, state: LocalClusterState): Promis
 export async function localStatus(dir: string): Promise<ClusterStatusReport> {
   const state = readLocalState(dir);
   if (state.storePid === null || !isAlive(state.storePid)) {
-    throw new UsageError(`the local cluster in ${resolve(dir)} is not running (its state store is stopped); start a new one with: pgfailover local up --dir NEW_DIR`);
+    throw new UsageError(
+      `the local cluster in ${resolve(dir)} is not running (its state store is stopped); start a new one with: pgfailover local up --dir NEW_DIR`,
+    );
   }
   const store = connectLocalStore(state);
   return buildClusterStatus(await store.readSnapshot(state.cluster), Date.now());

@@ -15,7 +15,16 @@ import type { ClusterRecord } from '../../core/records.ts';
 import { clusterWriter, type ClusterWriter } from './cluster-writer.ts';
 import { superuserPassword } from './drill.ts';
 import { cut, delay, faultTarget, heal, loss, stepClock, type LabFaultTarget } from './lab-faults.ts';
-import { connectLocalStore, localDown, localUp, readLocalState, rejoinNode, restartAgent, sqlTarget, type LocalClusterState } from './local-cluster.ts';
+import {
+  connectLocalStore,
+  localDown,
+  localUp,
+  readLocalState,
+  rejoinNode,
+  restartAgent,
+  sqlTarget,
+  type LocalClusterState,
+} from './local-cluster.ts';
 import { isAlive, pauseProcess, resumeProcess } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { WritableSampler } from './writable-sampler.ts';
@@ -44,7 +53,14 @@ export const NEMESIS_FAULTS = [
 export type NemesisFault = (typeof NEMESIS_FAULTS)[number];
 
 /** Faults shorter than every timeout: held under a second and a quarter. */
-const BLIPS: ReadonlySet<NemesisFault> = new Set(['blip-primary', 'pause-primary-agent-briefly', 'pause-primary-postmaster-briefly', 'pause-standby-agent', 'pause-evaluator', 'kill-standby-agent']);
+const BLIPS: ReadonlySet<NemesisFault> = new Set([
+  'blip-primary',
+  'pause-primary-agent-briefly',
+  'pause-primary-postmaster-briefly',
+  'pause-standby-agent',
+  'pause-evaluator',
+  'kill-standby-agent',
+]);
 /** The term must not change because of these: blips, and slow clients (the cluster's own links are fine). */
 const NO_PROMOTION: ReadonlySet<NemesisFault> = new Set([...BLIPS, 'delay-primary-clients']);
 
@@ -63,7 +79,14 @@ export interface NemesisOptions {
 export interface NemesisReport {
   seed: number;
   durationMs: number;
-  faults: { fault: NemesisFault; target: string; heldMs: number; termBefore: number; termAfter: number; recoveredMs: number | null }[];
+  faults: {
+    fault: NemesisFault;
+    target: string;
+    heldMs: number;
+    termBefore: number;
+    termAfter: number;
+    recoveredMs: number | null;
+  }[];
   violations: string[];
   samples: number;
   acknowledged: number;
@@ -122,8 +145,19 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     violations.push(what);
     note(`VIOLATION: ${what}`);
   };
-  const report: NemesisReport = { seed: options.seed, durationMs: options.durationMs, faults: [], violations, samples: 0, acknowledged: 0, missing: 0, promotions: 0 };
-  note(`seed ${options.seed}: starting a lab cluster (2 standbys, a witness${options.synchronous ? ', synchronous' : ''}) in ${dir}`);
+  const report: NemesisReport = {
+    seed: options.seed,
+    durationMs: options.durationMs,
+    faults: [],
+    violations,
+    samples: 0,
+    acknowledged: 0,
+    missing: 0,
+    promotions: 0,
+  };
+  note(
+    `seed ${options.seed}: starting a lab cluster (2 standbys, a witness${options.synchronous ? ', synchronous' : ''}) in ${dir}`,
+  );
   await localUp({ dir, standbys: 2, witness: true, synchronous: options.synchronous, network: 'lab' });
   const writers: ClusterWriter[] = [];
   let sampler: WritableSampler | undefined;
@@ -135,7 +169,11 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     await superuserQuery(sqlTarget(node(state, 'db1')), password, `CREATE TABLE ${TABLE} (id bigint PRIMARY KEY)`);
     // Clients on both sides of any cut: through the address, and straight to each database node's IP.
     writers.push(clusterWriter(state, dir, TABLE, password));
-    state.nodes.filter((n) => n.dataDir).forEach((n, index) => writers.push(clusterWriter(state, dir, TABLE, password, { to: n.address, firstId: (index + 1) * 10_000_000 })));
+    state.nodes
+      .filter((n) => n.dataDir)
+      .forEach((n, index) =>
+        writers.push(clusterWriter(state, dir, TABLE, password, { to: n.address, firstId: (index + 1) * 10_000_000 })),
+      );
     for (const writer of writers) writer.start();
     sampler = new WritableSampler(state.nodes, password, 100);
     sampler.start();
@@ -152,38 +190,64 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       const termAfterHeal = (await store.getCluster(state.cluster))?.term ?? before.term;
       const recoveredMs = await awaitRecovery(dir, password, options.recoveryBoundMs, note);
       const after = await store.getCluster(state.cluster);
-      report.faults.push({ fault: planned.fault, target: outcome.target, heldMs: planned.holdMs, termBefore: before.term, termAfter: after?.term ?? before.term, recoveredMs });
+      report.faults.push({
+        fault: planned.fault,
+        target: outcome.target,
+        heldMs: planned.holdMs,
+        termBefore: before.term,
+        termAfter: after?.term ?? before.term,
+        recoveredMs,
+      });
       if (recoveredMs === null) {
-        violate(`after ${planned.fault} on ${outcome.target} was healed, the cluster was not whole within ${options.recoveryBoundMs} ms: ${await describe(dir, password)}`);
+        violate(
+          `after ${planned.fault} on ${outcome.target} was healed, the cluster was not whole within ${options.recoveryBoundMs} ms: ${await describe(dir, password)}`,
+        );
         break;
       }
       if (NO_PROMOTION.has(planned.fault) && termAfterHeal !== before.term) {
-        violate(`${planned.fault} on ${outcome.target} for ${planned.holdMs} ms, which must not fail anything over, caused a promotion (term ${before.term} -> ${termAfterHeal})`);
+        violate(
+          `${planned.fault} on ${outcome.target} for ${planned.holdMs} ms, which must not fail anything over, caused a promotion (term ${before.term} -> ${termAfterHeal})`,
+        );
       }
       for (const overlap of sampler.overlaps.splice(0)) violate(`two writable primaries: ${overlap}`);
     }
     for (const writer of writers) await writer.stop();
     // The rows are read from the primary of a whole cluster: wait for it (and say so if it takes a failover).
     const termBeforeRead = (await store.getCluster(state.cluster))?.term;
-    if ((await awaitRecovery(dir, password, options.recoveryBoundMs, note)) === null) violate(`at the end, the cluster was not whole within ${options.recoveryBoundMs} ms: ${await describe(dir, password)}`);
+    if ((await awaitRecovery(dir, password, options.recoveryBoundMs, note)) === null)
+      violate(
+        `at the end, the cluster was not whole within ${options.recoveryBoundMs} ms: ${await describe(dir, password)}`,
+      );
     await sampler.stop();
     report.samples = sampler.samples;
     for (const overlap of sampler.overlaps) violate(`two writable primaries: ${overlap}`);
     const final = await store.getCluster(state.cluster);
-    if (final && final.term !== termBeforeRead) note(`the primary changed after the last heal, with no fault applied (term ${termBeforeRead ?? '?'} -> ${final.term}); see the agents' logs`);
+    if (final && final.term !== termBeforeRead)
+      note(
+        `the primary changed after the last heal, with no fault applied (term ${termBeforeRead ?? '?'} -> ${final.term}); see the agents' logs`,
+      );
     report.promotions = Math.max(0, (final?.term ?? 1) - 1);
     const primary = final?.primaryNodeId ? node(state, final.primaryNodeId) : undefined;
-    const rows = primary ? await superuserQuery<{ id: string }>(sqlTarget(primary), password, `SELECT id FROM ${TABLE}`).catch((error: unknown) => {
-      violate(`the final primary ${primary.name} could not be read: ${String(error)}`);
-      return [];
-    }) : [];
+    const rows = primary
+      ? await superuserQuery<{ id: string }>(sqlTarget(primary), password, `SELECT id FROM ${TABLE}`).catch(
+          (error: unknown) => {
+            violate(`the final primary ${primary.name} could not be read: ${String(error)}`);
+            return [];
+          },
+        )
+      : [];
     const present = new Set(rows.map((row) => Number(row.id)));
     const acked = writers.flatMap((writer) => writer.acked.map((ack) => ack.id));
     const missing = acked.filter((id) => !present.has(id));
     report.acknowledged = acked.length;
     report.missing = missing.length;
-    note(`${acked.length} rows acknowledged, ${missing.length} missing on the final primary ${primary?.name ?? '(none)'}; ${report.promotions} promotions; ${sampler.samples} samples of who accepts writes`);
-    if (options.synchronous && missing.length > 0) violate(`with a synchronous standby, ${missing.length} acknowledged rows are missing (ids ${missing.slice(0, 10).join(', ')})`);
+    note(
+      `${acked.length} rows acknowledged, ${missing.length} missing on the final primary ${primary?.name ?? '(none)'}; ${report.promotions} promotions; ${sampler.samples} samples of who accepts writes`,
+    );
+    if (options.synchronous && missing.length > 0)
+      violate(
+        `with a synchronous standby, ${missing.length} acknowledged rows are missing (ids ${missing.slice(0, 10).join(', ')})`,
+      );
   } catch (error) {
     violate(`the nemesis itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   } finally {
@@ -209,7 +273,13 @@ function node(state: LocalClusterState, name: string): LocalClusterState['nodes'
 }
 
 /** Applies one fault, holds it, heals it (resume, restart, heal the network, set the clock back). */
-async function applyFault(dir: string, lab: LabFaultTarget, planned: PlannedFault, before: ClusterRecord, note: (line: string) => void): Promise<{ target: string }> {
+async function applyFault(
+  dir: string,
+  lab: LabFaultTarget,
+  planned: PlannedFault,
+  before: ClusterRecord,
+  note: (line: string) => void,
+): Promise<{ target: string }> {
   const state = readLocalState(dir);
   const primary = node(state, before.primaryNodeId as string);
   const standbys = state.nodes.filter((n) => n.dataDir && n.name !== primary.name);
@@ -219,7 +289,11 @@ async function applyFault(dir: string, lab: LabFaultTarget, planned: PlannedFaul
     if (!value || !isAlive(value)) throw new Error(`${what} is not running`);
     return value;
   };
-  const held = async (target: string, start: () => Promise<void> | void, stop: () => Promise<void> | void): Promise<{ target: string }> => {
+  const held = async (
+    target: string,
+    start: () => Promise<void> | void,
+    stop: () => Promise<void> | void,
+  ): Promise<{ target: string }> => {
     note(`fault ${planned.fault} on ${target}, held ${planned.holdMs} ms`);
     await start();
     try {
@@ -232,62 +306,129 @@ async function applyFault(dir: string, lab: LabFaultTarget, planned: PlannedFaul
   };
   switch (planned.fault) {
     case 'partition-primary':
-      return held(primary.name, async () => {
-        await cut(lab, primary.name, 'store');
-        await cut(lab, primary.name, 'peers');
-      }, () => heal(lab, primary.name));
+      return held(
+        primary.name,
+        async () => {
+          await cut(lab, primary.name, 'store');
+          await cut(lab, primary.name, 'peers');
+        },
+        () => heal(lab, primary.name),
+      );
     case 'isolate-primary':
     case 'blip-primary':
-      return held(primary.name, () => cut(lab, primary.name, 'all'), () => heal(lab, primary.name));
+      return held(
+        primary.name,
+        () => cut(lab, primary.name, 'all'),
+        () => heal(lab, primary.name),
+      );
     case 'cut-primary-from-store':
-      return held(primary.name, () => cut(lab, primary.name, 'store'), () => heal(lab, primary.name));
+      return held(
+        primary.name,
+        () => cut(lab, primary.name, 'store'),
+        () => heal(lab, primary.name),
+      );
     case 'one-way-primary-out':
-      return held(primary.name, () => cut(lab, primary.name, 'all', 'out'), () => heal(lab, primary.name));
+      return held(
+        primary.name,
+        () => cut(lab, primary.name, 'all', 'out'),
+        () => heal(lab, primary.name),
+      );
     case 'one-way-primary-in':
-      return held(primary.name, () => cut(lab, primary.name, 'all', 'in'), () => heal(lab, primary.name));
+      return held(
+        primary.name,
+        () => cut(lab, primary.name, 'all', 'in'),
+        () => heal(lab, primary.name),
+      );
     case 'lossy-primary':
-      return held(primary.name, () => loss(lab, primary.name, 0.3), () => heal(lab, primary.name));
+      return held(
+        primary.name,
+        () => loss(lab, primary.name, 0.3),
+        () => heal(lab, primary.name),
+      );
     case 'pause-primary-agent':
     case 'pause-primary-agent-briefly': {
       const agent = pid(primary.agentPid, `the agent of ${primary.name}`);
-      return held(`${primary.name} agent`, () => pauseProcess(agent), () => resumeProcess(agent));
+      return held(
+        `${primary.name} agent`,
+        () => pauseProcess(agent),
+        () => resumeProcess(agent),
+      );
     }
     case 'pause-primary-postmaster-briefly': {
-      const postmaster = pid(primary.dataDir ? (postmasterPid(primary.dataDir) ?? null) : null, `the postmaster of ${primary.name}`);
-      return held(`${primary.name} postmaster`, () => pauseProcess(postmaster), () => resumeProcess(postmaster));
+      const postmaster = pid(
+        primary.dataDir ? (postmasterPid(primary.dataDir) ?? null) : null,
+        `the postmaster of ${primary.name}`,
+      );
+      return held(
+        `${primary.name} postmaster`,
+        () => pauseProcess(postmaster),
+        () => resumeProcess(postmaster),
+      );
     }
     case 'pause-standby-agent': {
       const agent = pid(standby.agentPid, `the agent of ${standby.name}`);
-      return held(`${standby.name} agent`, () => pauseProcess(agent), () => resumeProcess(agent));
+      return held(
+        `${standby.name} agent`,
+        () => pauseProcess(agent),
+        () => resumeProcess(agent),
+      );
     }
     case 'pause-evaluator': {
       const controller = pid(state.controllerPid, 'the evaluator');
-      return held('evaluator', () => pauseProcess(controller), () => resumeProcess(controller));
+      return held(
+        'evaluator',
+        () => pauseProcess(controller),
+        () => resumeProcess(controller),
+      );
     }
     case 'pause-store': {
       const storePid = pid(state.storePid, 'the store');
-      return held('store', () => pauseProcess(storePid), () => resumeProcess(storePid));
+      return held(
+        'store',
+        () => pauseProcess(storePid),
+        () => resumeProcess(storePid),
+      );
     }
     case 'kill-primary-agent':
-      return held(`${primary.name} agent`, () => {
-        process.kill(pid(primary.agentPid, `the agent of ${primary.name}`), 'SIGKILL');
-      }, () => void restartAgent(dir, primary.name));
+      return held(
+        `${primary.name} agent`,
+        () => {
+          process.kill(pid(primary.agentPid, `the agent of ${primary.name}`), 'SIGKILL');
+        },
+        () => void restartAgent(dir, primary.name),
+      );
     case 'kill-standby-agent':
-      return held(`${standby.name} agent`, () => {
-        process.kill(pid(standby.agentPid, `the agent of ${standby.name}`), 'SIGKILL');
-      }, () => void restartAgent(dir, standby.name));
+      return held(
+        `${standby.name} agent`,
+        () => {
+          process.kill(pid(standby.agentPid, `the agent of ${standby.name}`), 'SIGKILL');
+        },
+        () => void restartAgent(dir, standby.name),
+      );
     case 'kill-primary-db':
-      return held(`${primary.name} database`, () => void killServer(primary.dataDir as string), () => undefined);
+      return held(
+        `${primary.name} database`,
+        () => void killServer(primary.dataDir as string),
+        () => undefined,
+      );
     case 'delay-primary-clients':
-      return held(primary.name, () => delay(lab, state, primary.name, 'clients', 300).then(() => undefined), () => heal(lab, primary.name));
+      return held(
+        primary.name,
+        () => delay(lab, state, primary.name, 'clients', 300).then(() => undefined),
+        () => heal(lab, primary.name),
+      );
     case 'clock-step-primary':
-      return held(primary.name, async () => {
-        await stepClock(primary, '-30s');
-        await cut(lab, primary.name, 'all');
-      }, async () => {
-        await heal(lab, primary.name);
-        await stepClock(primary, '+0');
-      });
+      return held(
+        primary.name,
+        async () => {
+          await stepClock(primary, '-30s');
+          await cut(lab, primary.name, 'all');
+        },
+        async () => {
+          await heal(lab, primary.name);
+          await stepClock(primary, '+0');
+        },
+      );
   }
 }
 
@@ -296,13 +437,20 @@ async function applyFault(dir: string, lab: LabFaultTarget, planned: PlannedFaul
  * primary, the address on it, every other database streaming from it. Brings back what a failover
  * left stopped (rejoin) and agents that died, as an operator would. Returns how long it took, or null.
  */
-async function awaitRecovery(dir: string, password: string, boundMs: number, note: (line: string) => void): Promise<number | null> {
+async function awaitRecovery(
+  dir: string,
+  password: string,
+  boundMs: number,
+  note: (line: string) => void,
+): Promise<number | null> {
   const started = Date.now();
   const rejoined = new Set<string>();
   while (Date.now() - started < boundMs) {
     const state = readLocalState(dir);
     for (const n of state.nodes) if (n.agentPid && !isAlive(n.agentPid)) restartAgent(dir, n.name);
-    const record = await connectLocalStore(state).getCluster(state.cluster).catch(() => undefined);
+    const record = await connectLocalStore(state)
+      .getCluster(state.cluster)
+      .catch(() => undefined);
     if (record?.phase === 'steady' && record.primaryNodeId) {
       const primary = node(state, record.primaryNodeId);
       for (const n of state.nodes) {
@@ -329,20 +477,36 @@ async function whole(state: LocalClusterState, record: ClusterRecord, password: 
   const databases = state.nodes.filter((n) => n.dataDir);
   const writable: string[] = [];
   for (const n of databases) {
-    const rows = await superuserQuery<{ recovery: boolean }>(sqlTarget(n), password, 'SELECT pg_is_in_recovery() AS recovery').catch(() => []);
+    const rows = await superuserQuery<{ recovery: boolean }>(
+      sqlTarget(n),
+      password,
+      'SELECT pg_is_in_recovery() AS recovery',
+    ).catch(() => []);
     if (rows[0] && !rows[0].recovery) writable.push(n.name);
   }
   if (writable.length !== 1 || writable[0] !== primary.name) return false;
-  const streaming = (await superuserQuery<{ name: string }>(sqlTarget(primary), password, "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'").catch(() => [])).map((row) => row.name);
+  const streaming = (
+    await superuserQuery<{ name: string }>(
+      sqlTarget(primary),
+      password,
+      "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'",
+    ).catch(() => [])
+  ).map((row) => row.name);
   return databases.every((n) => n.name === primary.name || streaming.includes(n.name));
 }
 
 async function describe(dir: string, password: string): Promise<string> {
   const state = readLocalState(dir);
-  const record = await connectLocalStore(state).getCluster(state.cluster).catch(() => undefined);
+  const record = await connectLocalStore(state)
+    .getCluster(state.cluster)
+    .catch(() => undefined);
   const servers: string[] = [];
   for (const n of state.nodes.filter((candidate) => candidate.dataDir)) {
-    const rows = await superuserQuery<{ recovery: boolean }>(sqlTarget(n), password, 'SELECT pg_is_in_recovery() AS recovery').catch(() => []);
+    const rows = await superuserQuery<{ recovery: boolean }>(
+      sqlTarget(n),
+      password,
+      'SELECT pg_is_in_recovery() AS recovery',
+    ).catch(() => []);
     servers.push(`${n.name} ${rows[0] ? (rows[0].recovery ? 'standby' : 'WRITABLE') : 'down'}`);
   }
   return `term ${record?.term ?? '?'} phase ${record?.phase ?? '?'} primary ${record?.primaryNodeId ?? 'none'} address on ${record?.address.holderNodeId ?? 'none'}; ${servers.join(', ')}`;

@@ -18,7 +18,9 @@ export async function assertServerUserCanReach(dir: string): Promise<void> {
   try {
     await run('runuser', ['-u', 'postgres', '--', 'test', '-x', dir]);
   } catch {
-    throw new UsageError(`the postgres OS user cannot reach ${dir}: PostgreSQL runs as that user because this process is root; choose a directory under /tmp, or make every parent directory traversable (chmod o+x)`);
+    throw new UsageError(
+      `the postgres OS user cannot reach ${dir}: PostgreSQL runs as that user because this process is root; choose a directory under /tmp, or make every parent directory traversable (chmod o+x)`,
+    );
   }
 }
 
@@ -82,7 +84,16 @@ host    all             all             198.18.0.0/15   scram-sha-256
 
 /** initdb a new primary with a password-protected superuser. */
 export async function initPrimary(dataDir: string, superuserPasswordFile: string, listen: Listen): Promise<void> {
-  await runServerCommand('initdb', ['-D', dataDir, '-U', 'postgres', `--pwfile=${superuserPasswordFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--no-instructions']);
+  await runServerCommand('initdb', [
+    '-D',
+    dataDir,
+    '-U',
+    'postgres',
+    `--pwfile=${superuserPasswordFile}`,
+    '--auth=scram-sha-256',
+    '--encoding=UTF8',
+    '--no-instructions',
+  ]);
   appendSettings(dataDir, baseSettings(listen));
   writeFileSync(join(dataDir, 'pg_hba.conf'), HBA);
 }
@@ -91,13 +102,42 @@ export async function initPrimary(dataDir: string, superuserPasswordFile: string
  * A streaming standby copied from a running primary (reached at `source`: a host or socket directory and
  * port), following it at `follow` as `applicationName`, listening as `listen` says.
  */
-export async function cloneStandby(dataDir: string, source: { host: string; port: number }, follow: { host: string; port: number }, listen: Listen, applicationName: string, passfile: string): Promise<void> {
+export async function cloneStandby(
+  dataDir: string,
+  source: { host: string; port: number },
+  follow: { host: string; port: number },
+  listen: Listen,
+  applicationName: string,
+  passfile: string,
+): Promise<void> {
   // PGPASSWORD would win over the passfile in pg_basebackup and in nothing else: never inherit it.
-  await runServerCommand('pg_basebackup', ['-h', source.host, '-p', String(source.port), '-U', 'replicator', '-D', dataDir, '-X', 'stream', '-c', 'fast', '-R', '--no-password'], {
-    PGPASSFILE: passfile,
-    PGPASSWORD: undefined,
-  });
+  await runServerCommand(
+    'pg_basebackup',
+    [
+      '-h',
+      source.host,
+      '-p',
+      String(source.port),
+      '-U',
+      'replicator',
+      '-D',
+      dataDir,
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '-R',
+      '--no-password',
+    ],
+    {
+      PGPASSFILE: passfile,
+      PGPASSWORD: undefined,
+    },
+  );
   appendSettings(dataDir, baseSettings(listen));
   // -R wrote a primary_conninfo without our application_name; the last setting in the file wins.
-  await writeStandbyFiles(dataDir, `host=${follow.host} port=${follow.port} user=replicator passfile=${passfile} application_name=${applicationName}`);
+  await writeStandbyFiles(
+    dataDir,
+    `host=${follow.host} port=${follow.port} user=replicator passfile=${passfile} application_name=${applicationName}`,
+  );
 }

@@ -30,7 +30,15 @@ export async function writeRows(options: RowWriterOptions): Promise<void> {
   while (options.running()) {
     try {
       if (!client) {
-        client = new pg.Client({ ...options.target, user: 'postgres', database: 'postgres', ssl: false, password: options.password, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: 2000 });
+        client = new pg.Client({
+          ...options.target,
+          user: 'postgres',
+          database: 'postgres',
+          ssl: false,
+          password: options.password,
+          connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+          query_timeout: 2000,
+        });
         client.on('error', () => undefined);
         await client.connect();
       }

@@ -33,7 +33,11 @@ function read(path: string): WatchdogFile | undefined {
 
 function fire(reason: string): void {
   const victims = killServer(dataDir as string);
-  log(victims.length ? `fired (${reason}): killed the server (pids ${victims.join(', ')})` : `fired (${reason}); no server running`);
+  log(
+    victims.length
+      ? `fired (${reason}): killed the server (pids ${victims.join(', ')})`
+      : `fired (${reason}); no server running`,
+  );
 }
 
 let stopping = false;
@@ -48,7 +52,9 @@ while (!stopping) {
   const now = systemClock.monotonicMs();
   if (state?.armed && now >= state.deadlineMonoMs && firedFor !== state.deadlineMonoMs) {
     firedFor = state.deadlineMonoMs;
-    fire(`the deadline passed ${Math.round(now - state.deadlineMonoMs)} ms ago without renewal (armed by pid ${state.writer})`);
+    fire(
+      `the deadline passed ${Math.round(now - state.deadlineMonoMs)} ms ago without renewal (armed by pid ${state.writer})`,
+    );
   }
   if ((state?.armed ?? false) !== lastArmed) log(state?.armed ? 'armed' : 'disarmed');
   lastArmed = state?.armed ?? false;

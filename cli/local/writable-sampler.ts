@@ -28,13 +28,16 @@ export class WritableSampler {
       while (this.running) {
         const startedAt = Date.now();
         const databases = this.nodes.filter((node) => node.port !== null && node.dataDir !== null);
-        const answers = await Promise.all(databases.map(async (node) => ((await this.isWritable(sqlTarget(node))) ? node.name : null)));
+        const answers = await Promise.all(
+          databases.map(async (node) => ((await this.isWritable(sqlTarget(node))) ? node.name : null)),
+        );
         const writable = answers.filter((name): name is string => name !== null);
         this.samples++;
         const key = writable.join(',');
         if (key !== this.last) this.changes.push({ atMs: startedAt, writable });
         this.last = key;
-        if (writable.length > 1) this.overlaps.push(`${new Date(startedAt).toISOString()}: ${writable.join(' and ')} both accept writes`);
+        if (writable.length > 1)
+          this.overlaps.push(`${new Date(startedAt).toISOString()}: ${writable.join(' and ')} both accept writes`);
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, this.everyMs - (Date.now() - startedAt))));
       }
     })();
@@ -46,7 +49,15 @@ export class WritableSampler {
   }
 
   private async isWritable(target: SqlTarget): Promise<boolean> {
-    const client = new pg.Client({ ...target, user: 'postgres', database: 'postgres', ssl: false, password: this.password, connectionTimeoutMillis: 300, query_timeout: 300 });
+    const client = new pg.Client({
+      ...target,
+      user: 'postgres',
+      database: 'postgres',
+      ssl: false,
+      password: this.password,
+      connectionTimeoutMillis: 300,
+      query_timeout: 300,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();

@@ -15,13 +15,26 @@ export class Ec2InstanceStopper implements NodeFencer {
 
   async stop(target: AddressTarget): Promise<'stopped' | 'stopping'> {
     const instanceId = target.host?.instanceId;
-    if (!instanceId) throw new AwsSetupError(`node ${target.nodeId} reports no instance id, so it cannot be stopped from outside; run its agent on EC2 (it reads the id from instance metadata) or set aws.instanceId in its config`);
-    const described = await callAws('ec2:DescribeInstances', instanceId, () => this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })), { sleep: this.sleep });
+    if (!instanceId)
+      throw new AwsSetupError(
+        `node ${target.nodeId} reports no instance id, so it cannot be stopped from outside; run its agent on EC2 (it reads the id from instance metadata) or set aws.instanceId in its config`,
+      );
+    const described = await callAws(
+      'ec2:DescribeInstances',
+      instanceId,
+      () => this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
+      { sleep: this.sleep },
+    );
     const state = described.Reservations?.[0]?.Instances?.[0]?.State?.Name;
     // A stopped or terminated instance runs no database.
     if (state === 'stopped' || state === 'terminated') return 'stopped';
     if (state !== 'stopping') {
-      await callAws('ec2:StopInstances', instanceId, () => this.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId], Force: true })), { sleep: this.sleep });
+      await callAws(
+        'ec2:StopInstances',
+        instanceId,
+        () => this.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId], Force: true })),
+        { sleep: this.sleep },
+      );
     }
     return 'stopping';
   }

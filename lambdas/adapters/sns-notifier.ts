@@ -8,7 +8,10 @@ import { callAws } from '../../core/aws-errors.ts';
 
 /** SNS subjects: at most 100 characters, printable ASCII, no line breaks, starting with a letter, digit or punctuation. */
 export function snsSubject(text: string): string {
-  const printable = text.replace(/[\r\n\t]+/g, ' ').replace(/[^\x20-\x7E]/g, '?').trim();
+  const printable = text
+    .replace(/[\r\n\t]+/g, ' ')
+    .replace(/[^\x20-\x7E]/g, '?')
+    .trim();
   const subject = printable.length > 100 ? `${printable.slice(0, 97)}...` : printable;
   return subject || 'pgfailover notice';
 }

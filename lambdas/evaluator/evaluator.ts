@@ -17,11 +17,25 @@ import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
 
 /** While a failure is suspected or a role change is under way, evaluate this often: each step is a round. */
 const BUSY_PERIOD_MS = 250;
-const BUSY_RULES = new Set(['failure-unconfirmed', 'lease-valid', 'primary-db-unknown', 'failover', 'fence-old-primary', 'awaiting-promotion', 'candidate-promoted', 'awaiting-repoint', 'switchover-started', 'awaiting-demotion', 'switchover-caught-up']);
-
+const BUSY_RULES = new Set([
+  'failure-unconfirmed',
+  'lease-valid',
+  'primary-db-unknown',
+  'failover',
+  'fence-old-primary',
+  'awaiting-promotion',
+  'candidate-promoted',
+  'awaiting-repoint',
+  'switchover-started',
+  'awaiting-demotion',
+  'switchover-caught-up',
+]);
 
 export interface EvaluatorDeps {
-  store: Pick<StateStore, 'readSnapshot' | 'writeCluster' | 'recordAddressHolder' | 'recordNodeStopped' | 'appendHistory' | 'listClusters'>;
+  store: Pick<
+    StateStore,
+    'readSnapshot' | 'writeCluster' | 'recordAddressHolder' | 'recordNodeStopped' | 'appendHistory' | 'listClusters'
+  >;
   /** The address mover for a cluster, by its address mode. */
   moverFor: (cluster: ClusterRecord) => AddressMover;
   /** Stops a node's instance, for clusters with fencing "ec2-stop". */
@@ -47,10 +61,20 @@ export class Evaluator {
     const snapshot = await store.readSnapshot(name);
     // Liveness, the lease and phase ages are judged on the monotonic clock; the wall clock only dates records.
     const at = instantOf(clock);
-    const observations = observe(this.observations.get(name) ?? NO_OBSERVATIONS, snapshot.cluster, snapshot.heartbeats, at.monoMs);
+    const observations = observe(
+      this.observations.get(name) ?? NO_OBSERVATIONS,
+      snapshot.cluster,
+      snapshot.heartbeats,
+      at.monoMs,
+    );
     this.observations.set(name, observations);
     const decision = decide({ ...snapshot, observations }, at);
-    if (this.lastRule.get(name) !== decision.rule) logger.info(`${name}: ${decision.rule}: ${decision.reason}`, { cluster: name, rule: decision.rule, term: snapshot.cluster.term });
+    if (this.lastRule.get(name) !== decision.rule)
+      logger.info(`${name}: ${decision.rule}: ${decision.reason}`, {
+        cluster: name,
+        rule: decision.rule,
+        term: snapshot.cluster.term,
+      });
     this.lastRule.set(name, decision.rule);
     if (!decision.next) return decision;
 
@@ -62,12 +86,26 @@ export class Evaluator {
     } catch (error) {
       if (!(error instanceof StoreConflictError)) throw error;
       // Another evaluator decided first, or the primary renewed its lease: decide again next round.
-      logger.info(`${name}: decision ${decision.rule} not recorded: the cluster record changed since it was read`, { cluster: name });
+      logger.info(`${name}: decision ${decision.rule} not recorded: the cluster record changed since it was read`, {
+        cluster: name,
+      });
       return decision;
     }
     // `decision` and `notice` are the fields the stack's metric filters count (failovers, stale heartbeats).
-    logger.info(`${name}: recorded ${decision.rule} (term ${decision.next.term}, ${decision.next.phase})`, { cluster: name, decision: decision.rule, reason: decision.reason });
-    await this.record(decision.next, 'decision', decision.rule, decision.next.phase === 'halted' ? 'SEVERE' : 'INFO', decision.reason, decision.reason, null);
+    logger.info(`${name}: recorded ${decision.rule} (term ${decision.next.term}, ${decision.next.phase})`, {
+      cluster: name,
+      decision: decision.rule,
+      reason: decision.reason,
+    });
+    await this.record(
+      decision.next,
+      'decision',
+      decision.rule,
+      decision.next.phase === 'halted' ? 'SEVERE' : 'INFO',
+      decision.reason,
+      decision.reason,
+      null,
+    );
     for (const notice of decision.notices) await this.tell(decision.next, notice);
     // Side effects only now that the write has won: an evaluator that lost does nothing.
     let written = decision.next;
@@ -95,7 +133,16 @@ export class Evaluator {
       const detail = error instanceof Error ? error.message : String(error);
       this.deps.logger.error(`${written.cluster}: stopping ${nodeId} failed; will retry`, { error: detail });
       if (!this.firstFailure(written, `fence:${nodeId}`)) return;
-      await this.tell(written, makeNotice(written, 'fence-failed', 'SEVERE', `could not stop the instance of ${nodeId}: nobody is promoted until it is stopped`, { nodeId, lines: [detail] }));
+      await this.tell(
+        written,
+        makeNotice(
+          written,
+          'fence-failed',
+          'SEVERE',
+          `could not stop the instance of ${nodeId}: nobody is promoted until it is stopped`,
+          { nodeId, lines: [detail] },
+        ),
+      );
     }
   }
 
@@ -109,11 +156,16 @@ export class Evaluator {
         version: written.version + 1,
         updatedAtMs: nowMs,
         address: { ...written.address, holderNodeId: toNodeId },
-        failover: written.failover && { ...written.failover, addressMovedAtMs: written.failover.addressMovedAtMs ?? nowMs },
+        failover: written.failover && {
+          ...written.failover,
+          addressMovedAtMs: written.failover.addressMovedAtMs ?? nowMs,
+        },
       };
     } catch (error) {
       if (!(error instanceof StoreConflictError)) throw error;
-      this.deps.logger.info(`${written.cluster}: address moved to ${toNodeId}; the record changed meanwhile, a later round records it`);
+      this.deps.logger.info(
+        `${written.cluster}: address moved to ${toNodeId}; the record changed meanwhile, a later round records it`,
+      );
       return written;
     }
   }
@@ -130,7 +182,9 @@ export class Evaluator {
       this.storeDown = false;
     } catch (error) {
       if (!this.storeDown) {
-        this.deps.logger.error('state store unreachable: nothing can be decided, nobody is promoted', { error: String(error) });
+        this.deps.logger.error('state store unreachable: nothing can be decided, nobody is promoted', {
+          error: String(error),
+        });
         await this.deps.notifier
           .notify('*', {
             event: 'store-unreachable',
@@ -139,7 +193,9 @@ export class Evaluator {
             body: `The evaluator cannot read the state table: ${String(error)}\nNo promotion can happen until it is back. Primaries keep serving while their standbys stream from them.`,
             nodeId: null,
           })
-          .catch((notifyError: unknown) => this.deps.logger.error('notification failed', { error: String(notifyError) }));
+          .catch((notifyError: unknown) =>
+            this.deps.logger.error('notification failed', { error: String(notifyError) }),
+          );
       }
       this.storeDown = true;
       return false;
@@ -148,7 +204,9 @@ export class Evaluator {
     for (const name of clusters) {
       try {
         const decision = await this.evaluateCluster(name);
-        busy ||= BUSY_RULES.has(decision.rule) || (decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted');
+        busy ||=
+          BUSY_RULES.has(decision.rule) ||
+          (decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted');
       } catch (error) {
         this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
       }
@@ -170,15 +228,32 @@ export class Evaluator {
     return rounds;
   }
 
-  private async moveAddress(snapshot: ClusterSnapshot, cluster: ClusterRecord, nodeId: string, decision: Decision): Promise<boolean> {
+  private async moveAddress(
+    snapshot: ClusterSnapshot,
+    cluster: ClusterRecord,
+    nodeId: string,
+    decision: Decision,
+  ): Promise<boolean> {
     try {
       await this.deps.moverFor(cluster).moveTo(targetOf(snapshot, cluster, nodeId));
       return true;
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      this.deps.logger.error(`${cluster.cluster}: moving the address to ${nodeId} failed; will retry`, { error: detail, rule: decision.rule });
+      this.deps.logger.error(`${cluster.cluster}: moving the address to ${nodeId} failed; will retry`, {
+        error: detail,
+        rule: decision.rule,
+      });
       if (!this.firstFailure(cluster, `move:${nodeId}`)) return false;
-      await this.tell(cluster, makeNotice(cluster, 'address-move-failed', 'SEVERE', `could not move address ${cluster.address.value ?? ''} to ${nodeId}`, { nodeId, lines: [detail] }));
+      await this.tell(
+        cluster,
+        makeNotice(
+          cluster,
+          'address-move-failed',
+          'SEVERE',
+          `could not move address ${cluster.address.value ?? ''} to ${nodeId}`,
+          { nodeId, lines: [detail] },
+        ),
+      );
       return false;
     }
   }
@@ -195,22 +270,58 @@ export class Evaluator {
   }
 
   private async tell(cluster: ClusterRecord, notice: Notice): Promise<void> {
-    this.deps.logger.info(notice.subject, { cluster: cluster.cluster, notice: notice.event, severity: notice.severity });
+    this.deps.logger.info(notice.subject, {
+      cluster: cluster.cluster,
+      notice: notice.event,
+      severity: notice.severity,
+    });
     await this.record(cluster, 'notice', notice.event, notice.severity, notice.subject, notice.body, notice.nodeId);
     try {
       await this.deps.notifier.notify(cluster.cluster, notice);
     } catch (error) {
-      this.deps.logger.error('notification failed', { cluster: cluster.cluster, event: notice.event, error: String(error) });
+      this.deps.logger.error('notification failed', {
+        cluster: cluster.cluster,
+        event: notice.event,
+        error: String(error),
+      });
     }
   }
 
-  private async record(cluster: ClusterRecord, kind: HistoryRecord['kind'], event: string, severity: HistoryRecord['severity'], subject: string, body: string, nodeId: string | null): Promise<void> {
-    const entry = historyEntry({ cluster: cluster.cluster, term: cluster.term, kind, event, severity, subject, body, nodeId, actor: this.deps.actor }, this.deps.clock.nowMs());
-    await this.deps.store.appendHistory(entry).catch((error: unknown) => this.deps.logger.error('could not append to the history', { error: String(error) }));
+  private async record(
+    cluster: ClusterRecord,
+    kind: HistoryRecord['kind'],
+    event: string,
+    severity: HistoryRecord['severity'],
+    subject: string,
+    body: string,
+    nodeId: string | null,
+  ): Promise<void> {
+    const entry = historyEntry(
+      {
+        cluster: cluster.cluster,
+        term: cluster.term,
+        kind,
+        event,
+        severity,
+        subject,
+        body,
+        nodeId,
+        actor: this.deps.actor,
+      },
+      this.deps.clock.nowMs(),
+    );
+    await this.deps.store
+      .appendHistory(entry)
+      .catch((error: unknown) => this.deps.logger.error('could not append to the history', { error: String(error) }));
   }
 }
 
 /** Where an action on `nodeId` goes: its allowed address and the host facts of its last heartbeat. */
 function targetOf(snapshot: ClusterSnapshot, cluster: ClusterRecord, nodeId: string): AddressTarget {
-  return { cluster: cluster.cluster, nodeId, address: findAllowed(snapshot.membership, nodeId)?.address ?? '', host: snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null };
+  return {
+    cluster: cluster.cluster,
+    nodeId,
+    address: findAllowed(snapshot.membership, nodeId)?.address ?? '',
+    host: snapshot.heartbeats.find((beat) => beat.nodeId === nodeId)?.host ?? null,
+  };
 }

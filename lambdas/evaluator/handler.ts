@@ -27,7 +27,12 @@ const SAFETY_MS = 5000;
 function logNotifier(logger: Logger): Notifier {
   return {
     async notify(cluster: string, notice: Notice) {
-      const log = notice.severity === 'SEVERE' ? logger.error.bind(logger) : notice.severity === 'WARNING' ? logger.warn.bind(logger) : logger.info.bind(logger);
+      const log =
+        notice.severity === 'SEVERE'
+          ? logger.error.bind(logger)
+          : notice.severity === 'WARNING'
+            ? logger.warn.bind(logger)
+            : logger.info.bind(logger);
       log(notice.subject, { cluster, event: notice.event, severity: notice.severity, body: notice.body });
     },
   };
@@ -45,11 +50,17 @@ export function moverFor(ec2: EC2Client, cluster: ClusterRecord): AddressMover {
     case 'none':
       return noAddressMover;
     case 'eip':
-      return address.allocationId ? new ElasticIpMover(ec2, address.allocationId) : missing('address.allocationId (eipalloc-...)');
+      return address.allocationId
+        ? new ElasticIpMover(ec2, address.allocationId)
+        : missing('address.allocationId (eipalloc-...)');
     case 'secondary-ip':
-      return address.value ? new SecondaryIpMover(ec2, address.value) : missing('address.value (the secondary private IP)');
+      return address.value
+        ? new SecondaryIpMover(ec2, address.value)
+        : missing('address.value (the secondary private IP)');
     case 'route-table':
-      return address.value && address.routeTableIds?.length ? new RouteTableMover(ec2, address.value, address.routeTableIds) : missing('address.value (the overlay IP) and address.routeTableIds');
+      return address.value && address.routeTableIds?.length
+        ? new RouteTableMover(ec2, address.value, address.routeTableIds)
+        : missing('address.value (the overlay IP) and address.routeTableIds');
     case 'local':
       return missing('the local mode: "local" addresses exist only under pgfailover local');
   }
@@ -64,9 +75,19 @@ export function createHandler(env: NodeJS.ProcessEnv) {
   const periodMs = Number(env.EVALUATION_PERIOD_MS ?? 1000);
   const ec2 = new EC2Client({ region: env.AWS_REGION });
   // Without a topic (a stack deployed without alerts), notices still reach the function's log.
-  const notifier = env.TOPIC_ARN ? new SnsNotifier(new SNSClient({ region: env.AWS_REGION }), env.TOPIC_ARN) : logNotifier(logger);
+  const notifier = env.TOPIC_ARN
+    ? new SnsNotifier(new SNSClient({ region: env.AWS_REGION }), env.TOPIC_ARN)
+    : logNotifier(logger);
   return async (_event: unknown, context: LambdaContext): Promise<{ rounds: number }> => {
-    const evaluator = new Evaluator({ store, moverFor: (cluster) => moverFor(ec2, cluster), fencerFor: () => new Ec2InstanceStopper(ec2), notifier, clock: systemClock, logger, actor: `evaluator:${context.awsRequestId}` });
+    const evaluator = new Evaluator({
+      store,
+      moverFor: (cluster) => moverFor(ec2, cluster),
+      fencerFor: () => new Ec2InstanceStopper(ec2),
+      notifier,
+      clock: systemClock,
+      logger,
+      actor: `evaluator:${context.awsRequestId}`,
+    });
     const deadlineMonoMs = systemClock.monotonicMs() + context.getRemainingTimeInMillis() - SAFETY_MS;
     return { rounds: await evaluator.runUntil(deadlineMonoMs, periodMs) };
   };

@@ -20,7 +20,10 @@ export function webhookUrlFrom(secret: string, secretId: string): string {
     const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
     candidate = String(record.url ?? record.webhookUrl ?? '');
   }
-  if (!/^https?:\/\//.test(candidate)) throw new Error(`secret ${secretId} holds no webhook URL: store the Slack incoming-webhook URL, or JSON {"url": "https://hooks.slack.com/..."}`);
+  if (!/^https?:\/\//.test(candidate))
+    throw new Error(
+      `secret ${secretId} holds no webhook URL: store the Slack incoming-webhook URL, or JSON {"url": "https://hooks.slack.com/..."}`,
+    );
   return candidate;
 }
 
@@ -29,7 +32,9 @@ export function createSlackHandler(deps: SlackDeps) {
   const post = deps.post ?? fetch;
   return async (event: { Records: SnsRecord[] }): Promise<{ posted: number }> => {
     if (!url) {
-      const secret = await callAws('secretsmanager:GetSecretValue', deps.secretId, () => deps.secrets.send(new GetSecretValueCommand({ SecretId: deps.secretId })));
+      const secret = await callAws('secretsmanager:GetSecretValue', deps.secretId, () =>
+        deps.secrets.send(new GetSecretValueCommand({ SecretId: deps.secretId })),
+      );
       url = webhookUrlFrom(secret.SecretString ?? '', deps.secretId);
     }
     for (const record of event.Records) {
@@ -40,7 +45,8 @@ export function createSlackHandler(deps: SlackDeps) {
         signal: AbortSignal.timeout(deps.timeoutMs ?? 5000),
       });
       // Failing the invocation lets SNS retry the delivery.
-      if (!response.ok) throw new Error(`the Slack webhook answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+      if (!response.ok)
+        throw new Error(`the Slack webhook answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
     }
     return { posted: event.Records.length };
   };

@@ -17,5 +17,7 @@ export function slackMessage(record: SnsRecord): { text: string } {
   const subject = record.Sns.Subject ?? 'pgfailover notice';
   // Slack's mrkdwn: keep the body verbatim in a code block; ``` inside it would end the block.
   const body = record.Sns.Message.replaceAll('```', "'''");
-  return { text: `${ICON[severity] ?? ''} *${severity}*${cluster ? ` \`${cluster}\`` : ''} ${subject}\n\`\`\`${body}\`\`\``.trim() };
+  return {
+    text: `${ICON[severity] ?? ''} *${severity}*${cluster ? ` \`${cluster}\`` : ''} ${subject}\n\`\`\`${body}\`\`\``.trim(),
+  };
 }

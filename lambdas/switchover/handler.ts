@@ -8,18 +8,35 @@ import { describeIssues, clusterNameSchema, nodeIdSchema } from '../../core/reco
 import type { StateStore } from '../../core/state-store.ts';
 import { requestSwitchover } from '../../core/switchover-request.ts';
 
-const requestSchema = z.strictObject({ cluster: clusterNameSchema, to: nodeIdSchema, requestedBy: z.string().min(1).optional() });
+const requestSchema = z.strictObject({
+  cluster: clusterNameSchema,
+  to: nodeIdSchema,
+  requestedBy: z.string().min(1).optional(),
+});
 
 export function createSwitchoverHandler(deps: { store: StateStore; clock: Clock }) {
   return async (event: unknown, context: { awsRequestId: string }): Promise<{ accepted: boolean; message: string }> => {
     const parsed = requestSchema.safeParse(event);
-    if (!parsed.success) return { accepted: false, message: `expected {"cluster": "NAME", "to": "NODE"}: ${describeIssues(parsed.error).join('; ')}` };
+    if (!parsed.success)
+      return {
+        accepted: false,
+        message: `expected {"cluster": "NAME", "to": "NODE"}: ${describeIssues(parsed.error).join('; ')}`,
+      };
     const { cluster, to, requestedBy } = parsed.data;
     try {
-      await requestSwitchover(deps.store, cluster, to, requestedBy ?? `switchover-lambda:${context.awsRequestId}`, deps.clock);
+      await requestSwitchover(
+        deps.store,
+        cluster,
+        to,
+        requestedBy ?? `switchover-lambda:${context.awsRequestId}`,
+        deps.clock,
+      );
     } catch (error) {
       return { accepted: false, message: error instanceof Error ? error.message : String(error) };
     }
-    return { accepted: true, message: `switchover of ${cluster} to ${to} recorded; follow it with pgfailover history --cluster ${cluster}` };
+    return {
+      accepted: true,
+      message: `switchover of ${cluster} to ${to} recorded; follow it with pgfailover history --cluster ${cluster}`,
+    };
   };
 }

@@ -6,4 +6,7 @@ import { createSwitchoverHandler } from './handler.ts';
 const table = process.env.TABLE_NAME;
 if (!table) throw new Error('TABLE_NAME is not set: the switchover function needs the state table name');
 
-export const handler = createSwitchoverHandler({ store: StateStore.connect({ table, region: process.env.AWS_REGION }), clock: systemClock });
+export const handler = createSwitchoverHandler({
+  store: StateStore.connect({ table, region: process.env.AWS_REGION }),
+  clock: systemClock,
+});

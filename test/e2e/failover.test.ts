@@ -15,7 +15,11 @@ import { pollUntil } from '../support/poll.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-async function assertFailedOverFrom(cluster: ClusterContext, oldPrimary: string, report: Awaited<ReturnType<typeof runDrill>>): Promise<string> {
+async function assertFailedOverFrom(
+  cluster: ClusterContext,
+  oldPrimary: string,
+  report: Awaited<ReturnType<typeof runDrill>>,
+): Promise<string> {
   expect(report.failedOver, report.steps.join('\n')).toBe(true);
   const newPrimary = report.primaryAfter as string;
   expect(newPrimary).not.toBe(oldPrimary);
@@ -23,15 +27,24 @@ async function assertFailedOverFrom(cluster: ClusterContext, oldPrimary: string,
   // Exactly one writable primary, and it is the recorded one.
   expect(await cluster.writableNodes()).toEqual([newPrimary]);
   // Every other running standby follows it.
-  const others = cluster.state.nodes.filter((node) => node.dataDir && node.name !== newPrimary && node.name !== oldPrimary).map((node) => node.name);
-  await pollUntil('the standbys to stream from the new primary', async () => {
-    const streaming = await cluster.streamingFrom(newPrimary);
-    return others.every((name) => streaming.includes(name)) ? streaming : undefined;
-  }, 20_000, 200);
+  const others = cluster.state.nodes
+    .filter((node) => node.dataDir && node.name !== newPrimary && node.name !== oldPrimary)
+    .map((node) => node.name);
+  await pollUntil(
+    'the standbys to stream from the new primary',
+    async () => {
+      const streaming = await cluster.streamingFrom(newPrimary);
+      return others.every((name) => streaming.includes(name)) ? streaming : undefined;
+    },
+    20_000,
+    200,
+  );
   // Writes go through the address to the new primary; nothing acknowledged was lost.
   expect(report.timeline.firstWriteMs).not.toBeNull();
   expect(report.writes.missing).toBe(0);
-  expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(expect.arrayContaining(['WARNING failover-started', 'INFO standby-promoted', 'WARNING failover-completed']));
+  expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(
+    expect.arrayContaining(['WARNING failover-started', 'INFO standby-promoted', 'WARNING failover-completed']),
+  );
   return newPrimary;
 }
 
@@ -46,11 +59,22 @@ describe('failovers with real PostgreSQL', () => {
       // Fenced: standby.signal is in the old primary's data directory, so it can only return as a standby.
       expect(existsSync(join(cluster.node('db1').dataDir!, 'standby.signal'))).toBe(true);
       // The history has every decision with its reason, through the real CLI.
-      const history = await runCli(['history', '--json', '--endpoint', cluster.state.storeEndpoint, '--region', 'local']);
+      const history = await runCli([
+        'history',
+        '--json',
+        '--endpoint',
+        cluster.state.storeEndpoint,
+        '--region',
+        'local',
+      ]);
       expect(history.code).toBe(0);
       const entries = JSON.parse(history.stdout) as { kind: string; event: string; subject: string; term: number }[];
-      expect(entries.filter((entry) => entry.kind === 'decision').map((entry) => entry.event)).toEqual(expect.arrayContaining(['failover', 'candidate-promoted', 'failover-completed']));
-      expect(entries.find((entry) => entry.event === 'failover')?.subject).toMatch(/database of primary db1 is DOWN.*promoting db2/);
+      expect(entries.filter((entry) => entry.kind === 'decision').map((entry) => entry.event)).toEqual(
+        expect.arrayContaining(['failover', 'candidate-promoted', 'failover-completed']),
+      );
+      expect(entries.find((entry) => entry.event === 'failover')?.subject).toMatch(
+        /database of primary db1 is DOWN.*promoting db2/,
+      );
     });
   });
 
@@ -64,8 +88,17 @@ describe('failovers with real PostgreSQL', () => {
       // The old primary's node comes back: its network, its agent first (as systemd orders it), then PostgreSQL.
       if (cluster.state.lab) await heal(faultTarget(cluster.state), 'db1');
       restartAgent(cluster.dir, 'db1');
-      await pollUntil('the old primary to be fenced on disk', () => (existsSync(join(cluster.node('db1').dataDir!, 'standby.signal')) ? true : undefined), 20_000, 100);
-      await startServer(cluster.node('db1').dataDir!, join(cluster.dir, 'db1', 'postgres-restart.log'), cluster.node('db1').netns ?? undefined);
+      await pollUntil(
+        'the old primary to be fenced on disk',
+        () => (existsSync(join(cluster.node('db1').dataDir!, 'standby.signal')) ? true : undefined),
+        20_000,
+        100,
+      );
+      await startServer(
+        cluster.node('db1').dataDir!,
+        join(cluster.dir, 'db1', 'postgres-restart.log'),
+        cluster.node('db1').netns ?? undefined,
+      );
       const rows = await cluster.sql<{ recovery: boolean }>('db1', 'SELECT pg_is_in_recovery() AS recovery');
       expect(rows[0]?.recovery).toBe(true);
       expect(await cluster.writableNodes()).toEqual([newPrimary]);
@@ -97,13 +130,20 @@ describe('planned switchover with real PostgreSQL', () => {
       expect(report.primaryAfter).toBe('db2');
       expect(await cluster.writableNodes()).toEqual(['db2']);
       // The old primary was re-attached as a standby of the new one, next to db3.
-      await pollUntil('db1 and db3 to stream from db2', async () => {
-        const streaming = await cluster.streamingFrom('db2');
-        return streaming.includes('db1') && streaming.includes('db3') ? streaming : undefined;
-      }, 30_000, 200);
+      await pollUntil(
+        'db1 and db3 to stream from db2',
+        async () => {
+          const streaming = await cluster.streamingFrom('db2');
+          return streaming.includes('db1') && streaming.includes('db3') ? streaming : undefined;
+        },
+        30_000,
+        200,
+      );
       expect(report.writes.missing).toBe(0);
       expect(report.timeline.firstWriteMs).not.toBeNull();
-      expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(expect.arrayContaining(['INFO switchover-started', 'INFO switchover-completed']));
+      expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(
+        expect.arrayContaining(['INFO switchover-started', 'INFO switchover-completed']),
+      );
     });
   });
 

@@ -8,7 +8,13 @@ import { runNemesis } from '../../cli/local/nemesis.ts';
 describe('nemesis on the network lab', () => {
   it('seed 8 for 100 s: never two writable primaries, no acknowledged row lost, no promotion on a blip, whole again after every heal', async () => {
     // Act
-    const report = await runNemesis({ seed: 8, durationMs: 100_000, synchronous: true, recoveryBoundMs: 60_000, onLine: (line) => process.stdout.write(`${line}\n`) });
+    const report = await runNemesis({
+      seed: 8,
+      durationMs: 100_000,
+      synchronous: true,
+      recoveryBoundMs: 60_000,
+      onLine: (line) => process.stdout.write(`${line}\n`),
+    });
     // Assess
     expect(report.violations).toEqual([]);
     expect(report.faults.length).toBeGreaterThanOrEqual(5);

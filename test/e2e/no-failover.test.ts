@@ -22,7 +22,9 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
       expect(report.termAfter).toBe(report.termBefore);
       expect(await cluster.writableNodes()).toEqual(['db1']);
       expect(report.writes.missing).toBe(0);
-      expect(cluster.notices()).toEqual(expect.arrayContaining([expect.objectContaining({ event: 'primary-agent-left', severity: 'WARNING' })]));
+      expect(cluster.notices()).toEqual(
+        expect.arrayContaining([expect.objectContaining({ event: 'primary-agent-left', severity: 'WARNING' })]),
+      );
     });
   });
 
@@ -42,7 +44,9 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
       // Assess
       expect(report.failedOver).toBe(false);
       expect(report.target).toBe('db3');
-      expect(cluster.notices()).toEqual(expect.arrayContaining([expect.objectContaining({ event: 'standby-db-down', severity: 'WARNING' })]));
+      expect(cluster.notices()).toEqual(
+        expect.arrayContaining([expect.objectContaining({ event: 'standby-db-down', severity: 'WARNING' })]),
+      );
 
       // Act: the other standby's whole node goes (agent and database), and the witness's agent.
       const db2 = cluster.node('db2');
@@ -50,10 +54,15 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
       await stopProcess(postmasterPid(db2.dataDir!)!);
       await stopProcess(cluster.node('witness').agentPid!);
       // Assess
-      await pollUntil('warnings for the standby node and the witness', () => {
-        const events = cluster.notices().map((notice) => notice.event);
-        return events.includes('standby-agent-down') && events.includes('witness-agent-down') ? events : undefined;
-      }, 30_000, 200);
+      await pollUntil(
+        'warnings for the standby node and the witness',
+        () => {
+          const events = cluster.notices().map((notice) => notice.event);
+          return events.includes('standby-agent-down') && events.includes('witness-agent-down') ? events : undefined;
+        },
+        30_000,
+        200,
+      );
       expect(await cluster.writableNodes()).toEqual(['db1']);
       const record = await connectLocalStore(cluster.state).getCluster(cluster.state.cluster);
       expect(record).toMatchObject({ term: 1, primaryNodeId: 'db1', phase: 'steady' });
@@ -70,18 +79,36 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
       try {
         // Assess: the evaluator says so; nobody is promoted; the primary stops itself before its lease
         // ends, since nothing a silent partition cannot fake tells it that no standby was promoted.
-        await pollUntil('a SEVERE store-unreachable notice', () => cluster.notices().find((notice) => notice.event === 'store-unreachable' && notice.severity === 'SEVERE'), 40_000, 250);
-        await pollUntil('the primary to stop itself', async () => ((await cluster.writableNodes()).length === 0 ? true : undefined), 20_000, 100);
+        await pollUntil(
+          'a SEVERE store-unreachable notice',
+          () =>
+            cluster.notices().find((notice) => notice.event === 'store-unreachable' && notice.severity === 'SEVERE'),
+          40_000,
+          250,
+        );
+        await pollUntil(
+          'the primary to stop itself',
+          async () => ((await cluster.writableNodes()).length === 0 ? true : undefined),
+          20_000,
+          100,
+        );
         expect(readFileSync(cluster.node('db1').agentLog, 'utf8')).toMatch(/lease not renewed: stopping the database/);
       } finally {
         resume(storePid);
       }
       // Once the store answers again, the cluster ends with exactly one primary.
-      await pollUntil('one writable primary again', async () => {
-        const record = await connectLocalStore(cluster.state).getCluster(cluster.state.cluster);
-        const writable = await cluster.writableNodes();
-        return record?.phase === 'steady' && writable.length === 1 && writable[0] === record.primaryNodeId ? writable : undefined;
-      }, 60_000, 250);
+      await pollUntil(
+        'one writable primary again',
+        async () => {
+          const record = await connectLocalStore(cluster.state).getCluster(cluster.state.cluster);
+          const writable = await cluster.writableNodes();
+          return record?.phase === 'steady' && writable.length === 1 && writable[0] === record.primaryNodeId
+            ? writable
+            : undefined;
+        },
+        60_000,
+        250,
+      );
       await sampler.stop();
       expect(sampler.overlaps).toEqual([]);
       expect(sampler.samples).toBeGreaterThan(50);
@@ -100,15 +127,18 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
   });
 
   it('fencing hook exits non-zero: the failover is aborted with a SEVERE notice and nobody is promoted', async () => {
-    await withLocalCluster({ standbys: 2, witness: false, fenceHook: 'echo "cannot reach the fencing device" >&2; exit 3' }, async (cluster) => {
-      const report = await runDrill({ dir: cluster.dir, fault: 'kill-primary-db', timeoutMs: 30_000 });
-      const aborted = cluster.notices().find((notice) => notice.event === 'failover-aborted');
-      expect(aborted).toMatchObject({ severity: 'SEVERE' });
-      expect(aborted?.subject).toMatch(/the fencing hook failed on db2/);
-      expect(await cluster.writableNodes()).toEqual([]);
-      const record = await connectLocalStore(cluster.state).getCluster(cluster.state.cluster);
-      expect(record?.phase).toBe('halted');
-      expect(report.steps.join('\n')).toMatch(/exited with 3: cannot reach the fencing device/);
-    });
+    await withLocalCluster(
+      { standbys: 2, witness: false, fenceHook: 'echo "cannot reach the fencing device" >&2; exit 3' },
+      async (cluster) => {
+        const report = await runDrill({ dir: cluster.dir, fault: 'kill-primary-db', timeoutMs: 30_000 });
+        const aborted = cluster.notices().find((notice) => notice.event === 'failover-aborted');
+        expect(aborted).toMatchObject({ severity: 'SEVERE' });
+        expect(aborted?.subject).toMatch(/the fencing hook failed on db2/);
+        expect(await cluster.writableNodes()).toEqual([]);
+        const record = await connectLocalStore(cluster.state).getCluster(cluster.state.cluster);
+        expect(record?.phase).toBe('halted');
+        expect(report.steps.join('\n')).toMatch(/exited with 3: cannot reach the fencing device/);
+      },
+    );
   });
 });

@@ -29,22 +29,35 @@ async function failedOverFrom(cluster: ClusterContext, oldPrimary: string, termA
     'a completed failover',
     async () => {
       const now = await record(cluster);
-      return now && now.term >= termAtLeast && now.phase === 'steady' && now.primaryNodeId !== oldPrimary ? now : undefined;
+      return now && now.term >= termAtLeast && now.phase === 'steady' && now.primaryNodeId !== oldPrimary
+        ? now
+        : undefined;
     },
     90_000,
     250,
   );
   const newPrimary = done.primaryNodeId as string;
-  await pollUntil('only the new primary to accept writes', async () => {
-    const writable = await cluster.writableNodes();
-    return writable.length === 1 && writable[0] === newPrimary ? true : undefined;
-  }, 30_000, 200);
+  await pollUntil(
+    'only the new primary to accept writes',
+    async () => {
+      const writable = await cluster.writableNodes();
+      return writable.length === 1 && writable[0] === newPrimary ? true : undefined;
+    },
+    30_000,
+    200,
+  );
   return newPrimary;
 }
 
 /** Every acknowledged row of every writer is on the new primary. */
-async function assertNoAcknowledgedRowLost(cluster: ClusterContext, primary: string, writers: ClusterWriter[]): Promise<void> {
-  const present = new Set((await cluster.sql<{ id: string }>(primary, `SELECT id FROM ${TABLE}`)).map((row) => Number(row.id)));
+async function assertNoAcknowledgedRowLost(
+  cluster: ClusterContext,
+  primary: string,
+  writers: ClusterWriter[],
+): Promise<void> {
+  const present = new Set(
+    (await cluster.sql<{ id: string }>(primary, `SELECT id FROM ${TABLE}`)).map((row) => Number(row.id)),
+  );
   const acked = writers.flatMap((writer) => writer.acked.map((ack) => ack.id));
   expect(acked.length).toBeGreaterThan(20);
   expect(acked.filter((id) => !present.has(id))).toEqual([]);
@@ -69,11 +82,19 @@ describe('never two writable primaries, with silent faults on the network lab', 
       const lab = faultTarget(cluster.state);
       // Clients on both sides: one through the cluster address, one straight to the old primary's IP.
       const viaAddress = clusterWriter(cluster.state, cluster.dir, TABLE, cluster.password);
-      const direct = clusterWriter(cluster.state, cluster.dir, TABLE, cluster.password, { to: cluster.node('db1').address, firstId: 1_000_000 });
+      const direct = clusterWriter(cluster.state, cluster.dir, TABLE, cluster.password, {
+        to: cluster.node('db1').address,
+        firstId: 1_000_000,
+      });
       await withSampler(cluster, async () => {
         viaAddress.start();
         direct.start();
-        await pollUntil('writes before the fault', () => (viaAddress.acked.length > 10 && direct.acked.length > 10 ? true : undefined), 20_000, 50);
+        await pollUntil(
+          'writes before the fault',
+          () => (viaAddress.acked.length > 10 && direct.acked.length > 10 ? true : undefined),
+          20_000,
+          50,
+        );
         // Act: packets between db1 and the store, and between db1 and every peer, vanish.
         await cut(lab, 'db1', 'store');
         await cut(lab, 'db1', 'peers');
@@ -91,7 +112,7 @@ describe('never two writable primaries, with silent faults on the network lab', 
     });
   });
 
-  it('clock step: the primary\'s wall clock steps back 30 s as it is cut off; its lease, timed on the monotonic clock, still ends on time', async () => {
+  it("clock step: the primary's wall clock steps back 30 s as it is cut off; its lease, timed on the monotonic clock, still ends on time", async () => {
     await withLocalCluster({ standbys: 2, witness: false }, async (cluster) => {
       const lab = faultTarget(cluster.state);
       await withSampler(cluster, async () => {
@@ -112,38 +133,51 @@ describe('never two writable primaries, with silent faults on the network lab', 
   it.each([
     ['paused (SIGSTOP)', 'SIGSTOP'],
     ['dead (SIGKILL)', 'SIGKILL'],
-  ] as const)('an agent %s, then its primary cut off: the watchdog stops the old primary before anyone is promoted', async (_name, signal) => {
-    await withLocalCluster({ standbys: 2, witness: false }, async (cluster) => {
-      const lab = faultTarget(cluster.state);
-      const agentPid = cluster.node('db1').agentPid!;
-      await withSampler(cluster, async () => {
-        // Act
-        if (signal === 'SIGSTOP') pause(agentPid);
-        else process.kill(agentPid, 'SIGKILL');
-        try {
-          await cut(lab, 'db1', 'store');
-          await cut(lab, 'db1', 'peers');
-          // Assess
-          await failedOverFrom(cluster, 'db1');
-        } finally {
-          if (signal === 'SIGSTOP') resume(agentPid);
-        }
-        expect(readFileSync(join(cluster.dir, 'db1', 'watchdog.log'), 'utf8')).toMatch(/fired .*killed the server/);
-        if (signal === 'SIGKILL') {
-          // Nobody took the address off db1's interface (its agent is dead), yet, as on EC2, the network
-          // delivers it only to the new holder: a client through the address reaches the new primary.
-          const lab = cluster.state.lab!;
-          const onDb1 = await runInNetns(cluster.node('db1').netns!, 'ip', ['-4', 'addr', 'show', 'dev', 'eth0']);
-          expect(onDb1).toContain(`${lab.address}/32`);
-          const answered = await runInNetns(lab.appNetns, 'env', [`PGPASSWORD=${cluster.password}`, 'psql', '-h', lab.address, '-U', 'postgres', '-At', '-c', 'SHOW unix_socket_directories']);
-          const newPrimary = (await record(cluster))?.primaryNodeId as string;
-          expect(answered.trim()).toBe(cluster.node(newPrimary).socketDir);
-        }
+  ] as const)(
+    'an agent %s, then its primary cut off: the watchdog stops the old primary before anyone is promoted',
+    async (_name, signal) => {
+      await withLocalCluster({ standbys: 2, witness: false }, async (cluster) => {
+        const lab = faultTarget(cluster.state);
+        const agentPid = cluster.node('db1').agentPid!;
+        await withSampler(cluster, async () => {
+          // Act
+          if (signal === 'SIGSTOP') pause(agentPid);
+          else process.kill(agentPid, 'SIGKILL');
+          try {
+            await cut(lab, 'db1', 'store');
+            await cut(lab, 'db1', 'peers');
+            // Assess
+            await failedOverFrom(cluster, 'db1');
+          } finally {
+            if (signal === 'SIGSTOP') resume(agentPid);
+          }
+          expect(readFileSync(join(cluster.dir, 'db1', 'watchdog.log'), 'utf8')).toMatch(/fired .*killed the server/);
+          if (signal === 'SIGKILL') {
+            // Nobody took the address off db1's interface (its agent is dead), yet, as on EC2, the network
+            // delivers it only to the new holder: a client through the address reaches the new primary.
+            const lab = cluster.state.lab!;
+            const onDb1 = await runInNetns(cluster.node('db1').netns!, 'ip', ['-4', 'addr', 'show', 'dev', 'eth0']);
+            expect(onDb1).toContain(`${lab.address}/32`);
+            const answered = await runInNetns(lab.appNetns, 'env', [
+              `PGPASSWORD=${cluster.password}`,
+              'psql',
+              '-h',
+              lab.address,
+              '-U',
+              'postgres',
+              '-At',
+              '-c',
+              'SHOW unix_socket_directories',
+            ]);
+            const newPrimary = (await record(cluster))?.primaryNodeId as string;
+            expect(answered.trim()).toBe(cluster.node(newPrimary).socketDir);
+          }
+        });
       });
-    });
-  });
+    },
+  );
 
-  it('fencing ec2-stop: an agent paused, then its primary cut off: the evaluator stops the old primary\'s instance before anyone is promoted', async () => {
+  it("fencing ec2-stop: an agent paused, then its primary cut off: the evaluator stops the old primary's instance before anyone is promoted", async () => {
     await withLocalCluster({ standbys: 2, witness: false, fencing: 'ec2-stop' }, async (cluster) => {
       const lab = faultTarget(cluster.state);
       const agentPid = cluster.node('db1').agentPid!;
@@ -167,16 +201,21 @@ describe('never two writable primaries, with silent faults on the network lab', 
     });
   });
 
-  it('stuck failover: the chosen candidate\'s agent pauses 8 s during its promotion; the next standby is promoted in a new term, the first never becomes writable', async () => {
+  it("stuck failover: the chosen candidate's agent pauses 8 s during its promotion; the next standby is promoted in a new term, the first never becomes writable", async () => {
     // The fencing hook (1 s) holds the candidate at the start of its promotion long enough to pause it there.
     await withLocalCluster({ standbys: 2, witness: true, fenceHook: 'sleep 1' }, async (cluster) => {
       await withSampler(cluster, async () => {
         // Act: the primary's database dies; as soon as a candidate is chosen, its agent freezes for 8 s.
         killServer(cluster.node('db1').dataDir!);
-        const promoting = await pollUntil('a candidate to be chosen', async () => {
-          const now = await record(cluster);
-          return now?.phase === 'promoting' ? now : undefined;
-        }, 30_000, 20);
+        const promoting = await pollUntil(
+          'a candidate to be chosen',
+          async () => {
+            const now = await record(cluster);
+            return now?.phase === 'promoting' ? now : undefined;
+          },
+          30_000,
+          20,
+        );
         const stuck = promoting.failover?.toNodeId as string;
         const agentPid = cluster.node(stuck).agentPid!;
         pause(agentPid);
@@ -194,11 +233,16 @@ describe('never two writable primaries, with silent faults on the network lab', 
         expect(history.entries.map((entry) => entry.event)).toContain('failover-retry');
         expect(history.entries.map((entry) => entry.event)).not.toContain('failover-aborted');
         // The paused candidate, once it runs again, learns the newer term and does not promote.
-        await pollUntil('the old candidate to give up its promotion', async () => {
-          const beats = (await connectLocalStore(cluster.state).readSnapshot(cluster.state.cluster)).heartbeats;
-          const beat = beats.find((candidate) => candidate.nodeId === stuck);
-          return beat && beat.term > promoting.term ? beat : undefined;
-        }, 30_000, 200);
+        await pollUntil(
+          'the old candidate to give up its promotion',
+          async () => {
+            const beats = (await connectLocalStore(cluster.state).readSnapshot(cluster.state.cluster)).heartbeats;
+            const beat = beats.find((candidate) => candidate.nodeId === stuck);
+            return beat && beat.term > promoting.term ? beat : undefined;
+          },
+          30_000,
+          200,
+        );
         expect(await cluster.writableNodes()).toEqual([newPrimary]);
       });
     });

@@ -9,8 +9,15 @@ import { INITIAL_HEALTH, nextLocalHealth, type ProbeOutcome } from '../../core/l
 
 /** Answers every startup message with an ErrorResponse carrying `code`, as the postmaster does. */
 async function refusingServer(code: string, message: string): Promise<Server> {
-  const field = (type: string, value: string) => Buffer.concat([Buffer.from(type), Buffer.from(value), Buffer.from([0])]);
-  const body = Buffer.concat([field('S', 'FATAL'), field('V', 'FATAL'), field('C', code), field('M', message), Buffer.from([0])]);
+  const field = (type: string, value: string) =>
+    Buffer.concat([Buffer.from(type), Buffer.from(value), Buffer.from([0])]);
+  const body = Buffer.concat([
+    field('S', 'FATAL'),
+    field('V', 'FATAL'),
+    field('C', code),
+    field('M', message),
+    Buffer.from([0]),
+  ]);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(body.length + 4);
   const response = Buffer.concat([Buffer.from('E'), length, body]);
@@ -28,7 +35,14 @@ afterEach(async () => {
   server = undefined;
 });
 
-const target = (port: number) => ({ host: '127.0.0.1', port, dbname: 'postgres', user: 'pgfailover', password: 'x', sslmode: 'disable' as const });
+const target = (port: number) => ({
+  host: '127.0.0.1',
+  port,
+  dbname: 'postgres',
+  user: 'pgfailover',
+  password: 'x',
+  sslmode: 'disable' as const,
+});
 
 describe('database probe', () => {
   it('a full server (53300) is not DOWN: the check says UNKNOWN with what to do, and peers see it alive', async () => {

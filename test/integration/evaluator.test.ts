@@ -31,12 +31,36 @@ async function clusterWithFailedPrimary(): Promise<string> {
   const name = `e${++counter}`;
   const now = Date.now();
   await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, now);
-  await dynamo.store.updateMembership(name, (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }), m), now);
+  await dynamo.store.updateMembership(
+    name,
+    (m) =>
+      ['db1', 'db2', 'db3'].reduce(
+        (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }),
+        m,
+      ),
+    now,
+  );
   await dynamo.store.releaseLease(name, 'db1', 1);
   const beats: HeartbeatRecord[] = [
-    heartbeat('db1', { cluster: name, agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down', receivedLsn: null, replayedLsn: null, sentAtMs: now }),
-    heartbeat('db2', { cluster: name, sentAtMs: now, primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' } }),
-    heartbeat('db3', { cluster: name, sentAtMs: now, primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' } }),
+    heartbeat('db1', {
+      cluster: name,
+      agentType: 'idle',
+      dbStatus: 'DOWN',
+      dbInfo: 'database down',
+      receivedLsn: null,
+      replayedLsn: null,
+      sentAtMs: now,
+    }),
+    heartbeat('db2', {
+      cluster: name,
+      sentAtMs: now,
+      primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' },
+    }),
+    heartbeat('db3', {
+      cluster: name,
+      sentAtMs: now,
+      primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' },
+    }),
   ];
   for (const beat of beats) await dynamo.store.putHeartbeat(beat);
   return name;
@@ -70,7 +94,9 @@ describe('evaluator', () => {
     expect(await dynamo.store.getCluster(name)).toMatchObject({ term: 2, primaryNodeId: 'db2', phase: 'promoting' });
     expect(notifier.notices.map((notice) => notice.event)).toContain('failover-started');
     const { entries } = await dynamo.store.readHistory(name);
-    expect(entries.map((entry) => `${entry.kind}:${entry.event}`)).toEqual(expect.arrayContaining(['decision:failover', 'notice:failover-started']));
+    expect(entries.map((entry) => `${entry.kind}:${entry.event}`)).toEqual(
+      expect.arrayContaining(['decision:failover', 'notice:failover-started']),
+    );
     expect(entries.find((entry) => entry.event === 'failover')?.body).toMatch(/promoting db2/);
   });
 
@@ -85,19 +111,35 @@ describe('evaluator', () => {
     expect((await dynamo.store.getCluster(name))?.term).toBe(2);
     const decisions = (await dynamo.store.readHistory(name)).entries.filter((entry) => entry.event === 'failover');
     expect(decisions).toHaveLength(1);
-    expect([...first.notices, ...second.notices].filter((notice) => notice.event === 'failover-started')).toHaveLength(1);
+    expect([...first.notices, ...second.notices].filter((notice) => notice.event === 'failover-started')).toHaveLength(
+      1,
+    );
   });
 
   it('takes no side effect for a decision whose write lost: two evaluators, one address move', async () => {
     // Prepare: a failover decided, the candidate promoted, the address (an EIP) still on the old primary.
     const name = await clusterWithFailedPrimary();
     const record = (await dynamo.store.getCluster(name))!;
-    await dynamo.store.writeCluster({ ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } }, { version: record.version, leaseRenewals: record.leaseRenewals });
+    await dynamo.store.writeCluster(
+      { ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } },
+      { version: record.version, leaseRenewals: record.leaseRenewals },
+    );
     await evaluator(recordingNotifier()).evaluateCluster(name);
-    await dynamo.store.putHeartbeat(primaryHeartbeat('db2', '0/5000100', [], { cluster: name, seq: 11, term: 2, sentAtMs: Date.now(), action: { term: 2, step: 'promoted', detail: '' } }));
+    await dynamo.store.putHeartbeat(
+      primaryHeartbeat('db2', '0/5000100', [], {
+        cluster: name,
+        seq: 11,
+        term: 2,
+        sentAtMs: Date.now(),
+        action: { term: 2, step: 'promoted', detail: '' },
+      }),
+    );
     const moves: AddressTarget[] = [];
     // Act: both read the promoted candidate at once and decide "candidate-promoted".
-    const decisions = await Promise.all([evaluator(recordingNotifier(), moves).evaluateCluster(name), evaluator(recordingNotifier(), moves).evaluateCluster(name)]);
+    const decisions = await Promise.all([
+      evaluator(recordingNotifier(), moves).evaluateCluster(name),
+      evaluator(recordingNotifier(), moves).evaluateCluster(name),
+    ]);
     // Assess: both decided, one write won, and only its evaluator moved the address, then recorded it.
     expect(decisions.map((decision) => decision.rule)).toEqual(['candidate-promoted', 'candidate-promoted']);
     expect(moves.map((move) => move.nodeId)).toEqual(['db2']);
@@ -108,7 +150,15 @@ describe('evaluator', () => {
     // Prepare: one evaluator decided and then "crashed"; the candidate has since promoted.
     const name = await clusterWithFailedPrimary();
     await evaluator(recordingNotifier()).evaluateCluster(name);
-    await dynamo.store.putHeartbeat(primaryHeartbeat('db2', '0/5000100', [], { cluster: name, seq: 11, term: 2, sentAtMs: Date.now(), action: { term: 2, step: 'promoted', detail: '' } }));
+    await dynamo.store.putHeartbeat(
+      primaryHeartbeat('db2', '0/5000100', [], {
+        cluster: name,
+        seq: 11,
+        term: 2,
+        sentAtMs: Date.now(),
+        action: { term: 2, step: 'promoted', detail: '' },
+      }),
+    );
     const moves: AddressTarget[] = [];
     // Act: a brand-new evaluator (a new invocation) looks at the cluster.
     const decision = await evaluator(recordingNotifier(), moves).evaluateCluster(name);
@@ -121,13 +171,21 @@ describe('evaluator', () => {
   it('runs as a Lambda handler until shortly before its timeout', async () => {
     // Prepare
     const name = await clusterWithFailedPrimary();
-    const handler = createHandler({ TABLE_NAME: 'evaluator-test', PGFAILOVER_STORE_ENDPOINT: dynamo.endpoint, AWS_REGION: 'local', EVALUATION_PERIOD_MS: '100', LOG_LEVEL: 'ERROR' });
+    const handler = createHandler({
+      TABLE_NAME: 'evaluator-test',
+      PGFAILOVER_STORE_ENDPOINT: dynamo.endpoint,
+      AWS_REGION: 'local',
+      EVALUATION_PERIOD_MS: '100',
+      LOG_LEVEL: 'ERROR',
+    });
     // Act: 5.6 s left, of which the handler keeps 5 s in reserve: a few rounds of 100 ms.
     const result = await handler({}, { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 5600 });
     // Assess
     expect(result.rounds).toBeGreaterThanOrEqual(2);
     expect((await dynamo.store.getCluster(name))?.primaryNodeId).toBe('db2');
-    expect((await dynamo.store.readHistory(name)).entries.find((entry) => entry.event === 'failover')?.actor).toBe('evaluator:req-1');
+    expect((await dynamo.store.readHistory(name)).entries.find((entry) => entry.event === 'failover')?.actor).toBe(
+      'evaluator:req-1',
+    );
   });
 
   it('does not write when nothing changed', async () => {
@@ -144,23 +202,48 @@ describe('evaluator', () => {
   it('reports a failed address move as SEVERE and does not record the address on the new holder', async () => {
     const name = await clusterWithFailedPrimary();
     await dynamo.store.writeCluster(
-      { ...(await dynamo.store.getCluster(name))!, version: 2, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: null } },
+      {
+        ...(await dynamo.store.getCluster(name))!,
+        version: 2,
+        address: { mode: 'eip', value: '203.0.113.7', holderNodeId: null },
+      },
       { version: 1, leaseRenewals: 0 },
     );
     const notifier = recordingNotifier();
-    const failing = new Evaluator({ store: dynamo.store, moverFor: () => ({ moveTo: async () => Promise.reject(new Error('UnauthorizedOperation: ec2:AssociateAddress')) }), notifier, clock: systemClock, logger, actor: 'test' });
+    const failing = new Evaluator({
+      store: dynamo.store,
+      moverFor: () => ({
+        moveTo: async () => Promise.reject(new Error('UnauthorizedOperation: ec2:AssociateAddress')),
+      }),
+      notifier,
+      clock: systemClock,
+      logger,
+      actor: 'test',
+    });
     // Healthy primary, address elsewhere: the evaluator tries to move it.
-    await dynamo.store.putHeartbeat(primaryHeartbeat('db1', '0/5000000', [], { cluster: name, seq: 50, sentAtMs: Date.now() }));
+    await dynamo.store.putHeartbeat(
+      primaryHeartbeat('db1', '0/5000000', [], { cluster: name, seq: 50, sentAtMs: Date.now() }),
+    );
     await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 50, sentAtMs: Date.now() }));
     await dynamo.store.putHeartbeat(heartbeat('db3', { cluster: name, seq: 50, sentAtMs: Date.now() }));
     const decision = await failing.evaluateCluster(name);
     expect(decision.rule).toBe('address-not-on-primary');
     // The decision's write won (so this evaluator, and only it, acted), then the move failed.
-    expect(notifier.notices.map((notice) => `${notice.severity} ${notice.event}`)).toEqual(['INFO address-assigned', 'SEVERE address-move-failed']);
+    expect(notifier.notices.map((notice) => `${notice.severity} ${notice.event}`)).toEqual([
+      'INFO address-assigned',
+      'SEVERE address-move-failed',
+    ]);
     expect(notifier.notices[1]?.body).toMatch(/UnauthorizedOperation: ec2:AssociateAddress/);
     expect((await dynamo.store.getCluster(name))?.address.holderNodeId).toBeNull();
     // A later round retries, and records the holder once the move has happened.
-    const working = new Evaluator({ store: dynamo.store, moverFor: () => ({ moveTo: async () => undefined }), notifier, clock: systemClock, logger, actor: 'test' });
+    const working = new Evaluator({
+      store: dynamo.store,
+      moverFor: () => ({ moveTo: async () => undefined }),
+      notifier,
+      clock: systemClock,
+      logger,
+      actor: 'test',
+    });
     await working.evaluateCluster(name);
     expect((await dynamo.store.getCluster(name))?.address.holderNodeId).toBe('db1');
   });
@@ -172,8 +255,18 @@ describe('switchover Lambda', () => {
     const name = `s${++counter}`;
     const now = Date.now();
     await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, now);
-    await dynamo.store.updateMembership(name, (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }), m), now);
-    await dynamo.store.putHeartbeat(primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, sentAtMs: now }));
+    await dynamo.store.updateMembership(
+      name,
+      (m) =>
+        ['db1', 'db2', 'db3'].reduce(
+          (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }),
+          m,
+        ),
+      now,
+    );
+    await dynamo.store.putHeartbeat(
+      primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, sentAtMs: now }),
+    );
     for (const id of ['db2', 'db3']) await dynamo.store.putHeartbeat(heartbeat(id, { cluster: name, sentAtMs: now }));
     const handler = createSwitchoverHandler({ store: dynamo.store, clock: systemClock });
     // Act
@@ -181,9 +274,15 @@ describe('switchover Lambda', () => {
     const witness = await handler({ cluster: name, to: 'db9' }, { awsRequestId: 'r2' });
     const good = await handler({ cluster: name, to: 'db3' }, { awsRequestId: 'r3' });
     // Assess
-    expect(bad).toEqual({ accepted: false, message: expect.stringMatching(/expected \{"cluster": "NAME", "to": "NODE"\}: to: required key is missing/) });
+    expect(bad).toEqual({
+      accepted: false,
+      message: expect.stringMatching(/expected \{"cluster": "NAME", "to": "NODE"\}: to: required key is missing/),
+    });
     expect(witness).toEqual({ accepted: false, message: expect.stringMatching(/db9 is not in the allowed node list/) });
     expect(good.accepted).toBe(true);
-    expect((await dynamo.store.getCluster(name))?.switchover).toMatchObject({ toNodeId: 'db3', requestedBy: 'switchover-lambda:r3' });
+    expect((await dynamo.store.getCluster(name))?.switchover).toMatchObject({
+      toNodeId: 'db3',
+      requestedBy: 'switchover-lambda:r3',
+    });
   });
 });

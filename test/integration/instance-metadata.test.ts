@@ -21,7 +21,8 @@ beforeAll(async () => {
   server = createServer((request, response) => {
     seen.push(`${request.method} ${request.url}`);
     if (request.method === 'PUT' && request.url === '/latest/api/token') {
-      if (request.headers['x-aws-ec2-metadata-token-ttl-seconds'] === undefined) return void response.writeHead(400).end();
+      if (request.headers['x-aws-ec2-metadata-token-ttl-seconds'] === undefined)
+        return void response.writeHead(400).end();
       return void response.writeHead(200).end(TOKEN);
     }
     // IMDSv2 only: a read without the session token is refused.
@@ -42,12 +43,21 @@ describe('instance metadata (IMDSv2)', () => {
     // Act
     const facts = await readInstanceMetadata(endpoint);
     // Assess
-    expect(facts).toEqual({ instanceId: 'i-0abc123', eniId: 'eni-0abc123', subnetId: 'subnet-0abc123', privateIp: '10.0.1.10' });
+    expect(facts).toEqual({
+      instanceId: 'i-0abc123',
+      eniId: 'eni-0abc123',
+      subnetId: 'subnet-0abc123',
+      privateIp: '10.0.1.10',
+    });
     expect(seen[0]).toBe('PUT /latest/api/token');
   });
 
   it('fails quickly, with the reason, where there is no metadata service', async () => {
     await expect(readInstanceMetadata('http://127.0.0.1:9', 500)).rejects.toThrow();
-    await expect(readInstanceMetadata(endpoint, 500, async (url, init) => fetch(String(url).replace('/latest/api/token', '/nope'), init))).rejects.toThrow(/IMDSv2 refused a session token/);
+    await expect(
+      readInstanceMetadata(endpoint, 500, async (url, init) =>
+        fetch(String(url).replace('/latest/api/token', '/nope'), init),
+      ),
+    ).rejects.toThrow(/IMDSv2 refused a session token/);
   });
 });

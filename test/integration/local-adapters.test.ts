@@ -33,7 +33,13 @@ function ask(port: number): Promise<{ answer: string; socket: Socket }> {
   });
 }
 
-const notice: Notice = { event: 'failover-completed', severity: 'WARNING', subject: 'WARNING: failover completed', body: 'db2 is the primary', nodeId: 'db2' };
+const notice: Notice = {
+  event: 'failover-completed',
+  severity: 'WARNING',
+  subject: 'WARNING: failover completed',
+  body: 'db2 is the primary',
+  nodeId: 'db2',
+};
 
 describe('local address forwarder', () => {
   it('forwards to the primary, and on a move drops old connections and reaches the new one', async () => {
@@ -79,7 +85,10 @@ describe('local notifiers', () => {
       const sink = new JsonLinesNotifier(path, { nowMs: () => 1234, monotonicMs: () => 1 });
       await sink.notify('prod', notice);
       await sink.notify('prod', { ...notice, event: 'resolved', severity: 'INFO' });
-      const lines = readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const lines = readFileSync(path, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
       expect(lines).toEqual([
         { atMs: 1234, cluster: 'prod', ...notice },
         expect.objectContaining({ event: 'resolved', severity: 'INFO' }),

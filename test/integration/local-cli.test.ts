@@ -22,7 +22,9 @@ const lab = process.platform === 'linux' && process.getuid?.() === 0;
 const upOutput = z.strictObject({
   cluster: z.string(),
   table: z.string(),
-  storeEndpoint: lab ? z.string().regex(/^unix:\/\/\/.+\/store\.sock$/) : z.string().regex(/^http:\/\/127\.0\.0\.1:\d+$/),
+  storeEndpoint: lab
+    ? z.string().regex(/^unix:\/\/\/.+\/store\.sock$/)
+    : z.string().regex(/^http:\/\/127\.0\.0\.1:\d+$/),
   storePid: z.number().int().positive(),
   controllerPid: z.number().int().positive(),
   network: z.literal(lab ? 'lab' : 'loopback'),
@@ -56,7 +58,15 @@ afterAll(async () => {
 describe('local up --json and local down', () => {
   it('starts a primary, one standby and a witness, describes them in JSON, and stops every process, whatever libpq variables the caller has set', async () => {
     // Act: a DBA's shell often carries these for their own psql; the local mode must not use them.
-    const libpq = { PGPASSWORD: 'not-the-password', PGHOST: '/nonexistent', PGPORT: '1', PGUSER: 'nobody', PGDATABASE: 'nope', PGSSLMODE: 'require', PGPASSFILE: '/nonexistent/pgpass' };
+    const libpq = {
+      PGPASSWORD: 'not-the-password',
+      PGHOST: '/nonexistent',
+      PGPORT: '1',
+      PGUSER: 'nobody',
+      PGDATABASE: 'nope',
+      PGSSLMODE: 'require',
+      PGPASSFILE: '/nonexistent/pgpass',
+    };
     const up = await runCli(['local', 'up', '--dir', dir, '--standbys', '1', '--witness', '--json'], libpq);
     // Assess
     expect(up.code, up.stderr).toBe(0);
@@ -67,11 +77,22 @@ describe('local up --json and local down', () => {
       ['db2', 'standby'],
       ['witness', 'witness'],
     ]);
-    const pids = [described.storePid, described.controllerPid, ...described.nodes.flatMap((node) => [node.agentPid, node.postmasterPid ?? [], node.watchdogPid ?? []].flat())];
+    const pids = [
+      described.storePid,
+      described.controllerPid,
+      ...described.nodes.flatMap((node) => [node.agentPid, node.postmasterPid ?? [], node.watchdogPid ?? []].flat()),
+    ];
     // store, controller, and per database node an agent, a postmaster and a watchdog; the witness's agent.
     expect(pids).toHaveLength(9);
     expect(pids.every(isAlive)).toBe(true);
-    const made = described.lab ? [described.lab.router, described.lab.aws, described.lab.clients, ...described.nodes.map((node) => node.netns ?? '')] : [];
+    const made = described.lab
+      ? [
+          described.lab.router,
+          described.lab.aws,
+          described.lab.clients,
+          ...described.nodes.map((node) => node.netns ?? ''),
+        ]
+      : [];
     expect((await namespaces()).filter((netns) => made.includes(netns)).sort()).toEqual([...made].sort());
     if (process.getuid?.() === 0) {
       // Root cannot run PostgreSQL: the data directories belong to the postgres OS user.
@@ -79,14 +100,23 @@ describe('local up --json and local down', () => {
     }
 
     // Nothing died on its own in between (a primary fencing itself would show here).
-    const named = new Map<number, string>([[described.storePid, 'store'], [described.controllerPid, 'controller'], ...described.nodes.flatMap((node) => [[node.agentPid, `${node.name} agent`] as [number, string], ...(node.postmasterPid ? [[node.postmasterPid, `${node.name} postgres`] as [number, string]] : [])])]);
+    const named = new Map<number, string>([
+      [described.storePid, 'store'],
+      [described.controllerPid, 'controller'],
+      ...described.nodes.flatMap((node) => [
+        [node.agentPid, `${node.name} agent`] as [number, string],
+        ...(node.postmasterPid ? [[node.postmasterPid, `${node.name} postgres`] as [number, string]] : []),
+      ]),
+    ]);
     expect([...named].filter(([pid]) => !isAlive(pid)).map(([, name]) => name)).toEqual([]);
 
     // Act
     const down = await runCli(['local', 'down', '--dir', dir, '--purge']);
     // Assess
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toMatch(lab ? /stopped \(9 processes, 6 network namespaces removed\)/ : /stopped \(9 processes\)/);
+    expect(down.stdout).toMatch(
+      lab ? /stopped \(9 processes, 6 network namespaces removed\)/ : /stopped \(9 processes\)/,
+    );
     expect(pids.filter(isAlive)).toEqual([]);
     expect((await namespaces()).filter((netns) => made.includes(netns))).toEqual([]);
     expect(existsSync(dir)).toBe(false);
@@ -98,7 +128,8 @@ describe('local up --json and local down', () => {
     const up = await runCli(['local', 'up', '--dir', crashed, '--standbys', '1', '--json']);
     expect(up.code, up.stderr).toBe(0);
     const described = upOutput.parse(JSON.parse(up.stdout));
-    for (const pid of [described.storePid, described.controllerPid, ...described.nodes.map((node) => node.agentPid)]) process.kill(pid, 'SIGKILL');
+    for (const pid of [described.storePid, described.controllerPid, ...described.nodes.map((node) => node.agentPid)])
+      process.kill(pid, 'SIGKILL');
     // Act
     const clean = await runCli(['local', 'clean', '--dir', crashed]);
     // Assess
@@ -110,11 +141,21 @@ describe('local up --json and local down', () => {
   });
 
   it.each([
-    [['local', 'up', '--dir', '/tmp/x', '--standbys', 'two'], /--standbys must be a whole number of at least 1; got "two"/],
+    [
+      ['local', 'up', '--dir', '/tmp/x', '--standbys', 'two'],
+      /--standbys must be a whole number of at least 1; got "two"/,
+    ],
     [['local', 'status', '--dir', '/nonexistent/pgfailover'], /holds no local cluster.*pgfailover local up --dir/],
     [['allow-node', 'db 1', '--address', 'a'], /node id "db 1": a node id is/],
     // As root, PostgreSQL runs as the postgres OS user, which cannot enter /root.
-    ...(process.getuid?.() === 0 ? [[['local', 'up', '--dir', '/root/pgfailover-unreachable'], /postgres OS user cannot reach/] as [string[], RegExp]] : []),
+    ...(process.getuid?.() === 0
+      ? [
+          [['local', 'up', '--dir', '/root/pgfailover-unreachable'], /postgres OS user cannot reach/] as [
+            string[],
+            RegExp,
+          ],
+        ]
+      : []),
   ])('refuses bad input %j with a message saying what to do', async (args, message) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);

@@ -7,7 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectLocalStore, livePids, localDown, localUp, readLocalState, type LocalClusterState } from '../../cli/local/local-cluster.ts';
+import {
+  connectLocalStore,
+  livePids,
+  localDown,
+  localUp,
+  readLocalState,
+  type LocalClusterState,
+} from '../../cli/local/local-cluster.ts';
 import { postmasterPid, startServer, stopServer } from '../../cli/local/postgres-server.ts';
 import { isAlive, stopProcess } from '../../cli/local/processes.ts';
 import { buildClusterStatus } from '../../core/cluster-status.ts';
@@ -27,11 +34,18 @@ const node = (name: string) => {
   if (!found) throw new Error(`no node ${name}`);
   return found;
 };
-const status = async (): Promise<ClusterStatusReport> => buildClusterStatus(await store.readSnapshot(state.cluster), Date.now());
+const status = async (): Promise<ClusterStatusReport> =>
+  buildClusterStatus(await store.readSnapshot(state.cluster), Date.now());
 const superuserPassword = () => readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim();
 
 async function sql<T extends pg.QueryResultRow>(name: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port: node(name).port ?? 0, user: 'postgres', database: 'postgres', password: superuserPassword() });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: node(name).port ?? 0,
+    user: 'postgres',
+    database: 'postgres',
+    password: superuserPassword(),
+  });
   await client.connect();
   try {
     return (await client.query<T>(text)).rows;
@@ -80,7 +94,9 @@ describe('local cluster with real PostgreSQL', () => {
         const current = await status();
         const primaryLsn = current.promoteStatus.primary?.currentLsn;
         if (!current.healthy || !primaryLsn || compareLsn(primaryLsn, before!.lsn) <= 0) return undefined;
-        const level = current.promoteStatus.standbys.every((standby) => standby.receivedLsn === primaryLsn && standby.replayedLsn === primaryLsn);
+        const level = current.promoteStatus.standbys.every(
+          (standby) => standby.receivedLsn === primaryLsn && standby.replayedLsn === primaryLsn,
+        );
         return level && current.promoteStatus.standbys.length === 2 ? current : undefined;
       },
       30_000,
@@ -102,7 +118,12 @@ describe('local cluster with real PostgreSQL', () => {
     expect(text.stdout).toMatch(/Primary +db1 .* UP +UP/);
     const json = await runCli(['cluster-status', '--json', '--endpoint', state.storeEndpoint, '--region', 'local']);
     expect(json.code).toBe(0);
-    expect(JSON.parse(json.stdout)).toMatchObject({ schemaVersion: 1, cluster: 'local', healthy: true, standbyPriority: ['db2', 'db3'] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      schemaVersion: 1,
+      cluster: 'local',
+      healthy: true,
+      standbyPriority: ['db2', 'db3'],
+    });
   });
 
   it('refuses a second up on the live directory and changes nothing', async () => {
@@ -122,13 +143,20 @@ describe('local cluster with real PostgreSQL', () => {
     // Act
     await stopServer(node('db3').dataDir!, 'immediate');
     // Assess
-    const report = await pollUntil('db3 reported DOWN', async () => {
-      const current = await status();
-      return current.nodes.find((entry) => entry.nodeId === 'db3')?.dbStatus === 'DOWN' ? current : undefined;
-    }, 20_000, 200);
+    const report = await pollUntil(
+      'db3 reported DOWN',
+      async () => {
+        const current = await status();
+        return current.nodes.find((entry) => entry.nodeId === 'db3')?.dbStatus === 'DOWN' ? current : undefined;
+      },
+      20_000,
+      200,
+    );
     expect(report.healthy).toBe(false);
     // Refused once it is gone, or "shutting down" if the final check caught it on its way out.
-    expect(report.problems.join('\n')).toMatch(/database on db3 .* is DOWN: database down: (connection refused|.*the database system is shutting down \(57P03\))/);
+    expect(report.problems.join('\n')).toMatch(
+      /database on db3 .* is DOWN: database down: (connection refused|.*the database system is shutting down \(57P03\))/,
+    );
     const cli = await runCli(['local', 'status', '--dir', dir]);
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/Problems:\n {2}- database on db3 \(127\.0\.0\.1:\d+\) is DOWN/);
@@ -139,17 +167,31 @@ describe('local cluster with real PostgreSQL', () => {
     await stopProcess(node('db3').agentPid!);
     const agent = startAgent(node('db3').agentConfig);
     extraAgents.push(agent);
-    await pollUntil('the new agent to report db3 DOWN', async () => {
-      const beat = (await store.readSnapshot(state.cluster)).heartbeats.find((entry) => entry.nodeId === 'db3');
-      return beat?.agentStatus === 'UP' && beat.dbStatus === 'DOWN' && agent.output().includes('local database is DOWN') ? beat : undefined;
-    }, 20_000, 200);
+    await pollUntil(
+      'the new agent to report db3 DOWN',
+      async () => {
+        const beat = (await store.readSnapshot(state.cluster)).heartbeats.find((entry) => entry.nodeId === 'db3');
+        return beat?.agentStatus === 'UP' &&
+          beat.dbStatus === 'DOWN' &&
+          agent.output().includes('local database is DOWN')
+          ? beat
+          : undefined;
+      },
+      20_000,
+      200,
+    );
     // Act
     await startServer(node('db3').dataDir!, join(dir, 'db3', 'postgres.log'));
     // Assess
-    await pollUntil('db3 back UP as a standby', async () => {
-      const entry = (await status()).nodes.find((candidate) => candidate.nodeId === 'db3');
-      return entry?.dbStatus === 'UP' && entry.agentType === 'standby' ? entry : undefined;
-    }, 20_000, 200);
+    await pollUntil(
+      'db3 back UP as a standby',
+      async () => {
+        const entry = (await status()).nodes.find((candidate) => candidate.nodeId === 'db3');
+        return entry?.dbStatus === 'UP' && entry.agentType === 'standby' ? entry : undefined;
+      },
+      20_000,
+      200,
+    );
     expect(agent.exitCode).toBeNull();
     expect(postmasterPid(node('db3').dataDir!)).toBeDefined();
   });
@@ -167,12 +209,19 @@ describe('local cluster with real PostgreSQL', () => {
     const agent = startAgent(configPath);
     extraAgents.push(agent);
     // Assess
-    const entry = await pollUntil('db2 reported with a password problem', async () => {
-      const current = (await status()).nodes.find((candidate) => candidate.nodeId === 'db2');
-      return current?.info.includes('password') ? current : undefined;
-    }, 20_000, 200);
+    const entry = await pollUntil(
+      'db2 reported with a password problem',
+      async () => {
+        const current = (await status()).nodes.find((candidate) => candidate.nodeId === 'db2');
+        return current?.info.includes('password') ? current : undefined;
+      },
+      20_000,
+      200,
+    );
     expect(entry.dbStatus).toBe('UNKNOWN');
-    expect(entry.info).toMatch(/password authentication failed for user "pgfailover".*28P01.*the password was rejected; check the password source/);
+    expect(entry.info).toMatch(
+      /password authentication failed for user "pgfailover".*28P01.*the password was rejected; check the password source/,
+    );
     expect(agent.output()).toContain('local database cannot be checked');
     const cli = await runCli(['local', 'status', '--dir', dir]);
     expect(cli.code).toBe(1);

@@ -40,7 +40,10 @@ const event = {
       Sns: {
         Subject: '[pgfailover prod] WARNING: failover completed: db2 is the primary of prod',
         Message: 'failover completed\n\nCluster:  prod\nTerm:     2',
-        MessageAttributes: { severity: { Type: 'String', Value: 'WARNING' }, cluster: { Type: 'String', Value: 'prod' } },
+        MessageAttributes: {
+          severity: { Type: 'String', Value: 'WARNING' },
+          cluster: { Type: 'String', Value: 'prod' },
+        },
       },
     },
   ],
@@ -50,27 +53,42 @@ describe('Slack Lambda', () => {
   it('reads the webhook URL from Secrets Manager once and posts a formatted message', async () => {
     // Prepare
     secretsMock.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ url: hookUrl }) });
-    const handler = createSlackHandler({ secrets: new SecretsManagerClient({ region: 'eu-west-1' }), secretId: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack' });
+    const handler = createSlackHandler({
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      secretId: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack',
+    });
     // Act
     await handler(event);
     await handler(event);
     // Assess
-    expect(secretsMock.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input)).toEqual([{ SecretId: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack' }]);
+    expect(secretsMock.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input)).toEqual([
+      { SecretId: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack' },
+    ]);
     expect(received).toHaveLength(2);
     expect(received[0]?.path).toBe('/services/T000/B000/XXXX');
-    expect(received[0]?.body.text).toBe(':warning: *WARNING* `prod` [pgfailover prod] WARNING: failover completed: db2 is the primary of prod\n```failover completed\n\nCluster:  prod\nTerm:     2```');
+    expect(received[0]?.body.text).toBe(
+      ':warning: *WARNING* `prod` [pgfailover prod] WARNING: failover completed: db2 is the primary of prod\n```failover completed\n\nCluster:  prod\nTerm:     2```',
+    );
   });
 
   it('fails the invocation when Slack refuses, so that SNS retries', async () => {
     secretsMock.on(GetSecretValueCommand).resolves({ SecretString: hookUrl });
     status = 400;
-    const handler = createSlackHandler({ secrets: new SecretsManagerClient({ region: 'eu-west-1' }), secretId: 'slack' });
+    const handler = createSlackHandler({
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      secretId: 'slack',
+    });
     await expect(handler(event)).rejects.toThrow(/the Slack webhook answered 400: invalid_payload/);
   });
 
   it('says which secret is missing or unusable', async () => {
-    secretsMock.on(GetSecretValueCommand).rejects(Object.assign(new Error('no such secret'), { name: 'ResourceNotFoundException' }));
-    const handler = createSlackHandler({ secrets: new SecretsManagerClient({ region: 'eu-west-1' }), secretId: 'slack' });
+    secretsMock
+      .on(GetSecretValueCommand)
+      .rejects(Object.assign(new Error('no such secret'), { name: 'ResourceNotFoundException' }));
+    const handler = createSlackHandler({
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      secretId: 'slack',
+    });
     await expect(handler(event)).rejects.toThrow(/secretsmanager:GetSecretValue failed: slack does not exist/);
     expect(() => webhookUrlFrom('{"channel":"#db"}', 'slack')).toThrow(/secret slack holds no webhook URL/);
     expect(received).toHaveLength(0);

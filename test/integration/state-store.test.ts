@@ -30,20 +30,33 @@ describe('state store on dynalite', () => {
     // Prepare
     const name = await newCluster();
     // Act
-    const second = dynamo.store.initCluster({ cluster: name, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: false } }, 2000);
+    const second = dynamo.store.initCluster(
+      { cluster: name, policy: { ...DEFAULT_CLUSTER_POLICY, autoFailover: false } },
+      2000,
+    );
     // Assess
     const error = await second.catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(StoreConflictError);
-    expect((error as StoreConflictError<unknown>).current).toMatchObject({ cluster: name, term: 1, primaryNodeId: 'db1', policy: { autoFailover: true } });
+    expect((error as StoreConflictError<unknown>).current).toMatchObject({
+      cluster: name,
+      term: 1,
+      primaryNodeId: 'db1',
+      policy: { autoFailover: true },
+    });
     expect((await dynamo.store.getCluster(name))?.policy.autoFailover).toBe(true);
   });
 
   it('loses no membership change when two administrators edit at once', async () => {
     // Prepare
     const name = await newCluster();
-    const nodes = Array.from({ length: 6 }, (_, index) => ({ nodeId: `db${index + 1}`, address: `10.0.0.${index + 1}` }));
+    const nodes = Array.from({ length: 6 }, (_, index) => ({
+      nodeId: `db${index + 1}`,
+      address: `10.0.0.${index + 1}`,
+    }));
     // Act: six concurrent read-modify-writes on one item.
-    await Promise.all(nodes.map((node) => dynamo.store.updateMembership(name, (current) => allowNode(current, node), 3000)));
+    await Promise.all(
+      nodes.map((node) => dynamo.store.updateMembership(name, (current) => allowNode(current, node), 3000)),
+    );
     // Assess
     const membership = await dynamo.store.getMembership(name);
     expect(membership?.allowed.map((node) => node.nodeId).sort()).toEqual(nodes.map((node) => node.nodeId));
@@ -52,7 +65,9 @@ describe('state store on dynalite', () => {
 
   it('refuses a membership change for a cluster that does not exist, saying how to create it', async () => {
     await expect(dynamo.store.updateMembership('nope', (current) => current, 1)).rejects.toThrow(NotFoundError);
-    await expect(dynamo.store.updateMembership('nope', (current) => current, 1)).rejects.toThrow(/pgfailover init --cluster nope/);
+    await expect(dynamo.store.updateMembership('nope', (current) => current, 1)).rejects.toThrow(
+      /pgfailover init --cluster nope/,
+    );
   });
 
   it('never lets an older heartbeat overwrite a newer one of the same agent run', async () => {
@@ -60,7 +75,9 @@ describe('state store on dynalite', () => {
     const name = await newCluster();
     await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 5, receivedLsn: '0/6000000' }));
     // Act
-    const stale = await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 4, receivedLsn: '0/5000000' })).catch((caught: unknown) => caught);
+    const stale = await dynamo.store
+      .putHeartbeat(heartbeat('db2', { cluster: name, seq: 4, receivedLsn: '0/5000000' }))
+      .catch((caught: unknown) => caught);
     // Assess
     expect(stale).toBeInstanceOf(StoreConflictError);
     expect((stale as StoreConflictError<{ seq: number }>).current?.seq).toBe(5);
@@ -77,7 +94,8 @@ describe('state store on dynalite', () => {
 
   it('counts rejected heartbeats per node', async () => {
     const name = await newCluster();
-    for (let attempt = 0; attempt < 3; attempt++) await dynamo.store.recordRejected(name, 'rogue', '10.9.9.9', 'not allowed', 5000 + attempt);
+    for (let attempt = 0; attempt < 3; attempt++)
+      await dynamo.store.recordRejected(name, 'rogue', '10.9.9.9', 'not allowed', 5000 + attempt);
     expect((await dynamo.store.readSnapshot(name)).rejected).toEqual([
       expect.objectContaining({ nodeId: 'rogue', address: '10.9.9.9', attempts: 3, firstAtMs: 5000, lastAtMs: 5002 }),
     ]);
@@ -87,7 +105,9 @@ describe('state store on dynalite', () => {
     // Prepare: an item written by something other than pgfailover.
     const name = await newCluster();
     const raw = createDocumentClient({ endpoint: dynamo.endpoint, region: 'local' });
-    await raw.send(new PutCommand({ TableName: 'pgfailover', Item: { cluster: name, sk: 'HB#db7', nodeId: 'db7', seq: 'many' } }));
+    await raw.send(
+      new PutCommand({ TableName: 'pgfailover', Item: { cluster: name, sk: 'HB#db7', nodeId: 'db7', seq: 'many' } }),
+    );
     // Act
     const snapshot = await dynamo.store.readSnapshot(name);
     // Assess
@@ -119,17 +139,22 @@ describe('state store on dynalite', () => {
     await dynamo.store.renewLease(name, 'db1', 1);
     const failover = { ...read, version: read.version + 1, term: 2, primaryNodeId: 'db2' };
     // Act
-    const result = await dynamo.store.writeCluster(failover, { version: read.version, leaseRenewals: read.leaseRenewals }).catch((caught: unknown) => caught);
+    const result = await dynamo.store
+      .writeCluster(failover, { version: read.version, leaseRenewals: read.leaseRenewals })
+      .catch((caught: unknown) => caught);
     // Assess
     expect(result).toBeInstanceOf(StoreConflictError);
-    expect((await dynamo.store.getCluster(name))).toMatchObject({ term: 1, primaryNodeId: 'db1', leaseRenewals: 1 });
+    expect(await dynamo.store.getCluster(name)).toMatchObject({ term: 1, primaryNodeId: 'db1', leaseRenewals: 1 });
   });
 
   it('lets exactly one of two racing evaluators write a decision', async () => {
     const name = await newCluster();
     const read = (await dynamo.store.getCluster(name))!;
     const attempts = ['db2', 'db3'].map((primary) =>
-      dynamo.store.writeCluster({ ...read, version: read.version + 1, term: 2, primaryNodeId: primary }, { version: read.version, leaseRenewals: read.leaseRenewals }),
+      dynamo.store.writeCluster(
+        { ...read, version: read.version + 1, term: 2, primaryNodeId: primary },
+        { version: read.version, leaseRenewals: read.leaseRenewals },
+      ),
     );
     const outcomes = await Promise.allSettled(attempts);
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
@@ -139,7 +164,20 @@ describe('state store on dynalite', () => {
   it('keeps the history apart from the live state and returns it oldest first', async () => {
     const name = await newCluster();
     for (const atMs of [3000, 1000, 2000]) {
-      await dynamo.store.appendHistory({ cluster: name, sk: `~HIST#${String(atMs).padStart(15, '0')}#x`, atMs, term: 1, kind: 'notice', event: 'test', severity: 'INFO', subject: `at ${atMs}`, body: '', nodeId: null, actor: 'test', expiresAt: 2_000_000_000 });
+      await dynamo.store.appendHistory({
+        cluster: name,
+        sk: `~HIST#${String(atMs).padStart(15, '0')}#x`,
+        atMs,
+        term: 1,
+        kind: 'notice',
+        event: 'test',
+        severity: 'INFO',
+        subject: `at ${atMs}`,
+        body: '',
+        nodeId: null,
+        actor: 'test',
+        expiresAt: 2_000_000_000,
+      });
     }
     const { entries } = await dynamo.store.readHistory(name);
     expect(entries.map((entry) => entry.atMs)).toEqual([1000, 2000, 3000]);

@@ -1,7 +1,14 @@
 // Builders for records and snapshots, so that each test states only what matters to it.
 
 import { DEFAULT_TIMEOUTS } from '../../core/agent-config.ts';
-import { DEFAULT_CLUSTER_POLICY, heartbeatKey, SK, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../../core/records.ts';
+import {
+  DEFAULT_CLUSTER_POLICY,
+  heartbeatKey,
+  SK,
+  type ClusterRecord,
+  type HeartbeatRecord,
+  type MembershipRecord,
+} from '../../core/records.ts';
 import type { Observations } from '../../core/observations.ts';
 import type { ClusterSnapshot } from '../../core/state-store.ts';
 
@@ -34,7 +41,11 @@ export function membership(nodeIds: string[], priority: string[] = []): Membersh
     cluster: 'prod',
     sk: SK.membership,
     version: 1,
-    allowed: nodeIds.map((nodeId, index) => ({ nodeId, address: `10.0.1.${10 + index}`, role: nodeId.startsWith('w') ? ('witness' as const) : ('database' as const) })),
+    allowed: nodeIds.map((nodeId, index) => ({
+      nodeId,
+      address: `10.0.1.${10 + index}`,
+      role: nodeId.startsWith('w') ? ('witness' as const) : ('database' as const),
+    })),
     priority,
     updatedAtMs: NOW_MS - 60_000,
   };
@@ -70,7 +81,12 @@ export function heartbeat(nodeId: string, overrides: Partial<HeartbeatRecord> = 
   };
 }
 
-export function primaryHeartbeat(nodeId: string, currentLsn: string, streamingTo: string[] = [], overrides: Partial<HeartbeatRecord> = {}): HeartbeatRecord {
+export function primaryHeartbeat(
+  nodeId: string,
+  currentLsn: string,
+  streamingTo: string[] = [],
+  overrides: Partial<HeartbeatRecord> = {},
+): HeartbeatRecord {
   return heartbeat(nodeId, {
     agentType: 'primary',
     currentLsn,
@@ -102,13 +118,21 @@ export function healthySnapshot(): ClusterSnapshot {
 }
 
 export function withHeartbeat(snapshot: ClusterSnapshot, replacement: HeartbeatRecord): ClusterSnapshot {
-  return { ...snapshot, heartbeats: [...snapshot.heartbeats.filter((beat) => beat.nodeId !== replacement.nodeId), replacement] };
+  return {
+    ...snapshot,
+    heartbeats: [...snapshot.heartbeats.filter((beat) => beat.nodeId !== replacement.nodeId), replacement],
+  };
 }
 
 /** Observations as an evaluator that has watched for a while would have them: every node seen just now. */
 export function freshObservations(snapshot: ClusterSnapshot, leaseChangedAtMs = NOW_MS - 500): Observations {
   return {
-    nodes: Object.fromEntries(snapshot.heartbeats.map((beat) => [beat.nodeId, { bootId: beat.bootId, seq: beat.seq, changedAtMonoMs: NOW_MS - 500 }])),
+    nodes: Object.fromEntries(
+      snapshot.heartbeats.map((beat) => [
+        beat.nodeId,
+        { bootId: beat.bootId, seq: beat.seq, changedAtMonoMs: NOW_MS - 500 },
+      ]),
+    ),
     lease: { term: snapshot.cluster.term, renewals: snapshot.cluster.leaseRenewals, changedAtMonoMs: leaseChangedAtMs },
     phase: { term: snapshot.cluster.term, phase: snapshot.cluster.phase, sinceMonoMs: NOW_MS - 500 },
   };

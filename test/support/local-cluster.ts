@@ -5,7 +5,15 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { livePids, localDown, localUp, readLocalState, sqlTarget, type LocalClusterState, type LocalUpOptions } from '../../cli/local/local-cluster.ts';
+import {
+  livePids,
+  localDown,
+  localUp,
+  readLocalState,
+  sqlTarget,
+  type LocalClusterState,
+  type LocalUpOptions,
+} from '../../cli/local/local-cluster.ts';
 import { postmasterPid } from '../../cli/local/postgres-server.ts';
 import { isAlive } from '../../cli/local/processes.ts';
 import { superuserPassword } from '../../cli/local/drill.ts';
@@ -26,7 +34,10 @@ export interface ClusterContext {
   notices(): { event: string; severity: string; subject: string }[];
 }
 
-export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, test: (cluster: ClusterContext) => Promise<void>): Promise<void> {
+export async function withLocalCluster(
+  options: Omit<LocalUpOptions, 'dir'>,
+  test: (cluster: ClusterContext) => Promise<void>,
+): Promise<void> {
   const parent = mkdtempSync(join(tmpdir(), 'pgfailover-e2e-'));
   chmodSync(parent, 0o755);
   const dir = join(parent, 'cluster');
@@ -39,7 +50,8 @@ export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, tes
       if (!found) throw new Error(`no node ${name}`);
       return found;
     };
-    const sql = <T extends pg.QueryResultRow>(name: string, text: string): Promise<T[]> => superuserQuery<T>(sqlTarget(node(name)), password, text);
+    const sql = <T extends pg.QueryResultRow>(name: string, text: string): Promise<T[]> =>
+      superuserQuery<T>(sqlTarget(node(name)), password, text);
     await test({
       dir,
       state,
@@ -52,13 +64,20 @@ export async function withLocalCluster(options: Omit<LocalUpOptions, 'dir'>, tes
           if (!candidate.dataDir || !candidate.port) continue;
           const pid = postmasterPid(candidate.dataDir);
           if (!pid || !isAlive(pid)) continue;
-          const rows = await sql<{ recovery: boolean }>(candidate.name, 'SELECT pg_is_in_recovery() AS recovery').catch(() => []);
+          const rows = await sql<{ recovery: boolean }>(candidate.name, 'SELECT pg_is_in_recovery() AS recovery').catch(
+            () => [],
+          );
           if (rows[0] && !rows[0].recovery) writable.push(candidate.name);
         }
         return writable;
       },
       async streamingFrom(name) {
-        return (await sql<{ name: string }>(name, "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")).map((row) => row.name);
+        return (
+          await sql<{ name: string }>(
+            name,
+            "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1",
+          )
+        ).map((row) => row.name);
       },
       notices() {
         if (!existsSync(state.notificationsFile)) return [];

@@ -29,7 +29,13 @@ describe('agent configuration', () => {
     expect(config.role).toBe('database');
     expect(config.heartbeatIntervalMs).toBe(1000);
     expect(config.store.table).toBe('pgfailover');
-    expect(config.database).toMatchObject({ host: '127.0.0.1', port: 5432, user: 'pgfailover', dbname: 'postgres', sslmode: 'prefer' });
+    expect(config.database).toMatchObject({
+      host: '127.0.0.1',
+      port: 5432,
+      user: 'pgfailover',
+      dbname: 'postgres',
+      sslmode: 'prefer',
+    });
   });
 
   it('keeps timeouts that are given and defaults the rest', () => {
@@ -38,12 +44,19 @@ describe('agent configuration', () => {
   });
 
   it('accepts a witness without a database', () => {
-    expect(parseAgentConfig({ cluster: 'prod', nodeId: 'w1', address: '10.0.1.20', role: 'witness' }).role).toBe('witness');
+    expect(parseAgentConfig({ cluster: 'prod', nodeId: 'w1', address: '10.0.1.20', role: 'witness' }).role).toBe(
+      'witness',
+    );
   });
 
   it('lists every problem at once: missing, unknown and ill-typed keys', () => {
     // Act
-    const problems = problemsOf({ nodeId: 'db 1', adress: '10.0.1.10', heartbeatIntervalMs: '1000', timeouts: { localPeriod: 5 } });
+    const problems = problemsOf({
+      nodeId: 'db 1',
+      adress: '10.0.1.10',
+      heartbeatIntervalMs: '1000',
+      timeouts: { localPeriod: 5 },
+    });
     // Assess
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -59,12 +72,32 @@ describe('agent configuration', () => {
   });
 
   it.each<[string, Record<string, unknown>, RegExp]>([
-    ['a database node without database settings', { cluster: 'p', nodeId: 'db1', address: 'a' }, /database: required when role is "database"/],
+    [
+      'a database node without database settings',
+      { cluster: 'p', nodeId: 'db1', address: 'a' },
+      /database: required when role is "database"/,
+    ],
     ['a witness with database settings', { ...minimal, role: 'witness' }, /a witness has no database/],
-    ['two password sources', { ...minimal, database: { passwordEnv: 'A', passwordFile: '/x' } }, /one password source, not passwordEnv and passwordFile/],
-    ['a final timeout longer than the local timeout', { ...minimal, timeouts: { localTimeoutMs: 1000, localTimeoutFinalMs: 2000 } }, /localTimeoutFinalMs \(2000\) must not exceed/],
-    ['a node timeout shorter than two heartbeats', { ...minimal, heartbeatIntervalMs: 3000, timeouts: { nodeTimeoutMs: 5000 } }, /at least twice heartbeatIntervalMs/],
-    ['a check period as long as the node timeout', { ...minimal, timeouts: { localPeriodMs: 5000 } }, /localPeriodMs \(5000\) must be shorter/],
+    [
+      'two password sources',
+      { ...minimal, database: { passwordEnv: 'A', passwordFile: '/x' } },
+      /one password source, not passwordEnv and passwordFile/,
+    ],
+    [
+      'a final timeout longer than the local timeout',
+      { ...minimal, timeouts: { localTimeoutMs: 1000, localTimeoutFinalMs: 2000 } },
+      /localTimeoutFinalMs \(2000\) must not exceed/,
+    ],
+    [
+      'a node timeout shorter than two heartbeats',
+      { ...minimal, heartbeatIntervalMs: 3000, timeouts: { nodeTimeoutMs: 5000 } },
+      /at least twice heartbeatIntervalMs/,
+    ],
+    [
+      'a check period as long as the node timeout',
+      { ...minimal, timeouts: { localPeriodMs: 5000 } },
+      /localPeriodMs \(5000\) must be shorter/,
+    ],
     ['an unknown sslmode', { ...minimal, database: { sslmode: 'maybe' } }, /database\.sslmode/],
     ['a port out of range', { ...minimal, database: { port: 70000 } }, /database\.port/],
     ['a malformed store endpoint', { ...minimal, store: { endpoint: 'not a url' } }, /store\.endpoint/],
@@ -83,12 +116,16 @@ describe('agent configuration', () => {
 
   it('reads the password from the named environment variable', async () => {
     const config = parseAgentConfig(minimal);
-    expect(await resolvePassword(config.database!, 'agent.json', { env: { PGFAILOVER_DB_PASSWORD: 's3cret' } })).toBe('s3cret');
+    expect(await resolvePassword(config.database!, 'agent.json', { env: { PGFAILOVER_DB_PASSWORD: 's3cret' } })).toBe(
+      's3cret',
+    );
   });
 
   it('says which variable is missing when the password is not in the environment', async () => {
     const config = parseAgentConfig(minimal);
-    await expect(resolvePassword(config.database!, 'agent.json', { env: {} })).rejects.toThrow(/PGFAILOVER_DB_PASSWORD is not set/);
+    await expect(resolvePassword(config.database!, 'agent.json', { env: {} })).rejects.toThrow(
+      /PGFAILOVER_DB_PASSWORD is not set/,
+    );
   });
 
   it.each([
@@ -97,14 +134,22 @@ describe('agent configuration', () => {
   ])('reads the password from Secrets Manager (%s)', async (stored, password) => {
     const config = parseAgentConfig({ ...minimal, database: { passwordSecret: 'prod/pgfailover' } });
     const asked: string[] = [];
-    const resolved = await resolvePassword(config.database!, 'agent.json', { fetchSecret: async (id) => (asked.push(id), stored) });
+    const resolved = await resolvePassword(config.database!, 'agent.json', {
+      fetchSecret: async (id) => (asked.push(id), stored),
+    });
     expect(resolved).toBe(password);
     expect(asked).toEqual(['prod/pgfailover']);
   });
 
   it('says which secret could not be read', async () => {
     const config = parseAgentConfig({ ...minimal, database: { passwordSecret: 'prod/pgfailover' } });
-    await expect(resolvePassword(config.database!, 'agent.json', { fetchSecret: async () => Promise.reject(new Error('AccessDenied')) })).rejects.toThrow(/database\.passwordSecret: cannot read prod\/pgfailover: AccessDenied/);
-    await expect(resolvePassword(config.database!, 'agent.json', { fetchSecret: async () => '{"user":"x"}' })).rejects.toThrow(/JSON without a "password" key/);
+    await expect(
+      resolvePassword(config.database!, 'agent.json', {
+        fetchSecret: async () => Promise.reject(new Error('AccessDenied')),
+      }),
+    ).rejects.toThrow(/database\.passwordSecret: cannot read prod\/pgfailover: AccessDenied/);
+    await expect(
+      resolvePassword(config.database!, 'agent.json', { fetchSecret: async () => '{"user":"x"}' }),
+    ).rejects.toThrow(/JSON without a "password" key/);
   });
 });

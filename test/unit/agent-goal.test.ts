@@ -14,8 +14,26 @@ import type { ClusterRecord, HeartbeatRecord, MembershipRecord } from '../../cor
 import { clusterRecord, membership } from '../support/fixtures.ts';
 import { pollUntil } from '../support/poll.ts';
 
-const standbyFacts: DatabaseFacts = { inRecovery: true, timeline: 1, currentLsn: null, receivedLsn: '0/5000000', replayedLsn: '0/5000000', replayLagMs: 0, replication: [], upstream: '10.0.1.10:5432' };
-const primaryFacts: DatabaseFacts = { inRecovery: false, timeline: 1, currentLsn: '0/5000000', receivedLsn: null, replayedLsn: null, replayLagMs: null, replication: [], upstream: null };
+const standbyFacts: DatabaseFacts = {
+  inRecovery: true,
+  timeline: 1,
+  currentLsn: null,
+  receivedLsn: '0/5000000',
+  replayedLsn: '0/5000000',
+  replayLagMs: 0,
+  replication: [],
+  upstream: '10.0.1.10:5432',
+};
+const primaryFacts: DatabaseFacts = {
+  inRecovery: false,
+  timeline: 1,
+  currentLsn: '0/5000000',
+  receivedLsn: null,
+  replayedLsn: null,
+  replayLagMs: null,
+  replication: [],
+  upstream: null,
+};
 
 class FakeWorld {
   record: ClusterRecord = clusterRecord();
@@ -38,7 +56,8 @@ class FakeWorld {
     deleteRejected: async () => undefined,
     renewLease: async (_cluster, nodeId, term) => {
       this.reach(null);
-      if (this.record.term !== term || this.record.primaryNodeId !== nodeId) throw new StoreConflictError('lease', this.record);
+      if (this.record.term !== term || this.record.primaryNodeId !== nodeId)
+        throw new StoreConflictError('lease', this.record);
       this.calls.push(`renew:${term}`);
       this.record = { ...this.record, leaseRenewals: this.record.leaseRenewals + 1 };
       return this.record.leaseRenewals;
@@ -47,8 +66,10 @@ class FakeWorld {
   };
 
   ops: NodeOps = {
-    probe: async (): Promise<ProbeResult> => (this.dbUp ? { kind: 'ok', facts: this.facts } : { kind: 'failed', reason: 'connection refused' }),
-    checkPeer: async (address) => (this.answering.includes(address) ? { kind: 'ok' } : { kind: 'failed', reason: 'connection refused' }),
+    probe: async (): Promise<ProbeResult> =>
+      this.dbUp ? { kind: 'ok', facts: this.facts } : { kind: 'failed', reason: 'connection refused' },
+    checkPeer: async (address) =>
+      this.answering.includes(address) ? { kind: 'ok' } : { kind: 'failed', reason: 'connection refused' },
     promote: async () => {
       this.calls.push('promote');
       this.facts = primaryFacts;
@@ -64,7 +85,9 @@ class FakeWorld {
     runHook: async (command) => {
       this.calls.push(`hook:${command}`);
       if (this.hookHangs) await new Promise(() => undefined);
-      return this.hookExit === 0 ? { ok: true, detail: '' } : { ok: false, detail: `"${command}" exited with ${this.hookExit}` };
+      return this.hookExit === 0
+        ? { ok: true, detail: '' }
+        : { ok: false, detail: `"${command}" exited with ${this.hookExit}` };
     },
     conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
     markedStandby: () => true,
@@ -121,17 +144,38 @@ class RecordingWatchdog implements Watchdog {
   }
 }
 
-function startAgent(world: FakeWorld, nodeId: string, extra: Record<string, unknown> = {}, deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog' | 'progressStore'>> = {}): Agent {
+function startAgent(
+  world: FakeWorld,
+  nodeId: string,
+  extra: Record<string, unknown> = {},
+  deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog' | 'progressStore'>> = {},
+): Agent {
   const config = parseAgentConfig({
     cluster: 'prod',
     nodeId,
     address: `10.0.1.${10 + Number(nodeId.slice(2)) - 1}`,
     database: { dataDirectory: '/data' },
     heartbeatIntervalMs: 50,
-    timeouts: { localPeriodMs: 20, localTimeoutMs: 50, localTimeoutFinalMs: 20, remoteTimeoutMs: 50, nodeTimeoutMs: 500 },
+    timeouts: {
+      localPeriodMs: 20,
+      localTimeoutMs: 50,
+      localTimeoutFinalMs: 20,
+      remoteTimeoutMs: 50,
+      nodeTimeoutMs: 500,
+    },
     ...extra,
   });
-  const agent = new Agent({ config, store: world.store, ops: world.ops, clock: deps.clock ?? systemClock, watchdog: deps.watchdog, progressStore: deps.progressStore, logger: new Logger({ logLevel: 'SILENT' }), host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null }, bootId: 'boot' });
+  const agent = new Agent({
+    config,
+    store: world.store,
+    ops: world.ops,
+    clock: deps.clock ?? systemClock,
+    watchdog: deps.watchdog,
+    progressStore: deps.progressStore,
+    logger: new Logger({ logLevel: 'SILENT' }),
+    host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
+    bootId: 'boot',
+  });
   agents.push(agent);
   agent.start();
   return agent;
@@ -141,11 +185,29 @@ describe('agent: following the goal', () => {
   it('as the chosen candidate: runs the fencing hook, takes the lease, promotes, in that order', async () => {
     // Prepare
     const world = new FakeWorld();
-    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting', failover: { kind: 'failover', fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: 0, reason: 'db1 down', promotedAtMs: null, addressMovedAtMs: null } });
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      failover: {
+        kind: 'failover',
+        fromNodeId: 'db1',
+        toNodeId: 'db2',
+        startedAtMs: 0,
+        reason: 'db1 down',
+        promotedAtMs: null,
+        addressMovedAtMs: null,
+      },
+    });
     // Act
     startAgent(world, 'db2', { hooks: { fence: 'fence.sh' } });
     // Assess
-    await pollUntil('the promotion to be reported', () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the promotion to be reported',
+      () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined),
+      5000,
+      10,
+    );
     expect(world.calls.slice(0, 3)).toEqual(['hook:fence.sh', 'renew:2', 'promote']);
     expect(world.lastBeat()).toMatchObject({ term: 2, agentType: 'primary', action: { term: 2, step: 'promoted' } });
   });
@@ -155,7 +217,12 @@ describe('agent: following the goal', () => {
     world.hookExit = 3;
     world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting' });
     startAgent(world, 'db2', { hooks: { fence: 'fence.sh' } });
-    await pollUntil('the hook failure to be reported', () => (world.lastBeat()?.action?.step === 'fence-hook-failed' ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the hook failure to be reported',
+      () => (world.lastBeat()?.action?.step === 'fence-hook-failed' ? true : undefined),
+      5000,
+      10,
+    );
     expect(world.calls).not.toContain('promote');
     expect(world.lastBeat()?.action?.detail).toMatch(/exited with 3/);
   });
@@ -166,7 +233,12 @@ describe('agent: following the goal', () => {
   ])('as the candidate, checking the cluster address first, when it %s', async (_name, answering, step) => {
     const world = new FakeWorld();
     world.answering = answering;
-    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting', address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1', allocationId: 'eipalloc-01' } });
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1', allocationId: 'eipalloc-01' },
+    });
     startAgent(world, 'db2', { checkAddressBeforePromotion: true });
     await pollUntil('the outcome', () => (world.lastBeat()?.action?.term === 2 ? true : undefined), 5000, 10);
     expect(world.lastBeat()?.action?.step).toBe(step);
@@ -180,7 +252,12 @@ describe('agent: following the goal', () => {
     await pollUntil('promotion', () => (world.calls.includes('promote') ? true : undefined), 5000, 10);
     expect(world.calls).not.toContain('hook:post.sh');
     world.record = { ...world.record, phase: 'promoted' };
-    await pollUntil('the post-promotion hook', () => (world.calls.includes('hook:post.sh') ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the post-promotion hook',
+      () => (world.calls.includes('hook:post.sh') ? true : undefined),
+      5000,
+      10,
+    );
   });
 
   it('as another standby: repoints to the new primary and reports once it streams from it', async () => {
@@ -220,7 +297,12 @@ describe('agent: following the goal', () => {
     const world = new FakeWorld();
     world.facts = primaryFacts;
     startAgent(world, 'db1');
-    await pollUntil('three renewals', () => (world.calls.filter((call) => call === 'renew:1').length >= 3 ? true : undefined), 5000, 10);
+    await pollUntil(
+      'three renewals',
+      () => (world.calls.filter((call) => call === 'renew:1').length >= 3 ? true : undefined),
+      5000,
+      10,
+    );
     expect(world.calls).not.toContain('fence');
   });
 
@@ -238,20 +320,34 @@ describe('agent: following the goal', () => {
     ['no standby streams from it', []],
     // pg_stat_replication keeps a silently cut standby "streaming" for wal_sender_timeout: no proof.
     ['both database standbys seem to stream from it', ['db2', 'db3']],
-  ])('as a primary cut off from the store (%s): it stops its database before the lease ends', async (_name, streaming) => {
-    // Prepare: a short lease, so the test runs in well under a second.
-    const world = new FakeWorld();
-    world.record = clusterRecord({ policy: { ...clusterRecord().policy, leaseDurationMs: 800 } });
-    world.facts = { ...primaryFacts, replication: streaming.map((name) => ({ applicationName: name, clientAddr: null, state: 'streaming', syncState: 'async', sentLsn: null, flushLsn: null, replayLsn: null })) };
-    startAgent(world, 'db1');
-    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
-    // Act
-    world.storeDown = true;
-    const cutAt = performance.now();
-    // Assess
-    await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
-    expect(performance.now() - cutAt).toBeLessThan(800);
-  });
+  ])(
+    'as a primary cut off from the store (%s): it stops its database before the lease ends',
+    async (_name, streaming) => {
+      // Prepare: a short lease, so the test runs in well under a second.
+      const world = new FakeWorld();
+      world.record = clusterRecord({ policy: { ...clusterRecord().policy, leaseDurationMs: 800 } });
+      world.facts = {
+        ...primaryFacts,
+        replication: streaming.map((name) => ({
+          applicationName: name,
+          clientAddr: null,
+          state: 'streaming',
+          syncState: 'async',
+          sentLsn: null,
+          flushLsn: null,
+          replayLsn: null,
+        })),
+      };
+      startAgent(world, 'db1');
+      await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+      // Act
+      world.storeDown = true;
+      const cutAt = performance.now();
+      // Assess
+      await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+      expect(performance.now() - cutAt).toBeLessThan(800);
+    },
+  );
 
   it('as a primary whose wall clock steps back 30 s as it is cut off: the lease still ends on time (monotonic)', async () => {
     // Prepare
@@ -274,11 +370,26 @@ describe('agent: following the goal', () => {
     // Prepare
     const world = new FakeWorld();
     world.hookHangs = true;
-    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting', policy: { ...clusterRecord().policy, leaseDurationMs: 800 } });
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      policy: { ...clusterRecord().policy, leaseDurationMs: 800 },
+    });
     startAgent(world, 'db2', { hooks: { postPromotion: 'slow-post.sh' } });
-    await pollUntil('the promotion', () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the promotion',
+      () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined),
+      5000,
+      10,
+    );
     world.record = { ...world.record, phase: 'promoted' };
-    await pollUntil('the hook to start', () => (world.calls.includes('hook:slow-post.sh') ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the hook to start',
+      () => (world.calls.includes('hook:slow-post.sh') ? true : undefined),
+      5000,
+      10,
+    );
     // Act
     world.storeDown = true;
     const cutAt = performance.now();
@@ -300,7 +411,12 @@ describe('agent: following the goal', () => {
     expect(first - watchdog.armedAtMonoMs[0]!).toBeGreaterThan(3000 - 250 - 100);
     expect(first - watchdog.armedAtMonoMs[0]!).toBeLessThanOrEqual(3000 - 250);
     expect(second).toBeGreaterThan(first);
-    await pollUntil('a heartbeat saying so', () => (world.lastBeat()?.watchdogArmed === true ? true : undefined), 5000, 10);
+    await pollUntil(
+      'a heartbeat saying so',
+      () => (world.lastBeat()?.watchdogArmed === true ? true : undefined),
+      5000,
+      10,
+    );
     await agent.stop(500);
     expect(watchdog.disarmed).toBe(1);
     expect(world.lastBeat()).toMatchObject({ agentStatus: 'EXITED', watchdogArmed: false });
@@ -308,7 +424,12 @@ describe('agent: following the goal', () => {
 
   it('as the candidate of a watchdog-fenced cluster: arms the watchdog before pg_promote; without one it refuses', async () => {
     // Prepare
-    const record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting', policy: { ...clusterRecord().policy, fencing: 'watchdog' } });
+    const record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      policy: { ...clusterRecord().policy, fencing: 'watchdog' },
+    });
     const armed = new FakeWorld();
     armed.record = record;
     const watchdog = new RecordingWatchdog(armed.calls);
@@ -318,9 +439,19 @@ describe('agent: following the goal', () => {
     startAgent(armed, 'db2', {}, { watchdog });
     startAgent(bare, 'db2');
     // Assess
-    await pollUntil('the promotion', () => (armed.lastBeat()?.action?.step === 'promoted' ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the promotion',
+      () => (armed.lastBeat()?.action?.step === 'promoted' ? true : undefined),
+      5000,
+      10,
+    );
     expect(armed.calls.slice(0, 3)).toEqual(['renew:2', 'arm', 'promote']);
-    await pollUntil('the refusal', () => (bare.lastBeat()?.action?.step === 'promote-failed' ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the refusal',
+      () => (bare.lastBeat()?.action?.step === 'promote-failed' ? true : undefined),
+      5000,
+      10,
+    );
     expect(bare.lastBeat()?.action?.detail).toMatch(/no(ne)? .*watchdog/);
     expect(bare.calls).not.toContain('promote');
   });
@@ -331,7 +462,11 @@ describe('agent: following the goal', () => {
     world.record = clusterRecord({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } });
     startAgent(world, 'db1');
     await pollUntil('address up', () => (world.calls.includes('up:10.0.1.100') ? true : undefined), 5000, 10);
-    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db2' } });
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db2' },
+    });
     await pollUntil('address down', () => (world.calls.includes('down:10.0.1.100') ? true : undefined), 5000, 10);
     expect(world.calls.filter((call) => call === 'up:10.0.1.100')).toHaveLength(1);
     expect(world.calls.indexOf('fence')).toBeLessThan(world.calls.indexOf('down:10.0.1.100'));
@@ -340,7 +475,10 @@ describe('agent: following the goal', () => {
   it('in a switchover, as the primary: demotes itself and reports where it stopped', async () => {
     const world = new FakeWorld();
     world.facts = primaryFacts;
-    world.record = clusterRecord({ phase: 'demoting', switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' } });
+    world.record = clusterRecord({
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+    });
     startAgent(world, 'db1');
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     expect(world.lastBeat()?.action).toEqual({ term: 1, step: 'demoted', detail: '0/5000000' });
@@ -354,7 +492,12 @@ describe('agent: following the goal', () => {
     const progressStore = { load: () => saved, save: (progress: AgentProgress) => void (saved = progress) };
     world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'promoting' });
     const first = startAgent(world, 'db2', { hooks: { postPromotion: 'post.sh' } }, { progressStore });
-    await pollUntil('the promotion', () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined), 5000, 10);
+    await pollUntil(
+      'the promotion',
+      () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined),
+      5000,
+      10,
+    );
     await first.stop(500);
     // Act: a new agent process; the evaluator has meanwhile moved the address.
     world.record = { ...world.record, phase: 'promoted' };
@@ -363,7 +506,12 @@ describe('agent: following the goal', () => {
     await second.stop(500);
     const beatsBefore = world.beats.length;
     startAgent(world, 'db2', { hooks: { postPromotion: 'post.sh' } }, { progressStore });
-    await pollUntil('a few heartbeats of a third run', () => (world.beats.length > beatsBefore + 5 ? true : undefined), 5000, 10);
+    await pollUntil(
+      'a few heartbeats of a third run',
+      () => (world.beats.length > beatsBefore + 5 ? true : undefined),
+      5000,
+      10,
+    );
     // Assess
     expect(world.calls.filter((call) => call === 'promote')).toHaveLength(1);
     expect(world.calls.filter((call) => call === 'hook:post.sh')).toHaveLength(1);
@@ -376,7 +524,10 @@ describe('agent: following the goal', () => {
     const watchdog = new RecordingWatchdog();
     startAgent(world, 'db1', {}, { watchdog });
     await pollUntil('armed', () => (watchdog.deadlines.length > 0 ? true : undefined), 5000, 10);
-    world.record = clusterRecord({ phase: 'demoting', switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' } });
+    world.record = clusterRecord({
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+    });
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     await pollUntil('disarmed', () => (watchdog.disarmed > 0 ? true : undefined), 5000, 10);
   });

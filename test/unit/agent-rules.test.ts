@@ -26,13 +26,28 @@ function standbyView(): AgentView {
   };
 }
 
-const goal = (change: Partial<NonNullable<AgentView['goal']>>): Change => (v) => ({ ...v, goal: { ...(v.goal as NonNullable<AgentView['goal']>), ...change } });
-const db = (change: Partial<AgentView['db']>): Change => (v) => ({ ...v, db: { ...v.db, ...change } });
-const done = (term: number, ...steps: AgentStep[]): Change => (v) => ({ ...v, progress: { term, done: steps } });
-const set = (change: Partial<AgentView>): Change => (v) => ({ ...v, ...change });
-const asPrimary: Change = (v) => ({ ...v, nodeId: 'db1', db: { status: 'UP', writable: true, inRecovery: false, upstream: null }, leaseRemainingMs: 2500, progress: { term: 1, done: [] } });
+const goal =
+  (change: Partial<NonNullable<AgentView['goal']>>): Change =>
+  (v) => ({ ...v, goal: { ...(v.goal as NonNullable<AgentView['goal']>), ...change } });
+const db =
+  (change: Partial<AgentView['db']>): Change =>
+  (v) => ({ ...v, db: { ...v.db, ...change } });
+const done =
+  (term: number, ...steps: AgentStep[]): Change =>
+  (v) => ({ ...v, progress: { term, done: steps } });
+const set =
+  (change: Partial<AgentView>): Change =>
+  (v) => ({ ...v, ...change });
+const asPrimary: Change = (v) => ({
+  ...v,
+  nodeId: 'db1',
+  db: { status: 'UP', writable: true, inRecovery: false, upstream: null },
+  leaseRemainingMs: 2500,
+  progress: { term: 1, done: [] },
+});
 const promoting: Change = (v) => goal({ term: 2, phase: 'promoting', primaryNodeId: 'db2' })({ ...v, seenTerm: 2 });
-const newPrimaryDb3: Change = (v) => goal({ term: 2, phase: 'promoted', primaryNodeId: 'db3' })({ ...v, seenTerm: 2, primaryAddress: '10.0.1.12:5432' });
+const newPrimaryDb3: Change = (v) =>
+  goal({ term: 2, phase: 'promoted', primaryNodeId: 'db3' })({ ...v, seenTerm: 2, primaryAddress: '10.0.1.12:5432' });
 
 describe('the agent rule table', () => {
   it.each<[string, Change[], string, AgentStep | null]>([
@@ -41,25 +56,127 @@ describe('the agent rule table', () => {
     ['before the first goal: nothing', [set({ goal: null })], 'no-goal', null],
     ['a goal older than a term already seen: ignored', [set({ seenTerm: 3 })], 'stale-goal', null],
     ['the primary renewing its lease: nothing', [asPrimary], 'primary-nothing-to-do', null],
-    ['the primary whose lease is about to run out: stops its database', [asPrimary, set({ leaseRemainingMs: 400 })], 'lease-expiring', 'self-fence'],
-    ['the primary that never got a lease: stops its database', [asPrimary, set({ leaseRemainingMs: -5 })], 'lease-expiring', 'self-fence'],
-    ['self-fencing off (stop.isolated.primary false): keeps serving', [asPrimary, set({ leaseRemainingMs: 0, selfFenceEnabled: false })], 'primary-nothing-to-do', null],
-    ['the primary asked to demote for a switchover', [asPrimary, goal({ phase: 'demoting', switchoverTo: 'db2' })], 'demote-for-switchover', 'demote'],
-    ['a demotion already done in this term is not repeated', [asPrimary, goal({ phase: 'demoting', switchoverTo: 'db2' }), done(1, 'demote')], 'primary-nothing-to-do', null],
+    [
+      'the primary whose lease is about to run out: stops its database',
+      [asPrimary, set({ leaseRemainingMs: 400 })],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'the primary that never got a lease: stops its database',
+      [asPrimary, set({ leaseRemainingMs: -5 })],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'self-fencing off (stop.isolated.primary false): keeps serving',
+      [asPrimary, set({ leaseRemainingMs: 0, selfFenceEnabled: false })],
+      'primary-nothing-to-do',
+      null,
+    ],
+    [
+      'the primary asked to demote for a switchover',
+      [asPrimary, goal({ phase: 'demoting', switchoverTo: 'db2' })],
+      'demote-for-switchover',
+      'demote',
+    ],
+    [
+      'a demotion already done in this term is not repeated',
+      [asPrimary, goal({ phase: 'demoting', switchoverTo: 'db2' }), done(1, 'demote')],
+      'primary-nothing-to-do',
+      null,
+    ],
     ['the chosen candidate: promotes', [promoting], 'promote', 'promote'],
-    ['the candidate after a restart, promotion already started in this term: does not promote again', [promoting, done(2, 'promote')], 'primary-nothing-to-do', null],
-    ['the candidate with its database down: waits', [promoting, db({ status: 'DOWN', inRecovery: false })], 'primary-nothing-to-do', null],
-    ['the new primary with a post-promotion hook, once promoted: runs it', [promoting, goal({ phase: 'promoted' }), done(2, 'promote'), set({ hasPostPromotionHook: true }), db({ writable: true, inRecovery: false }), set({ leaseRemainingMs: 2500 })], 'post-promotion-hook', 'post-promotion-hook'],
-    ['the hook is not run twice in a term', [promoting, goal({ phase: 'steady' }), done(2, 'promote', 'post-promotion-hook'), set({ hasPostPromotionHook: true }), db({ writable: true, inRecovery: false }), set({ leaseRemainingMs: 2500 })], 'primary-nothing-to-do', null],
-    ['the primary whose database failed: fences and releases the lease', [asPrimary, db({ status: 'DOWN', writable: false })], 'own-database-down', 'fence-and-release'],
-    ['... not once the lease is released', [asPrimary, db({ status: 'DOWN', writable: false }), goal({ leaseReleased: true })], 'primary-nothing-to-do', null],
-    ['a writable node that is not the primary of the term: fences itself', [newPrimaryDb3, db({ writable: true, inRecovery: false }), set({ leaseRemainingMs: 2500 })], 'second-primary', 'fence'],
-    ['a down node without standby.signal: marks itself a standby', [newPrimaryDb3, db({ status: 'DOWN', inRecovery: false }), set({ markedStandby: false })], 'down-not-marked', 'mark-standby'],
+    [
+      'the candidate after a restart, promotion already started in this term: does not promote again',
+      [promoting, done(2, 'promote')],
+      'primary-nothing-to-do',
+      null,
+    ],
+    [
+      'the candidate with its database down: waits',
+      [promoting, db({ status: 'DOWN', inRecovery: false })],
+      'primary-nothing-to-do',
+      null,
+    ],
+    [
+      'the new primary with a post-promotion hook, once promoted: runs it',
+      [
+        promoting,
+        goal({ phase: 'promoted' }),
+        done(2, 'promote'),
+        set({ hasPostPromotionHook: true }),
+        db({ writable: true, inRecovery: false }),
+        set({ leaseRemainingMs: 2500 }),
+      ],
+      'post-promotion-hook',
+      'post-promotion-hook',
+    ],
+    [
+      'the hook is not run twice in a term',
+      [
+        promoting,
+        goal({ phase: 'steady' }),
+        done(2, 'promote', 'post-promotion-hook'),
+        set({ hasPostPromotionHook: true }),
+        db({ writable: true, inRecovery: false }),
+        set({ leaseRemainingMs: 2500 }),
+      ],
+      'primary-nothing-to-do',
+      null,
+    ],
+    [
+      'the primary whose database failed: fences and releases the lease',
+      [asPrimary, db({ status: 'DOWN', writable: false })],
+      'own-database-down',
+      'fence-and-release',
+    ],
+    [
+      '... not once the lease is released',
+      [asPrimary, db({ status: 'DOWN', writable: false }), goal({ leaseReleased: true })],
+      'primary-nothing-to-do',
+      null,
+    ],
+    [
+      'a writable node that is not the primary of the term: fences itself',
+      [newPrimaryDb3, db({ writable: true, inRecovery: false }), set({ leaseRemainingMs: 2500 })],
+      'second-primary',
+      'fence',
+    ],
+    [
+      'a down node without standby.signal: marks itself a standby',
+      [newPrimaryDb3, db({ status: 'DOWN', inRecovery: false }), set({ markedStandby: false })],
+      'down-not-marked',
+      'mark-standby',
+    ],
     ['a standby of the old primary: repoints to the new one', [newPrimaryDb3], 'repoint', 'repoint'],
-    ['... once: it waits for its WAL receiver to follow', [newPrimaryDb3, done(2, 'repoint')], 'standby-nothing-to-do', null],
-    ['a standby now streaming from the new primary: reports it', [newPrimaryDb3, db({ upstream: '10.0.1.12:5432' }), done(2, 'repoint')], 'streams-from-new-primary', 'report-repointed'],
-    ['while the new primary is still promoting, standbys wait', [goal({ term: 2, phase: 'promoting', primaryNodeId: 'db3' }), set({ seenTerm: 2, primaryAddress: '10.0.1.12:5432' })], 'standby-nothing-to-do', null],
-    ['a primary whose address is unknown: nothing', [newPrimaryDb3, set({ primaryAddress: null })], 'primary-unknown', null],
+    [
+      '... once: it waits for its WAL receiver to follow',
+      [newPrimaryDb3, done(2, 'repoint')],
+      'standby-nothing-to-do',
+      null,
+    ],
+    [
+      'a standby now streaming from the new primary: reports it',
+      [newPrimaryDb3, db({ upstream: '10.0.1.12:5432' }), done(2, 'repoint')],
+      'streams-from-new-primary',
+      'report-repointed',
+    ],
+    [
+      'while the new primary is still promoting, standbys wait',
+      [
+        goal({ term: 2, phase: 'promoting', primaryNodeId: 'db3' }),
+        set({ seenTerm: 2, primaryAddress: '10.0.1.12:5432' }),
+      ],
+      'standby-nothing-to-do',
+      null,
+    ],
+    [
+      'a primary whose address is unknown: nothing',
+      [newPrimaryDb3, set({ primaryAddress: null })],
+      'primary-unknown',
+      null,
+    ],
   ])('%s', (_name, changes, rule, step) => {
     // Prepare
     const view = changes.reduce((current, change) => change(current), standbyView());
@@ -90,7 +207,10 @@ describe('the progress file', () => {
   it('keeps the steps across a restart', () => {
     const path = join(dir, 'state.json');
     new ProgressFile(path, () => undefined).save({ term: 4, done: ['promote', 'post-promotion-hook'] });
-    expect(new ProgressFile(path, () => undefined).load()).toEqual({ term: 4, done: ['promote', 'post-promotion-hook'] });
+    expect(new ProgressFile(path, () => undefined).load()).toEqual({
+      term: 4,
+      done: ['promote', 'post-promotion-hook'],
+    });
   });
 
   it('says so, and starts afresh, when the file is not a progress file', () => {

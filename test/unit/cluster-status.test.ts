@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { buildClusterStatus, formatClusterStatus } from '../../core/cluster-status.ts';
 import type { ClusterSnapshot } from '../../core/state-store.ts';
-import { clusterRecord, healthySnapshot, heartbeat, membership, NOW_MS, primaryHeartbeat, withHeartbeat } from '../support/fixtures.ts';
+import {
+  clusterRecord,
+  healthySnapshot,
+  heartbeat,
+  membership,
+  NOW_MS,
+  primaryHeartbeat,
+  withHeartbeat,
+} from '../support/fixtures.ts';
 
 describe('cluster-status verdict and exit code', () => {
   it('reports a healthy cluster as healthy, in sync and safe to promote', () => {
@@ -24,53 +32,149 @@ describe('cluster-status verdict and exit code', () => {
   it.each<[string, (s: ClusterSnapshot) => ClusterSnapshot, RegExp]>([
     [
       'a standby database confirmed down',
-      (s) => withHeartbeat(s, heartbeat('db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down: connection refused', receivedLsn: null, replayedLsn: null })),
+      (s) =>
+        withHeartbeat(
+          s,
+          heartbeat('db3', {
+            agentType: 'idle',
+            dbStatus: 'DOWN',
+            dbInfo: 'database down: connection refused',
+            receivedLsn: null,
+            replayedLsn: null,
+          }),
+        ),
       /database on db3 \(10\.0\.1\.12\) is DOWN: database down: connection refused/,
     ],
     [
       'a database whose state is unknown (wrong password)',
-      (s) => withHeartbeat(s, heartbeat('db2', { agentType: 'idle', dbStatus: 'UNKNOWN', dbInfo: 'the password was rejected' })),
+      (s) =>
+        withHeartbeat(
+          s,
+          heartbeat('db2', { agentType: 'idle', dbStatus: 'UNKNOWN', dbInfo: 'the password was rejected' }),
+        ),
       /database on db2 .* is UNKNOWN: the password was rejected/,
     ],
-    ['an agent silent past its node timeout', (s) => withHeartbeat(s, heartbeat('db2', { sentAtMs: NOW_MS - 12_000 })), /agent on db2 .* is DOWN: no heartbeat for 12s \(node timeout 5\.0s\)/],
-    ['an agent that exited', (s) => withHeartbeat(s, heartbeat('db3', { agentStatus: 'EXITED' })), /agent on db3 .* is EXITED/],
-    ['an allowed node that never reported', (s) => ({ ...s, heartbeats: s.heartbeats.filter((beat) => beat.nodeId !== 'db3') }), /agent on db3 .* is UNKNOWN: no heartbeat has ever been received/],
-    ['no primary', (s) => withHeartbeat(s, heartbeat('db1', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down' })), /no primary/],
-    ['two primaries', (s) => withHeartbeat(s, primaryHeartbeat('db2', '0/5000000')), /more than one writable primary: db1, db2/],
+    [
+      'an agent silent past its node timeout',
+      (s) => withHeartbeat(s, heartbeat('db2', { sentAtMs: NOW_MS - 12_000 })),
+      /agent on db2 .* is DOWN: no heartbeat for 12s \(node timeout 5\.0s\)/,
+    ],
+    [
+      'an agent that exited',
+      (s) => withHeartbeat(s, heartbeat('db3', { agentStatus: 'EXITED' })),
+      /agent on db3 .* is EXITED/,
+    ],
+    [
+      'an allowed node that never reported',
+      (s) => ({ ...s, heartbeats: s.heartbeats.filter((beat) => beat.nodeId !== 'db3') }),
+      /agent on db3 .* is UNKNOWN: no heartbeat has ever been received/,
+    ],
+    [
+      'no primary',
+      (s) => withHeartbeat(s, heartbeat('db1', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down' })),
+      /no primary/,
+    ],
+    [
+      'two primaries',
+      (s) => withHeartbeat(s, primaryHeartbeat('db2', '0/5000000')),
+      /more than one writable primary: db1, db2/,
+    ],
     [
       'no standby',
-      (s) => ({ ...s, membership: membership(['db1', 'w1']), heartbeats: [primaryHeartbeat('db1', '0/5000000'), heartbeat('w1', { agentType: 'witness', dbStatus: 'N/A' })] }),
+      (s) => ({
+        ...s,
+        membership: membership(['db1', 'w1']),
+        heartbeats: [primaryHeartbeat('db1', '0/5000000'), heartbeat('w1', { agentType: 'witness', dbStatus: 'N/A' })],
+      }),
       /no standby/,
     ],
-    ['a standby past the lag limit', (s) => withHeartbeat(s, heartbeat('db3', { receivedLsn: '0/3000000', replayedLsn: '0/3000000' })), /standby db3 is not in sync.*33554432 bytes behind the primary, past the 16777216-byte limit/],
-    ['a standby on another timeline', (s) => withHeartbeat(s, heartbeat('db2', { timeline: 2 })), /standby db2 is not in sync with the primary: on timeline 2 while the primary is on timeline 1/],
-    ['a primary other than the recorded one', (s) => ({ ...s, cluster: clusterRecord({ primaryNodeId: 'db2' }) }), /names db2 as primary \(term 1\) but db1 is the writable one/],
+    [
+      'a standby past the lag limit',
+      (s) => withHeartbeat(s, heartbeat('db3', { receivedLsn: '0/3000000', replayedLsn: '0/3000000' })),
+      /standby db3 is not in sync.*33554432 bytes behind the primary, past the 16777216-byte limit/,
+    ],
+    [
+      'a standby on another timeline',
+      (s) => withHeartbeat(s, heartbeat('db2', { timeline: 2 })),
+      /standby db2 is not in sync with the primary: on timeline 2 while the primary is on timeline 1/,
+    ],
+    [
+      'a primary other than the recorded one',
+      (s) => ({ ...s, cluster: clusterRecord({ primaryNodeId: 'db2' }) }),
+      /names db2 as primary \(term 1\) but db1 is the writable one/,
+    ],
     [
       'a secondary IP with database nodes in different subnets',
-      (s) => ({ ...withHeartbeat(s, heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } })), cluster: clusterRecord({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } }), heartbeats: withHeartbeat(s, heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } })).heartbeats.map((beat) => (beat.nodeId === 'db3' ? beat : { ...beat, host: { ...beat.host, subnetId: 'subnet-a' } })) }),
+      (s) => ({
+        ...withHeartbeat(s, heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } })),
+        cluster: clusterRecord({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } }),
+        heartbeats: withHeartbeat(
+          s,
+          heartbeat('db3', { host: { ...heartbeat('db3').host, subnetId: 'subnet-b' } }),
+        ).heartbeats.map((beat) =>
+          beat.nodeId === 'db3' ? beat : { ...beat, host: { ...beat.host, subnetId: 'subnet-a' } },
+        ),
+      }),
       /secondary IP cannot move between subnets, but the database nodes are in subnet-a, subnet-b/,
     ],
     [
       'a halted cluster, with what to do',
-      (s) => ({ ...s, cluster: clusterRecord({ phase: 'halted', alerts: [{ key: 'halted:2', severity: 'SEVERE', subject: 'failover halted in term 2: the cluster needs an administrator', sinceMs: NOW_MS }] }) }),
+      (s) => ({
+        ...s,
+        cluster: clusterRecord({
+          phase: 'halted',
+          alerts: [
+            {
+              key: 'halted:2',
+              severity: 'SEVERE',
+              subject: 'failover halted in term 2: the cluster needs an administrator',
+              sinceMs: NOW_MS,
+            },
+          ],
+        }),
+      }),
       /the cluster is halted \(failover halted in term 2.*\): no failover will happen until a person acts; read why with pgfailover history/,
     ],
     [
       'a SEVERE alert the evaluator raised, while every node looks fine',
-      (s) => ({ ...s, cluster: clusterRecord({ alerts: [{ key: 'manual-failover-required:db1', severity: 'SEVERE', subject: 'primary db1 failed: manual failover required (automatic failover is off)', sinceMs: NOW_MS - 5000 }] }) }),
+      (s) => ({
+        ...s,
+        cluster: clusterRecord({
+          alerts: [
+            {
+              key: 'manual-failover-required:db1',
+              severity: 'SEVERE',
+              subject: 'primary db1 failed: manual failover required (automatic failover is off)',
+              sinceMs: NOW_MS - 5000,
+            },
+          ],
+        }),
+      }),
       /the evaluator reports since .*: primary db1 failed: manual failover required/,
     ],
     [
       'a primary whose agent is gone while its database still answers the peers',
-      (s) => ({ ...withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', [], { sentAtMs: NOW_MS - 12_000 })), heartbeats: withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', [], { sentAtMs: NOW_MS - 12_000 })).heartbeats }),
+      (s) => ({
+        ...withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', [], { sentAtMs: NOW_MS - 12_000 })),
+        heartbeats: withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', [], { sentAtMs: NOW_MS - 12_000 }))
+          .heartbeats,
+      }),
       /primary db1: its agent is not reporting, but its database answers db2, db3: it is probably still serving/,
     ],
     [
       'a standby ahead of the primary and not streaming from it (a diverged old primary)',
-      (s) => withHeartbeat(withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', ['db2'])), heartbeat('db3', { receivedLsn: '0/6000000', replayedLsn: '0/6000000' })),
+      (s) =>
+        withHeartbeat(
+          withHeartbeat(s, primaryHeartbeat('db1', '0/5000000', ['db2'])),
+          heartbeat('db3', { receivedLsn: '0/6000000', replayedLsn: '0/6000000' }),
+        ),
       /standby db3 is not in sync with the primary: \d+ bytes ahead of the primary and not streaming from it: its history diverged/,
     ],
-    ['an item that does not match its schema', (s) => ({ ...s, invalid: [{ sk: 'HB#db9', problems: ['seq: expected number'] }] }), /item HB#db9 .* not valid and was ignored: seq: expected number/],
+    [
+      'an item that does not match its schema',
+      (s) => ({ ...s, invalid: [{ sk: 'HB#db9', problems: ['seq: expected number'] }] }),
+      /item HB#db9 .* not valid and was ignored: seq: expected number/,
+    ],
   ])('exits non-zero for %s', (_name, change, problem) => {
     // Act
     const report = buildClusterStatus(change(healthySnapshot()), NOW_MS);
@@ -81,12 +185,19 @@ describe('cluster-status verdict and exit code', () => {
 
   it('stays healthy for a standby behind by less than the lag limit, and says so', () => {
     // Prepare: 4 KiB behind, well inside the 16 MiB default.
-    const snapshot = withHeartbeat(healthySnapshot(), heartbeat('db3', { receivedLsn: '0/4FFF000', replayedLsn: '0/4FFF000' }));
+    const snapshot = withHeartbeat(
+      healthySnapshot(),
+      heartbeat('db3', { receivedLsn: '0/4FFF000', replayedLsn: '0/4FFF000' }),
+    );
     // Act
     const report = buildClusterStatus(snapshot, NOW_MS);
     // Assess
     expect(report.healthy).toBe(true);
-    expect(report.promoteStatus.standbys.find((standby) => standby.nodeId === 'db3')).toMatchObject({ lagBytes: 4096, inSync: true, info: '4096 bytes behind' });
+    expect(report.promoteStatus.standbys.find((standby) => standby.nodeId === 'db3')).toMatchObject({
+      lagBytes: 4096,
+      inSync: true,
+      info: '4096 bytes behind',
+    });
     expect(report.promoteStatus.verdict).toMatch(/within the 16777216-byte lag limit/);
   });
 
@@ -95,7 +206,18 @@ describe('cluster-status verdict and exit code', () => {
     const snapshot: ClusterSnapshot = {
       ...healthySnapshot(),
       heartbeats: [...healthySnapshot().heartbeats, primaryHeartbeat('rogue', '0/9000000')],
-      rejected: [{ cluster: 'prod', sk: 'REJECTED#rogue', nodeId: 'rogue', address: '10.9.9.9', reason: 'not in the allowed node list', firstAtMs: NOW_MS - 5000, lastAtMs: NOW_MS, attempts: 5 }],
+      rejected: [
+        {
+          cluster: 'prod',
+          sk: 'REJECTED#rogue',
+          nodeId: 'rogue',
+          address: '10.9.9.9',
+          reason: 'not in the allowed node list',
+          firstAtMs: NOW_MS - 5000,
+          lastAtMs: NOW_MS,
+          attempts: 5,
+        },
+      ],
     };
     // Act
     const report = buildClusterStatus(snapshot, NOW_MS);
@@ -107,20 +229,29 @@ describe('cluster-status verdict and exit code', () => {
   });
 
   it('leaves a node whose agent is not reporting out of the standby priority list', () => {
-    const report = buildClusterStatus(withHeartbeat(healthySnapshot(), heartbeat('db2', { sentAtMs: NOW_MS - 60_000 })), NOW_MS);
+    const report = buildClusterStatus(
+      withHeartbeat(healthySnapshot(), heartbeat('db2', { sentAtMs: NOW_MS - 60_000 })),
+      NOW_MS,
+    );
     expect(report.standbyPriority).toEqual(['db3']);
   });
 
   it('warns that protection is reduced with fewer than three members', () => {
-    const snapshot: ClusterSnapshot = { ...healthySnapshot(), membership: membership(['db1', 'db2']), heartbeats: healthySnapshot().heartbeats.slice(0, 2) };
+    const snapshot: ClusterSnapshot = {
+      ...healthySnapshot(),
+      membership: membership(['db1', 'db2']),
+      heartbeats: healthySnapshot().heartbeats.slice(0, 2),
+    };
     const report = buildClusterStatus(snapshot, NOW_MS);
     expect(report.warnings.join('\n')).toMatch(/only 2 member\(s\).*failover protection is reduced/);
   });
 
-  it('notes a standby missing from the primary\'s pg_stat_replication', () => {
+  it("notes a standby missing from the primary's pg_stat_replication", () => {
     const snapshot = withHeartbeat(healthySnapshot(), primaryHeartbeat('db1', '0/5000000', ['db2']));
     const report = buildClusterStatus(snapshot, NOW_MS);
-    expect(report.promoteStatus.standbys.find((standby) => standby.nodeId === 'db3')?.info).toMatch(/not listed as streaming/);
+    expect(report.promoteStatus.standbys.find((standby) => standby.nodeId === 'db3')?.info).toMatch(
+      /not listed as streaming/,
+    );
   });
 });
 
@@ -143,7 +274,10 @@ describe('cluster-status text report', () => {
   it('lists problems and marks the address holder when an address is managed', () => {
     // Prepare
     const snapshot: ClusterSnapshot = {
-      ...withHeartbeat(healthySnapshot(), heartbeat('db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down: connection refused' })),
+      ...withHeartbeat(
+        healthySnapshot(),
+        heartbeat('db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down: connection refused' }),
+      ),
       cluster: clusterRecord({ address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } }),
     };
     // Act

@@ -26,8 +26,21 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('kill-node' as const), node: fc.constantFrom(...NODES) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('kill-db' as const), node: fc.constantFrom(...NODES) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('heal' as const), node: fc.constantFrom(...NODES) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('write' as const), node: fc.constantFrom(...NODES), bytes: fc.integer({ min: 0, max: 40_000_000 }) }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('evaluate' as const), evaluator: fc.constantFrom(0 as const, 1 as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('write' as const),
+      node: fc.constantFrom(...NODES),
+      bytes: fc.integer({ min: 0, max: 40_000_000 }),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('evaluate' as const),
+      evaluator: fc.constantFrom(0 as const, 1 as const),
+    }),
+  },
 );
 
 interface NodeState {
@@ -72,10 +85,29 @@ function simulate(steps: Step[]) {
         seq: node.seq,
         term: node.term,
         sentAtMs: nowMs,
-        primaryCheck: primaryId && primaryId !== id ? { primaryNodeId: primaryId, status: primaryReachable ? ('UP' as const) : ('DOWN' as const), reason: '' } : null,
-        action: node.promotedInTerm !== null && node.promotedInTerm === node.term ? { term: node.term, step: 'promoted' as const, detail: '' } : node.term > 1 ? { term: node.term, step: 'repointed' as const, detail: '' } : null,
+        primaryCheck:
+          primaryId && primaryId !== id
+            ? { primaryNodeId: primaryId, status: primaryReachable ? ('UP' as const) : ('DOWN' as const), reason: '' }
+            : null,
+        action:
+          node.promotedInTerm !== null && node.promotedInTerm === node.term
+            ? { term: node.term, step: 'promoted' as const, detail: '' }
+            : node.term > 1
+              ? { term: node.term, step: 'repointed' as const, detail: '' }
+              : null,
       };
-      if (!node.dbUp) stored.set(id, heartbeat(id, { ...base, agentType: 'idle', dbStatus: 'DOWN', receivedLsn: null, replayedLsn: null, currentLsn: null }));
+      if (!node.dbUp)
+        stored.set(
+          id,
+          heartbeat(id, {
+            ...base,
+            agentType: 'idle',
+            dbStatus: 'DOWN',
+            receivedLsn: null,
+            replayedLsn: null,
+            currentLsn: null,
+          }),
+        );
       else if (writable(id)) stored.set(id, primaryHeartbeat(id, lsnText(node.lsn), [], base));
       else stored.set(id, heartbeat(id, { ...base, receivedLsn: lsnText(node.lsn), replayedLsn: lsnText(node.lsn) }));
     }
@@ -96,7 +128,8 @@ function simulate(steps: Step[]) {
       if (!node.agentAlive) continue;
       if (node.term < record.term) node.term = record.term;
       if (record.primaryNodeId === id && node.dbUp && record.phase !== 'halted') node.promotedInTerm ??= record.term;
-      if (record.primaryNodeId !== id && node.promotedInTerm !== null && node.term === record.term) node.promotedInTerm = null;
+      if (record.primaryNodeId !== id && node.promotedInTerm !== null && node.term === record.term)
+        node.promotedInTerm = null;
     }
   };
 
@@ -127,7 +160,8 @@ function simulate(steps: Step[]) {
         if (primary && writable(primary)) {
           nodes[primary].lsn += step.bytes;
           // Streaming: a live standby receives the WAL unless this write made it lag (bytes over 20 MB).
-          for (const id of NODES) if (id !== primary && nodes[id].dbUp && step.bytes < 20_000_000) nodes[id].lsn = nodes[primary].lsn;
+          for (const id of NODES)
+            if (id !== primary && nodes[id].dbUp && step.bytes < 20_000_000) nodes[id].lsn = nodes[primary].lsn;
         }
         break;
       }
@@ -144,21 +178,34 @@ function simulate(steps: Step[]) {
         if (decision.rule === 'failover') {
           const facts = gatherFacts(input, { wallMs: nowMs, monoMs: nowMs });
           const oldPrimary = record.primaryNodeId;
-          if (!record.leaseReleased && leaseHolder === oldPrimary && nowMs - lastRenewalAtMs <= record.policy.leaseDurationMs) {
-            violations.push(`promoted ${decision.next.primaryNodeId} while ${oldPrimary}'s lease was valid (renewed ${nowMs - lastRenewalAtMs} ms ago)`);
+          if (
+            !record.leaseReleased &&
+            leaseHolder === oldPrimary &&
+            nowMs - lastRenewalAtMs <= record.policy.leaseDurationMs
+          ) {
+            violations.push(
+              `promoted ${decision.next.primaryNodeId} while ${oldPrimary}'s lease was valid (renewed ${nowMs - lastRenewalAtMs} ms ago)`,
+            );
           }
-          if (facts.unreachableVotes.length < facts.majority) violations.push(`promoted without a majority: ${facts.unreachableVotes.join(',')}`);
+          if (facts.unreachableVotes.length < facts.majority)
+            violations.push(`promoted without a majority: ${facts.unreachableVotes.join(',')}`);
           const chosen = heartbeats.find((beat) => beat.nodeId === decision.next?.primaryNodeId);
-          const reference = Math.max(...NODES.map((id) => stored.get(id)).filter((beat): beat is HeartbeatRecord => !!beat).map((beat) => parseInt((beat.currentLsn ?? beat.receivedLsn ?? '0/0').split('/')[1] ?? '0', 16)));
+          const reference = Math.max(
+            ...NODES.map((id) => stored.get(id))
+              .filter((beat): beat is HeartbeatRecord => !!beat)
+              .map((beat) => parseInt((beat.currentLsn ?? beat.receivedLsn ?? '0/0').split('/')[1] ?? '0', 16)),
+          );
           if (chosen?.receivedLsn && lsnLagBytes(lsnText(reference), chosen.receivedLsn) > record.policy.maxLagBytes) {
             violations.push(`promoted ${chosen.nodeId}, lagging past the limit`);
           }
-          if (decision.next.term !== record.term + 1) violations.push(`term went from ${record.term} to ${decision.next.term}`);
+          if (decision.next.term !== record.term + 1)
+            violations.push(`term went from ${record.term} to ${decision.next.term}`);
           if (decision.next.primaryNodeId === oldPrimary) violations.push('re-promoted the failed primary');
         }
         if (decision.next.primaryNodeId && decision.next.term !== record.term) {
           const granted = grants.get(decision.next.term);
-          if (granted && granted !== decision.next.primaryNodeId) violations.push(`term ${decision.next.term} granted to ${granted} and ${decision.next.primaryNodeId}`);
+          if (granted && granted !== decision.next.primaryNodeId)
+            violations.push(`term ${decision.next.term} granted to ${granted} and ${decision.next.primaryNodeId}`);
           grants.set(decision.next.term, decision.next.primaryNodeId);
         }
         if (decision.next.term < record.term) violations.push('the term went backwards');
@@ -187,8 +234,13 @@ describe('decide() invariants over random histories', () => {
 
   it('does not fail over when only a minority survives to confirm', () => {
     // Prepare: the primary and one standby die; the last standby alone is not a majority of three.
-    const steps: Step[] = [{ kind: 'evaluate', evaluator: 0 }, { kind: 'kill-node', node: 'db1' }, { kind: 'kill-node', node: 'db2' }];
-    for (let i = 0; i < 20; i++) steps.push({ kind: 'tick', ms: 1000 }, { kind: 'evaluate', evaluator: (i % 2) as 0 | 1 });
+    const steps: Step[] = [
+      { kind: 'evaluate', evaluator: 0 },
+      { kind: 'kill-node', node: 'db1' },
+      { kind: 'kill-node', node: 'db2' },
+    ];
+    for (let i = 0; i < 20; i++)
+      steps.push({ kind: 'tick', ms: 1000 }, { kind: 'evaluate', evaluator: (i % 2) as 0 | 1 });
     // Act
     const { violations, grants, record } = simulate(steps);
     // Assess
@@ -199,8 +251,12 @@ describe('decide() invariants over random histories', () => {
 
   it('does fail over when the primary node dies and the majority confirms (the model is not vacuous)', () => {
     // Prepare: kill db1, then let time pass with both evaluators running.
-    const steps: Step[] = [{ kind: 'evaluate', evaluator: 0 }, { kind: 'kill-node', node: 'db1' }];
-    for (let i = 0; i < 20; i++) steps.push({ kind: 'tick', ms: 1000 }, { kind: 'evaluate', evaluator: (i % 2) as 0 | 1 });
+    const steps: Step[] = [
+      { kind: 'evaluate', evaluator: 0 },
+      { kind: 'kill-node', node: 'db1' },
+    ];
+    for (let i = 0; i < 20; i++)
+      steps.push({ kind: 'tick', ms: 1000 }, { kind: 'evaluate', evaluator: (i % 2) as 0 | 1 });
     // Act
     const { violations, grants, record } = simulate(steps);
     // Assess

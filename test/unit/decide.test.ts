@@ -12,33 +12,63 @@ interface World {
 type Change = (world: World) => void;
 
 function replaceBeat(world: World, nodeId: string, change: Partial<HeartbeatRecord>): void {
-  world.snapshot.heartbeats = world.snapshot.heartbeats.map((beat) => (beat.nodeId === nodeId ? { ...beat, ...change } : beat));
+  world.snapshot.heartbeats = world.snapshot.heartbeats.map((beat) =>
+    beat.nodeId === nodeId ? { ...beat, ...change } : beat,
+  );
 }
-const primaryDbDown: Change = (w) => replaceBeat(w, 'db1', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down: connection refused', currentLsn: null });
-const peersSee = (status: 'UP' | 'DOWN', ...nodes: string[]): Change => (w) => {
-  for (const node of nodes) replaceBeat(w, node, { primaryCheck: { primaryNodeId: 'db1', status, reason: status === 'DOWN' ? 'connection refused' : '' } });
-};
-const silentFor = (nodeId: string, ms: number): Change => (w) => {
-  const seen = w.observations.nodes[nodeId];
-  if (seen) seen.changedAtMonoMs = NOW_MS - ms;
-};
-const leaseAge = (ms: number): Change => (w) => {
-  w.observations.lease = { term: w.snapshot.cluster.term, renewals: w.snapshot.cluster.leaseRenewals, changedAtMonoMs: NOW_MS - ms };
-};
+const primaryDbDown: Change = (w) =>
+  replaceBeat(w, 'db1', {
+    agentType: 'idle',
+    dbStatus: 'DOWN',
+    dbInfo: 'database down: connection refused',
+    currentLsn: null,
+  });
+const peersSee =
+  (status: 'UP' | 'DOWN', ...nodes: string[]): Change =>
+  (w) => {
+    for (const node of nodes)
+      replaceBeat(w, node, {
+        primaryCheck: { primaryNodeId: 'db1', status, reason: status === 'DOWN' ? 'connection refused' : '' },
+      });
+  };
+const silentFor =
+  (nodeId: string, ms: number): Change =>
+  (w) => {
+    const seen = w.observations.nodes[nodeId];
+    if (seen) seen.changedAtMonoMs = NOW_MS - ms;
+  };
+const leaseAge =
+  (ms: number): Change =>
+  (w) => {
+    w.observations.lease = {
+      term: w.snapshot.cluster.term,
+      renewals: w.snapshot.cluster.leaseRenewals,
+      changedAtMonoMs: NOW_MS - ms,
+    };
+  };
 /** The evaluator has watched the cluster in its current term and phase for `ms`. */
-const phaseAge = (ms: number): Change => (w) => {
-  w.observations.phase = { term: w.snapshot.cluster.term, phase: w.snapshot.cluster.phase, sinceMonoMs: NOW_MS - ms };
-};
-const fencing = (mode: 'agent' | 'watchdog' | 'ec2-stop'): Change => (w) => {
-  w.snapshot.cluster = { ...w.snapshot.cluster, policy: { ...w.snapshot.cluster.policy, fencing: mode } };
-};
+const phaseAge =
+  (ms: number): Change =>
+  (w) => {
+    w.observations.phase = { term: w.snapshot.cluster.term, phase: w.snapshot.cluster.phase, sinceMonoMs: NOW_MS - ms };
+  };
+const fencing =
+  (mode: 'agent' | 'watchdog' | 'ec2-stop'): Change =>
+  (w) => {
+    w.snapshot.cluster = { ...w.snapshot.cluster, policy: { ...w.snapshot.cluster.policy, fencing: mode } };
+  };
 const leaseReleased: Change = (w) => {
   w.snapshot.cluster = { ...w.snapshot.cluster, leaseReleased: true };
 };
-const cluster = (change: Partial<ClusterSnapshot['cluster']>): Change => (w) => {
-  w.snapshot.cluster = { ...w.snapshot.cluster, ...change };
-};
-const standbyAt = (nodeId: string, lsn: string): Change => (w) => replaceBeat(w, nodeId, { receivedLsn: lsn, replayedLsn: lsn });
+const cluster =
+  (change: Partial<ClusterSnapshot['cluster']>): Change =>
+  (w) => {
+    w.snapshot.cluster = { ...w.snapshot.cluster, ...change };
+  };
+const standbyAt =
+  (nodeId: string, lsn: string): Change =>
+  (w) =>
+    replaceBeat(w, nodeId, { receivedLsn: lsn, replayedLsn: lsn });
 
 function evaluate(...changes: Change[]): Decision {
   const snapshot = healthySnapshot();
@@ -52,29 +82,198 @@ function evaluate(...changes: Change[]): Decision {
 describe('decide(): steady phase', () => {
   it.each<[string, Change[], string, string | null, string[]]>([
     ['a healthy cluster', [], 'primary-healthy', null, []],
-    ['primary database down, agent alive, peers confirm, lease released by the fenced primary', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased], 'failover', 'db2', ['failover-started']],
-    ['primary database down, agent alive, peers confirm, lease not released yet', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(2000)], 'lease-valid', null, ['primary-suspect']],
-    ['primary database down but the peers still reach it', [primaryDbDown, leaseReleased], 'failure-unconfirmed', null, ['primary-suspect']],
-    ['primary node down: silent past its node timeout, peers confirm, lease expired', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000)], 'failover', 'db2', ['failover-started']],
-    ['primary node silent, peers confirm, but the lease may still be valid', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(3000)], 'lease-valid', null, ['primary-suspect']],
-    ['primary agent gone, database still answers the peers', [silentFor('db1', 6000), leaseAge(6000)], 'primary-agent-left', null, ['primary-agent-left']],
-    ['primary agent exited cleanly, database still answers', [(w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED' }), leaseAge(6000)], 'primary-agent-left', null, ['primary-agent-left']],
-    ['primary database UNKNOWN (a refused login): never fail over on unknown', [(w) => replaceBeat(w, 'db1', { dbStatus: 'UNKNOWN', agentType: 'idle' }), peersSee('DOWN', 'db2', 'db3'), leaseAge(9000)], 'primary-db-unknown', null, ['primary-suspect']],
-    ['primary node silent, only one of three confirms, the other cannot tell', [silentFor('db1', 6000), peersSee('DOWN', 'db2'), (w) => replaceBeat(w, 'db3', { primaryCheck: null }), leaseAge(6000)], 'failure-unconfirmed', null, ['primary-suspect']],
-    ['primary node silent, one peer cannot reach it but another can', [silentFor('db1', 6000), peersSee('DOWN', 'db2'), leaseAge(6000)], 'primary-agent-left', null, ['primary-agent-left']],
-    ['a partition: the primary reports UP and renews its lease, but no peer reaches it', [peersSee('DOWN', 'db2', 'db3'), leaseAge(500)], 'lease-valid', null, ['primary-suspect']],
-    ['a partition: no peer reaches the primary and it stopped renewing its lease', [peersSee('DOWN', 'db2', 'db3'), leaseAge(4000)], 'failover', 'db2', ['failover-started']],
+    [
+      'primary database down, agent alive, peers confirm, lease released by the fenced primary',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'primary database down, agent alive, peers confirm, lease not released yet',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(2000)],
+      'lease-valid',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      'primary database down but the peers still reach it',
+      [primaryDbDown, leaseReleased],
+      'failure-unconfirmed',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      'primary node down: silent past its node timeout, peers confirm, lease expired',
+      [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000)],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'primary node silent, peers confirm, but the lease may still be valid',
+      [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(3000)],
+      'lease-valid',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      'primary agent gone, database still answers the peers',
+      [silentFor('db1', 6000), leaseAge(6000)],
+      'primary-agent-left',
+      null,
+      ['primary-agent-left'],
+    ],
+    [
+      'primary agent exited cleanly, database still answers',
+      [(w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED' }), leaseAge(6000)],
+      'primary-agent-left',
+      null,
+      ['primary-agent-left'],
+    ],
+    [
+      'primary database UNKNOWN (a refused login): never fail over on unknown',
+      [
+        (w) => replaceBeat(w, 'db1', { dbStatus: 'UNKNOWN', agentType: 'idle' }),
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseAge(9000),
+      ],
+      'primary-db-unknown',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      'primary node silent, only one of three confirms, the other cannot tell',
+      [
+        silentFor('db1', 6000),
+        peersSee('DOWN', 'db2'),
+        (w) => replaceBeat(w, 'db3', { primaryCheck: null }),
+        leaseAge(6000),
+      ],
+      'failure-unconfirmed',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      'primary node silent, one peer cannot reach it but another can',
+      [silentFor('db1', 6000), peersSee('DOWN', 'db2'), leaseAge(6000)],
+      'primary-agent-left',
+      null,
+      ['primary-agent-left'],
+    ],
+    [
+      'a partition: the primary reports UP and renews its lease, but no peer reaches it',
+      [peersSee('DOWN', 'db2', 'db3'), leaseAge(500)],
+      'lease-valid',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      'a partition: no peer reaches the primary and it stopped renewing its lease',
+      [peersSee('DOWN', 'db2', 'db3'), leaseAge(4000)],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
     ['a stall shorter than the node timeout', [silentFor('db1', 3000), leaseAge(3000)], 'primary-healthy', null, []],
-    ['automatic failover off', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ policy: { ...clusterRecord().policy, autoFailover: false } })], 'auto-failover-off', null, ['manual-failover-required']],
-    ['every standby lagging past the limit', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })], 'no-candidate', null, ['no-candidate']],
-    ['watchdog fencing: a silent primary whose watchdog was armed is failed over', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { watchdogArmed: true })], 'failover', 'db2', ['failover-started']],
-    ['watchdog fencing: a primary whose agent stood its watchdog down is not failed over automatically', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog'), (w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED', watchdogArmed: false })], 'old-primary-unfenced', null, ['manual-failover-required']],
-    ['watchdog fencing: a primary whose live agent reports its database DOWN needs no watchdog', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog')], 'failover', 'db2', ['failover-started']],
-    ['ec2-stop fencing: a silent primary, confirmed, lease expired: its instance is stopped first', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('ec2-stop')], 'fence-old-primary', null, ['fence-requested']],
-    ['ec2-stop fencing: once its instance is stopped, the failover goes on', [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('ec2-stop'), cluster({ fence: { nodeId: 'db1', term: 1, requestedAtMs: NOW_MS - 2000, stoppedAtMs: NOW_MS - 100 } })], 'failover', 'db2', ['failover-started']],
-    ['ec2-stop fencing: a primary whose own agent fenced its failed database is not stopped from outside', [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, fencing('ec2-stop')], 'failover', 'db2', ['failover-started']],
-    ['standby database down: no failover, a warning', [(w) => replaceBeat(w, 'db3', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'database down' })], 'primary-healthy', null, ['standby-db-down']],
-    ['standby node down: no failover, a warning', [silentFor('db3', 9000)], 'primary-healthy', null, ['standby-agent-down']],
+    [
+      'automatic failover off',
+      [
+        primaryDbDown,
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseReleased,
+        cluster({ policy: { ...clusterRecord().policy, autoFailover: false } }),
+      ],
+      'auto-failover-off',
+      null,
+      ['manual-failover-required'],
+    ],
+    [
+      'every standby lagging past the limit',
+      [
+        primaryDbDown,
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseReleased,
+        (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' }),
+      ],
+      'no-candidate',
+      null,
+      ['no-candidate'],
+    ],
+    [
+      'watchdog fencing: a silent primary whose watchdog was armed is failed over',
+      [
+        silentFor('db1', 6000),
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseAge(6000),
+        fencing('watchdog'),
+        (w) => replaceBeat(w, 'db1', { watchdogArmed: true }),
+      ],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'watchdog fencing: a primary whose agent stood its watchdog down is not failed over automatically',
+      [
+        silentFor('db1', 6000),
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseAge(6000),
+        fencing('watchdog'),
+        (w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED', watchdogArmed: false }),
+      ],
+      'old-primary-unfenced',
+      null,
+      ['manual-failover-required'],
+    ],
+    [
+      'watchdog fencing: a primary whose live agent reports its database DOWN needs no watchdog',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('watchdog')],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'ec2-stop fencing: a silent primary, confirmed, lease expired: its instance is stopped first',
+      [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('ec2-stop')],
+      'fence-old-primary',
+      null,
+      ['fence-requested'],
+    ],
+    [
+      'ec2-stop fencing: once its instance is stopped, the failover goes on',
+      [
+        silentFor('db1', 6000),
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseAge(6000),
+        fencing('ec2-stop'),
+        cluster({ fence: { nodeId: 'db1', term: 1, requestedAtMs: NOW_MS - 2000, stoppedAtMs: NOW_MS - 100 } }),
+      ],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'ec2-stop fencing: a primary whose own agent fenced its failed database is not stopped from outside',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, fencing('ec2-stop')],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'standby database down: no failover, a warning',
+      [(w) => replaceBeat(w, 'db3', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'database down' })],
+      'primary-healthy',
+      null,
+      ['standby-db-down'],
+    ],
+    [
+      'standby node down: no failover, a warning',
+      [silentFor('db3', 9000)],
+      'primary-healthy',
+      null,
+      ['standby-agent-down'],
+    ],
   ])('%s', (_name, changes, rule, promoted, events) => {
     // Act
     const decision = evaluate(...changes);
@@ -87,23 +286,58 @@ describe('decide(): steady phase', () => {
 
   it('bumps the term, records why, and conditions the write on the lease it judged', () => {
     // Act
-    const decision = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ leaseRenewals: 41 }));
+    const decision = evaluate(
+      primaryDbDown,
+      peersSee('DOWN', 'db2', 'db3'),
+      leaseReleased,
+      cluster({ leaseRenewals: 41 }),
+    );
     // Assess
-    expect(decision.next).toMatchObject({ term: 2, primaryNodeId: 'db2', phase: 'promoting', leaseRenewals: 0, leaseReleased: false, version: 2 });
+    expect(decision.next).toMatchObject({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      leaseRenewals: 0,
+      leaseReleased: false,
+      version: 2,
+    });
     expect(decision.next?.failover).toMatchObject({ fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: NOW_MS });
     expect(decision.expectLeaseRenewals).toBe(41);
-    expect(decision.reason).toMatch(/database of primary db1 is DOWN; confirmed by 3 of 3 members \(need 2: db1, db2, db3\).*promoting db2/);
+    expect(decision.reason).toMatch(
+      /database of primary db1 is DOWN; confirmed by 3 of 3 members \(need 2: db1, db2, db3\).*promoting db2/,
+    );
     expect(decision.notices[0]).toMatchObject({ severity: 'WARNING', nodeId: 'db2' });
     expect(decision.notices[0]?.body).toMatch(/Cluster: +prod/);
   });
 
   it.each<[string, Change[], string]>([
-    ['the standby with the most WAL, whatever the priority', [standbyAt('db2', '0/4FFF000'), standbyAt('db3', '0/5000000')], 'db3'],
-    ['on equal WAL, the first in the priority list', [(w) => (w.snapshot.membership = membership(['db1', 'db2', 'db3'], ['db3', 'db2']))], 'db3'],
+    [
+      'the standby with the most WAL, whatever the priority',
+      [standbyAt('db2', '0/4FFF000'), standbyAt('db3', '0/5000000')],
+      'db3',
+    ],
+    [
+      'on equal WAL, the first in the priority list',
+      [(w) => (w.snapshot.membership = membership(['db1', 'db2', 'db3'], ['db3', 'db2']))],
+      'db3',
+    ],
     ['not a standby whose agent is silent', [silentFor('db2', 9000)], 'db3'],
     ['not a standby on another timeline', [(w) => replaceBeat(w, 'db2', { timeline: 2 })], 'db3'],
-    ['not a standby in another subnet when the address is a secondary IP', [cluster({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } }), (w) => replaceBeat(w, 'db1', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-a' } }), (w) => replaceBeat(w, 'db2', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-b' } }), (w) => replaceBeat(w, 'db3', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-a' } })], 'db3'],
-    ['not a standby lagging past the limit', [(w) => replaceBeat(w, 'db1', { currentLsn: '0/6000000' }), standbyAt('db2', '0/4000000')], 'db3'],
+    [
+      'not a standby in another subnet when the address is a secondary IP',
+      [
+        cluster({ address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } }),
+        (w) => replaceBeat(w, 'db1', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-a' } }),
+        (w) => replaceBeat(w, 'db2', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-b' } }),
+        (w) => replaceBeat(w, 'db3', { host: { ...w.snapshot.heartbeats[0]!.host, subnetId: 'subnet-a' } }),
+      ],
+      'db3',
+    ],
+    [
+      'not a standby lagging past the limit',
+      [(w) => replaceBeat(w, 'db1', { currentLsn: '0/6000000' }), standbyAt('db2', '0/4000000')],
+      'db3',
+    ],
   ])('chooses %s', (_name, changes, chosen) => {
     const decision = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, ...changes);
     expect(decision.next?.primaryNodeId).toBe(chosen);
@@ -122,7 +356,9 @@ describe('decide(): steady phase', () => {
     );
     // Assess
     expect(decision.rule).toBe('failure-unconfirmed');
-    expect(decision.reason).toMatch(/failure not confirmed: 1 of 2 members \(need 2: db2\) say its database does not answer/);
+    expect(decision.reason).toMatch(
+      /failure not confirmed: 1 of 2 members \(need 2: db2\) say its database does not answer/,
+    );
     expect(decision.notices.map((notice) => notice.event)).toContain('reduced-protection');
   });
 
@@ -180,30 +416,170 @@ describe('decide(): a failover in progress', () => {
     primaryNodeId: 'db2',
     phase: 'promoting',
     address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' },
-    failover: { kind: 'failover', fromNodeId: 'db1', toNodeId: 'db2', startedAtMs: NOW_MS - 1000, reason: 'db1 down', promotedAtMs: null, addressMovedAtMs: null },
+    failover: {
+      kind: 'failover',
+      fromNodeId: 'db1',
+      toNodeId: 'db2',
+      startedAtMs: NOW_MS - 1000,
+      reason: 'db1 down',
+      promotedAtMs: null,
+      addressMovedAtMs: null,
+    },
   });
   const promoted: Change = (w) => {
     promoting(w);
-    w.snapshot.cluster = { ...w.snapshot.cluster, phase: 'promoted', address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db2' } };
+    w.snapshot.cluster = {
+      ...w.snapshot.cluster,
+      phase: 'promoted',
+      address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db2' },
+    };
   };
-  const db2Primary: Change = (w) => replaceBeat(w, 'db2', { agentType: 'primary', currentLsn: '0/5000100', term: 2, action: { term: 2, step: 'promoted', detail: '' } });
+  const db2Primary: Change = (w) =>
+    replaceBeat(w, 'db2', {
+      agentType: 'primary',
+      currentLsn: '0/5000100',
+      term: 2,
+      action: { term: 2, step: 'promoted', detail: '' },
+    });
 
   it.each<[string, Change[], string, string | null, string[]]>([
     ['waits for the candidate to promote', [promoting, primaryDbDown], 'awaiting-promotion', null, []],
-    ['aborts with SEVERE when the fencing hook fails', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 2, step: 'fence-hook-failed', detail: 'fence.sh exited with 3' } })], 'fence-hook-refused', 'halted', ['failover-aborted', 'halted']],
-    ['does not give up on a candidate silent for less than its node timeout', [promoting, primaryDbDown, silentFor('db2', 3000), phaseAge(3000), leaseAge(9000), fencing('watchdog')], 'awaiting-promotion', null, []],
-    ['waits out the lease a silent candidate may have taken', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(2000), fencing('watchdog')], 'candidate-gone-lease-valid', null, []],
-    ['replaces a silent candidate with the next standby once its lease ran out (watchdog)', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')], 'failover-retry', 'promoting', ['failover-retried']],
-    ['halts on a silent candidate when nothing but its agent can fence it', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('agent')], 'candidate-lost-unfenceable', 'halted', ['failover-aborted', 'halted']],
-    ['replaces a live candidate whose promotion failed, even with agent fencing', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 2, step: 'promote-failed', detail: 'the cluster address still answers' } }), leaseAge(6000), fencing('agent')], 'failover-retry', 'promoting', ['failover-retried']],
-    ['ec2-stop fencing: a silent candidate is stopped from outside before the next is promoted', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('ec2-stop')], 'fence-lost-candidate', 'promoting', ['fence-requested']],
-    ['ec2-stop fencing: ... and once it is stopped, the next standby is promoted', [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('ec2-stop'), cluster({ fence: { nodeId: 'db2', term: 2, requestedAtMs: NOW_MS - 1000, stoppedAtMs: NOW_MS - 10 } })], 'failover-retry', 'promoting', ['failover-retried']],
-    ['waits when no other standby can take over', [promoting, primaryDbDown, silentFor('db2', 9000), silentFor('db3', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')], 'candidate-gone-no-other', 'promoting', ['standby-agent-down']],
-    ['ignores a failure report from an older term', [promoting, primaryDbDown, (w) => replaceBeat(w, 'db2', { action: { term: 1, step: 'fence-hook-failed', detail: 'old' } })], 'awaiting-promotion', null, []],
-    ['moves the address once the candidate is writable', [promoting, primaryDbDown, db2Primary], 'candidate-promoted', 'promoted', ['standby-promoted']],
+    [
+      'aborts with SEVERE when the fencing hook fails',
+      [
+        promoting,
+        primaryDbDown,
+        (w) =>
+          replaceBeat(w, 'db2', { action: { term: 2, step: 'fence-hook-failed', detail: 'fence.sh exited with 3' } }),
+      ],
+      'fence-hook-refused',
+      'halted',
+      ['failover-aborted', 'halted'],
+    ],
+    [
+      'does not give up on a candidate silent for less than its node timeout',
+      [promoting, primaryDbDown, silentFor('db2', 3000), phaseAge(3000), leaseAge(9000), fencing('watchdog')],
+      'awaiting-promotion',
+      null,
+      [],
+    ],
+    [
+      'waits out the lease a silent candidate may have taken',
+      [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(2000), fencing('watchdog')],
+      'candidate-gone-lease-valid',
+      null,
+      [],
+    ],
+    [
+      'replaces a silent candidate with the next standby once its lease ran out (watchdog)',
+      [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')],
+      'failover-retry',
+      'promoting',
+      ['failover-retried'],
+    ],
+    [
+      'halts on a silent candidate when nothing but its agent can fence it',
+      [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('agent')],
+      'candidate-lost-unfenceable',
+      'halted',
+      ['failover-aborted', 'halted'],
+    ],
+    [
+      'replaces a live candidate whose promotion failed, even with agent fencing',
+      [
+        promoting,
+        primaryDbDown,
+        (w) =>
+          replaceBeat(w, 'db2', {
+            action: { term: 2, step: 'promote-failed', detail: 'the cluster address still answers' },
+          }),
+        leaseAge(6000),
+        fencing('agent'),
+      ],
+      'failover-retry',
+      'promoting',
+      ['failover-retried'],
+    ],
+    [
+      'ec2-stop fencing: a silent candidate is stopped from outside before the next is promoted',
+      [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('ec2-stop')],
+      'fence-lost-candidate',
+      'promoting',
+      ['fence-requested'],
+    ],
+    [
+      'ec2-stop fencing: ... and once it is stopped, the next standby is promoted',
+      [
+        promoting,
+        primaryDbDown,
+        silentFor('db2', 9000),
+        phaseAge(9000),
+        leaseAge(6000),
+        fencing('ec2-stop'),
+        cluster({ fence: { nodeId: 'db2', term: 2, requestedAtMs: NOW_MS - 1000, stoppedAtMs: NOW_MS - 10 } }),
+      ],
+      'failover-retry',
+      'promoting',
+      ['failover-retried'],
+    ],
+    [
+      'waits when no other standby can take over',
+      [
+        promoting,
+        primaryDbDown,
+        silentFor('db2', 9000),
+        silentFor('db3', 9000),
+        phaseAge(9000),
+        leaseAge(6000),
+        fencing('watchdog'),
+      ],
+      'candidate-gone-no-other',
+      'promoting',
+      ['standby-agent-down'],
+    ],
+    [
+      'ignores a failure report from an older term',
+      [
+        promoting,
+        primaryDbDown,
+        (w) => replaceBeat(w, 'db2', { action: { term: 1, step: 'fence-hook-failed', detail: 'old' } }),
+      ],
+      'awaiting-promotion',
+      null,
+      [],
+    ],
+    [
+      'moves the address once the candidate is writable',
+      [promoting, primaryDbDown, db2Primary],
+      'candidate-promoted',
+      'promoted',
+      ['standby-promoted'],
+    ],
     ['waits for the standbys to follow', [promoted, primaryDbDown, db2Primary], 'awaiting-repoint', null, []],
-    ['does not wait for a standby whose database is down', [promoted, primaryDbDown, db2Primary, (w) => replaceBeat(w, 'db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down' })], 'failover-completed', 'steady', ['failover-completed', 'standby-db-down', 'standby-db-down']],
-    ['completes when every standby follows the new primary', [promoted, primaryDbDown, db2Primary, (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } })], 'failover-completed', 'steady', ['failover-completed', 'standby-db-down']],
+    [
+      'does not wait for a standby whose database is down',
+      [
+        promoted,
+        primaryDbDown,
+        db2Primary,
+        (w) => replaceBeat(w, 'db3', { agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down' }),
+      ],
+      'failover-completed',
+      'steady',
+      ['failover-completed', 'standby-db-down', 'standby-db-down'],
+    ],
+    [
+      'completes when every standby follows the new primary',
+      [
+        promoted,
+        primaryDbDown,
+        db2Primary,
+        (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } }),
+      ],
+      'failover-completed',
+      'steady',
+      ['failover-completed', 'standby-db-down'],
+    ],
   ])('%s', (_name, changes, rule, phase, events) => {
     // Act
     const decision = evaluate(...changes);
@@ -221,28 +597,55 @@ describe('decide(): a failover in progress', () => {
   });
 
   it('asks for the stop as an action, claiming it with the write, and names the node', () => {
-    const decision = evaluate(silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), fencing('ec2-stop'));
+    const decision = evaluate(
+      silentFor('db1', 6000),
+      peersSee('DOWN', 'db2', 'db3'),
+      leaseAge(6000),
+      fencing('ec2-stop'),
+    );
     expect(decision.actions).toEqual([{ kind: 'fence-node', nodeId: 'db1', term: 1 }]);
     expect(decision.next?.fence).toEqual({ nodeId: 'db1', term: 1, requestedAtMs: NOW_MS, stoppedAtMs: null });
     expect(decision.next?.term).toBe(1);
   });
 
   it('moves the address again, and does not complete, while the record says it is not on the new primary', () => {
-    const decision = evaluate(promoted, primaryDbDown, db2Primary, cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' } }), (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } }));
+    const decision = evaluate(
+      promoted,
+      primaryDbDown,
+      db2Primary,
+      cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' } }),
+      (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } }),
+    );
     expect(decision.rule).toBe('address-not-on-primary');
     expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db2', term: 2 }]);
     expect(decision.next?.phase).toBe('promoted');
   });
 
   it('retries in a new term with the next candidate, keeping the old primary and the start of the failover', () => {
-    const decision = evaluate(promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), cluster({ leaseRenewals: 3 }), leaseAge(6000), fencing('watchdog'));
-    expect(decision.next).toMatchObject({ term: 3, primaryNodeId: 'db3', phase: 'promoting', leaseRenewals: 0, failover: { fromNodeId: 'db1', toNodeId: 'db3', startedAtMs: NOW_MS - 1000 } });
+    const decision = evaluate(
+      promoting,
+      primaryDbDown,
+      silentFor('db2', 9000),
+      phaseAge(9000),
+      cluster({ leaseRenewals: 3 }),
+      leaseAge(6000),
+      fencing('watchdog'),
+    );
+    expect(decision.next).toMatchObject({
+      term: 3,
+      primaryNodeId: 'db3',
+      phase: 'promoting',
+      leaseRenewals: 0,
+      failover: { fromNodeId: 'db1', toNodeId: 'db3', startedAtMs: NOW_MS - 1000 },
+    });
     expect(decision.expectLeaseRenewals).toBe(3);
     expect(decision.reason).toMatch(/candidate db2 stopped reporting.*its lease has run out.*promoting db3 in term 3/);
   });
 
   it('names the new primary, the old one and the reason in the completion notice', () => {
-    const decision = evaluate(promoted, primaryDbDown, db2Primary, (w) => replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } }));
+    const decision = evaluate(promoted, primaryDbDown, db2Primary, (w) =>
+      replaceBeat(w, 'db3', { term: 2, action: { term: 2, step: 'repointed', detail: '' } }),
+    );
     const notice = decision.notices.find((n) => n.event === 'failover-completed');
     expect(notice?.subject).toBe('WARNING: failover completed: db2 is the primary of prod');
     expect(notice?.body).toMatch(/Old primary: db1 \(fenced/);
@@ -251,19 +654,57 @@ describe('decide(): a failover in progress', () => {
 });
 
 describe('decide(): planned switchover', () => {
-  const requested = (toNodeId: string): Change => cluster({ switchover: { toNodeId, requestedAtMs: NOW_MS - 100, requestedBy: 'dba@host' } });
+  const requested = (toNodeId: string): Change =>
+    cluster({ switchover: { toNodeId, requestedAtMs: NOW_MS - 100, requestedBy: 'dba@host' } });
   const demoting: Change = (w) => {
-    w.snapshot.cluster = { ...w.snapshot.cluster, phase: 'demoting', switchover: { toNodeId: 'db2', requestedAtMs: NOW_MS - 2000, requestedBy: 'dba@host' } };
+    w.snapshot.cluster = {
+      ...w.snapshot.cluster,
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: NOW_MS - 2000, requestedBy: 'dba@host' },
+    };
   };
-  const db1Demoted = (lsn: string): Change => (w) => replaceBeat(w, 'db1', { agentType: 'standby', currentLsn: null, receivedLsn: null, replayedLsn: lsn, action: { term: 1, step: 'demoted', detail: lsn } });
+  const db1Demoted =
+    (lsn: string): Change =>
+    (w) =>
+      replaceBeat(w, 'db1', {
+        agentType: 'standby',
+        currentLsn: null,
+        receivedLsn: null,
+        replayedLsn: lsn,
+        action: { term: 1, step: 'demoted', detail: lsn },
+      });
 
   it.each<[string, Change[], string, Record<string, unknown> | null, string[]]>([
-    ['starts by demoting the primary', [requested('db2')], 'switchover-started', { phase: 'demoting', term: 1 }, ['switchover-started']],
-    ['refuses a lagging target and clears the request', [requested('db3'), (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })], 'switchover-refused', { phase: 'steady', switchover: null }, ['switchover-refused']],
-    ['refuses a target whose agent is silent', [requested('db3'), silentFor('db3', 9000)], 'switchover-refused', { switchover: null }, ['switchover-refused', 'standby-agent-down']],
+    [
+      'starts by demoting the primary',
+      [requested('db2')],
+      'switchover-started',
+      { phase: 'demoting', term: 1 },
+      ['switchover-started'],
+    ],
+    [
+      'refuses a lagging target and clears the request',
+      [requested('db3'), (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' })],
+      'switchover-refused',
+      { phase: 'steady', switchover: null },
+      ['switchover-refused'],
+    ],
+    [
+      'refuses a target whose agent is silent',
+      [requested('db3'), silentFor('db3', 9000)],
+      'switchover-refused',
+      { switchover: null },
+      ['switchover-refused', 'standby-agent-down'],
+    ],
     ['waits for the clean stop', [demoting], 'awaiting-demotion', null, []],
     ['waits until the target has every byte', [demoting, db1Demoted('0/5000100')], 'awaiting-demotion', null, []],
-    ['promotes the target once it has every byte, in a new term', [demoting, db1Demoted('0/5000000')], 'switchover-caught-up', { phase: 'promoting', term: 2, primaryNodeId: 'db2', switchover: null }, []],
+    [
+      'promotes the target once it has every byte, in a new term',
+      [demoting, db1Demoted('0/5000000')],
+      'switchover-caught-up',
+      { phase: 'promoting', term: 2, primaryNodeId: 'db2', switchover: null },
+      [],
+    ],
   ])('%s', (_name, changes, rule, next, events) => {
     const decision = evaluate(...changes);
     expect(decision.rule).toBe(rule);
@@ -274,6 +715,8 @@ describe('decide(): planned switchover', () => {
 
   it('says why a lagging target is refused', () => {
     const decision = evaluate(requested('db3'), (w) => replaceBeat(w, 'db1', { currentLsn: '1/0' }));
-    expect(decision.reason).toMatch(/switchover to db3 refused: db3 cannot be promoted: it is \d+ bytes behind, past the 16777216-byte limit/);
+    expect(decision.reason).toMatch(
+      /switchover to db3 refused: db3 cannot be promoted: it is \d+ bytes behind, past the 16777216-byte limit/,
+    );
   });
 });

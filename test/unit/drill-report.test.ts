@@ -10,7 +10,14 @@ const report = (change: Partial<DrillReport>): DrillReport => ({
   termBefore: 1,
   termAfter: 1,
   failedOver: false,
-  timeline: { detectedMs: 900, decidedMs: null, promotedMs: null, addressMovedMs: null, firstWriteMs: null, completedMs: null },
+  timeline: {
+    detectedMs: 900,
+    decidedMs: null,
+    promotedMs: null,
+    addressMovedMs: null,
+    firstWriteMs: null,
+    completedMs: null,
+  },
   writeUnavailableMs: 15_000,
   writes: { acknowledged: 22, missing: null, missingIds: [] },
   outcomeReached: false,
@@ -32,11 +39,21 @@ describe('drill figures', () => {
     expect(text).toMatch(/no failover; primary db1 \(term 1\)/);
     expect(text).toMatch(/acknowledged but missing +unknown: no primary to read them from/);
     expect(text).toMatch(/the expected outcome did not come/);
-    expect(text).toMatch(/writes unavailable for +15000 ms \(the longest gap between acknowledged writes, fault to end of drill\)/);
+    expect(text).toMatch(
+      /writes unavailable for +15000 ms \(the longest gap between acknowledged writes, fault to end of drill\)/,
+    );
   });
 
   it('lists missing ids when there are some, and nothing about the outcome when it came', () => {
-    const text = formatDrillReport(report({ failedOver: true, primaryAfter: 'db2', termAfter: 2, writes: { acknowledged: 30, missing: 2, missingIds: [7, 8] }, outcomeReached: true }));
+    const text = formatDrillReport(
+      report({
+        failedOver: true,
+        primaryAfter: 'db2',
+        termAfter: 2,
+        writes: { acknowledged: 30, missing: 2, missingIds: [7, 8] },
+        outcomeReached: true,
+      }),
+    );
     expect(text).toMatch(/acknowledged but missing +2 \(ids 7, 8\)/);
     expect(text).not.toMatch(/did not come/);
   });

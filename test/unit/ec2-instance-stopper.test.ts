@@ -14,10 +14,19 @@ const target: AddressTarget = {
   cluster: 'prod',
   nodeId: 'db1',
   address: '10.0.1.10',
-  host: { hostname: 'db1', address: '10.0.1.10', dbPort: 5432, privateIp: '10.0.1.10', instanceId: 'i-0a1', eniId: 'eni-0a1' },
+  host: {
+    hostname: 'db1',
+    address: '10.0.1.10',
+    dbPort: 5432,
+    privateIp: '10.0.1.10',
+    instanceId: 'i-0a1',
+    eniId: 'eni-0a1',
+  },
 };
 const stopper = () => new Ec2InstanceStopper(new EC2Client({ region: 'eu-west-1' }), noWait);
-const inState = (name: 'running' | 'stopping' | 'stopped' | 'terminated') => ({ Reservations: [{ Instances: [{ InstanceId: 'i-0a1', State: { Name: name } }] }] });
+const inState = (name: 'running' | 'stopping' | 'stopped' | 'terminated') => ({
+  Reservations: [{ Instances: [{ InstanceId: 'i-0a1', State: { Name: name } }] }],
+});
 
 beforeEach(() => {
   ec2Mock.reset();
@@ -33,7 +42,9 @@ describe('Ec2InstanceStopper', () => {
     // Assess
     expect(result).toBe('stopping');
     expect(ec2Mock.commandCalls(DescribeInstancesCommand)[0]?.args[0].input).toEqual({ InstanceIds: ['i-0a1'] });
-    expect(ec2Mock.commandCalls(StopInstancesCommand).map((call) => call.args[0].input)).toEqual([{ InstanceIds: ['i-0a1'], Force: true }]);
+    expect(ec2Mock.commandCalls(StopInstancesCommand).map((call) => call.args[0].input)).toEqual([
+      { InstanceIds: ['i-0a1'], Force: true },
+    ]);
   });
 
   it.each([
@@ -47,18 +58,27 @@ describe('Ec2InstanceStopper', () => {
   });
 
   it('retries throttling', async () => {
-    ec2Mock.on(DescribeInstancesCommand).rejectsOnce(Object.assign(new Error('slow down'), { name: 'RequestLimitExceeded' })).resolves(inState('stopped'));
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .rejectsOnce(Object.assign(new Error('slow down'), { name: 'RequestLimitExceeded' }))
+      .resolves(inState('stopped'));
     expect(await stopper().stop(target)).toBe('stopped');
   });
 
   it('names the missing permission when AWS refuses', async () => {
     ec2Mock.on(DescribeInstancesCommand).resolves(inState('running'));
-    ec2Mock.on(StopInstancesCommand).rejects(Object.assign(new Error('not allowed'), { name: 'UnauthorizedOperation' }));
-    await expect(stopper().stop(target)).rejects.toThrow(/ec2:StopInstances on i-0a1 was refused \(UnauthorizedOperation\): grant ec2:StopInstances/);
+    ec2Mock
+      .on(StopInstancesCommand)
+      .rejects(Object.assign(new Error('not allowed'), { name: 'UnauthorizedOperation' }));
+    await expect(stopper().stop(target)).rejects.toThrow(
+      /ec2:StopInstances on i-0a1 was refused \(UnauthorizedOperation\): grant ec2:StopInstances/,
+    );
   });
 
   it('refuses a node that reports no instance id, saying how to fix it', async () => {
-    await expect(stopper().stop({ ...target, host: { ...target.host!, instanceId: null } })).rejects.toThrow(AwsSetupError);
+    await expect(stopper().stop({ ...target, host: { ...target.host!, instanceId: null } })).rejects.toThrow(
+      AwsSetupError,
+    );
     await expect(stopper().stop({ ...target, host: null })).rejects.toThrow(/reports no instance id.*aws\.instanceId/);
     expect(ec2Mock.calls()).toHaveLength(0);
   });

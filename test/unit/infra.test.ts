@@ -43,11 +43,20 @@ describe('PgFailover construct', () => {
   const statementsOf = (template: Template, logicalIdPrefix: string) =>
     Object.entries(template.findResources('AWS::IAM::Policy'))
       .filter(([id]) => id.startsWith(logicalIdPrefix))
-      .flatMap(([, resource]) => (resource as { Properties: { PolicyDocument: { Statement: { Action: string | string[] }[] } } }).Properties.PolicyDocument.Statement);
+      .flatMap(
+        ([, resource]) =>
+          (resource as { Properties: { PolicyDocument: { Statement: { Action: string | string[] }[] } } }).Properties
+            .PolicyDocument.Statement,
+      );
 
   it('runs the evaluator on Node 22, arm64, with reserved concurrency, every minute', () => {
     const template = synth();
-    template.hasResourceProperties('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], ReservedConcurrentExecutions: 2, Timeout: 70 });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      ReservedConcurrentExecutions: 2,
+      Timeout: 70,
+    });
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
     template.resourceCountIs('AWS::Lambda::Function', 2);
   });
@@ -70,27 +79,52 @@ describe('PgFailover construct', () => {
   it.each([
     [[], []],
     [['eip'], ['ec2:AssociateAddress', 'ec2:DescribeAddresses']],
-    [['route-table', 'secondary-ip'], ['ec2:AssignPrivateIpAddresses', 'ec2:CreateRoute', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeRouteTables', 'ec2:ReplaceRoute']],
+    [
+      ['route-table', 'secondary-ip'],
+      [
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:CreateRoute',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeRouteTables',
+        'ec2:ReplaceRoute',
+      ],
+    ],
   ] as const)('gives the evaluator EC2 actions for address modes %j only', (modes, actions) => {
     const template = synth({ addressModes: [...modes] });
-    const ec2 = statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy').flatMap((statement) => [statement.Action].flat()).filter((action) => action.startsWith('ec2:'));
+    const ec2 = statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy')
+      .flatMap((statement) => [statement.Action].flat())
+      .filter((action) => action.startsWith('ec2:'));
     expect(ec2.sort()).toEqual([...actions]);
-    const switchoverActions = statementsOf(template, 'PgFailoverSwitchoverServiceRoleDefaultPolicy').flatMap((statement) => [statement.Action].flat());
+    const switchoverActions = statementsOf(template, 'PgFailoverSwitchoverServiceRoleDefaultPolicy').flatMap(
+      (statement) => [statement.Action].flat(),
+    );
     expect(switchoverActions.filter((action) => action.startsWith('ec2:'))).toEqual([]);
   });
 
   it('lets the evaluator stop only instances tagged as cluster members when a cluster fences with ec2-stop', () => {
     const template = synth({ ec2StopFencing: true });
     const statements = statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy');
-    const stop = statements.find((statement) => [statement.Action].flat().includes('ec2:StopInstances')) as { Condition?: unknown } | undefined;
+    const stop = statements.find((statement) => [statement.Action].flat().includes('ec2:StopInstances')) as
+      { Condition?: unknown } | undefined;
     expect(stop?.Condition).toEqual({ StringLike: { 'aws:ResourceTag/pgfailover:cluster': '*' } });
     expect(statements.flatMap((statement) => [statement.Action].flat())).toContain('ec2:DescribeInstances');
-    expect(statementsOf(synth({}), 'PgFailoverEvaluatorServiceRoleDefaultPolicy').flatMap((statement) => [statement.Action].flat())).not.toContain('ec2:StopInstances');
+    expect(
+      statementsOf(synth({}), 'PgFailoverEvaluatorServiceRoleDefaultPolicy').flatMap((statement) =>
+        [statement.Action].flat(),
+      ),
+    ).not.toContain('ec2:StopInstances');
   });
 
   it('sends WARNING and SEVERE to e-mail, everything to Slack, over an encrypted topic', () => {
-    const template = synth({ alertEmails: ['dba@example.com'], slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf' });
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'dba@example.com', FilterPolicy: { severity: ['WARNING', 'SEVERE'] } });
+    const template = synth({
+      alertEmails: ['dba@example.com'],
+      slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf',
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'dba@example.com',
+      FilterPolicy: { severity: ['WARNING', 'SEVERE'] },
+    });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'lambda' });
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     template.resourceCountIs('AWS::Lambda::Function', 3);
@@ -99,12 +133,17 @@ describe('PgFailover construct', () => {
   it('alarms on evaluator errors, failovers and stale heartbeats, and draws a dashboard', () => {
     const template = synth();
     template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
-    template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.decision = "failover" }', MetricTransformations: [Match.objectLike({ MetricName: 'Failovers', MetricNamespace: 'pgfailover' })] });
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.decision = "failover" }',
+      MetricTransformations: [Match.objectLike({ MetricName: 'Failovers', MetricNamespace: 'pgfailover' })],
+    });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
   it('refuses a deployment without clusters', () => {
-    expect(() => new PgFailover(new Stack(new App(), 'Empty'), 'PgFailover', { clusters: [] })).toThrow(/at least one cluster/);
+    expect(() => new PgFailover(new Stack(new App(), 'Empty'), 'PgFailover', { clusters: [] })).toThrow(
+      /at least one cluster/,
+    );
   });
 });
 
@@ -129,10 +168,18 @@ describe('Lambda bundles', () => {
         logLevel: 'silent',
       });
       // Act: load it in a fresh Node process, as the Lambda runtime would.
-      const result = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(join(outdir, 'index.mjs'))}); console.log(typeof m.handler);`], {
-        env: { ...process.env, ...env, AWS_REGION: 'eu-west-1' },
-        encoding: 'utf8',
-      });
+      const result = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(join(outdir, 'index.mjs'))}); console.log(typeof m.handler);`,
+        ],
+        {
+          env: { ...process.env, ...env, AWS_REGION: 'eu-west-1' },
+          encoding: 'utf8',
+        },
+      );
       // Assess
       expect(result.stderr).not.toMatch(/Error/);
       expect(result.stdout.trim()).toBe('function');
@@ -147,12 +194,21 @@ describe('cdk-nag', () => {
     // Prepare: everything switched on.
     const app = new App();
     const stack = new Stack(app, 'Nag', { env: { account: '111122223333', region: 'eu-west-1' } });
-    new PgFailover(stack, 'PgFailover', { clusters: ['prod'], alertEmails: ['dba@example.com'], slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf', addressModes: ['eip', 'secondary-ip', 'route-table'], ec2StopFencing: true });
+    new PgFailover(stack, 'PgFailover', {
+      clusters: ['prod'],
+      alertEmails: ['dba@example.com'],
+      slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf',
+      addressModes: ['eip', 'secondary-ip', 'route-table'],
+      ec2StopFencing: true,
+    });
     Aspects.of(app).add(new AwsSolutionsChecks());
     // Act
     app.synth();
     // Assess
-    const findings = [...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))];
+    const findings = [
+      ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ];
     expect(findings.map((finding) => `${finding.id}: ${String(finding.entry.data)}`)).toEqual([]);
     const suppressed = JSON.stringify(Template.fromStack(stack).toJSON());
     expect(suppressed).toContain('AwsSolutions-IAM5');

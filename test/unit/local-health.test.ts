@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { INITIAL_HEALTH, nextLocalHealth, type HealthPhase, type LocalHealth, type ProbeOutcome } from '../../core/local-health.ts';
+import {
+  INITIAL_HEALTH,
+  nextLocalHealth,
+  type HealthPhase,
+  type LocalHealth,
+  type ProbeOutcome,
+} from '../../core/local-health.ts';
 
 const ok: ProbeOutcome = { kind: 'ok' };
 const failed: ProbeOutcome = { kind: 'failed', reason: 'connection refused' };

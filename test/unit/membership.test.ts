@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../core/errors.ts';
-import { allowNode, effectivePriority, membershipChangeVeto, removeNode, setPriority, type Membership, type MembershipChange } from '../../core/membership.ts';
+import {
+  allowNode,
+  effectivePriority,
+  membershipChangeVeto,
+  removeNode,
+  setPriority,
+  type Membership,
+  type MembershipChange,
+} from '../../core/membership.ts';
 
 const three: Membership = {
   allowed: [
@@ -13,13 +21,38 @@ const three: Membership = {
 
 describe('allowed nodes and standby priority (EFM allow-node, remove-node, priority)', () => {
   it.each<[string, (m: Membership) => Membership, string[], string[]]>([
-    ['allow without priority goes last', (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }), ['db1', 'db2', 'db3', 'db4'], ['db2', 'db3', 'db4']],
-    ['allow with priority 1 goes first', (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }, 1), ['db1', 'db2', 'db3', 'db4'], ['db4', 'db2', 'db3']],
-    ['allow with a priority past the end goes last', (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }, 9), ['db1', 'db2', 'db3', 'db4'], ['db2', 'db3', 'db4']],
-    ['re-allowing a node updates its address and keeps one entry', (m) => allowNode(m, { nodeId: 'db3', address: '10.0.2.12' }, 1), ['db1', 'db2', 'db3'], ['db3', 'db2']],
+    [
+      'allow without priority goes last',
+      (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }),
+      ['db1', 'db2', 'db3', 'db4'],
+      ['db2', 'db3', 'db4'],
+    ],
+    [
+      'allow with priority 1 goes first',
+      (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }, 1),
+      ['db1', 'db2', 'db3', 'db4'],
+      ['db4', 'db2', 'db3'],
+    ],
+    [
+      'allow with a priority past the end goes last',
+      (m) => allowNode(m, { nodeId: 'db4', address: '10.0.1.13' }, 9),
+      ['db1', 'db2', 'db3', 'db4'],
+      ['db2', 'db3', 'db4'],
+    ],
+    [
+      're-allowing a node updates its address and keeps one entry',
+      (m) => allowNode(m, { nodeId: 'db3', address: '10.0.2.12' }, 1),
+      ['db1', 'db2', 'db3'],
+      ['db3', 'db2'],
+    ],
     ['remove takes the node out of both lists', (m) => removeNode(m, 'db2'), ['db1', 'db3'], ['db3']],
     ['set-priority moves a standby', (m) => setPriority(m, 'db3', 1), ['db1', 'db2', 'db3'], ['db3', 'db2']],
-    ['set-priority of an unlisted allowed node inserts it', (m) => setPriority(m, 'db1', 2), ['db1', 'db2', 'db3'], ['db2', 'db1', 'db3']],
+    [
+      'set-priority of an unlisted allowed node inserts it',
+      (m) => setPriority(m, 'db1', 2),
+      ['db1', 'db2', 'db3'],
+      ['db2', 'db1', 'db3'],
+    ],
   ])('%s', (_name, change, allowed, priority) => {
     // Act
     const next = change(three);
@@ -29,7 +62,11 @@ describe('allowed nodes and standby priority (EFM allow-node, remove-node, prior
   });
 
   it.each<[string, (m: Membership) => Membership, RegExp]>([
-    ['an address already used by another node', (m) => allowNode(m, { nodeId: 'db9', address: '10.0.1.11' }), /already belongs to node db2/],
+    [
+      'an address already used by another node',
+      (m) => allowNode(m, { nodeId: 'db9', address: '10.0.1.11' }),
+      /already belongs to node db2/,
+    ],
     ['removing a node that is not allowed', (m) => removeNode(m, 'db9'), /not in the allowed node list/],
     ['prioritising a node that is not allowed', (m) => setPriority(m, 'db9', 1), /allow it first/],
     ['a priority of zero', (m) => setPriority(m, 'db2', 0), /whole number from 1/],
@@ -52,20 +89,55 @@ describe('allowed nodes and standby priority (EFM allow-node, remove-node, prior
 });
 
 describe('the membership guard: what would hurt a running cluster', () => {
-  const withWitness: Membership = { allowed: [...three.allowed, { nodeId: 'w1', address: '10.0.1.20', role: 'witness' }], priority: ['db2', 'db3'] };
+  const withWitness: Membership = {
+    allowed: [...three.allowed, { nodeId: 'w1', address: '10.0.1.20', role: 'witness' }],
+    priority: ['db2', 'db3'],
+  };
   const running = { primaryNodeId: 'db1', liveNodeIds: new Set(['db1', 'db2', 'db3', 'w1']) };
 
   it.each<[string, MembershipChange, RegExp | undefined]>([
-    ['removing the primary', { kind: 'remove', nodeId: 'db1' }, /db1 is the primary of the cluster: removing it leaves the cluster with no primary.*Switch over first/],
+    [
+      'removing the primary',
+      { kind: 'remove', nodeId: 'db1' },
+      /db1 is the primary of the cluster: removing it leaves the cluster with no primary.*Switch over first/,
+    ],
     ['removing a standby', { kind: 'remove', nodeId: 'db3' }, undefined],
-    ['re-addressing a running node', { kind: 'allow', nodeId: 'db2', address: '10.0.9.9', role: 'database' }, /db2 is running with address 10\.0\.1\.11: changing it to 10\.0\.9\.9 makes its heartbeats be rejected/],
-    ['re-allowing a running node at the same address', { kind: 'allow', nodeId: 'db2', address: '10.0.1.11', role: 'database' }, undefined],
-    ['turning a running database node into a witness', { kind: 'allow', nodeId: 'db3', address: '10.0.1.12', role: 'witness' }, /running as a database node; stop its agent/],
-    ['a witness in the priority list', { kind: 'set-priority', nodeId: 'w1', priority: 1 }, /w1 is a witness: it is never promoted/],
-    ['the primary in the priority list', { kind: 'set-priority', nodeId: 'db1', priority: 1 }, /db1 is the primary: it is not a promotion candidate/],
-    ['a priority past the end (99)', { kind: 'set-priority', nodeId: 'db3', priority: 99 }, /priority 99 is past the end of the list of 2 standby position\(s\); give 1 to 2/],
+    [
+      're-addressing a running node',
+      { kind: 'allow', nodeId: 'db2', address: '10.0.9.9', role: 'database' },
+      /db2 is running with address 10\.0\.1\.11: changing it to 10\.0\.9\.9 makes its heartbeats be rejected/,
+    ],
+    [
+      're-allowing a running node at the same address',
+      { kind: 'allow', nodeId: 'db2', address: '10.0.1.11', role: 'database' },
+      undefined,
+    ],
+    [
+      'turning a running database node into a witness',
+      { kind: 'allow', nodeId: 'db3', address: '10.0.1.12', role: 'witness' },
+      /running as a database node; stop its agent/,
+    ],
+    [
+      'a witness in the priority list',
+      { kind: 'set-priority', nodeId: 'w1', priority: 1 },
+      /w1 is a witness: it is never promoted/,
+    ],
+    [
+      'the primary in the priority list',
+      { kind: 'set-priority', nodeId: 'db1', priority: 1 },
+      /db1 is the primary: it is not a promotion candidate/,
+    ],
+    [
+      'a priority past the end (99)',
+      { kind: 'set-priority', nodeId: 'db3', priority: 99 },
+      /priority 99 is past the end of the list of 2 standby position\(s\); give 1 to 2/,
+    ],
     ['a priority within the list', { kind: 'set-priority', nodeId: 'db3', priority: 1 }, undefined],
-    ['a new node placed right after the last', { kind: 'allow', nodeId: 'db4', address: '10.0.1.13', role: 'database', priority: 3 }, undefined],
+    [
+      'a new node placed right after the last',
+      { kind: 'allow', nodeId: 'db4', address: '10.0.1.13', role: 'database', priority: 3 },
+      undefined,
+    ],
   ])('%s', (_name, change, veto) => {
     const said = membershipChangeVeto(withWitness, change, running);
     if (veto) expect(said).toMatch(veto);
@@ -73,6 +145,12 @@ describe('the membership guard: what would hurt a running cluster', () => {
   });
 
   it('lets a stopped node be re-addressed', () => {
-    expect(membershipChangeVeto(three, { kind: 'allow', nodeId: 'db2', address: '10.0.9.9', role: 'database' }, { primaryNodeId: 'db1', liveNodeIds: new Set(['db1']) })).toBeUndefined();
+    expect(
+      membershipChangeVeto(
+        three,
+        { kind: 'allow', nodeId: 'db2', address: '10.0.9.9', role: 'database' },
+        { primaryNodeId: 'db1', liveNodeIds: new Set(['db1']) },
+      ),
+    ).toBeUndefined();
   });
 });

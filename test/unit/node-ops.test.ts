@@ -15,7 +15,11 @@ describe('node operations', () => {
   it('brings a secondary IP up and down with the exact ip commands', async () => {
     // Prepare
     const commands: string[] = [];
-    const ops = createNodeOps(config, undefined, async (command, args) => void commands.push([command, ...args].join(' ')));
+    const ops = createNodeOps(
+      config,
+      undefined,
+      async (command, args) => void commands.push([command, ...args].join(' ')),
+    );
     // Act
     await ops.holdAddress('10.0.1.100', true);
     await ops.holdAddress('10.0.1.100', false);
@@ -25,7 +29,9 @@ describe('node operations', () => {
 
   it('builds primary_conninfo from the replication settings, naming itself for pg_stat_replication', () => {
     const ops = createNodeOps(config, undefined);
-    expect(ops.conninfoFor('10.0.1.10')).toBe('host=10.0.1.10 port=5432 user=replicator application_name=db2 sslmode=require connect_timeout=2 passfile=/var/lib/postgresql/.pgpass');
+    expect(ops.conninfoFor('10.0.1.10')).toBe(
+      'host=10.0.1.10 port=5432 user=replicator application_name=db2 sslmode=require connect_timeout=2 passfile=/var/lib/postgresql/.pgpass',
+    );
     expect(ops.conninfoFor('[fd00::1]:5433')).toMatch(/^host=fd00::1 port=5433 /);
   });
 });

@@ -10,9 +10,18 @@ describe('SNS notifier', () => {
   it('publishes the notice with a subject SNS accepts and attributes a subscription can filter on', async () => {
     // Prepare
     snsMock.on(PublishCommand).resolves({ MessageId: 'm-1' });
-    const notifier = new SnsNotifier(new SNSClient({ region: 'eu-west-1' }), 'arn:aws:sns:eu-west-1:111122223333:pgfailover');
+    const notifier = new SnsNotifier(
+      new SNSClient({ region: 'eu-west-1' }),
+      'arn:aws:sns:eu-west-1:111122223333:pgfailover',
+    );
     // Act
-    await notifier.notify('prod', { event: 'failover-completed', severity: 'WARNING', subject: 'WARNING: failover completed: db2 is the primary of prod', body: 'details', nodeId: 'db2' });
+    await notifier.notify('prod', {
+      event: 'failover-completed',
+      severity: 'WARNING',
+      subject: 'WARNING: failover completed: db2 is the primary of prod',
+      body: 'details',
+      nodeId: 'db2',
+    });
     // Assess
     expect(snsMock.commandCalls(PublishCommand)[0]?.args[0].input).toEqual({
       TopicArn: 'arn:aws:sns:eu-west-1:111122223333:pgfailover',
@@ -40,7 +49,14 @@ describe('SNS notifier', () => {
 
   it('names the missing permission when SNS refuses', async () => {
     snsMock.on(PublishCommand).rejects(Object.assign(new Error('denied'), { name: 'AuthorizationError' }));
-    const notifier = new SnsNotifier(new SNSClient({ region: 'eu-west-1' }), 'arn:aws:sns:eu-west-1:111122223333:pgfailover');
-    await expect(notifier.notify('prod', { event: 'x', severity: 'INFO', subject: 's', body: 'b', nodeId: null })).rejects.toThrow(/sns:Publish on arn:aws:sns:eu-west-1:111122223333:pgfailover was refused \(AuthorizationError\)/);
+    const notifier = new SnsNotifier(
+      new SNSClient({ region: 'eu-west-1' }),
+      'arn:aws:sns:eu-west-1:111122223333:pgfailover',
+    );
+    await expect(
+      notifier.notify('prod', { event: 'x', severity: 'INFO', subject: 's', body: 'b', nodeId: null }),
+    ).rejects.toThrow(
+      /sns:Publish on arn:aws:sns:eu-west-1:111122223333:pgfailover was refused \(AuthorizationError\)/,
+    );
   });
 });
