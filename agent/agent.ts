@@ -18,7 +18,15 @@ import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
 import { findAllowed } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
-import { nextStep, recordStep, type AgentProgress, type AgentStep, type AgentView } from '../core/agent-rules.ts';
+import { FENCE_LEAD_MS, WATCHDOG_LEAD_MS } from '../core/lease-timing.ts';
+import {
+  nextStep,
+  recordStep,
+  renewsLease,
+  type AgentProgress,
+  type AgentStep,
+  type AgentView,
+} from '../core/agent-rules.ts';
 import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
@@ -32,7 +40,7 @@ export interface HeartbeatStore {
   putHeartbeat(heartbeat: HeartbeatRecord): Promise<void>;
   recordRejected(cluster: string, nodeId: string, address: string, reason: string, nowMs: number): Promise<void>;
   deleteRejected(cluster: string, nodeId: string): Promise<void>;
-  renewLease(cluster: string, nodeId: string, term: number): Promise<number>;
+  renewLease(cluster: string, nodeId: string, term: number, durationMs: number): Promise<number>;
   releaseLease(cluster: string, nodeId: string, term: number): Promise<void>;
 }
 
@@ -86,10 +94,6 @@ export interface ProgressStore {
 const BUSY_HEARTBEAT_MS = 250;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
-/** A primary that cannot renew stops its database this long before its lease ends. */
-const FENCE_LEAD_MS = 500;
-/** The watchdog fires this long before the lease ends: after the agent's own fence, before anyone may promote. */
-const WATCHDOG_LEAD_MS = 250;
 /** How often the primary checks whether its lease is about to run out. */
 const LEASE_WATCH_MS = 100;
 
@@ -368,13 +372,14 @@ export class Agent {
 
   private async renewLeaseIfPrimary(cluster: ClusterRecord): Promise<void> {
     const { config, store, clock, logger } = this.deps;
-    if (cluster.primaryNodeId !== config.nodeId || cluster.term !== this.term || !this.writable()) return;
+    if (cluster.term !== this.term || !renewsLease(this.view(cluster, this.membership))) return;
     // The lease is timed from before the request left: the evaluator saw the renewal later than that.
     const sentAtMonoMs = clock.monotonicMs();
     try {
-      await store.renewLease(config.cluster, config.nodeId, cluster.term);
-      this.leaseValidUntilMonoMs = sentAtMonoMs + cluster.policy.leaseDurationMs;
-      await this.armWatchdog(sentAtMonoMs + cluster.policy.leaseDurationMs - WATCHDOG_LEAD_MS);
+      const durationMs = cluster.policy.leaseDurationMs;
+      await store.renewLease(config.cluster, config.nodeId, cluster.term, durationMs);
+      this.leaseValidUntilMonoMs = sentAtMonoMs + durationMs;
+      await this.armWatchdog(sentAtMonoMs + durationMs - WATCHDOG_LEAD_MS);
     } catch (error) {
       if (!(error instanceof StoreConflictError)) throw error;
       logger.warn('lease not renewed: this node is no longer the primary of the current term', { term: cluster.term });
@@ -428,6 +433,8 @@ export class Agent {
             primaryNodeId: goal.primaryNodeId,
             leaseReleased: goal.leaseReleased,
             switchoverTo: goal.switchover?.toNodeId ?? null,
+            paused: goal.pause !== null,
+            promotionAsked: goal.promotion !== null,
           }
         : null,
       seenTerm: this.term,
@@ -656,9 +663,10 @@ export class Agent {
       // armed with the lease's end before pg_promote(), so a pause from here on cannot leave a writable
       // server behind once the evaluator may give up on this node.
       const sentAtMonoMs = clock.monotonicMs();
-      await this.deps.store.renewLease(config.cluster, config.nodeId, term);
-      this.leaseValidUntilMonoMs = sentAtMonoMs + goal.policy.leaseDurationMs;
-      await this.armWatchdog(sentAtMonoMs + goal.policy.leaseDurationMs - WATCHDOG_LEAD_MS);
+      const durationMs = goal.policy.leaseDurationMs;
+      await this.deps.store.renewLease(config.cluster, config.nodeId, term, durationMs);
+      this.leaseValidUntilMonoMs = sentAtMonoMs + durationMs;
+      await this.armWatchdog(sentAtMonoMs + durationMs - WATCHDOG_LEAD_MS);
       const remainingMs = this.leaseValidUntilMonoMs - clock.monotonicMs();
       if (remainingMs <= FENCE_LEAD_MS) {
         return this.report(

@@ -2,10 +2,8 @@
 // Exit codes: 0 success (cluster-status: healthy), 1 cluster-status found problems, 2 bad input,
 // 3 any other failure (store unreachable, PostgreSQL failed to start, ...).
 
-import { hostname, userInfo } from 'node:os';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../core/clock.ts';
-import { loadAgentConfig } from '../core/agent-config.ts';
 import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
 import { ConfigError, NotFoundError, StoreConflictError, UsageError } from '../core/errors.ts';
 import {
@@ -17,7 +15,6 @@ import {
   type MembershipChange,
 } from '../core/membership.ts';
 import { historyEntry } from '../core/history.ts';
-import { planResume } from '../core/resume.ts';
 import {
   DEFAULT_CLUSTER_POLICY,
   clusterNameSchema,
@@ -27,7 +24,7 @@ import {
   type MembershipRecord,
 } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
-import { explainStoreError, type StoreContext } from '../core/store-errors.ts';
+import { explainStoreError } from '../core/store-errors.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { runDemo } from './demo.ts';
 import { FAULTS, runDrill, type Fault } from './local/drill.ts';
@@ -43,90 +40,25 @@ import {
   localUp,
   readLocalState,
 } from './local/local-cluster.ts';
-import { followSwitchover, requestSwitchover } from './switchover.ts';
-
-interface StoreOptions {
-  table: string;
-  region?: string;
-  endpoint?: string;
-  config?: string;
-  cluster?: string;
-}
-
-const out = (text: string) => process.stdout.write(`${text}\n`);
-
-function wholeNumber(name: string, min: number) {
-  return (value: string): number => {
-    const number = Number(value);
-    if (!/^\d+$/.test(value) || number < min)
-      throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}; got "${value}"`);
-    return number;
-  };
-}
-
-function validated(schema: typeof nodeIdSchema, what: string) {
-  return (value: string): string => {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success)
-      throw new InvalidArgumentError(`${what} "${value}": ${parsed.error.issues[0]?.message ?? 'not valid'}`);
-    return parsed.data;
-  };
-}
-
-/** The store the command talks to, so that a failure can be explained in its terms. */
-let storeContext: StoreContext | undefined;
-
-/** Store and cluster from the flags, or from an agent config file (--config) as EFM reads its properties. */
-function resolveStore(options: StoreOptions): { store: StateStore; cluster: string | undefined } {
-  if (options.config) {
-    const config = loadAgentConfig(options.config);
-    storeContext = {
-      table: config.store.table,
-      region: config.store.region ?? process.env.AWS_REGION,
-      endpoint: config.store.endpoint,
-    };
-    return { store: StateStore.connect(config.store), cluster: options.cluster ?? config.cluster };
-  }
-  storeContext = { table: options.table, region: options.region, endpoint: options.endpoint };
-  return {
-    store: StateStore.connect({ table: options.table, region: options.region, endpoint: options.endpoint }),
-    cluster: options.cluster,
-  };
-}
-
-/** The cluster named, which must exist; or the only one in the table. */
-async function requireCluster(store: StateStore, cluster: string | undefined): Promise<string> {
-  if (cluster) {
-    if (await store.getCluster(cluster)) return cluster;
-    const known = await store.listClusters();
-    throw new UsageError(
-      `there is no cluster ${cluster} in table ${store.table}${known.length ? `; it holds ${known.join(', ')}` : '; it holds none'}. Check --cluster, or create it with: pgfailover init --cluster ${cluster}`,
-    );
-  }
-  const clusters = await store.listClusters();
-  if (clusters.length === 1 && clusters[0]) return clusters[0];
-  if (clusters.length === 0)
-    throw new UsageError(`table ${store.table} holds no cluster; create one with: pgfailover init --cluster NAME`);
-  throw new UsageError(
-    `table ${store.table} holds several clusters (${clusters.join(', ')}); choose one with --cluster NAME`,
-  );
-}
+import { followRoleChange } from './role-change.ts';
+import { requestSwitchover } from '../core/role-change-request.ts';
+import {
+  changeOptions,
+  operator,
+  out,
+  requireCluster,
+  resolveStore,
+  storeContext,
+  validated,
+  wholeNumber,
+  withStoreOptions,
+  type StoreOptions,
+} from './cli-support.ts';
+import { addMaintenanceCommands } from './maintenance-commands.ts';
 
 function printStatus(report: ClusterStatusReport, json: boolean): void {
   out(json ? JSON.stringify(report, null, 2) : formatClusterStatus(report));
   process.exitCode = report.healthy ? 0 : 1;
-}
-
-function withStoreOptions(command: Command): Command {
-  return command
-    .addOption(new Option('--table <name>', 'state table').env('PGFAILOVER_TABLE').default('pgfailover'))
-    .addOption(new Option('--region <region>', 'AWS region of the table').env('AWS_REGION'))
-    .addOption(
-      new Option('--endpoint <url>', 'DynamoDB-compatible endpoint (local mode, tests)').env(
-        'PGFAILOVER_STORE_ENDPOINT',
-      ),
-    )
-    .option('--config <file>', "take the table and cluster from an agent's configuration file");
 }
 
 const program = new Command()
@@ -233,9 +165,6 @@ withStoreOptions(program.command('init'))
     },
   );
 
-/** Who runs this command, for the history. */
-const operator = () => `${userInfo().username}@${hostname()}`;
-
 /**
  * Checks a membership change against the running cluster (the core's guard), applies it, and records it
  * in the history with who, what and why. Refused changes change nothing; --force applies them anyway and
@@ -291,11 +220,6 @@ async function changeMembership(
   );
   return membership;
 }
-
-const changeOptions = (command: Command): Command =>
-  command
-    .option('--force', 'make a change the guard refuses (it says why); recorded as forced')
-    .option('--reason <text>', 'why, for the history');
 
 changeOptions(withStoreOptions(program.command('allow-node')))
   .description("allow a node to join the cluster (EFM's add-node / allow-node)")
@@ -375,38 +299,7 @@ changeOptions(withStoreOptions(program.command('set-priority')))
     out(`priority list of ${name}: ${membership.priority.join(' ')}`);
   });
 
-changeOptions(withStoreOptions(program.command('resume')))
-  .description('take a halted cluster back to steady, after checking that this cannot make a second writable primary')
-  .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
-  .action(async (options: StoreOptions & { force?: boolean; reason?: string }) => {
-    const { store, cluster } = resolveStore(options);
-    const name = await requireCluster(store, cluster);
-    const snapshot = await store.readSnapshot(name);
-    const nowMs = Date.now();
-    const plan = planResume(snapshot, nowMs, options.force === true);
-    if (!plan.ok) throw new UsageError(`resume refused: ${plan.reason}. Nothing was changed`);
-    await store.writeCluster(plan.next, {
-      version: snapshot.cluster.version,
-      leaseRenewals: snapshot.cluster.leaseRenewals,
-    });
-    await store.appendHistory(
-      historyEntry(
-        {
-          cluster: name,
-          term: plan.next.term,
-          kind: 'change',
-          event: 'resume',
-          severity: 'WARNING',
-          subject: `resumed from halted: ${plan.summary}`,
-          body: [`By: ${operator()}`, `Why: ${options.reason ?? '(no reason given)'}`].join('\n'),
-          nodeId: plan.next.primaryNodeId,
-          actor: operator(),
-        },
-        nowMs,
-      ),
-    );
-    out(`cluster ${name} resumed: ${plan.summary}`);
-  });
+addMaintenanceCommands(program);
 
 withStoreOptions(program.command('cluster-status'))
   .description(
@@ -428,10 +321,11 @@ async function switchoverCommand(
   timeoutMs: number,
 ): Promise<void> {
   const sinceMs = Date.now();
-  await requestSwitchover(store, cluster, to, `${userInfo().username}@${hostname()}`, systemClock);
+  const fromTerm = (await store.getCluster(cluster))?.term ?? 0;
+  await requestSwitchover(store, cluster, to, operator(), systemClock);
   out(`switchover of ${cluster} to ${to} requested; the evaluator carries it out`);
   if (!wait) return;
-  const done = await followSwitchover(store, cluster, to, sinceMs, timeoutMs, out);
+  const done = await followRoleChange(store, cluster, { fromTerm, toNodeId: to }, sinceMs, timeoutMs, out);
   out(done ? `switchover completed: ${to} is the primary` : 'switchover did not complete');
   process.exitCode = done ? 0 : 1;
 }

@@ -29,7 +29,13 @@ export interface AgentView {
   nodeId: string;
   /** The newest goal this agent has read, or null before the first. */
   goal:
-    | (Pick<ClusterRecord, 'term' | 'phase' | 'primaryNodeId' | 'leaseReleased'> & { switchoverTo: string | null })
+    | (Pick<ClusterRecord, 'term' | 'phase' | 'primaryNodeId' | 'leaseReleased'> & {
+        switchoverTo: string | null;
+        /** The cluster is paused for maintenance (pgfailover pause). */
+        paused: boolean;
+        /** An administrator asked for a manual failover (pgfailover promote). */
+        promotionAsked: boolean;
+      })
     | null;
   /** The highest term this agent has seen: older goals are ignored. */
   seenTerm: number;
@@ -67,6 +73,21 @@ const done = (view: AgentView, step: AgentStep): boolean =>
   view.goal !== null && view.progress.term === view.goal.term && view.progress.done.includes(step);
 const mine = (view: AgentView): boolean => view.goal?.primaryNodeId === view.nodeId;
 const phase = (view: AgentView): ClusterRecord['phase'] | undefined => view.goal?.phase;
+
+/** Paused, and nobody asked for a manual failover (which ends the leniency for the failed primary). */
+const maintenance = (view: AgentView): boolean => view.goal?.paused === true && !view.goal.promotionAsked;
+
+/**
+ * Whether this node renews the primary's lease now: a writable primary of the current term does; so does
+ * a paused cluster's primary whose database is stopped for maintenance, so that it may come back as the
+ * primary (its lease never lapses) and nobody may be promoted in its place meanwhile. A manual failover
+ * asked for ends that: the primary then fences and releases, as without the pause.
+ */
+export function renewsLease(view: AgentView): boolean {
+  if (!mine(view) || view.goal === null || view.goal.term !== view.seenTerm) return false;
+  if (view.db.writable) return true;
+  return maintenance(view) && phase(view) === 'steady' && view.db.status !== 'UP' && !view.goal.leaseReleased;
+}
 
 /** Tried top to bottom; the first row whose `when` holds decides. */
 export const AGENT_RULES: AgentRule[] = [
@@ -109,6 +130,15 @@ export const AGENT_RULES: AgentRule[] = [
       !done(v, 'post-promotion-hook'),
     step: 'post-promotion-hook',
     reason: () => 'promoted, and the address has moved: run the post-promotion hook',
+  },
+  {
+    // Maintenance: the DBA stopped it to restart or upgrade it; it keeps its lease (renewsLease) and role.
+    id: 'paused-database-down',
+    when: (v) =>
+      mine(v) && phase(v) === 'steady' && v.db.status === 'DOWN' && maintenance(v) && v.goal?.leaseReleased === false,
+    step: null,
+    reason: () =>
+      'the cluster is paused: the primary database is down and left alone (no fence); its lease is kept so nobody is promoted in its place',
   },
   {
     id: 'own-database-down',

@@ -9,6 +9,8 @@
 import { lsnLagBytes } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
 import type { AgentType, AllowedNode, ClusterRecord, DbStatus, HeartbeatRecord } from './records.ts';
+import type { Facts } from './decide.ts';
+import { readerFacts } from './reader-facts.ts';
 import type { ClusterSnapshot } from './state-store.ts';
 
 export const CLUSTER_STATUS_SCHEMA_VERSION = 1;
@@ -61,8 +63,16 @@ export interface ClusterStatusReport {
     primary: { nodeId: string; currentLsn: string | null; timeline: number | null } | null;
     standbys: PromoteStandby[];
     safeToPromote: boolean;
+    /** The standby a failover now would promote, chosen by the evaluator's own rule (chooseCandidate). */
+    candidate: { nodeId: string; reason: string } | null;
+    /** Standbys a failover now would not promote, each with the evaluator's reason. */
+    notChosen: { nodeId: string; reason: string }[];
     verdict: string;
   };
+  /** A pause for maintenance (pgfailover pause), or null. */
+  pause: { sinceMs: number; by: string; reason: string } | null;
+  /** A manual failover asked for and not yet carried out (pgfailover promote), or null. */
+  promotion: { toNodeId: string | null; requestedBy: string; requestedAtMs: number; force: boolean } | null;
   rejectedNodes: { nodeId: string; address: string; reason: string; attempts: number; lastAtMs: number }[];
   /** Each one makes the exit code non-zero. */
   problems: string[];
@@ -73,6 +83,8 @@ export interface ClusterStatusReport {
 
 export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): ClusterStatusReport {
   const { cluster, membership } = snapshot;
+  // The evaluator's facts, as a reader can know them: one candidate choice for the report and decide().
+  const facts = readerFacts(snapshot, nowMs);
   const problems: string[] = [];
   const warnings: string[] = [];
   const heartbeatOf = new Map(snapshot.heartbeats.map((heartbeat) => [heartbeat.nodeId, heartbeat]));
@@ -149,6 +161,14 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     );
   }
 
+  if (cluster.pause)
+    warnings.push(
+      `paused since ${new Date(cluster.pause.sinceMs).toISOString()} by ${cluster.pause.by} (${cluster.pause.reason}): no automatic failover, stopped databases are left alone; end it with pgfailover resume --cluster ${cluster.cluster}`,
+    );
+  if (cluster.promotion)
+    warnings.push(
+      `a manual failover${cluster.promotion.toNodeId ? ` to ${cluster.promotion.toNodeId}` : ''} asked for by ${cluster.promotion.requestedBy} is waiting for the evaluator's rules (see pgfailover history)`,
+    );
   const primaryHeartbeat = primary ? heartbeatOf.get(primary.nodeId) : undefined;
   const promoteStandbys = standbys.map((standby) =>
     promoteStandby(standby, primary, primaryHeartbeat, cluster.policy.maxLagBytes),
@@ -219,8 +239,17 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     promoteStatus: {
       primary: primary ? { nodeId: primary.nodeId, currentLsn: primary.currentLsn, timeline: primary.timeline } : null,
       standbys: promoteStandbys,
-      ...verdict(primary !== undefined, promoteStandbys, cluster.policy.maxLagBytes),
+      ...verdict(primary !== undefined, promoteStandbys, facts),
     },
+    pause: cluster.pause,
+    promotion: cluster.promotion
+      ? {
+          toNodeId: cluster.promotion.toNodeId,
+          requestedBy: cluster.promotion.requestedBy,
+          requestedAtMs: cluster.promotion.requestedAtMs,
+          force: cluster.promotion.force,
+        }
+      : null,
     rejectedNodes,
     problems,
     warnings,
@@ -340,30 +369,34 @@ function promoteStandby(
   return { ...base, lagBytes, inSync: true, info: notes.filter(Boolean).join('; ') };
 }
 
+/** The verdict is the evaluator's own candidate choice (decide.ts's chooseCandidate), never a second one. */
 function verdict(
   hasPrimary: boolean,
   standbys: PromoteStandby[],
-  maxLagBytes: number,
-): { safeToPromote: boolean; verdict: string } {
-  if (!hasPrimary)
+  facts: Facts,
+): Pick<ClusterStatusReport['promoteStatus'], 'safeToPromote' | 'candidate' | 'notChosen' | 'verdict'> {
+  const candidate = facts.candidate ? { nodeId: facts.candidate.nodeId, reason: facts.candidate.reason } : null;
+  const notChosen = facts.vetoes.map((veto) => ({ nodeId: veto.nodeId, reason: veto.reason }));
+  const unchosen = notChosen.length
+    ? ` Not chosen: ${notChosen.map((v) => `${v.nodeId} (${v.reason})`).join('; ')}.`
+    : '';
+  if (!candidate)
     return {
       safeToPromote: false,
-      verdict: 'No single running primary: cannot judge whether a standby is safe to promote.',
+      candidate,
+      notChosen,
+      verdict: `No standby can be promoted: it is not safe to promote.${unchosen || ' There is no standby.'}`,
     };
-  if (standbys.length === 0)
-    return { safeToPromote: false, verdict: 'No running standby: there is nothing to promote.' };
-  const inSync = standbys.filter((standby) => standby.inSync);
-  if (inSync.length === 0)
-    return {
-      safeToPromote: false,
-      verdict: `No standby is in sync with the primary (lag limit ${maxLagBytes} bytes). It is not safe to promote.`,
-    };
-  const lagging = standbys.filter((standby) => !standby.inSync).map((standby) => standby.nodeId);
-  const allLevel = inSync.every((standby) => standby.lagBytes === 0);
-  const head = allLevel
+  const level = hasPrimary && standbys.every((standby) => standby.lagBytes === 0);
+  const head = level
     ? 'Standby database(s) in sync with primary. It is safe to promote.'
-    : `Standby database(s) within the ${maxLagBytes}-byte lag limit of the primary. It is safe to promote.`;
-  return { safeToPromote: true, verdict: lagging.length > 0 ? `${head} Not in sync: ${lagging.join(', ')}.` : head };
+    : `It is safe to promote (within the ${facts.cluster.policy.maxLagBytes}-byte lag limit).`;
+  return {
+    safeToPromote: true,
+    candidate,
+    notChosen,
+    verdict: `${head} A failover now would promote ${candidate.nodeId} (${candidate.reason}).${unchosen}`,
+  };
 }
 
 function formatSeconds(ms: number): string {
@@ -382,7 +415,7 @@ const AGENT_TYPE_LABEL: Record<NodeStatus['agentType'], string> = {
 export function formatClusterStatus(report: ClusterStatusReport): string {
   const lines: string[] = [];
   lines.push(
-    `Cluster Status: ${report.cluster}   (term ${report.term}${report.phase === 'steady' ? '' : `, ${report.phase.toUpperCase()}`}, automatic failover ${report.autoFailover ? 'on' : 'OFF'}, fencing ${report.fencing})`,
+    `Cluster Status: ${report.cluster}   (term ${report.term}${report.phase === 'steady' ? '' : `, ${report.phase.toUpperCase()}`}${report.pause ? ', PAUSED' : ''}, automatic failover ${report.autoFailover ? 'on' : 'OFF'}, fencing ${report.fencing})`,
   );
   lines.push('');
   // The VIP column appears once an address is managed; "*" marks the node that holds it, as in EFM.

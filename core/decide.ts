@@ -134,7 +134,9 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals
       ? monoMs - lease.changedAtMonoMs
       : 0;
-  const leaseWindowMs = cluster.policy.leaseDurationMs + cluster.policy.leaseMarginMs;
+  // The holder may have renewed under a longer lease than the policy now says (set-policy): wait out the longer.
+  const leaseWindowMs =
+    Math.max(cluster.policy.leaseDurationMs, cluster.leaseGrantedMs ?? 0) + cluster.policy.leaseMarginMs;
   const leaseExpired = cluster.leaseReleased || leaseAgeMs > leaseWindowMs;
 
   // Healthy means its agent says so and the cluster agrees: a primary that a majority cannot reach is
@@ -153,7 +155,13 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     cluster.phase === 'promoting'
       ? nodes.find((n) => n.node.nodeId === cluster.failover?.fromNodeId)?.heartbeat
       : primaryBeat;
-  const { candidate, vetoes, eligible } = chooseCandidate(cluster, membership, nodes, referenceBeat, excluded);
+  // A manual failover may name its standby, and with --force accept one past the lag limit.
+  const promotion = cluster.phase === 'steady' ? cluster.promotion : null;
+  const { candidate, vetoes, eligible } = chooseCandidate(cluster, membership, nodes, referenceBeat, excluded, {
+    target: promotion?.toNodeId ?? undefined,
+    ignoreLag: promotion?.force === true,
+    requestedBy: promotion?.requestedBy,
+  });
   const phase = observations.phase;
   const phaseAgeMs =
     phase && phase.term === cluster.term && phase.phase === cluster.phase ? monoMs - phase.sinceMonoMs : 0;
@@ -197,6 +205,32 @@ export function switchoverVeto(f: Facts, toNodeId: string): string | undefined {
 }
 
 /**
+ * Why the manual failover asked for (pgfailover promote) cannot apply, or undefined while it still can.
+ * Only what will not change by waiting: a failure not yet confirmed or a lease not yet run out are waited
+ * for by the rules, as for an automatic failover.
+ */
+export function promotionVeto(f: Facts): string | undefined {
+  const promotion = f.cluster.promotion;
+  if (!promotion) return undefined;
+  if (promotion.term !== f.cluster.term)
+    return `it was asked for in term ${promotion.term} and the cluster is in term ${f.cluster.term} now`;
+  if (f.primaryHealthy)
+    return `the primary ${f.cluster.primaryNodeId ?? '?'} is healthy, so a failover would make two primaries; ask for a switchover instead (pgfailover promote --switchover)`;
+  const target = promotion.toNodeId;
+  if (target !== null) {
+    const node = f.nodes.find((n) => n.node.nodeId === target);
+    if (!node) return `${target} is not in the allowed node list`;
+    if (target === f.cluster.primaryNodeId) return `${target} is the primary that failed`;
+    if (node.witness) return `${target} is a witness and has no database to promote`;
+    const veto = f.vetoes.find((entry) => entry.nodeId === target);
+    if (veto) return `${target} cannot be promoted: ${veto.reason}`;
+  } else if (!f.candidate) {
+    return `no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`;
+  }
+  return undefined;
+}
+
+/**
  * Least data loss first: the live standby with the most WAL received, then replayed; ties go to the
  * priority list. A standby further behind the old primary's last known position than maxLagBytes, on
  * another timeline, or not UP is never chosen automatically; each refusal is kept with its reason.
@@ -207,6 +241,7 @@ export function chooseCandidate(
   nodes: readonly NodeFacts[],
   primaryBeat: HeartbeatRecord | undefined,
   excluded?: ReadonlyMap<string, string>,
+  manual: { target?: string | undefined; ignoreLag?: boolean; requestedBy?: string | undefined } = {},
 ): { candidate: Candidate | undefined; vetoes: { nodeId: string; reason: string }[]; eligible: string[] } {
   const vetoes: { nodeId: string; reason: string }[] = [];
   const eligible: { nodeId: string; receivedLsn: string; replayedLsn: string; rank: number }[] = [];
@@ -263,7 +298,7 @@ export function chooseCandidate(
       continue;
     }
     const lagBytes = reference ? lsnLagBytes(reference, lsn) : 0;
-    if (lagBytes > cluster.policy.maxLagBytes) {
+    if (lagBytes > cluster.policy.maxLagBytes && !manual.ignoreLag) {
       vetoes.push({
         nodeId,
         reason: `it is ${lagBytes} bytes behind, past the ${cluster.policy.maxLagBytes}-byte limit`,
@@ -275,8 +310,20 @@ export function chooseCandidate(
   eligible.sort(
     (a, b) => compareLsn(b.receivedLsn, a.receivedLsn) || compareLsn(b.replayedLsn, a.replayedLsn) || a.rank - b.rank,
   );
-  const best = eligible[0];
   const eligibleIds = eligible.map((entry) => entry.nodeId);
+  if (manual.target !== undefined) {
+    const chosen = eligible.find((entry) => entry.nodeId === manual.target);
+    if (!chosen) return { candidate: undefined, vetoes, eligible: eligibleIds };
+    const best = eligible[0];
+    const behind = best && best.nodeId !== chosen.nodeId ? `; ${best.nodeId} has more WAL (${best.receivedLsn})` : '';
+    const reason = `${chosen.nodeId} named by ${manual.requestedBy ?? 'an administrator'} (received ${chosen.receivedLsn}, replayed ${chosen.replayedLsn})${behind}`;
+    return {
+      candidate: { nodeId: chosen.nodeId, receivedLsn: chosen.receivedLsn, reason },
+      vetoes,
+      eligible: eligibleIds,
+    };
+  }
+  const best = eligible[0];
   if (!best) return { candidate: undefined, vetoes, eligible: eligibleIds };
   const tied =
     eligible.filter((other) => other.receivedLsn === best.receivedLsn && other.replayedLsn === best.replayedLsn)
@@ -314,8 +361,10 @@ function promoteInNewTerm(
     primaryNodeId: toNodeId,
     leaseRenewals: 0,
     leaseReleased: false,
+    leaseGrantedMs: null,
     phase: 'promoting',
     switchover: null,
+    promotion: null,
     failover: { ...failover, toNodeId, promotedAtMs: null, addressMovedAtMs: null },
   });
 }
@@ -448,6 +497,7 @@ export const STEADY_RULES: Rule[] = [
         primaryNodeId: only.node.nodeId,
         leaseRenewals: 0,
         leaseReleased: false,
+        leaseGrantedMs: null,
       });
       return {
         rule: 'no-primary-recorded',
@@ -504,6 +554,21 @@ export const STEADY_RULES: Rule[] = [
       };
     },
   },
+  {
+    id: 'promotion-refused',
+    when: (f) => promotionVeto(f) !== undefined,
+    then: (f) => {
+      const promotion = f.cluster.promotion;
+      const reason = `manual failover${promotion?.toNodeId ? ` to ${promotion.toNodeId}` : ''} asked for by ${promotion?.requestedBy ?? '?'} refused: ${promotionVeto(f) ?? ''}`;
+      const next = bump(f, { promotion: null });
+      return {
+        rule: 'promotion-refused',
+        reason,
+        next,
+        notices: [makeNotice(next, 'promotion-refused', 'WARNING', reason, { nodeId: promotion?.toNodeId ?? null })],
+      };
+    },
+  },
   addressNotOnPrimaryRule((f) => f.primaryHealthy),
   {
     id: 'primary-healthy',
@@ -549,8 +614,18 @@ export const STEADY_RULES: Rule[] = [
       ),
   },
   {
+    // Maintenance: the failure is reported, nobody is promoted unless a person asks (pgfailover promote).
+    id: 'paused',
+    when: (f) => f.cluster.pause !== null && f.cluster.promotion === null,
+    then: (f) =>
+      wait(
+        'paused',
+        `${primaryProblem(f)}, confirmed; the cluster is paused (${f.cluster.pause?.reason ?? ''}): no automatic failover; pgfailover resume ends the pause, pgfailover promote fails over now${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`,
+      ),
+  },
+  {
     id: 'auto-failover-off',
-    when: (f) => !f.cluster.policy.autoFailover,
+    when: (f) => !f.cluster.policy.autoFailover && f.cluster.promotion === null,
     then: (f) =>
       wait(
         'auto-failover-off',
@@ -579,6 +654,7 @@ export const STEADY_RULES: Rule[] = [
     id: 'old-primary-unfenced',
     when: (f) =>
       f.cluster.policy.fencing === 'watchdog' &&
+      f.cluster.promotion?.force !== true &&
       !f.cluster.leaseReleased &&
       f.primary?.heartbeat?.watchdogArmed !== true &&
       !(f.primaryLive && f.primaryDbStatus === 'DOWN'),
@@ -593,7 +669,11 @@ export const STEADY_RULES: Rule[] = [
     when: () => true,
     then: (f) => {
       const candidate = f.candidate as Candidate;
-      const reason = `${primaryProblem(f)}; confirmed by ${votes(f)}; lease ${f.cluster.leaseReleased ? 'released by the old primary' : 'expired'}; promoting ${candidate.nodeId}: ${candidate.reason}`;
+      const promotion = f.cluster.promotion;
+      const manual = promotion
+        ? `manual failover asked for by ${promotion.requestedBy}${promotion.force ? ' (forced)' : ''}; `
+        : '';
+      const reason = `${manual}${primaryProblem(f)}; confirmed by ${votes(f)}; lease ${f.cluster.leaseReleased ? 'released by the old primary' : 'expired'}; promoting ${candidate.nodeId}: ${candidate.reason}`;
       const next = promoteInNewTerm(f, candidate.nodeId, {
         kind: 'failover',
         fromNodeId: f.cluster.primaryNodeId,
@@ -1017,6 +1097,14 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
         nodeId: primaryId,
         lines: [reason],
       });
+    if (rule === 'paused')
+      alerts.push({
+        key: `manual-failover-required:${primaryId}`,
+        severity: 'SEVERE',
+        subject: `primary ${primaryId} failed while the cluster is paused: manual failover required`,
+        nodeId: primaryId,
+        lines: [reason],
+      });
     if (rule === 'auto-failover-off')
       alerts.push({
         key: `manual-failover-required:${primaryId}`,
@@ -1032,6 +1120,26 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
         subject: `primary ${primaryId} failed and no standby can be promoted`,
         nodeId: primaryId,
         lines: [reason],
+      });
+  }
+  const pause = f.cluster.pause;
+  if (pause) {
+    // Wall clock on purpose: a reminder spans evaluator lifetimes, and a clock step only moves its timing.
+    const lines = [`Why: ${pause.reason}`, `Since: ${new Date(pause.sinceMs).toISOString()}`];
+    alerts.push({
+      key: 'paused',
+      severity: 'WARNING',
+      subject: `cluster paused by ${pause.by}: no automatic failover until pgfailover resume`,
+      nodeId: null,
+      lines,
+    });
+    if (f.nowMs - pause.sinceMs > f.cluster.policy.pauseReminderMs)
+      alerts.push({
+        key: 'paused-too-long',
+        severity: 'SEVERE',
+        subject: `cluster paused for over ${Math.round(f.cluster.policy.pauseReminderMs / 60_000)} min: still no automatic failover; end it with pgfailover resume`,
+        nodeId: null,
+        lines,
       });
   }
   if (f.cluster.phase === 'halted')

@@ -62,6 +62,8 @@ export const clusterPolicySchema = z.strictObject({
    * says which promise each makes.
    */
   fencing: z.enum(['agent', 'watchdog', 'ec2-stop']).default('agent'),
+  /** A pause left on longer than this raises a SEVERE reminder (Patroni's pause has none; people forget). */
+  pauseReminderMs: z.number().int().positive().default(3_600_000),
 });
 export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
 
@@ -77,6 +79,12 @@ export const clusterRecordSchema = z.strictObject({
   leaseRenewals: z.number().int().nonnegative(),
   /** Set by the primary's agent after it fenced its own database: the lease need not be waited out. */
   leaseReleased: z.boolean(),
+  /**
+   * The lease duration the holder assumed at its last renewal. The evaluator waits out the longer of this
+   * and the policy's, so a lease shortened by set-policy is never judged by the new length before the
+   * holder has renewed under it. Null before the first renewal of a term.
+   */
+  leaseGrantedMs: z.number().int().positive().nullable().default(null),
   /** steady: serving. demoting: a switchover is stopping the primary cleanly. promoting: term bumped,
    * the candidate is promoting. promoted: the candidate is writable and holds the address; standbys are
    * being repointed. halted: a failover was aborted. */
@@ -89,6 +97,37 @@ export const clusterRecordSchema = z.strictObject({
       requestedBy: z.string(),
     })
     .nullable(),
+  /**
+   * A manual failover asked for by an administrator (pgfailover promote, EFM's promote): carried out by
+   * the evaluator under every rule of an automatic one (confirmed failure, lease or fence), regardless of
+   * autoFailover and pause. Dropped, with a notice, as soon as it cannot apply (the primary is healthy,
+   * the target cannot be promoted) and when the term changes.
+   */
+  promotion: z
+    .strictObject({
+      /** The standby to promote, or null for the evaluator's choice. */
+      toNodeId: nodeIdSchema.nullable(),
+      term: z.number().int().nonnegative(),
+      requestedAtMs: epochMs,
+      requestedBy: z.string(),
+      /** The administrator accepts a standby past the lag limit, and vouches the old primary is stopped. */
+      force: z.boolean(),
+    })
+    .nullable()
+    .default(null),
+  /**
+   * Maintenance (Patroni's pause): detection and notices go on, nothing is promoted automatically and
+   * agents leave a stopped primary database alone (no fence), so it can be restarted or upgraded in place.
+   * The lease still holds: a primary that cannot renew still stops itself.
+   */
+  pause: z
+    .strictObject({
+      sinceMs: epochMs,
+      by: z.string(),
+      reason: z.string(),
+    })
+    .nullable()
+    .default(null),
   failover: z
     .strictObject({
       kind: z.enum(['failover', 'switchover']),
@@ -317,4 +356,5 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   leaseDurationMs: 3_000,
   leaseMarginMs: 500,
   fencing: 'agent',
+  pauseReminderMs: 3_600_000,
 };

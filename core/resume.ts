@@ -48,7 +48,9 @@ export function planResume(snapshot: ClusterSnapshot, nowMs: number, force: bool
     phase: 'steady' as const,
     leaseRenewals: 0,
     leaseReleased: false,
+    leaseGrantedMs: null,
     switchover: null,
+    promotion: null,
     failover: null,
     fence: null,
   };

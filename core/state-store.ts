@@ -165,8 +165,11 @@ export class StateStore {
       primaryNodeId: spec.primaryNodeId ?? null,
       leaseRenewals: 0,
       leaseReleased: false,
+      leaseGrantedMs: null,
       phase: 'steady',
       switchover: null,
+      promotion: null,
+      pause: null,
       failover: null,
       fence: null,
       alerts: [],
@@ -460,14 +463,14 @@ export class StateStore {
   }
 
   /** The primary's lease renewal: only while it is still the primary of that term. */
-  async renewLease(cluster: string, nodeId: string, term: number): Promise<number> {
+  async renewLease(cluster: string, nodeId: string, term: number, durationMs: number): Promise<number> {
     return this.leaseUpdate(
       cluster,
       nodeId,
       term,
-      'SET #leaseRenewals = #leaseRenewals + :one',
-      { '#leaseRenewals': 'leaseRenewals' },
-      { ':one': 1 },
+      'SET #leaseRenewals = #leaseRenewals + :one, #leaseGrantedMs = :duration',
+      { '#leaseRenewals': 'leaseRenewals', '#leaseGrantedMs': 'leaseGrantedMs' },
+      { ':one': 1, ':duration': durationMs },
     );
   }
 

@@ -21,7 +21,7 @@ import { cut, delay, faultTarget, heal, loss, stepClock } from './lab-faults.ts'
 import { isAlive, pauseProcess, resumeProcess } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { systemClock } from '../../core/clock.ts';
-import { requestSwitchover } from '../../core/switchover-request.ts';
+import { requestSwitchover } from '../../core/role-change-request.ts';
 
 export const FAULTS = [
   'kill-primary-db',

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Clock } from '../../core/clock.ts';
 import { describeIssues, clusterNameSchema, nodeIdSchema } from '../../core/records.ts';
 import type { StateStore } from '../../core/state-store.ts';
-import { requestSwitchover } from '../../core/switchover-request.ts';
+import { requestSwitchover } from '../../core/role-change-request.ts';
 
 const requestSchema = z.strictObject({
   cluster: clusterNameSchema,

@@ -228,7 +228,7 @@ describe('resume from the CLI', () => {
     // Assess
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(
-      /cluster stuck resumed: no database is writable: db1 recorded as the failed primary of term 3/,
+      /cluster stuck: resumed from halted: no database is writable: db1 recorded as the failed primary of term 3/,
     );
     expect(await dynamo.store.getCluster('stuck')).toMatchObject({
       phase: 'steady',
@@ -242,6 +242,212 @@ describe('resume from the CLI', () => {
         .map((entry) => entry.event),
     ).toEqual(['resume']);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/resume refused: cluster stuck is not halted \(phase steady\)/);
+    expect(again.stderr).toMatch(
+      /cluster stuck is neither paused nor halted \(phase steady\); there is nothing to resume/,
+    );
+  });
+});
+
+/** A cluster of db1 (primary), db2, db3 and witness w1, every agent reporting (sent a minute ahead). */
+async function runningCluster(name: string, primaryFailed: boolean): Promise<void> {
+  await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, Date.now());
+  await dynamo.store.updateMembership(
+    name,
+    (m) =>
+      allowNode(
+        ['db1', 'db2', 'db3'].reduce(
+          (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.3.${10 + index}` }),
+          m,
+        ),
+        { nodeId: 'w1', address: '10.0.3.20', role: 'witness' },
+      ),
+    Date.now(),
+  );
+  const sentAtMs = Date.now() + 60_000;
+  const check = primaryFailed
+    ? { primaryNodeId: 'db1', status: 'DOWN' as const, reason: 'connection refused' }
+    : { primaryNodeId: 'db1', status: 'UP' as const, reason: '' };
+  await dynamo.store.putHeartbeat(
+    primaryFailed
+      ? heartbeat('db1', {
+          cluster: name,
+          agentType: 'idle',
+          dbStatus: 'DOWN',
+          dbInfo: 'database down: connection refused',
+          receivedLsn: null,
+          replayedLsn: null,
+          currentLsn: null,
+          sentAtMs,
+        })
+      : primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, sentAtMs }),
+  );
+  for (const id of ['db2', 'db3'])
+    await dynamo.store.putHeartbeat(heartbeat(id, { cluster: name, sentAtMs, primaryCheck: check }));
+  await dynamo.store.putHeartbeat(
+    heartbeat('w1', {
+      cluster: name,
+      sentAtMs,
+      agentType: 'witness',
+      dbStatus: 'N/A',
+      receivedLsn: null,
+      replayedLsn: null,
+      primaryCheck: check,
+    }),
+  );
+}
+
+describe('promote from the CLI', () => {
+  it('with a healthy primary, asks for a switchover to the best standby and records who asked', async () => {
+    // Prepare
+    await runningCluster('pro1', false);
+    // Act
+    const result = await runCli(['promote', '--no-wait', '--reason', 'patching db1', '--cluster', 'pro1', ...at()]);
+    // Assess
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/switchover to db2 of pro1 requested/);
+    expect((await dynamo.store.getCluster('pro1'))?.switchover).toMatchObject({ toNodeId: 'db2' });
+    const change = (await dynamo.store.readHistory('pro1')).entries.find((entry) => entry.kind === 'change');
+    expect(change).toMatchObject({ event: 'promote-switchover', subject: 'switchover to db2 asked for' });
+    expect(change?.body).toMatch(/Why: patching db1/);
+  });
+
+  it.each<[string, boolean, string[], RegExp]>([
+    [
+      '--switchover when the primary has failed',
+      true,
+      ['--switchover'],
+      /switchover refused: a switchover needs a healthy primary.*the database of primary db1 is DOWN/,
+    ],
+    [
+      'a manual failover to the witness',
+      true,
+      ['--target', 'w1'],
+      /manual failover to w1 refused: w1 is a witness and has no database to promote/,
+    ],
+    [
+      'a manual failover to a node that is not allowed',
+      true,
+      ['--target', 'db9'],
+      /manual failover to db9 refused: db9 is not in the allowed node list/,
+    ],
+    [
+      'a switchover to the primary itself',
+      false,
+      ['--target', 'db1'],
+      /switchover to db1 refused: db1 is already the primary/,
+    ],
+  ])('refuses %s with exit 2 and changes nothing', async (_name, failed, args, message) => {
+    // Prepare
+    const name = `pro-${Math.random().toString(36).slice(2, 8)}`;
+    await runningCluster(name, failed);
+    const before = await dynamo.store.getCluster(name);
+    // Act
+    const result = await runCli(['promote', '--no-wait', ...args, '--cluster', name, ...at()]);
+    // Assess
+    expect(result.code, result.stdout).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(await dynamo.store.getCluster(name)).toEqual(before);
+  });
+
+  it("refuses a manual failover the peers have not confirmed, with the evaluator's reason", async () => {
+    // Prepare: db1 reports its database DOWN but the standbys still reach it.
+    await runningCluster('pro2', true);
+    for (const id of ['db2', 'db3'])
+      await dynamo.store.putHeartbeat(
+        heartbeat(id, {
+          cluster: 'pro2',
+          seq: 11,
+          sentAtMs: Date.now() + 60_000,
+          primaryCheck: { primaryNodeId: 'db1', status: 'UP', reason: '' },
+        }),
+      );
+    // Act
+    const result = await runCli(['promote', '--no-wait', '--cluster', 'pro2', ...at()]);
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/manual failover refused: .*failure not confirmed/);
+    expect((await dynamo.store.getCluster('pro2'))?.promotion).toBeNull();
+  });
+
+  it('records a confirmed manual failover for the evaluator, says what it waits for, and withdraws it on timeout', async () => {
+    // Prepare
+    await runningCluster('pro3', true);
+    // Act: nobody evaluates here, so the request is recorded, followed for a second, and withdrawn.
+    const result = await runCli(['promote', '--timeout-ms', '1000', '--cluster', 'pro3', ...at()]);
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/manual failover to db2 of pro3 requested/);
+    expect(result.stdout).toMatch(/waiting first: .*lease may still be valid/);
+    expect(result.stdout).toMatch(/did not complete; the request was withdrawn/);
+    expect((await dynamo.store.getCluster('pro3'))?.promotion).toBeNull();
+    const events = (await dynamo.store.readHistory('pro3')).entries.map((entry) => entry.event);
+    expect(events).toContain('promote-failover');
+  });
+});
+
+describe('pause, resume and set-policy from the CLI', () => {
+  it('pauses (once), shows it in cluster-status, resumes, and records both', async () => {
+    // Prepare
+    await runningCluster('mnt1', false);
+    // Act
+    const paused = await runCli(['pause', '--reason', 'minor upgrade', '--cluster', 'mnt1', ...at()]);
+    const twice = await runCli(['pause', '--cluster', 'mnt1', '--json', ...at()]);
+    const status = await runCli(['cluster-status', '--cluster', 'mnt1', ...at()]);
+    const record = await dynamo.store.getCluster('mnt1');
+    const resumed = await runCli(['resume', '--cluster', 'mnt1', ...at()]);
+    // Assess
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(record?.pause).toMatchObject({ reason: 'minor upgrade' });
+    expect(JSON.parse(twice.stdout)).toMatchObject({ paused: true, changed: false });
+    expect(status.stdout).toMatch(/PAUSED/);
+    expect(status.stdout).toMatch(/paused since .*\(minor upgrade\)/);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/pause ended/);
+    expect((await dynamo.store.getCluster('mnt1'))?.pause).toBeNull();
+    const changes = (await dynamo.store.readHistory('mnt1')).entries.filter((entry) => entry.kind === 'change');
+    expect(changes.map((entry) => entry.event)).toEqual(['pause', 'resume']);
+  });
+
+  it('changes the policy, prints what it means, records it; refuses a lease too short to work', async () => {
+    // Prepare
+    await runningCluster('pol1', false);
+    // Act
+    const dry = await runCli(['set-policy', '--lease-ms', '5000', '--dry-run', '--cluster', 'pol1', ...at()]);
+    const afterDry = await dynamo.store.getCluster('pol1');
+    const changed = await runCli([
+      'set-policy',
+      '--lease-ms',
+      '5000',
+      '--auto-failover',
+      'off',
+      '--reason',
+      'flaky network',
+      '--cluster',
+      'pol1',
+      ...at(),
+    ]);
+    const tooShort = await runCli(['set-policy', '--lease-ms', '1200', '--cluster', 'pol1', ...at()]);
+    const nothing = await runCli(['set-policy', '--cluster', 'pol1', ...at()]);
+    const json = await runCli(['set-policy', '--max-lag-bytes', '0', '--json', '--cluster', 'pol1', ...at()]);
+    // Assess
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/would change the policy of pol1: leaseDurationMs 3000 -> 5000/);
+    expect(afterDry?.policy.leaseDurationMs).toBe(3000);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toMatch(/nobody is promoted until 5500 ms after its last lease renewal/);
+    expect(changed.stdout).toMatch(/blip tolerance: a primary rides out .* up to 3500 ms/);
+    expect(changed.stdout).toMatch(/automatic failover off/);
+    expect((await dynamo.store.getCluster('pol1'))?.policy).toMatchObject({
+      leaseDurationMs: 5000,
+      autoFailover: false,
+    });
+    expect(tooShort.code).toBe(2);
+    expect(tooShort.stderr).toMatch(/a lease of 1200 ms is too short.*at least 2000 ms/);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/set-policy needs at least one of/);
+    expect(JSON.parse(json.stdout)).toMatchObject({ changed: true, changes: ['maxLagBytes 16777216 -> 0'] });
+    const change = (await dynamo.store.readHistory('pol1')).entries.find((entry) => entry.event === 'set-policy');
+    expect(change?.subject).toBe('policy changed: autoFailover true -> false, leaseDurationMs 3000 -> 5000');
+    expect(change?.body).toMatch(/Why: flaky network[\s\S]*Effect: primary node dies/);
   });
 });

@@ -120,23 +120,25 @@ describe('state store on dynalite', () => {
     // Prepare
     const name = await newCluster();
     // Act
-    const first = await dynamo.store.renewLease(name, 'db1', 1);
-    const second = await dynamo.store.renewLease(name, 'db1', 1);
-    const impostor = await dynamo.store.renewLease(name, 'db2', 1).catch((caught: unknown) => caught);
-    const oldTerm = await dynamo.store.renewLease(name, 'db1', 0).catch((caught: unknown) => caught);
+    const first = await dynamo.store.renewLease(name, 'db1', 1, 3000);
+    const second = await dynamo.store.renewLease(name, 'db1', 1, 5000);
+    const impostor = await dynamo.store.renewLease(name, 'db2', 1, 3000).catch((caught: unknown) => caught);
+    const oldTerm = await dynamo.store.renewLease(name, 'db1', 0, 3000).catch((caught: unknown) => caught);
     // Assess
     expect([first, second]).toEqual([1, 2]);
     expect(impostor).toBeInstanceOf(StoreConflictError);
     expect((impostor as StoreConflictError<{ primaryNodeId: string }>).current?.primaryNodeId).toBe('db1');
     expect(oldTerm).toBeInstanceOf(StoreConflictError);
     expect((await dynamo.store.getCluster(name))?.leaseRenewals).toBe(2);
+    // The record says how long the holder believes its last renewal lasts.
+    expect((await dynamo.store.getCluster(name))?.leaseGrantedMs).toBe(5000);
   });
 
   it('refuses a decision made on a lease that was renewed after it was read', async () => {
     // Prepare: an evaluator reads the record, then the primary renews.
     const name = await newCluster();
     const read = (await dynamo.store.getCluster(name))!;
-    await dynamo.store.renewLease(name, 'db1', 1);
+    await dynamo.store.renewLease(name, 'db1', 1, 3000);
     const failover = { ...read, version: read.version + 1, term: 2, primaryNodeId: 'db2' };
     // Act
     const result = await dynamo.store

@@ -4,7 +4,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AGENT_RULES, nextStep, recordStep, type AgentStep, type AgentView } from '../../core/agent-rules.ts';
+import {
+  AGENT_RULES,
+  nextStep,
+  recordStep,
+  renewsLease,
+  type AgentStep,
+  type AgentView,
+} from '../../core/agent-rules.ts';
 import { ProgressFile } from '../../agent/progress-file.ts';
 
 type Change = (view: AgentView) => AgentView;
@@ -13,7 +20,15 @@ function standbyView(): AgentView {
   return {
     witness: false,
     nodeId: 'db2',
-    goal: { term: 1, phase: 'steady', primaryNodeId: 'db1', leaseReleased: false, switchoverTo: null },
+    goal: {
+      term: 1,
+      phase: 'steady',
+      primaryNodeId: 'db1',
+      leaseReleased: false,
+      switchoverTo: null,
+      paused: false,
+      promotionAsked: false,
+    },
     seenTerm: 1,
     db: { status: 'UP', writable: false, inRecovery: true, upstream: '10.0.1.10:5432' },
     primaryAddress: '10.0.1.10:5432',
@@ -132,6 +147,35 @@ describe('the agent rule table', () => {
       'fence-and-release',
     ],
     [
+      'paused: the primary whose database the DBA stopped is left alone',
+      [asPrimary, db({ status: 'DOWN', writable: false }), goal({ paused: true })],
+      'paused-database-down',
+      null,
+    ],
+    [
+      'paused, but a manual failover was asked for: fences and releases as usual',
+      [asPrimary, db({ status: 'DOWN', writable: false }), goal({ paused: true, promotionAsked: true })],
+      'own-database-down',
+      'fence-and-release',
+    ],
+    [
+      'paused: a primary that cannot renew its lease still stops itself',
+      [asPrimary, goal({ paused: true }), set({ leaseRemainingMs: 100 })],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'paused: a writable node that is not the primary is still fenced',
+      [
+        newPrimaryDb3,
+        goal({ paused: true }),
+        db({ writable: true, inRecovery: false }),
+        set({ leaseRemainingMs: 2500 }),
+      ],
+      'second-primary',
+      'fence',
+    ],
+    [
       '... not once the lease is released',
       [asPrimary, db({ status: 'DOWN', writable: false }), goal({ leaseReleased: true })],
       'primary-nothing-to-do',
@@ -186,6 +230,38 @@ describe('the agent rule table', () => {
     expect(decision.rule).toBe(rule);
     expect(decision.step).toBe(step);
     expect(decision.reason.length).toBeGreaterThan(5);
+  });
+
+  it.each<[string, Change[], boolean]>([
+    ['a writable primary renews', [asPrimary], true],
+    ['a standby never does', [], false],
+    ['a primary whose database is down does not', [asPrimary, db({ status: 'DOWN', writable: false })], false],
+    [
+      'paused: a primary whose database is down for maintenance does',
+      [asPrimary, db({ status: 'DOWN', writable: false }), goal({ paused: true })],
+      true,
+    ],
+    [
+      'paused, but a manual failover was asked for: does not',
+      [asPrimary, db({ status: 'DOWN', writable: false }), goal({ paused: true, promotionAsked: true })],
+      false,
+    ],
+    [
+      'paused, lease already released (fenced before the pause): does not',
+      [asPrimary, db({ status: 'DOWN', writable: false }), goal({ paused: true, leaseReleased: true })],
+      false,
+    ],
+    ['a primary of a goal older than the term it has seen: does not', [asPrimary, set({ seenTerm: 2 })], false],
+    [
+      'paused: a standby whose database is down does not',
+      [db({ status: 'DOWN', writable: false }), goal({ paused: true })],
+      false,
+    ],
+  ])('lease renewal: %s', (_name, changes, renews) => {
+    // Prepare
+    const view = changes.reduce((current, change) => change(current), standbyView());
+    // Act / Assess
+    expect(renewsLease(view)).toBe(renews);
   });
 
   it('has one row that always holds, last, so every view gets an answer', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildClusterStatus, formatClusterStatus } from '../../core/cluster-status.ts';
+import { readerFacts } from '../../core/reader-facts.ts';
 import type { ClusterSnapshot } from '../../core/state-store.ts';
 import {
   clusterRecord,
@@ -19,7 +20,12 @@ describe('cluster-status verdict and exit code', () => {
     expect(report.problems).toEqual([]);
     expect(report.healthy).toBe(true);
     expect(report.promoteStatus.safeToPromote).toBe(true);
-    expect(report.promoteStatus.verdict).toBe('Standby database(s) in sync with primary. It is safe to promote.');
+    expect(report.promoteStatus.verdict).toMatch(/^Standby database\(s\) in sync with primary. It is safe to promote./);
+    // The candidate is decide()'s own choice, with its reason.
+    expect(report.promoteStatus.candidate).toEqual({
+      nodeId: 'db2',
+      reason: expect.stringMatching(/^db2 has the most WAL/),
+    });
     expect(report.standbyPriority).toEqual(['db2', 'db3']);
     expect(report.nodes.map((node) => [node.nodeId, node.agentType, node.agentStatus, node.dbStatus])).toEqual([
       ['db1', 'primary', 'UP', 'UP'],
@@ -244,6 +250,51 @@ describe('cluster-status verdict and exit code', () => {
     };
     const report = buildClusterStatus(snapshot, NOW_MS);
     expect(report.warnings.join('\n')).toMatch(/only 2 member\(s\).*failover protection is reduced/);
+  });
+
+  it.each<[string, (s: ClusterSnapshot) => ClusterSnapshot, string | null]>([
+    ['the most WAL wins', (s) => withHeartbeat(s, heartbeat('db3', { receivedLsn: '0/5000100' })), 'db3'],
+    ['a silent standby is not chosen', (s) => withHeartbeat(s, heartbeat('db2', { sentAtMs: NOW_MS - 60_000 })), 'db3'],
+    ['a standby on another timeline is not chosen', (s) => withHeartbeat(s, heartbeat('db2', { timeline: 2 })), 'db3'],
+    [
+      'every standby past the lag limit: none',
+      (s) =>
+        withHeartbeat(
+          withHeartbeat(s, heartbeat('db2', { receivedLsn: '0/1000', replayedLsn: '0/1000' })),
+          heartbeat('db3', { receivedLsn: '0/1000', replayedLsn: '0/1000' }),
+        ),
+      null,
+    ],
+  ])("names the evaluator's own candidate: %s", (_name, change, expected) => {
+    // Prepare
+    const snapshot = change(healthySnapshot());
+    // Act
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    const decided = readerFacts(snapshot, NOW_MS).candidate?.nodeId ?? null;
+    // Assess
+    expect(report.promoteStatus.candidate?.nodeId ?? null).toBe(expected);
+    expect(decided).toBe(expected);
+    expect(report.promoteStatus.safeToPromote).toBe(expected !== null);
+    if (expected === null) expect(report.promoteStatus.notChosen.map((v) => v.nodeId)).toEqual(['db2', 'db3']);
+  });
+
+  it('shows a pause and a pending manual failover as warnings, and in the header', () => {
+    // Prepare
+    const snapshot: ClusterSnapshot = {
+      ...healthySnapshot(),
+      cluster: clusterRecord({
+        pause: { sinceMs: NOW_MS - 60_000, by: 'dba@host', reason: 'minor upgrade' },
+        promotion: { toNodeId: 'db3', term: 1, requestedAtMs: NOW_MS - 1000, requestedBy: 'dba@host', force: false },
+      }),
+    };
+    // Act
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    // Assess
+    expect(report.pause).toMatchObject({ by: 'dba@host', reason: 'minor upgrade' });
+    expect(report.promotion).toMatchObject({ toNodeId: 'db3', requestedBy: 'dba@host' });
+    expect(report.warnings.join('\n')).toMatch(/paused since .* by dba@host \(minor upgrade\).*pgfailover resume/);
+    expect(report.warnings.join('\n')).toMatch(/manual failover to db3 asked for by dba@host/);
+    expect(formatClusterStatus(report)).toMatch(/^Cluster Status: prod +\(term 1, PAUSED, automatic failover on/);
   });
 
   it("notes a standby missing from the primary's pg_stat_replication", () => {

@@ -70,6 +70,30 @@ const standbyAt =
   (w) =>
     replaceBeat(w, nodeId, { receivedLsn: lsn, replayedLsn: lsn });
 
+const promotion =
+  (change: Partial<NonNullable<ClusterSnapshot['cluster']['promotion']>>): Change =>
+  (w) => {
+    w.snapshot.cluster = {
+      ...w.snapshot.cluster,
+      promotion: {
+        toNodeId: 'db3',
+        term: 1,
+        requestedAtMs: NOW_MS - 100,
+        requestedBy: 'dba@host',
+        force: false,
+        ...change,
+      },
+    };
+  };
+const paused =
+  (forMs: number): Change =>
+  (w) => {
+    w.snapshot.cluster = {
+      ...w.snapshot.cluster,
+      pause: { sinceMs: NOW_MS - forMs, by: 'dba@host', reason: 'minor upgrade' },
+    };
+  };
+
 function evaluate(...changes: Change[]): Decision {
   const snapshot = healthySnapshot();
   snapshot.membership = membership(['db1', 'db2', 'db3'], ['db2', 'db3']);
@@ -259,6 +283,124 @@ describe('decide(): steady phase', () => {
       'failover',
       'db2',
       ['failover-started'],
+    ],
+    [
+      'manual failover asked for, automatic failover off: carried out',
+      [
+        primaryDbDown,
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseReleased,
+        cluster({ policy: { ...clusterRecord().policy, autoFailover: false } }),
+        promotion({ toNodeId: null }),
+      ],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'manual failover to a named standby that is not the best: carried out to it',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, standbyAt('db3', '0/4FFF000'), promotion({})],
+      'failover',
+      'db3',
+      ['failover-started'],
+    ],
+    [
+      'manual failover while the primary is healthy: refused (that would be two primaries)',
+      [promotion({})],
+      'promotion-refused',
+      null,
+      ['promotion-refused'],
+    ],
+    [
+      'manual failover while the failure is not confirmed: waits, like an automatic one',
+      [primaryDbDown, leaseReleased, promotion({})],
+      'failure-unconfirmed',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      "manual failover while the old primary's lease may be valid: waits for it",
+      [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(2000), promotion({})],
+      'lease-valid',
+      null,
+      ['primary-suspect'],
+    ],
+    [
+      'manual failover to a standby past the lag limit: refused without --force',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, standbyAt('db3', '0/1000'), promotion({})],
+      'promotion-refused',
+      null,
+      ['promotion-refused'],
+    ],
+    [
+      '... carried out with --force (EFM prompts here)',
+      [
+        primaryDbDown,
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseReleased,
+        standbyAt('db3', '0/1000'),
+        promotion({ force: true }),
+      ],
+      'failover',
+      'db3',
+      ['failover-started'],
+    ],
+    [
+      'manual failover to the witness or an unknown node: refused',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, promotion({ toNodeId: 'db9' })],
+      'promotion-refused',
+      null,
+      ['promotion-refused'],
+    ],
+    [
+      'manual failover asked for in an older term: dropped',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, promotion({ term: 0 })],
+      'promotion-refused',
+      null,
+      ['promotion-refused'],
+    ],
+    [
+      'watchdog fencing, primary unfenced: a forced manual failover goes on (the person vouches it is stopped)',
+      [
+        silentFor('db1', 6000),
+        peersSee('DOWN', 'db2', 'db3'),
+        leaseAge(6000),
+        fencing('watchdog'),
+        (w) => replaceBeat(w, 'db1', { agentStatus: 'EXITED', watchdogArmed: false }),
+        promotion({ toNodeId: null, force: true }),
+      ],
+      'failover',
+      'db2',
+      ['failover-started'],
+    ],
+    [
+      'paused: a confirmed failure with an expired lease is reported, nobody promoted',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, paused(0)],
+      'paused',
+      null,
+      ['manual-failover-required', 'paused'],
+    ],
+    [
+      'paused: a manual failover is still carried out',
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, paused(0), promotion({ toNodeId: null })],
+      'failover',
+      'db2',
+      ['failover-started', 'paused'],
+    ],
+    ['paused, healthy: a warning that stays while paused', [paused(0)], 'primary-healthy', null, ['paused']],
+    [
+      'paused longer than the reminder: SEVERE',
+      [paused(3_600_001)],
+      'primary-healthy',
+      null,
+      ['paused', 'paused-too-long'],
+    ],
+    [
+      'lease shortened by set-policy: judged by the longer lease the holder renewed under',
+      [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(4000), cluster({ leaseGrantedMs: 5000 })],
+      'lease-valid',
+      null,
+      ['primary-suspect'],
     ],
     [
       'standby database down: no failover, a warning',

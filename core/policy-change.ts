@@ -1,0 +1,70 @@
+// `pgfailover set-policy`: a change of the cluster's policy at run time, checked, with what it means for
+// failover time and blip tolerance in words. Pure: the snapshot and the change in, the policy and the
+// explanation out (or a UsageError saying what is wrong).
+
+import { DEFAULT_TIMEOUTS } from './agent-config.ts';
+import { UsageError } from './errors.ts';
+import { FENCE_LEAD_MS, leaseProblem, leaseTiming, longestNodeTimeoutMs } from './lease-timing.ts';
+import { clusterPolicySchema, describeIssues, type ClusterPolicy } from './records.ts';
+import type { ClusterSnapshot } from './state-store.ts';
+
+export type PolicyChange = Partial<
+  Pick<ClusterPolicy, 'autoFailover' | 'leaseDurationMs' | 'leaseMarginMs' | 'maxLagBytes' | 'pauseReminderMs'>
+>;
+
+export interface PolicyPlan {
+  policy: ClusterPolicy;
+  /** "leaseDurationMs 3000 -> 5000", one per field that changes. */
+  changes: string[];
+  /** What the new policy means, for the person and the history. */
+  effects: string[];
+}
+
+/** What a policy means for the time to replace a dead primary node and the blips a primary rides out. */
+export function describeTiming(policy: ClusterPolicy, nodeTimeoutMs: number): string[] {
+  const timing = leaseTiming(policy, nodeTimeoutMs);
+  return [
+    `primary node dies: nobody is promoted until ${timing.nodeCrashWaitMs} ms after its last lease renewal (lease ${policy.leaseDurationMs} + margin ${policy.leaseMarginMs} ms, node timeout ${nodeTimeoutMs} ms), then about 1 s to promote and move the address`,
+    `primary database crashes, its agent alive: not bound by the lease (the agent fences and releases it at once)`,
+    `blip tolerance: a primary rides out a state-store or network outage of up to ${timing.blipToleranceMs} ms; a longer one makes it stop its database ${FENCE_LEAD_MS} ms before its lease ends`,
+  ];
+}
+
+export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange): PolicyPlan {
+  const current = snapshot.cluster.policy;
+  const given = Object.entries(change).filter(([, value]) => value !== undefined);
+  if (given.length === 0)
+    throw new UsageError(
+      'set-policy needs at least one of --auto-failover, --lease-ms, --lease-margin-ms, --max-lag-bytes, --pause-reminder-ms',
+    );
+  const parsed = clusterPolicySchema.safeParse({ ...current, ...Object.fromEntries(given) });
+  if (!parsed.success)
+    throw new UsageError(`the policy would not be valid: ${describeIssues(parsed.error).join('; ')}`);
+  const policy = parsed.data;
+  const problem = leaseProblem(policy.leaseDurationMs);
+  if (problem) throw new UsageError(`${problem}. Nothing was changed`);
+  const changes = (Object.keys(change) as (keyof PolicyChange)[])
+    .filter((key) => change[key] !== undefined && change[key] !== current[key])
+    .map((key) => `${key} ${String(current[key])} -> ${String(policy[key])}`);
+  if (changes.length === 0) throw new UsageError('the policy already says that; nothing to change');
+  const nodeTimeoutMs = longestNodeTimeoutMs(
+    snapshot.heartbeats.map((beat) => beat.timeouts),
+    DEFAULT_TIMEOUTS.nodeTimeoutMs,
+  );
+  const effects = describeTiming(policy, nodeTimeoutMs);
+  if (policy.leaseDurationMs < current.leaseDurationMs)
+    effects.push(
+      `the shorter lease counts once the primary has renewed under it (within a second); until then the evaluator waits out the longer one`,
+    );
+  if (policy.autoFailover !== current.autoFailover)
+    effects.push(
+      policy.autoFailover
+        ? 'automatic failover on: a confirmed failure of the primary is failed over without a person'
+        : 'automatic failover off: a confirmed failure raises a SEVERE alert and waits for pgfailover promote',
+    );
+  if (policy.maxLagBytes !== current.maxLagBytes)
+    effects.push(
+      `a standby more than ${policy.maxLagBytes} bytes behind is not promoted without pgfailover promote --force`,
+    );
+  return { policy, changes, effects };
+}
