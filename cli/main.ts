@@ -55,6 +55,7 @@ import {
   type StoreOptions,
 } from './cli-support.ts';
 import { addMaintenanceCommands } from './maintenance-commands.ts';
+import { addRejoinCommand } from './rejoin-command.ts';
 
 function printStatus(report: ClusterStatusReport, json: boolean): void {
   out(json ? JSON.stringify(report, null, 2) : formatClusterStatus(report));
@@ -300,6 +301,7 @@ changeOptions(withStoreOptions(program.command('set-priority')))
   });
 
 addMaintenanceCommands(program);
+addRejoinCommand(program);
 
 withStoreOptions(program.command('cluster-status'))
   .description(

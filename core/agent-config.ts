@@ -52,6 +52,13 @@ const replicationSchema = z.strictObject({
   sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
 });
 
+/** pgfailover rejoin: how pg_rewind reaches the current primary (a superuser, or a role granted the rewind functions). */
+const rewindSchema = z.strictObject({
+  user: z.string().min(1).default('postgres'),
+  /** A libpq password file the postgres OS user can read, with a line for this user. */
+  passfile: z.string().min(1).optional(),
+});
+
 /** Site scripts, run with /bin/sh -c and PGFAILOVER_* environment variables (docs/agent.md). */
 const hooksSchema = z.strictObject({
   /** Run on the candidate before it promotes (EFM: script.fence); a non-zero exit aborts the failover. */
@@ -77,6 +84,7 @@ const rawConfigSchema = z.strictObject({
   store: storeSchema.default({ table: 'pgfailover' }),
   database: databaseSchema.optional(),
   replication: replicationSchema.default({ user: 'replicator', sslmode: 'prefer' }),
+  rewind: rewindSchema.default({ user: 'postgres' }),
   hooks: hooksSchema.default({ timeoutMs: 30_000 }),
   /**
    * EFM's stop.isolated.primary: a primary that cannot renew its lease stops its database before the

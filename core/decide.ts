@@ -605,22 +605,22 @@ export const STEADY_RULES: Rule[] = [
       ),
   },
   {
-    id: 'lease-valid',
-    when: (f) => !f.leaseExpired,
-    then: (f) =>
-      wait(
-        'lease-valid',
-        `${primaryProblem(f)}, confirmed by ${votes(f)}; its lease may still be valid for ${f.leaseRemainingMs} ms`,
-      ),
-  },
-  {
     // Maintenance: the failure is reported, nobody is promoted unless a person asks (pgfailover promote).
     id: 'paused',
     when: (f) => f.cluster.pause !== null && f.cluster.promotion === null,
     then: (f) =>
       wait(
         'paused',
-        `${primaryProblem(f)}, confirmed; the cluster is paused (${f.cluster.pause?.reason ?? ''}): no automatic failover; pgfailover resume ends the pause, pgfailover promote fails over now${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`,
+        `${primaryProblem(f)}, confirmed by ${votes(f)}; the cluster is paused (${f.cluster.pause?.reason ?? ''}): no automatic failover; pgfailover resume ends the pause, pgfailover promote fails over now${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`,
+      ),
+  },
+  {
+    id: 'lease-valid',
+    when: (f) => !f.leaseExpired,
+    then: (f) =>
+      wait(
+        'lease-valid',
+        `${primaryProblem(f)}, confirmed by ${votes(f)}; its lease may still be valid for ${f.leaseRemainingMs} ms`,
       ),
   },
   {
@@ -1097,11 +1097,12 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
         nodeId: primaryId,
         lines: [reason],
       });
+    // A planned restart during maintenance looks the same as a crash: worth a warning, not a page.
     if (rule === 'paused')
       alerts.push({
-        key: `manual-failover-required:${primaryId}`,
-        severity: 'SEVERE',
-        subject: `primary ${primaryId} failed while the cluster is paused: manual failover required`,
+        key: `paused-primary-down:${primaryId}`,
+        severity: 'WARNING',
+        subject: `primary ${primaryId} is down while the cluster is paused: no failover; pgfailover promote if it is not coming back`,
         nodeId: primaryId,
         lines: [reason],
       });

@@ -8,6 +8,7 @@
 // namespace and an IP of its own and faults are real dropped packets; and the loopback fallback, where
 // the controller's TCP forwarders stand in for links and the cluster address (and cuts close sockets).
 
+import { rejoinAsStandby } from '../../agent/rejoin.ts';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -19,14 +20,8 @@ import { UsageError } from '../../core/errors.ts';
 import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
+import { withoutLibpqEnvironment } from '../../agent/server-control.ts';
 import {
-  killServer,
-  runServerCommand,
-  withoutLibpqEnvironment,
-  writeStandbyFiles,
-} from '../../agent/server-control.ts';
-import {
-  applyListenSettings,
   assertServerUserCanReach,
   cloneStandby,
   giveToServerUser,
@@ -312,10 +307,16 @@ async function startLocalCluster(
     join(secretsDir, 'replication.pgpass'),
     `${plan ? '*' : '127.0.0.1'}:*:*:replicator:${secrets.replicator}`,
   );
-  // The servers read these two as the postgres OS user; the agent's password stays with us.
+  // pgfailover rejoin: pg_rewind reads the new primary's files as the superuser.
+  const rewindPassfile = writeSecret(
+    join(secretsDir, 'superuser.pgpass'),
+    `${plan ? '*' : '127.0.0.1'}:*:*:postgres:${secrets.superuser}`,
+  );
+  // The servers read these as the postgres OS user; the agent's password stays with us.
   await giveToServerUser(secretsDir);
   await giveToServerUser(superuserFile);
   await giveToServerUser(passfile);
+  await giveToServerUser(rewindPassfile);
 
   // The store: on loopback, or on the lab's "AWS side", with a socket for tools on this host.
   const storeArgs = plan ? [String(storePort), plan.aws.ip, join(dir, 'store.sock')] : [String(storePort)];
@@ -496,6 +497,7 @@ async function startLocalCluster(
                   dataDirectory: node.dataDir,
                 },
                 replication: { user: 'replicator', passfile, sslmode: 'disable' },
+                rewind: { user: 'postgres', passfile: rewindPassfile },
                 ...(options.fenceHook ? { hooks: { fence: options.fenceHook } } : {}),
                 ...(node.watchdogFile && (options.fencing ?? 'watchdog') === 'watchdog'
                   ? { watchdog: { kind: 'file', path: node.watchdogFile } }
@@ -602,52 +604,18 @@ export async function rejoinNode(
   const conninfo = `host=${follow.host} port=${follow.port} user=replicator passfile=${passfile} application_name=${node.name}`;
   const source = sqlTarget(primary);
   const logFile = join(dir, node.name, 'postgres.log');
-  const listen = {
-    port: node.port,
-    everyAddress: node.ip !== null,
-    ...(node.socketDir ? { socketDir: node.socketDir } : {}),
-  };
-  let how: 'rewound' | 'recloned' = 'rewound';
-  try {
-    // Single-user crash recovery (run by pg_rewind) refuses standby mode: the signal goes back afterwards.
-    rmSync(join(node.dataDir, 'standby.signal'), { force: true });
-    // A just-promoted source writes its new timeline to pg_control only at its next checkpoint; without
-    // one, pg_rewind may see "the same timeline" and rewind nothing.
-    await superuserQuery(source, readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim(), 'CHECKPOINT');
-    await runServerCommand(
-      'pg_rewind',
-      [
-        '--target-pgdata',
-        node.dataDir,
-        '--source-server',
-        `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
-      ],
-      { PGPASSWORD: readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim() },
-    );
-    // pg_rewind copied the source's configuration: this node listens where it always did.
-    applyListenSettings(node.dataDir, listen);
-    await writeStandbyFiles(node.dataDir, conninfo);
-    // A rewound standby that cannot reach a consistent state soon will not: copy afresh instead.
-    await startServer(node.dataDir, logFile, node.netns ?? undefined, REJOIN_START_WAIT_S);
-  } catch {
-    // The history could not be rewound (or the rewound copy would not start): copy the primary afresh,
-    // once nothing of the old server runs any more.
-    how = 'recloned';
-    killServer(node.dataDir);
-    await waitFor(
-      `the old server of ${node.name} to be gone`,
-      () => {
-        const pid = postmasterPid(node.dataDir as string);
-        return pid === undefined || !isAlive(pid) ? true : undefined;
-      },
-      10_000,
-      50,
-    );
-    rmSync(node.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-    await cloneStandby(node.dataDir, source, follow, listen, node.name, passfile);
-    await writeStandbyFiles(node.dataDir, conninfo);
-    await startServer(node.dataDir, logFile, node.netns ?? undefined);
-  }
+  const superuserPassword = readFileSync(join(dir, 'secrets', 'superuser.password'), 'utf8').trim();
+  const how = await rejoinAsStandby({
+    dataDirectory: node.dataDir,
+    logFile,
+    followConninfo: conninfo,
+    rewindConninfo: `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
+    copyConninfo: `host=${source.host} port=${source.port} user=replicator application_name=${node.name}`,
+    env: { PGPASSWORD: superuserPassword, PGPASSFILE: passfile },
+    checkpointSource: () => superuserQuery(source, superuserPassword, 'CHECKPOINT').then(() => undefined),
+    ...(node.netns ? { netns: node.netns } : {}),
+    startWaitSeconds: REJOIN_START_WAIT_S,
+  });
   node.postmasterPid = postmasterPid(node.dataDir) ?? null;
   writeLocalState(dir, state);
   return how;

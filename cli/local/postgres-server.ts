@@ -62,11 +62,6 @@ function baseSettings(listen: Listen): Record<string, string | number> {
   };
 }
 
-/** Re-applies a node's own listen settings (after pg_rewind copied the source's configuration over them). */
-export function applyListenSettings(dataDir: string, listen: Listen): void {
-  appendSettings(dataDir, baseSettings(listen));
-}
-
 export function appendSettings(dataDir: string, settings: Record<string, string | number>): void {
   const lines = Object.entries(settings).map(([key, value]) => `${key} = ${value}`);
   const path = join(dataDir, 'postgresql.conf');

@@ -378,7 +378,14 @@ describe('decide(): steady phase', () => {
       [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, paused(0)],
       'paused',
       null,
-      ['manual-failover-required', 'paused'],
+      ['paused-primary-down', 'paused'],
+    ],
+    [
+      "paused: the primary's database down, its agent keeping the lease (a restart in place): reported, no failover",
+      [primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseAge(500), paused(0)],
+      'paused',
+      null,
+      ['paused-primary-down', 'paused'],
     ],
     [
       'paused: a manual failover is still carried out',

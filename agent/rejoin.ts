@@ -1,0 +1,120 @@
+// Rejoin: a stopped database node (a fenced old primary, a broken standby) becomes a streaming standby of
+// the current primary. pg_rewind first (it copies only what diverged, after running crash recovery on
+// the old data); when the history cannot be rewound, or the rewound copy will not start, a fresh base
+// backup. Used by `pgfailover rejoin` on a database host and by the local mode's heal; never run on the
+// current primary (the callers check that against the cluster record first).
+
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  giveToServerUser,
+  isAlive,
+  killServer,
+  postmasterPid,
+  runServerCommand,
+  startServer,
+  writeStandbyFiles,
+} from './server-control.ts';
+
+/** The node's own configuration, which pg_rewind and pg_basebackup would replace by the source's. */
+const OWN_FILES = ['postgresql.conf', 'postgresql.auto.conf', 'pg_hba.conf', 'pg_ident.conf'];
+
+export interface RejoinSpec {
+  dataDirectory: string;
+  logFile: string;
+  /** primary_conninfo of the standby it becomes. */
+  followConninfo: string;
+  /** libpq conninfo for pg_rewind's source: a role that may read the primary's files (docs/operations.md). */
+  rewindConninfo: string;
+  /** pg_basebackup's connection to the primary, as the replication role. */
+  copyConninfo: string;
+  /** Extra environment for pg_rewind and pg_basebackup (a password or passfile). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * A just-promoted primary writes its new timeline to pg_control only at its next checkpoint; without one,
+   * pg_rewind may see "the same timeline" and rewind nothing. The caller runs CHECKPOINT on the primary.
+   */
+  checkpointSource: () => Promise<void>;
+  /** The local mode's lab runs each server in its node's network namespace. */
+  netns?: string;
+  /** How long a rewound server may take to start before a fresh copy is made instead. */
+  startWaitSeconds?: number;
+}
+
+export type RejoinOutcome = 'rewound' | 'recloned';
+
+function saveOwnFiles(dataDirectory: string): Map<string, string> {
+  const saved = new Map<string, string>();
+  for (const name of OWN_FILES) {
+    const path = join(dataDirectory, name);
+    if (existsSync(path)) saved.set(name, readFileSync(path, 'utf8'));
+  }
+  return saved;
+}
+
+async function restoreOwnFiles(dataDirectory: string, saved: Map<string, string>): Promise<void> {
+  for (const [name, text] of saved) {
+    const path = join(dataDirectory, name);
+    // primary_conninfo is written afresh by writeStandbyFiles: drop the old one, whatever it pointed at.
+    writeFileSync(path, name === 'postgresql.auto.conf' ? withoutPrimaryConninfo(text) : text);
+    await giveToServerUser(path);
+  }
+}
+
+function withoutPrimaryConninfo(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !/^\s*primary_conninfo\s*=/.test(line))
+    .join('\n');
+}
+
+async function waitUntilStopped(dataDirectory: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pid = postmasterPid(dataDirectory);
+    if (pid === undefined || !isAlive(pid)) return;
+    if (Date.now() > deadline) throw new Error(`the old server in ${dataDirectory} (PID ${pid}) will not stop`);
+    await sleep(50);
+  }
+}
+
+export async function rejoinAsStandby(spec: RejoinSpec): Promise<RejoinOutcome> {
+  const { dataDirectory } = spec;
+  const running = postmasterPid(dataDirectory);
+  if (running !== undefined && isAlive(running))
+    throw new Error(`the server in ${dataDirectory} is running (PID ${running}); stop it first`);
+  const own = saveOwnFiles(dataDirectory);
+  try {
+    // Single-user crash recovery (run by pg_rewind) refuses standby mode: the signal goes back afterwards.
+    rmSync(join(dataDirectory, 'standby.signal'), { force: true });
+    await spec.checkpointSource().catch(() => undefined);
+    await runServerCommand(
+      'pg_rewind',
+      ['--target-pgdata', dataDirectory, '--source-server', spec.rewindConninfo],
+      spec.env ?? {},
+    );
+    await restoreOwnFiles(dataDirectory, own);
+    await writeStandbyFiles(dataDirectory, spec.followConninfo);
+    // A rewound standby that cannot reach a consistent state soon will not: copy afresh instead.
+    await startServer(dataDirectory, spec.logFile, spec.netns, spec.startWaitSeconds ?? 20);
+    return 'rewound';
+  } catch {
+    // Could not rewind (no common history, missing WAL, no wal_log_hints), or it would not start.
+    killServer(dataDirectory);
+    await waitUntilStopped(dataDirectory, 10_000);
+    // Moved aside in one step, then removed: the node's agent may write into the directory meanwhile.
+    const aside = `${dataDirectory}.rejoin-${Date.now()}`;
+    renameSync(dataDirectory, aside);
+    rmSync(aside, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    await runServerCommand(
+      'pg_basebackup',
+      ['-D', dataDirectory, '-d', spec.copyConninfo, '-X', 'stream', '-c', 'fast', '--no-password'],
+      spec.env ?? {},
+    );
+    await restoreOwnFiles(dataDirectory, own);
+    await writeStandbyFiles(dataDirectory, spec.followConninfo);
+    await startServer(dataDirectory, spec.logFile, spec.netns);
+    return 'recloned';
+  }
+}

@@ -1,0 +1,219 @@
+// Day-two operations with real PostgreSQL, real agents, dynalite and the evaluator on its timer: a manual
+// failover with automatic failover off (pgfailover promote), rejoining the old primary (pg_rewind) and a
+// broken standby (fresh base backup), and a pause during which a primary's database is restarted in place
+// while nobody is promoted. A sampler asks every server directly, every 100 ms, whether it accepts
+// writes: never two at once. Replication is synchronous: no acknowledged row may be lost.
+
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isAlive, serverProcesses, signalAll, startServer, stopServer } from '../../agent/server-control.ts';
+import { connectLocalStore } from '../../cli/local/local-cluster.ts';
+import { postmasterPid } from '../../cli/local/postgres-server.ts';
+import { WritableSampler } from '../../cli/local/writable-sampler.ts';
+import { runCli } from '../support/cli.ts';
+import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
+import { pollUntil } from '../support/poll.ts';
+
+const storeArgs = (cluster: ClusterContext) => [
+  '--endpoint',
+  cluster.state.storeEndpoint,
+  '--region',
+  'local',
+  '--cluster',
+  cluster.state.cluster,
+];
+
+/** Rows written (and acknowledged, synchronously replicated) on `primary`; returns their ids. */
+async function writeRows(cluster: ClusterContext, primary: string, count: number): Promise<number[]> {
+  await cluster.sql(primary, 'CREATE TABLE IF NOT EXISTS acknowledged (id int PRIMARY KEY)');
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = Date.now() * 10 + i;
+    await cluster.sql(primary, `INSERT INTO acknowledged VALUES (${id % 2_000_000_000})`);
+    ids.push(id % 2_000_000_000);
+  }
+  return ids;
+}
+
+async function missingRows(cluster: ClusterContext, node: string, ids: number[]): Promise<number[]> {
+  const rows = await cluster.sql<{ id: number }>(node, 'SELECT id FROM acknowledged');
+  const present = new Set(rows.map((row) => row.id));
+  return ids.filter((id) => !present.has(id));
+}
+
+/** SIGKILL to the postmaster and its children; resolves once the postmaster is gone (reaped). */
+async function killDatabase(cluster: ClusterContext, name: string): Promise<void> {
+  const pid = postmasterPid(cluster.node(name).dataDir as string);
+  if (!pid) return;
+  signalAll(serverProcesses(pid), 'SIGKILL');
+  await pollUntil(`the postmaster of ${name} to be gone`, async () => (isAlive(pid) ? undefined : true), 30_000, 50);
+}
+
+describe('day-two operations with real PostgreSQL', () => {
+  it('manual failover with automatic failover off, then rejoin of the old primary (pg_rewind) and of a broken standby (base backup)', async () => {
+    // Loopback network: rejoin runs on the node's "host", which here is this process's namespace.
+    await withLocalCluster(
+      { standbys: 2, witness: true, autoFailover: false, synchronous: true, network: 'loopback' },
+      async (cluster) => {
+        const store = connectLocalStore(cluster.state);
+        const sampler = new WritableSampler(cluster.state.nodes, cluster.password);
+        sampler.start();
+        try {
+          // Prepare
+          const ids = await writeRows(cluster, 'db1', 20);
+          const termBefore = (await store.getCluster(cluster.state.cluster))?.term ?? 0;
+          await killDatabase(cluster, 'db1');
+          // Assess: the failure is confirmed and a person is asked for; nobody is promoted meanwhile.
+          await pollUntil(
+            'the SEVERE manual-failover-required notice',
+            async () => cluster.notices().find((notice) => notice.event === 'manual-failover-required'),
+            30_000,
+            200,
+          );
+          expect((await store.getCluster(cluster.state.cluster))?.term).toBe(termBefore);
+          expect(await cluster.writableNodes()).toEqual([]);
+
+          // Act: the person asks for it.
+          const promoted = await runCli([
+            'promote',
+            '--reason',
+            'db1 crashed',
+            '--timeout-ms',
+            '60000',
+            ...storeArgs(cluster),
+          ]);
+          // Assess
+          expect(promoted.code, `${promoted.stdout}\n${promoted.stderr}`).toBe(0);
+          const newPrimary = /manual failover completed: (db\d) is the primary/.exec(promoted.stdout)?.[1];
+          expect(newPrimary).toMatch(/^db[23]$/);
+          const primary = newPrimary as string;
+          expect(await cluster.writableNodes()).toEqual([primary]);
+          expect(await missingRows(cluster, primary, ids)).toEqual([]);
+          const record = await store.getCluster(cluster.state.cluster);
+          expect(record).toMatchObject({
+            term: termBefore + 1,
+            primaryNodeId: primary,
+            phase: 'steady',
+            promotion: null,
+          });
+          expect(record?.failover?.reason).toMatch(/manual failover asked for by .+@.+/);
+
+          // Act: rejoin is refused on the current primary, then rejoins the old primary.
+          const onPrimary = await runCli(['rejoin', primary, '--config', cluster.node(primary).agentConfig]);
+          const rejoined = await runCli(['rejoin', 'db1', '--config', cluster.node('db1').agentConfig]);
+          // Assess
+          expect(onPrimary.code).toBe(2);
+          expect(onPrimary.stderr).toMatch(new RegExp(`${primary} is the primary of term \\d+; rejoin never touches`));
+          expect(rejoined.code, rejoined.stderr).toBe(0);
+          expect(rejoined.stdout).toMatch(new RegExp(`db1 rejoined as a standby of ${primary} by pg_rewind`));
+          await pollUntil(
+            'db1 to stream from the new primary',
+            async () => ((await cluster.streamingFrom(primary)).includes('db1') ? true : undefined),
+            30_000,
+            200,
+          );
+
+          // Act: a broken standby (its control file gone: nothing can rewind it) is copied afresh.
+          const other = primary === 'db2' ? 'db3' : 'db2';
+          const otherDir = cluster.node(other).dataDir as string;
+          await stopServer(otherDir, 'fast');
+          rmSync(join(otherDir, 'global', 'pg_control'));
+          const recloned = await runCli(['rejoin', other, '--config', cluster.node(other).agentConfig]);
+          // Assess
+          expect(recloned.code, recloned.stderr).toBe(0);
+          expect(recloned.stdout).toMatch(
+            new RegExp(`${other} rejoined as a standby of ${primary} by a fresh base backup`),
+          );
+          await pollUntil(
+            `${other} to stream from the new primary`,
+            async () => ((await cluster.streamingFrom(primary)).includes(other) ? true : undefined),
+            30_000,
+            200,
+          );
+          expect(await missingRows(cluster, other, ids)).toEqual([]);
+          const events = (await store.readHistory(cluster.state.cluster)).entries
+            .filter((entry) => entry.kind === 'change')
+            .map((entry) => entry.event);
+          expect(events).toEqual(['promote-failover', 'rejoin', 'rejoin']);
+        } finally {
+          await sampler.stop();
+        }
+        // Never two writable primaries, from the first write to the last rejoin.
+        expect(sampler.overlaps).toEqual([]);
+        expect(sampler.samples).toBeGreaterThan(20);
+      },
+    );
+  });
+
+  it('pause: a primary database restarted in place stays primary, nobody is promoted; resume re-arms failover', async () => {
+    await withLocalCluster({ standbys: 1, witness: true, synchronous: true }, async (cluster) => {
+      const store = connectLocalStore(cluster.state);
+      const sampler = new WritableSampler(cluster.state.nodes, cluster.password);
+      sampler.start();
+      try {
+        // Prepare
+        const paused = await runCli(['pause', '--reason', 'minor upgrade', ...storeArgs(cluster)]);
+        expect(paused.code, paused.stderr).toBe(0);
+        const ids = await writeRows(cluster, 'db1', 10);
+        const termBefore = (await store.getCluster(cluster.state.cluster))?.term ?? 0;
+        // Act: the DBA's restart, with a crash in it: the database is down long past every timeout.
+        await killDatabase(cluster, 'db1');
+        await pollUntil(
+          'the failure to be reported while paused',
+          async () => cluster.notices().find((notice) => notice.event === 'paused-primary-down'),
+          30_000,
+          200,
+        );
+        // Assess: nobody promoted, the old primary not fenced (no standby.signal), its lease kept.
+        expect((await store.getCluster(cluster.state.cluster))?.term).toBe(termBefore);
+        expect(await cluster.writableNodes()).toEqual([]);
+        const dataDir = cluster.node('db1').dataDir as string;
+        const log = join(cluster.dir, 'db1', 'postgres.log');
+        await startServer(dataDir, log, cluster.node('db1').netns ?? undefined).catch((error: unknown) => {
+          throw new Error(`${String(error)}\n${readFileSync(log, 'utf8').slice(-3000)}`);
+        });
+        // It comes back as the primary and stays so: its agent renewed the lease all along.
+        await pollUntil(
+          'db1 to be writable again and reported UP',
+          async () => {
+            const beat = (await store.readSnapshot(cluster.state.cluster)).heartbeats.find((b) => b.nodeId === 'db1');
+            return beat?.agentType === 'primary' && beat.dbStatus === 'UP' ? true : undefined;
+          },
+          30_000,
+          200,
+        );
+        expect(await cluster.writableNodes()).toEqual(['db1']);
+        expect((await store.getCluster(cluster.state.cluster))?.term).toBe(termBefore);
+        expect(await missingRows(cluster, 'db1', ids)).toEqual([]);
+
+        // Act: resume, then a crash is failed over automatically again.
+        const resumed = await runCli(['resume', ...storeArgs(cluster)]);
+        expect(resumed.code, resumed.stderr).toBe(0);
+        await pollUntil(
+          'the standby to stream from db1 again',
+          async () => ((await cluster.streamingFrom('db1')).includes('db2') ? true : undefined),
+          30_000,
+          200,
+        );
+        const more = await writeRows(cluster, 'db1', 5);
+        await killDatabase(cluster, 'db1');
+        // Assess
+        await pollUntil(
+          'db2 to be promoted after resume',
+          async () => {
+            const record = await store.getCluster(cluster.state.cluster);
+            return record?.primaryNodeId === 'db2' && record.phase === 'steady' ? true : undefined;
+          },
+          30_000,
+          200,
+        );
+        expect(await cluster.writableNodes()).toEqual(['db2']);
+        expect(await missingRows(cluster, 'db2', [...ids, ...more])).toEqual([]);
+      } finally {
+        await sampler.stop();
+      }
+      expect(sampler.overlaps).toEqual([]);
+    });
+  });
+});
