@@ -27,10 +27,17 @@ import {
   type AgentStep,
   type AgentView,
 } from '../core/agent-rules.ts';
-import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
+import { historyEntry } from '../core/history.ts';
+import {
+  heartbeatKey,
+  type ClusterRecord,
+  type HeartbeatRecord,
+  type HistoryRecord,
+  type MembershipRecord,
+} from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
-import type { HookResult } from './hooks.ts';
+import type { HookName, HookResult, HookRun } from './hooks.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
 
 /** The part of the state store the agent uses. */
@@ -42,6 +49,7 @@ export interface HeartbeatStore {
   deleteRejected(cluster: string, nodeId: string): Promise<void>;
   renewLease(cluster: string, nodeId: string, term: number, durationMs: number): Promise<number>;
   releaseLease(cluster: string, nodeId: string, term: number): Promise<void>;
+  appendHistory(entry: HistoryRecord): Promise<void>;
 }
 
 /** What the agent does to its own server; the real one is agent/node-ops.ts. */
@@ -54,7 +62,7 @@ export interface NodeOps {
   repoint(primaryConninfo: string): Promise<void>;
   /** Stops the local server at once and makes it come back only as a standby. */
   fence(primaryConninfo: string | null): Promise<void>;
-  runHook(command: string, env: Record<string, string>, timeoutMs: number): Promise<HookResult>;
+  runHook(run: HookRun): Promise<HookResult>;
   /** What to put in primary_conninfo to follow the server at `address`. */
   conninfoFor(address: string): string;
   /** standby.signal is in the data directory: whatever restarts the server brings it back as a standby. */
@@ -108,6 +116,9 @@ export class Agent {
   private goal: ClusterRecord | undefined;
   private membership: MembershipRecord | undefined;
   private action: HeartbeatRecord['action'] = null;
+  /** Hooks whose last run failed, reported with every heartbeat until a run succeeds. */
+  private readonly hookFailures = new Map<HookName, HeartbeatRecord['hookFailures'][number]>();
+  private readonly runningHooks = new Set<Promise<unknown>>();
   /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
   private progress: AgentProgress;
   /** On this host's monotonic clock: until when the lease it last renewed is valid. Starts expired. */
@@ -152,6 +163,8 @@ export class Agent {
   async stop(timeoutMs = 3000): Promise<void> {
     this.stopping.abort();
     await Promise.allSettled(this.loops);
+    // Hooks have their own time limit; a stop does not wait longer than its own.
+    await withDeadline(Promise.allSettled([...this.runningHooks]), timeoutMs, 'hooks to finish').catch(() => undefined);
     // A deliberate stop stands the watchdog down (the heartbeat then says so): the database keeps
     // running unwatched, and the evaluator will not fail it over automatically while it cannot be fenced.
     await this.disarmWatchdog('the agent is stopping');
@@ -203,6 +216,7 @@ export class Agent {
       action: this.action,
       upstream: facts?.upstream ?? null,
       watchdogArmed: this.watchdogDeadlineMonoMs !== null && this.watchdogDeadlineMonoMs > clock.monotonicMs(),
+      hookFailures: [...this.hookFailures.values()],
     };
   }
 
@@ -218,6 +232,7 @@ export class Agent {
       this.health = nextLocalHealth(previous, result);
       if (result.kind === 'ok') this.facts = result.facts;
       this.logHealthChange(previous, this.health);
+      this.hooksOnHealthChange(previous.status, this.health.status);
       if (!this.health.finalCheckDue) markChecked();
       // The final check follows a failed one at once, as EFM does; otherwise wait a period.
       if (!this.health.finalCheckDue) await this.pause(timeouts.localPeriodMs);
@@ -409,12 +424,110 @@ export class Agent {
       this.record('fence');
       this.report('fenced', 'isolated: the lease could not be renewed in time');
       await this.disarmWatchdog('the database is stopped');
+      this.track(
+        this.runSiteHook('primaryIsolated', this.baseHookEnv(), { h: this.ownHost(), f: this.ownHost(), p: '' }),
+      );
     } catch (error) {
       // Retried on the next tick; the watchdog, if any, still fires at the lease's end.
       this.deps.logger.error('self-fence failed; retrying', { error: String(error) });
     } finally {
       this.selfFencing = false;
     }
+  }
+
+  // ---- hooks (agent/hooks.ts) --------------------------------------------------------------------
+
+  private baseHookEnv(): Record<string, string> {
+    const { config } = this.deps;
+    return { PGFAILOVER_CLUSTER: config.cluster, PGFAILOVER_TERM: String(this.term), PGFAILOVER_NODE: config.nodeId };
+  }
+
+  private ownHost(): string {
+    return parseNodeAddress(this.deps.config.address).host;
+  }
+
+  /** %f the failed (old) primary's host, %p the new primary's, %h this node's. */
+  private failoverPlaceholders(goal: ClusterRecord): HookRun['placeholders'] {
+    const hostOf = (nodeId: string | null | undefined) => {
+      const address = nodeId && this.membership ? findAllowed(this.membership, nodeId)?.address : undefined;
+      return address ? parseNodeAddress(address).host : '';
+    };
+    return { h: this.ownHost(), f: hostOf(goal.failover?.fromNodeId), p: hostOf(goal.primaryNodeId) };
+  }
+
+  /** EFM: script.db.failure and load-balancer detach when the database fails; attach when it returns. */
+  private hooksOnHealthChange(from: LocalHealth['status'], to: LocalHealth['status']): void {
+    if (from === to || this.deps.config.role === 'witness') return;
+    const self = { h: this.ownHost(), f: '', p: '' };
+    const env = { ...this.baseHookEnv(), PGFAILOVER_DB_STATUS: to, PGFAILOVER_DB_INFO: this.health.reason };
+    if (to === 'DOWN') {
+      this.track(this.runSiteHook('dbFailure', env, self));
+      this.track(this.runSiteHook('loadBalancerDetach', env, self));
+    } else if (to === 'UP' && from === 'DOWN') {
+      this.track(this.runSiteHook('loadBalancerAttach', env, self));
+    }
+  }
+
+  /** Keeps a hook that runs beside the agent's loops, so that stop() waits for it. */
+  private track(run: Promise<unknown>): void {
+    const settled = run.catch(() => undefined).finally(() => this.runningHooks.delete(settled));
+    this.runningHooks.add(settled);
+  }
+
+  /**
+   * Runs a configured hook (nothing when it is not configured); its outcome goes to the log, the cluster's
+   * history (exit code and output), and, while its last run failed, the heartbeat, which the evaluator
+   * alerts on.
+   */
+  private async runSiteHook(
+    name: HookName,
+    env: Record<string, string>,
+    placeholders: HookRun['placeholders'],
+  ): Promise<HookResult | undefined> {
+    const { config, ops, logger, store, clock } = this.deps;
+    const command = config.hooks[name];
+    if (!command) return undefined;
+    const result = await ops.runHook({
+      command,
+      env,
+      placeholders,
+      timeoutMs: config.hooks.timeoutMs,
+      user: config.hooks.user,
+    });
+    if (result.ok) this.hookFailures.delete(name);
+    else
+      this.hookFailures.set(name, {
+        hook: name,
+        exitCode: result.exitCode,
+        detail: result.detail,
+        atMs: clock.nowMs(),
+      });
+    (result.ok ? logger.info.bind(logger) : logger.error.bind(logger))(`hook ${name}: ${result.detail}`);
+    const entry = historyEntry(
+      {
+        cluster: config.cluster,
+        term: this.term,
+        kind: 'notice',
+        event: `hook-${name}`,
+        severity: result.ok ? 'INFO' : 'WARNING',
+        subject: `${name} hook on ${config.nodeId} ${result.exitCode === null ? 'did not finish' : `exited with ${result.exitCode}`}`,
+        body: [
+          `Command: ${command}`,
+          `Exit code: ${result.exitCode ?? 'none'}`,
+          `Took: ${result.durationMs} ms`,
+          `Output: ${result.output || '(none)'}`,
+        ].join('\n'),
+        nodeId: config.nodeId,
+        actor: `agent:${config.nodeId}`,
+      },
+      clock.nowMs(),
+    );
+    await store
+      .appendHistory(entry)
+      .catch((error: unknown) =>
+        logger.warn('could not record the hook run in the history', { hook: name, error: String(error) }),
+      );
+    return result;
   }
 
   /** What the rule table looks at: this node as it is now. */
@@ -590,10 +703,8 @@ export class Agent {
         return this.promote(goal, env);
       case 'post-promotion-hook': {
         this.record('post-promotion-hook');
-        const command = config.hooks.postPromotion;
-        if (!command) return;
-        const post = await ops.runHook(command, env, config.hooks.timeoutMs);
-        if (!post.ok) this.report('post-promotion-hook-failed', post.detail);
+        const post = await this.runSiteHook('postPromotion', env, this.failoverPlaceholders(goal));
+        if (post && !post.ok) this.report('post-promotion-hook-failed', post.detail);
         return;
       }
       case 'fence-and-release':
@@ -637,10 +748,8 @@ export class Agent {
     const term = goal.term;
     if (!this.facts) return this.report('promote-failed', 'the local database could not be checked');
     if (!this.facts.inRecovery) return this.report('promoted', 'already writable');
-    if (config.hooks.fence) {
-      const fence = await ops.runHook(config.hooks.fence, env, config.hooks.timeoutMs);
-      if (!fence.ok) return this.report('fence-hook-failed', fence.detail);
-    }
+    const fence = await this.runSiteHook('fence', env, this.failoverPlaceholders(goal));
+    if (fence && !fence.ok) return this.report('fence-hook-failed', fence.detail);
     if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
       const address = goal.address.value.includes(':')
         ? goal.address.value
@@ -679,6 +788,9 @@ export class Agent {
       return this.report('promote-failed', error instanceof Error ? error.message : String(error));
     }
     this.report('promoted', '');
+    // The old primary may be dead and unable to detach itself from the load balancer: do it from here.
+    const placeholders = this.failoverPlaceholders(goal);
+    if (placeholders.f) this.track(this.runSiteHook('loadBalancerDetach', env, { ...placeholders, h: placeholders.f }));
     // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news.
     await this.refreshNow();
     return this.syncOsAddress(goal);

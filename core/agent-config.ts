@@ -65,6 +65,19 @@ const hooksSchema = z.strictObject({
   fence: z.string().min(1).optional(),
   /** Run on the new primary after promotion (EFM: script.post.promotion); failure is reported, not fatal. */
   postPromotion: z.string().min(1).optional(),
+  /** Run when this agent finds its local database failed (EFM: script.db.failure). */
+  dbFailure: z.string().min(1).optional(),
+  /** Run on a primary that stopped itself because it could not renew its lease (EFM: script.master.isolated). */
+  primaryIsolated: z.string().min(1).optional(),
+  /** Run when a database returns (UP again, or rejoined), %h its host (EFM: script.load.balancer.attach). */
+  loadBalancerAttach: z.string().min(1).optional(),
+  /**
+   * Run with %h the host of a database that failed: by its own agent when it finds it down, and by the new
+   * primary for the old one after a failover (EFM: script.load.balancer.detach).
+   */
+  loadBalancerDetach: z.string().min(1).optional(),
+  /** The OS user hooks run as when the agent runs as root (EFM runs them as the efm user). */
+  user: z.string().min(1).optional(),
   timeoutMs: z.number().int().positive().max(600_000).default(30_000),
 });
 

@@ -1176,6 +1176,18 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
       });
     }
   }
+  // A site script that failed (EFM sends its exit code and output in a notification): until it succeeds.
+  for (const n of f.nodes) {
+    for (const failure of n.heartbeat?.hookFailures ?? []) {
+      alerts.push({
+        key: `hook-failed:${n.node.nodeId}:${failure.hook}`,
+        severity: 'WARNING',
+        subject: `${failure.hook} hook failed on ${n.node.nodeId} (${failure.exitCode === null ? 'no exit code' : `exit code ${failure.exitCode}`})`,
+        nodeId: n.node.nodeId,
+        lines: [failure.detail],
+      });
+    }
+  }
   if (f.voters < 3 && f.primary?.heartbeat !== undefined)
     alerts.push({
       key: 'reduced-protection',

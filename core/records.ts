@@ -285,6 +285,17 @@ export const heartbeatRecordSchema = z.strictObject({
    * renews it: the lease is then kept even if the agent freezes or dies (fencing "watchdog").
    */
   watchdogArmed: z.boolean().default(false),
+  /** Hooks whose last run failed, with the exit code and output: the evaluator alerts on each. */
+  hookFailures: z
+    .array(
+      z.strictObject({
+        hook: z.string(),
+        exitCode: z.number().int().nullable(),
+        detail: z.string(),
+        atMs: epochMs,
+      }),
+    )
+    .default([]),
 });
 export type HeartbeatRecord = z.infer<typeof heartbeatRecordSchema>;
 

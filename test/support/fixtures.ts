@@ -80,6 +80,7 @@ export function heartbeat(nodeId: string, overrides: Partial<HeartbeatRecord> = 
     action: null,
     upstream: nodeId === 'db1' ? null : '10.0.1.10:5432',
     watchdogArmed: false,
+    hookFailures: [],
     ...overrides,
   };
 }

@@ -10,7 +10,8 @@ import { Agent, type AgentDeps, type HeartbeatStore, type NodeOps } from '../../
 import type { DatabaseFacts, ProbeResult } from '../../agent/database-probe.ts';
 import { parseAgentConfig } from '../../core/agent-config.ts';
 import { StoreConflictError } from '../../core/errors.ts';
-import type { ClusterRecord, HeartbeatRecord, MembershipRecord } from '../../core/records.ts';
+import type { ClusterRecord, HeartbeatRecord, HistoryRecord, MembershipRecord } from '../../core/records.ts';
+import { expandPlaceholders } from '../../agent/hooks.ts';
 import { clusterRecord, membership } from '../support/fixtures.ts';
 import { pollUntil } from '../support/poll.ts';
 
@@ -63,7 +64,9 @@ class FakeWorld {
       return this.record.leaseRenewals;
     },
     releaseLease: async (_cluster, _nodeId, term) => void this.calls.push(`release:${term}`),
+    appendHistory: async (entry) => void this.history.push(entry),
   };
+  history: HistoryRecord[] = [];
 
   ops: NodeOps = {
     probe: async (): Promise<ProbeResult> =>
@@ -82,12 +85,16 @@ class FakeWorld {
       this.calls.push('fence');
       this.dbUp = false;
     },
-    runHook: async (command) => {
-      this.calls.push(`hook:${command}`);
+    runHook: async ({ command, placeholders }) => {
+      this.calls.push(`hook:${expandPlaceholders(command, placeholders)}`);
       if (this.hookHangs) await new Promise(() => undefined);
-      return this.hookExit === 0
-        ? { ok: true, detail: '' }
-        : { ok: false, detail: `"${command}" exited with ${this.hookExit}` };
+      return {
+        ok: this.hookExit === 0,
+        exitCode: this.hookExit,
+        output: '',
+        durationMs: 1,
+        detail: `"${command}" exited with ${this.hookExit}`,
+      };
     },
     conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
     markedStandby: () => true,
@@ -225,6 +232,83 @@ describe('agent: following the goal', () => {
     );
     expect(world.calls).not.toContain('promote');
     expect(world.lastBeat()?.action?.detail).toMatch(/exited with 3/);
+  });
+
+  it("as the new primary: detaches the failed primary's host from the load balancer (%h), once promoted", async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      failover: {
+        kind: 'failover',
+        fromNodeId: 'db1',
+        toNodeId: 'db2',
+        startedAtMs: 0,
+        reason: 'db1 down',
+        promotedAtMs: null,
+        addressMovedAtMs: null,
+      },
+    });
+    // Act
+    startAgent(world, 'db2', { hooks: { fence: 'fence.sh %f %p', loadBalancerDetach: 'detach.sh %h' } });
+    // Assess
+    await pollUntil(
+      'the detach hook',
+      () => (world.calls.some((call) => call.startsWith('hook:detach.sh')) ? true : undefined),
+      5000,
+      10,
+    );
+    expect(world.calls).toContain("hook:fence.sh '10.0.1.10' '10.0.1.11'");
+    expect(world.calls.indexOf("hook:detach.sh '10.0.1.10'")).toBeGreaterThan(world.calls.indexOf('promote'));
+    expect(world.history.map((entry) => entry.event)).toEqual(
+      expect.arrayContaining(['hook-fence', 'hook-loadBalancerDetach']),
+    );
+  });
+
+  it('when its database fails: runs the db-failure and detach hooks (%h itself); attach when it returns; a failure is in the heartbeat until a run succeeds', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.hookExit = 4;
+    startAgent(world, 'db3', {
+      hooks: { dbFailure: 'dbdown.sh %h', loadBalancerDetach: 'detach.sh %h', loadBalancerAttach: 'attach.sh %h' },
+    });
+    await pollUntil('a first heartbeat', () => world.lastBeat(), 5000, 10);
+    // Act
+    world.dbUp = false;
+    // Assess
+    await pollUntil(
+      'the failure hooks, reported failed in the heartbeat',
+      () => ((world.lastBeat()?.hookFailures.length ?? 0) === 2 ? true : undefined),
+      5000,
+      10,
+    );
+    expect(world.calls).toEqual(expect.arrayContaining(["hook:dbdown.sh '10.0.1.12'", "hook:detach.sh '10.0.1.12'"]));
+    expect(world.lastBeat()?.hookFailures.map((failure) => [failure.hook, failure.exitCode])).toEqual(
+      expect.arrayContaining([
+        ['dbFailure', 4],
+        ['loadBalancerDetach', 4],
+      ]),
+    );
+    const failed = world.history.find((entry) => entry.event === 'hook-dbFailure');
+    expect(failed).toMatchObject({
+      kind: 'notice',
+      severity: 'WARNING',
+      subject: 'dbFailure hook on db3 exited with 4',
+    });
+    expect(failed?.body).toMatch(/Command: dbdown.sh %h\nExit code: 4/);
+    // Act: the database returns, and the site scripts work again.
+    world.hookExit = 0;
+    world.dbUp = true;
+    // Assess
+    await pollUntil(
+      'the attach hook',
+      () => (world.calls.includes("hook:attach.sh '10.0.1.12'") ? true : undefined),
+      5000,
+      10,
+    );
+    expect(world.calls.filter((call) => call.startsWith('hook:dbdown.sh'))).toHaveLength(1);
   });
 
   it.each([

@@ -410,6 +410,20 @@ describe('decide(): steady phase', () => {
       ['primary-suspect'],
     ],
     [
+      'a hook that failed on a node: a warning with its exit code',
+      [
+        (w) =>
+          replaceBeat(w, 'db2', {
+            hookFailures: [
+              { hook: 'dbFailure', exitCode: 3, detail: '"notify.sh" exited with 3: no route', atMs: NOW_MS },
+            ],
+          }),
+      ],
+      'primary-healthy',
+      null,
+      ['hook-failed'],
+    ],
+    [
       'standby database down: no failover, a warning',
       [(w) => replaceBeat(w, 'db3', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'database down' })],
       'primary-healthy',
