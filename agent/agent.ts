@@ -16,7 +16,7 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
-import { findAllowed } from '../core/membership.ts';
+import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import { FENCE_LEAD_MS, WATCHDOG_LEAD_MS } from '../core/lease-timing.ts';
 import {
@@ -333,14 +333,7 @@ export class Agent {
       store.getMembership(config.cluster),
       store.getCluster(config.cluster),
     ]);
-    const allowed = membership ? findAllowed(membership, config.nodeId) : undefined;
-    const rejection = !membership
-      ? `cluster ${config.cluster} does not exist in the state table; create it with: pgfailover init --cluster ${config.cluster}`
-      : !allowed
-        ? `node ${config.nodeId} is not in the allowed node list of cluster ${config.cluster}; allow it with: pgfailover allow-node --cluster ${config.cluster} ${config.nodeId} --address ${config.address}`
-        : allowed.address !== config.address
-          ? `node ${config.nodeId} is allowed with address ${allowed.address} but this agent reports ${config.address}; fix "address" in the agent config or re-run allow-node with the right address`
-          : undefined;
+    const rejection = heartbeatRejection(membership, config);
     if (rejection) {
       if (rejection !== this.rejectedReason) logger.error(`heartbeat rejected: ${rejection}`);
       this.rejectedReason = rejection;

@@ -56,6 +56,7 @@ import {
 } from './cli-support.ts';
 import { addMaintenanceCommands } from './maintenance-commands.ts';
 import { addRejoinCommand } from './rejoin-command.ts';
+import { addEfmCommands } from './efm-commands.ts';
 
 function printStatus(report: ClusterStatusReport, json: boolean): void {
   out(json ? JSON.stringify(report, null, 2) : formatClusterStatus(report));
@@ -302,6 +303,7 @@ changeOptions(withStoreOptions(program.command('set-priority')))
 
 addMaintenanceCommands(program);
 addRejoinCommand(program);
+addEfmCommands(program);
 
 withStoreOptions(program.command('cluster-status'))
   .description(

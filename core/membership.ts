@@ -131,3 +131,21 @@ export function membershipChangeVeto(
       return priorityRange(change.priority);
   }
 }
+
+/**
+ * Why a node's heartbeat is not accepted (or undefined when it is): the cluster missing, the node not
+ * allowed, or allowed at another address. The agent and check-config say the same thing.
+ */
+export function heartbeatRejection(
+  membership: Membership | undefined,
+  node: { cluster: string; nodeId: string; address: string },
+): string | undefined {
+  if (!membership)
+    return `cluster ${node.cluster} does not exist in the state table; create it with: pgfailover init --cluster ${node.cluster}`;
+  const allowed = findAllowed(membership, node.nodeId);
+  if (!allowed)
+    return `node ${node.nodeId} is not in the allowed node list of cluster ${node.cluster}; allow it with: pgfailover allow-node --cluster ${node.cluster} ${node.nodeId} --address ${node.address}`;
+  if (allowed.address !== node.address)
+    return `node ${node.nodeId} is allowed with address ${allowed.address} but this agent reports ${node.address}; fix "address" in the agent config or re-run allow-node with the right address`;
+  return undefined;
+}

@@ -4,7 +4,7 @@
 // while nobody is promoted. A sampler asks every server directly, every 100 ms, whether it accepts
 // writes: never two at once. Replication is synchronous: no acknowledged row may be lost.
 
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAlive, serverProcesses, signalAll, startServer, stopServer } from '../../agent/server-control.ts';
@@ -60,7 +60,20 @@ describe('day-two operations with real PostgreSQL', () => {
         const sampler = new WritableSampler(cluster.state.nodes, cluster.password);
         sampler.start();
         try {
-          // Prepare
+          // Prepare: check-config passes for a node as set up, and fails for one the cluster does not know.
+          const checked = await runCli(['check-config', '--json', '--config', cluster.node('db1').agentConfig]);
+          expect(checked.code, checked.stdout).toBe(0);
+          const checks = (JSON.parse(checked.stdout) as { checks: { name: string; status: string; detail: string }[] })
+            .checks;
+          expect(checks.find((check) => check.name === 'database')?.detail).toMatch(/answers as pgfailover: a primary/);
+          const wrong = join(cluster.dir, 'wrong-agent.json');
+          const config = JSON.parse(readFileSync(cluster.node('db2').agentConfig, 'utf8')) as Record<string, unknown>;
+          writeFileSync(wrong, JSON.stringify({ ...config, address: '127.0.0.1:1' }));
+          const refused = await runCli(['check-config', '--config', wrong]);
+          expect(refused.code).toBe(1);
+          expect(refused.stdout).toMatch(
+            /FAIL +membership: node db2 is allowed with address .* but this agent reports 127\.0\.0\.1:1/,
+          );
           const ids = await writeRows(cluster, 'db1', 20);
           const termBefore = (await store.getCluster(cluster.state.cluster))?.term ?? 0;
           await killDatabase(cluster, 'db1');

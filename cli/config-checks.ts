@@ -1,0 +1,200 @@
+// check-config: one node's agent config checked against everything it names, as EFM's prop-check and
+// node-check do: the state table and the cluster's record, the node's membership, the database (reached
+// as the agent reaches it), the files and scripts, and the cluster's fencing and lease policy.
+
+import { accessSync, constants, existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { probeDatabase } from '../agent/database-probe.ts';
+import { resolvePassword } from '../agent/password.ts';
+import { loadAgentConfig, type AgentConfig } from '../core/agent-config.ts';
+import { leaseProblem } from '../core/lease-timing.ts';
+import { heartbeatRejection } from '../core/membership.ts';
+import type { ClusterRecord, MembershipRecord } from '../core/records.ts';
+import { StateStore } from '../core/state-store.ts';
+import { explainStoreError } from '../core/store-errors.ts';
+
+export interface ConfigCheck {
+  name: string;
+  status: 'OK' | 'FAIL' | 'WARN' | 'SKIP';
+  detail: string;
+}
+
+const ok = (name: string, detail: string): ConfigCheck => ({ name, status: 'OK', detail });
+const fail = (name: string, detail: string): ConfigCheck => ({ name, status: 'FAIL', detail });
+const warn = (name: string, detail: string): ConfigCheck => ({ name, status: 'WARN', detail });
+const skip = (name: string, detail: string): ConfigCheck => ({ name, status: 'SKIP', detail });
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The program a hook runs: an absolute path must be executable; a bare name must be on the PATH. */
+function hookCheck(name: string, command: string): ConfigCheck {
+  const program = command.trim().split(/\s+/)[0] ?? '';
+  if (isAbsolute(program)) {
+    try {
+      accessSync(program, constants.X_OK);
+      return ok(`hook ${name}`, `${program} is executable`);
+    } catch {
+      return fail(`hook ${name}`, `${program} does not exist or is not executable`);
+    }
+  }
+  try {
+    execFileSync('/bin/sh', ['-c', `command -v ${JSON.stringify(program)}`], { stdio: 'ignore' });
+    return ok(`hook ${name}`, `${program} found on the PATH`);
+  } catch {
+    return warn(`hook ${name}`, `${program} is not on this PATH (the agent's may differ)`);
+  }
+}
+
+function fileChecks(config: AgentConfig): ConfigCheck[] {
+  const checks: ConfigCheck[] = [];
+  const files: [string, string | undefined][] = [
+    ['replication.passfile', config.replication.passfile],
+    ['rewind.passfile', config.rewind.passfile],
+    ['database.passwordFile', config.database?.passwordFile],
+  ];
+  for (const [name, path] of files) {
+    if (!path) continue;
+    checks.push(readable(path) ? ok(name, `${path} is readable`) : fail(name, `${path} cannot be read`));
+  }
+  const dataDirectory = config.database?.dataDirectory;
+  if (dataDirectory)
+    checks.push(
+      existsSync(`${dataDirectory}/PG_VERSION`)
+        ? ok('database.dataDirectory', `${dataDirectory} holds a PostgreSQL data directory`)
+        : fail('database.dataDirectory', `${dataDirectory} holds no PG_VERSION: not a data directory (on this host)`),
+    );
+  for (const [name, command] of Object.entries(config.hooks)) {
+    if (typeof command === 'string' && name !== 'user') checks.push(hookCheck(name, command));
+  }
+  if (config.watchdog?.kind === 'device')
+    checks.push(
+      existsSync(config.watchdog.path)
+        ? ok('watchdog', `${config.watchdog.path} exists`)
+        : fail('watchdog', `${config.watchdog.path} does not exist; load the softdog module or fix watchdog.path`),
+    );
+  return checks;
+}
+
+function clusterChecks(
+  config: AgentConfig,
+  cluster: ClusterRecord,
+  membership: MembershipRecord | undefined,
+): ConfigCheck[] {
+  const checks: ConfigCheck[] = [];
+  const rejection = heartbeatRejection(membership, config);
+  checks.push(
+    rejection ? fail('membership', rejection) : ok('membership', `${config.nodeId} is allowed as ${config.address}`),
+  );
+  const allowedRole = membership?.allowed.find((node) => node.nodeId === config.nodeId)?.role;
+  if (allowedRole && allowedRole !== config.role)
+    checks.push(
+      fail('role', `the cluster allows ${config.nodeId} as a ${allowedRole} node; this config says ${config.role}`),
+    );
+  const problem = leaseProblem(cluster.policy.leaseDurationMs, config.heartbeatIntervalMs);
+  checks.push(
+    problem
+      ? fail(
+          'lease',
+          `${problem}; shorten heartbeatIntervalMs or lengthen the lease (pgfailover set-policy --lease-ms)`,
+        )
+      : ok('lease', `lease ${cluster.policy.leaseDurationMs} ms renewed every ${config.heartbeatIntervalMs} ms`),
+  );
+  if (cluster.policy.fencing === 'watchdog' && config.role === 'database')
+    checks.push(
+      config.watchdog
+        ? ok('fencing', `the cluster fences with a watchdog; this node has one (${config.watchdog.kind})`)
+        : fail(
+            'fencing',
+            'the cluster fences with a watchdog and this config has none: add "watchdog" or this node can never be promoted',
+          ),
+    );
+  return checks;
+}
+
+async function databaseChecks(
+  config: AgentConfig,
+  source: string,
+  cluster: ClusterRecord | undefined,
+): Promise<ConfigCheck[]> {
+  const database = config.database;
+  if (!database) return [skip('database', 'a witness has no database')];
+  let password: string | undefined;
+  try {
+    password = await resolvePassword(database, source);
+  } catch (error) {
+    return [fail('database password', error instanceof Error ? error.message : String(error))];
+  }
+  const result = await probeDatabase({ ...database, password }, config.timeouts.localTimeoutMs);
+  if (result.kind !== 'ok' || !result.facts)
+    return [
+      fail(
+        'database',
+        `${database.host}:${database.port} as ${database.user}: ${'reason' in result ? result.reason : result.kind}`,
+      ),
+    ];
+  const role = result.facts.inRecovery ? 'standby' : 'primary';
+  const checks = [
+    ok(
+      'database',
+      `${database.host}:${database.port} answers as ${database.user}: a ${role}, timeline ${result.facts.timeline ?? '?'}`,
+    ),
+  ];
+  if (cluster) {
+    const recordedPrimary = cluster.primaryNodeId === config.nodeId;
+    if (recordedPrimary !== (role === 'primary'))
+      checks.push(
+        fail(
+          'database role',
+          `the cluster record names ${cluster.primaryNodeId ?? 'no node'} as primary (term ${cluster.term}), but this database is a ${role}`,
+        ),
+      );
+  }
+  return checks;
+}
+
+export async function runConfigChecks(path: string): Promise<ConfigCheck[]> {
+  // A config that does not parse is bad input: loadAgentConfig throws a ConfigError listing every problem.
+  const config = loadAgentConfig(path);
+  const checks: ConfigCheck[] = [
+    ok('config', `${path} is valid (cluster ${config.cluster}, node ${config.nodeId}, ${config.role})`),
+  ];
+  let cluster: ClusterRecord | undefined;
+  try {
+    const store = StateStore.connect(config.store);
+    cluster = await store.getCluster(config.cluster);
+    if (!cluster)
+      checks.push(
+        fail(
+          'cluster',
+          `cluster ${config.cluster} is not in table ${config.store.table}; create it with pgfailover init`,
+        ),
+      );
+    else {
+      checks.push(
+        ok(
+          'state table',
+          `table ${config.store.table} holds cluster ${config.cluster} (term ${cluster.term}, primary ${cluster.primaryNodeId ?? 'none'})`,
+        ),
+      );
+      checks.push(...clusterChecks(config, cluster, await store.getMembership(config.cluster)));
+    }
+  } catch (error) {
+    const explained = explainStoreError(error, {
+      table: config.store.table,
+      region: config.store.region ?? process.env.AWS_REGION,
+      endpoint: config.store.endpoint,
+    });
+    checks.push(fail('state table', explained?.message ?? (error instanceof Error ? error.message : String(error))));
+  }
+  checks.push(...(await databaseChecks(config, path, cluster)));
+  checks.push(...fileChecks(config));
+  return checks;
+}
