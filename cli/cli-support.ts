@@ -15,6 +15,8 @@ export interface StoreOptions {
   endpoint?: string;
   config?: string;
   cluster?: string;
+  /** --json: one JSON object on stdout instead of sentences. */
+  json?: boolean;
 }
 
 export const out = (text: string) => process.stdout.write(`${text}\n`);
@@ -95,3 +97,8 @@ export const changeOptions = (command: Command): Command =>
   command
     .option('--force', 'make a change the guard refuses (it says why); recorded as forced')
     .option('--reason <text>', 'why, for the history');
+
+/** With --json, one JSON object on stdout; otherwise the sentence for a person. */
+export function say(json: boolean | undefined, text: string, object: Record<string, unknown>): void {
+  out(json ? JSON.stringify(object, null, 2) : text);
+}

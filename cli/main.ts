@@ -46,6 +46,7 @@ import {
   changeOptions,
   operator,
   out,
+  say,
   requireCluster,
   resolveStore,
   storeContext,
@@ -73,7 +74,7 @@ const program = new Command()
   // Subcommands inherit this.
   .exitOverride();
 
-withStoreOptions(program.command('init'))
+withStoreOptions(program.command('init').option('--json', 'print the outcome as JSON'))
   .description('create a cluster record and an empty membership in the state table')
   .requiredOption('--cluster <name>', 'cluster name', validated(clusterNameSchema, 'cluster name'))
   .option('--no-auto-failover', 'detect and notify only; never promote without a person')
@@ -161,8 +162,16 @@ withStoreOptions(program.command('init'))
         },
         Date.now(),
       );
-      out(
+      say(
+        options.json,
         `cluster ${record.cluster} created in table ${store.table} (term ${record.term}); now allow its nodes with: pgfailover allow-node --cluster ${cluster} NODE --address ADDRESS`,
+        {
+          cluster: record.cluster,
+          table: store.table,
+          term: record.term,
+          policy: record.policy,
+          address: record.address,
+        },
       );
     },
   );
@@ -223,7 +232,7 @@ async function changeMembership(
   return membership;
 }
 
-changeOptions(withStoreOptions(program.command('allow-node')))
+changeOptions(withStoreOptions(program.command('allow-node').option('--json', 'print the outcome as JSON')))
   .description("allow a node to join the cluster (EFM's add-node / allow-node)")
   .argument('<node>', 'node id, as in the agent config', validated(nodeIdSchema, 'node id'))
   .requiredOption('--address <address>', "the node's address as in its agent config (host or host:port)")
@@ -261,13 +270,15 @@ changeOptions(withStoreOptions(program.command('allow-node')))
         allowNode(current, { nodeId: node, address: options.address, role }, options.priority),
       );
       await store.deleteRejected(name, node);
-      out(
+      say(
+        options.json,
         `node ${node} (${options.address}) allowed in cluster ${name}; priority list: ${membership.priority.join(' ')}`,
+        { cluster: name, node, address: options.address, role, priority: membership.priority },
       );
     },
   );
 
-changeOptions(withStoreOptions(program.command('remove-node')))
+changeOptions(withStoreOptions(program.command('remove-node').option('--json', 'print the outcome as JSON')))
   .description('remove a node from the allowed and priority lists; its heartbeats are rejected from now on')
   .argument('<node>', 'node id', validated(nodeIdSchema, 'node id'))
   .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
@@ -278,12 +289,14 @@ changeOptions(withStoreOptions(program.command('remove-node')))
       removeNode(current, node),
     );
     await store.deleteHeartbeat(name, node);
-    out(
+    say(
+      options.json,
       `node ${node} removed from cluster ${name}; a running agent there is now rejected: stop it (systemctl stop pgfailover-agent)`,
+      { cluster: name, removed: node },
     );
   });
 
-changeOptions(withStoreOptions(program.command('set-priority')))
+changeOptions(withStoreOptions(program.command('set-priority').option('--json', 'print the outcome as JSON')))
   .description('move a standby in the promotion order (1 = first)')
   .argument('<node>', 'node id', validated(nodeIdSchema, 'node id'))
   .argument('<priority>', 'position, 1 = promoted first', wholeNumber('priority', 1))
@@ -298,7 +311,10 @@ changeOptions(withStoreOptions(program.command('set-priority')))
       options,
       (current) => setPriority(current, node, priority),
     );
-    out(`priority list of ${name}: ${membership.priority.join(' ')}`);
+    say(options.json, `priority list of ${name}: ${membership.priority.join(' ')}`, {
+      cluster: name,
+      priority: membership.priority,
+    });
   });
 
 addMaintenanceCommands(program);
@@ -323,18 +339,30 @@ async function switchoverCommand(
   to: string,
   wait: boolean,
   timeoutMs: number,
+  json?: boolean,
 ): Promise<void> {
   const sinceMs = Date.now();
   const fromTerm = (await store.getCluster(cluster))?.term ?? 0;
   await requestSwitchover(store, cluster, to, operator(), systemClock);
-  out(`switchover of ${cluster} to ${to} requested; the evaluator carries it out`);
-  if (!wait) return;
-  const done = await followRoleChange(store, cluster, { fromTerm, toNodeId: to }, sinceMs, timeoutMs, out);
-  out(done ? `switchover completed: ${to} is the primary` : 'switchover did not complete');
+  if (!json) out(`switchover of ${cluster} to ${to} requested; the evaluator carries it out`);
+  if (!wait) {
+    if (json) say(json, '', { cluster, to, requested: true, done: null });
+    return;
+  }
+  const log = json ? (line: string) => process.stderr.write(`${line}\n`) : out;
+  const done = await followRoleChange(store, cluster, { fromTerm, toNodeId: to }, sinceMs, timeoutMs, log);
+  say(json, done ? `switchover completed: ${to} is the primary` : 'switchover did not complete', {
+    cluster,
+    to,
+    requested: true,
+    done: done !== null,
+    primary: done,
+    tookMs: Date.now() - sinceMs,
+  });
   process.exitCode = done ? 0 : 1;
 }
 
-withStoreOptions(program.command('switchover'))
+withStoreOptions(program.command('switchover').option('--json', 'print the outcome as JSON'))
   .description(
     'planned role change: the primary stops cleanly, the target catches up and is promoted, the old primary follows it',
   )
@@ -344,7 +372,14 @@ withStoreOptions(program.command('switchover'))
   .option('--timeout-ms <ms>', 'how long to follow it', wholeNumber('--timeout-ms', 1000), 90_000)
   .action(async (options: StoreOptions & { to: string; wait: boolean; timeoutMs: number }) => {
     const { store, cluster } = resolveStore(options);
-    await switchoverCommand(store, await requireCluster(store, cluster), options.to, options.wait, options.timeoutMs);
+    await switchoverCommand(
+      store,
+      await requireCluster(store, cluster),
+      options.to,
+      options.wait,
+      options.timeoutMs,
+      options.json,
+    );
   });
 
 withStoreOptions(program.command('history'))
@@ -480,28 +515,33 @@ local
 
 local
   .command('down')
+  .option('--json', 'print the outcome as JSON')
   .description('stop every process local up started (agents, PostgreSQL, the state store)')
   .requiredOption('--dir <dir>', 'the directory given to local up')
   .option('--purge', 'also delete the directory and its data')
-  .action(async (options: { dir: string; purge?: boolean }) => {
+  .action(async (options: { dir: string; purge?: boolean; json?: boolean }) => {
     const cluster = readLocalState(options.dir).cluster;
     const result = await localDown(options.dir, { purge: options.purge === true });
     const namespaces = result.removedNamespaces.length
       ? `, ${result.removedNamespaces.length} network namespaces removed`
       : '';
-    out(
+    say(
+      options.json,
       `local cluster ${cluster} stopped (${result.stoppedPids.length} processes${namespaces})${result.purged ? `; ${options.dir} removed` : ''}`,
+      { cluster, ...result },
     );
   });
 
 local
   .command('clean')
+  .option('--json', 'print the outcome as JSON')
   .description(
     'remove what a crashed local run left: with --dir, everything that run recorded; without, every lab namespace no process uses',
   )
   .option('--dir <dir>', 'the directory given to local up')
-  .action(async (options: { dir?: string }) => {
+  .action(async (options: { dir?: string; json?: boolean }) => {
     const result = await localClean(options.dir);
+    if (options.json) return say(true, '', { ...result });
     out(
       `stopped ${result.stoppedPids.length} processes, removed ${result.removedNamespaces.length} network namespaces${result.removedNamespaces.length ? ` (${result.removedNamespaces.join(', ')})` : ''}`,
     );
@@ -547,24 +587,34 @@ local
 
 local
   .command('switchover')
+  .option('--json', 'print the outcome as JSON')
   .description('planned switchover in the local cluster')
   .requiredOption('--dir <dir>', 'the directory given to local up')
   .requiredOption('--to <node>', 'the standby to promote', validated(nodeIdSchema, 'node id'))
   .option('--no-wait', 'return once the request is recorded')
   .option('--timeout-ms <ms>', 'how long to follow it', wholeNumber('--timeout-ms', 1000), 90_000)
-  .action(async (options: { dir: string; to: string; wait: boolean; timeoutMs: number }) => {
+  .action(async (options: { dir: string; to: string; wait: boolean; timeoutMs: number; json?: boolean }) => {
     const state = readLocalState(options.dir);
-    await switchoverCommand(connectLocalStore(state), state.cluster, options.to, options.wait, options.timeoutMs);
+    await switchoverCommand(
+      connectLocalStore(state),
+      state.cluster,
+      options.to,
+      options.wait,
+      options.timeoutMs,
+      options.json,
+    );
   });
 
 local
   .command('heal')
+  .option('--json', 'print the outcome as JSON')
   .description(
     'undo what drills and the nemesis left: network faults, paused processes, stepped clocks; restart dead agents',
   )
   .requiredOption('--dir <dir>', 'the directory given to local up')
-  .action(async (options: { dir: string }) => {
-    out(await localHeal(options.dir));
+  .action(async (options: { dir: string; json?: boolean }) => {
+    const done = await localHeal(options.dir);
+    say(options.json, done.join('; '), { healed: done });
   });
 
 local

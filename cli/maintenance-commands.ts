@@ -21,6 +21,7 @@ import {
   out,
   requireCluster,
   resolveStore,
+  say,
   validated,
   wholeNumber,
   withStoreOptions,
@@ -63,8 +64,7 @@ interface JsonOption {
   json?: boolean;
 }
 /** One JSON object on stdout with --json, the sentence otherwise. */
-const report = (options: JsonOption, text: string, json: Record<string, unknown>) =>
-  out(options.json ? JSON.stringify(json, null, 2) : text);
+const report = (options: JsonOption, text: string, json: Record<string, unknown>) => say(options.json, text, json);
 
 export function addMaintenanceCommands(program: Command): void {
   changeOptions(withStoreOptions(program.command('promote')))

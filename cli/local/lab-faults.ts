@@ -8,7 +8,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FAULT_CHAIN, inNetns, runInNetns } from './lab-network.ts';
 import { postmasterPid } from '../../agent/server-control.ts';
-import { readLocalState, restartAgent, type LocalClusterState, type LocalNode } from './local-cluster.ts';
+import {
+  connectLocalStore,
+  readLocalState,
+  rejoinNode,
+  restartAgent,
+  type LocalClusterState,
+  type LocalNode,
+} from './local-cluster.ts';
 import { isAlive, nodeArgsFor, resumeProcess, spawnDetached, stopProcess } from './processes.ts';
 
 const DELAY_PROXY = fileURLToPath(new URL('./delay-proxy.ts', import.meta.url));
@@ -243,12 +250,20 @@ export async function stepClock(node: LocalNode, offset: string): Promise<void> 
  * cluster (SIGCONT to the recorded PIDs), every stepped clock; restarts agents that died. Servers a
  * failover stopped are not restarted here: they come back as standbys with a rejoin.
  */
-export async function localHeal(dir: string): Promise<string> {
+/**
+ * Undoes what drills and the nemesis leave: network faults (the lab's rules, the loopback links), paused
+ * processes, stepped clocks, dead agents, and stopped database servers, which come back as standbys of
+ * the recorded primary through rejoin (pg_rewind, else a fresh base backup), as pgfailover rejoin does.
+ */
+export async function localHeal(dir: string): Promise<string[]> {
   const state = readLocalState(dir);
   const done: string[] = [];
   if (state.lab) {
     await heal(faultTarget(state));
     done.push('network faults removed');
+  } else {
+    writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [] })}\n`);
+    done.push('links restored');
   }
   const pids = [
     state.storePid,
@@ -266,5 +281,14 @@ export async function localHeal(dir: string): Promise<string> {
     .filter((node) => node.agentPid && !isAlive(node.agentPid))
     .map((node) => (restartAgent(dir, node.name), node.name));
   if (restarted.length) done.push(`agents restarted: ${restarted.join(', ')}`);
-  return done.join('; ');
+  const record = await connectLocalStore(state).getCluster(state.cluster);
+  const primary = record?.phase === 'steady' ? record.primaryNodeId : null;
+  for (const node of state.nodes) {
+    if (!node.dataDir || node.name === primary || !primary) continue;
+    const pid = postmasterPid(node.dataDir);
+    if (pid !== undefined && isAlive(pid)) continue;
+    const how = await rejoinNode(dir, node.name, primary).catch((error: unknown) => `failed: ${String(error)}`);
+    done.push(`${node.name} rejoined as a standby of ${primary}: ${how}`);
+  }
+  return done;
 }

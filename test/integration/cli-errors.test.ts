@@ -89,6 +89,26 @@ describe('exit codes and messages', () => {
     expect((await runCli(['local', '--help'])).code).toBe(0);
   });
 
+  it('reports as JSON with --json (init, allow-node, set-priority)', async () => {
+    const init = await runCli(['init', '--cluster', 'json1', '--json', ...at()]);
+    const allow = await runCli(['allow-node', 'db1', '--address', '10.0.5.1', '--cluster', 'json1', '--json', ...at()]);
+    const allow2 = await runCli([
+      'allow-node',
+      'db2',
+      '--address',
+      '10.0.5.2',
+      '--cluster',
+      'json1',
+      '--json',
+      ...at(),
+    ]);
+    const priority = await runCli(['set-priority', 'db2', '1', '--cluster', 'json1', '--json', ...at()]);
+    expect(JSON.parse(init.stdout)).toMatchObject({ cluster: 'json1', term: 1, policy: { autoFailover: true } });
+    expect(JSON.parse(allow.stdout)).toMatchObject({ node: 'db1', role: 'database', priority: ['db1'] });
+    expect(JSON.parse(allow2.stdout)).toMatchObject({ priority: ['db1', 'db2'] });
+    expect(JSON.parse(priority.stdout)).toEqual({ cluster: 'json1', priority: ['db2', 'db1'] });
+  });
+
   it('a known cluster still works, and history says so when it is empty', async () => {
     const result = await runCli(['history', '--cluster', 'prod', ...at()]);
     expect(result.code, result.stderr).toBe(0);
