@@ -8,8 +8,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
 import { runDrill } from './local/drill.ts';
+import { localHeal } from './local/lab-faults.ts';
 import { formatDrillReport } from './local/drill-report.ts';
-import { localDown, localStatus, localUp } from './local/local-cluster.ts';
+import { connectLocalStore, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
+import { DEFAULT_TIMEOUTS } from '../core/agent-config.ts';
+import { describeTiming } from '../core/policy-change.ts';
 
 export async function runDemo(
   write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
@@ -52,13 +55,36 @@ export async function runDemo(
     const drill = await runDrill({ dir, fault: 'kill-primary-node', onStep: (line) => write(`   ${line}`) });
     write(formatDrillReport(drill));
     write('');
+    write('== what the durations above measure:');
+    write('   - "detected" and "decided": from the kill until the evaluator confirmed the failure and decided. A dead');
+    write("     node says nothing, so this waits out the node's silence and its lease:");
+    const policy = report.nodes.length
+      ? (await connectLocalStore(readLocalState(dir)).getCluster(report.cluster))?.policy
+      : undefined;
+    if (policy) for (const line of describeTiming(policy, DEFAULT_TIMEOUTS.nodeTimeoutMs)) write(`       ${line}`);
+    write('   - "failover completed ... after it was decided": promotion, address move and standbys following.');
+    write('   - "writes unavailable": what a client saw, the longest gap between two acknowledged writes.');
+    write('');
     write(
       '== cluster-status after the failover (the old primary is down and fenced; it can only come back as a standby):',
     );
     write('');
     write(formatClusterStatus(await localStatus(dir)));
     write('');
-    return drill.failedOver && drill.writes.missing === 0;
+    write('== day two: the old primary host comes back; pgfailover rejoin makes it a standby of the new primary');
+    write('   (pg_rewind from the new primary; a fresh base backup if its history cannot be rewound):');
+    for (const line of await localHeal(dir)) write(`   ${line}`);
+    let after: ClusterStatusReport | undefined;
+    const healedBy = Date.now() + 60_000;
+    while (!interrupted && Date.now() < healedBy) {
+      after = await localStatus(dir);
+      if (after.healthy) break;
+      await sleep(500);
+    }
+    write('');
+    if (after) write(formatClusterStatus(after));
+    write('');
+    return drill.failedOver && drill.writes.missing === 0 && after?.healthy === true;
   } finally {
     write('== tearing down (agents, PostgreSQL servers, state store)');
     // A start-up that failed has already stopped what it started; only the directory is left.

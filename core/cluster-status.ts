@@ -6,7 +6,7 @@
 // timeout: a display judgement that tolerates skew up to the node timeout. Failover decisions never
 // rely on it; the evaluator times heartbeats on its own clock.
 
-import { lsnLagBytes } from './lsn.ts';
+import { lsnLagBytes, standbyPosition } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
 import type { AgentType, AllowedNode, ClusterRecord, DbStatus, HeartbeatRecord } from './records.ts';
 import type { Facts } from './decide.ts';
@@ -336,7 +336,7 @@ function promoteStandby(
     };
   }
   // A standby whose receiver restarted reports no received LSN; what it has replayed it certainly has.
-  const standbyLsn = standby.receivedLsn ?? standby.replayedLsn ?? '0/0';
+  const standbyLsn = standbyPosition(standby.receivedLsn, standby.replayedLsn) ?? '0/0';
   const lagBytes = lsnLagBytes(primary.currentLsn, standbyLsn);
   const streaming =
     primaryHeartbeat?.replication.some(

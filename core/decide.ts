@@ -7,7 +7,7 @@
 // repoint, the old primary fences) and report back in their heartbeats; the next decision moves on.
 
 import type { Instant } from './clock.ts';
-import { compareLsn, lsnLagBytes } from './lsn.ts';
+import { compareLsn, lsnLagBytes, standbyPosition } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
 import { makeNotice, type Notice } from './notices.ts';
 import type { Observations } from './observations.ts';
@@ -247,7 +247,7 @@ export function chooseCandidate(
   const eligible: { nodeId: string; receivedLsn: string; replayedLsn: string; rank: number }[] = [];
   const order = effectivePriority(membership);
   const standbys = nodes.filter((facts) => facts.node.nodeId !== cluster.primaryNodeId && !facts.witness);
-  const received = (beat: HeartbeatRecord) => beat.receivedLsn ?? beat.replayedLsn;
+  const received = (beat: HeartbeatRecord) => standbyPosition(beat.receivedLsn, beat.replayedLsn);
   // The furthest point anyone is known to have: the old primary's last report, or the best standby.
   const reference = [
     primaryBeat?.currentLsn,
@@ -925,7 +925,7 @@ export const PROMOTED_RULES: Rule[] = [
       const took = failover ? f.nowMs - failover.startedAtMs : 0;
       return {
         rule: 'failover-completed',
-        reason: `${failover?.kind ?? 'failover'} to ${f.cluster.primaryNodeId ?? '?'} completed in ${took} ms${stragglers.length ? `; not yet following: ${stragglers.join(', ')}` : ''}`,
+        reason: `${failover?.kind ?? 'failover'} to ${f.cluster.primaryNodeId ?? '?'} completed ${took} ms after it was decided${stragglers.length ? `; not yet following: ${stragglers.join(', ')}` : ''}`,
         next,
         notices: [
           makeNotice(
@@ -991,7 +991,7 @@ export const DEMOTING_RULES: Rule[] = [
     when: (f) => {
       const action = f.primary?.heartbeat?.action;
       const target = f.nodes.find((n) => n.node.nodeId === f.cluster.switchover?.toNodeId)?.heartbeat;
-      const received = target?.receivedLsn ?? target?.replayedLsn;
+      const received = target ? standbyPosition(target.receivedLsn, target.replayedLsn) : null;
       return (
         action?.term === f.cluster.term &&
         action.step === 'demoted' &&

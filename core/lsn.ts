@@ -30,3 +30,14 @@ export function lsnLagBytes(ahead: string, behind: string): number {
   const difference = parseLsn(ahead) - parseLsn(behind);
   return difference > 0n ? Number(difference) : 0;
 }
+
+/**
+ * How far a standby certainly has WAL: the later of what its receiver reports and what it has replayed.
+ * A receiver that restarted (a repoint, a rejoin) reports the start of its segment until it writes again,
+ * behind what the standby already replayed.
+ */
+export function standbyPosition(received: string | null, replayed: string | null): string | null {
+  if (received === null) return replayed;
+  if (replayed === null) return received;
+  return compareLsn(received, replayed) >= 0 ? received : replayed;
+}

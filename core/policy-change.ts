@@ -24,7 +24,7 @@ export interface PolicyPlan {
 export function describeTiming(policy: ClusterPolicy, nodeTimeoutMs: number): string[] {
   const timing = leaseTiming(policy, nodeTimeoutMs);
   return [
-    `primary node dies: nobody is promoted until ${timing.nodeCrashWaitMs} ms after its last lease renewal (lease ${policy.leaseDurationMs} + margin ${policy.leaseMarginMs} ms, node timeout ${nodeTimeoutMs} ms), then about 1 s to promote and move the address`,
+    `primary node dies: nobody is promoted until ${timing.nodeCrashWaitMs} ms after its last heartbeat (the longer of the node timeout, ${nodeTimeoutMs} ms, and the lease, ${policy.leaseDurationMs} + ${policy.leaseMarginMs} ms margin), then about 1 s to promote and move the address`,
     `primary database crashes, its agent alive: not bound by the lease (the agent fences and releases it at once)`,
     `blip tolerance: a primary rides out a state-store or network outage of up to ${timing.blipToleranceMs} ms; a longer one makes it stop its database ${FENCE_LEAD_MS} ms before its lease ends`,
   ];

@@ -194,7 +194,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       if (seen.has(entry.sk)) continue;
       seen.add(entry.sk);
       say(
-        `+${entry.atMs - faultAtMs} ms  ${entry.kind === 'decision' ? 'decision' : entry.severity}  ${entry.event}: ${entry.subject}`,
+        // A notice's subject starts with its severity already.
+        `+${entry.atMs - faultAtMs} ms  ${entry.kind === 'decision' ? `decision  ${entry.event}: ${entry.subject}` : entry.subject}`,
       );
     }
     if (expected()) break;

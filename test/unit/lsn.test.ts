@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareLsn, formatLsn, isLsn, lsnLagBytes, parseLsn } from '../../core/lsn.ts';
+import { compareLsn, formatLsn, isLsn, lsnLagBytes, parseLsn, standbyPosition } from '../../core/lsn.ts';
 
 describe('WAL positions', () => {
   it.each([
@@ -35,5 +35,17 @@ describe('WAL positions', () => {
     ['0/4000', '0/5000', 0],
   ])('lag of %s over %s is %i bytes', (ahead, behind, bytes) => {
     expect(lsnLagBytes(ahead, behind)).toBe(bytes);
+  });
+});
+
+describe('standbyPosition', () => {
+  it.each<[string | null, string | null, string | null]>([
+    ['0/4000000', '0/402DA18', '0/402DA18'],
+    ['0/5000000', '0/402DA18', '0/5000000'],
+    [null, '0/402DA18', '0/402DA18'],
+    ['0/1', null, '0/1'],
+    [null, null, null],
+  ])('received %s, replayed %s: %s', (received, replayed, expected) => {
+    expect(standbyPosition(received, replayed)).toBe(expected);
   });
 });
