@@ -38,6 +38,7 @@ import {
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { HookName, HookResult, HookRun } from './hooks.ts';
+import type { RejoinOutcome } from './rejoin.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
 
 /** The part of the state store the agent uses. */
@@ -56,6 +57,8 @@ export interface HeartbeatStore {
 export interface NodeOps {
   /** Checks the local database; absent on a witness. */
   probe?: (timeoutMs: number) => Promise<ProbeResult>;
+  /** Makes this stopped database a standby of the primary at `primaryAddress` (agent/rejoin.ts). */
+  rejoin(primaryAddress: string): Promise<RejoinOutcome>;
   /** Does the database at `address` answer at all? */
   checkPeer(address: string, timeoutMs: number): Promise<ProbeOutcome>;
   promote(): Promise<void>;
@@ -541,6 +544,7 @@ export class Agent {
             switchoverTo: goal.switchover?.toNodeId ?? null,
             paused: goal.pause !== null,
             promotionAsked: goal.promotion !== null,
+            autoRejoin: goal.policy.autoRejoin,
           }
         : null,
       seenTerm: this.term,
@@ -552,6 +556,7 @@ export class Agent {
       },
       primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
       markedStandby: config.role === 'witness' ? true : ops.markedStandby(),
+      primaryAnswers: this.checkedPrimary === goal?.primaryNodeId && this.primaryHealth.status === 'UP',
       leaseRemainingMs: this.leaseValidUntilMonoMs - clock.monotonicMs(),
       selfFenceEnabled: config.stopIsolatedPrimary && this.firstBeatDone,
       fenceLeadMs: FENCE_LEAD_MS,
@@ -728,6 +733,23 @@ export class Agent {
           `primary_conninfo now points at ${goal.primaryNodeId ?? '?'}; waiting for the WAL receiver to stream from it`,
         );
         return this.refreshNow();
+      case 'rejoin': {
+        this.record('rejoin');
+        if (!primaryAddress) return;
+        try {
+          const how = await ops.rejoin(primaryAddress);
+          this.report(
+            'rejoined',
+            `a standby of ${goal.primaryNodeId ?? '?'} again, by ${how === 'rewound' ? 'pg_rewind' : 'a fresh base backup'}`,
+          );
+        } catch (error) {
+          this.report(
+            'rejoin-failed',
+            `${error instanceof Error ? error.message : String(error)}; run pgfailover rejoin ${me} on this host`,
+          );
+        }
+        return this.refreshNow();
+      }
       case 'report-repointed':
         // Reported only once the WAL receiver really streams from the new primary.
         this.record('report-repointed');

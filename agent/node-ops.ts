@@ -9,6 +9,7 @@ import { parseNodeAddress } from '../core/node-address.ts';
 import type { NodeOps } from './agent.ts';
 import { checkReachable, probeDatabase, runStatements, type DatabaseTarget } from './database-probe.ts';
 import { runHook } from './hooks.ts';
+import { rejoinAsStandby } from './rejoin.ts';
 import { dirname, join } from 'node:path';
 import {
   checkpointLocation,
@@ -16,6 +17,7 @@ import {
   isAlive,
   killServer,
   postmasterPid,
+  runServerCommand,
   startServer,
   stopServer,
   writeStandbyFiles,
@@ -44,6 +46,19 @@ export function createNodeOps(
   const requireDataDirectory = (what: string): string => {
     if (!dataDirectory) throw new Error(`cannot ${what}: set database.dataDirectory in the agent config`);
     return dataDirectory;
+  };
+  const conninfoFor = (address: string): string => {
+    const { host, port } = parseNodeAddress(address);
+    const parts = [
+      `host=${host}`,
+      `port=${port}`,
+      `user=${config.replication.user}`,
+      `application_name=${config.nodeId}`,
+      `sslmode=${config.replication.sslmode}`,
+      'connect_timeout=2',
+    ];
+    if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
+    return parts.join(' ');
   };
   return {
     probe: local ? (timeoutMs) => probeDatabase(local, timeoutMs) : undefined,
@@ -83,19 +98,7 @@ export function createNodeOps(
       throw new Error(`the server in ${directory} is still running after being stopped and killed`);
     },
     runHook,
-    conninfoFor(address) {
-      const { host, port } = parseNodeAddress(address);
-      const parts = [
-        `host=${host}`,
-        `port=${port}`,
-        `user=${config.replication.user}`,
-        `application_name=${config.nodeId}`,
-        `sslmode=${config.replication.sslmode}`,
-        'connect_timeout=2',
-      ];
-      if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
-      return parts.join(' ');
-    },
+    conninfoFor,
     async demote(primaryConninfo) {
       const directory = requireDataDirectory('demote this node');
       await stopServer(directory, 'fast');
@@ -110,6 +113,26 @@ export function createNodeOps(
       // replace is idempotent; del of an address that is not there is not an error worth stopping for.
       if (hold) await run('ip', ['addr', 'replace', cidr, 'dev', device]);
       else await run('ip', ['addr', 'del', cidr, 'dev', device]).catch(() => undefined);
+    },
+    async rejoin(primaryAddress) {
+      const directory = requireDataDirectory('rejoin');
+      const { host, port } = parseNodeAddress(primaryAddress);
+      const rewindConninfo = [
+        `host=${host}`,
+        `port=${port}`,
+        `user=${config.rewind.user}`,
+        'dbname=postgres',
+        ...(config.rewind.passfile ? [`passfile=${config.rewind.passfile}`] : []),
+      ].join(' ');
+      return rejoinAsStandby({
+        dataDirectory: directory,
+        logFile: join(dirname(directory), 'pgfailover-postgres.log'),
+        followConninfo: conninfoFor(primaryAddress),
+        rewindConninfo,
+        copyConninfo: conninfoFor(primaryAddress),
+        checkpointSource: () =>
+          runServerCommand('psql', ['-X', '-q', '-d', rewindConninfo, '-c', 'CHECKPOINT']).then(() => undefined),
+      });
     },
     markedStandby() {
       return dataDirectory ? hasStandbySignal(dataDirectory) : true;

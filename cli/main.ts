@@ -78,6 +78,7 @@ withStoreOptions(program.command('init').option('--json', 'print the outcome as 
   .description('create a cluster record and an empty membership in the state table')
   .requiredOption('--cluster <name>', 'cluster name', validated(clusterNameSchema, 'cluster name'))
   .option('--no-auto-failover', 'detect and notify only; never promote without a person')
+  .option('--auto-rejoin', 'agents make a stopped old primary (or broken standby) a standby of the primary themselves')
   .option(
     '--max-lag-bytes <bytes>',
     'never promote automatically a standby further behind than this',
@@ -111,6 +112,7 @@ withStoreOptions(program.command('init').option('--json', 'print the outcome as 
     async (
       options: StoreOptions & {
         autoFailover: boolean;
+        autoRejoin?: boolean;
         maxLagBytes: number;
         leaseMs: number;
         fencing: 'agent' | 'watchdog' | 'ec2-stop';
@@ -155,6 +157,7 @@ withStoreOptions(program.command('init').option('--json', 'print the outcome as 
           policy: {
             ...DEFAULT_CLUSTER_POLICY,
             autoFailover: options.autoFailover,
+            autoRejoin: options.autoRejoin === true,
             maxLagBytes: options.maxLagBytes,
             leaseDurationMs: options.leaseMs,
             fencing: options.fencing,
@@ -417,6 +420,7 @@ local
   .option('--witness', 'also run a witness agent (a voting member without a database)')
   .option('--cluster <name>', 'cluster name', validated(clusterNameSchema, 'cluster name'), 'local')
   .option('--no-auto-failover', 'detect and notify only; never promote')
+  .option('--auto-rejoin', 'agents bring a stopped old primary back as a standby themselves (pg_rewind)')
   .option('--sync', 'synchronous replication (ANY 1 of the standbys): no acknowledged commit is lost in a failover')
   .option('--fence-hook <command>', 'fencing hook for every database agent; a non-zero exit aborts a failover')
   .option('--webhook <url>', 'also POST every notice to this URL')
@@ -442,6 +446,7 @@ local
       witness?: boolean;
       cluster: string;
       autoFailover: boolean;
+      autoRejoin?: boolean;
       sync?: boolean;
       fenceHook?: string;
       webhook?: string;
@@ -455,6 +460,7 @@ local
         witness: options.witness === true,
         cluster: options.cluster,
         autoFailover: options.autoFailover,
+        autoRejoin: options.autoRejoin === true,
         synchronous: options.sync === true,
         fenceHook: options.fenceHook,
         webhookUrl: options.webhook,

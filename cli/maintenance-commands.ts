@@ -272,6 +272,12 @@ export function addMaintenanceCommands(program: Command): void {
     )
     .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
     .addOption(new Option('--auto-failover <on|off>', 'fail over without a person').choices(['on', 'off']))
+    .addOption(
+      new Option('--auto-rejoin <on|off>', 'agents bring a stopped old primary back as a standby').choices([
+        'on',
+        'off',
+      ]),
+    )
     .option('--lease-ms <ms>', "how long the primary's lease lasts after each renewal", wholeNumber('--lease-ms', 1))
     .option(
       '--lease-margin-ms <ms>',
@@ -295,6 +301,7 @@ export function addMaintenanceCommands(program: Command): void {
         options: StoreOptions &
           JsonOption & {
             autoFailover?: 'on' | 'off';
+            autoRejoin?: 'on' | 'off';
             leaseMs?: number;
             leaseMarginMs?: number;
             maxLagBytes?: number;
@@ -307,6 +314,7 @@ export function addMaintenanceCommands(program: Command): void {
         const name = await requireCluster(store, cluster);
         const change: PolicyChange = {
           ...(options.autoFailover ? { autoFailover: options.autoFailover === 'on' } : {}),
+          ...(options.autoRejoin ? { autoRejoin: options.autoRejoin === 'on' } : {}),
           ...(options.leaseMs !== undefined ? { leaseDurationMs: options.leaseMs } : {}),
           ...(options.leaseMarginMs !== undefined ? { leaseMarginMs: options.leaseMarginMs } : {}),
           ...(options.maxLagBytes !== undefined ? { maxLagBytes: options.maxLagBytes } : {}),

@@ -2,11 +2,9 @@
 // broken standby) a streaming standby of the current primary (agent/rejoin.ts: pg_rewind, else a fresh
 // base backup). Refused on the current primary, during a role change, and while no healthy primary runs.
 
-import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { createNodeOps } from '../agent/node-ops.ts';
-import { rejoinAsStandby } from '../agent/rejoin.ts';
-import { isAlive, postmasterPid, runServerCommand, stopServer } from '../agent/server-control.ts';
+import { isAlive, postmasterPid, stopServer } from '../agent/server-control.ts';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { UsageError } from '../core/errors.ts';
 import { historyEntry } from '../core/history.ts';
@@ -62,24 +60,8 @@ export function addRejoinCommand(program: Command): void {
           throw refuse(`its server accepts writes; its agent fences it (or stop it: pg_ctl stop -m fast), then rejoin`);
         await stopServer(dataDirectory, 'fast');
       }
-      const ops = createNodeOps(config, undefined);
-      const rewindConninfo = [
-        `host=${primary.host}`,
-        `port=${primary.port}`,
-        `user=${config.rewind.user}`,
-        'dbname=postgres',
-        ...(config.rewind.passfile ? [`passfile=${config.rewind.passfile}`] : []),
-      ].join(' ');
       const startedMs = Date.now();
-      const how = await rejoinAsStandby({
-        dataDirectory,
-        logFile: join(dirname(dataDirectory), 'pgfailover-postgres.log'),
-        followConninfo: ops.conninfoFor(primaryAddress),
-        rewindConninfo,
-        copyConninfo: ops.conninfoFor(primaryAddress),
-        checkpointSource: () =>
-          runServerCommand('psql', ['-X', '-q', '-d', rewindConninfo, '-c', 'CHECKPOINT']).then(() => undefined),
-      });
+      const how = await createNodeOps(config, undefined).rejoin(primaryAddress);
       const what = `${node} rejoined as a standby of ${cluster.primaryNodeId ?? '?'} by ${how === 'rewound' ? 'pg_rewind' : 'a fresh base backup'}`;
       await store.appendHistory(
         historyEntry(

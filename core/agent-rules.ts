@@ -15,6 +15,7 @@ export type AgentStep =
   | 'fence-and-release'
   | 'fence'
   | 'mark-standby'
+  | 'rejoin'
   | 'repoint'
   | 'report-repointed';
 
@@ -35,6 +36,8 @@ export interface AgentView {
         paused: boolean;
         /** An administrator asked for a manual failover (pgfailover promote). */
         promotionAsked: boolean;
+        /** The cluster's policy: a stopped non-primary database rejoins by itself. */
+        autoRejoin: boolean;
       })
     | null;
   /** The highest term this agent has seen: older goals are ignored. */
@@ -51,6 +54,8 @@ export interface AgentView {
   primaryAddress: string | null;
   /** standby.signal is in the data directory. */
   markedStandby: boolean;
+  /** This agent's own remote check finds the goal's primary database answering. */
+  primaryAnswers: boolean;
   /** The lease this node holds, on its monotonic clock: ms left, or null when it holds none. */
   leaseRemainingMs: number | null;
   /** EFM's stop.isolated.primary, and whether the first heartbeat was attempted (a lease may be expected). */
@@ -166,6 +171,22 @@ export const AGENT_RULES: AgentRule[] = [
     step: 'mark-standby',
     reason: (v) =>
       `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; write standby.signal so whatever restarts this node brings it back as a standby`,
+  },
+  {
+    // After down-not-marked, so that whatever happens it comes back as a standby; once per term, so a
+    // rejoin that failed is left to a person (pgfailover rejoin) rather than retried in a loop.
+    id: 'auto-rejoin',
+    when: (v) =>
+      v.goal?.autoRejoin === true &&
+      !v.goal.paused &&
+      phase(v) === 'steady' &&
+      v.db.status === 'DOWN' &&
+      v.markedStandby &&
+      v.primaryAnswers &&
+      !done(v, 'rejoin'),
+    step: 'rejoin',
+    reason: (v) =>
+      `automatic rejoin: this database is stopped and ${v.goal?.primaryNodeId ?? '?'} is the primary; rewind (or copy) it from there and start it as its standby`,
   },
   {
     id: 'streams-from-new-primary',

@@ -9,7 +9,10 @@ import { clusterPolicySchema, describeIssues, type ClusterPolicy } from './recor
 import type { ClusterSnapshot } from './state-store.ts';
 
 export type PolicyChange = Partial<
-  Pick<ClusterPolicy, 'autoFailover' | 'leaseDurationMs' | 'leaseMarginMs' | 'maxLagBytes' | 'pauseReminderMs'>
+  Pick<
+    ClusterPolicy,
+    'autoFailover' | 'autoRejoin' | 'leaseDurationMs' | 'leaseMarginMs' | 'maxLagBytes' | 'pauseReminderMs'
+  >
 >;
 
 export interface PolicyPlan {
@@ -35,7 +38,7 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
   const given = Object.entries(change).filter(([, value]) => value !== undefined);
   if (given.length === 0)
     throw new UsageError(
-      'set-policy needs at least one of --auto-failover, --lease-ms, --lease-margin-ms, --max-lag-bytes, --pause-reminder-ms',
+      'set-policy needs at least one of --auto-failover, --auto-rejoin, --lease-ms, --lease-margin-ms, --max-lag-bytes, --pause-reminder-ms',
     );
   const parsed = clusterPolicySchema.safeParse({ ...current, ...Object.fromEntries(given) });
   if (!parsed.success)
@@ -61,6 +64,12 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
       policy.autoFailover
         ? 'automatic failover on: a confirmed failure of the primary is failed over without a person'
         : 'automatic failover off: a confirmed failure raises a SEVERE alert and waits for pgfailover promote',
+    );
+  if (policy.autoRejoin !== current.autoRejoin)
+    effects.push(
+      policy.autoRejoin
+        ? 'automatic rejoin on: a stopped old primary or broken standby is rewound (or copied) and started as a standby by its own agent; its agent config needs a rewind user (rewind.*)'
+        : 'automatic rejoin off: a stopped old primary stays stopped until pgfailover rejoin',
     );
   if (policy.maxLagBytes !== current.maxLagBytes)
     effects.push(

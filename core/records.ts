@@ -64,6 +64,12 @@ export const clusterPolicySchema = z.strictObject({
   fencing: z.enum(['agent', 'watchdog', 'ec2-stop']).default('agent'),
   /** A pause left on longer than this raises a SEVERE reminder (Patroni's pause has none; people forget). */
   pauseReminderMs: z.number().int().positive().default(3_600_000),
+  /**
+   * A stopped database that is not the primary (a fenced old primary, a broken standby) is made a standby of
+   * the primary by its own agent (pg_rewind, else a fresh base backup), as pg_auto_failover's keeper does.
+   * Off by default, as in EFM: the DBA runs pgfailover rejoin.
+   */
+  autoRejoin: z.boolean().default(false),
 });
 export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
 
@@ -274,6 +280,8 @@ export const heartbeatRecordSchema = z.strictObject({
         'post-promotion-hook-failed',
         'demoted',
         'demote-failed',
+        'rejoined',
+        'rejoin-failed',
       ]),
       detail: z.string(),
     })
@@ -368,4 +376,5 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   leaseMarginMs: 500,
   fencing: 'agent',
   pauseReminderMs: 3_600_000,
+  autoRejoin: false,
 };

@@ -124,6 +124,8 @@ export interface LocalUpOptions {
   webhookUrl?: string;
   /** Start without automatic failover (detection and notices only). */
   autoFailover?: boolean;
+  /** Agents rejoin a stopped old primary as a standby themselves. */
+  autoRejoin?: boolean;
   /** A fencing hook for every database agent (EFM script.fence); non-zero aborts a failover. */
   fenceHook?: string;
   /** Synchronous replication: every commit waits for one standby (ANY 1), so no acknowledged write is lost. */
@@ -340,6 +342,7 @@ async function startLocalCluster(
       policy: {
         ...DEFAULT_CLUSTER_POLICY,
         autoFailover: options.autoFailover ?? true,
+        autoRejoin: options.autoRejoin ?? false,
         fencing: options.fencing ?? 'watchdog',
       },
       primaryNodeId: 'db1',

@@ -229,4 +229,41 @@ describe('day-two operations with real PostgreSQL', () => {
       expect(sampler.overlaps).toEqual([]);
     });
   });
+
+  it('automatic rejoin: the fenced old primary comes back as a standby of the new primary by itself', async () => {
+    await withLocalCluster({ standbys: 1, witness: true, synchronous: true, autoRejoin: true }, async (cluster) => {
+      const store = connectLocalStore(cluster.state);
+      const sampler = new WritableSampler(cluster.state.nodes, cluster.password);
+      sampler.start();
+      try {
+        // Prepare
+        const ids = await writeRows(cluster, 'db1', 10);
+        // Act
+        await killDatabase(cluster, 'db1');
+        // Assess: failed over, then db1 streams from db2 without anyone running a command.
+        await pollUntil(
+          'db2 to be the primary',
+          async () => {
+            const record = await store.getCluster(cluster.state.cluster);
+            return record?.primaryNodeId === 'db2' && record.phase === 'steady' ? true : undefined;
+          },
+          30_000,
+          200,
+        );
+        await pollUntil(
+          'db1 to stream from db2',
+          async () => ((await cluster.streamingFrom('db2')).includes('db1') ? true : undefined),
+          60_000,
+          200,
+        );
+        expect(await cluster.writableNodes()).toEqual(['db2']);
+        const beat = (await store.readSnapshot(cluster.state.cluster)).heartbeats.find((b) => b.nodeId === 'db1');
+        expect(beat?.action).toMatchObject({ step: 'rejoined', detail: expect.stringMatching(/by pg_rewind/) });
+        expect(await missingRows(cluster, 'db1', ids)).toEqual([]);
+      } finally {
+        await sampler.stop();
+      }
+      expect(sampler.overlaps).toEqual([]);
+    });
+  });
 });

@@ -98,6 +98,12 @@ class FakeWorld {
     },
     conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
     markedStandby: () => true,
+    rejoin: async (address) => {
+      this.calls.push(`rejoin:${address}`);
+      this.dbUp = true;
+      this.facts = { ...standbyFacts, upstream: address };
+      return 'rewound';
+    },
     holdAddress: async (ip, hold) => void this.calls.push(`${hold ? 'up' : 'down'}:${ip}`),
     demote: async () => {
       this.calls.push('demote');
