@@ -1,8 +1,12 @@
 // The scenario table of the design brief, with real parts: failures that must NOT end in a promotion,
-// each with the notice a DBA expects. The primary stays the only writable node throughout.
+// each with the notice a DBA expects. The primary stays the only writable node throughout; a failover
+// halted for a person goes on once the person resumes it.
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
 import { runDrill } from '../../cli/local/drill.ts';
 import { connectLocalStore } from '../../cli/local/local-cluster.ts';
 import { postmasterPid } from '../../cli/local/postgres-server.ts';
@@ -126,19 +130,55 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
     });
   });
 
-  it('fencing hook exits non-zero: the failover is aborted with a SEVERE notice and nobody is promoted', async () => {
-    await withLocalCluster(
-      { standbys: 2, witness: false, fenceHook: 'echo "cannot reach the fencing device" >&2; exit 3' },
-      async (cluster) => {
-        const report = await runDrill({ dir: cluster.dir, fault: 'kill-primary-db', timeoutMs: 30_000 });
-        const aborted = cluster.notices().find((notice) => notice.event === 'failover-aborted');
-        expect(aborted).toMatchObject({ severity: 'SEVERE' });
-        expect(aborted?.subject).toMatch(/the fencing hook failed on db2/);
-        expect(await cluster.writableNodes()).toEqual([]);
-        const record = await connectLocalStore(cluster.state).getCluster(cluster.state.cluster);
-        expect(record?.phase).toBe('halted');
-        expect(report.steps.join('\n')).toMatch(/exited with 3: cannot reach the fencing device/);
-      },
-    );
+  it('fencing hook exits non-zero: the failover is aborted (halted) and nobody is promoted; once fixed, resume fails over afresh', async () => {
+    const flagDir = mkdtempSync(join(tmpdir(), 'pgfailover-fence-'));
+    const fixed = join(flagDir, 'device-reachable');
+    try {
+      await withLocalCluster(
+        {
+          standbys: 2,
+          witness: false,
+          fenceHook: `test -e ${fixed} || { echo "cannot reach the fencing device" >&2; exit 3; }`,
+        },
+        async (cluster) => {
+          const report = await runDrill({ dir: cluster.dir, fault: 'kill-primary-db', timeoutMs: 30_000 });
+          const aborted = cluster.notices().find((notice) => notice.event === 'failover-aborted');
+          expect(aborted).toMatchObject({ severity: 'SEVERE' });
+          expect(aborted?.subject).toMatch(/the fencing hook failed on db2/);
+          expect(await cluster.writableNodes()).toEqual([]);
+          const store = connectLocalStore(cluster.state);
+          const halted = await store.getCluster(cluster.state.cluster);
+          expect(halted?.phase).toBe('halted');
+          expect(report.steps.join('\n')).toMatch(/exited with 3: cannot reach the fencing device/);
+          // Act: the device is reachable again; the DBA resumes.
+          writeFileSync(fixed, '');
+          const resumed = await runCli([
+            'resume',
+            '--reason',
+            'fencing device back',
+            '--endpoint',
+            cluster.state.storeEndpoint,
+            '--region',
+            'local',
+          ]);
+          // Assess: a new term, the failure confirmed again, the fencing hook run again, a standby promoted.
+          expect(resumed.code, resumed.stderr).toBe(0);
+          expect(resumed.stdout).toMatch(/no database is writable: db1 recorded as the failed primary/);
+          const record = await pollUntil(
+            'a failover after the resume',
+            async () => {
+              const current = await store.getCluster(cluster.state.cluster);
+              return current?.phase === 'steady' && current.primaryNodeId !== 'db1' ? current : undefined;
+            },
+            30_000,
+            200,
+          );
+          expect(record.term).toBeGreaterThan((halted?.term ?? 0) + 1);
+          expect(await cluster.writableNodes()).toEqual([record.primaryNodeId]);
+        },
+      );
+    } finally {
+      rmSync(flagDir, { recursive: true, force: true });
+    }
   });
 });
