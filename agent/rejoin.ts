@@ -29,8 +29,10 @@ export interface RejoinSpec {
   rewindConninfo: string;
   /** pg_basebackup's connection to the primary, as the replication role. */
   copyConninfo: string;
-  /** Extra environment for pg_rewind and pg_basebackup (a password or passfile). */
-  env?: NodeJS.ProcessEnv;
+  /** Extra environment for pg_rewind (a password or passfile for the rewind role). */
+  rewindEnv?: NodeJS.ProcessEnv;
+  /** Extra environment for pg_basebackup (the replication role's passfile). */
+  copyEnv?: NodeJS.ProcessEnv;
   /**
    * A just-promoted primary writes its new timeline to pg_control only at its next checkpoint; without one,
    * pg_rewind may see "the same timeline" and rewind nothing. The caller runs CHECKPOINT on the primary.
@@ -86,13 +88,14 @@ export async function rejoinAsStandby(spec: RejoinSpec): Promise<RejoinOutcome> 
     throw new Error(`the server in ${dataDirectory} is running (PID ${running}); stop it first`);
   const own = saveOwnFiles(dataDirectory);
   try {
+    if (!existsSync(join(dataDirectory, 'global', 'pg_control'))) throw new Error('nothing to rewind');
     // Single-user crash recovery (run by pg_rewind) refuses standby mode: the signal goes back afterwards.
     rmSync(join(dataDirectory, 'standby.signal'), { force: true });
     await spec.checkpointSource().catch(() => undefined);
     await runServerCommand(
       'pg_rewind',
       ['--target-pgdata', dataDirectory, '--source-server', spec.rewindConninfo],
-      spec.env ?? {},
+      spec.rewindEnv ?? {},
     );
     await restoreOwnFiles(dataDirectory, own);
     await writeStandbyFiles(dataDirectory, spec.followConninfo);
@@ -103,18 +106,35 @@ export async function rejoinAsStandby(spec: RejoinSpec): Promise<RejoinOutcome> 
     // Could not rewind (no common history, missing WAL, no wal_log_hints), or it would not start.
     killServer(dataDirectory);
     await waitUntilStopped(dataDirectory, 10_000);
-    // Moved aside in one step, then removed: the node's agent may write into the directory meanwhile.
-    const aside = `${dataDirectory}.rejoin-${Date.now()}`;
-    renameSync(dataDirectory, aside);
-    rmSync(aside, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    await copyAfresh(spec, own);
+    return 'recloned';
+  }
+}
+
+/**
+ * A fresh base backup in place of the old directory. The old one is moved aside in one step (the node's
+ * agent may write into it meanwhile) and removed only once the copy has started; if the copy fails it is
+ * put back, so a failed attempt never loses the node's data or its configuration.
+ */
+async function copyAfresh(spec: RejoinSpec, own: Map<string, string>): Promise<void> {
+  const { dataDirectory } = spec;
+  const aside = `${dataDirectory}.rejoin-${Date.now()}`;
+  const hadDirectory = existsSync(dataDirectory);
+  if (hadDirectory) renameSync(dataDirectory, aside);
+  try {
     await runServerCommand(
       'pg_basebackup',
       ['-D', dataDirectory, '-d', spec.copyConninfo, '-X', 'stream', '-c', 'fast', '--no-password'],
-      spec.env ?? {},
+      spec.copyEnv ?? {},
     );
     await restoreOwnFiles(dataDirectory, own);
     await writeStandbyFiles(dataDirectory, spec.followConninfo);
     await startServer(dataDirectory, spec.logFile, spec.netns);
-    return 'recloned';
+  } catch (error) {
+    killServer(dataDirectory);
+    rmSync(dataDirectory, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    if (hadDirectory) renameSync(aside, dataDirectory);
+    throw error;
   }
+  if (hadDirectory) rmSync(aside, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }

@@ -16,8 +16,8 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Effect, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Alias } from 'aws-cdk-lib/aws-kms';
+import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -62,7 +62,12 @@ const entry = (path: string) => fileURLToPath(new URL(`../lambdas/${path}`, impo
 
 export class PgFailover extends Construct {
   readonly table: PgFailoverStateTable['table'];
+  /** The evaluator's notices (message attribute `severity`): e-mail gets WARNING and SEVERE, Slack all. */
   readonly topic: Topic;
+  /** CloudWatch alarms (their messages carry no attributes, so no filter could let them through). */
+  readonly alarmTopic: Topic;
+  /** A customer-managed key for both topics: CloudWatch cannot publish to a topic under the AWS-managed SNS key. */
+  readonly alertsKey: Key;
   readonly evaluator: NodejsFunction;
   readonly switchover: NodejsFunction;
   readonly agentPolicies: Record<string, ManagedPolicy> = {};
@@ -73,18 +78,38 @@ export class PgFailover extends Construct {
     if (props.clusters.length === 0) throw new Error('PgFailover needs at least one cluster name (props.clusters)');
     this.table = new PgFailoverStateTable(this, 'State', { tableName: props.tableName }).table;
 
+    this.alertsKey = new Key(this, 'AlertsKey', {
+      description: 'pgfailover alert topics: the Lambdas and CloudWatch alarms publish under it',
+      enableKeyRotation: true,
+    });
+    // CloudWatch alarms publish as the service, only for alarms of this account.
+    this.alertsKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
     this.topic = new Topic(this, 'Alerts', {
       displayName: 'pgfailover alerts',
       enforceSSL: true,
-      masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      masterKey: this.alertsKey,
+    });
+    this.alarmTopic = new Topic(this, 'Alarms', {
+      displayName: 'pgfailover alarms',
+      enforceSSL: true,
+      masterKey: this.alertsKey,
     });
     for (const email of props.alertEmails ?? []) {
-      // E-mail gets what needs a person: WARNING and SEVERE.
+      // E-mail gets what needs a person: WARNING and SEVERE notices, and every alarm.
       this.topic.addSubscription(
         new EmailSubscription(email, {
           filterPolicy: { severity: SubscriptionFilter.stringFilter({ allowlist: ['WARNING', 'SEVERE'] }) },
         }),
       );
+      this.alarmTopic.addSubscription(new EmailSubscription(email));
     }
 
     const common = (name: string, timeout: Duration): NodejsFunctionProps => ({
@@ -170,6 +195,7 @@ export class PgFailover extends Construct {
       slack.addEnvironment('SLACK_WEBHOOK_SECRET_ARN', secret.secretArn);
       secret.grantRead(slack);
       this.topic.addSubscription(new LambdaSubscription(slack));
+      this.alarmTopic.addSubscription(new LambdaSubscription(slack));
     }
 
     for (const cluster of props.clusters) {
@@ -202,6 +228,12 @@ export class PgFailover extends Construct {
             reason:
               'AWSLambdaBasicExecutionRole only lets the function write its own logs; nothing else comes from managed policies.',
             appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+          },
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              'Publishing to a topic under a customer-managed key needs kms:GenerateDataKey* (SNS picks the variant); granted by grantPublish on that one key only.',
+            appliesTo: ['Action::kms:GenerateDataKey*'],
           },
           ...(fn === this.evaluator && ec2Actions.length > 0
             ? [
@@ -258,12 +290,24 @@ export class PgFailover extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
       });
-      created.addAlarmAction(new SnsAction(this.topic));
+      created.addAlarmAction(new SnsAction(this.alarmTopic));
       return created;
     };
     alarm('EvaluatorErrors', errors, 'The pgfailover evaluator failed: failures may go undetected');
     alarm('FailoverHappened', failovers, 'pgfailover promoted a standby');
     alarm('StaleHeartbeats', stale, 'A pgfailover agent stopped reporting');
+    // Nobody evaluating is the failure that silences every other alert: missing data counts as breaching.
+    const notEvaluating = new Alarm(this, 'EvaluatorNotRunning', {
+      metric: this.evaluator.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: 2,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.BREACHING,
+      alarmDescription:
+        'The pgfailover evaluator has not run for two minutes: no failure is being detected; check its schedule and errors',
+    });
+    notEvaluating.addAlarmAction(new SnsAction(this.alarmTopic));
+    notEvaluating.addOkAction(new SnsAction(this.alarmTopic));
 
     this.dashboard = new Dashboard(this, 'Dashboard', {
       dashboardName: `pgfailover-${Stack.of(this).stackName}`,

@@ -614,7 +614,9 @@ export async function rejoinNode(
     followConninfo: conninfo,
     rewindConninfo: `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
     copyConninfo: `host=${source.host} port=${source.port} user=replicator application_name=${node.name}`,
-    env: { PGPASSWORD: superuserPassword, PGPASSFILE: passfile },
+    rewindEnv: { PGPASSWORD: superuserPassword },
+    // PGPASSWORD would win over the passfile: the replication role's password is only in the passfile.
+    copyEnv: { PGPASSFILE: passfile, PGPASSWORD: undefined },
     checkpointSource: () => superuserQuery(source, superuserPassword, 'CHECKPOINT').then(() => undefined),
     ...(node.netns ? { netns: node.netns } : {}),
     startWaitSeconds: REJOIN_START_WAIT_S,

@@ -10,7 +10,30 @@ export interface SnsRecord {
 
 const ICON: Record<string, string> = { SEVERE: ':rotating_light:', WARNING: ':warning:', INFO: ':information_source:' };
 
+/** A CloudWatch alarm's message (JSON, no message attributes), or undefined when it is not one. */
+function alarmOf(message: string): { AlarmName: string; NewStateValue: string; NewStateReason?: string } | undefined {
+  try {
+    const parsed: unknown = JSON.parse(message);
+    if (parsed && typeof parsed === 'object' && 'AlarmName' in parsed && 'NewStateValue' in parsed) {
+      const alarm = parsed as { AlarmName: unknown; NewStateValue: unknown; NewStateReason?: unknown };
+      return {
+        AlarmName: String(alarm.AlarmName),
+        NewStateValue: String(alarm.NewStateValue),
+        ...(alarm.NewStateReason !== undefined ? { NewStateReason: String(alarm.NewStateReason) } : {}),
+      };
+    }
+  } catch {
+    // Not JSON: a notice.
+  }
+  return undefined;
+}
+
 export function slackMessage(record: SnsRecord): { text: string } {
+  const alarm = alarmOf(record.Sns.Message);
+  if (alarm) {
+    const icon = alarm.NewStateValue === 'ALARM' ? ':rotating_light:' : ':white_check_mark:';
+    return { text: `${icon} *${alarm.NewStateValue}* ${alarm.AlarmName}\n${alarm.NewStateReason ?? ''}`.trim() };
+  }
   const attributes = record.Sns.MessageAttributes ?? {};
   const severity = attributes.severity?.Value ?? 'INFO';
   const cluster = attributes.cluster?.Value;

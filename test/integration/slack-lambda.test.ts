@@ -94,3 +94,27 @@ describe('Slack Lambda', () => {
     expect(received).toHaveLength(0);
   });
 });
+
+describe('alarm messages', () => {
+  it('posts a CloudWatch alarm (JSON, no message attributes) as the alarm, not as an INFO notice', async () => {
+    // Prepare
+    secretsMock.on(GetSecretValueCommand).resolves({ SecretString: hookUrl });
+    const handler = createSlackHandler({
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      secretId: 'slack',
+    });
+    const alarm = {
+      AlarmName: 'PgFailover-EvaluatorNotRunning',
+      NewStateValue: 'ALARM',
+      NewStateReason: 'Threshold Crossed: no datapoints were received for 2 periods',
+    };
+    // Act
+    await handler({
+      Records: [{ Sns: { Subject: 'ALARM: "PgFailover-EvaluatorNotRunning"', Message: JSON.stringify(alarm) } }],
+    });
+    // Assess
+    expect(received[0]?.body.text).toBe(
+      ':rotating_light: *ALARM* PgFailover-EvaluatorNotRunning\nThreshold Crossed: no datapoints were received for 2 periods',
+    );
+  });
+});

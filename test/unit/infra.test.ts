@@ -130,9 +130,58 @@ describe('PgFailover construct', () => {
     template.resourceCountIs('AWS::Lambda::Function', 3);
   });
 
+  it('lets CloudWatch alarms reach people: a customer-managed key CloudWatch may use, an alarm topic e-mail and Slack take unfiltered', () => {
+    // Prepare / Act
+    const template = synth({
+      alertEmails: ['dba@example.com'],
+      slackWebhookSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-AbCdEf',
+    });
+    // Assess: both topics under the one customer-managed key, with rotation.
+    const keys = template.findResources('AWS::KMS::Key');
+    expect(Object.keys(keys)).toHaveLength(1);
+    const keyId = Object.keys(keys)[0] as string;
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'CloudWatchAlarmsPublish',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Condition: { StringEquals: { 'aws:SourceAccount': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
+    const topics = template.findResources('AWS::SNS::Topic');
+    expect(Object.values(topics).map((topic) => topic.Properties.KmsMasterKeyId)).toEqual([
+      { 'Fn::GetAtt': [keyId, 'Arn'] },
+      { 'Fn::GetAtt': [keyId, 'Arn'] },
+    ]);
+    // Alarm messages carry no message attributes: the alarm topic's e-mail subscription has no filter.
+    const alarmTopicId = Object.keys(topics).find((id) => id.includes('Alarms')) as string;
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'dba@example.com',
+      TopicArn: { Ref: alarmTopicId },
+      FilterPolicy: Match.absent(),
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'lambda', TopicArn: { Ref: alarmTopicId } });
+    // Every alarm goes to the alarm topic; an evaluator that stops running is an alarm, missing data breaching.
+    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm')))
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: alarmTopicId }]);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Invocations',
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 2,
+      Period: 60,
+      TreatMissingData: 'breaching',
+    });
+  });
+
   it('alarms on evaluator errors, failovers and stale heartbeats, and draws a dashboard', () => {
     const template = synth();
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
     template.hasResourceProperties('AWS::Logs::MetricFilter', {
       FilterPattern: '{ $.decision = "failover" }',
       MetricTransformations: [Match.objectLike({ MetricName: 'Failovers', MetricNamespace: 'pgfailover' })],
