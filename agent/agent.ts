@@ -38,6 +38,7 @@ import {
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { HookName, HookResult, HookRun } from './hooks.ts';
+import type { Readiness } from './readiness.ts';
 import type { RejoinOutcome } from './rejoin.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
 
@@ -94,6 +95,8 @@ export interface AgentDeps {
   watchdog?: Watchdog;
   /** Where the steps done per term are kept across restarts (agent/progress-file.ts); memory only if absent. */
   progressStore?: ProgressStore;
+  /** Told once starting PostgreSQL is safe (systemd Type=notify: its unit waits); agent/readiness.ts. */
+  readiness?: Readiness;
 }
 
 export interface ProgressStore {
@@ -129,6 +132,7 @@ export class Agent {
   /** The deadline the watchdog is armed with (monotonic), or null when it is disarmed. */
   private watchdogDeadlineMonoMs: number | null = null;
   private firstBeatDone = false;
+  private readySent = false;
   private selfFencing = false;
   private acting = false;
   private holdingAddress: string | null = null;
@@ -295,6 +299,8 @@ export class Agent {
     // The first heartbeat waits (boundedly) for the first verdict on the database, so that it says
     // something real rather than "starting".
     await Promise.race([this.firstCheckDone, this.pause(timeouts.localTimeoutMs + timeouts.localTimeoutFinalMs)]);
+    // A node already marked standby may let PostgreSQL start at once, even while the store is unreachable.
+    await this.signalReadyWhenSafe();
     while (!this.stopping.signal.aborted) {
       try {
         await this.writeHeartbeat('UP');
@@ -314,7 +320,9 @@ export class Agent {
       this.firstBeatDone = true;
       if (this.goal && this.membership) {
         const goal = this.goal;
-        void this.applyGoal(goal, this.membership).then(() => this.syncOsAddress(goal));
+        void this.applyGoal(goal, this.membership)
+          .then(() => this.syncOsAddress(goal))
+          .then(() => this.signalReadyWhenSafe());
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
       // more often: the next step of a failover waits on this node reading it.
@@ -429,6 +437,34 @@ export class Agent {
     } finally {
       this.selfFencing = false;
     }
+  }
+
+  // ---- boot order (systemd Type=notify) ---------------------------------------------------------
+
+  /**
+   * Why starting PostgreSQL now cannot make a second writable primary, or undefined while it might: this node
+   * is the primary of the term it has read, or its data directory holds standby.signal (it can only start
+   * as a standby), which the rule table writes on any other database node that is down.
+   */
+  bootSafety(): string | undefined {
+    const { config, ops } = this.deps;
+    if (config.role === 'witness') return this.goal ? 'a witness has no database' : undefined;
+    if (ops.markedStandby()) return 'standby.signal is in the data directory: PostgreSQL can only start as a standby';
+    if (this.goal && this.goal.term === this.term && this.goal.primaryNodeId === config.nodeId)
+      return `this node is the primary of term ${this.goal.term}`;
+    return undefined;
+  }
+
+  private async signalReadyWhenSafe(): Promise<void> {
+    if (this.readySent || !this.deps.readiness) return;
+    const why = this.bootSafety();
+    if (!why) return;
+    this.readySent = true;
+    this.deps.logger.info(`ready: PostgreSQL may start (${why})`);
+    await this.deps.readiness.ready(why).catch((error: unknown) => {
+      this.readySent = false;
+      this.deps.logger.warn('could not tell systemd the agent is ready; retrying', { error: String(error) });
+    });
   }
 
   // ---- hooks (agent/hooks.ts) --------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { dirname, join } from 'node:path';
 import { Agent } from './agent.ts';
 import { ProgressFile } from './progress-file.ts';
+import { SystemdReadiness } from './readiness.ts';
 import { DeviceWatchdog } from './watchdog/device-watchdog.ts';
 import { FileWatchdog } from './watchdog/file-watchdog.ts';
 import { createNodeOps } from './node-ops.ts';
@@ -94,6 +95,7 @@ try {
     logger,
     host: hostFacts(config, instance),
     bootId: randomUUID(),
+    readiness: new SystemdReadiness(),
   });
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -45,6 +45,9 @@ class FakeWorld {
   beats: HeartbeatRecord[] = [];
   storeDown = false;
   hookExit = 0;
+  /** standby.signal is in the data directory. */
+  marked = true;
+  readySignals: string[] = [];
   /** Hooks never finish (a site script stuck on the network). */
   hookHangs = false;
   answering: string[] = ['10.0.1.10:5432'];
@@ -84,6 +87,7 @@ class FakeWorld {
     fence: async () => {
       this.calls.push('fence');
       this.dbUp = false;
+      this.marked = true;
     },
     runHook: async ({ command, placeholders }) => {
       this.calls.push(`hook:${expandPlaceholders(command, placeholders)}`);
@@ -97,7 +101,7 @@ class FakeWorld {
       };
     },
     conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
-    markedStandby: () => true,
+    markedStandby: () => this.marked,
     rejoin: async (address) => {
       this.calls.push(`rejoin:${address}`);
       this.dbUp = true;
@@ -188,11 +192,53 @@ function startAgent(
     logger: new Logger({ logLevel: 'SILENT' }),
     host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
     bootId: 'boot',
+    readiness: { ready: async (status) => void world.readySignals.push(status) },
   });
   agents.push(agent);
   agent.start();
   return agent;
 }
+
+describe('agent: boot order (systemd Type=notify; PostgreSQL waits for it)', () => {
+  it('an old primary coming back after a failover: ready only once standby.signal is written', async () => {
+    // Prepare: db1's server is down and unmarked; the record says db2 is the primary of term 2.
+    const world = new FakeWorld();
+    world.dbUp = false;
+    world.marked = false;
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2' });
+    // Act
+    startAgent(world, 'db1');
+    // Assess
+    await pollUntil('the ready signal', () => world.readySignals[0], 5000, 10);
+    expect(world.calls).toContain('fence');
+    expect(world.readySignals).toEqual([
+      'standby.signal is in the data directory: PostgreSQL can only start as a standby',
+    ]);
+  });
+
+  it('the primary of the term: ready once it has read the term', async () => {
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    world.marked = false;
+    world.record = clusterRecord({ term: 3, primaryNodeId: 'db1' });
+    startAgent(world, 'db1');
+    await pollUntil('the ready signal', () => world.readySignals[0], 5000, 10);
+    expect(world.readySignals).toEqual(['this node is the primary of term 3']);
+    expect(world.calls).not.toContain('fence');
+  });
+
+  it('an unmarked node that cannot read the term never says ready (PostgreSQL waits)', async () => {
+    const world = new FakeWorld();
+    world.dbUp = false;
+    world.marked = false;
+    world.storeDown = true;
+    startAgent(world, 'db1');
+    // The agent's loop runs many times in this window; nothing may be signalled whatever it does.
+    await pollUntil('several heartbeat attempts', () => (world.beats.length === 0 ? true : undefined), 5000, 10);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(world.readySignals).toEqual([]);
+  });
+});
 
 describe('agent: following the goal', () => {
   it('as the chosen candidate: runs the fencing hook, takes the lease, promotes, in that order', async () => {

@@ -1,0 +1,82 @@
+// npm run build: the agent, the administrator's CLI and the Lambda handlers as plain JavaScript bundles
+// (esbuild) for Node.js 22, with every dependency inside: a database host runs them with no compiler and no
+// node_modules. Then the release tarball a host installs (release/install.sh): docs/install-agent.md.
+
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type BuildOptions } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  // ESM bundles still meet CommonJS inside the AWS SDK and pg.
+  banner: {
+    js: "import { createRequire as __pgfCreateRequire } from 'node:module'; const require = __pgfCreateRequire(import.meta.url);",
+  },
+  // pg's optional native binding is never used.
+  external: ['pg-native'],
+  define: { __PGFAILOVER_VERSION__: JSON.stringify(version) },
+};
+
+/** The programs a host runs, and the Lambda handlers (the CDK stack bundles the same entries itself). */
+const ENTRIES: Record<string, string> = {
+  'bin/pgfailover-agent.mjs': 'agent/main.ts',
+  'bin/pgfailover.mjs': 'cli/admin.ts',
+  'lambdas/evaluator/index.mjs': 'lambdas/evaluator/index.ts',
+  'lambdas/switchover/index.mjs': 'lambdas/switchover/index.ts',
+  'lambdas/slack/index.mjs': 'lambdas/slack/index.ts',
+};
+
+export async function buildBundles(): Promise<void> {
+  rmSync(dist, { recursive: true, force: true });
+  for (const [out, entry] of Object.entries(ENTRIES)) {
+    await build({
+      ...common,
+      entryPoints: [join(root, entry)],
+      outfile: join(dist, out),
+      ...(out.startsWith('bin/') ? { banner: { js: `#!/usr/bin/env node\n${common.banner?.js ?? ''}` } } : {}),
+    });
+    if (out.startsWith('bin/')) chmodSync(join(dist, out), 0o755);
+  }
+}
+
+/** dist/pgfailover-VERSION.tar.gz: the two programs, the systemd units, the install script. */
+export function buildRelease(): string {
+  const name = `pgfailover-${version}`;
+  const stage = join(dist, 'release', name);
+  rmSync(join(dist, 'release'), { recursive: true, force: true });
+  for (const dir of ['bin', 'systemd']) mkdirSync(join(stage, dir), { recursive: true });
+  for (const program of ['pgfailover-agent.mjs', 'pgfailover.mjs']) {
+    copyFileSync(join(dist, 'bin', program), join(stage, 'bin', program));
+    copyFileSync(join(dist, 'bin', `${program}.map`), join(stage, 'bin', `${program}.map`));
+    chmodSync(join(stage, 'bin', program), 0o755);
+  }
+  copyFileSync(join(root, 'agent/systemd/pgfailover-agent.service'), join(stage, 'systemd/pgfailover-agent.service'));
+  copyFileSync(
+    join(root, 'agent/systemd/postgresql-after-pgfailover.conf'),
+    join(stage, 'systemd/postgresql-after-pgfailover.conf'),
+  );
+  copyFileSync(join(root, 'release/install.sh'), join(stage, 'install.sh'));
+  chmodSync(join(stage, 'install.sh'), 0o755);
+  writeFileSync(join(stage, 'VERSION'), `${version}\n`);
+  const tarball = join(dist, `${name}.tar.gz`);
+  execFileSync('tar', ['-C', join(dist, 'release'), '-czf', tarball, name]);
+  return tarball;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await buildBundles();
+  const tarball = buildRelease();
+  process.stdout.write(`built dist/bin, dist/lambdas and ${tarball}\n`);
+}
