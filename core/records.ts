@@ -8,11 +8,19 @@
 //   sk = "HB#<nodeId>"        the latest heartbeat of an allowed node's agent
 //   sk = "REJECTED#<nodeId>"  heartbeats refused because the node is not allowed
 //   sk = "~HIST#<ms>#<id>"    the cluster's history: every decision and notice (TTL: expiresAt)
+// and one partition of its own, "#INDEX" (never a cluster name: those start with a letter or digit):
+//   sk = "CLUSTER#<name>"     one per cluster, so the evaluator lists clusters with one Query, not a Scan
+//   sk = "EVALUATOR"          which evaluator invocation evaluates now (overlapping ones stand down)
 
 import { z } from 'zod';
 import { isLsn } from './lsn.ts';
 
+/** The partition that lists the clusters and coordinates evaluators. */
+export const INDEX_PARTITION = '#INDEX';
+
 export const SK = {
+  clusterIndexPrefix: 'CLUSTER#',
+  evaluator: 'EVALUATOR',
   cluster: 'CLUSTER',
   membership: 'MEMBERSHIP',
   heartbeatPrefix: 'HB#',

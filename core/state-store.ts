@@ -26,6 +26,7 @@ import type { z } from 'zod';
 import { NotFoundError, StoreConflictError } from './errors.ts';
 import type { Membership } from './membership.ts';
 import {
+  INDEX_PARTITION,
   SK,
   clusterRecordSchema,
   describeIssues,
@@ -179,6 +180,9 @@ export class StateStore {
       updatedAtMs: nowMs,
     };
     clusterRecordSchema.parse(record);
+    // The index entry first: a cluster is never left out of the evaluator's list; an entry whose cluster
+    // record was never written (the put below failed) is skipped by listClusters' reader.
+    await this.indexCluster(spec.cluster);
     await this.putIfAbsent(record, `cluster ${spec.cluster} already exists`, clusterRecordSchema);
     const membership: MembershipRecord = {
       cluster: spec.cluster,
@@ -548,7 +552,42 @@ export class StateStore {
   }
 
   /** Names of all clusters in the table (a small scan of cluster records). */
+  /** Lists a cluster in the index partition (idempotent). */
+  async indexCluster(cluster: string): Promise<void> {
+    await this.documents.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { cluster: INDEX_PARTITION, sk: `${SK.clusterIndexPrefix}${cluster}` },
+      }),
+    );
+  }
+
+  /**
+   * The clusters in the table: one Query of the index partition (a few hundred bytes per cluster), never a
+   * Scan of heartbeats and history. A table written before the index existed is indexed once from a Scan.
+   */
   async listClusters(): Promise<string[]> {
+    const names: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documents.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: '#cluster = :index AND begins_with(#sk, :prefix)',
+          ExpressionAttributeNames: { '#cluster': 'cluster', '#sk': 'sk' },
+          ExpressionAttributeValues: { ':index': INDEX_PARTITION, ':prefix': SK.clusterIndexPrefix },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) names.push(String(item.sk).slice(SK.clusterIndexPrefix.length));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    if (names.length === 0) return this.indexFromScan();
+    return names.sort();
+  }
+
+  /** Once, for a table from before the index: finds the cluster records by Scan and indexes them. */
+  private async indexFromScan(): Promise<string[]> {
     const names: string[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -565,7 +604,31 @@ export class StateStore {
       for (const item of page.Items ?? []) names.push(String(item.cluster));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
+    for (const name of names) await this.indexCluster(name);
     return names.sort();
+  }
+
+  /**
+   * Evaluator coordination: the newest invocation claims the evaluation; an older one that sees another
+   * owner stands down, so two overlapping invocations do not double the load. Correctness never depends on
+   * it (every decision is a conditional write); this only saves requests.
+   */
+  async claimEvaluation(owner: string, nowMs: number, evaluating: boolean): Promise<void> {
+    await this.documents.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { cluster: INDEX_PARTITION, sk: SK.evaluator, owner, sinceMs: nowMs, evaluating },
+      }),
+    );
+  }
+
+  /** Who claimed the evaluation last, and whether it has completed a round since (it really runs). */
+  async evaluationOwner(): Promise<{ owner: string; evaluating: boolean } | undefined> {
+    const result = await this.documents.send(
+      new GetCommand({ TableName: this.table, Key: { cluster: INDEX_PARTITION, sk: SK.evaluator } }),
+    );
+    const item = result.Item;
+    return typeof item?.owner === 'string' ? { owner: item.owner, evaluating: item.evaluating === true } : undefined;
   }
 
   private async getItem<S extends z.ZodType>(cluster: string, sk: string, schema: S): Promise<z.infer<S> | undefined> {

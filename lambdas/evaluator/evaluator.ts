@@ -34,7 +34,14 @@ const BUSY_RULES = new Set([
 export interface EvaluatorDeps {
   store: Pick<
     StateStore,
-    'readSnapshot' | 'writeCluster' | 'recordAddressHolder' | 'recordNodeStopped' | 'appendHistory' | 'listClusters'
+    | 'readSnapshot'
+    | 'writeCluster'
+    | 'recordAddressHolder'
+    | 'recordNodeStopped'
+    | 'appendHistory'
+    | 'listClusters'
+    | 'claimEvaluation'
+    | 'evaluationOwner'
   >;
   /** The address mover for a cluster, by its address mode. */
   moverFor: (cluster: ClusterRecord) => AddressMover;
@@ -45,6 +52,23 @@ export interface EvaluatorDeps {
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   /** Who decided, for the history ("evaluator:<invocation id>"). */
   actor: string;
+  /** How many clusters are evaluated at once (each evaluation is a few requests, mostly waiting). */
+  concurrency?: number;
+}
+
+/** Clusters evaluated at once by default: 1,000 clusters in well under a second on DynamoDB latencies. */
+export const DEFAULT_CONCURRENCY = 32;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
 export class Evaluator {
@@ -201,7 +225,7 @@ export class Evaluator {
       return false;
     }
     let busy = false;
-    for (const name of clusters) {
+    await inPool(clusters, this.deps.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
       try {
         const decision = await this.evaluateCluster(name);
         busy ||=
@@ -210,18 +234,31 @@ export class Evaluator {
       } catch (error) {
         this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
       }
-    }
+    });
     return busy;
   }
 
   /** Evaluates every cluster about every `periodMs` until `deadlineMonoMs` on the monotonic clock (or until `signal` aborts). */
   async runUntil(deadlineMonoMs: number, periodMs = 1000, signal?: AbortSignal): Promise<number> {
     let rounds = 0;
-    const clock = this.deps.clock;
+    const { clock, store, actor, logger } = this.deps;
+    // The schedule starts an invocation a minute and each runs a little longer: the newest takes over, and
+    // the older stands down once the newer has completed a round (never leaving a gap if the newer fails).
+    const claim = (evaluating: boolean) =>
+      store
+        .claimEvaluation(actor, clock.nowMs(), evaluating)
+        .catch((error: unknown) => logger.warn('could not claim the evaluation', { error: String(error) }));
+    await claim(false);
     while (clock.monotonicMs() + periodMs < deadlineMonoMs && !signal?.aborted) {
       const started = clock.monotonicMs();
+      const current = await store.evaluationOwner().catch(() => undefined);
+      if (current && current.owner !== actor && current.evaluating) {
+        logger.info(`a newer evaluator (${current.owner}) has taken over; this one stops`, { rounds });
+        return rounds;
+      }
       const busy = await this.evaluateAll();
       rounds++;
+      if (rounds === 1) await claim(true);
       const rest = (busy ? Math.min(periodMs, BUSY_PERIOD_MS) : periodMs) - (clock.monotonicMs() - started);
       if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
     }

@@ -71,18 +71,40 @@ function recordingNotifier(): Notifier & { notices: Notice[] } {
   return { notices, notify: async (_cluster, notice) => void notices.push(notice) };
 }
 
-function evaluator(notifier: Notifier, moves: AddressTarget[] = [], clock: Clock = systemClock): Evaluator {
-  return new Evaluator({
+function evaluatorDeps(notifier: Notifier, moves: AddressTarget[] = [], clock: Clock = systemClock) {
+  return {
     store: dynamo.store,
-    moverFor: () => ({ moveTo: async (target) => void moves.push(target) }),
+    moverFor: () => ({ moveTo: async (target: AddressTarget) => void moves.push(target) }),
     notifier,
     clock,
     logger,
     actor: 'test',
-  });
+  };
+}
+
+function evaluator(notifier: Notifier, moves: AddressTarget[] = [], clock: Clock = systemClock): Evaluator {
+  return new Evaluator(evaluatorDeps(notifier, moves, clock));
 }
 
 describe('evaluator', () => {
+  it('stands down when a newer invocation takes over, so overlapping invocations do not double the load', async () => {
+    // Prepare
+    const older = new Evaluator({ ...evaluatorDeps(recordingNotifier()), actor: 'evaluator:older' });
+    const stop = new AbortController();
+    const running = older.runUntil(Number.POSITIVE_INFINITY, 50, stop.signal);
+    // Act: the next scheduled invocation claims the evaluation; the older goes on until the newer has evaluated.
+    await dynamo.store.claimEvaluation('evaluator:newer', Date.now(), false);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await Promise.race([running.then(() => 'stopped'), Promise.resolve('running')])).toBe('running');
+    await dynamo.store.claimEvaluation('evaluator:newer', Date.now(), true);
+    // Assess: the older one returns by itself (the abort is only a safety net for a failing test).
+    const timer = setTimeout(() => stop.abort(), 10_000);
+    const rounds = await running;
+    clearTimeout(timer);
+    expect(stop.signal.aborted).toBe(false);
+    expect(rounds).toBeGreaterThanOrEqual(0);
+  });
+
   it('decides a confirmed failure once, records it in the history and notifies', async () => {
     // Prepare
     const name = await clusterWithFailedPrimary();

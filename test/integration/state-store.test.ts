@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, StoreConflictError } from '../../core/errors.ts';
 import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
-import { createDocumentClient } from '../../core/state-store.ts';
+import { createDocumentClient, StateStore } from '../../core/state-store.ts';
 import { startDynalite, type TestStore } from '../support/dynalite.ts';
-import { heartbeat } from '../support/fixtures.ts';
+import { clusterRecord, heartbeat } from '../support/fixtures.ts';
 
 let dynamo: TestStore;
 let clusterCount = 0;
@@ -186,8 +186,43 @@ describe('state store on dynalite', () => {
     expect((await dynamo.store.readSnapshot(name)).invalid).toEqual([]);
   });
 
-  it('lists the clusters in the table', async () => {
+  it('lists the clusters from the index partition, with one Query and no Scan', async () => {
+    // Prepare
     const name = await newCluster();
-    expect(await dynamo.store.listClusters()).toContain(name);
+    const sent: string[] = [];
+    const documents = createDocumentClient({ endpoint: dynamo.endpoint, region: 'local' });
+    documents.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const counting = new StateStore(documents, 'pgfailover');
+    // Act
+    const clusters = await counting.listClusters();
+    // Assess
+    expect(clusters).toContain(name);
+    expect(sent).toEqual(['QueryCommand']);
+  });
+
+  it('indexes, once, the clusters of a table written before the index existed', async () => {
+    // Prepare: a separate table whose cluster record has no index entry.
+    const documents = createDocumentClient({ endpoint: dynamo.endpoint, region: 'local' });
+    const legacy = new StateStore(documents, 'legacy');
+    await legacy.createTableIfMissing();
+    await documents.send(new PutCommand({ TableName: 'legacy', Item: clusterRecord({ cluster: 'old' }) }));
+    // Act
+    const first = await legacy.listClusters();
+    const second = await legacy.listClusters();
+    // Assess
+    expect(first).toEqual(['old']);
+    expect(second).toEqual(['old']);
+  });
+
+  it('hands the evaluation to the newest claimant', async () => {
+    await dynamo.store.claimEvaluation('evaluator:a', 1, true);
+    await dynamo.store.claimEvaluation('evaluator:b', 2, false);
+    expect(await dynamo.store.evaluationOwner()).toEqual({ owner: 'evaluator:b', evaluating: false });
   });
 });

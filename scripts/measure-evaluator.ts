@@ -1,0 +1,122 @@
+// npm run measure:evaluator [-- 1 100 1000]: the evaluator's round time and state-table requests per cluster,
+// for synthetic healthy clusters (a primary, two standbys, every agent reporting) on dynalite in this
+// process. Prints a Markdown table (docs/scaling.md keeps the last one). dynalite is slower than DynamoDB
+// per request and runs in the same process, so round times here are an upper bound for the CPU, not the
+// network: on DynamoDB each request is ~5 ms of waiting that the pool overlaps.
+
+import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DEFAULT_TIMEOUTS } from '../core/agent-config.ts';
+import { systemClock } from '../core/clock.ts';
+import { allowNode } from '../core/membership.ts';
+import { DEFAULT_CLUSTER_POLICY, heartbeatKey, type HeartbeatRecord } from '../core/records.ts';
+import { createDocumentClient, StateStore } from '../core/state-store.ts';
+import { Evaluator } from '../lambdas/evaluator/evaluator.ts';
+
+const ROUNDS = 5;
+
+function heartbeat(cluster: string, nodeId: string, primary: boolean, nowMs: number, seq: number): HeartbeatRecord {
+  return {
+    cluster,
+    sk: heartbeatKey(nodeId),
+    nodeId,
+    bootId: `boot-${nodeId}`,
+    seq,
+    sentAtMs: nowMs,
+    agentType: primary ? 'primary' : 'standby',
+    agentStatus: 'UP',
+    dbStatus: 'UP',
+    dbInfo: '',
+    timeline: 1,
+    currentLsn: primary ? '0/5000000' : null,
+    receivedLsn: primary ? null : '0/5000000',
+    replayedLsn: primary ? null : '0/5000000',
+    replayLagMs: primary ? null : 0,
+    replication: [],
+    host: { hostname: nodeId, address: nodeId, dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
+    timeouts: DEFAULT_TIMEOUTS,
+    agentVersion: 'measure',
+    term: 1,
+    primaryCheck: primary ? null : { primaryNodeId: 'db1', status: 'UP', reason: '' },
+    action: null,
+    upstream: null,
+    watchdogArmed: false,
+    hookFailures: [],
+  };
+}
+
+async function measure(store: StateStore, counter: { reads: number; writes: number }, clusters: number) {
+  const prefix = `m${clusters}-`;
+  const nowMs = Date.now();
+  for (let index = 0; index < clusters; index++) {
+    const name = `${prefix}${index}`;
+    await store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, nowMs);
+    await store.updateMembership(
+      name,
+      (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId) => allowNode(current, { nodeId, address: nodeId }), m),
+      nowMs,
+    );
+    for (const nodeId of ['db1', 'db2', 'db3'])
+      await store.putHeartbeat(heartbeat(name, nodeId, nodeId === 'db1', nowMs, 1));
+  }
+  const evaluator = new Evaluator({
+    store,
+    moverFor: () => ({ moveTo: async () => undefined }),
+    notifier: { notify: async () => undefined },
+    clock: systemClock,
+    logger: new Logger({ logLevel: 'SILENT' }),
+    actor: 'measure',
+  });
+  const all = (await store.listClusters()).length;
+  counter.reads = 0;
+  counter.writes = 0;
+  const started = performance.now();
+  for (let round = 0; round < ROUNDS; round++) await evaluator.evaluateAll();
+  const roundMs = (performance.now() - started) / ROUNDS;
+  return {
+    clusters: all,
+    roundMs,
+    readsPerClusterRound: counter.reads / ROUNDS / all,
+    writesPerClusterRound: counter.writes / ROUNDS / all,
+  };
+}
+
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
+const server = dynalite({ createTableMs: 0 });
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const counter = { reads: 0, writes: 0 };
+const documents = createDocumentClient({ endpoint, region: 'local' });
+documents.middlewareStack.add(
+  (next, context) => async (args) => {
+    const name = context.commandName ?? '';
+    if (/^(Get|Query|Scan|BatchGet)/.test(name)) counter.reads++;
+    else counter.writes++;
+    return next(args);
+  },
+  { step: 'initialize' },
+);
+const store = new StateStore(documents, 'pgfailover');
+await store.createTableIfMissing();
+const rows: string[] = [];
+let total = 0;
+for (const size of sizes.length ? sizes : [1, 100, 1000]) {
+  const result = await measure(store, counter, size - total);
+  total = result.clusters;
+  rows.push(
+    `| ${result.clusters} | ${result.roundMs.toFixed(0)} ms | ${result.readsPerClusterRound.toFixed(2)} | ${result.writesPerClusterRound.toFixed(2)} |`,
+  );
+  process.stderr.write(`${rows.at(-1)}\n`);
+}
+process.stdout.write(
+  [
+    '| clusters | round time (dynalite) | reads per cluster per round | writes per cluster per round |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n') + '\n',
+);
+server.close();
