@@ -1,12 +1,11 @@
-// The ready CDK app (`npx cdk synth`, `npx cdk deploy`), configured by context:
-//   npx cdk deploy -c clusters=prod,reporting -c alertEmails=dba@example.com \
-//     -c addressModes=eip -c slackWebhookSecretArn=arn:aws:secretsmanager:...
-// See docs/deploy.md.
+// The ready CDK app (`npx cdk synth`, `npx cdk deploy`), configured by the checked-in
+// pgfailover.config.json (or -c config=PATH), validated by infra/deployment-config.ts. See docs/deploy.md.
 
 import { App, Aspects, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { PgFailover, type AddressMode, type PgFailoverProps } from './pgfailover.ts';
+import { loadDeploymentConfig } from './deployment-config.ts';
+import { PgFailover, type PgFailoverProps } from './pgfailover.ts';
 
 export class PgFailoverStack extends Stack {
   readonly pgfailover: PgFailover;
@@ -22,6 +21,10 @@ export class PgFailoverStack extends Stack {
     new CfnOutput(this, 'AlertsTopicArn', { value: deployment.topic.topicArn });
     new CfnOutput(this, 'EvaluatorFunction', { value: deployment.evaluator.functionName });
     new CfnOutput(this, 'SwitchoverFunction', { value: deployment.switchover.functionName });
+    new CfnOutput(this, 'OperatorPolicy', {
+      value: deployment.operatorPolicy.managedPolicyArn,
+      description: 'attach to on-call people: cluster-status, history and a console switchover',
+    });
     for (const [cluster, policy] of Object.entries(deployment.agentPolicies)) {
       new CfnOutput(this, `AgentPolicy${cluster.replace(/[^A-Za-z0-9]/g, '')}`, {
         value: policy.managedPolicyArn,
@@ -31,30 +34,9 @@ export class PgFailoverStack extends Stack {
   }
 }
 
-const list = (value: unknown): string[] =>
-  typeof value === 'string'
-    ? value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean)
-    : [];
-
 const app = new App();
 // cdk-nag's AwsSolutions rules run on every synth: an unexplained finding fails it.
 Aspects.of(app).add(new AwsSolutionsChecks());
-const context = (key: string): unknown => app.node.tryGetContext(key);
-const modes = list(context('addressModes'));
-const unknownModes = modes.filter((mode) => !['eip', 'secondary-ip', 'route-table'].includes(mode));
-if (unknownModes.length > 0)
-  throw new Error(`addressModes: unknown mode(s) ${unknownModes.join(', ')}; use eip, secondary-ip or route-table`);
-new PgFailoverStack(app, 'PgFailover', {
-  pgfailover: {
-    clusters: list(context('clusters')).length > 0 ? list(context('clusters')) : ['prod'],
-    alertEmails: list(context('alertEmails')),
-    slackWebhookSecretArn:
-      typeof context('slackWebhookSecretArn') === 'string' ? (context('slackWebhookSecretArn') as string) : undefined,
-    addressModes: modes as AddressMode[],
-    ec2StopFencing: context('ec2StopFencing') === true || context('ec2StopFencing') === 'true',
-    tableName: typeof context('tableName') === 'string' ? (context('tableName') as string) : undefined,
-  },
-});
+const configPath = app.node.tryGetContext('config');
+const config = loadDeploymentConfig(typeof configPath === 'string' ? configPath : 'pgfailover.config.json');
+new PgFailoverStack(app, 'PgFailover', { pgfailover: config });

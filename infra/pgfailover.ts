@@ -71,6 +71,8 @@ export class PgFailover extends Construct {
   readonly evaluator: NodejsFunction;
   readonly switchover: NodejsFunction;
   readonly agentPolicies: Record<string, ManagedPolicy> = {};
+  /** For people on call: read-only status and history, and a switchover from the console (the switchover function). */
+  readonly operatorPolicy: ManagedPolicy;
   readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: PgFailoverProps) {
@@ -197,6 +199,23 @@ export class PgFailover extends Construct {
       this.topic.addSubscription(new LambdaSubscription(slack));
       this.alarmTopic.addSubscription(new LambdaSubscription(slack));
     }
+
+    this.operatorPolicy = new ManagedPolicy(this, 'OperatorPolicy', {
+      description:
+        'pgfailover operators: cluster-status and history (read-only on the state table) and a switchover through the switchover function',
+      statements: [
+        new PolicyStatement({
+          sid: 'ReadClusterState',
+          actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'],
+          resources: [this.table.tableArn],
+        }),
+        new PolicyStatement({
+          sid: 'RequestSwitchover',
+          actions: ['lambda:InvokeFunction'],
+          resources: [this.switchover.functionArn],
+        }),
+      ],
+    });
 
     for (const cluster of props.clusters) {
       // An agent reads and writes its own cluster's items only: dynamodb:LeadingKeys pins the partition.

@@ -73,7 +73,8 @@ describe('PgFailover construct', () => {
         ],
       },
     });
-    template.resourceCountIs('AWS::IAM::ManagedPolicy', 2);
+    // Two clusters' agent policies and the operators' policy.
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 3);
   });
 
   it.each([
@@ -187,6 +188,21 @@ describe('PgFailover construct', () => {
       MetricTransformations: [Match.objectLike({ MetricName: 'Failovers', MetricNamespace: 'pgfailover' })],
     });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('creates an operator policy: read-only state and the switchover function, nothing else', () => {
+    const template = synth();
+    template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Sid: 'ReadClusterState',
+            Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'],
+          }),
+          Match.objectLike({ Sid: 'RequestSwitchover', Action: 'lambda:InvokeFunction' }),
+        ],
+      },
+    });
   });
 
   it('refuses a deployment without clusters', () => {

@@ -1,0 +1,44 @@
+// The deployment's own configuration, checked in beside the app (pgfailover.config.json, or the file named
+// by -c config=PATH) and validated here, so a plain `cdk deploy` never means something nobody wrote down:
+// no default cluster, and no alert recipients only when the file says so (alertEmails: []).
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { clusterNameSchema, describeIssues } from '../core/records.ts';
+
+export const deploymentConfigSchema = z.strictObject({
+  /** The clusters this deployment serves: one agent policy each. */
+  clusters: z.array(clusterNameSchema).min(1, 'name at least one cluster'),
+  /** Who receives WARNING and SEVERE notices and every alarm by e-mail; [] for nobody, said explicitly. */
+  alertEmails: z.array(z.email('an e-mail address such as dba@example.com')),
+  /** A Secrets Manager secret holding the Slack incoming-webhook URL. */
+  slackWebhookSecretArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'a Secrets Manager secret ARN')
+    .optional(),
+  addressModes: z.array(z.enum(['eip', 'secondary-ip', 'route-table'])).default([]),
+  ec2StopFencing: z.boolean().default(false),
+  tableName: z.string().min(3).max(255).optional(),
+});
+export type DeploymentConfig = z.infer<typeof deploymentConfigSchema>;
+
+export function loadDeploymentConfig(path: string): DeploymentConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new Error(
+      `${path} not found: create it with at least {"clusters": ["prod"], "alertEmails": ["dba@example.com"]} (alertEmails: [] for no e-mail), or name another file with -c config=PATH; docs/deploy.md`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${path} is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = deploymentConfigSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new Error(`${path} is not a valid deployment config:\n  ${describeIssues(parsed.error).join('\n  ')}`);
+  return parsed.data;
+}

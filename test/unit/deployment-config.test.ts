@@ -1,0 +1,47 @@
+// The CDK app's checked-in configuration: validated, with a message that says what to write.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadDeploymentConfig } from '../../infra/deployment-config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'pgfailover-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, content: unknown) => {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+};
+
+describe('deployment config', () => {
+  it('reads a valid config, defaults filled', () => {
+    expect(loadDeploymentConfig(file('ok.json', { clusters: ['prod'], alertEmails: [] }))).toEqual({
+      clusters: ['prod'],
+      alertEmails: [],
+      addressModes: [],
+      ec2StopFencing: false,
+    });
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['no alert recipients said', { clusters: ['prod'] }, /alertEmails: required key is missing/],
+    ['no cluster', { clusters: [], alertEmails: [] }, /clusters: name at least one cluster/],
+    ['a bad e-mail', { clusters: ['prod'], alertEmails: ['dba'] }, /alertEmails\.0: an e-mail address/],
+    [
+      'a bad secret ARN',
+      { clusters: ['prod'], alertEmails: [], slackWebhookSecretArn: 'slack' },
+      /slackWebhookSecretArn: a Secrets Manager secret ARN/,
+    ],
+    ['an unknown mode', { clusters: ['prod'], alertEmails: [], addressModes: ['vip'] }, /addressModes\.0/],
+    ['not JSON', '{clusters', /is not JSON/],
+  ])('refuses %s, saying what is wrong', (_name, content, message) => {
+    expect(() => loadDeploymentConfig(file('bad.json', content))).toThrow(message);
+  });
+
+  it('says how to create a missing file', () => {
+    expect(() => loadDeploymentConfig(join(dir, 'missing.json'))).toThrow(
+      /not found: create it with at least \{"clusters": \["prod"\], "alertEmails"/,
+    );
+  });
+});
