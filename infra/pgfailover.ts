@@ -9,6 +9,7 @@ import {
   ComparisonOperator,
   Dashboard,
   GraphWidget,
+  MathExpression,
   Metric,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
@@ -20,7 +21,7 @@ import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cd
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription, LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -279,26 +280,20 @@ export class PgFailover extends Construct {
       );
     }
 
-    // Metrics from the evaluator's structured log: decisions and notices are JSON fields.
+    // The evaluator's own metrics, in Embedded Metric Format (lambdas/evaluator/evaluation-metrics.ts).
     const namespace = 'pgfailover';
-    const failovers = new MetricFilter(this, 'FailoverMetric', {
-      logGroup: this.evaluator.logGroup,
-      filterPattern: FilterPattern.stringValue('$.decision', '=', 'failover'),
-      metricNamespace: namespace,
-      metricName: 'Failovers',
-      metricValue: '1',
-    }).metric({ statistic: 'Sum', period: Duration.minutes(1) });
-    const stale = new MetricFilter(this, 'StaleHeartbeatMetric', {
-      logGroup: this.evaluator.logGroup,
-      filterPattern: FilterPattern.any(
-        FilterPattern.stringValue('$.notice', '=', 'standby-agent-down'),
-        FilterPattern.stringValue('$.notice', '=', 'witness-agent-down'),
-        FilterPattern.stringValue('$.notice', '=', 'primary-agent-left'),
-      ),
-      metricNamespace: namespace,
-      metricName: 'StaleHeartbeats',
-      metricValue: '1',
-    }).metric({ statistic: 'Sum', period: Duration.minutes(1) });
+    const evaluatorMetric = (metricName: string, statistic: string, period = Duration.minutes(1)) =>
+      new Metric({ namespace, metricName, dimensionsMap: { service: 'evaluator' }, statistic, period });
+    const failovers = evaluatorMetric('Failovers', 'Sum');
+    const stale = evaluatorMetric('SilentAgents', 'Maximum');
+    const storeErrors = evaluatorMetric('StoreErrors', 'Sum', Duration.minutes(5));
+    /** Every series of a metric across the clusters and nodes that report it (their names are not known here). */
+    const search = (metricName: string, dimensions: string, statistic: string, label: string) =>
+      new MathExpression({
+        expression: `SEARCH('{${namespace},${dimensions}} MetricName="${metricName}"', '${statistic}', 60)`,
+        label,
+        period: Duration.minutes(1),
+      });
     const errors = this.evaluator.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' });
     const alarm = (name: string, metric: Metric, description: string) => {
       const created = new Alarm(this, name, {
@@ -315,6 +310,11 @@ export class PgFailover extends Construct {
     alarm('EvaluatorErrors', errors, 'The pgfailover evaluator failed: failures may go undetected');
     alarm('FailoverHappened', failovers, 'pgfailover promoted a standby');
     alarm('StaleHeartbeats', stale, 'A pgfailover agent stopped reporting');
+    alarm(
+      'StoreErrors',
+      storeErrors,
+      'The pgfailover evaluator could not read the state table: nobody can be failed over',
+    );
     // Nobody evaluating is the failure that silences every other alert: missing data counts as breaching.
     const notEvaluating = new Alarm(this, 'EvaluatorNotRunning', {
       metric: this.evaluator.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
@@ -334,10 +334,33 @@ export class PgFailover extends Construct {
         [
           new GraphWidget({
             title: 'Evaluator',
-            left: [this.evaluator.metricInvocations(), errors],
+            left: [this.evaluator.metricInvocations(), errors, storeErrors],
             right: [this.evaluator.metricDuration()],
           }),
-          new GraphWidget({ title: 'Failovers and stale heartbeats', left: [failovers, stale] }),
+          new GraphWidget({ title: 'Failovers and silent agents', left: [failovers, stale] }),
+        ],
+        [
+          new GraphWidget({
+            title: 'Heartbeat age per node (ms, max per minute)',
+            left: [search('HeartbeatAgeMs', 'cluster,node,service', 'Maximum', 'heartbeat age')],
+          }),
+          new GraphWidget({
+            title: 'Replication lag per standby (bytes)',
+            left: [search('ReplicationLagBytes', 'cluster,node,service', 'Maximum', 'lag')],
+          }),
+        ],
+        [
+          new GraphWidget({
+            title: 'Decisions by rule',
+            left: [search('Decisions', 'cluster,rule,service', 'Sum', 'decisions')],
+          }),
+          new GraphWidget({
+            title: 'Failover and switchover durations (ms)',
+            left: [
+              search('FailoverDurationMs', 'cluster,service', 'Maximum', 'failover'),
+              search('SwitchoverDurationMs', 'cluster,service', 'Maximum', 'switchover'),
+            ],
+          }),
         ],
       ],
     });

@@ -13,6 +13,7 @@ import type { ClusterRecord } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
 import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../adapters/ec2-address-movers.ts';
 import { SnsNotifier } from '../adapters/sns-notifier.ts';
+import { PowertoolsEvaluationMetrics } from './evaluation-metrics.ts';
 import { Evaluator } from './evaluator.ts';
 
 export interface LambdaContext {
@@ -78,6 +79,7 @@ export function createHandler(env: NodeJS.ProcessEnv) {
   const notifier = env.TOPIC_ARN
     ? new SnsNotifier(new SNSClient({ region: env.AWS_REGION }), env.TOPIC_ARN)
     : logNotifier(logger);
+  const metrics = new PowertoolsEvaluationMetrics();
   return async (_event: unknown, context: LambdaContext): Promise<{ rounds: number }> => {
     const evaluator = new Evaluator({
       store,
@@ -87,6 +89,7 @@ export function createHandler(env: NodeJS.ProcessEnv) {
       clock: systemClock,
       logger,
       actor: `evaluator:${context.awsRequestId}`,
+      metrics,
     });
     const deadlineMonoMs = systemClock.monotonicMs() + context.getRemainingTimeInMillis() - SAFETY_MS;
     return { rounds: await evaluator.runUntil(deadlineMonoMs, periodMs) };

@@ -180,14 +180,25 @@ describe('PgFailover construct', () => {
     });
   });
 
-  it('alarms on evaluator errors, failovers and stale heartbeats, and draws a dashboard', () => {
+  it("alarms on the evaluator's own metrics (EMF), not log filters, and draws a dashboard of them", () => {
     const template = synth();
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
-    template.hasResourceProperties('AWS::Logs::MetricFilter', {
-      FilterPattern: '{ $.decision = "failover" }',
-      MetricTransformations: [Match.objectLike({ MetricName: 'Failovers', MetricNamespace: 'pgfailover' })],
-    });
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    template.resourceCountIs('AWS::Logs::MetricFilter', 0);
+    for (const metricName of ['Failovers', 'SilentAgents', 'StoreErrors'])
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'pgfailover',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'service', Value: 'evaluator' }],
+      });
+    const dashboard = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const metricName of [
+      'HeartbeatAgeMs',
+      'ReplicationLagBytes',
+      'Decisions',
+      'FailoverDurationMs',
+      'SwitchoverDurationMs',
+    ])
+      expect(dashboard).toMatch(new RegExp(`SEARCH\\('\\{pgfailover,[a-z,]+\\} MetricName=.{1,6}${metricName}`));
   });
 
   it('creates an operator policy: read-only state and the switchover function, nothing else', () => {
