@@ -60,6 +60,20 @@ export function withoutLibpqEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessE
 }
 
 /**
+ * The environment for server programs: no libpq variables, and no libfaketime. The local mode steps an
+ * agent's wall clock through LD_PRELOAD; PostgreSQL must keep the real clock, and libfaketime's shared
+ * semaphore, created by the agent's (root) process, cannot be opened by the postgres user: pg_ctl would
+ * fail with "sem_open failed ... Permission denied".
+ */
+export function serverEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(withoutLibpqEnvironment(env)).filter(
+      ([name]) => name !== 'LD_PRELOAD' && !name.startsWith('FAKETIME'),
+    ),
+  );
+}
+
+/**
  * Runs a PostgreSQL program as the user that owns the servers; throws with its output on failure. With
  * `netns` (the local mode's lab), it runs inside that network namespace, and so does a server it starts.
  */
@@ -74,7 +88,7 @@ export async function runServerCommand(
   const [command, commandArgs] = netns ? ['ip', ['netns', 'exec', netns, asOwner, ...ownerArgs]] : [asOwner, ownerArgs];
   try {
     const { stdout } = await run(command, commandArgs, {
-      env: { ...withoutLibpqEnvironment(process.env), ...env },
+      env: { ...serverEnvironment(process.env), ...env },
       timeout: 120_000,
     });
     return stdout;

@@ -50,7 +50,7 @@ async function assertFailedOverFrom(
 
 describe('failovers with real PostgreSQL', () => {
   it('primary database down, agent alive: the most up-to-date standby is promoted, the address moves, the old primary is fenced', async () => {
-    await withLocalCluster({ standbys: 2, witness: true }, async (cluster) => {
+    await withLocalCluster({ standbys: 2, witness: true, synchronous: true }, async (cluster) => {
       // Act
       const report = await runDrill({ dir: cluster.dir, fault: 'kill-primary-db' });
       // Assess
