@@ -28,6 +28,7 @@ import { EmailSubscription, LambdaSubscription } from 'aws-cdk-lib/aws-sns-subsc
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { BUNDLE } from './bundle-options.ts';
 import { PgFailoverStateTable } from './state-table.ts';
 
 export type AddressMode = 'eip' | 'secondary-ip' | 'route-table';
@@ -124,13 +125,15 @@ export class PgFailover extends Construct {
       vpc: props.vpc,
       vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
       securityGroups: props.vpc ? props.securityGroups : undefined,
+      // The release build's settings (infra/bundle-options.ts), minified for cold starts.
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
+        target: BUNDLE.target,
         minify: true,
-        sourceMap: true,
-        // ESM bundles still meet CommonJS inside the AWS SDK.
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        sourceMap: BUNDLE.sourcemap,
+        banner: BUNDLE.banner,
+        externalModules: BUNDLE.external,
+        define: BUNDLE.define,
       },
       environment: { TABLE_NAME: this.table.tableName, NODE_OPTIONS: '--enable-source-maps' },
     });
@@ -317,7 +320,8 @@ export class PgFailover extends Construct {
     );
     // Nobody evaluating is the failure that silences every other alert: missing data counts as breaching.
     const notEvaluating = new Alarm(this, 'EvaluatorNotRunning', {
-      metric: this.evaluator.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
+      // Rounds completed, not invocations: an invocation that runs but cannot evaluate counts as not running.
+      metric: evaluatorMetric('EvaluationRounds', 'Sum'),
       threshold: 1,
       evaluationPeriods: 2,
       comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,

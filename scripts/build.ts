@@ -3,30 +3,27 @@
 // node_modules. Then the release tarball a host installs (release/install.sh): docs/install-agent.md.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
+import { BUNDLE, PACKAGE_VERSION } from '../infra/bundle-options.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
-const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+const version = PACKAGE_VERSION;
 
 const common: BuildOptions = {
   bundle: true,
   platform: 'node',
-  target: 'node22',
-  format: 'esm',
-  sourcemap: true,
+  target: BUNDLE.target,
+  format: BUNDLE.format,
+  sourcemap: BUNDLE.sourcemap,
   legalComments: 'none',
   logLevel: 'warning',
-  // ESM bundles still meet CommonJS inside the AWS SDK and pg.
-  banner: {
-    js: "import { createRequire as __pgfCreateRequire } from 'node:module'; const require = __pgfCreateRequire(import.meta.url);",
-  },
-  // pg's optional native binding is never used.
-  external: ['pg-native'],
-  define: { __PGFAILOVER_VERSION__: JSON.stringify(version) },
+  banner: { js: BUNDLE.banner },
+  external: BUNDLE.external,
+  define: BUNDLE.define,
 };
 
 /** The programs a host runs, and the Lambda handlers (the CDK stack bundles the same entries itself). */

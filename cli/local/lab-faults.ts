@@ -10,6 +10,7 @@ import { FAULT_CHAIN, inNetns, runInNetns } from './lab-network.ts';
 import { postmasterPid } from '../../agent/server-control.ts';
 import {
   connectLocalStore,
+  livePids,
   readLocalState,
   rejoinNode,
   restartAgent,
@@ -265,16 +266,7 @@ export async function localHeal(dir: string): Promise<string[]> {
     writeFileSync(state.linksFile, `${JSON.stringify({ isolated: [] })}\n`);
     done.push('links restored');
   }
-  const pids = [
-    state.storePid,
-    state.controllerPid,
-    ...state.nodes.flatMap((node) => [
-      node.agentPid,
-      node.watchdogPid,
-      node.dataDir ? (postmasterPid(node.dataDir) ?? null) : null,
-    ]),
-  ];
-  for (const pid of pids) if (pid && isAlive(pid)) resumeProcess(pid);
+  for (const pid of livePids(state)) resumeProcess(pid);
   done.push('paused processes resumed');
   for (const node of state.nodes) if (node.clockFile) writeFileSync(node.clockFile, '+0\n');
   const restarted = state.nodes

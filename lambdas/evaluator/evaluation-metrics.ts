@@ -15,6 +15,8 @@ export interface EvaluationMetrics {
   /** A role change that completed: its duration from the decision to completion. */
   roleChangeCompleted(cluster: string, kind: 'failover' | 'switchover', durationMs: number): void;
   storeError(): void;
+  /** A round over every cluster completed: the alarm "not evaluating" counts these. */
+  roundCompleted(): void;
   /** Writes what was gathered since the last flush. */
   flush(): void;
 }
@@ -23,6 +25,7 @@ export const noMetrics: EvaluationMetrics = {
   observe: () => undefined,
   roleChangeCompleted: () => undefined,
   storeError: () => undefined,
+  roundCompleted: () => undefined,
   flush: () => undefined,
 };
 
@@ -81,6 +84,10 @@ export class MetricsBuffer {
     this.put('StoreErrors', MetricUnit.Count, {}, 1, 'sum');
   }
 
+  roundCompleted(): void {
+    this.put('EvaluationRounds', MetricUnit.Count, {}, 1, 'sum');
+  }
+
   drain(): Series[] {
     const all = [...this.series.values()];
     this.series.clear();
@@ -104,6 +111,10 @@ export class PowertoolsEvaluationMetrics implements EvaluationMetrics {
 
   storeError(): void {
     this.buffer.storeError();
+  }
+
+  roundCompleted(): void {
+    this.buffer.roundCompleted();
   }
 
   flush(): void {

@@ -275,6 +275,7 @@ export class Evaluator {
       }
       const busy = await this.evaluateAll();
       rounds++;
+      this.deps.metrics?.roundCompleted();
       if (rounds === 1) await claim(true);
       const rest = (busy ? Math.min(periodMs, BUSY_PERIOD_MS) : periodMs) - (clock.monotonicMs() - started);
       if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);

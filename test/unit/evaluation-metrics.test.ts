@@ -24,6 +24,8 @@ describe('evaluation metrics', () => {
     buffer.observe(facts(9000), 'primary-healthy');
     buffer.roleChangeCompleted('prod', 'failover', 2300);
     buffer.storeError();
+    buffer.roundCompleted();
+    buffer.roundCompleted();
     const series = buffer.drain();
     // Assess
     const find = (name: string, dimensions: Record<string, string>) =>
@@ -33,6 +35,7 @@ describe('evaluation metrics', () => {
     expect(find('SilentAgents', {})).toBe(1);
     expect(find('FailoverDurationMs', { cluster: 'prod' })).toBe(2300);
     expect(find('StoreErrors', {})).toBe(1);
+    expect(find('EvaluationRounds', {})).toBe(2);
     expect(find('ReplicationLagBytes', { cluster: 'prod', node: 'db2' })).toBe(0);
     expect(buffer.drain()).toEqual([]);
   });

@@ -7,6 +7,7 @@ import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { BUNDLE } from '../../infra/bundle-options.ts';
 import { PgFailover, type PgFailoverProps } from '../../infra/pgfailover.ts';
 import { PgFailoverStateTable } from '../../infra/state-table.ts';
 
@@ -172,7 +173,8 @@ describe('PgFailover construct', () => {
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm')))
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: alarmTopicId }]);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'Invocations',
+      MetricName: 'EvaluationRounds',
+      Namespace: 'pgfailover',
       ComparisonOperator: 'LessThanThreshold',
       EvaluationPeriods: 2,
       Period: 60,
@@ -229,7 +231,8 @@ describe('Lambda bundles', () => {
     ['switchover/index.ts', { TABLE_NAME: 'pgfailover' }],
     ['slack/index.ts', { SLACK_WEBHOOK_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack' }],
   ])('%s bundles as the stack bundles it, loads, and exports a handler', async (entryPoint, env) => {
-    // Prepare: the same esbuild settings as the construct (ESM, with a require shim).
+    // Prepare: the construct's and the release's esbuild settings (infra/bundle-options.ts); Node 20 runs
+    // here, so the syntax target is lowered to it.
     const { build } = await import('esbuild');
     const outdir = mkdtempSync(join(tmpdir(), 'pgfailover-bundle-'));
     try {
@@ -237,10 +240,12 @@ describe('Lambda bundles', () => {
         entryPoints: [fileURLToPath(new URL(`../../lambdas/${entryPoint}`, import.meta.url))],
         bundle: true,
         platform: 'node',
-        format: 'esm',
+        format: BUNDLE.format,
         target: 'node20',
         outfile: join(outdir, 'index.mjs'),
-        banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+        banner: { js: BUNDLE.banner },
+        external: BUNDLE.external,
+        define: BUNDLE.define,
         logLevel: 'silent',
       });
       // Act: load it in a fresh Node process, as the Lambda runtime would.
