@@ -21,6 +21,7 @@ function readText(path: string, what: string): string {
 export function addEfmCommands(program: Command): void {
   program
     .command('import-efm')
+    .summary('an EFM properties file to an agent config and setup commands')
     .description(
       "read an EFM cluster's properties file (and its .nodes file) into a pgfailover agent config and the commands " +
         'that set up the cluster; lists every property with what it became, or why it was ignored',
@@ -86,6 +87,7 @@ export function addEfmCommands(program: Command): void {
 
   program
     .command('check-config')
+    .summary("check a node's config against the cluster, its database and files (EFM prop-check)")
     .description(
       "EFM's prop-check and node-check: checks one node's agent config, its place in the cluster's record, the " +
         'database it points at, and the files and scripts it names; exit 0 when all pass, 1 when any fails',

@@ -68,6 +68,7 @@ const report = (options: JsonOption, text: string, json: Record<string, unknown>
 
 export function addMaintenanceCommands(program: Command): void {
   changeOptions(withStoreOptions(program.command('promote')))
+    .summary('switchover with a healthy primary, manual failover of a failed one (EFM promote)')
     .description(
       "EFM's promote. With a healthy primary: a planned switchover to the target. With a failed primary: a " +
         'manual failover under every rule of an automatic one (failure confirmed by a majority, the old ' +
@@ -162,6 +163,7 @@ export function addMaintenanceCommands(program: Command): void {
     );
 
   withStoreOptions(program.command('pause'))
+    .summary('maintenance: no automatic failover, a stopped primary left alone')
     .description(
       "maintenance (Patroni's pause): failures are still detected and notified, but nobody is promoted " +
         'automatically and agents leave a stopped primary database alone, so it can be restarted or upgraded in ' +
@@ -212,6 +214,7 @@ export function addMaintenanceCommands(program: Command): void {
     });
 
   changeOptions(withStoreOptions(program.command('resume')))
+    .summary('end a pause; take a halted cluster back to steady')
     .description(
       'end a pause (automatic failover again), and take a halted cluster back to steady after checking that ' +
         'this cannot make a second writable primary',
@@ -266,6 +269,7 @@ export function addMaintenanceCommands(program: Command): void {
     });
 
   changeOptions(withStoreOptions(program.command('set-policy')))
+    .summary('change auto-failover, lease, lag limit... and see what it means')
     .description(
       "change the cluster's failover policy at run time; prints what the new policy means for failover time " +
         "and blip tolerance. Node timeouts are each agent's own (timeouts.* in its config), as in EFM's properties.",

@@ -402,6 +402,11 @@ export function adminProgram(): Command {
 }
 
 export async function runProgram(program: Command): Promise<void> {
+  // `pgfailover history | head`: a reader that stops reading is not an error worth a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   try {
     await program.parseAsync();
   } catch (error) {

@@ -17,6 +17,7 @@ import { operator, out, validated } from './cli-support.ts';
 export function addRejoinCommand(program: Command): void {
   program
     .command('rejoin')
+    .summary("make this host's stopped old primary a standby again (pg_rewind, else base backup)")
     .description(
       "make this host's stopped old primary (or broken standby) a streaming standby of the current primary: " +
         "pg_rewind when its history diverged, a fresh base backup when rewind cannot work. Run it on the node's " +
