@@ -444,7 +444,8 @@ export class Agent {
   /**
    * Why starting PostgreSQL now cannot make a second writable primary, or undefined while it might: this node
    * is the primary of the term it has read, or its data directory holds standby.signal (it can only start
-   * as a standby), which the rule table writes on any other database node that is down.
+   * as a standby), which the rule table writes on any other database node that is down, or the cluster is
+   * new and has never had a primary recorded.
    */
   bootSafety(): string | undefined {
     const { config, ops } = this.deps;
@@ -452,6 +453,11 @@ export class Agent {
     if (ops.markedStandby()) return 'standby.signal is in the data directory: PostgreSQL can only start as a standby';
     if (this.goal && this.goal.term === this.term && this.goal.primaryNodeId === config.nodeId)
       return `this node is the primary of term ${this.goal.term}`;
+    // A new cluster whose primary the evaluator has not recorded yet (never a role change): its standbys
+    // hold standby.signal from their base backup, so the one unmarked server is the primary-to-be; the
+    // evaluator records it only when exactly one node is writable.
+    if (this.goal && this.goal.primaryNodeId === null && this.goal.failover === null && this.goal.term <= 1)
+      return 'a new cluster with no primary recorded yet: the evaluator records the only writable node';
     return undefined;
   }
 

@@ -227,6 +227,16 @@ describe('agent: boot order (systemd Type=notify; PostgreSQL waits for it)', () 
     expect(world.calls).not.toContain('fence');
   });
 
+  it('a new cluster with no primary recorded yet: its primary-to-be is ready, so the evaluator can record it', async () => {
+    const world = new FakeWorld();
+    world.dbUp = false;
+    world.marked = false;
+    world.record = clusterRecord({ term: 1, primaryNodeId: null });
+    startAgent(world, 'db1');
+    await pollUntil('the ready signal', () => world.readySignals[0], 5000, 10);
+    expect(world.readySignals[0]).toMatch(/a new cluster with no primary recorded yet/);
+  });
+
   it('an unmarked node that cannot read the term never says ready (PostgreSQL waits)', async () => {
     const world = new FakeWorld();
     world.dbUp = false;
