@@ -257,8 +257,19 @@ describe('day-two operations with real PostgreSQL', () => {
           200,
         );
         expect(await cluster.writableNodes()).toEqual(['db2']);
-        const beat = (await store.readSnapshot(cluster.state.cluster)).heartbeats.find((b) => b.nodeId === 'db1');
-        expect(beat?.action).toMatchObject({ step: 'rejoined', detail: expect.stringMatching(/by pg_rewind/) });
+        // Streaming can be seen before the agent's next heartbeat says how it got there.
+        const beat = await pollUntil(
+          "db1's heartbeat to report the rejoin",
+          async () => {
+            const current = (await store.readSnapshot(cluster.state.cluster)).heartbeats.find(
+              (b) => b.nodeId === 'db1',
+            );
+            return current?.action?.step === 'rejoined' ? current : undefined;
+          },
+          10_000,
+          200,
+        );
+        expect(beat.action?.detail).toMatch(/by pg_rewind/);
         expect(await missingRows(cluster, 'db1', ids)).toEqual([]);
       } finally {
         await sampler.stop();
