@@ -60,12 +60,6 @@ async function recordChange(store: StateStore, note: ChangeNote): Promise<void> 
   );
 }
 
-interface JsonOption {
-  json?: boolean;
-}
-/** One JSON object on stdout with --json, the sentence otherwise. */
-const report = (options: JsonOption, text: string, json: Record<string, unknown>) => say(options.json, text, json);
-
 export function addMaintenanceCommands(program: Command): void {
   changeOptions(withStoreOptions(program.command('promote')))
     .summary('switchover with a healthy primary, manual failover of a failed one (EFM promote)')
@@ -99,15 +93,14 @@ export function addMaintenanceCommands(program: Command): void {
     )
     .action(
       async (
-        options: StoreOptions &
-          JsonOption & {
-            target?: string;
-            switchover?: boolean;
-            force?: boolean;
-            reason?: string;
-            wait: boolean;
-            timeoutMs: number;
-          },
+        options: StoreOptions & {
+          target?: string;
+          switchover?: boolean;
+          force?: boolean;
+          reason?: string;
+          wait: boolean;
+          timeoutMs: number;
+        },
       ) => {
         const { store, cluster } = resolveStore(options);
         const name = await requireCluster(store, cluster);
@@ -136,7 +129,7 @@ export function addMaintenanceCommands(program: Command): void {
           if (plan.kind === 'failover' && plan.waiting) out(`waiting first: ${plan.waiting}`);
         }
         if (!options.wait) {
-          if (options.json) report(options, '', { requested: plan, done: null });
+          if (options.json) say(options.json, '', { requested: plan, done: null });
           return;
         }
         const log = options.json ? (line: string) => process.stderr.write(`${line}\n`) : out;
@@ -151,8 +144,8 @@ export function addMaintenanceCommands(program: Command): void {
         let withdrawn = false;
         if (!primary && plan.kind === 'failover')
           withdrawn = await withdrawPromotion(store, name, plan.requestedAtMs, systemClock);
-        report(
-          options,
+        say(
+          options.json,
           primary
             ? `${plan.kind === 'switchover' ? 'switchover' : 'manual failover'} completed: ${primary} is the primary`
             : `${what} did not complete${withdrawn ? '; the request was withdrawn, nothing will be promoted for it' : ''}`,
@@ -172,7 +165,7 @@ export function addMaintenanceCommands(program: Command): void {
     .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
     .option('--reason <text>', 'why, for the history and the alert')
     .option('--json', 'print the outcome as JSON')
-    .action(async (options: StoreOptions & JsonOption & { reason?: string }) => {
+    .action(async (options: StoreOptions & { reason?: string }) => {
       const { store, cluster } = resolveStore(options);
       const name = await requireCluster(store, cluster);
       const by = operator();
@@ -185,8 +178,8 @@ export function addMaintenanceCommands(program: Command): void {
       );
       const pause = before.cluster.pause;
       if (pause) {
-        report(
-          options,
+        say(
+          options.json,
           `cluster ${name} is already paused (since ${new Date(pause.sinceMs).toISOString()} by ${pause.by}: ${pause.reason})`,
           {
             cluster: name,
@@ -206,8 +199,8 @@ export function addMaintenanceCommands(program: Command): void {
         lines: [`Reminder after: ${Math.round(after.policy.pauseReminderMs / 60_000)} min`],
         reason,
       });
-      report(
-        options,
+      say(
+        options.json,
         `cluster ${name} paused: no automatic failover, stopped databases are left alone; end it with pgfailover resume --cluster ${name}`,
         { cluster: name, paused: true, changed: true, pause: after.pause },
       );
@@ -221,7 +214,7 @@ export function addMaintenanceCommands(program: Command): void {
     )
     .option('--cluster <name>', 'cluster name (default: the only cluster in the table)')
     .option('--json', 'print the outcome as JSON')
-    .action(async (options: StoreOptions & JsonOption & { force?: boolean; reason?: string }) => {
+    .action(async (options: StoreOptions & { force?: boolean; reason?: string }) => {
       const { store, cluster } = resolveStore(options);
       const name = await requireCluster(store, cluster);
       const done: string[] = [];
@@ -260,7 +253,7 @@ export function addMaintenanceCommands(program: Command): void {
         nodeId: after.primaryNodeId,
         reason: options.reason,
       });
-      report(options, `cluster ${name}: ${done.join('; ')}`, {
+      say(options.json, `cluster ${name}: ${done.join('; ')}`, {
         cluster: name,
         resumed: done,
         term: after.term,
@@ -302,17 +295,16 @@ export function addMaintenanceCommands(program: Command): void {
     .option('--json', 'print the outcome as JSON')
     .action(
       async (
-        options: StoreOptions &
-          JsonOption & {
-            autoFailover?: 'on' | 'off';
-            autoRejoin?: 'on' | 'off';
-            leaseMs?: number;
-            leaseMarginMs?: number;
-            maxLagBytes?: number;
-            pauseReminderMs?: number;
-            dryRun?: boolean;
-            reason?: string;
-          },
+        options: StoreOptions & {
+          autoFailover?: 'on' | 'off';
+          autoRejoin?: 'on' | 'off';
+          leaseMs?: number;
+          leaseMarginMs?: number;
+          maxLagBytes?: number;
+          pauseReminderMs?: number;
+          dryRun?: boolean;
+          reason?: string;
+        },
       ) => {
         const { store, cluster } = resolveStore(options);
         const name = await requireCluster(store, cluster);
@@ -347,8 +339,8 @@ export function addMaintenanceCommands(program: Command): void {
             reason: options.reason,
           });
         }
-        report(
-          options,
+        say(
+          options.json,
           [
             `${options.dryRun ? 'would change' : 'changed'} the policy of ${name}: ${plan.changes.join(', ')}`,
             ...plan.effects.map((effect) => `  - ${effect}`),

@@ -1240,7 +1240,11 @@ function reconcileAlerts(
 // ---------------------------------------------------------------------------------------------------
 
 export function decide(input: EvaluationInput, at: Instant): Decision {
-  const facts = gatherFacts(input, at);
+  return decideOn(gatherFacts(input, at));
+}
+
+/** The decision on facts already gathered (the evaluator also reports them as metrics). */
+export function decideOn(facts: Facts): Decision {
   const rules = RULES_BY_PHASE[facts.cluster.phase];
   const rule = rules.find((candidate) => candidate.when(facts)) as Rule;
   const outcome = rule.then(facts);

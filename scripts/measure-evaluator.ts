@@ -7,44 +7,14 @@
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DEFAULT_TIMEOUTS } from '../core/agent-config.ts';
 import { systemClock } from '../core/clock.ts';
 import { allowNode } from '../core/membership.ts';
-import { DEFAULT_CLUSTER_POLICY, heartbeatKey, type HeartbeatRecord } from '../core/records.ts';
+import { DEFAULT_CLUSTER_POLICY } from '../core/records.ts';
 import { createDocumentClient, StateStore } from '../core/state-store.ts';
 import { Evaluator } from '../lambdas/evaluator/evaluator.ts';
+import { heartbeat, primaryHeartbeat } from '../test/support/fixtures.ts';
 
 const ROUNDS = 5;
-
-function heartbeat(cluster: string, nodeId: string, primary: boolean, nowMs: number, seq: number): HeartbeatRecord {
-  return {
-    cluster,
-    sk: heartbeatKey(nodeId),
-    nodeId,
-    bootId: `boot-${nodeId}`,
-    seq,
-    sentAtMs: nowMs,
-    agentType: primary ? 'primary' : 'standby',
-    agentStatus: 'UP',
-    dbStatus: 'UP',
-    dbInfo: '',
-    timeline: 1,
-    currentLsn: primary ? '0/5000000' : null,
-    receivedLsn: primary ? null : '0/5000000',
-    replayedLsn: primary ? null : '0/5000000',
-    replayLagMs: primary ? null : 0,
-    replication: [],
-    host: { hostname: nodeId, address: nodeId, dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
-    timeouts: DEFAULT_TIMEOUTS,
-    agentVersion: 'measure',
-    term: 1,
-    primaryCheck: primary ? null : { primaryNodeId: 'db1', status: 'UP', reason: '' },
-    action: null,
-    upstream: null,
-    watchdogArmed: false,
-    hookFailures: [],
-  };
-}
 
 async function measure(store: StateStore, counter: { reads: number; writes: number }, clusters: number) {
   const prefix = `m${clusters}-`;
@@ -57,8 +27,16 @@ async function measure(store: StateStore, counter: { reads: number; writes: numb
       (m) => ['db1', 'db2', 'db3'].reduce((current, nodeId) => allowNode(current, { nodeId, address: nodeId }), m),
       nowMs,
     );
-    for (const nodeId of ['db1', 'db2', 'db3'])
-      await store.putHeartbeat(heartbeat(name, nodeId, nodeId === 'db1', nowMs, 1));
+    // The test suite's record builders: a primary streaming to two standbys that can reach it.
+    await store.putHeartbeat(primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, sentAtMs: nowMs }));
+    for (const nodeId of ['db2', 'db3'])
+      await store.putHeartbeat(
+        heartbeat(nodeId, {
+          cluster: name,
+          sentAtMs: nowMs,
+          primaryCheck: { primaryNodeId: 'db1', status: 'UP', reason: '' },
+        }),
+      );
   }
   const evaluator = new Evaluator({
     store,

@@ -74,37 +74,14 @@ export async function cut(
   const own = device(target, node);
   for (const other of others(target, scope, node)) {
     const theirs = device(target, other);
-    if (direction !== 'out')
-      await iptables(target, [
-        '-A',
-        FAULT_CHAIN,
-        '-i',
-        theirs,
-        '-o',
-        own,
-        '-m',
-        'comment',
-        '--comment',
-        `pgf:${node}`,
-        '-j',
-        'DROP',
-      ]);
-    if (direction !== 'in')
-      await iptables(target, [
-        '-A',
-        FAULT_CHAIN,
-        '-i',
-        own,
-        '-o',
-        theirs,
-        '-m',
-        'comment',
-        '--comment',
-        `pgf:${node}`,
-        '-j',
-        'DROP',
-      ]);
+    if (direction !== 'out') await dropRule(target, node, ['-i', theirs, '-o', own]);
+    if (direction !== 'in') await dropRule(target, node, ['-i', own, '-o', theirs]);
   }
+}
+
+/** Appends a DROP rule for `match`, tagged with the node so that healing it finds exactly its rules. */
+async function dropRule(target: LabFaultTarget, node: string, match: string[]): Promise<void> {
+  await iptables(target, ['-A', FAULT_CHAIN, ...match, '-m', 'comment', '--comment', `pgf:${node}`, '-j', 'DROP']);
 }
 
 /** Loses each packet to or from `node` with `probability` (0 to 1). */
@@ -112,10 +89,8 @@ export async function loss(target: LabFaultTarget, node: string, probability: nu
   if (!(probability > 0 && probability <= 1))
     throw new Error(`packet loss is a probability above 0 and at most 1; got ${probability}`);
   const own = device(target, node);
-  for (const flag of ['-i', '-o']) {
-    await iptables(target, [
-      '-A',
-      FAULT_CHAIN,
+  for (const flag of ['-i', '-o'])
+    await dropRule(target, node, [
       flag,
       own,
       '-m',
@@ -124,14 +99,7 @@ export async function loss(target: LabFaultTarget, node: string, probability: nu
       'random',
       '--probability',
       String(probability),
-      '-m',
-      'comment',
-      '--comment',
-      `pgf:${node}`,
-      '-j',
-      'DROP',
     ]);
-  }
 }
 
 /** What a delay applies to: a node's connections to the store, or the clients' connections to a node. */

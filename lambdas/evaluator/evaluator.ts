@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { instantOf, type Clock } from '../../core/clock.ts';
-import { decide, gatherFacts, type Decision } from '../../core/decide.ts';
+import { decideOn, gatherFacts, type Decision } from '../../core/decide.ts';
 import type { EvaluationMetrics } from './evaluation-metrics.ts';
 import { StoreConflictError } from '../../core/errors.ts';
 import { makeNotice, type Notice } from '../../core/notices.ts';
@@ -98,8 +98,9 @@ export class Evaluator {
       at.monoMs,
     );
     this.observations.set(name, observations);
-    const decision = decide({ ...snapshot, observations }, at);
-    this.deps.metrics?.observe(gatherFacts({ ...snapshot, observations }, at), decision.rule);
+    const facts = gatherFacts({ ...snapshot, observations }, at);
+    const decision = decideOn(facts);
+    this.deps.metrics?.observe(facts, decision.rule);
     const completed =
       decision.next?.phase === 'steady' && snapshot.cluster.phase === 'promoted' ? snapshot.cluster.failover : null;
     if (completed) this.deps.metrics?.roleChangeCompleted(name, completed.kind, at.wallMs - completed.startedAtMs);

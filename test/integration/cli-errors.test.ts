@@ -3,11 +3,10 @@
 // what to do, never as the SDK's raw words; an unknown cluster is an error everywhere.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 import { runCli } from '../support/cli.ts';
-import { startDynalite, type TestStore } from '../support/dynalite.ts';
+import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { freePort } from '../../cli/local/processes.ts';
 
 let dynamo: TestStore;
@@ -120,19 +119,7 @@ describe('safe membership from the CLI', () => {
   beforeAll(async () => {
     // A running cluster "live": db1 primary, db2 and db3 standbys, every agent reporting (sent "a minute
     // from now", so that they stay fresh for the whole test on cluster-status's send-time judgement).
-    await dynamo.store.initCluster(
-      { cluster: 'live', policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' },
-      Date.now(),
-    );
-    await dynamo.store.updateMembership(
-      'live',
-      (m) =>
-        ['db1', 'db2', 'db3'].reduce(
-          (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.1.${10 + index}` }),
-          m,
-        ),
-      Date.now(),
-    );
+    await seedCluster(dynamo.store, 'live', '10.0.1.');
     await dynamo.store.putHeartbeat(
       primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: 'live', sentAtMs: Date.now() + 60_000 }),
     );
@@ -197,19 +184,7 @@ describe('safe membership from the CLI', () => {
 describe('resume from the CLI', () => {
   it('takes a halted cluster back to steady in a new term, records it, and refuses a cluster that is not halted', async () => {
     // Prepare: a failover halted in term 2 (the fencing hook said no); db1 down, db2 and db3 standbys.
-    const created = await dynamo.store.initCluster(
-      { cluster: 'stuck', policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' },
-      Date.now(),
-    );
-    await dynamo.store.updateMembership(
-      'stuck',
-      (m) =>
-        ['db1', 'db2', 'db3'].reduce(
-          (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.2.${10 + index}` }),
-          m,
-        ),
-      Date.now(),
-    );
+    const created = await seedCluster(dynamo.store, 'stuck', '10.0.2.');
     await dynamo.store.writeCluster(
       {
         ...created,
@@ -270,19 +245,9 @@ describe('resume from the CLI', () => {
 
 /** A cluster of db1 (primary), db2, db3 and witness w1, every agent reporting (sent a minute ahead). */
 async function runningCluster(name: string, primaryFailed: boolean): Promise<void> {
-  await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, Date.now());
-  await dynamo.store.updateMembership(
-    name,
-    (m) =>
-      allowNode(
-        ['db1', 'db2', 'db3'].reduce(
-          (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.3.${10 + index}` }),
-          m,
-        ),
-        { nodeId: 'w1', address: '10.0.3.20', role: 'witness' },
-      ),
-    Date.now(),
-  );
+  await seedCluster(dynamo.store, name, '10.0.3.', {
+    extra: [{ nodeId: 'w1', address: '10.0.3.20', role: 'witness' }],
+  });
   const sentAtMs = Date.now() + 60_000;
   const check = primaryFailed
     ? { primaryNodeId: 'db1', status: 'DOWN' as const, reason: 'connection refused' }

@@ -4,15 +4,14 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../../core/clock.ts';
-import { allowNode } from '../../core/membership.ts';
 import type { Notice } from '../../core/notices.ts';
 import type { AddressTarget, Notifier } from '../../core/ports.ts';
-import { DEFAULT_CLUSTER_POLICY, type HeartbeatRecord } from '../../core/records.ts';
+import type { HeartbeatRecord } from '../../core/records.ts';
 import { createHandler } from '../../lambdas/evaluator/handler.ts';
 import { Evaluator } from '../../lambdas/evaluator/evaluator.ts';
 import { createSwitchoverHandler } from '../../lambdas/switchover/handler.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { startDynalite, type TestStore } from '../support/dynalite.ts';
+import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 
 let dynamo: TestStore;
@@ -30,16 +29,7 @@ afterAll(async () => {
 async function clusterWithFailedPrimary(): Promise<string> {
   const name = `e${++counter}`;
   const now = Date.now();
-  await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, now);
-  await dynamo.store.updateMembership(
-    name,
-    (m) =>
-      ['db1', 'db2', 'db3'].reduce(
-        (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }),
-        m,
-      ),
-    now,
-  );
+  await seedCluster(dynamo.store, name, '10.0.0.', { nowMs: now });
   await dynamo.store.releaseLease(name, 'db1', 1);
   const beats: HeartbeatRecord[] = [
     heartbeat('db1', {
@@ -276,16 +266,7 @@ describe('switchover Lambda', () => {
     // Prepare: a healthy cluster.
     const name = `s${++counter}`;
     const now = Date.now();
-    await dynamo.store.initCluster({ cluster: name, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, now);
-    await dynamo.store.updateMembership(
-      name,
-      (m) =>
-        ['db1', 'db2', 'db3'].reduce(
-          (current, nodeId, index) => allowNode(current, { nodeId, address: `10.0.0.${index + 1}` }),
-          m,
-        ),
-      now,
-    );
+    await seedCluster(dynamo.store, name, '10.0.0.', { nowMs: now });
     await dynamo.store.putHeartbeat(
       primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, sentAtMs: now }),
     );

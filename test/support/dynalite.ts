@@ -2,6 +2,8 @@
 
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
+import { allowNode } from '../../core/membership.ts';
+import { DEFAULT_CLUSTER_POLICY, type AllowedNode, type ClusterRecord } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
 
 export interface TestStore {
@@ -31,4 +33,28 @@ export async function startDynalite(table = 'pgfailover', port = 0): Promise<Tes
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * A cluster with db1 as its recorded primary and `databases` database nodes (db1, db2, ...) at
+ * `${addressPrefix}10`, `${addressPrefix}11`, ..., plus any `extra` members (a witness), all allowed.
+ */
+export async function seedCluster(
+  store: StateStore,
+  cluster: string,
+  addressPrefix: string,
+  options: { databases?: number; extra?: AllowedNode[]; nowMs?: number } = {},
+): Promise<ClusterRecord> {
+  const nowMs = options.nowMs ?? Date.now();
+  const record = await store.initCluster({ cluster, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, nowMs);
+  const databases = Array.from({ length: options.databases ?? 3 }, (_, index) => ({
+    nodeId: `db${index + 1}`,
+    address: `${addressPrefix}${10 + index}`,
+  }));
+  await store.updateMembership(
+    cluster,
+    (m) => [...databases, ...(options.extra ?? [])].reduce((current, node) => allowNode(current, node), m),
+    nowMs,
+  );
+  return record;
 }
