@@ -30,7 +30,7 @@ import {
   startServer,
   stopServer,
 } from './postgres-server.ts';
-import { freePort, isAlive, nodeArgsFor, spawnDetached, stopProcess, waitFor } from './processes.ts';
+import { freePort, GiveUp, isAlive, logTail, nodeArgsFor, spawnDetached, stopProcess, waitFor } from './processes.ts';
 import { superuserQuery, type SqlTarget } from './superuser-sql.ts';
 import {
   createLab,
@@ -537,10 +537,10 @@ async function startLocalCluster(
     async () => {
       for (const node of state.nodes) {
         if (node.agentPid && !isAlive(node.agentPid))
-          throw new Error(`the agent of ${node.name} exited; see ${node.agentLog}`);
+          throw new GiveUp(`the agent of ${node.name} exited${logTail(node.agentLog)}`);
       }
       if (state.controllerPid && !isAlive(state.controllerPid))
-        throw new Error(`the controller exited; see ${join(dir, 'controller.log')}`);
+        throw new GiveUp(`the controller exited${logTail(join(dir, 'controller.log'))}`);
       const snapshot = await store.readSnapshot(state.cluster);
       const reported = state.nodes.every((node) =>
         snapshot.heartbeats.some((heartbeat) => heartbeat.nodeId === node.name),

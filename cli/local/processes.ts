@@ -1,7 +1,7 @@
 // Starting, watching and stopping the processes the local mode owns. Only PIDs we started are signalled.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +10,15 @@ import { isAlive } from '../../agent/server-control.ts';
 
 export { isAlive };
 
-/** Polls `check` until it returns a value other than undefined, or fails with `what` after the deadline. */
+/** Thrown from a waitFor check when waiting longer cannot help (a process it waits on has exited). */
+export class GiveUp extends Error {
+  override readonly name = 'GiveUp';
+}
+
+/**
+ * Polls `check` until it returns a value other than undefined, or fails with `what` after the deadline.
+ * A check that throws GiveUp ends the wait at once with that error.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined> | T | undefined,
@@ -24,6 +32,7 @@ export async function waitFor<T>(
       const value = await check();
       if (value !== undefined) return value;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       lastError = error;
     }
     if (Date.now() >= deadline) {
@@ -73,17 +82,32 @@ export function spawnDetached(
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+// Ports are drawn below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out for
+// `listen(0)` is also what it hands out as the local end of outgoing connections, and the agents open many,
+// so such a port could be taken between our check and the process that is to listen on it (seen in CI).
+const PORT_LOW = 20_000;
+const PORT_HIGH = 32_000;
+const handedOut = new Set<number>();
+
+/** A TCP port on 127.0.0.1 that was free a moment ago and that this process has not handed out before. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free TCP port on 127.0.0.1 between ${PORT_LOW} and ${PORT_HIGH} after 200 tries`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
@@ -105,4 +129,16 @@ export function resumeProcess(pid: number): void {
   } catch {
     // Gone meanwhile.
   }
+}
+
+/** `; see FILE, which ends:` and the file's last lines, for an error about a process that exited. */
+export function logTail(file: string, lines = 12): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return `; see ${file}`;
+  }
+  const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
+  return tail ? `; see ${file}, which ends:\n${tail}` : `; see ${file} (empty)`;
 }
