@@ -18,7 +18,7 @@ import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
-import { FENCE_LEAD_MS, WATCHDOG_LEAD_MS } from '../core/lease-timing.ts';
+import { FENCE_LEAD_MS, LEASE_RENEW_INTERVAL_MS, WATCHDOG_LEAD_MS } from '../core/lease-timing.ts';
 import {
   nextStep,
   recordStep,
@@ -62,6 +62,13 @@ export interface NodeOps {
   rejoin(primaryAddress: string): Promise<RejoinOutcome>;
   /** Does the database at `address` answer at all? */
   checkPeer(address: string, timeoutMs: number): Promise<ProbeOutcome>;
+  /**
+   * Holds an idle connection to the local database (`address` undefined) or to the one at `address`,
+   * and resolves true once it breaks, false when it could not be opened or `signal` aborted. Only a hint to check again now: a server that dies
+   * closes it at once, where the next periodic check might be a second away. A silent fault leaves it
+   * hanging, which the checks' own timeouts cover. Optional: without it the checks keep their period.
+   */
+  watch?(address: string | undefined, signal: AbortSignal): Promise<boolean>;
   promote(): Promise<void>;
   repoint(primaryConninfo: string): Promise<void>;
   /** Stops the local server at once and makes it come back only as a standby. */
@@ -86,6 +93,12 @@ export type AgentLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export interface AgentDeps {
   config: AgentConfig;
   store: HeartbeatStore;
+  /**
+   * The lease renewals' own connection to the store, with a short request timeout and no retries
+   * (agent/main.ts): a renewal must neither queue behind a hung heartbeat nor hang out a blip. The
+   * heartbeat store serves when absent (tests).
+   */
+  leaseStore?: Pick<HeartbeatStore, 'renewLease'>;
   ops: NodeOps;
   clock: Clock;
   logger: AgentLogger;
@@ -105,7 +118,7 @@ export interface ProgressStore {
 }
 
 /** Heartbeat interval while a failure is suspected or a failover is under way. */
-const BUSY_HEARTBEAT_MS = 250;
+const BUSY_HEARTBEAT_MS = 100;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /** How often the primary checks whether its lease is about to run out. */
@@ -137,10 +150,18 @@ export class Agent {
   private acting = false;
   private holdingAddress: string | null = null;
   private storeFailures = 0;
+  private renewFailures = 0;
+  /** When the last lease renewal went out (monotonic), or null when none is outstanding or recent. */
+  private renewalSentMonoMs: number | null = null;
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
+  /** Cut a loop's wait short: a check when a watched connection breaks, a heartbeat when a verdict changes. */
+  private readonly wakeCheck = new Wake();
+  private readonly wakePrimaryCheck = new Wake();
+  private readonly wakeHeartbeat = new Wake();
+  private readonly wakeLease = new Wake();
 
   constructor(private readonly deps: AgentDeps) {
     this.leaseValidUntilMonoMs = deps.clock.monotonicMs();
@@ -161,8 +182,11 @@ export class Agent {
       this.firstCheckDone = new Promise((resolve) => (markChecked = resolve));
       this.loops.push(this.checkLoop(ops.probe, markChecked));
       this.loops.push(this.leaseWatchLoop());
+      this.loops.push(this.leaseRenewLoop());
+      if (ops.watch) this.loops.push(this.watchLoop(() => undefined, this.wakeCheck));
     }
     this.loops.push(this.primaryCheckLoop());
+    if (ops.watch) this.loops.push(this.watchLoop(() => this.primaryAddress(), this.wakePrimaryCheck));
     this.loops.push(this.heartbeatLoop());
   }
 
@@ -240,9 +264,11 @@ export class Agent {
       if (result.kind === 'ok') this.facts = result.facts;
       this.logHealthChange(previous, this.health);
       this.hooksOnHealthChange(previous.status, this.health.status);
+      // A new verdict goes out now rather than at the next heartbeat: a failover waits on it.
+      if (previous.status !== this.health.status) this.wakeHeartbeat.wake();
       if (!this.health.finalCheckDue) markChecked();
       // The final check follows a failed one at once, as EFM does; otherwise wait a period.
-      if (!this.health.finalCheckDue) await this.pause(timeouts.localPeriodMs);
+      if (!this.health.finalCheckDue) await this.pause(timeouts.localPeriodMs, this.wakeCheck);
     }
   }
 
@@ -260,14 +286,19 @@ export class Agent {
 
   // ---- the recorded primary, checked from here (EFM remote.timeout) ------------------------------
 
+  /** The address of the recorded primary when it is another node, which this agent then checks. */
+  private primaryAddress(): string | undefined {
+    const primaryId = this.goal?.primaryNodeId ?? null;
+    return primaryId && primaryId !== this.deps.config.nodeId && this.membership
+      ? findAllowed(this.membership, primaryId)?.address
+      : undefined;
+  }
+
   private async primaryCheckLoop(): Promise<void> {
-    const { timeouts, nodeId } = this.deps.config;
+    const { timeouts } = this.deps.config;
     while (!this.stopping.signal.aborted) {
       const primaryId = this.goal?.primaryNodeId ?? null;
-      const address =
-        primaryId && primaryId !== nodeId && this.membership
-          ? findAllowed(this.membership, primaryId)?.address
-          : undefined;
+      const address = this.primaryAddress();
       if (!primaryId || !address) {
         this.checkedPrimary = null;
         this.primaryHealth = INITIAL_HEALTH;
@@ -287,8 +318,9 @@ export class Agent {
         this.deps.logger.info(`primary ${primaryId} database seen ${this.primaryHealth.status} from here`, {
           reason: this.primaryHealth.reason,
         });
+        this.wakeHeartbeat.wake();
       }
-      if (!this.primaryHealth.finalCheckDue) await this.pause(timeouts.localPeriodMs);
+      if (!this.primaryHealth.finalCheckDue) await this.pause(timeouts.localPeriodMs, this.wakePrimaryCheck);
     }
   }
 
@@ -334,7 +366,7 @@ export class Agent {
         this.storeFailures === 0
           ? steadyDelay
           : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.storeFailures - 1, 10));
-      await this.pause(delay);
+      await this.pause(delay, this.wakeHeartbeat);
     }
   }
 
@@ -360,7 +392,9 @@ export class Agent {
     this.rejectedReason = undefined;
     this.membership = membership;
     if (cluster) this.learnGoal(cluster);
-    if (agentStatus === 'UP' && cluster) await this.renewLeaseIfPrimary(cluster);
+    // The first renewal of a term goes out before the heartbeat that follows it, as a new primary's
+    // lease must be held before anything may judge it; the renewal loop keeps it up from there.
+    if (agentStatus === 'UP' && cluster) await this.renewLeaseIfDue(cluster, this.deps.store);
     this.seq++;
     try {
       await store.putHeartbeat(this.currentHeartbeat(agentStatus));
@@ -381,6 +415,8 @@ export class Agent {
       this.deps.logger.info(
         `cluster term ${cluster.term}: primary is ${cluster.primaryNodeId ?? 'none'} (${cluster.phase})`,
       );
+    // A new primary (or an agent that just learned it is one) renews at once, not a tick later.
+    if (cluster.term !== this.term || cluster.primaryNodeId !== this.goal?.primaryNodeId) this.wakeLease.wake();
     this.term = cluster.term;
     this.goal = cluster;
   }
@@ -389,19 +425,91 @@ export class Agent {
     return this.health.status === 'UP' && this.facts !== undefined && !this.facts.inRecovery;
   }
 
-  private async renewLeaseIfPrimary(cluster: ClusterRecord): Promise<void> {
-    const { config, store, clock, logger } = this.deps;
-    if (cluster.term !== this.term || !renewsLease(this.view(cluster, this.membership))) return;
+  /**
+   * The primary's lease renewals, on their own schedule and connection (LEASE_RENEW_INTERVAL_MS): the
+   * renewal is a write conditional on the term and holder, so the goal it is based on may be a beat old.
+   * A failed attempt is retried at the next tick, never backed off: the lease is running out.
+   */
+  private async leaseRenewLoop(): Promise<void> {
+    const { config, clock } = this.deps;
+    while (!this.stopping.signal.aborted) {
+      const startedMonoMs = clock.monotonicMs();
+      if (this.goal) await this.renewLeaseIfDue(this.goal, this.deps.leaseStore ?? this.deps.store);
+      // Heartbeats faster than the renewal interval (tests, tight set-ups) carry the renewals' pace too.
+      const intervalMs = Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs);
+      await this.pause(Math.max(0, intervalMs - (clock.monotonicMs() - startedMonoMs)), this.wakeLease);
+    }
+  }
+
+  /**
+   * Renews the lease when this node should hold it and the last renewal went out at least a renewal
+   * interval ago (the heartbeat and the renewal loop share the schedule). Failures are logged and left
+   * to the next tick: never backed off, the lease is running out.
+   */
+  private async renewLeaseIfDue(goal: ClusterRecord, store: Pick<HeartbeatStore, 'renewLease'>): Promise<void> {
+    const { config, clock, logger } = this.deps;
+    if (goal.term !== this.term || !renewsLease(this.view(goal, this.membership))) return;
+    const intervalMs = Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs);
     // The lease is timed from before the request left: the evaluator saw the renewal later than that.
     const sentAtMonoMs = clock.monotonicMs();
+    if (this.renewalSentMonoMs !== null && sentAtMonoMs - this.renewalSentMonoMs < intervalMs * 0.8) return;
+    this.renewalSentMonoMs = sentAtMonoMs;
     try {
-      const durationMs = cluster.policy.leaseDurationMs;
-      await store.renewLease(config.cluster, config.nodeId, cluster.term, durationMs);
-      this.leaseValidUntilMonoMs = sentAtMonoMs + durationMs;
-      await this.armWatchdog(sentAtMonoMs + durationMs - WATCHDOG_LEAD_MS);
+      const durationMs = goal.policy.leaseDurationMs;
+      await store.renewLease(config.cluster, config.nodeId, goal.term, durationMs);
+      if (this.term === goal.term) {
+        this.leaseValidUntilMonoMs = Math.max(this.leaseValidUntilMonoMs, sentAtMonoMs + durationMs);
+        await this.armWatchdog(this.leaseValidUntilMonoMs - WATCHDOG_LEAD_MS);
+      }
+      if (this.renewFailures > 0) logger.info('lease renewed again', { failedAttempts: this.renewFailures });
+      this.renewFailures = 0;
     } catch (error) {
-      if (!(error instanceof StoreConflictError)) throw error;
-      logger.warn('lease not renewed: this node is no longer the primary of the current term', { term: cluster.term });
+      // Not renewed: the next tick may try at once.
+      this.renewalSentMonoMs = null;
+      if (error instanceof StoreConflictError) {
+        logger.warn('lease not renewed: this node is no longer the primary of the current term', { term: goal.term });
+        return;
+      }
+      this.renewFailures++;
+      if (this.renewFailures === 1 || this.renewFailures % 10 === 0)
+        logger.error('cannot renew the lease; retrying', { failedAttempts: this.renewFailures, error: String(error) });
+    }
+  }
+
+  /** Holds a watched connection (ops.watch) to `address()` and wakes `wake` whenever it breaks. */
+  private async watchLoop(address: () => string | undefined, wake: Wake): Promise<void> {
+    const watch = this.deps.ops.watch;
+    if (!watch) return;
+    const local = this.deps.ops.probe !== undefined && address() === undefined;
+    while (!this.stopping.signal.aborted) {
+      const target = address();
+      if (target === undefined && !local) {
+        await this.pause(this.deps.config.timeouts.localPeriodMs);
+        continue;
+      }
+      const openedMonoMs = this.deps.clock.monotonicMs();
+      const ended = new AbortController();
+      const onStop = () => ended.abort();
+      this.stopping.signal.addEventListener('abort', onStop, { once: true });
+      // A change of primary drops the watch on the old one.
+      const retarget = setInterval(() => {
+        if (address() !== target) ended.abort();
+      }, 200);
+      let broke = false;
+      try {
+        broke = await watch.call(this.deps.ops, target, ended.signal);
+      } catch {
+        broke = false;
+      } finally {
+        clearInterval(retarget);
+        this.stopping.signal.removeEventListener('abort', onStop);
+      }
+      if (this.stopping.signal.aborted) return;
+      if (broke) wake.wake();
+      // A watch that breaks at once (the server is down) is not reopened in a tight loop.
+      const heldMs = this.deps.clock.monotonicMs() - openedMonoMs;
+      if (heldMs < this.deps.config.timeouts.localPeriodMs)
+        await this.pause(this.deps.config.timeouts.localPeriodMs - heldMs);
     }
   }
 
@@ -884,11 +992,39 @@ export class Agent {
     }
   }
 
-  private async pause(ms: number): Promise<void> {
-    await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  private async pause(ms: number, wake?: Wake): Promise<void> {
+    const sleeping = sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    if (!wake) return sleeping;
+    await Promise.race([sleeping, wake.next()]);
+    wake.stopWaiting();
   }
 }
 
+/** A signal that ends one loop's current wait early; a wake while nobody waits ends the next wait at once. */
+class Wake {
+  private pending = false;
+  private resolve: (() => void) | undefined;
+
+  wake(): void {
+    const waiting = this.resolve;
+    this.resolve = undefined;
+    if (waiting) waiting();
+    else this.pending = true;
+  }
+
+  next(): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  /** The wait ended some other way: a later wake belongs to the next wait. */
+  stopWaiting(): void {
+    this.resolve = undefined;
+  }
+}
 async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {

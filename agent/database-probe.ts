@@ -98,6 +98,45 @@ export async function checkReachable(target: DatabaseTarget, timeoutMs: number):
   }
 }
 
+/**
+ * Opens a connection to `target` and holds it idle until it breaks (true) or `signal` aborts (false);
+ * false too when it cannot be opened at all. A server that crashes, or whose host is alive but whose
+ * postmaster died, closes it at once: the agent then checks again without waiting for its period.
+ */
+export async function watchConnection(
+  target: DatabaseTarget,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (signal.aborted) return false;
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    database: target.dbname,
+    user: target.user,
+    password: target.password,
+    ssl: sslOption(target.sslmode),
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'pgfailover-agent-watch',
+  });
+  let broke = () => undefined as void;
+  const broken = new Promise<boolean>((resolve) => (broke = () => resolve(true)));
+  client.on('error', () => broke());
+  client.on('end', () => broke());
+  try {
+    await client.connect();
+  } catch {
+    void client.end().catch(() => undefined);
+    return false;
+  }
+  const aborted = new Promise<boolean>((resolve) =>
+    signal.addEventListener('abort', () => resolve(false), { once: true }),
+  );
+  const outcome = await Promise.race([broken, aborted]);
+  void client.end().catch(() => undefined);
+  return outcome;
+}
+
 /** Runs statements on the local server (pg_promote, ALTER SYSTEM); throws with the server's message. */
 export async function runStatements(target: DatabaseTarget, statements: string[], timeoutMs: number): Promise<void> {
   await withClient(target, timeoutMs, async (client) => {

@@ -21,6 +21,7 @@ import { callAws } from '../core/aws-errors.ts';
 import { hostFacts } from './host-facts.ts';
 import { readInstanceMetadata, type InstanceFacts } from './instance-metadata.ts';
 import { resolvePassword } from './password.ts';
+import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
 
 const program = new Command()
   .name('pgfailover-agent')
@@ -62,6 +63,12 @@ try {
     requestTimeoutMs: Math.max(1000, config.heartbeatIntervalMs * 2),
     maxAttempts: 2,
   });
+  // Renewals on their own connection: one short attempt each, the next tick retries (agent.ts).
+  const leaseStore = StateStore.connect({
+    ...config.store,
+    requestTimeoutMs: LEASE_REQUEST_TIMEOUT_MS,
+    maxAttempts: 1,
+  });
   let instance: InstanceFacts | undefined;
   if (config.aws.instanceMetadata) {
     try {
@@ -88,6 +95,7 @@ try {
   const agent = new Agent({
     config,
     store,
+    leaseStore,
     ops: createNodeOps(config, password),
     watchdog,
     ...(stateFile ? { progressStore: new ProgressFile(stateFile, (message) => logger.warn(message)) } : {}),

@@ -7,7 +7,13 @@ import { promisify } from 'node:util';
 import type { AgentConfig } from '../core/agent-config.ts';
 import { parseNodeAddress } from '../core/node-address.ts';
 import type { NodeOps } from './agent.ts';
-import { checkReachable, probeDatabase, runStatements, type DatabaseTarget } from './database-probe.ts';
+import {
+  checkReachable,
+  probeDatabase,
+  runStatements,
+  watchConnection,
+  type DatabaseTarget,
+} from './database-probe.ts';
 import { runHook } from './hooks.ts';
 import { rejoinAsStandby } from './rejoin.ts';
 import { dirname, join } from 'node:path';
@@ -62,6 +68,15 @@ export function createNodeOps(
   };
   return {
     probe: local ? (timeoutMs) => probeDatabase(local, timeoutMs) : undefined,
+    // A witness has no credentials to hold a connection with; its checks keep their period.
+    watch: local
+      ? (address, signal) =>
+          watchConnection(
+            address ? { ...local, ...parseNodeAddress(address) } : local,
+            config.timeouts.remoteTimeoutMs,
+            signal,
+          )
+      : undefined,
     checkPeer(address, timeoutMs) {
       const { host, port } = parseNodeAddress(address);
       // Credentials only matter for telling "refused" from "no answer"; a witness has none and uses ''.
@@ -85,7 +100,9 @@ export function createNodeOps(
       const directory = requireDataDirectory('fence this node');
       // standby.signal first: if anything restarts the server from here on, it comes back a standby.
       await writeStandbyFiles(directory, primaryConninfo);
-      if (postmasterPid(directory) === undefined) return;
+      // A crashed server leaves its postmaster.pid behind: nothing to stop (pg_ctl would only wait on it).
+      const running = postmasterPid(directory);
+      if (running === undefined || !isAlive(running)) return;
       // An immediate stop takes milliseconds; a postmaster that is stopped (SIGSTOP) or hung ignores it,
       // so after a short wait every server process is killed. Both are retried until nothing is left.
       for (let attempt = 0; attempt < 5; attempt++) {

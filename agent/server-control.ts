@@ -134,9 +134,23 @@ export function postmasterPid(dataDir: string): number | undefined {
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // A killed process stays signallable until its parent reaps it; a zombie postmaster is dead, and
+  // waiting on it would hold up a fence (seen: a second per failover when nothing reaped it promptly).
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // "pid (comm) S ...": the state follows the last ")", as comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    // No /proc (not Linux), or the process is gone between the two looks.
+    return !existsSync('/proc/self/stat') ? false : !existsSync(`/proc/${pid}`);
   }
 }
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { probeDatabase } from '../agent/database-probe.ts';
 import { resolvePassword } from '../agent/password.ts';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.ts';
-import { leaseProblem } from '../core/lease-timing.ts';
+import { LEASE_RENEW_INTERVAL_MS, leaseProblem } from '../core/lease-timing.ts';
 import { heartbeatRejection } from '../core/membership.ts';
 import type { ClusterRecord, MembershipRecord } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
@@ -98,14 +98,11 @@ function clusterChecks(
     checks.push(
       fail('role', `the cluster allows ${config.nodeId} as a ${allowedRole} node; this config says ${config.role}`),
     );
-  const problem = leaseProblem(cluster.policy.leaseDurationMs, config.heartbeatIntervalMs);
+  const problem = leaseProblem(cluster.policy.leaseDurationMs);
   checks.push(
     problem
-      ? fail(
-          'lease',
-          `${problem}; shorten heartbeatIntervalMs or lengthen the lease (pgfailover set-policy --lease-ms)`,
-        )
-      : ok('lease', `lease ${cluster.policy.leaseDurationMs} ms renewed every ${config.heartbeatIntervalMs} ms`),
+      ? fail('lease', `${problem}; lengthen the lease (pgfailover set-policy --lease-ms)`)
+      : ok('lease', `lease ${cluster.policy.leaseDurationMs} ms renewed every ${LEASE_RENEW_INTERVAL_MS} ms`),
   );
   if (cluster.policy.fencing === 'watchdog' && config.role === 'database')
     checks.push(

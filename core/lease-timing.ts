@@ -4,12 +4,27 @@
 
 import type { ClusterPolicy, Timeouts } from './records.ts';
 
+// Every millisecond below is paid twice: a node-crash failover waits the whole lease out, and a blip
+// must fit inside it. The lead times only need to cover stopping PostgreSQL (an immediate stop takes
+// milliseconds; the watchdog is the backstop for an agent that cannot act), so they are kept short.
+
 /** A primary that cannot renew stops its database this long before its lease ends. */
-export const FENCE_LEAD_MS = 500;
+export const FENCE_LEAD_MS = 300;
 /** The watchdog fires this long before the lease ends: after the agent's own fence, before anyone may promote. */
-export const WATCHDOG_LEAD_MS = 250;
-/** How often an agent heartbeats (and the primary renews its lease) when its configuration does not say. */
+export const WATCHDOG_LEAD_MS = 150;
+/**
+ * How often an agent heartbeats when its configuration does not say. The primary renews its lease on its
+ * own, faster schedule (LEASE_RENEW_INTERVAL_MS), so that the heartbeat can stay cheap.
+ */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
+/**
+ * How often the primary renews its lease (a separate loop with its own store connection). Each
+ * renewal is one conditional write; halving this adds a write a second and buys a quarter of it back
+ * in blip tolerance and node-crash failover time.
+ */
+export const LEASE_RENEW_INTERVAL_MS = 500;
+/** One renewal attempt gives up after this long, so that the next one goes out on a fresh connection. */
+export const LEASE_REQUEST_TIMEOUT_MS = 400;
 /** The shortest blip of the state store a primary must ride out without stopping itself. */
 export const MIN_BLIP_TOLERANCE_MS = 500;
 
@@ -25,25 +40,22 @@ export interface LeaseTiming {
 export function leaseTiming(
   policy: Pick<ClusterPolicy, 'leaseDurationMs' | 'leaseMarginMs'>,
   nodeTimeoutMs: number,
-  heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS,
+  renewIntervalMs = LEASE_RENEW_INTERVAL_MS,
 ): LeaseTiming {
   const leaseWindowMs = policy.leaseDurationMs + policy.leaseMarginMs;
   return {
     // The outage may start just before a renewal was due: the previous one is then a whole interval old.
-    blipToleranceMs: policy.leaseDurationMs - heartbeatIntervalMs - FENCE_LEAD_MS,
+    blipToleranceMs: policy.leaseDurationMs - renewIntervalMs - FENCE_LEAD_MS,
     nodeCrashWaitMs: Math.max(leaseWindowMs, nodeTimeoutMs),
     leaseWindowMs,
   };
 }
 
 /** Why a lease this short cannot work, or undefined. */
-export function leaseProblem(
-  leaseDurationMs: number,
-  heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS,
-): string | undefined {
-  const minimum = heartbeatIntervalMs + FENCE_LEAD_MS + MIN_BLIP_TOLERANCE_MS;
+export function leaseProblem(leaseDurationMs: number, renewIntervalMs = LEASE_RENEW_INTERVAL_MS): string | undefined {
+  const minimum = renewIntervalMs + FENCE_LEAD_MS + MIN_BLIP_TOLERANCE_MS;
   return leaseDurationMs < minimum
-    ? `a lease of ${leaseDurationMs} ms is too short: the primary renews it every ${heartbeatIntervalMs} ms and stops itself ${FENCE_LEAD_MS} ms before it ends, so it must be at least ${minimum} ms to ride out a ${MIN_BLIP_TOLERANCE_MS} ms blip`
+    ? `a lease of ${leaseDurationMs} ms is too short: the primary renews it every ${renewIntervalMs} ms and stops itself ${FENCE_LEAD_MS} ms before it ends, so it must be at least ${minimum} ms to ride out a ${MIN_BLIP_TOLERANCE_MS} ms blip`
     : undefined;
 }
 

@@ -377,11 +377,11 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   autoFailover: true,
   // 16 MiB of WAL: one segment. A standby further behind is not promoted without a person deciding.
   maxLagBytes: 16 * 1024 * 1024,
-  // The primary renews every heartbeat (1 s); three missed renewals and the lease is gone. With the
-  // margin, a dead primary node can be replaced 3.5 s after its last renewal. A primary that cannot
-  // renew stops itself before its lease ends.
+  // The primary renews every 500 ms and stops itself 300 ms before its lease ends, so a store or network
+  // blip of up to 2.2 s passes unnoticed; a dead primary node can be replaced 3.2 s after its last
+  // renewal was seen. The margin covers the stop itself and clock-rate differences (core/lease-timing.ts).
   leaseDurationMs: 3_000,
-  leaseMarginMs: 500,
+  leaseMarginMs: 200,
   fencing: 'agent',
   pauseReminderMs: 3_600_000,
   autoRejoin: false,

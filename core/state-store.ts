@@ -480,13 +480,16 @@ export class StateStore {
 
   /** Said by a primary's agent after it fenced its own database: nobody need wait out its lease. */
   async releaseLease(cluster: string, nodeId: string, term: number): Promise<void> {
+    // The counter moves too: the evaluator's writes are conditional on it, so a decision read before the
+    // release cannot write leaseReleased back to false (seen: it did, and the failover waited a second
+    // for the agent to release again).
     await this.leaseUpdate(
       cluster,
       nodeId,
       term,
-      'SET #leaseReleased = :yes',
-      { '#leaseReleased': 'leaseReleased' },
-      { ':yes': true },
+      'SET #leaseReleased = :yes, #leaseRenewals = #leaseRenewals + :one',
+      { '#leaseReleased': 'leaseReleased', '#leaseRenewals': 'leaseRenewals' },
+      { ':yes': true, ':one': 1 },
     );
   }
 

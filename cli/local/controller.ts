@@ -5,7 +5,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { systemClock } from '../../core/clock.ts';
 import { noAddressMover, type AddressMover } from '../../core/ports.ts';
-import { Evaluator } from '../../lambdas/evaluator/evaluator.ts';
+import { EVALUATION_PERIOD_MS, Evaluator } from '../../lambdas/evaluator/evaluator.ts';
 import { readFileSync } from 'node:fs';
 import { LocalAddressForwarder, TcpForwarder } from './address-forwarder.ts';
 import { clusterAddress, connectLocalStore, readLocalState } from './local-cluster.ts';
@@ -86,7 +86,7 @@ const stop = new AbortController();
 process.on('SIGTERM', () => stop.abort());
 process.on('SIGINT', () => stop.abort());
 logger.info(`controller running: address ${clusterAddress(state)}, notifications in ${state.notificationsFile}`);
-await evaluator.runUntil(Number.POSITIVE_INFINITY, 1000, stop.signal);
+await evaluator.runUntil(Number.POSITIVE_INFINITY, EVALUATION_PERIOD_MS, stop.signal);
 clearInterval(watchLinks);
 await addressForwarder?.close();
 for (const nodeLinks of links.values()) for (const link of nodeLinks) await link.close();

@@ -14,7 +14,7 @@ import { StateStore } from '../../core/state-store.ts';
 import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../adapters/ec2-address-movers.ts';
 import { SnsNotifier } from '../adapters/sns-notifier.ts';
 import { PowertoolsEvaluationMetrics } from './evaluation-metrics.ts';
-import { Evaluator } from './evaluator.ts';
+import { EVALUATION_PERIOD_MS, Evaluator } from './evaluator.ts';
 
 export interface LambdaContext {
   awsRequestId: string;
@@ -73,7 +73,7 @@ export function createHandler(env: NodeJS.ProcessEnv) {
   const logLevel = z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).catch('INFO').parse(env.LOG_LEVEL);
   const logger = new Logger({ serviceName: 'pgfailover-evaluator', logLevel });
   const store = StateStore.connect({ table, region: env.AWS_REGION, endpoint: env.PGFAILOVER_STORE_ENDPOINT });
-  const periodMs = Number(env.EVALUATION_PERIOD_MS ?? 1000);
+  const periodMs = Number(env.EVALUATION_PERIOD_MS ?? EVALUATION_PERIOD_MS);
   const ec2 = new EC2Client({ region: env.AWS_REGION });
   // Without a topic (a stack deployed without alerts), notices still reach the function's log.
   const notifier = env.TOPIC_ARN

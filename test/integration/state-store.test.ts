@@ -149,6 +149,21 @@ describe('state store on dynalite', () => {
     expect(await dynamo.store.getCluster(name)).toMatchObject({ term: 1, primaryNodeId: 'db1', leaseRenewals: 1 });
   });
 
+  it('refuses a decision read before the lease was released, so that it cannot write the release back out', async () => {
+    // Prepare: an evaluator reads the record (lease held), then the primary's agent fences and releases.
+    const name = await newCluster();
+    const read = (await dynamo.store.getCluster(name))!;
+    await dynamo.store.releaseLease(name, 'db1', 1);
+    const waiting = { ...read, version: read.version + 1, leaseReleased: false };
+    // Act
+    const result = await dynamo.store
+      .writeCluster(waiting, { version: read.version, leaseRenewals: read.leaseRenewals })
+      .catch((caught: unknown) => caught);
+    // Assess
+    expect(result).toBeInstanceOf(StoreConflictError);
+    expect(await dynamo.store.getCluster(name)).toMatchObject({ term: 1, leaseReleased: true });
+  });
+
   it('lets exactly one of two racing evaluators write a decision', async () => {
     const name = await newCluster();
     const read = (await dynamo.store.getCluster(name))!;

@@ -10,6 +10,7 @@ import { Agent, type AgentDeps, type HeartbeatStore, type NodeOps } from '../../
 import type { DatabaseFacts, ProbeResult } from '../../agent/database-probe.ts';
 import { parseAgentConfig } from '../../core/agent-config.ts';
 import { StoreConflictError } from '../../core/errors.ts';
+import { WATCHDOG_LEAD_MS } from '../../core/lease-timing.ts';
 import type { ClusterRecord, HeartbeatRecord, HistoryRecord, MembershipRecord } from '../../core/records.ts';
 import { expandPlaceholders } from '../../agent/hooks.ts';
 import { clusterRecord, membership } from '../support/fixtures.ts';
@@ -552,10 +553,10 @@ describe('agent: following the goal', () => {
     const agent = startAgent(world, 'db1', {}, { watchdog });
     // Act
     await pollUntil('two armings', () => (watchdog.deadlines.length >= 2 ? true : undefined), 5000, 10);
-    // Assess: armed for about leaseDurationMs - 250 ms from the renewal, on the monotonic clock.
+    // Assess: armed for about leaseDurationMs - WATCHDOG_LEAD_MS from the renewal, on the monotonic clock.
     const [first, second] = watchdog.deadlines as [number, number];
-    expect(first - watchdog.armedAtMonoMs[0]!).toBeGreaterThan(3000 - 250 - 100);
-    expect(first - watchdog.armedAtMonoMs[0]!).toBeLessThanOrEqual(3000 - 250);
+    expect(first - watchdog.armedAtMonoMs[0]!).toBeGreaterThan(3000 - WATCHDOG_LEAD_MS - 100);
+    expect(first - watchdog.armedAtMonoMs[0]!).toBeLessThanOrEqual(3000 - WATCHDOG_LEAD_MS);
     expect(second).toBeGreaterThan(first);
     await pollUntil(
       'a heartbeat saying so',
