@@ -272,9 +272,10 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
       signalAll(processes, 'SIGKILL');
       return;
     case 'kill-primary-node':
-      signalAll([...agent, ...processes], 'SIGKILL');
-      // A dead host answers nothing: in the lab its packets vanish too (no RST from its kernel).
+      // A dead host answers nothing: in the lab its packets vanish first, so that the kernel that outlives
+      // the killed processes here sends no FIN or RST a real crash would not (peers would learn at once).
       if (state.lab) await cut(faultTarget(state), target.name, 'all');
+      signalAll([...agent, ...processes], 'SIGKILL');
       return;
     case 'kill-primary-agent':
       signalAll(agent, 'SIGKILL');
