@@ -129,6 +129,11 @@ export async function watchConnection(
     void client.end().catch(() => undefined);
     return false;
   }
+  // Stopped while connecting: an abort before the listener below would never be heard.
+  if (signal.aborted) {
+    void client.end().catch(() => undefined);
+    return false;
+  }
   const aborted = new Promise<boolean>((resolve) =>
     signal.addEventListener('abort', () => resolve(false), { once: true }),
   );

@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import {
   checkpointLocation,
   hasStandbySignal,
-  isAlive,
+  hasExited,
   killServer,
   postmasterPid,
   runServerCommand,
@@ -102,15 +102,15 @@ export function createNodeOps(
       await writeStandbyFiles(directory, primaryConninfo);
       // A crashed server leaves its postmaster.pid behind: nothing to stop (pg_ctl would only wait on it).
       const running = postmasterPid(directory);
-      if (running === undefined || !isAlive(running)) return;
+      if (running === undefined || hasExited(running)) return;
       // An immediate stop takes milliseconds; a postmaster that is stopped (SIGSTOP) or hung ignores it,
       // so after a short wait every server process is killed. Both are retried until nothing is left.
       for (let attempt = 0; attempt < 5; attempt++) {
         await stopServer(directory, 'immediate', FENCE_STOP_WAIT_S).catch(() => undefined);
         const pid = postmasterPid(directory);
-        if (pid === undefined || !isAlive(pid)) return;
+        if (pid === undefined || hasExited(pid)) return;
         killServer(directory);
-        if (!isAlive(pid)) return;
+        if (hasExited(pid)) return;
       }
       throw new Error(`the server in ${directory} is still running after being stopped and killed`);
     },

@@ -134,12 +134,20 @@ export function postmasterPid(dataDir: string): number | undefined {
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  // A killed process stays signallable until its parent reaps it; a zombie postmaster is dead, and
-  // waiting on it would hold up a fence (seen: a second per failover when nothing reaped it promptly).
-  return !isZombie(pid);
+}
+
+/**
+ * Has process `pid` stopped running, reaped or not? A killed postmaster stays signallable (isAlive) until
+ * its parent reaps it; it can no longer write, so a fence need not wait for that (seen: a second per
+ * failover where nothing reaped it promptly). PostgreSQL itself will not start again until it is reaped,
+ * so anything that starts or rewinds the server keeps waiting on isAlive.
+ */
+export function hasExited(pid: number): boolean {
+  return !isAlive(pid) || isZombie(pid);
 }
 
 function isZombie(pid: number): boolean {

@@ -37,6 +37,7 @@ export const FAULTS = [
   'one-way-isolate-primary',
   'clock-step-isolate-primary',
   'cut-primary-from-clients',
+  'blip-primary',
   'lossy-primary',
   'pause-evaluator',
   'pause-store',
@@ -48,6 +49,7 @@ const LAB_FAULTS: ReadonlySet<Fault> = new Set([
   'one-way-isolate-primary',
   'clock-step-isolate-primary',
   'cut-primary-from-clients',
+  'blip-primary',
   'lossy-primary',
   'delay-primary-clients',
 ]);
@@ -56,7 +58,7 @@ export type Fault = (typeof FAULTS)[number];
 export interface DrillOptions {
   dir: string;
   fault: Fault;
-  /** stall-primary: how long the primary node is frozen. */
+  /** stall-primary: how long the primary node is frozen; blip-primary: how long its network is silent. */
   stallMs?: number;
   /** Give up waiting for the outcome after this long. */
   timeoutMs?: number;
@@ -181,6 +183,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         return events.includes('standby-db-down');
       case 'stall-primary':
       case 'cut-primary-from-clients':
+      case 'blip-primary':
       case 'lossy-primary':
       case 'pause-evaluator':
       case 'delay-primary-clients':
@@ -321,10 +324,13 @@ async function inject(options: DrillOptions, state: LocalClusterState, target: L
       await cut(faultTarget(state), target.name, 'peers');
       return;
     case 'cut-primary-from-clients':
+    case 'blip-primary':
     case 'lossy-primary':
     case 'delay-primary-clients': {
       const lab = faultTarget(state);
       if (options.fault === 'lossy-primary') await loss(lab, target.name, 0.3);
+      // A silent network blip: every packet to and from the primary is dropped, then all is well again.
+      else if (options.fault === 'blip-primary') await cut(lab, target.name, 'all');
       else if (options.fault === 'delay-primary-clients') await delay(lab, state, target.name, 'clients', 300);
       else await cut(lab, target.name, 'clients');
       await sleep(options.stallMs ?? 2000);

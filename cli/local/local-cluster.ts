@@ -321,7 +321,10 @@ async function startLocalCluster(
   await giveToServerUser(rewindPassfile);
 
   // The store: on loopback, or on the lab's "AWS side", with a socket for tools on this host.
-  const storeArgs = plan ? [String(storePort), plan.aws.ip, join(dir, 'store.sock')] : [String(storePort)];
+  const counts = join(dir, 'store-requests.json');
+  const storeArgs = plan
+    ? [String(storePort), plan.aws.ip, join(dir, 'store.sock'), counts]
+    : [String(storePort), '127.0.0.1', '', counts];
   progress(
     `state store: dynalite on ${plan ? `${plan.aws.ip}:${storePort} (${plan.aws.netns})` : state.storeEndpoint}`,
   );

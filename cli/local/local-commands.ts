@@ -182,7 +182,7 @@ export function addLocalCommands(program: Command): void {
     .addOption(new Option('--fault <fault>', 'what to break').choices([...FAULTS]).makeOptionMandatory())
     .option(
       '--stall-ms <ms>',
-      'how long a temporary fault lasts (stall-primary, cut-primary-from-clients, lossy-primary, pause-evaluator, pause-store)',
+      'how long a temporary fault lasts (stall-primary, cut-primary-from-clients, blip-primary, lossy-primary, pause-evaluator, pause-store)',
       wholeNumber('--stall-ms', 1),
       2000,
     )

@@ -2,13 +2,16 @@
 // so that the cluster keeps running after `pgfailover local up` returns. It listens on HOST:PORT (the
 // loopback, or the "AWS side" address inside the network lab) and, when SOCKET is given, also on that
 // Unix socket, through which tools outside the lab's namespaces reach it.
-// Usage: store-server PORT [HOST] [SOCKET]
+// With COUNTS, it also keeps a count of requests by DynamoDB operation in that JSON file (the benchmark's
+// measure of what the agents and the evaluator ask of the store).
+// Usage: store-server PORT [HOST] [SOCKET] [COUNTS]
 
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import dynalite from 'dynalite';
 
-const [portArgument, host = '127.0.0.1', socketPath] = process.argv.slice(2);
+const [portArgument, host = '127.0.0.1', socketArgument, countsPath] = process.argv.slice(2);
+const socketPath = socketArgument || undefined;
 const port = Number(portArgument);
 if (!Number.isInteger(port) || port <= 0) {
   process.stderr.write(`usage: store-server PORT [HOST] [SOCKET] (got ${portArgument})\n`);
@@ -16,6 +19,23 @@ if (!Number.isInteger(port) || port <= 0) {
 }
 // Tables become ACTIVE at once: the local mode has nothing to simulate there.
 const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+let countTimer: NodeJS.Timeout | undefined;
+if (countsPath) {
+  const counts: Record<string, number> = {};
+  // "X-Amz-Target: DynamoDB_20120810.PutItem" names the operation; counted before dynalite answers.
+  server.prependListener('request', (request: { headers: Record<string, string | string[] | undefined> }) => {
+    const target =
+      String(request.headers['x-amz-target'] ?? 'unknown')
+        .split('.')
+        .pop() ?? 'unknown';
+    counts[target] = (counts[target] ?? 0) + 1;
+  });
+  const startedAtMs = Date.now();
+  countTimer = setInterval(() => {
+    writeFileSync(countsPath, `${JSON.stringify({ sinceMs: startedAtMs, atMs: Date.now(), counts })}\n`);
+  }, 1000);
+  countTimer.unref();
+}
 server.listen(port, host, () => {
   process.stdout.write(`dynalite listening on ${host}:${port}\n`);
 });
@@ -33,6 +53,7 @@ if (socketPath) {
   socketServer.listen(socketPath, () => process.stdout.write(`and on ${socketPath}\n`));
 }
 const stop = () => {
+  clearInterval(countTimer);
   socketServer?.close();
   if (socketPath) rmSync(socketPath, { force: true });
   server.close(() => process.exit(0));

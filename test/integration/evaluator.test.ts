@@ -213,13 +213,14 @@ describe('evaluator', () => {
 
   it('reports a failed address move as SEVERE and does not record the address on the new holder', async () => {
     const name = await clusterWithFailedPrimary();
+    const read = (await dynamo.store.getCluster(name))!;
     await dynamo.store.writeCluster(
       {
-        ...(await dynamo.store.getCluster(name))!,
-        version: 2,
+        ...read,
+        version: read.version + 1,
         address: { mode: 'eip', value: '203.0.113.7', holderNodeId: null },
       },
-      { version: 1, leaseRenewals: 0 },
+      { version: read.version, leaseRenewals: read.leaseRenewals },
     );
     const notifier = recordingNotifier();
     const failing = new Evaluator({

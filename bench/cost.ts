@@ -1,0 +1,89 @@
+// The monthly AWS bill of one deployment, from the request rates the benchmark measured on the store.
+// List prices are us-east-1's, written down with the date they were read; check them before relying
+// on the totals (docs/benchmarks.md shows the same table).
+
+export const PRICES = {
+  readOn: '2026-11-25 (AWS list prices, us-east-1)',
+  dynamoOnDemandPerMillionWriteUnits: 0.625,
+  dynamoOnDemandPerMillionReadUnits: 0.125,
+  dynamoProvisionedPerWcuHour: 0.00065,
+  dynamoProvisionedPerRcuHour: 0.00013,
+  lambdaArmPerGbSecond: 0.0000133334,
+  lambdaPerMillionRequests: 0.2,
+  snsPerMillionPublishes: 0.5,
+  /** Patroni's usual DCS: three small instances (t4g.small, on demand) with 8 GB gp3 each. */
+  etcdInstancePerHour: 0.0168,
+  gp3PerGbMonth: 0.08,
+  /** RDS for PostgreSQL db.m6g.large: Single-AZ and Multi-AZ (instance only). */
+  rdsSingleAzPerHour: 0.159,
+  rdsMultiAzPerHour: 0.318,
+} as const;
+
+export const HOURS_PER_MONTH = 730;
+const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
+
+/** What one cluster asks of the store each second, in DynamoDB capacity units. */
+export interface ClusterLoad {
+  writeUnitsPerSecond: number;
+  readUnitsPerSecond: number;
+}
+
+export interface DeploymentCost {
+  clusters: number;
+  lambdaUsd: number;
+  dynamoOnDemandUsd: number;
+  dynamoProvisionedUsd: number;
+  snsUsd: number;
+  totalOnDemandUsd: number;
+  totalProvisionedUsd: number;
+}
+
+/**
+ * The evaluator runs all month (an invocation a minute, each looping for that minute), so its Lambda bill
+ * is one function's memory times the month whatever the number of clusters, until one invocation cannot
+ * keep up. Provisioned capacity is rounded up to whole units per table.
+ */
+export function monthlyCost(load: ClusterLoad, clusters: number, evaluatorMemoryMb: number): DeploymentCost {
+  const lambdaUsd =
+    (evaluatorMemoryMb / 1024) * SECONDS_PER_MONTH * PRICES.lambdaArmPerGbSecond +
+    ((HOURS_PER_MONTH * 60) / 1e6) * PRICES.lambdaPerMillionRequests;
+  const writes = load.writeUnitsPerSecond * clusters;
+  const reads = load.readUnitsPerSecond * clusters;
+  const dynamoOnDemandUsd =
+    ((writes * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionWriteUnits +
+    ((reads * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionReadUnits;
+  const dynamoProvisionedUsd =
+    Math.ceil(writes) * PRICES.dynamoProvisionedPerWcuHour * HOURS_PER_MONTH +
+    Math.ceil(reads) * PRICES.dynamoProvisionedPerRcuHour * HOURS_PER_MONTH;
+  // Notices only: a handful a day per cluster, well inside SNS's free million.
+  const snsUsd = 0;
+  const round = (usd: number) => Math.round(usd * 100) / 100;
+  return {
+    clusters,
+    lambdaUsd: round(lambdaUsd),
+    dynamoOnDemandUsd: round(dynamoOnDemandUsd),
+    dynamoProvisionedUsd: round(dynamoProvisionedUsd),
+    snsUsd,
+    totalOnDemandUsd: round(lambdaUsd + dynamoOnDemandUsd + snsUsd),
+    totalProvisionedUsd: round(lambdaUsd + dynamoProvisionedUsd + snsUsd),
+  };
+}
+
+/** What the alternatives need on top of the database instances themselves, per month. */
+export function alternativesCost(): { patroniEtcdUsd: number; rdsMultiAzPremiumUsd: number } {
+  return {
+    patroniEtcdUsd:
+      Math.round(3 * (PRICES.etcdInstancePerHour * HOURS_PER_MONTH + 8 * PRICES.gp3PerGbMonth) * 100) / 100,
+    rdsMultiAzPremiumUsd:
+      Math.round((PRICES.rdsMultiAzPerHour - PRICES.rdsSingleAzPerHour) * HOURS_PER_MONTH * 100) / 100,
+  };
+}
+
+/** DynamoDB's capacity units for one request on an item (or a Query's items) of `bytes`. */
+export function writeUnits(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / 1024));
+}
+
+export function consistentReadUnits(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / 4096));
+}

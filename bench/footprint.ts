@@ -1,0 +1,75 @@
+// An agent's footprint from /proc: resident memory and CPU time, sampled while the benchmark runs.
+
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ: 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+export interface ProcessSample {
+  rssKb: number;
+  cpuTicks: number;
+  atMs: number;
+}
+
+export function sampleProcess(pid: number): ProcessSample | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "pid (comm)": state is the 3rd field, utime the 14th and stime the 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuTicks = Number(fields[11]) + Number(fields[12]);
+    return rss ? { rssKb: Number(rss), cpuTicks, atMs: Date.now() } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Footprint {
+  maxRssMb: number;
+  /** Percent of one core over the window. */
+  cpuPercent: number;
+  windowMs: number;
+}
+
+/** From samples of one process over a window: its largest resident set and its average CPU use. */
+export function footprintOf(samples: readonly ProcessSample[]): Footprint | undefined {
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last || last.atMs <= first.atMs) return undefined;
+  const windowMs = last.atMs - first.atMs;
+  return {
+    maxRssMb: Math.round((Math.max(...samples.map((sample) => sample.rssKb)) / 1024) * 10) / 10,
+    cpuPercent: Math.round(((last.cpuTicks - first.cpuTicks) / TICKS_PER_SECOND / (windowMs / 1000)) * 1000) / 10,
+    windowMs,
+  };
+}
+
+/** Samples every pid every `intervalMs` until stopped. */
+export class FootprintSampler {
+  private readonly samples = new Map<number, ProcessSample[]>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly pids: () => number[]) {}
+
+  start(intervalMs = 250): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  stop(): Footprint[] {
+    clearInterval(this.timer);
+    this.sample();
+    return [...this.samples.values()].map((samples) => footprintOf(samples)).filter((f): f is Footprint => !!f);
+  }
+
+  private sample(): void {
+    for (const pid of this.pids()) {
+      const sample = sampleProcess(pid);
+      if (!sample) continue;
+      const list = this.samples.get(pid) ?? [];
+      list.push(sample);
+      this.samples.set(pid, list);
+    }
+  }
+}

@@ -1,0 +1,126 @@
+// npm run bench [-- --runs 7 --cases ... --modes async,sync --trials 10]: failover time, false failovers,
+// footprint, evaluator scale and monthly cost on the local mode's network lab (root on Linux). Writes
+// docs/benchmarks.json, docs/benchmarks.md and its pictures; progress goes to stderr as it runs.
+
+import { Command, InvalidArgumentError } from 'commander';
+import { execFile } from 'node:child_process';
+import { cpus } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { labUnavailable } from '../cli/local/lab-network.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../core/lease-timing.ts';
+import { alternativesCost, monthlyCost, PRICES } from './cost.ts';
+import { markdownReport, timelineSvg, unavailabilitySvg, type BenchResults } from './report.ts';
+import { CASES, MODES, runMode, type Case, type Mode } from './run.ts';
+
+const run = promisify(execFile);
+/** The evaluator Lambda's memory in the stack (infra/pgfailover.ts). */
+const EVALUATOR_MEMORY_MB = 256;
+
+function list<T extends string>(allowed: readonly T[], what: string) {
+  return (value: string): T[] => {
+    const items = value.split(',').map((item) => item.trim());
+    const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+    if (unknown.length || items.length === 0)
+      throw new InvalidArgumentError(`unknown ${what} ${unknown.join(', ')}; choose from ${allowed.join(', ')}`);
+    return items as T[];
+  };
+}
+
+function count(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 1000)
+    throw new InvalidArgumentError(`must be a whole number from 1 to 1000; got ${value}`);
+  return parsed;
+}
+
+const program = new Command('bench')
+  .description('failover time, false failovers, footprint, scale and cost on the local network lab')
+  .option('--runs <n>', 'runs per case and mode', count, 7)
+  .option('--cases <list>', `cases, comma-separated (${CASES.join(', ')})`, list(CASES, 'case'), [...CASES])
+  .option('--modes <list>', 'replication modes, comma-separated (async, sync)', list(MODES, 'mode'), [...MODES])
+  .option('--trials <n>', 'false-failover trials of each kind (stall, blip)', count, 10)
+  .option('--stall-ms <ms>', 'how long each stall or blip lasts', count, 2000)
+  .option('--idle-ms <ms>', 'how long the cluster is watched at rest', count, 20_000)
+  .option('--scale <list>', 'cluster counts for the evaluator measurement (empty: skip)', '1,10,100,1000')
+  .option('--out <dir>', 'where the report goes', 'docs')
+  .action(
+    async (options: {
+      runs: number;
+      cases: Case[];
+      modes: Mode[];
+      trials: number;
+      stallMs: number;
+      idleMs: number;
+      scale: string;
+      out: string;
+    }) => {
+      const unavailable = await labUnavailable();
+      if (unavailable) {
+        process.stderr.write(`the benchmark needs the network lab: ${unavailable}\n`);
+        process.exit(2);
+      }
+      const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+      const started = new Date();
+      const modes = [];
+      for (const mode of options.modes) modes.push(await runMode(mode, { ...options, progress }));
+
+      let evaluatorScale: string | null = null;
+      if (options.scale.trim()) {
+        progress(`evaluator scale: ${options.scale} clusters on dynalite`);
+        const { stdout } = await run(
+          process.execPath,
+          ['--import', 'tsx', 'scripts/measure-evaluator.ts', ...options.scale.split(',')],
+          { maxBuffer: 10 * 1024 * 1024, timeout: 20 * 60_000 },
+        );
+        evaluatorScale = stdout;
+      }
+      const load = modes.find((mode) => mode.storeRates)?.storeRates?.load;
+      const cost = load
+        ? (() => {
+            const first = monthlyCost(load, 1, EVALUATOR_MEMORY_MB);
+            const ten = monthlyCost(load, 10, EVALUATOR_MEMORY_MB);
+            return {
+              first,
+              ten,
+              marginalOnDemandUsd: Math.round(((ten.totalOnDemandUsd - first.totalOnDemandUsd) / 9) * 100) / 100,
+              marginalProvisionedUsd:
+                Math.round(((ten.totalProvisionedUsd - first.totalProvisionedUsd) / 9) * 100) / 100,
+            };
+          })()
+        : null;
+      const results: BenchResults = {
+        startedAt: started.toISOString(),
+        machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, heartbeat ${DEFAULT_HEARTBEAT_INTERVAL_MS} ms`,
+        options: {
+          runs: options.runs,
+          cases: options.cases,
+          modes: options.modes,
+          trials: options.trials,
+          stallMs: options.stallMs,
+        },
+        modes,
+        evaluatorScale,
+        cost,
+        alternatives: alternativesCost(),
+        prices: { ...PRICES },
+      };
+      mkdirSync(join(options.out, 'benchmarks'), { recursive: true });
+      const timeline: Record<string, string> = {};
+      for (const mode of modes) {
+        const file = `benchmarks/timeline-${mode.mode}.svg`;
+        writeFileSync(join(options.out, file), timelineSvg(mode));
+        timeline[mode.mode] = file;
+      }
+      writeFileSync(join(options.out, 'benchmarks/unavailability.svg'), unavailabilitySvg(results));
+      writeFileSync(join(options.out, 'benchmarks.json'), `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(
+        join(options.out, 'benchmarks.md'),
+        markdownReport(results, { timeline, chart: 'benchmarks/unavailability.svg' }),
+      );
+      progress(`report written: ${join(options.out, 'benchmarks.md')}`);
+    },
+  );
+
+await program.parseAsync();

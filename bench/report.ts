@@ -1,0 +1,252 @@
+// The benchmark's report: docs/benchmarks.md (tables a reader can check against the JSON) and two SVG
+// pictures, a failover timeline per case and the write unavailability of every case and mode.
+
+import type { DeploymentCost } from './cost.ts';
+import type { Case, ModeResults, Mode, RunResult } from './run.ts';
+import { median, summarize, type Summary } from './stats.ts';
+
+export interface BenchResults {
+  startedAt: string;
+  machine: string;
+  options: { runs: number; cases: readonly Case[]; modes: readonly Mode[]; trials: number; stallMs: number };
+  modes: ModeResults[];
+  /** `npm run measure:evaluator`'s table, as printed. */
+  evaluatorScale: string | null;
+  cost: {
+    first: DeploymentCost;
+    ten: DeploymentCost;
+    marginalOnDemandUsd: number;
+    marginalProvisionedUsd: number;
+  } | null;
+  alternatives: { patroniEtcdUsd: number; rdsMultiAzPremiumUsd: number };
+  prices: Record<string, string | number>;
+}
+
+const MILESTONES = [
+  ['detectedMs', 'detected'],
+  ['decidedMs', 'decided'],
+  ['promotedMs', 'promoted'],
+  ['addressMovedMs', 'address moved'],
+  ['firstWriteMs', 'first write'],
+  ['completedMs', 'completed'],
+] as const;
+
+const fmt = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
+
+export function caseSummary(runs: readonly RunResult[]): Summary {
+  return summarize(runs.map((run) => run.writeUnavailableMs));
+}
+
+function byCase(mode: ModeResults): Map<Case, RunResult[]> {
+  const cases = new Map<Case, RunResult[]>();
+  for (const run of mode.runs) cases.set(run.case, [...(cases.get(run.case) ?? []), run]);
+  return cases;
+}
+
+/** Median time of each milestone after the fault, over the runs that reached it. */
+export function medianTimeline(runs: readonly RunResult[]): Record<string, number | null> {
+  const timeline: Record<string, number | null> = {};
+  for (const [key] of MILESTONES)
+    timeline[key] = median(runs.map((run) => run.timeline[key]).filter((value): value is number => value !== null));
+  return timeline;
+}
+
+/** One row per case: median time of each milestone as ticks on a bar that ends at the median write gap. */
+export function timelineSvg(mode: ModeResults): string {
+  const cases = [...byCase(mode)];
+  const width = 760;
+  const left = 150;
+  const rowHeight = 56;
+  const height = 40 + rowHeight * cases.length + 30;
+  const longest = Math.max(
+    1000,
+    ...cases.map(([, runs]) => caseSummary(runs).medianMs ?? 0),
+    ...cases.map(([, runs]) => Math.max(0, ...Object.values(medianTimeline(runs)).map((v) => v ?? 0))),
+  );
+  const scale = (ms: number) => left + ((width - left - 20) * ms) / longest;
+  const colors = ['#6c757d', '#d62728', '#ff7f0e', '#2ca02c', '#1f77b4', '#9467bd'];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<text x="10" y="18" font-size="13">pgfailover failover timeline (${mode.mode} replication), median of each milestone after the fault</text>`,
+  ];
+  cases.forEach(([name, runs], index) => {
+    const y = 40 + index * rowHeight;
+    const gap = caseSummary(runs).medianMs ?? 0;
+    parts.push(`<text x="10" y="${y + 14}">${name}</text>`);
+    parts.push(`<rect x="${left}" y="${y + 4}" width="${Math.max(1, scale(gap) - left)}" height="14" fill="#f4cccc"/>`);
+    parts.push(`<text x="${scale(gap) + 4}" y="${y + 15}">${fmt(gap)} writes unavailable</text>`);
+    const timeline = medianTimeline(runs);
+    MILESTONES.forEach(([key, label], m) => {
+      const at = timeline[key];
+      if (at === null || at === undefined) return;
+      const x = scale(at);
+      parts.push(`<line x1="${x}" y1="${y}" x2="${x}" y2="${y + 22}" stroke="${colors[m]}" stroke-width="2"/>`);
+      parts.push(`<text x="${x + 2}" y="${y + 34 + (m % 2) * 11}" fill="${colors[m]}">${label}</text>`);
+    });
+  });
+  const axisY = height - 20;
+  parts.push(`<line x1="${left}" y1="${axisY}" x2="${width - 20}" y2="${axisY}" stroke="#333"/>`);
+  for (let ms = 0; ms <= longest; ms += 1000)
+    parts.push(`<text x="${scale(ms) - 6}" y="${axisY + 14}">${ms / 1000} s</text>`);
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+/** Median write unavailability per case and mode, with the p95 as a whisker. */
+export function unavailabilitySvg(results: BenchResults): string {
+  const rows: { label: string; summary: Summary }[] = [];
+  for (const mode of results.modes)
+    for (const [name, runs] of byCase(mode))
+      rows.push({ label: `pgfailover ${name} (${mode.mode})`, summary: caseSummary(runs) });
+  const width = 760;
+  const left = 300;
+  const rowHeight = 24;
+  const height = 40 + rows.length * rowHeight + 30;
+  const longest = Math.max(1000, ...rows.map((row) => row.summary.p95Ms ?? 0));
+  const scale = (ms: number) => left + ((width - left - 80) * ms) / longest;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<text x="10" y="18" font-size="13">Write unavailability per case: median (bar) and p95 (whisker)</text>`,
+  ];
+  rows.forEach((row, index) => {
+    const y = 32 + index * rowHeight;
+    const medianMs = row.summary.medianMs ?? 0;
+    parts.push(`<text x="10" y="${y + 12}">${row.label}</text>`);
+    parts.push(
+      `<rect x="${left}" y="${y + 2}" width="${Math.max(1, scale(medianMs) - left)}" height="14" fill="#1f77b4"/>`,
+    );
+    if (row.summary.p95Ms !== null)
+      parts.push(
+        `<line x1="${scale(medianMs)}" y1="${y + 9}" x2="${scale(row.summary.p95Ms)}" y2="${y + 9}" stroke="#333"/>`,
+      );
+    parts.push(`<text x="${scale(row.summary.p95Ms ?? medianMs) + 4}" y="${y + 13}">${fmt(medianMs)}</text>`);
+  });
+  const axisY = height - 20;
+  parts.push(`<line x1="${left}" y1="${axisY}" x2="${width - 80}" y2="${axisY}" stroke="#333"/>`);
+  for (let ms = 0; ms <= longest; ms += 1000)
+    parts.push(`<text x="${scale(ms) - 6}" y="${axisY + 14}">${ms / 1000} s</text>`);
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+const GOALS: Partial<Record<Case, { medianMs: number; p95Ms?: number }>> = {
+  'kill-primary-db': { medianMs: 1000 },
+  'kill-primary-node': { medianMs: 3000, p95Ms: 4000 },
+  switchover: { medianMs: 1000 },
+};
+
+export function goalVerdict(name: Case, summary: Summary): string {
+  const goal = GOALS[name];
+  if (!goal || summary.medianMs === null) return '';
+  const medianMet = summary.medianMs <= goal.medianMs;
+  const p95Met = goal.p95Ms === undefined || (summary.p95Ms ?? Infinity) <= goal.p95Ms;
+  const target = `median ≤ ${fmt(goal.medianMs)}${goal.p95Ms ? `, p95 ≤ ${fmt(goal.p95Ms)}` : ''}`;
+  return `${medianMet && p95Met ? 'met' : 'NOT met'} (${target})`;
+}
+
+export function markdownReport(
+  results: BenchResults,
+  pictures: { timeline: Record<string, string>; chart: string },
+): string {
+  const lines: string[] = [
+    '# Benchmarks',
+    '',
+    `Measured by \`npm run bench\` on ${results.startedAt} (${results.machine}); the raw results are in`,
+    "`docs/benchmarks.json`. Every run is a real three-node cluster in the local mode's network lab (PostgreSQL 15,",
+    'the agents, the evaluator, dynalite); the fault lands at a random phase of the heartbeat cycle, and one writer',
+    'commits a numbered row every ~10 ms through the cluster address from its own namespace. *Writes unavailable* is',
+    'the longest gap between two acknowledged commits after the fault; *lost rows* are acknowledged commits missing',
+    'from the new primary afterwards.',
+    '',
+    `Runs per case: ${results.options.runs}; false-failover trials: ${results.options.trials} of each kind, ${results.options.stallMs} ms long.`,
+    '',
+    '## Failover time',
+    '',
+    '| Mode | Case | Runs | Median | p95 | Max | Failed over | Lost rows (max) | Goal |',
+    '| ---- | ---- | ---: | -----: | --: | --: | ----------: | --------------: | ---- |',
+  ];
+  for (const mode of results.modes) {
+    for (const [name, runs] of byCase(mode)) {
+      const summary = caseSummary(runs);
+      const lost = runs.map((run) => run.lostRows).filter((value): value is number => value !== null);
+      lines.push(
+        `| ${mode.mode} | ${name} | ${summary.runs} | ${fmt(summary.medianMs)} | ${fmt(summary.p95Ms)} | ${fmt(summary.maxMs)} | ${runs.filter((run) => run.failedOver).length}/${runs.length} | ${lost.length ? Math.max(...lost) : '-'} | ${goalVerdict(name, summary)} |`,
+      );
+    }
+  }
+  lines.push('', '### Where the time goes (medians, after the fault)', '');
+  lines.push('| Mode | Case | Detected | Decided | Promoted | Address moved | First write | Completed |');
+  lines.push('| ---- | ---- | -------: | ------: | -------: | ------------: | ----------: | --------: |');
+  for (const mode of results.modes)
+    for (const [name, runs] of byCase(mode)) {
+      const t = medianTimeline(runs);
+      lines.push(`| ${mode.mode} | ${name} | ${MILESTONES.map(([key]) => fmt(t[key] ?? null)).join(' | ')} |`);
+    }
+  lines.push('');
+  for (const [mode, file] of Object.entries(pictures.timeline))
+    lines.push(`![failover timeline, ${mode}](${file})`, '');
+  lines.push(`![write unavailability per case](${pictures.chart})`, '');
+  lines.push('## False failovers', '');
+  lines.push('| Mode | Trial | Trials | Promotions | Longest write gap |');
+  lines.push('| ---- | ----- | -----: | ---------: | ----------------: |');
+  for (const mode of results.modes) {
+    const kinds = new Map<string, typeof mode.trials>();
+    for (const trial of mode.trials) kinds.set(trial.trial, [...(kinds.get(trial.trial) ?? []), trial]);
+    for (const [kind, trials] of kinds)
+      lines.push(
+        `| ${mode.mode} | ${kind} ${results.options.stallMs} ms | ${trials.length} | ${trials.filter((t) => t.promoted).length} | ${fmt(Math.max(...trials.map((t) => t.longestWriteGapMs)))} |`,
+      );
+  }
+  lines.push('', '## Footprint', '');
+  lines.push('| Mode | When | Agents | Max RSS | CPU (% of a core, average) |');
+  lines.push('| ---- | ---- | -----: | ------: | -------------------------: |');
+  for (const mode of results.modes)
+    for (const [when, footprint] of [
+      ['at rest', mode.idleFootprint],
+      ['during the failover runs', mode.failoverFootprint],
+    ] as const)
+      if (footprint.length)
+        lines.push(
+          `| ${mode.mode} | ${when} | ${footprint.length} | ${Math.max(...footprint.map((f) => f.maxRssMb))} MB | ${Math.max(...footprint.map((f) => f.cpuPercent))} % |`,
+        );
+  const rates = results.modes.find((mode) => mode.storeRates)?.storeRates;
+  if (rates) {
+    lines.push('', '## State-store requests at rest (one three-node cluster)', '');
+    lines.push(`Counted at the store over ${Math.round(rates.windowMs / 1000)} s:`, '');
+    lines.push('| Operation | Requests per second |', '| --------- | ------------------: |');
+    for (const [operation, perSecond] of Object.entries(rates.perSecond)) lines.push(`| ${operation} | ${perSecond} |`);
+    lines.push(
+      '',
+      `Item sizes: cluster record ${rates.itemBytes.cluster} B, heartbeat ${rates.itemBytes.heartbeat} B, the evaluator's Query ${rates.itemBytes.partition} B. ` +
+        `Capacity: ${rates.load.writeUnitsPerSecond.toFixed(1)} write units and ${rates.load.readUnitsPerSecond.toFixed(1)} read units a second per cluster.`,
+    );
+  }
+  if (results.evaluatorScale) lines.push('', '## Evaluator scale', '', results.evaluatorScale.trim());
+  if (results.cost) {
+    const { first, ten } = results.cost;
+    lines.push('', '## Monthly cost', '');
+    lines.push(
+      `List prices read ${String(results.prices.readOn)}: ${Object.entries(results.prices)
+        .filter(([key]) => key !== 'readOn')
+        .map(([key, value]) => `${key} ${value}`)
+        .join(', ')}.`,
+      '',
+    );
+    lines.push(
+      '| Deployment | Lambda | DynamoDB on-demand | DynamoDB provisioned | SNS | Total (on-demand) | Total (provisioned) |',
+    );
+    lines.push(
+      '| ---------- | -----: | -----------------: | -------------------: | --: | ----------------: | ------------------: |',
+    );
+    for (const cost of [first, ten])
+      lines.push(
+        `| ${cost.clusters} cluster(s) | $${cost.lambdaUsd} | $${cost.dynamoOnDemandUsd} | $${cost.dynamoProvisionedUsd} | $${cost.snsUsd} | $${cost.totalOnDemandUsd} | $${cost.totalProvisionedUsd} |`,
+      );
+    lines.push(
+      '',
+      `Each further cluster: $${results.cost.marginalOnDemandUsd} on-demand, $${results.cost.marginalProvisionedUsd} provisioned (DynamoDB only; the evaluator's Lambda is shared).`,
+      `Alternatives, on top of the database instances: Patroni's etcd on three t4g.small instances $${results.alternatives.patroniEtcdUsd}; RDS Multi-AZ's premium over Single-AZ for db.m6g.large $${results.alternatives.rdsMultiAzPremiumUsd}.`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,272 @@
+// The benchmark's runs on the local mode's network lab: a real three-node cluster (PostgreSQL 15, the
+// agents, the evaluator, dynalite), faults injected by the drill at a random phase of the heartbeat
+// cycle, the writer of every drill committing through the cluster address; then false-failover trials,
+// the agents' footprint and the store's request rates at rest.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { localHeal } from '../cli/local/lab-faults.ts';
+import { connectLocalStore, localDown, localUp, readLocalState } from '../cli/local/local-cluster.ts';
+import { runDrill, type DrillReport, type Fault } from '../cli/local/drill.ts';
+import { waitFor } from '../cli/local/processes.ts';
+import type { ClusterSnapshot } from '../core/state-store.ts';
+import { consistentReadUnits, writeUnits, type ClusterLoad } from './cost.ts';
+import { FootprintSampler, type Footprint } from './footprint.ts';
+
+export const CASES = ['kill-primary-node', 'kill-primary-db', 'partition-primary', 'switchover'] as const;
+export type Case = (typeof CASES)[number];
+export const MODES = ['async', 'sync'] as const;
+export type Mode = (typeof MODES)[number];
+export const TRIALS = ['stall-primary', 'blip-primary'] as const;
+export type Trial = (typeof TRIALS)[number];
+
+/** The drill fault each case is. A silent partition: the primary loses the store and its peers (not its clients). */
+const FAULT_OF: Record<Case, Fault> = {
+  'kill-primary-node': 'kill-primary-node',
+  'kill-primary-db': 'kill-primary-db',
+  'partition-primary': 'isolate-primary',
+  switchover: 'switchover',
+};
+
+export interface RunResult {
+  system: 'pgfailover';
+  mode: Mode;
+  case: Case;
+  run: number;
+  /** Where in the heartbeat cycle the fault landed: a random delay after a healthy cluster was seen. */
+  phaseMs: number;
+  writeUnavailableMs: number;
+  failedOver: boolean;
+  lostRows: number | null;
+  timeline: DrillReport['timeline'];
+}
+
+export interface TrialResult {
+  mode: Mode;
+  trial: Trial;
+  run: number;
+  durationMs: number;
+  promoted: boolean;
+  longestWriteGapMs: number;
+}
+
+export interface StoreRates {
+  windowMs: number;
+  /** Requests a second by DynamoDB operation, for the one cluster. */
+  perSecond: Record<string, number>;
+  itemBytes: { cluster: number; heartbeat: number; partition: number };
+  load: ClusterLoad;
+}
+
+export interface ModeResults {
+  mode: Mode;
+  runs: RunResult[];
+  trials: TrialResult[];
+  idleFootprint: Footprint[];
+  failoverFootprint: Footprint[];
+  storeRates: StoreRates | null;
+}
+
+export interface RunOptions {
+  runs: number;
+  cases: readonly Case[];
+  modes: readonly Mode[];
+  trials: number;
+  stallMs: number;
+  idleMs: number;
+  progress: (line: string) => void;
+}
+
+/** A cluster ready for the next fault: steady, every standby streaming from the primary on its timeline. */
+export function healthyProblem(snapshot: ClusterSnapshot, nowMs: number): string | undefined {
+  const { cluster, heartbeats } = snapshot;
+  if (cluster.phase !== 'steady' || !cluster.primaryNodeId) return `phase ${cluster.phase}`;
+  const primary = heartbeats.find((beat) => beat.nodeId === cluster.primaryNodeId);
+  if (!primary || primary.agentType !== 'primary' || primary.dbStatus !== 'UP' || primary.agentStatus !== 'UP')
+    return `primary ${cluster.primaryNodeId} not reporting a writable database`;
+  for (const beat of heartbeats) {
+    if (beat.nodeId === primary.nodeId || beat.agentType === 'witness') continue;
+    if (nowMs - beat.sentAtMs > 3000) return `${beat.nodeId} silent`;
+    if (beat.dbStatus !== 'UP' || beat.agentType !== 'standby')
+      return `${beat.nodeId} is ${beat.agentType}/${beat.dbStatus}`;
+    if (beat.timeline !== primary.timeline)
+      return `${beat.nodeId} on timeline ${beat.timeline}, primary ${primary.timeline}`;
+    const streaming = primary.replication.some(
+      (peer) => peer.applicationName === beat.nodeId && peer.state === 'streaming',
+    );
+    if (!streaming) return `${beat.nodeId} not streaming from ${primary.nodeId}`;
+  }
+  return undefined;
+}
+
+async function waitHealthy(dir: string, timeoutMs: number): Promise<void> {
+  const state = readLocalState(dir);
+  const store = connectLocalStore(state);
+  let problem = 'not read yet';
+  await waitFor(
+    'a healthy cluster (every standby streaming on the primary timeline)',
+    async () => {
+      problem = healthyProblem(await store.readSnapshot(state.cluster), Date.now()) ?? '';
+      return problem === '' ? true : undefined;
+    },
+    timeoutMs,
+    200,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)} (last: ${problem})`);
+  });
+}
+
+/** Heals what a run left (links, dead agents) and waits until the old primary streams again. */
+async function recover(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await localHeal(dir).catch(() => undefined);
+    try {
+      await waitHealthy(dir, 45_000);
+      return;
+    } catch (error) {
+      if (attempt === 2) throw error;
+    }
+  }
+}
+
+export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResults> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'pgfailover-bench-')), 'cluster');
+  const say = (line: string) => options.progress(`[${mode}] ${line}`);
+  const results: ModeResults = {
+    mode,
+    runs: [],
+    trials: [],
+    idleFootprint: [],
+    failoverFootprint: [],
+    storeRates: null,
+  };
+  try {
+    say('starting a lab cluster: a primary, two standbys, automatic rejoin');
+    await localUp({
+      dir,
+      standbys: 2,
+      witness: false,
+      autoRejoin: true,
+      synchronous: mode === 'sync',
+      network: 'lab',
+    });
+    await waitHealthy(dir, 60_000);
+    const agentPids = () =>
+      readLocalState(dir)
+        .nodes.map((node) => node.agentPid)
+        .filter((pid): pid is number => typeof pid === 'number');
+
+    say(`at rest for ${options.idleMs / 1000} s: agent footprint and store requests`);
+    results.storeRates = await measureAtRest(dir, options.idleMs, agentPids, (footprint) => {
+      results.idleFootprint = footprint;
+    });
+
+    const during = new FootprintSampler(agentPids);
+    during.start();
+    for (const which of options.cases) {
+      for (let run = 1; run <= options.runs; run++) {
+        await waitHealthy(dir, 60_000);
+        const phaseMs = Math.floor(Math.random() * 1000);
+        await sleep(phaseMs);
+        const report = await runDrill({ dir, fault: FAULT_OF[which], timeoutMs: 45_000 });
+        const result: RunResult = {
+          system: 'pgfailover',
+          mode,
+          case: which,
+          run,
+          phaseMs,
+          writeUnavailableMs: report.writeUnavailableMs,
+          failedOver: report.failedOver,
+          lostRows: report.writes.missing,
+          timeline: report.timeline,
+        };
+        results.runs.push(result);
+        say(
+          `${which} ${run}/${options.runs}: writes unavailable ${result.writeUnavailableMs} ms` +
+            `${report.failedOver ? `, ${report.primaryBefore} -> ${report.primaryAfter}` : ', NO FAILOVER'}` +
+            `, lost rows ${result.lostRows ?? 'unknown'}`,
+        );
+        await recover(dir);
+      }
+    }
+    results.failoverFootprint = during.stop();
+
+    for (const trial of TRIALS) {
+      for (let run = 1; run <= options.trials; run++) {
+        await waitHealthy(dir, 60_000);
+        await sleep(Math.floor(Math.random() * 1000));
+        const report = await runDrill({ dir, fault: trial, stallMs: options.stallMs, timeoutMs: 45_000 });
+        const outcome: TrialResult = {
+          mode,
+          trial,
+          run,
+          durationMs: options.stallMs,
+          promoted: report.termAfter > report.termBefore,
+          longestWriteGapMs: report.writeUnavailableMs,
+        };
+        results.trials.push(outcome);
+        say(
+          `${trial} ${options.stallMs} ms ${run}/${options.trials}: ${outcome.promoted ? 'PROMOTED' : 'no promotion'}, longest write gap ${outcome.longestWriteGapMs} ms`,
+        );
+        await recover(dir);
+      }
+    }
+    return results;
+  } finally {
+    say('tearing the lab cluster down');
+    await localDown(dir, { purge: true }).catch((error: unknown) => say(`teardown: ${String(error)}`));
+    rmSync(join(dir, '..'), { recursive: true, force: true });
+  }
+}
+
+async function measureAtRest(
+  dir: string,
+  idleMs: number,
+  agentPids: () => number[],
+  footprint: (result: Footprint[]) => void,
+): Promise<StoreRates | null> {
+  const countsFile = join(dir, 'store-requests.json');
+  const readCounts = () => {
+    try {
+      return JSON.parse(readFileSync(countsFile, 'utf8')) as { atMs: number; counts: Record<string, number> };
+    } catch {
+      return undefined;
+    }
+  };
+  const sampler = new FootprintSampler(agentPids);
+  sampler.start();
+  // The counts file is rewritten every second: wait for a fresh one at each end of the window.
+  const first = await waitFor('the store request counts', readCounts, 5000);
+  await sleep(idleMs);
+  const last = await waitFor(
+    'newer store request counts',
+    () => {
+      const counts = readCounts();
+      return counts && counts.atMs > first.atMs + idleMs - 1000 ? counts : undefined;
+    },
+    5000,
+  );
+  footprint(sampler.stop());
+  const state = readLocalState(dir);
+  const snapshot = await connectLocalStore(state).readSnapshot(state.cluster);
+  const windowMs = last.atMs - first.atMs;
+  if (windowMs <= 0) return null;
+  const perSecond: Record<string, number> = {};
+  for (const [operation, count] of Object.entries(last.counts))
+    perSecond[operation] = Math.round(((count - (first.counts[operation] ?? 0)) / (windowMs / 1000)) * 100) / 100;
+  // Item sizes as stored (JSON is a little larger than DynamoDB's own count: the estimate errs high).
+  const cluster = JSON.stringify(snapshot.cluster).length;
+  const heartbeat = Math.max(...snapshot.heartbeats.map((beat) => JSON.stringify(beat).length));
+  const partition = cluster + snapshot.heartbeats.reduce((sum, beat) => sum + JSON.stringify(beat).length, 0) + 1024; // + membership
+  const rate = (operation: string) => perSecond[operation] ?? 0;
+  // PutItem: heartbeats. UpdateItem: lease renewals and index claims on small items, sized as the cluster
+  // item (DynamoDB charges an update for the larger of the item before and after). GetItem: the agents'
+  // consistent reads of the cluster and membership items. Query: the evaluator's snapshot of the cluster.
+  const load: ClusterLoad = {
+    writeUnitsPerSecond: rate('PutItem') * writeUnits(heartbeat) + rate('UpdateItem') * writeUnits(cluster),
+    readUnitsPerSecond: rate('GetItem') * consistentReadUnits(cluster) + rate('Query') * consistentReadUnits(partition),
+  };
+  return { windowMs, perSecond, itemBytes: { cluster, heartbeat, partition }, load };
+}

@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { consistentReadUnits, monthlyCost, writeUnits } from '../../bench/cost.ts';
+import { footprintOf } from '../../bench/footprint.ts';
+import {
+  goalVerdict,
+  markdownReport,
+  medianTimeline,
+  timelineSvg,
+  unavailabilitySvg,
+  type BenchResults,
+} from '../../bench/report.ts';
+import { healthyProblem, type ModeResults, type RunResult } from '../../bench/run.ts';
+import { median, percentile, summarize } from '../../bench/stats.ts';
+import { clusterRecord, heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
+
+const timeline = (promotedMs: number | null) => ({
+  detectedMs: 100,
+  decidedMs: 200,
+  promotedMs,
+  addressMovedMs: promotedMs === null ? null : promotedMs + 20,
+  firstWriteMs: promotedMs === null ? null : promotedMs + 60,
+  completedMs: promotedMs === null ? null : promotedMs + 500,
+});
+
+const run = (writeUnavailableMs: number, extra: Partial<RunResult> = {}): RunResult => ({
+  system: 'pgfailover',
+  mode: 'async',
+  case: 'kill-primary-db',
+  run: 1,
+  phaseMs: 0,
+  writeUnavailableMs,
+  failedOver: true,
+  lostRows: 0,
+  timeline: timeline(400),
+  ...extra,
+});
+
+describe('bench statistics', () => {
+  it.each([
+    [[5], 50, 5],
+    [[1, 2, 3, 4, 5, 6, 7], 95, 7],
+    [[1, 2, 3, 4, 5, 6, 7], 50, 4],
+    [[10, 1, 7, 3], 50, 3],
+  ])('percentile(%j, %i) is the nearest rank %i', (values, p, expected) => {
+    expect(percentile(values, p)).toBe(expected);
+  });
+
+  it('has a median of the middle two for an even count, and nulls for no samples', () => {
+    expect(median([4, 1, 3, 2])).toBe(3); // (2 + 3) / 2 rounded
+    expect(summarize([])).toEqual({ runs: 0, medianMs: null, p95Ms: null, maxMs: null });
+    expect(summarize([900, 800, 1200])).toEqual({ runs: 3, medianMs: 900, p95Ms: 1200, maxMs: 1200 });
+  });
+});
+
+describe('bench cost model', () => {
+  it('charges DynamoDB by capacity units rounded up per request', () => {
+    expect([writeUnits(10), writeUnits(1024), writeUnits(1025), consistentReadUnits(4097)]).toEqual([1, 1, 2, 2]);
+  });
+
+  it('shares the evaluator Lambda across clusters and scales the store with them', () => {
+    // Prepare
+    const load = { writeUnitsPerSecond: 4, readUnitsPerSecond: 10 };
+    // Act
+    const one = monthlyCost(load, 1, 256);
+    const ten = monthlyCost(load, 10, 256);
+    // Assess: 256 MB for 730 h at the arm64 price, plus a minute's invocation.
+    expect(one.lambdaUsd).toBeCloseTo(0.25 * 730 * 3600 * 0.0000133334 + 0.00876, 1);
+    expect(ten.lambdaUsd).toBe(one.lambdaUsd);
+    expect(ten.dynamoOnDemandUsd).toBeCloseTo(one.dynamoOnDemandUsd * 10, 0);
+    // 4 writes a second on demand: 4 * 2.628 M * $0.625 per million.
+    expect(one.dynamoOnDemandUsd).toBeCloseTo(4 * 2.628 * 0.625 + 10 * 2.628 * 0.125, 1);
+    expect(one.dynamoProvisionedUsd).toBeCloseTo(4 * 0.00065 * 730 + 10 * 0.00013 * 730, 2);
+  });
+});
+
+describe('bench footprint', () => {
+  it('takes the largest resident set and the CPU share over the window', () => {
+    const footprint = footprintOf([
+      { rssKb: 50 * 1024, cpuTicks: 100, atMs: 0 },
+      { rssKb: 60 * 1024, cpuTicks: 102, atMs: 10_000 },
+    ]);
+    expect(footprint).toEqual({ maxRssMb: 60, cpuPercent: 0.2, windowMs: 10_000 });
+    expect(footprintOf([{ rssKb: 1, cpuTicks: 1, atMs: 5 }])).toBeUndefined();
+  });
+});
+
+describe('bench readiness between runs', () => {
+  const nowMs = 1_000_000;
+  const snapshot = (standbyTimeline: number, streaming: string[]) => ({
+    cluster: clusterRecord(),
+    heartbeats: [
+      primaryHeartbeat('db1', '0/5000000', streaming, { sentAtMs: nowMs }),
+      heartbeat('db2', { sentAtMs: nowMs, timeline: standbyTimeline }),
+      heartbeat('db3', { sentAtMs: nowMs }),
+    ],
+    membership: undefined,
+    rejected: [],
+    invalid: [],
+  });
+
+  it('waits for every standby to stream from the primary on its timeline', () => {
+    expect(healthyProblem(snapshot(1, ['db2', 'db3']) as never, nowMs)).toBeUndefined();
+    expect(healthyProblem(snapshot(1, ['db3']) as never, nowMs)).toMatch(/db2 not streaming/);
+    expect(healthyProblem(snapshot(2, ['db2', 'db3']) as never, nowMs)).toMatch(/db2 on timeline 2/);
+  });
+});
+
+describe('bench report', () => {
+  const mode: ModeResults = {
+    mode: 'async',
+    runs: [run(800), run(900, { timeline: timeline(500) }), run(1500, { case: 'kill-primary-node', lostRows: 2 })],
+    trials: [
+      { mode: 'async', trial: 'stall-primary', run: 1, durationMs: 2000, promoted: false, longestWriteGapMs: 2100 },
+    ],
+    idleFootprint: [{ maxRssMb: 70, cpuPercent: 0.8, windowMs: 20_000 }],
+    failoverFootprint: [],
+    storeRates: null,
+  };
+  const results: BenchResults = {
+    startedAt: '2026-11-25T00:00:00Z',
+    machine: 'test',
+    options: { runs: 2, cases: ['kill-primary-db'], modes: ['async'], trials: 1, stallMs: 2000 },
+    modes: [mode],
+    evaluatorScale: null,
+    cost: null,
+    alternatives: { patroniEtcdUsd: 38.71, rdsMultiAzPremiumUsd: 116.07 },
+    prices: { readOn: 'test' },
+  };
+
+  it('reports medians per case, lost rows, false failovers, and whether each goal is met', () => {
+    const markdown = markdownReport(results, { timeline: { async: 'benchmarks/timeline-async.svg' }, chart: 'c.svg' });
+    expect(markdown).toContain(
+      '| async | kill-primary-db | 2 | 0.85 s | 0.90 s | 0.90 s | 2/2 | 0 | met (median ≤ 1.00 s) |',
+    );
+    expect(markdown).toContain('| async | kill-primary-node | 1 | 1.50 s | 1.50 s | 1.50 s | 1/1 | 2 | met');
+    expect(markdown).toContain('| async | stall-primary 2000 ms | 1 | 0 | 2.10 s |');
+    expect(goalVerdict('kill-primary-node', summarize([3500, 3600]))).toMatch(/^NOT met/);
+  });
+
+  it('draws each milestone at its median time and a bar per case', () => {
+    expect(medianTimeline(mode.runs.slice(0, 2)).promotedMs).toBe(450);
+    const svg = timelineSvg(mode);
+    expect(svg).toContain('<svg');
+    expect(svg.match(/>promoted</g)).toHaveLength(2);
+    expect(unavailabilitySvg(results).match(/<rect /g)).toHaveLength(2);
+  });
+});
