@@ -86,6 +86,36 @@ export async function rejoinAsStandby(spec: RejoinSpec): Promise<RejoinOutcome> 
   const running = postmasterPid(dataDirectory);
   if (running !== undefined && isAlive(running))
     throw new Error(`the server in ${dataDirectory} is running (PID ${running}); stop it first`);
+  // One rejoin at a time per data directory: the agent's automatic rejoin, `pgfailover rejoin` and
+  // `local heal` may all reach for the same stopped server (seen: two base backups into one directory).
+  const release = takeRejoinLock(dataDirectory);
+  try {
+    return await rejoinLocked(spec);
+  } finally {
+    release();
+  }
+}
+
+/** `${dataDirectory}.rejoin.lock` holds the PID of the process rejoining; a dead holder's lock is taken over. */
+export function takeRejoinLock(dataDirectory: string): () => void {
+  const lock = `${dataDirectory.replace(/\/+$/, '')}.rejoin.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder))
+        throw new Error(`a rejoin of ${dataDirectory} is already under way (PID ${holder}); wait for it to finish`);
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new Error(`could not take the rejoin lock ${lock}`);
+}
+
+async function rejoinLocked(spec: RejoinSpec): Promise<RejoinOutcome> {
+  const { dataDirectory } = spec;
   const own = saveOwnFiles(dataDirectory);
   try {
     if (!existsSync(join(dataDirectory, 'global', 'pg_control'))) throw new Error('nothing to rewind');

@@ -28,12 +28,16 @@ function list<T extends string>(allowed: readonly T[], what: string) {
   };
 }
 
-function count(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 1000)
-    throw new InvalidArgumentError(`must be a whole number from 1 to 1000; got ${value}`);
-  return parsed;
+function whole(max: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 1 || parsed > max)
+      throw new InvalidArgumentError(`must be a whole number from 1 to ${max}; got ${value}`);
+    return parsed;
+  };
 }
+const count = whole(1000);
+const milliseconds = whole(600_000);
 
 const program = new Command('bench')
   .description('failover time, false failovers, footprint, scale and cost on the local network lab')
@@ -41,8 +45,8 @@ const program = new Command('bench')
   .option('--cases <list>', `cases, comma-separated (${CASES.join(', ')})`, list(CASES, 'case'), [...CASES])
   .option('--modes <list>', 'replication modes, comma-separated (async, sync)', list(MODES, 'mode'), [...MODES])
   .option('--trials <n>', 'false-failover trials of each kind (stall, blip)', count, 10)
-  .option('--stall-ms <ms>', 'how long each stall or blip lasts', count, 2000)
-  .option('--idle-ms <ms>', 'how long the cluster is watched at rest', count, 20_000)
+  .option('--stall-ms <ms>', 'how long each stall or blip lasts', milliseconds, 2000)
+  .option('--idle-ms <ms>', 'how long the cluster is watched at rest', milliseconds, 20_000)
   .option('--scale <list>', 'cluster counts for the evaluator measurement (empty: skip)', '1,10,100,1000')
   .option('--out <dir>', 'where the report goes', 'docs')
   .action(

@@ -3,7 +3,7 @@
 // cycle, the writer of every drill committing through the cluster address; then false-failover trials,
 // the agents' footprint and the store's request rates at rest.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -132,7 +132,10 @@ async function recover(dir: string): Promise<void> {
 }
 
 export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResults> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'pgfailover-bench-')), 'cluster');
+  const parent = mkdtempSync(join(tmpdir(), 'pgfailover-bench-'));
+  // PostgreSQL runs as the postgres user, which must be able to traverse into the cluster directory.
+  chmodSync(parent, 0o755);
+  const dir = join(parent, 'cluster');
   const say = (line: string) => options.progress(`[${mode}] ${line}`);
   const results: ModeResults = {
     mode,
@@ -216,8 +219,9 @@ export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResu
     return results;
   } finally {
     say('tearing the lab cluster down');
-    await localDown(dir, { purge: true }).catch((error: unknown) => say(`teardown: ${String(error)}`));
-    rmSync(join(dir, '..'), { recursive: true, force: true });
+    if (existsSync(join(dir, 'local.json')))
+      await localDown(dir, { purge: true }).catch((error: unknown) => say(`teardown: ${String(error)}`));
+    rmSync(parent, { recursive: true, force: true });
   }
 }
 
