@@ -13,6 +13,17 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../core/lease-timing.ts';
 import { alternativesCost, monthlyCost, PRICES } from './cost.ts';
 import { markdownReport, timelineSvg, unavailabilitySvg, type BenchResults } from './report.ts';
 import { CASES, MODES, runMode, type Case, type Mode } from './run.ts';
+import { PATRONI_AGGRESSIVE, PATRONI_DEFAULTS, patroniSystem } from './peers/patroni.ts';
+import { runPeer, type PeerSystem } from './peers/peer-run.ts';
+import type { PeerLab } from './peers/peer-lab.ts';
+import { ensurePeerPackages } from './peers/packages.ts';
+
+/** The failover managers measured side by side, by the name --peers takes. */
+const PEERS: Record<string, (lab: PeerLab, synchronous: boolean) => PeerSystem> = {
+  'patroni-defaults': (lab, synchronous) => patroniSystem(lab, PATRONI_DEFAULTS, synchronous),
+  'patroni-tuned': (lab, synchronous) => patroniSystem(lab, PATRONI_AGGRESSIVE, synchronous),
+};
+const PEER_NAMES = Object.keys(PEERS);
 
 const run = promisify(execFile);
 /** The evaluator Lambda's memory in the stack (infra/pgfailover.ts). */
@@ -47,6 +58,13 @@ const program = new Command('bench')
   .option('--trials <n>', 'false-failover trials of each kind (stall, blip)', count, 10)
   .option('--stall-ms <ms>', 'how long each stall or blip lasts', milliseconds, 2000)
   .option('--idle-ms <ms>', 'how long the cluster is watched at rest', milliseconds, 20_000)
+  .option(
+    '--peers <list>',
+    `other failover managers to measure side by side, comma-separated (${PEER_NAMES.join(', ')}), or none`,
+    (value: string) => (value === 'none' ? [] : list(PEER_NAMES, 'peer')(value)),
+    [...PEER_NAMES],
+  )
+  .option('--peer-runs <n>', 'runs per case for each peer (their failovers take tens of seconds)', count, 3)
   .option('--scale <list>', 'cluster counts for the evaluator measurement (empty: skip)', '1,10,100,1000')
   .option('--out <dir>', 'where the report goes', 'docs')
   .action(
@@ -59,6 +77,8 @@ const program = new Command('bench')
       idleMs: number;
       scale: string;
       out: string;
+      peers: string[];
+      peerRuns: number;
     }) => {
       const unavailable = await labUnavailable();
       if (unavailable) {
@@ -69,6 +89,24 @@ const program = new Command('bench')
       const started = new Date();
       const modes = [];
       for (const mode of options.modes) modes.push(await runMode(mode, { ...options, progress }));
+
+      const peers = [];
+      if (options.peers.length) {
+        await ensurePeerPackages(progress);
+        for (const peer of options.peers) {
+          const make = PEERS[peer];
+          if (!make) continue;
+          for (const mode of options.modes)
+            peers.push(
+              await runPeer(make, {
+                runs: options.peerRuns,
+                cases: options.cases,
+                synchronous: mode === 'sync',
+                progress,
+              }),
+            );
+        }
+      }
 
       let evaluatorScale: string | null = null;
       if (options.scale.trim()) {
@@ -105,6 +143,7 @@ const program = new Command('bench')
           stallMs: options.stallMs,
         },
         modes,
+        peers,
         evaluatorScale,
         cost,
         alternatives: alternativesCost(),

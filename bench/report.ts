@@ -10,6 +10,8 @@ export interface BenchResults {
   machine: string;
   options: { runs: number; cases: readonly Case[]; modes: readonly Mode[]; trials: number; stallMs: number };
   modes: ModeResults[];
+  /** Other failover managers, same cases, writer and faults (bench/peers). */
+  peers: { name: string; settings: string; runs: RunResult[] }[];
   /** `npm run measure:evaluator`'s table, as printed. */
   evaluatorScale: string | null;
   cost: {
@@ -98,6 +100,12 @@ export function unavailabilitySvg(results: BenchResults): string {
   for (const mode of results.modes)
     for (const [name, runs] of byCase(mode))
       rows.push({ label: `pgfailover ${name} (${mode.mode})`, summary: caseSummary(runs) });
+  for (const peer of results.peers) {
+    const cases = new Map<string, RunResult[]>();
+    for (const run of peer.runs)
+      cases.set(`${run.case} (${run.mode})`, [...(cases.get(`${run.case} (${run.mode})`) ?? []), run]);
+    for (const [label, runs] of cases) rows.push({ label: `${peer.name} ${label}`, summary: caseSummary(runs) });
+  }
   const width = 760;
   const left = 300;
   const rowHeight = 24;
@@ -172,6 +180,33 @@ export function markdownReport(
       lines.push(
         `| ${mode.mode} | ${name} | ${summary.runs} | ${fmt(summary.medianMs)} | ${fmt(summary.p95Ms)} | ${fmt(summary.maxMs)} | ${runs.filter((run) => run.failedOver).length}/${runs.length} | ${lost.length ? Math.max(...lost) : '-'} | ${goalVerdict(name, summary)} |`,
       );
+    }
+  }
+  if (results.peers.length) {
+    lines.push('', '### Side by side', '');
+    lines.push(
+      'The same cases, writer and faults against other failover managers in a lab of the same shape (three members,',
+      'their coordinator on the "AWS side"), measured from the client only. Ratio: pgfailover median / peer median.',
+      '',
+      '| System | Settings | Mode | Case | Runs | Median | p95 | Max | Lost rows (max) | Ratio |',
+      '| ------ | -------- | ---- | ---- | ---: | -----: | --: | --: | --------------: | ----: |',
+    );
+    for (const peer of results.peers) {
+      const cases = new Map<string, RunResult[]>();
+      for (const run of peer.runs)
+        cases.set(`${run.mode} ${run.case}`, [...(cases.get(`${run.mode} ${run.case}`) ?? []), run]);
+      for (const runs of cases.values()) {
+        const first = runs[0] as RunResult;
+        const summary = caseSummary(runs);
+        const ours = results.modes
+          .find((mode) => mode.mode === first.mode)
+          ?.runs.filter((run) => run.case === first.case);
+        const ourMedian = ours?.length ? caseSummary(ours).medianMs : null;
+        const lost = runs.map((run) => run.lostRows).filter((value): value is number => value !== null);
+        lines.push(
+          `| ${peer.name} | ${peer.settings} | ${first.mode} | ${first.case} | ${summary.runs} | ${fmt(summary.medianMs)} | ${fmt(summary.p95Ms)} | ${fmt(summary.maxMs)} | ${lost.length ? Math.max(...lost) : '-'} | ${ourMedian !== null && summary.medianMs ? (ourMedian / summary.medianMs).toFixed(2) : '-'} |`,
+        );
+      }
     }
   }
   lines.push('', '### Where the time goes (medians, after the fault)', '');

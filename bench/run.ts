@@ -31,7 +31,8 @@ const FAULT_OF: Record<Case, Fault> = {
 };
 
 export interface RunResult {
-  system: 'pgfailover';
+  /** pgfailover, or the peer system and settings measured side by side. */
+  system: string;
   mode: Mode;
   case: Case;
   run: number;

@@ -53,6 +53,14 @@ export function clusterWriter(
   );
 }
 
+/**
+ * A writer inside a lab namespace committing to `hosts` ("ip:port", comma-separated): whichever accepts.
+ * The benchmark's writer for other failover managers' clusters, the same client as pgfailover's.
+ */
+export function labWriter(netns: string, hosts: string[], passwordFile: string, table: string): ClusterWriter {
+  return new LabWriter(netns, hosts.join(','), 5432, passwordFile, table, 1);
+}
+
 class InProcessWriter implements ClusterWriter {
   readonly acked: Ack[] = [];
   private running = true;

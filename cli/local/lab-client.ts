@@ -1,6 +1,7 @@
 // A client inside the network lab (run with `ip netns exec <lab>-app`): commits numbered rows to
 // HOST:PORT (cli/local/row-writer.ts) and prints each acknowledged one as a JSON line
-// {"id":N,"atMs":T,"host":HOST}. Stops on SIGTERM.
+// {"id":N,"atMs":T,"host":HOST}. HOST may list several hosts, comma-separated, each with an optional
+// :PORT: the writer commits to whichever accepts. Stops on SIGTERM.
 // Usage: lab-client HOST PORT PASSWORD_FILE TABLE FIRST_ID
 
 import { readFileSync } from 'node:fs';
@@ -15,7 +16,10 @@ let running = true;
 process.on('SIGTERM', () => (running = false));
 process.on('SIGINT', () => (running = false));
 await writeRows({
-  target: { host, port: Number(portText) },
+  target: host.split(',').map((entry) => {
+    const [name = entry, port = portText] = entry.split(':');
+    return { host: name, port: Number(port) };
+  }),
   password: readFileSync(passwordFile, 'utf8').trim(),
   table,
   firstId: Number(firstIdText ?? 1),

@@ -14,7 +14,11 @@ import type { SqlTarget } from './superuser-sql.ts';
 const CONNECT_TIMEOUT_MS = 300;
 
 export interface RowWriterOptions {
-  target: SqlTarget;
+  /**
+   * Where to commit. With several, the writer stays on one while it accepts and moves to the next when
+   * a commit fails (refused, timed out, read-only): "whichever node accepts", as a multi-host client does.
+   */
+  target: SqlTarget | SqlTarget[];
   password: string;
   /** A table with a bigint primary key "id". */
   table: string;
@@ -27,11 +31,13 @@ export async function writeRows(options: RowWriterOptions): Promise<void> {
   if (!/^[a-z_][a-z0-9_]*$/.test(options.table)) throw new Error(`not a plain table name: ${options.table}`);
   let next = options.firstId;
   let client: pg.Client | undefined;
+  const targets = Array.isArray(options.target) ? options.target : [options.target];
+  let current = 0;
   while (options.running()) {
     try {
       if (!client) {
         client = new pg.Client({
-          ...options.target,
+          ...targets[current % targets.length],
           user: 'postgres',
           database: 'postgres',
           ssl: false,
@@ -49,7 +55,9 @@ export async function writeRows(options: RowWriterOptions): Promise<void> {
     } catch {
       void client?.end().catch(() => undefined);
       client = undefined;
-      await sleep(50);
+      current++;
+      // Once round every target without a commit, pause before the next round.
+      if (current % targets.length === 0) await sleep(50);
     }
   }
   await client?.end().catch(() => undefined);

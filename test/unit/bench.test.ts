@@ -121,6 +121,13 @@ describe('bench report', () => {
     machine: 'test',
     options: { runs: 2, cases: ['kill-primary-db'], modes: ['async'], trials: 1, stallMs: 2000 },
     modes: [mode],
+    peers: [
+      {
+        name: 'Patroni defaults',
+        settings: 'ttl 30 s',
+        runs: [run(25_000, { system: 'Patroni defaults', failedOver: true, lostRows: 0 })],
+      },
+    ],
     evaluatorScale: null,
     cost: null,
     alternatives: { patroniEtcdUsd: 38.71, rdsMultiAzPremiumUsd: 116.07 },
@@ -135,6 +142,10 @@ describe('bench report', () => {
     expect(markdown).toContain('| async | kill-primary-node | 1 | 1.50 s | 1.50 s | 1.50 s | 1/1 | 2 | met');
     expect(markdown).toContain('| async | stall-primary 2000 ms | 1 | 0 | 2.10 s |');
     expect(goalVerdict('kill-primary-node', summarize([3500, 3600]))).toMatch(/^NOT met/);
+    // Side by side: pgfailover's median (850 ms) over the peer's (25 s).
+    expect(markdown).toContain(
+      '| Patroni defaults | ttl 30 s | async | kill-primary-db | 1 | 25.00 s | 25.00 s | 25.00 s | 0 | 0.03 |',
+    );
   });
 
   it('draws each milestone at its median time and a bar per case', () => {
@@ -142,6 +153,6 @@ describe('bench report', () => {
     const svg = timelineSvg(mode);
     expect(svg).toContain('<svg');
     expect(svg.match(/>promoted</g)).toHaveLength(2);
-    expect(unavailabilitySvg(results).match(/<rect /g)).toHaveLength(2);
+    expect(unavailabilitySvg(results).match(/<rect /g)).toHaveLength(3);
   });
 });
