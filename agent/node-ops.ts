@@ -24,7 +24,7 @@ import {
   killServer,
   postmasterPid,
   runServerCommand,
-  startServer,
+  launchServer,
   stopServer,
   writeStandbyFiles,
 } from './server-control.ts';
@@ -121,7 +121,9 @@ export function createNodeOps(
       await stopServer(directory, 'fast');
       const stoppedAt = await checkpointLocation(directory);
       await writeStandbyFiles(directory, primaryConninfo);
-      await startServer(directory, join(dirname(directory), 'pgfailover-postgres.log'));
+      // Not waited for: the switchover goes on once the stop position is reported, and the server,
+      // standby.signal in place, can only come back as a standby; the agent's checks see it come up.
+      await launchServer(directory, join(dirname(directory), 'pgfailover-postgres.log'));
       return stoppedAt;
     },
     async holdAddress(ip, hold) {

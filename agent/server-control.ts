@@ -111,6 +111,11 @@ export async function startServer(dataDir: string, logFile: string, netns?: stri
   await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', String(waitSeconds), 'start'], {}, netns);
 }
 
+/** Starts the server and returns at once (pg_ctl -W): its checks will see it come up, or not. */
+export async function launchServer(dataDir: string, logFile: string): Promise<void> {
+  await runServerCommand('pg_ctl', ['-D', dataDir, '-l', logFile, '-W', 'start']);
+}
+
 export async function stopServer(
   dataDir: string,
   mode: 'smart' | 'fast' | 'immediate' = 'fast',

@@ -43,12 +43,17 @@ export interface DeploymentCost {
  * is one function's memory times the month whatever the number of clusters, until one invocation cannot
  * keep up. Provisioned capacity is rounded up to whole units per table.
  */
-export function monthlyCost(load: ClusterLoad, clusters: number, evaluatorMemoryMb: number): DeploymentCost {
+export function monthlyCost(
+  load: ClusterLoad,
+  clusters: number,
+  evaluatorMemoryMb: number,
+  fixed: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 0 },
+): DeploymentCost {
   const lambdaUsd =
     (evaluatorMemoryMb / 1024) * SECONDS_PER_MONTH * PRICES.lambdaArmPerGbSecond +
     ((HOURS_PER_MONTH * 60) / 1e6) * PRICES.lambdaPerMillionRequests;
-  const writes = load.writeUnitsPerSecond * clusters;
-  const reads = load.readUnitsPerSecond * clusters;
+  const writes = fixed.writeUnitsPerSecond + load.writeUnitsPerSecond * clusters;
+  const reads = fixed.readUnitsPerSecond + load.readUnitsPerSecond * clusters;
   const dynamoOnDemandUsd =
     ((writes * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionWriteUnits +
     ((reads * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionReadUnits;
@@ -77,6 +82,42 @@ export function alternativesCost(): { patroniEtcdUsd: number; rdsMultiAzPremiumU
     rdsMultiAzPremiumUsd:
       Math.round((PRICES.rdsMultiAzPerHour - PRICES.rdsSingleAzPerHour) * HOURS_PER_MONTH * 100) / 100,
   };
+}
+
+/**
+ * An item's size as DynamoDB counts it: attribute names plus values (strings in UTF-8, numbers about one
+ * byte per two significant digits plus one, booleans and nulls one byte, lists and maps three bytes plus
+ * one per element). Records are stored as they are shaped here (lib-dynamodb marshalling).
+ */
+export function dynamoItemSize(item: unknown): number {
+  const valueSize = (value: unknown): number => {
+    if (value === null || value === undefined || typeof value === 'boolean') return 1;
+    if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+    if (typeof value === 'number') {
+      const digits =
+        String(Math.abs(value))
+          .replace(/[.-]|e.*$/g, '')
+          .replace(/^0+/, '').length || 1;
+      return Math.ceil(digits / 2) + 1;
+    }
+    if (Array.isArray(value)) return 3 + value.reduce((sum: number, element) => sum + 1 + valueSize(element), 0);
+    if (typeof value === 'object')
+      return (
+        3 +
+        Object.entries(value).reduce(
+          (sum, [name, element]) =>
+            element === undefined ? sum : sum + 1 + Buffer.byteLength(name) + valueSize(element),
+          0,
+        )
+      );
+    return 0;
+  };
+  if (typeof item !== 'object' || item === null) return valueSize(item);
+  // Top-level attributes carry no map overhead.
+  return Object.entries(item).reduce(
+    (sum, [name, value]) => (value === undefined ? sum : sum + Buffer.byteLength(name) + valueSize(value)),
+    0,
+  );
 }
 
 /** DynamoDB's capacity units for one request on an item (or a Query's items) of `bytes`. */

@@ -118,11 +118,12 @@ const program = new Command('bench')
         );
         evaluatorScale = stdout;
       }
-      const load = modes.find((mode) => mode.storeRates)?.storeRates?.load;
+      const rates = modes.find((mode) => mode.storeRates)?.storeRates;
+      const load = rates?.load;
       const cost = load
         ? (() => {
-            const first = monthlyCost(load, 1, EVALUATOR_MEMORY_MB);
-            const ten = monthlyCost(load, 10, EVALUATOR_MEMORY_MB);
+            const first = monthlyCost(load, 1, EVALUATOR_MEMORY_MB, rates?.fixed);
+            const ten = monthlyCost(load, 10, EVALUATOR_MEMORY_MB, rates?.fixed);
             return {
               first,
               ten,

@@ -12,7 +12,8 @@ import { connectLocalStore, localDown, localUp, readLocalState } from '../cli/lo
 import { runDrill, type DrillReport, type Fault } from '../cli/local/drill.ts';
 import { waitFor } from '../cli/local/processes.ts';
 import type { ClusterSnapshot } from '../core/state-store.ts';
-import { consistentReadUnits, writeUnits, type ClusterLoad } from './cost.ts';
+import { consistentReadUnits, dynamoItemSize, writeUnits, type ClusterLoad } from './cost.ts';
+import { EVALUATION_PERIOD_MS } from '../lambdas/evaluator/evaluator.ts';
 import { FootprintSampler, type Footprint } from './footprint.ts';
 
 export const CASES = ['kill-primary-node', 'kill-primary-db', 'partition-primary', 'switchover'] as const;
@@ -58,7 +59,10 @@ export interface StoreRates {
   /** Requests a second by DynamoDB operation, for the one cluster. */
   perSecond: Record<string, number>;
   itemBytes: { cluster: number; heartbeat: number; partition: number };
+  /** One cluster's own load. */
   load: ClusterLoad;
+  /** The evaluator's per-round reads that do not grow with the number of clusters. */
+  fixed: ClusterLoad;
 }
 
 export interface ModeResults {
@@ -261,17 +265,24 @@ async function measureAtRest(
   const perSecond: Record<string, number> = {};
   for (const [operation, count] of Object.entries(last.counts))
     perSecond[operation] = Math.round(((count - (first.counts[operation] ?? 0)) / (windowMs / 1000)) * 100) / 100;
-  // Item sizes as stored (JSON is a little larger than DynamoDB's own count: the estimate errs high).
-  const cluster = JSON.stringify(snapshot.cluster).length;
-  const heartbeat = Math.max(...snapshot.heartbeats.map((beat) => JSON.stringify(beat).length));
-  const partition = cluster + snapshot.heartbeats.reduce((sum, beat) => sum + JSON.stringify(beat).length, 0) + 1024; // + membership
+  // Item sizes as DynamoDB counts them.
+  const cluster = dynamoItemSize(snapshot.cluster);
+  const heartbeat = Math.max(...snapshot.heartbeats.map((beat) => dynamoItemSize(beat)));
+  const membership = snapshot.membership ? dynamoItemSize(snapshot.membership) : 0;
+  const partition = cluster + membership + snapshot.heartbeats.reduce((sum, beat) => sum + dynamoItemSize(beat), 0);
   const rate = (operation: string) => perSecond[operation] ?? 0;
-  // PutItem: heartbeats. UpdateItem: lease renewals and index claims on small items, sized as the cluster
-  // item (DynamoDB charges an update for the larger of the item before and after). GetItem: the agents'
-  // consistent reads of the cluster and membership items. Query: the evaluator's snapshot of the cluster.
+  // Each evaluator round also reads who evaluates (GetItem) and the cluster index (Query): once per
+  // deployment, whatever the number of clusters. The rest is this cluster's.
+  const rounds = 1000 / EVALUATION_PERIOD_MS;
+  const fixed: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 2 * rounds };
+  // PutItem: heartbeats. UpdateItem: lease renewals on the cluster item (DynamoDB charges an update for
+  // the larger of the item before and after). GetItem: the agents' consistent reads of the cluster and
+  // membership items. Query: the evaluator's snapshot of the cluster.
   const load: ClusterLoad = {
     writeUnitsPerSecond: rate('PutItem') * writeUnits(heartbeat) + rate('UpdateItem') * writeUnits(cluster),
-    readUnitsPerSecond: rate('GetItem') * consistentReadUnits(cluster) + rate('Query') * consistentReadUnits(partition),
+    readUnitsPerSecond:
+      Math.max(0, rate('GetItem') - rounds) * consistentReadUnits(Math.max(cluster, membership)) +
+      Math.max(0, rate('Query') - rounds) * consistentReadUnits(partition),
   };
-  return { windowMs, perSecond, itemBytes: { cluster, heartbeat, partition }, load };
+  return { windowMs, perSecond, itemBytes: { cluster, heartbeat, partition }, load, fixed };
 }

@@ -466,8 +466,12 @@ export class StateStore {
     }
   }
 
-  /** The primary's lease renewal: only while it is still the primary of that term. */
-  async renewLease(cluster: string, nodeId: string, term: number, durationMs: number): Promise<number> {
+  /**
+   * The primary's lease renewal: only while it is still the primary of that term. Returns the cluster
+   * record as it stands after the renewal, so that the primary learns a new goal (a switchover) with
+   * each renewal rather than at its next heartbeat, at no extra request.
+   */
+  async renewLease(cluster: string, nodeId: string, term: number, durationMs: number): Promise<ClusterRecord> {
     return this.leaseUpdate(
       cluster,
       nodeId,
@@ -500,9 +504,10 @@ export class StateStore {
     update: string,
     names: Record<string, string>,
     values: Record<string, unknown>,
-  ): Promise<number> {
+  ): Promise<ClusterRecord> {
+    let result;
     try {
-      const result = await this.documents.send(
+      result = await this.documents.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { cluster, sk: SK.cluster },
@@ -511,11 +516,10 @@ export class StateStore {
           // DynamoDB refuses names that the expressions do not use, so each caller passes its own.
           ExpressionAttributeNames: { '#term': 'term', '#primary': 'primaryNodeId', ...names },
           ExpressionAttributeValues: { ':term': term, ':node': nodeId, ...values },
-          ReturnValues: 'UPDATED_NEW',
+          ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return Number(result.Attributes?.leaseRenewals ?? 0);
     } catch (error) {
       throw await this.conflictWithCurrent(
         error,
@@ -525,6 +529,12 @@ export class StateStore {
         clusterRecordSchema,
       );
     }
+    const parsed = clusterRecordSchema.safeParse(result.Attributes);
+    if (!parsed.success)
+      throw new Error(
+        `${cluster}/${SK.cluster} in table ${this.table} is not a valid record: ${describeIssues(parsed.error).join('; ')}`,
+      );
+    return parsed.data;
   }
 
   async appendHistory(entry: HistoryRecord): Promise<void> {

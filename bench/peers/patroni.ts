@@ -136,10 +136,18 @@ export function patroniSystem(lab: PeerLab, settings: PatroniSettings, synchrono
       const leader = members.find((m) => m.Role === 'Leader' && m.State === 'running');
       if (!leader || members.length !== MEMBERS.length)
         return `${members.length} members, leader ${leader?.Member ?? 'none'}`;
+      // Patroni 3.0.2 calls a replica "running" whether or not it streams: ask the leader's server.
       const behind = members.filter(
-        (m) => m !== leader && (m.State !== 'streaming' || m.TL !== leader.TL || Number(m['Lag in MB'] ?? 0) > 0),
+        (m) =>
+          m !== leader && (m.TL !== leader.TL || Number(m['Lag in MB'] ?? 0) > 0 || !/running|streaming/.test(m.State)),
       );
-      return behind.length ? `${behind.map((m) => `${m.Member} ${m.State} TL ${m.TL ?? '?'}`).join(', ')}` : undefined;
+      if (behind.length) return behind.map((m) => `${m.Member} ${m.State} TL ${m.TL ?? '?'}`).join(', ');
+      const rows = await this.query(
+        leader.Member,
+        "SELECT count(*)::int AS streaming FROM pg_stat_replication WHERE state = 'streaming'",
+      ).catch(() => []);
+      const streaming = Number(rows[0]?.streaming ?? 0);
+      return streaming === MEMBERS.length - 1 ? undefined : `${streaming} replicas streaming from ${leader.Member}`;
     },
     async recover(killed) {
       // A killed member's Patroni is started again; it rewinds or reclones its server by itself.

@@ -123,17 +123,21 @@ async function oneRun(
   // Done once writes flow again, and for every case but a database crash (which a manager may
   // repair in place) once another member leads.
   let newLeader: string | null = null;
-  let leaderSeenAtMs = faultAtMs;
+  // A database crash may be repaired in place: writes flowing again is enough there.
+  let movedAtMs: number | null = which === 'kill-primary-db' ? faultAtMs : null;
   await waitFor(
     'writes to flow again',
     async () => {
-      if (newLeader === null || newLeader === leader) {
-        newLeader = await system.primary();
-        leaderSeenAtMs = Date.now();
+      if (movedAtMs === null) {
+        const now = await system.primary();
+        if (now !== null && now !== leader) {
+          newLeader = now;
+          movedAtMs = Date.now();
+        }
       }
-      const moved = which === 'kill-primary-db' || (newLeader !== null && newLeader !== leader);
-      const from = Math.max(faultAtMs + 1000, moved ? leaderSeenAtMs : Infinity);
-      return moved && writer.acked.filter((ack) => ack.atMs > from).length >= 5 ? true : undefined;
+      if (movedAtMs === null) return undefined;
+      const from = Math.max(faultAtMs + 1000, movedAtMs);
+      return writer.acked.filter((ack) => ack.atMs > from).length >= 5 ? true : undefined;
     },
     180_000,
     100,

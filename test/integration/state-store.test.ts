@@ -125,7 +125,7 @@ describe('state store on dynalite', () => {
     const impostor = await dynamo.store.renewLease(name, 'db2', 1, 3000).catch((caught: unknown) => caught);
     const oldTerm = await dynamo.store.renewLease(name, 'db1', 0, 3000).catch((caught: unknown) => caught);
     // Assess
-    expect([first, second]).toEqual([1, 2]);
+    expect([first.leaseRenewals, second.leaseRenewals]).toEqual([1, 2]);
     expect(impostor).toBeInstanceOf(StoreConflictError);
     expect((impostor as StoreConflictError<{ primaryNodeId: string }>).current?.primaryNodeId).toBe('db1');
     expect(oldTerm).toBeInstanceOf(StoreConflictError);

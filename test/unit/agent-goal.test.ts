@@ -65,7 +65,7 @@ class FakeWorld {
         throw new StoreConflictError('lease', this.record);
       this.calls.push(`renew:${term}`);
       this.record = { ...this.record, leaseRenewals: this.record.leaseRenewals + 1 };
-      return this.record.leaseRenewals;
+      return this.record;
     },
     releaseLease: async (_cluster, _nodeId, term) => void this.calls.push(`release:${term}`),
     appendHistory: async (entry) => void this.history.push(entry),
@@ -630,6 +630,34 @@ describe('agent: following the goal', () => {
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     expect(world.lastBeat()?.action).toEqual({ term: 1, step: 'demoted', detail: '0/5000000' });
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
+  });
+
+  it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {
+    // Prepare: heartbeats every 20 s, so only a renewal (every 500 ms) can bring the new goal in time.
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    startAgent(world, 'db1', {
+      heartbeatIntervalMs: 20_000,
+      timeouts: {
+        localPeriodMs: 20,
+        localTimeoutMs: 50,
+        localTimeoutFinalMs: 20,
+        remoteTimeoutMs: 50,
+        nodeTimeoutMs: 60_000,
+      },
+    });
+    await pollUntil('a first renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    const beatsBefore = world.beats.length;
+    // Act: the evaluator starts a switchover (same term).
+    world.record = {
+      ...world.record,
+      version: world.record.version + 1,
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+    };
+    // Assess: demoted well before the next scheduled heartbeat.
+    await pollUntil('demoted', () => (world.calls.includes('demote') ? true : undefined), 5000, 10);
+    expect(world.beats.length).toBeGreaterThan(beatsBefore);
   });
 
   it('after a restart half-way through a term: neither promotes again nor forgets the post-promotion hook, and runs it once', async () => {

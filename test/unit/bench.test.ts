@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consistentReadUnits, monthlyCost, writeUnits } from '../../bench/cost.ts';
+import { consistentReadUnits, dynamoItemSize, monthlyCost, writeUnits } from '../../bench/cost.ts';
 import { footprintOf } from '../../bench/footprint.ts';
 import {
   goalVerdict,
@@ -55,6 +55,19 @@ describe('bench statistics', () => {
 describe('bench cost model', () => {
   it('charges DynamoDB by capacity units rounded up per request', () => {
     expect([writeUnits(10), writeUnits(1024), writeUnits(1025), consistentReadUnits(4097)]).toEqual([1, 1, 2, 2]);
+  });
+
+  it('sizes an item as DynamoDB does: names and values, with list and map overheads', () => {
+    // cluster+prod 11, n+12345 5, b+true 2, l+[1,"ab"] 1+3+(1+2)+(1+2) = 10, m+{x:"y"} 1+3+(1+1+1) = 7
+    expect(dynamoItemSize({ cluster: 'prod', n: 12345, b: true, l: [1, 'ab'], m: { x: 'y' } })).toBe(35);
+  });
+
+  it('counts the evaluator overhead once per deployment, not per cluster', () => {
+    const load = { writeUnitsPerSecond: 1, readUnitsPerSecond: 1 };
+    const fixed = { writeUnitsPerSecond: 0, readUnitsPerSecond: 8 };
+    const one = monthlyCost(load, 1, 128, fixed);
+    const two = monthlyCost(load, 2, 128, fixed);
+    expect(two.dynamoOnDemandUsd - one.dynamoOnDemandUsd).toBeCloseTo(monthlyCost(load, 1, 128).dynamoOnDemandUsd, 1);
   });
 
   it('shares the evaluator Lambda across clusters and scales the store with them', () => {
