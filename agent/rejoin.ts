@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   giveToServerUser,
+  hasExited,
   isAlive,
   killServer,
   postmasterPid,
@@ -84,6 +85,10 @@ async function waitUntilStopped(dataDirectory: string, timeoutMs: number): Promi
 export async function rejoinAsStandby(spec: RejoinSpec): Promise<RejoinOutcome> {
   const { dataDirectory } = spec;
   const running = postmasterPid(dataDirectory);
+  // A killed postmaster nobody has reaped yet is dead but still holds its PID, and PostgreSQL (pg_rewind's
+  // crash recovery included) will not start over it: wait, boundedly, for it to be reaped.
+  if (running !== undefined && isAlive(running) && hasExited(running))
+    await waitUntilStopped(dataDirectory, 15_000).catch(() => undefined);
   if (running !== undefined && isAlive(running))
     throw new Error(`the server in ${dataDirectory} is running (PID ${running}); stop it first`);
   // One rejoin at a time per data directory: the agent's automatic rejoin, `pgfailover rejoin` and

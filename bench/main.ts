@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { labUnavailable } from '../cli/local/lab-network.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../core/lease-timing.ts';
@@ -26,6 +27,7 @@ const PEERS: Record<string, (lab: PeerLab, synchronous: boolean) => PeerSystem> 
 const PEER_NAMES = Object.keys(PEERS);
 
 const run = promisify(execFile);
+const AGENT_BUNDLE = fileURLToPath(new URL('../dist/bin/pgfailover-agent.mjs', import.meta.url));
 /** The evaluator Lambda's memory in the stack (infra/pgfailover.ts). */
 const EVALUATOR_MEMORY_MB = 256;
 
@@ -65,6 +67,7 @@ const program = new Command('bench')
     [...PEER_NAMES],
   )
   .option('--peer-runs <n>', 'runs per case for each peer (their failovers take tens of seconds)', count, 3)
+  .option('--peer-modes <list>', 'replication modes for the peers, comma-separated', list(MODES, 'mode'), ['async'])
   .option('--scale <list>', 'cluster counts for the evaluator measurement (empty: skip)', '1,10,100,1000')
   .option('--out <dir>', 'where the report goes', 'docs')
   .action(
@@ -79,6 +82,7 @@ const program = new Command('bench')
       out: string;
       peers: string[];
       peerRuns: number;
+      peerModes: Mode[];
     }) => {
       const unavailable = await labUnavailable();
       if (unavailable) {
@@ -86,6 +90,10 @@ const program = new Command('bench')
         process.exit(2);
       }
       const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+      // The agents run from the release bundle, as on a database host (no TypeScript compiler in them).
+      progress('building the release bundles (npm run build)');
+      await run('npm', ['run', 'build'], { maxBuffer: 20 * 1024 * 1024, timeout: 10 * 60_000 });
+      process.env.PGFAILOVER_LOCAL_AGENT = AGENT_BUNDLE;
       const started = new Date();
       const modes = [];
       for (const mode of options.modes) modes.push(await runMode(mode, { ...options, progress }));
@@ -96,7 +104,7 @@ const program = new Command('bench')
         for (const peer of options.peers) {
           const make = PEERS[peer];
           if (!make) continue;
-          for (const mode of options.modes)
+          for (const mode of options.peerModes)
             peers.push(
               await runPeer(make, {
                 runs: options.peerRuns,

@@ -566,10 +566,11 @@ function spawnAgent(node: LocalNode): number {
         FAKETIME_CACHE_DURATION: '1',
       }
     : base;
+  // PGFAILOVER_LOCAL_AGENT runs another build of the agent (the benchmark measures the release bundle).
   return spawnIn(
     node.netns ?? undefined,
     process.execPath,
-    [AGENT_BIN, '--config', node.agentConfig],
+    [process.env.PGFAILOVER_LOCAL_AGENT || AGENT_BIN, '--config', node.agentConfig],
     node.agentLog,
     env,
   );
