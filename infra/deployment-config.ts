@@ -19,6 +19,13 @@ export const deploymentConfigSchema = z.strictObject({
   addressModes: z.array(z.enum(['eip', 'secondary-ip', 'route-table'])).default([]),
   ec2StopFencing: z.boolean().default(false),
   tableName: z.string().min(3).max(255).optional(),
+  /** Provisioned capacity for the state table (docs/benchmarks.md: the units per cluster); unset: on demand. */
+  tableCapacity: z
+    .strictObject({
+      readUnits: z.number().int().min(1, 'at least 1 read unit').max(40_000),
+      writeUnits: z.number().int().min(1, 'at least 1 write unit').max(40_000),
+    })
+    .optional(),
 });
 export type DeploymentConfig = z.infer<typeof deploymentConfigSchema>;
 

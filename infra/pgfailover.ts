@@ -29,7 +29,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { BUNDLE } from './bundle-options.ts';
-import { PgFailoverStateTable } from './state-table.ts';
+import { PgFailoverStateTable, type TableCapacity } from './state-table.ts';
 
 export type AddressMode = 'eip' | 'secondary-ip' | 'route-table';
 
@@ -52,6 +52,8 @@ export interface PgFailoverProps {
   vpcSubnets?: SubnetSelection;
   securityGroups?: ISecurityGroup[];
   tableName?: string;
+  /** Provisioned read and write units for the state table; unset: on demand (infra/state-table.ts). */
+  tableCapacity?: TableCapacity;
 }
 
 const EC2_ACTIONS: Record<AddressMode, string[]> = {
@@ -80,7 +82,10 @@ export class PgFailover extends Construct {
   constructor(scope: Construct, id: string, props: PgFailoverProps) {
     super(scope, id);
     if (props.clusters.length === 0) throw new Error('PgFailover needs at least one cluster name (props.clusters)');
-    this.table = new PgFailoverStateTable(this, 'State', { tableName: props.tableName }).table;
+    this.table = new PgFailoverStateTable(this, 'State', {
+      tableName: props.tableName,
+      capacity: props.tableCapacity,
+    }).table;
 
     this.alertsKey = new Key(this, 'AlertsKey', {
       description: 'pgfailover alert topics: the Lambdas and CloudWatch alarms publish under it',

@@ -5,9 +5,20 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 
+export interface TableCapacity {
+  readUnits: number;
+  writeUnits: number;
+}
+
 export interface StateTableProps {
   /** Physical table name; leave unset to let CloudFormation name it (recommended for several stacks). */
   tableName?: string;
+  /**
+   * Provisioned capacity instead of on-demand. The load is steady (heartbeats, renewals, evaluator
+   * rounds), so provisioned capacity costs several times less once the number of clusters is known;
+   * docs/benchmarks.md has the units one cluster needs. Unset: on demand, which follows any count.
+   */
+  capacity?: TableCapacity;
 }
 
 export class PgFailoverStateTable extends Construct {
@@ -19,8 +30,13 @@ export class PgFailoverStateTable extends Construct {
       tableName: props.tableName,
       partitionKey: { name: 'cluster', type: AttributeType.STRING },
       sortKey: { name: 'sk', type: AttributeType.STRING },
-      // Heartbeats every second per node: on-demand billing follows the cluster count without tuning.
-      billingMode: BillingMode.PAY_PER_REQUEST,
+      ...(props.capacity
+        ? {
+            billingMode: BillingMode.PROVISIONED,
+            readCapacity: props.capacity.readUnits,
+            writeCapacity: props.capacity.writeUnits,
+          }
+        : { billingMode: BillingMode.PAY_PER_REQUEST }),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       encryption: TableEncryption.AWS_MANAGED,

@@ -35,6 +35,11 @@ describe('deployment config', () => {
     ],
     ['an unknown mode', { clusters: ['prod'], alertEmails: [], addressModes: ['vip'] }, /addressModes\.0/],
     ['not JSON', '{clusters', /is not JSON/],
+    [
+      'zero write units',
+      { clusters: ['prod'], alertEmails: [], tableCapacity: { readUnits: 5, writeUnits: 0 } },
+      /tableCapacity\.writeUnits: at least 1 write unit/,
+    ],
   ])('refuses %s, saying what is wrong', (_name, content, message) => {
     expect(() => loadDeploymentConfig(file('bad.json', content))).toThrow(message);
   });

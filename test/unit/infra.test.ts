@@ -33,6 +33,19 @@ describe('state table construct', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     expect(Object.keys(template.findResources('AWS::DynamoDB::Table'))).toHaveLength(1);
   });
+
+  it('takes provisioned capacity when the deployment names it', () => {
+    // Prepare
+    const stack = new Stack(new App(), 'Test');
+    // Act
+    new PgFailoverStateTable(stack, 'State', { capacity: { readUnits: 12, writeUnits: 6 } });
+    // Assess
+    Template.fromStack(stack).hasResourceProperties('AWS::DynamoDB::Table', {
+      // CloudFormation's default billing mode is provisioned: the template leaves it out.
+      BillingMode: Match.absent(),
+      ProvisionedThroughput: { ReadCapacityUnits: 12, WriteCapacityUnits: 6 },
+    });
+  });
 });
 
 describe('PgFailover construct', () => {
