@@ -18,7 +18,13 @@ import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
-import { FENCE_LEAD_MS, LEASE_RENEW_INTERVAL_MS, WATCHDOG_LEAD_MS } from '../core/lease-timing.ts';
+import {
+  FENCE_LEAD_MS,
+  LEASE_RENEW_INTERVAL_MS,
+  LEASE_REQUEST_TIMEOUT_MS,
+  LEASE_RETRY_INTERVAL_MS,
+  WATCHDOG_LEAD_MS,
+} from '../core/lease-timing.ts';
 import {
   nextStep,
   recordStep,
@@ -124,6 +130,8 @@ const BUSY_HEARTBEAT_MS = 100;
 const MAX_BACKOFF_MS = 10_000;
 /** How often the primary checks whether its lease is about to run out. */
 const LEASE_WATCH_MS = 100;
+/** Renewal attempts that may be under way at once while renewals fail (each on its own connection). */
+const MAX_RENEWALS_IN_FLIGHT = 4;
 
 export class Agent {
   private health: LocalHealth = INITIAL_HEALTH;
@@ -152,8 +160,9 @@ export class Agent {
   private holdingAddress: string | null = null;
   private storeFailures = 0;
   private renewFailures = 0;
-  /** When the last lease renewal went out (monotonic), or null when none is outstanding or recent. */
-  private renewalSentMonoMs: number | null = null;
+  /** When the last successful lease renewal went out (monotonic), or null before the first. */
+  private renewedSentMonoMs: number | null = null;
+  private renewalsInFlight = 0;
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
   private loops: Promise<void>[] = [];
@@ -429,23 +438,33 @@ export class Agent {
   /**
    * The primary's lease renewals, on their own schedule and connection (LEASE_RENEW_INTERVAL_MS): the
    * renewal is a write conditional on the term and holder, so the goal it is based on may be a beat old.
-   * A failed attempt is retried at the next tick, never backed off: the lease is running out.
+   * Once an attempt has failed, a fresh one goes out every LEASE_RETRY_INTERVAL_MS without waiting for
+   * the one in flight (each on a connection of its own, a few at most): when a blip ends, the next
+   * renewal is then at most that far away, rather than a timed-out attempt's SYN retransmission away.
    */
   private async leaseRenewLoop(): Promise<void> {
     const { config, clock } = this.deps;
+    const store = this.deps.leaseStore ?? this.deps.store;
     while (!this.stopping.signal.aborted) {
       const startedMonoMs = clock.monotonicMs();
-      if (this.goal) await this.renewLeaseIfDue(this.goal, this.deps.leaseStore ?? this.deps.store);
+      const goal = this.goal;
+      if (goal) {
+        if (this.renewFailures === 0) await this.renewLeaseIfDue(goal, store);
+        else if (this.renewalsInFlight < MAX_RENEWALS_IN_FLIGHT) void this.renewLeaseIfDue(goal, store);
+      }
       // Heartbeats faster than the renewal interval (tests, tight set-ups) carry the renewals' pace too.
-      const intervalMs = Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs);
+      const intervalMs =
+        this.renewFailures > 0
+          ? LEASE_RETRY_INTERVAL_MS
+          : Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs);
       await this.pause(Math.max(0, intervalMs - (clock.monotonicMs() - startedMonoMs)), this.wakeLease);
     }
   }
 
   /**
-   * Renews the lease when this node should hold it and the last renewal went out at least a renewal
-   * interval ago (the heartbeat and the renewal loop share the schedule). Failures are logged and left
-   * to the next tick: never backed off, the lease is running out.
+   * Renews the lease when this node should hold it and the last successful renewal went out at least
+   * most of a renewal interval ago (the heartbeat and the renewal loop share the schedule); always while
+   * renewals fail. Failures are logged and retried, never backed off: the lease is running out.
    */
   private async renewLeaseIfDue(goal: ClusterRecord, store: Pick<HeartbeatStore, 'renewLease'>): Promise<void> {
     const { config, clock, logger } = this.deps;
@@ -453,11 +472,18 @@ export class Agent {
     const intervalMs = Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs);
     // The lease is timed from before the request left: the evaluator saw the renewal later than that.
     const sentAtMonoMs = clock.monotonicMs();
-    if (this.renewalSentMonoMs !== null && sentAtMonoMs - this.renewalSentMonoMs < intervalMs * 0.8) return;
-    this.renewalSentMonoMs = sentAtMonoMs;
+    if (this.renewedSentMonoMs !== null && sentAtMonoMs - this.renewedSentMonoMs < intervalMs * 0.8) return;
+    if (this.renewFailures === 0 && this.renewalsInFlight > 0) return;
+    this.renewalsInFlight++;
     try {
       const durationMs = goal.policy.leaseDurationMs;
-      const after = await store.renewLease(config.cluster, config.nodeId, goal.term, durationMs);
+      // Bounded here too: a store client without a short timeout must not hold the renewals up.
+      const after = await withDeadline(
+        store.renewLease(config.cluster, config.nodeId, goal.term, durationMs),
+        LEASE_REQUEST_TIMEOUT_MS + 100,
+        'the lease renewal',
+      );
+      this.renewedSentMonoMs = Math.max(this.renewedSentMonoMs ?? sentAtMonoMs, sentAtMonoMs);
       // A new goal in the same term (a switchover asking this primary to demote) is learned here, half a
       // heartbeat sooner on average, and acted on at once.
       if (after.phase !== this.goal?.phase || after.version !== this.goal.version) {
@@ -471,8 +497,6 @@ export class Agent {
       if (this.renewFailures > 0) logger.info('lease renewed again', { failedAttempts: this.renewFailures });
       this.renewFailures = 0;
     } catch (error) {
-      // Not renewed: the next tick may try at once.
-      this.renewalSentMonoMs = null;
       if (error instanceof StoreConflictError) {
         logger.warn('lease not renewed: this node is no longer the primary of the current term', { term: goal.term });
         return;
@@ -480,6 +504,8 @@ export class Agent {
       this.renewFailures++;
       if (this.renewFailures === 1 || this.renewFailures % 10 === 0)
         logger.error('cannot renew the lease; retrying', { failedAttempts: this.renewFailures, error: String(error) });
+    } finally {
+      this.renewalsInFlight--;
     }
   }
 

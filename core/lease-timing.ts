@@ -22,7 +22,9 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
  * renewal is one conditional write; halving this adds a write a second and buys a quarter of it back
  * in blip tolerance and node-crash failover time.
  */
-export const LEASE_RENEW_INTERVAL_MS = 500;
+export const LEASE_RENEW_INTERVAL_MS = 400;
+/** Once a renewal has failed, a fresh attempt goes out this often (not waiting on the one in flight). */
+export const LEASE_RETRY_INTERVAL_MS = 100;
 /** One renewal attempt gives up after this long, so that the next one goes out on a fresh connection. */
 export const LEASE_REQUEST_TIMEOUT_MS = 400;
 /** The shortest blip of the state store a primary must ride out without stopping itself. */
@@ -44,8 +46,9 @@ export function leaseTiming(
 ): LeaseTiming {
   const leaseWindowMs = policy.leaseDurationMs + policy.leaseMarginMs;
   return {
-    // The outage may start just before a renewal was due: the previous one is then a whole interval old.
-    blipToleranceMs: policy.leaseDurationMs - renewIntervalMs - FENCE_LEAD_MS,
+    // The outage may start just before a renewal was due (the previous one is then a whole interval old),
+    // and the first renewal after it goes out up to a retry interval after it ends.
+    blipToleranceMs: policy.leaseDurationMs - renewIntervalMs - LEASE_RETRY_INTERVAL_MS - FENCE_LEAD_MS,
     nodeCrashWaitMs: Math.max(leaseWindowMs, nodeTimeoutMs),
     leaseWindowMs,
   };
@@ -53,9 +56,9 @@ export function leaseTiming(
 
 /** Why a lease this short cannot work, or undefined. */
 export function leaseProblem(leaseDurationMs: number, renewIntervalMs = LEASE_RENEW_INTERVAL_MS): string | undefined {
-  const minimum = renewIntervalMs + FENCE_LEAD_MS + MIN_BLIP_TOLERANCE_MS;
+  const minimum = renewIntervalMs + LEASE_RETRY_INTERVAL_MS + FENCE_LEAD_MS + MIN_BLIP_TOLERANCE_MS;
   return leaseDurationMs < minimum
-    ? `a lease of ${leaseDurationMs} ms is too short: the primary renews it every ${renewIntervalMs} ms and stops itself ${FENCE_LEAD_MS} ms before it ends, so it must be at least ${minimum} ms to ride out a ${MIN_BLIP_TOLERANCE_MS} ms blip`
+    ? `a lease of ${leaseDurationMs} ms is too short: the primary renews it every ${renewIntervalMs} ms (every ${LEASE_RETRY_INTERVAL_MS} ms once a renewal fails) and stops itself ${FENCE_LEAD_MS} ms before it ends, so it must be at least ${minimum} ms to ride out a ${MIN_BLIP_TOLERANCE_MS} ms blip`
     : undefined;
 }
 

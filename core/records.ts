@@ -377,9 +377,9 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   autoFailover: true,
   // 16 MiB of WAL: one segment. A standby further behind is not promoted without a person deciding.
   maxLagBytes: 16 * 1024 * 1024,
-  // The primary renews every 500 ms and stops itself 300 ms before its lease ends, so a store or network
-  // blip of up to 2.2 s passes unnoticed; a dead primary node can be replaced 3.2 s after its last
-  // renewal was seen. The margin covers the stop itself and clock-rate differences (core/lease-timing.ts).
+  // The primary renews every 400 ms (every 100 ms once a renewal fails) and stops itself 300 ms before its
+  // lease ends, so a store or network blip of up to 2.2 s passes unnoticed; a dead primary node can be
+  // replaced 3.2 s after its last renewal was seen. The margin covers the stop itself and clock-rate differences (core/lease-timing.ts).
   leaseDurationMs: 3_000,
   leaseMarginMs: 200,
   fencing: 'agent',

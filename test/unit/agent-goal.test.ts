@@ -60,6 +60,8 @@ class FakeWorld {
     recordRejected: async () => undefined,
     deleteRejected: async () => undefined,
     renewLease: async (_cluster, nodeId, term) => {
+      this.renewAttempts++;
+      if (this.renewHangs) await new Promise(() => undefined);
       this.reach(null);
       if (this.record.term !== term || this.record.primaryNodeId !== nodeId)
         throw new StoreConflictError('lease', this.record);
@@ -71,6 +73,8 @@ class FakeWorld {
     appendHistory: async (entry) => void this.history.push(entry),
   };
   history: HistoryRecord[] = [];
+  renewAttempts = 0;
+  renewHangs = false;
 
   ops: NodeOps = {
     probe: async (): Promise<ProbeResult> =>
@@ -451,6 +455,37 @@ describe('agent: following the goal', () => {
       10,
     );
     expect(world.calls).not.toContain('fence');
+  });
+
+  it('as a primary whose renewals hang: gives each up, then sends a fresh one every 100 ms without waiting', async () => {
+    // Prepare: a primary renewing normally (every 400 ms with these settings' 500 ms heartbeats).
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    startAgent(world, 'db1', {
+      heartbeatIntervalMs: 500,
+      timeouts: {
+        localPeriodMs: 20,
+        localTimeoutMs: 50,
+        localTimeoutFinalMs: 20,
+        remoteTimeoutMs: 50,
+        nodeTimeoutMs: 5000,
+      },
+    });
+    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    // Act: the store stops answering renewals (a blip: requests hang).
+    world.renewHangs = true;
+    const before = world.renewAttempts;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Assess: the first hung attempt is given up after ~0.5 s; from then on one goes out every ~100 ms
+    // (at most four in flight), where waiting on each would have sent two or three in all.
+    expect(world.renewAttempts - before).toBeGreaterThanOrEqual(4);
+    world.renewHangs = false;
+    await pollUntil(
+      'renewed again',
+      () => (world.calls.filter((c) => c === 'renew:1').length > 1 ? true : undefined),
+      5000,
+      10,
+    );
   });
 
   it('as a primary whose database failed: fences it, then releases the lease', async () => {
