@@ -3,9 +3,10 @@
 // docs/benchmarks.json, docs/benchmarks.md and its pictures; progress goes to stderr as it runs.
 
 import { Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
 import { execFile } from 'node:child_process';
 import { cpus } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -25,6 +26,37 @@ const PEERS: Record<string, (lab: PeerLab, synchronous: boolean) => PeerSystem> 
   'patroni-tuned': (lab, synchronous) => patroniSystem(lab, PATRONI_AGGRESSIVE, synchronous),
 };
 const PEER_NAMES = Object.keys(PEERS);
+
+const ms = z.number().nullable();
+/** The part of an earlier docs/benchmarks.json that --reuse-peers takes. */
+const earlierPeersSchema = z.object({
+  peers: z.array(
+    z.object({
+      name: z.string(),
+      settings: z.string(),
+      runs: z.array(
+        z.object({
+          system: z.string(),
+          mode: z.enum(MODES),
+          case: z.enum(CASES),
+          run: z.number(),
+          phaseMs: z.number(),
+          writeUnavailableMs: z.number(),
+          failedOver: z.boolean(),
+          lostRows: ms,
+          timeline: z.object({
+            detectedMs: ms,
+            decidedMs: ms,
+            promotedMs: ms,
+            addressMovedMs: ms,
+            firstWriteMs: ms,
+            completedMs: ms,
+          }),
+        }),
+      ),
+    }),
+  ),
+});
 
 const run = promisify(execFile);
 const AGENT_BUNDLE = fileURLToPath(new URL('../dist/bin/pgfailover-agent.mjs', import.meta.url));
@@ -68,6 +100,7 @@ const program = new Command('bench')
   )
   .option('--peer-runs <n>', 'runs per case for each peer (their failovers take tens of seconds)', count, 3)
   .option('--peer-modes <list>', 'replication modes for the peers, comma-separated', list(MODES, 'mode'), ['async'])
+  .option('--reuse-peers <file>', "take the peers' runs from an earlier results file instead of measuring them again")
   .option('--scale <list>', 'cluster counts for the evaluator measurement (empty: skip)', '1,10,100,1000')
   .option('--out <dir>', 'where the report goes', 'docs')
   .action(
@@ -83,6 +116,7 @@ const program = new Command('bench')
       peers: string[];
       peerRuns: number;
       peerModes: Mode[];
+      reusePeers?: string;
     }) => {
       const unavailable = await labUnavailable();
       if (unavailable) {
@@ -98,8 +132,13 @@ const program = new Command('bench')
       const modes = [];
       for (const mode of options.modes) modes.push(await runMode(mode, { ...options, progress }));
 
-      const peers = [];
-      if (options.peers.length) {
+      const peers: BenchResults['peers'] = [];
+      if (options.reusePeers) {
+        const earlier = earlierPeersSchema.safeParse(JSON.parse(readFileSync(options.reusePeers, 'utf8')));
+        if (!earlier.success) throw new Error(`${options.reusePeers} holds no peer results: ${earlier.error.message}`);
+        peers.push(...earlier.data.peers);
+        progress(`peers: ${peers.length} result sets reused from ${options.reusePeers}`);
+      } else if (options.peers.length) {
         await ensurePeerPackages(progress);
         for (const peer of options.peers) {
           const make = PEERS[peer];
