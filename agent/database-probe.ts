@@ -109,16 +109,7 @@ export async function watchConnection(
   signal: AbortSignal,
 ): Promise<boolean> {
   if (signal.aborted) return false;
-  const client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    database: target.dbname,
-    user: target.user,
-    password: target.password,
-    ssl: sslOption(target.sslmode),
-    connectionTimeoutMillis: timeoutMs,
-    application_name: 'pgfailover-agent-watch',
-  });
+  const client = clientFor(target, timeoutMs, 'pgfailover-agent-watch');
   let broke = () => undefined as void;
   const broken = new Promise<boolean>((resolve) => (broke = () => resolve(true)));
   client.on('error', () => broke());
@@ -150,12 +141,9 @@ export async function runStatements(target: DatabaseTarget, statements: string[]
   });
 }
 
-async function withClient<T>(
-  target: DatabaseTarget,
-  timeoutMs: number,
-  work: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  const client = new pg.Client({
+/** A client for `target` that gives up connecting (and each query) after `timeoutMs`. */
+function clientFor(target: DatabaseTarget, timeoutMs: number, applicationName: string): pg.Client {
+  return new pg.Client({
     host: target.host,
     port: target.port,
     database: target.dbname,
@@ -164,8 +152,16 @@ async function withClient<T>(
     ssl: sslOption(target.sslmode),
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs,
-    application_name: 'pgfailover-agent',
+    application_name: applicationName,
   });
+}
+
+async function withClient<T>(
+  target: DatabaseTarget,
+  timeoutMs: number,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = clientFor(target, timeoutMs, 'pgfailover-agent');
   client.on('error', () => undefined); // a dropped socket after the check is not our concern
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {

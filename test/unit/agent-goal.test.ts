@@ -166,6 +166,11 @@ class RecordingWatchdog implements Watchdog {
   }
 }
 
+/** The check timings these tests run with, with a node timeout long enough for their heartbeat interval. */
+function fastTimeouts(nodeTimeoutMs: number) {
+  return { localPeriodMs: 20, localTimeoutMs: 50, localTimeoutFinalMs: 20, remoteTimeoutMs: 50, nodeTimeoutMs };
+}
+
 function startAgent(
   world: FakeWorld,
   nodeId: string,
@@ -178,13 +183,7 @@ function startAgent(
     address: `10.0.1.${10 + Number(nodeId.slice(2)) - 1}`,
     database: { dataDirectory: '/data' },
     heartbeatIntervalMs: 50,
-    timeouts: {
-      localPeriodMs: 20,
-      localTimeoutMs: 50,
-      localTimeoutFinalMs: 20,
-      remoteTimeoutMs: 50,
-      nodeTimeoutMs: 500,
-    },
+    timeouts: fastTimeouts(500),
     ...extra,
   });
   const agent = new Agent({
@@ -463,13 +462,7 @@ describe('agent: following the goal', () => {
     world.facts = primaryFacts;
     startAgent(world, 'db1', {
       heartbeatIntervalMs: 500,
-      timeouts: {
-        localPeriodMs: 20,
-        localTimeoutMs: 50,
-        localTimeoutFinalMs: 20,
-        remoteTimeoutMs: 50,
-        nodeTimeoutMs: 5000,
-      },
+      timeouts: fastTimeouts(5000),
     });
     await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
     // Act: the store stops answering renewals (a blip: requests hang).
@@ -673,13 +666,7 @@ describe('agent: following the goal', () => {
     world.facts = primaryFacts;
     startAgent(world, 'db1', {
       heartbeatIntervalMs: 20_000,
-      timeouts: {
-        localPeriodMs: 20,
-        localTimeoutMs: 50,
-        localTimeoutFinalMs: 20,
-        remoteTimeoutMs: 50,
-        nodeTimeoutMs: 60_000,
-      },
+      timeouts: fastTimeouts(60_000),
     });
     await pollUntil('a first renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
     const beatsBefore = world.beats.length;
