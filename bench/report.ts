@@ -152,6 +152,36 @@ export function goalVerdict(name: Case, summary: Summary): string {
   return `${medianMet && p95Met ? 'met' : 'NOT met'} (${target})`;
 }
 
+/** The figures a reader wants first: median write unavailability per case, side by side, with ratios. */
+export function headline(results: BenchResults): string[] {
+  const ours = results.modes.find((mode) => mode.mode === 'async') ?? results.modes[0];
+  if (!ours) return [];
+  const peers = results.peers.filter((peer) => peer.runs.some((run) => run.mode === ours.mode));
+  const median = (runs: readonly RunResult[], which: Case) =>
+    caseSummary(runs.filter((run) => run.case === which)).medianMs;
+  const lines = [
+    `| median write unavailability (${ours.mode}) | pgfailover | ${peers.map((peer) => peer.name).join(' | ')} |`,
+    `| --- | ---: | ${peers.map(() => '---:').join(' | ')} |`,
+  ];
+  for (const which of results.options.cases) {
+    const mine = median(ours.runs, which);
+    const cells = peers.map((peer) => {
+      const theirs = median(peer.runs, which);
+      return theirs === null
+        ? '-'
+        : `${fmt(theirs)}${mine !== null && theirs > 0 ? ` (×${(mine / theirs).toFixed(2)})` : ''}`;
+    });
+    lines.push(`| ${which} | ${fmt(mine)} | ${cells.join(' | ')} |`);
+  }
+  const trials = results.modes.flatMap((mode) => mode.trials);
+  if (trials.length)
+    lines.push(
+      '',
+      `False failovers: ${trials.filter((trial) => trial.promoted).length} promotions in ${trials.length} stalls and blips of ${results.options.stallMs} ms; longest write gap ${fmt(Math.max(...trials.map((trial) => trial.longestWriteGapMs)))}.`,
+    );
+  return lines;
+}
+
 export function markdownReport(
   results: BenchResults,
   pictures: { timeline: Record<string, string>; chart: string },
@@ -183,6 +213,10 @@ export function markdownReport(
     '100 ms takes 100 ms off both; the goal of a 3.0 s median would leave a 2 s blip about 0.1 s of slack, so the',
     'defaults keep the blip rule (docs/failover.md has the argument). The cost figures below are for these fast',
     'defaults: evaluating every 250 ms and renewing 2.5 times a second is most of the DynamoDB bill.',
+    '',
+    '## Headline',
+    '',
+    ...headline(results),
     '',
     '## Failover time',
     '',

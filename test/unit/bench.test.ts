@@ -161,6 +161,13 @@ describe('bench report', () => {
     );
   });
 
+  it('puts the medians side by side with the ratio to each peer first', () => {
+    const top = markdownReport(results, { timeline: {}, chart: 'c.svg' });
+    expect(top).toContain('| median write unavailability (async) | pgfailover | Patroni defaults |');
+    expect(top).toContain('| kill-primary-db | 0.85 s | 25.00 s (×0.03) |');
+    expect(top).toContain('False failovers: 0 promotions in 1 stalls and blips of 2000 ms; longest write gap 2.10 s.');
+  });
+
   it('draws each milestone at its median time and a bar per case', () => {
     expect(medianTimeline(mode.runs.slice(0, 2)).promotedMs).toBe(450);
     const svg = timelineSvg(mode);
