@@ -113,7 +113,13 @@ const memory: ConstructorParameters<typeof Evaluator>[0]['store'] = {
     };
     return later(fresh);
   },
-  writeCluster: async () => void writes++,
+  // A decision is kept, as the table would keep it, so that it is not made again every round.
+  writeCluster: async (record) => {
+    writes++;
+    const snapshot = snapshots.get(record.cluster);
+    if (snapshot) snapshots.set(record.cluster, { ...snapshot, cluster: record });
+    return later(undefined);
+  },
   recordAddressHolder: async () => void writes++,
   recordNodeStopped: async () => void writes++,
   appendHistory: async () => void writes++,
