@@ -2,9 +2,9 @@
 // connection time, as a real server does when it is full (SQLSTATE 53300) or starting up (57P03). A
 // full primary is alive and serving: it must never be called DOWN, which would fail it over.
 
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkReachable, probeDatabase } from '../../agent/database-probe.ts';
+import { checkReachable, probeDatabase, watchConnection } from '../../agent/database-probe.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type ProbeOutcome } from '../../core/local-health.ts';
 
 /** Answers every startup message with an ErrorResponse carrying `code`, as the postmaster does. */
@@ -27,6 +27,27 @@ async function refusingServer(code: string, message: string): Promise<Server> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return server;
+}
+
+/** Lets every client in (AuthenticationOk, ReadyForQuery) and keeps it connected; `drop()` closes them all. */
+async function acceptingServer(): Promise<{ server: Server; drop: () => void; connected: () => number }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('data', () => {
+      const authOk = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0]);
+      const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+      socket.write(Buffer.concat([authOk, ready]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    server,
+    // As a postmaster that dies: the kernel of a live host closes its connections at once.
+    drop: () => sockets.forEach((socket) => socket.destroy()),
+    connected: () => [...sockets].filter((socket) => !socket.destroyed).length,
+  };
 }
 
 let server: Server | undefined;
@@ -67,5 +88,43 @@ describe('database probe', () => {
     const result = await probeDatabase(target(port), 2000);
     expect(result.kind).toBe('failed');
     expect((await checkReachable(target(port), 2000)).kind).toBe('failed');
+  });
+
+  it('a watched connection says so the moment the server closes it, and not before', async () => {
+    // Prepare
+    const accepting = await acceptingServer();
+    server = accepting.server;
+    const port = (server.address() as AddressInfo).port;
+    const stop = new AbortController();
+    let settled = false;
+    // Act
+    const watching = watchConnection(target(port), 2000, stop.signal).finally(() => (settled = true));
+    const deadline = Date.now() + 5000;
+    while (accepting.connected() === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(settled).toBe(false);
+    accepting.drop();
+    // Assess
+    await expect(watching).resolves.toBe(true);
+  });
+
+  it('a watch that cannot connect, or is stopped, says it saw no break', async () => {
+    // Prepare: a port nothing listens on, and a live server for the stopped watch.
+    const closed = await acceptingServer();
+    const closedPort = (closed.server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.server.close(() => resolve()));
+    const accepting = await acceptingServer();
+    server = accepting.server;
+    const stop = new AbortController();
+    // Act
+    const refused = await watchConnection(target(closedPort), 2000, stop.signal);
+    const watching = watchConnection(target((server.address() as AddressInfo).port), 2000, stop.signal);
+    const deadline = Date.now() + 5000;
+    while (accepting.connected() === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    stop.abort();
+    // Assess
+    expect(refused).toBe(false);
+    await expect(watching).resolves.toBe(false);
   });
 });
