@@ -11,10 +11,20 @@ import { BUNDLE } from '../../infra/bundle-options.ts';
 import { PgFailover, type PgFailoverProps } from '../../infra/pgfailover.ts';
 import { PgFailoverStateTable } from '../../infra/state-table.ts';
 
+
+/**
+ * An app that skips bundling the Lambdas' code (CDK's own context switch): the templates are the same, and
+ * esbuild runs synchronously in the test worker, which on a loaded two-core machine could keep the worker
+ * from answering vitest's runner within its fixed 60 s (a green run that exits 1).
+ */
+function testApp(): App {
+  return new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+}
+
 describe('state table construct', () => {
   it('keys by cluster and sk, on demand, with recovery, deletion protection, encryption and TTL on the history', () => {
     // Prepare
-    const stack = new Stack(new App(), 'Test');
+    const stack = new Stack(testApp(), 'Test');
     // Act
     new PgFailoverStateTable(stack, 'State');
     // Assess
@@ -36,7 +46,7 @@ describe('state table construct', () => {
 
   it('takes provisioned capacity when the deployment names it', () => {
     // Prepare
-    const stack = new Stack(new App(), 'Test');
+    const stack = new Stack(testApp(), 'Test');
     // Act
     new PgFailoverStateTable(stack, 'State', { capacity: { readUnits: 12, writeUnits: 6 } });
     // Assess
@@ -50,7 +60,7 @@ describe('state table construct', () => {
 
 describe('PgFailover construct', () => {
   const synth = (props: Partial<PgFailoverProps> = {}) => {
-    const stack = new Stack(new App(), 'Test', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const stack = new Stack(testApp(), 'Test', { env: { account: '111122223333', region: 'eu-west-1' } });
     new PgFailover(stack, 'PgFailover', { clusters: ['prod', 'reporting'], ...props });
     return Template.fromStack(stack);
   };
@@ -232,7 +242,7 @@ describe('PgFailover construct', () => {
   });
 
   it('refuses a deployment without clusters', () => {
-    expect(() => new PgFailover(new Stack(new App(), 'Empty'), 'PgFailover', { clusters: [] })).toThrow(
+    expect(() => new PgFailover(new Stack(testApp(), 'Empty'), 'PgFailover', { clusters: [] })).toThrow(
       /at least one cluster/,
     );
   });
@@ -286,7 +296,7 @@ describe('Lambda bundles', () => {
 describe('cdk-nag', () => {
   it('passes the AwsSolutions pack, each suppression with a written reason', () => {
     // Prepare: everything switched on.
-    const app = new App();
+    const app = testApp();
     const stack = new Stack(app, 'Nag', { env: { account: '111122223333', region: 'eu-west-1' } });
     new PgFailover(stack, 'PgFailover', {
       clusters: ['prod'],
