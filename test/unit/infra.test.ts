@@ -11,7 +11,6 @@ import { BUNDLE } from '../../infra/bundle-options.ts';
 import { PgFailover, type PgFailoverProps } from '../../infra/pgfailover.ts';
 import { PgFailoverStateTable } from '../../infra/state-table.ts';
 
-
 /**
  * An app that skips bundling the Lambdas' code (CDK's own context switch): the templates are the same, and
  * esbuild runs synchronously in the test worker, which on a loaded two-core machine could keep the worker
