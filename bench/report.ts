@@ -39,10 +39,28 @@ export function caseSummary(runs: readonly RunResult[]): Summary {
   return summarize(runs.map((run) => run.writeUnavailableMs));
 }
 
+/** `items` grouped by `key`, groups in the order their first item came. */
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return groups;
+}
+
 function byCase(mode: ModeResults): Map<Case, RunResult[]> {
-  const cases = new Map<Case, RunResult[]>();
-  for (const run of mode.runs) cases.set(run.case, [...(cases.get(run.case) ?? []), run]);
-  return cases;
+  return groupBy(mode.runs, (run) => run.case);
+}
+
+/** The time axis under a chart, a tick a second, and the closing tag. */
+function closeWithTimeAxis(
+  parts: string[],
+  span: { left: number; right: number; height: number; longestMs: number; scale: (ms: number) => number },
+): string {
+  const axisY = span.height - 20;
+  parts.push(`<line x1="${span.left}" y1="${axisY}" x2="${span.right}" y2="${axisY}" stroke="#333"/>`);
+  for (let ms = 0; ms <= span.longestMs; ms += 1000)
+    parts.push(`<text x="${span.scale(ms) - 6}" y="${axisY + 14}">${ms / 1000} s</text>`);
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
 }
 
 /** Median time of each milestone after the fault, over the runs that reached it. */
@@ -86,12 +104,7 @@ export function timelineSvg(mode: ModeResults): string {
       parts.push(`<text x="${x + 2}" y="${y + 34 + (m % 2) * 11}" fill="${colors[m]}">${label}</text>`);
     });
   });
-  const axisY = height - 20;
-  parts.push(`<line x1="${left}" y1="${axisY}" x2="${width - 20}" y2="${axisY}" stroke="#333"/>`);
-  for (let ms = 0; ms <= longest; ms += 1000)
-    parts.push(`<text x="${scale(ms) - 6}" y="${axisY + 14}">${ms / 1000} s</text>`);
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
+  return closeWithTimeAxis(parts, { left, right: width - 20, height, longestMs: longest, scale });
 }
 
 /** Median write unavailability per case and mode, with the p95 as a whisker. */
@@ -101,10 +114,8 @@ export function unavailabilitySvg(results: BenchResults): string {
     for (const [name, runs] of byCase(mode))
       rows.push({ label: `pgfailover ${name} (${mode.mode})`, summary: caseSummary(runs) });
   for (const peer of results.peers) {
-    const cases = new Map<string, RunResult[]>();
-    for (const run of peer.runs)
-      cases.set(`${run.case} (${run.mode})`, [...(cases.get(`${run.case} (${run.mode})`) ?? []), run]);
-    for (const [label, runs] of cases) rows.push({ label: `${peer.name} ${label}`, summary: caseSummary(runs) });
+    for (const [label, runs] of groupBy(peer.runs, (run) => `${run.case} (${run.mode})`))
+      rows.push({ label: `${peer.name} ${label}`, summary: caseSummary(runs) });
   }
   const width = 760;
   const left = 300;
@@ -129,12 +140,7 @@ export function unavailabilitySvg(results: BenchResults): string {
       );
     parts.push(`<text x="${scale(row.summary.p95Ms ?? medianMs) + 4}" y="${y + 13}">${fmt(medianMs)}</text>`);
   });
-  const axisY = height - 20;
-  parts.push(`<line x1="${left}" y1="${axisY}" x2="${width - 80}" y2="${axisY}" stroke="#333"/>`);
-  for (let ms = 0; ms <= longest; ms += 1000)
-    parts.push(`<text x="${scale(ms) - 6}" y="${axisY + 14}">${ms / 1000} s</text>`);
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
+  return closeWithTimeAxis(parts, { left, right: width - 80, height, longestMs: longest, scale });
 }
 
 const GOALS: Partial<Record<Case, { medianMs: number; p95Ms?: number }>> = {
@@ -242,10 +248,7 @@ export function markdownReport(
       '| ------ | -------- | ---- | ---- | ---: | -----: | --: | --: | --------------: | ----: |',
     );
     for (const peer of results.peers) {
-      const cases = new Map<string, RunResult[]>();
-      for (const run of peer.runs)
-        cases.set(`${run.mode} ${run.case}`, [...(cases.get(`${run.mode} ${run.case}`) ?? []), run]);
-      for (const runs of cases.values()) {
+      for (const runs of groupBy(peer.runs, (run) => `${run.mode} ${run.case}`).values()) {
         const first = runs[0] as RunResult;
         const summary = caseSummary(runs);
         const ours = results.modes
@@ -275,9 +278,7 @@ export function markdownReport(
   lines.push('| Mode | Trial | Trials | Promotions | Longest write gap |');
   lines.push('| ---- | ----- | -----: | ---------: | ----------------: |');
   for (const mode of results.modes) {
-    const kinds = new Map<string, typeof mode.trials>();
-    for (const trial of mode.trials) kinds.set(trial.trial, [...(kinds.get(trial.trial) ?? []), trial]);
-    for (const [kind, trials] of kinds)
+    for (const [kind, trials] of groupBy(mode.trials, (trial) => trial.trial))
       lines.push(
         `| ${mode.mode} | ${kind} ${results.options.stallMs} ms | ${trials.length} | ${trials.filter((t) => t.promoted).length} | ${fmt(Math.max(...trials.map((t) => t.longestWriteGapMs)))} |`,
       );

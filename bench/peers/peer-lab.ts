@@ -94,12 +94,6 @@ export async function partition(lab: PeerLab, member: string): Promise<void> {
   await cut(lab.target, member, 'peers');
 }
 
-export async function blip(lab: PeerLab, member: string, ms: number): Promise<void> {
-  await cut(lab.target, member, 'all');
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  await heal(lab.target, member);
-}
-
 export async function healAll(lab: PeerLab): Promise<void> {
   await heal(lab.target);
 }

@@ -7,7 +7,6 @@ import { longestGap } from '../../cli/local/drill.ts';
 import { waitFor } from '../../cli/local/processes.ts';
 import type { Case, RunResult } from '../run.ts';
 import {
-  blip,
   createPeerLab,
   destroyPeerLab,
   healAll,
@@ -174,5 +173,3 @@ async function oneRun(
     },
   };
 }
-
-export { blip };

@@ -661,7 +661,7 @@ describe('agent: following the goal', () => {
   });
 
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {
-    // Prepare: heartbeats every 20 s, so only a renewal (every 500 ms) can bring the new goal in time.
+    // Prepare: heartbeats every 20 s, so only a renewal (every 400 ms) can bring the new goal in time.
     const world = new FakeWorld();
     world.facts = primaryFacts;
     startAgent(world, 'db1', {
