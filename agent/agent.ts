@@ -45,7 +45,7 @@ import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { HookName, HookResult, HookRun } from './hooks.ts';
 import type { Readiness } from './readiness.ts';
-import type { RejoinOutcome } from './rejoin.ts';
+import { describeRejoin, type RejoinOutcome } from './rejoin.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
 
 /** The part of the state store the agent uses. */
@@ -85,6 +85,8 @@ export interface NodeOps {
   conninfoFor(address: string): string;
   /** standby.signal is in the data directory: whatever restarts the server brings it back as a standby. */
   markedStandby(): boolean;
+  /** Someone (pgfailover rejoin, local heal) holds the data directory's rejoin lock. */
+  rejoinUnderWay(): boolean;
   /**
    * Planned switchover: stop cleanly (every byte reaches the connected standbys first), restart as a
    * standby of `primaryConninfo`; returns the WAL position the server stopped at.
@@ -739,6 +741,7 @@ export class Agent {
       },
       primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
       markedStandby: config.role === 'witness' ? true : ops.markedStandby(),
+      rejoinUnderWay: config.role === 'witness' ? false : ops.rejoinUnderWay(),
       primaryAnswers: this.checkedPrimary === goal?.primaryNodeId && this.primaryHealth.status === 'UP',
       leaseRemainingMs: this.leaseValidUntilMonoMs - clock.monotonicMs(),
       selfFenceEnabled: config.stopIsolatedPrimary && this.firstBeatDone,
@@ -925,10 +928,7 @@ export class Agent {
         if (!primaryAddress) return;
         try {
           const how = await ops.rejoin(primaryAddress);
-          this.report(
-            'rejoined',
-            `a standby of ${goal.primaryNodeId ?? '?'} again, by ${how === 'rewound' ? 'pg_rewind' : 'a fresh base backup'}`,
-          );
+          this.report('rejoined', `a standby of ${goal.primaryNodeId ?? '?'} again, by ${describeRejoin(how)}`);
         } catch (error) {
           this.report(
             'rejoin-failed',

@@ -15,7 +15,7 @@ import {
   type DatabaseTarget,
 } from './database-probe.ts';
 import { runHook } from './hooks.ts';
-import { rejoinAsStandby } from './rejoin.ts';
+import { rejoinAsStandby, rejoinLockHolder } from './rejoin.ts';
 import { dirname, join } from 'node:path';
 import {
   checkpointLocation,
@@ -155,6 +155,9 @@ export function createNodeOps(
     },
     markedStandby() {
       return dataDirectory ? hasStandbySignal(dataDirectory) : true;
+    },
+    rejoinUnderWay() {
+      return dataDirectory ? rejoinLockHolder(dataDirectory) !== undefined : false;
     },
   };
 }

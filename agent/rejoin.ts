@@ -45,7 +45,15 @@ export interface RejoinSpec {
   startWaitSeconds?: number;
 }
 
-export type RejoinOutcome = 'rewound' | 'recloned';
+/** How the node rejoined; when a fresh copy was made, why pg_rewind could not be used (for the DBA). */
+export type RejoinOutcome = { how: 'rewound' } | { how: 'recloned'; whyNotRewound: string };
+
+/** "pg_rewind", or "a fresh base backup (pg_rewind could not: ...)": one wording for the CLI, agent and lab. */
+export function describeRejoin(outcome: RejoinOutcome): string {
+  return outcome.how === 'rewound'
+    ? 'pg_rewind'
+    : `a fresh base backup (pg_rewind could not: ${outcome.whyNotRewound})`;
+}
 
 function saveOwnFiles(dataDirectory: string): Map<string, string> {
   const saved = new Map<string, string>();
@@ -101,17 +109,30 @@ export async function rejoinAsStandby(spec: RejoinSpec): Promise<RejoinOutcome> 
   }
 }
 
+const lockPath = (dataDirectory: string): string => `${dataDirectory.replace(/\/+$/, '')}.rejoin.lock`;
+
+/** The PID of a live process holding the data directory's rejoin lock, if any (a dead holder's does not count). */
+export function rejoinLockHolder(dataDirectory: string): number | undefined {
+  let holder: number;
+  try {
+    holder = Number(readFileSync(lockPath(dataDirectory), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(holder) && holder > 0 && isAlive(holder) ? holder : undefined;
+}
+
 /** `${dataDirectory}.rejoin.lock` holds the PID of the process rejoining; a dead holder's lock is taken over. */
 export function takeRejoinLock(dataDirectory: string): () => void {
-  const lock = `${dataDirectory.replace(/\/+$/, '')}.rejoin.lock`;
+  const lock = lockPath(dataDirectory);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
       return () => rmSync(lock, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(lock, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && isAlive(holder))
+      const holder = rejoinLockHolder(dataDirectory);
+      if (holder !== undefined)
         throw new Error(`a rejoin of ${dataDirectory} is already under way (PID ${holder}); wait for it to finish`);
       rmSync(lock, { force: true });
     }
@@ -135,15 +156,23 @@ async function rejoinLocked(spec: RejoinSpec): Promise<RejoinOutcome> {
     await restoreOwnFiles(dataDirectory, own);
     await writeStandbyFiles(dataDirectory, spec.followConninfo);
     // A rewound standby that cannot reach a consistent state soon will not: copy afresh instead.
-    await startServer(dataDirectory, spec.logFile, spec.netns, spec.startWaitSeconds ?? 20);
-    return 'rewound';
-  } catch {
+    await startServer(dataDirectory, spec.logFile, spec.netns, spec.startWaitSeconds ?? 20).catch((error: unknown) => {
+      throw new Error(`the rewound server did not start: ${errorText(error)}`);
+    });
+    return { how: 'rewound' };
+  } catch (error) {
     // Could not rewind (no common history, missing WAL, no wal_log_hints), or it would not start.
     killServer(dataDirectory);
     await waitUntilStopped(dataDirectory, 10_000);
     await copyAfresh(spec, own);
-    return 'recloned';
+    return { how: 'recloned', whyNotRewound: errorText(error) };
   }
+}
+
+function errorText(error: unknown): string {
+  // pg_ctl and pg_rewind print several lines; the last ones say what went wrong.
+  const text = (error instanceof Error ? error.message : String(error)).trim().split('\n').slice(-3).join(' / ');
+  return text.length > 400 ? `...${text.slice(-400)}` : text;
 }
 
 /**

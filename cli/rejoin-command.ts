@@ -4,6 +4,7 @@
 
 import type { Command } from 'commander';
 import { createNodeOps } from '../agent/node-ops.ts';
+import { describeRejoin } from '../agent/rejoin.ts';
 import { isAlive, postmasterPid, stopServer } from '../agent/server-control.ts';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { UsageError } from '../core/errors.ts';
@@ -63,7 +64,7 @@ export function addRejoinCommand(program: Command): void {
       }
       const startedMs = Date.now();
       const how = await createNodeOps(config, undefined).rejoin(primaryAddress);
-      const what = `${node} rejoined as a standby of ${cluster.primaryNodeId ?? '?'} by ${how === 'rewound' ? 'pg_rewind' : 'a fresh base backup'}`;
+      const what = `${node} rejoined as a standby of ${cluster.primaryNodeId ?? '?'} by ${describeRejoin(how)}`;
       await store.appendHistory(
         historyEntry(
           {

@@ -54,6 +54,11 @@ export interface AgentView {
   primaryAddress: string | null;
   /** standby.signal is in the data directory. */
   markedStandby: boolean;
+  /**
+   * A rejoin (pgfailover rejoin, local heal, or this agent's own) holds the data directory's rejoin lock: it
+   * takes standby.signal away for pg_rewind's crash recovery, which refuses one, and puts it back itself.
+   */
+  rejoinUnderWay: boolean;
   /** This agent's own remote check finds the goal's primary database answering. */
   primaryAnswers: boolean;
   /** The lease this node holds, on its monotonic clock: ms left, or null when it holds none. */
@@ -164,6 +169,14 @@ export const AGENT_RULES: AgentRule[] = [
     step: 'fence',
     reason: (v) =>
       `${v.goal?.primaryNodeId ?? '?'} is the primary of term ${v.goal?.term ?? '?'}; this writable database must stop and return only as its standby`,
+  },
+  {
+    // After second-primary (a rejoin never leaves a writable server), before down-not-marked: writing
+    // standby.signal under a running pg_rewind makes its crash recovery fail and the rejoin copy afresh.
+    id: 'rejoin-under-way',
+    when: (v) => v.rejoinUnderWay,
+    step: null,
+    reason: () => 'a rejoin of this database is under way: its data directory is left to it',
   },
   {
     id: 'down-not-marked',

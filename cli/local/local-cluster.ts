@@ -8,7 +8,7 @@
 // namespace and an IP of its own and faults are real dropped packets; and the loopback fallback, where
 // the controller's TCP forwarders stand in for links and the cluster address (and cuts close sockets).
 
-import { rejoinAsStandby } from '../../agent/rejoin.ts';
+import { rejoinAsStandby, type RejoinOutcome } from '../../agent/rejoin.ts';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -592,11 +592,7 @@ export function restartAgent(dir: string, name: string): number {
  * hand there): pg_rewind from the new primary (which runs crash recovery on the old data first), or,
  * when the history cannot be rewound, a fresh base backup; then it starts in its namespace.
  */
-export async function rejoinNode(
-  dir: string,
-  name: string,
-  primaryName: string,
-): Promise<'running' | 'rewound' | 'recloned'> {
+export async function rejoinNode(dir: string, name: string, primaryName: string): Promise<'running' | RejoinOutcome> {
   const state = readLocalState(dir);
   const node = state.nodes.find((candidate) => candidate.name === name);
   const primary = state.nodes.find((candidate) => candidate.name === primaryName);

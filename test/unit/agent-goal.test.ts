@@ -107,11 +107,12 @@ class FakeWorld {
     },
     conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
     markedStandby: () => this.marked,
+    rejoinUnderWay: () => false,
     rejoin: async (address) => {
       this.calls.push(`rejoin:${address}`);
       this.dbUp = true;
       this.facts = { ...standbyFacts, upstream: address };
-      return 'rewound';
+      return { how: 'rewound' } as const;
     },
     holdAddress: async (ip, hold) => void this.calls.push(`${hold ? 'up' : 'down'}:${ip}`),
     demote: async () => {

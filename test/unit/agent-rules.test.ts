@@ -34,6 +34,7 @@ function standbyView(): AgentView {
     db: { status: 'UP', writable: false, inRecovery: true, upstream: '10.0.1.10:5432' },
     primaryAddress: '10.0.1.10:5432',
     markedStandby: true,
+    rejoinUnderWay: false,
     primaryAnswers: true,
     leaseRemainingMs: -1000,
     selfFenceEnabled: true,
@@ -186,6 +187,18 @@ describe('the agent rule table', () => {
     [
       'a writable node that is not the primary of the term: fences itself',
       [newPrimaryDb3, db({ writable: true, inRecovery: false }), set({ leaseRemainingMs: 2500 })],
+      'second-primary',
+      'fence',
+    ],
+    [
+      'a down node whose standby.signal a running rejoin took away (for pg_rewind): left to the rejoin',
+      [newPrimaryDb3, db({ status: 'DOWN', inRecovery: false }), set({ markedStandby: false, rejoinUnderWay: true })],
+      'rejoin-under-way',
+      null,
+    ],
+    [
+      'a writable node is fenced even if a rejoin lock is held (a rejoin never leaves a writable server)',
+      [newPrimaryDb3, db({ writable: true, inRecovery: false }), set({ leaseRemainingMs: 2500, rejoinUnderWay: true })],
       'second-primary',
       'fence',
     ],

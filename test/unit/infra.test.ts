@@ -6,10 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLE } from '../../infra/bundle-options.ts';
 import { PgFailover, type PgFailoverProps } from '../../infra/pgfailover.ts';
 import { PgFailoverStateTable } from '../../infra/state-table.ts';
+
+const outRoot = mkdtempSync(join(tmpdir(), 'pgfailover-infra-test-'));
+afterAll(() => rmSync(outRoot, { recursive: true, force: true }));
 
 /**
  * An app that skips bundling the Lambdas' code (CDK's own context switch): the templates are the same, and
@@ -17,8 +20,10 @@ import { PgFailoverStateTable } from '../../infra/state-table.ts';
  * from answering vitest's runner within its fixed 60 s (a green run that exits 1).
  */
 function testApp(): App {
-  return new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  // An outdir of our own, removed after the file: without one CDK leaves a cdk.out* directory in /tmp per app.
+  return new App({ outdir: mkdtempSync(join(outRoot, 'app-')), context: { 'aws:cdk:bundling-stacks': [] } });
 }
+
 
 describe('state table construct', () => {
   it('keys by cluster and sk, on demand, with recovery, deletion protection, encryption and TTL on the history', () => {

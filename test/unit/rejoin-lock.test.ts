@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { takeRejoinLock } from '../../agent/rejoin.ts';
+import { rejoinLockHolder, takeRejoinLock } from '../../agent/rejoin.ts';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -22,7 +22,9 @@ describe('rejoin lock', () => {
     const second = () => takeRejoinLock(data);
     // Assess
     expect(second).toThrow(/a rejoin of .* is already under way \(PID \d+\); wait for it to finish/);
+    expect(rejoinLockHolder(data)).toBe(process.pid);
     release();
+    expect(rejoinLockHolder(data)).toBeUndefined();
     expect(existsSync(`${data}.rejoin.lock`)).toBe(false);
     takeRejoinLock(data)();
   });
@@ -31,6 +33,7 @@ describe('rejoin lock', () => {
     // Prepare: a PID far above any pid_max leaves no process behind it.
     const data = dataDirectory();
     writeFileSync(`${data}.rejoin.lock`, '99999999\n');
+    expect(rejoinLockHolder(data)).toBeUndefined();
     // Act
     const release = takeRejoinLock(data);
     // Assess
