@@ -128,6 +128,18 @@ export interface ProgressStore {
 
 /** Heartbeat interval while a failure is suspected or a failover is under way. */
 const BUSY_HEARTBEAT_MS = 100;
+/**
+ * Local check interval while a role change is under way: a switchover waits on the candidate's reported
+ * replay position reaching the old primary's stop position, and a report is only as fresh as the last check.
+ */
+const BUSY_CHECK_MS = 100;
+/**
+ * How often a peer checks the recorded primary's database (at most; localPeriodMs if shorter). A silent
+ * primary gets a DOWN vote one check period + remoteTimeoutMs + localTimeoutFinalMs after it went quiet;
+ * the failover needs every peer's vote, so twice a second brings the slowest vote in well before the lease
+ * (3 s) runs out, and confirming adds nothing to a node-crash failover. Each check is one connection.
+ */
+const REMOTE_CHECK_PERIOD_MS = 500;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /** How often the primary checks whether its lease is about to run out. */
@@ -280,7 +292,11 @@ export class Agent {
       if (previous.status !== this.health.status) this.wakeHeartbeat.wake();
       if (!this.health.finalCheckDue) markChecked();
       // The final check follows a failed one at once, as EFM does; otherwise wait a period.
-      if (!this.health.finalCheckDue) await this.pause(timeouts.localPeriodMs, this.wakeCheck);
+      if (!this.health.finalCheckDue)
+        await this.pause(
+          this.roleChangeUnderWay() ? Math.min(timeouts.localPeriodMs, BUSY_CHECK_MS) : timeouts.localPeriodMs,
+          this.wakeCheck,
+        );
     }
   }
 
@@ -314,7 +330,7 @@ export class Agent {
       if (!primaryId || !address) {
         this.checkedPrimary = null;
         this.primaryHealth = INITIAL_HEALTH;
-        await this.pause(timeouts.localPeriodMs);
+        await this.pause(Math.min(timeouts.localPeriodMs, REMOTE_CHECK_PERIOD_MS));
         continue;
       }
       if (primaryId !== this.checkedPrimary) {
@@ -332,7 +348,8 @@ export class Agent {
         });
         this.wakeHeartbeat.wake();
       }
-      if (!this.primaryHealth.finalCheckDue) await this.pause(timeouts.localPeriodMs, this.wakePrimaryCheck);
+      if (!this.primaryHealth.finalCheckDue)
+        await this.pause(Math.min(timeouts.localPeriodMs, REMOTE_CHECK_PERIOD_MS), this.wakePrimaryCheck);
     }
   }
 
@@ -370,9 +387,7 @@ export class Agent {
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
       // more often: the next step of a failover waits on this node reading it.
-      const busy =
-        (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') ||
-        (this.goal !== undefined && this.goal.phase !== 'steady' && this.goal.phase !== 'halted');
+      const busy = (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') || this.roleChangeUnderWay();
       const steadyDelay = busy ? Math.min(interval, BUSY_HEARTBEAT_MS) : interval;
       const delay =
         this.storeFailures === 0
@@ -429,8 +444,16 @@ export class Agent {
       );
     // A new primary (or an agent that just learned it is one) renews at once, not a tick later.
     if (cluster.term !== this.term || cluster.primaryNodeId !== this.goal?.primaryNodeId) this.wakeLease.wake();
+    const wasUnderWay = this.roleChangeUnderWay();
     this.term = cluster.term;
     this.goal = cluster;
+    // A role change just began: check the local database now and then often (BUSY_CHECK_MS).
+    if (!wasUnderWay && this.roleChangeUnderWay()) this.wakeCheck.wake();
+  }
+
+  /** A switchover or failover is in progress in the newest goal. */
+  private roleChangeUnderWay(): boolean {
+    return this.goal !== undefined && this.goal.phase !== 'steady' && this.goal.phase !== 'halted';
   }
 
   private writable(): boolean {

@@ -17,6 +17,7 @@ import { markdownReport, timelineSvg, unavailabilitySvg, type BenchResults } fro
 import { CASES, MODES, runMode, type Case, type Mode } from './run.ts';
 import { PATRONI_AGGRESSIVE, PATRONI_DEFAULTS, patroniSystem } from './peers/patroni.ts';
 import { runPeer, type PeerSystem } from './peers/peer-run.ts';
+import { pgAutoFailoverSystem } from './peers/pg-auto-failover.ts';
 import type { PeerLab } from './peers/peer-lab.ts';
 import { ensurePeerPackages } from './peers/packages.ts';
 
@@ -24,6 +25,7 @@ import { ensurePeerPackages } from './peers/packages.ts';
 const PEERS: Record<string, (lab: PeerLab, synchronous: boolean) => PeerSystem> = {
   'patroni-defaults': (lab, synchronous) => patroniSystem(lab, PATRONI_DEFAULTS, synchronous),
   'patroni-tuned': (lab, synchronous) => patroniSystem(lab, PATRONI_AGGRESSIVE, synchronous),
+  'pg-auto-failover': (lab, synchronous) => pgAutoFailoverSystem(lab, synchronous),
 };
 const PEER_NAMES = Object.keys(PEERS);
 

@@ -12,9 +12,9 @@ import { clusterNameSchema, describeIssues, nodeIdSchema, type Timeouts } from '
  * - localPeriodMs 1000: the database is checked every second.
  * - localTimeoutMs 2000 + localTimeoutFinalMs 1000: a database that hangs is declared DOWN after at most
  *   about 3 s; one that refuses connections after two failed checks back to back (well under a second).
- * - remoteTimeoutMs 1000: how long a peer waits on the primary's database when it checks it (then one final
- *   check of localTimeoutFinalMs): inside a region a connection answers in milliseconds, and a vote that
- *   comes too early cannot promote anyone while the primary still holds its lease.
+ * - remoteTimeoutMs 1000: how long a peer waits on the primary's database when it checks it, twice a second
+ *   (then one final check of localTimeoutFinalMs): inside a region a connection answers in milliseconds, and
+ *   a vote that comes too early cannot promote anyone while the primary still holds its lease.
  * - nodeTimeoutMs 5000: five missed heartbeats; EC2 network hiccups of a second or two cause nothing.
  */
 export const DEFAULT_TIMEOUTS: Timeouts = {

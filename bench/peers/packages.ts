@@ -4,7 +4,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const PACKAGES: Record<string, string> = { patroni: 'patroni', etcd: 'etcd-server', patronictl: 'patroni' };
+const PACKAGES: Record<string, string> = {
+  patroni: 'patroni',
+  etcd: 'etcd-server',
+  patronictl: 'patroni',
+  pg_autoctl: 'postgresql-15-auto-failover',
+};
 
 export async function ensurePeerPackages(progress: (line: string) => void): Promise<void> {
   const missing = new Set<string>();

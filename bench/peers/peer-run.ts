@@ -143,7 +143,15 @@ async function oneRun(
   ).catch(() => undefined);
   const endedAtMs = Date.now();
   await writer.stop();
-  const finalLeader = (await system.primary()) ?? newLeader;
+  // A manager may be between states right after the fault (pg_auto_failover restarting a crashed server in
+  // place): ask for its primary until it names one, boundedly, before reading the rows back.
+  const finalLeader =
+    (await waitFor(
+      'the peer to name its primary',
+      () => system.primary().then((p) => p ?? undefined),
+      30_000,
+      500,
+    ).catch(() => null)) ?? newLeader;
   const rows = finalLeader
     ? await system.query(finalLeader, `SELECT id FROM ${TABLE}`).catch(() => undefined)
     : undefined;

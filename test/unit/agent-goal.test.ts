@@ -76,11 +76,18 @@ class FakeWorld {
   renewAttempts = 0;
   renewHangs = false;
 
+  probes = 0;
+  peerChecks = 0;
+
   ops: NodeOps = {
-    probe: async (): Promise<ProbeResult> =>
-      this.dbUp ? { kind: 'ok', facts: this.facts } : { kind: 'failed', reason: 'connection refused' },
-    checkPeer: async (address) =>
-      this.answering.includes(address) ? { kind: 'ok' } : { kind: 'failed', reason: 'connection refused' },
+    probe: async (): Promise<ProbeResult> => {
+      this.probes++;
+      return this.dbUp ? { kind: 'ok', facts: this.facts } : { kind: 'failed', reason: 'connection refused' };
+    },
+    checkPeer: async (address) => {
+      this.peerChecks++;
+      return this.answering.includes(address) ? { kind: 'ok' } : { kind: 'failed', reason: 'connection refused' };
+    },
     promote: async () => {
       this.calls.push('promote');
       this.facts = primaryFacts;
@@ -659,6 +666,38 @@ describe('agent: following the goal', () => {
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     expect(world.lastBeat()?.action).toEqual({ term: 1, step: 'demoted', detail: '0/5000000' });
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
+  });
+
+  it('as the switchover candidate: checks its database at once and then often, so its replay position is fresh', async () => {
+    // Prepare: local checks once a minute; heartbeats every 50 ms read the goal.
+    const world = new FakeWorld();
+    startAgent(world, 'db2', { timeouts: { ...fastTimeouts(120_000), localPeriodMs: 60_000 } });
+    await pollUntil('a first beat', () => (world.beats.length > 0 ? true : undefined), 5000, 10);
+    const probesBefore = world.probes;
+    // Act: the evaluator starts a switchover to db2.
+    world.record = {
+      ...world.record,
+      version: world.record.version + 1,
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+    };
+    // Assess: several checks long before the minute is up.
+    await pollUntil(
+      'checks during the switchover',
+      () => (world.probes >= probesBefore + 3 ? true : undefined),
+      5000,
+      10,
+    );
+  });
+
+  it('as a standby: checks the primary twice a second even when its own database is checked once a minute', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    // Act
+    startAgent(world, 'db2', { timeouts: { ...fastTimeouts(120_000), localPeriodMs: 60_000 } });
+    // Assess: a silent primary's vote must not wait for the slow local period.
+    await pollUntil('three checks of the primary', () => (world.peerChecks >= 3 ? true : undefined), 5000, 10);
+    expect(world.probes).toBeLessThanOrEqual(2);
   });
 
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {

@@ -24,7 +24,6 @@ function testApp(): App {
   return new App({ outdir: mkdtempSync(join(outRoot, 'app-')), context: { 'aws:cdk:bundling-stacks': [] } });
 }
 
-
 describe('state table construct', () => {
   it('keys by cluster and sk, on demand, with recovery, deletion protection, encryption and TTL on the history', () => {
     // Prepare
