@@ -10,6 +10,7 @@ import type { NodeOps } from './agent.ts';
 import {
   checkReachable,
   probeDatabase,
+  promoteServer,
   runStatements,
   watchConnection,
   type DatabaseTarget,
@@ -79,14 +80,14 @@ export function createNodeOps(
       : undefined,
     checkPeer(address, timeoutMs) {
       const { host, port } = parseNodeAddress(address);
-      // Credentials only matter for telling "refused" from "no answer"; a witness has none and uses ''.
+      // Credentials only matter for telling "refused" from "no answer". A witness has none: the server asking
+      // it for a password is the answer (the client then gives up, so the server logs no failed login).
       const base = local ?? { dbname: 'postgres', user: 'pgfailover', password: '', sslmode: 'prefer' as const };
       return checkReachable({ ...base, host, port, password: base.password ?? '' }, timeoutMs);
     },
     async promote() {
-      // pg_promote waits (up to 60 s) until the server accepts writes, and says whether it did.
-      const target = requireLocal('promote');
-      await runStatements(target, ['SELECT pg_promote(true, 60)'], 65_000);
+      // Resolves once the server accepts writes (up to 65 s, as pg_promote's own 60 s wait would).
+      await promoteServer(requireLocal('promote'), 65_000);
     },
     async repoint(primaryConninfo) {
       const target = requireLocal('repoint');

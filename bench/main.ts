@@ -32,10 +32,12 @@ const PEER_NAMES = Object.keys(PEERS);
 const ms = z.number().nullable();
 /** The part of an earlier docs/benchmarks.json that --reuse-peers takes. */
 const earlierPeersSchema = z.object({
+  startedAt: z.string(),
   peers: z.array(
     z.object({
       name: z.string(),
       settings: z.string(),
+      measuredAt: z.string().optional(),
       runs: z.array(
         z.object({
           system: z.string(),
@@ -102,7 +104,10 @@ const program = new Command('bench')
   )
   .option('--peer-runs <n>', 'runs per case for each peer (their failovers take tens of seconds)', count, 3)
   .option('--peer-modes <list>', 'replication modes for the peers, comma-separated', list(MODES, 'mode'), ['async'])
-  .option('--reuse-peers <file>', "take the peers' runs from an earlier results file instead of measuring them again")
+  .option(
+    '--reuse-peers <file>',
+    "add the peers' runs from an earlier results file, for the peers not measured in this run (--peers none: all)",
+  )
   .option('--scale <list>', 'cluster counts for the evaluator measurement (empty: skip)', '1,10,100,1000')
   .option('--out <dir>', 'where the report goes', 'docs')
   .action(
@@ -135,26 +140,33 @@ const program = new Command('bench')
       for (const mode of options.modes) modes.push(await runMode(mode, { ...options, progress }));
 
       const peers: BenchResults['peers'] = [];
-      if (options.reusePeers) {
-        const earlier = earlierPeersSchema.safeParse(JSON.parse(readFileSync(options.reusePeers, 'utf8')));
-        if (!earlier.success) throw new Error(`${options.reusePeers} holds no peer results: ${earlier.error.message}`);
-        peers.push(...earlier.data.peers);
-        progress(`peers: ${peers.length} result sets reused from ${options.reusePeers}`);
-      } else if (options.peers.length) {
+      if (options.peers.length) {
         await ensurePeerPackages(progress);
         for (const peer of options.peers) {
           const make = PEERS[peer];
           if (!make) continue;
-          for (const mode of options.peerModes)
-            peers.push(
-              await runPeer(make, {
-                runs: options.peerRuns,
-                cases: options.cases,
-                synchronous: mode === 'sync',
-                progress,
-              }),
-            );
+          for (const mode of options.peerModes) {
+            const measuredAt = new Date().toISOString();
+            const result = await runPeer(make, {
+              runs: options.peerRuns,
+              cases: options.cases,
+              synchronous: mode === 'sync',
+              progress,
+            });
+            peers.push({ ...result, measuredAt });
+          }
         }
+      }
+      // Peers measured in an earlier run, for those not measured now (their failovers take minutes).
+      if (options.reusePeers) {
+        const earlier = earlierPeersSchema.safeParse(JSON.parse(readFileSync(options.reusePeers, 'utf8')));
+        if (!earlier.success) throw new Error(`${options.reusePeers} holds no peer results: ${earlier.error.message}`);
+        const measured = new Set(peers.map((peer) => peer.name));
+        const reused = earlier.data.peers
+          .filter((peer) => !measured.has(peer.name))
+          .map((peer) => ({ ...peer, measuredAt: peer.measuredAt ?? earlier.data.startedAt }));
+        peers.push(...reused);
+        progress(`peers: ${reused.length} result sets reused from ${options.reusePeers}`);
       }
 
       let evaluatorScale: string | null = null;

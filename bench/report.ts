@@ -11,7 +11,7 @@ export interface BenchResults {
   options: { runs: number; cases: readonly Case[]; modes: readonly Mode[]; trials: number; stallMs: number };
   modes: ModeResults[];
   /** Other failover managers, same cases, writer and faults (bench/peers). */
-  peers: { name: string; settings: string; runs: RunResult[] }[];
+  peers: { name: string; settings: string; runs: RunResult[]; measuredAt?: string }[];
   /** `npm run measure:evaluator`'s table, as printed. */
   evaluatorScale: string | null;
   cost: {
@@ -198,7 +198,9 @@ export function markdownReport(
     `Measured by \`npm run bench\` on ${results.startedAt} (${results.machine}); the raw results are in`,
     "`docs/benchmarks.json`. Every run is a real three-node cluster in the local mode's network lab (PostgreSQL 15,",
     'the agents, the evaluator, dynalite); the fault lands at a random phase of the heartbeat cycle, and one writer',
-    'commits a numbered row every ~10 ms through the cluster address from its own namespace. *Writes unavailable* is',
+    'commits a numbered row every ~10 ms through the cluster address from its own namespace (a broken connection is',
+    'replaced at once; a connection attempt is given up after 150 ms, as a client on the same network can afford).',
+    '*Writes unavailable* is',
     'the longest gap between two acknowledged commits after the fault; *lost rows* are acknowledged commits missing',
     'from the new primary afterwards.',
     '',
@@ -243,6 +245,7 @@ export function markdownReport(
     lines.push(
       'The same cases, writer and faults against other failover managers in a lab of the same shape (three members,',
       'their coordinator on the "AWS side"), measured from the client only. Ratio: pgfailover median / peer median.',
+      `Measured: ${[...new Map(results.peers.map((peer) => [peer.name, peer.measuredAt ?? results.startedAt])).entries()].map(([name, at]) => `${name} on ${at.slice(0, 16).replace('T', ' ')} UTC`).join('; ')}.`,
       '',
       '| System | Settings | Mode | Case | Runs | Median | p95 | Max | Lost rows (max) | Ratio |',
       '| ------ | -------- | ---- | ---- | ---: | -----: | --: | --: | --------------: | ----: |',

@@ -43,6 +43,18 @@ describe('failures that are not failovers, with real PostgreSQL', () => {
 
   it('standby database down, then a standby node down, then the witness down: warnings only', async () => {
     await withLocalCluster({ standbys: 2, witness: true }, async (cluster) => {
+      // Prepare: every peer, the witness (no database credentials) included, sees the live primary answer.
+      const store = connectLocalStore(cluster.state);
+      const votes = await pollUntil(
+        "every peer's check of the primary",
+        async () => {
+          const beats = (await store.readSnapshot(cluster.state.cluster)).heartbeats.filter((b) => b.nodeId !== 'db1');
+          return beats.length === 3 && beats.every((b) => b.primaryCheck?.status === 'UP') ? beats : undefined;
+        },
+        30_000,
+        200,
+      );
+      expect(votes.map((b) => b.nodeId).sort()).toEqual(['db2', 'db3', 'witness']);
       // Act: the standby's database stops.
       const report = await runDrill({ dir: cluster.dir, fault: 'stop-standby' });
       // Assess

@@ -50,6 +50,33 @@ async function acceptingServer(): Promise<{ server: Server; drop: () => void; co
   };
 }
 
+/**
+ * Asks every client for a SCRAM-SHA-256 password, as a server with scram-sha-256 in pg_hba does: the
+ * AuthenticationSASL request, then the server-first message (node-postgres gives up only there without one).
+ */
+async function passwordAskingServer(): Promise<Server> {
+  const auth = (code: number, body: Buffer) => {
+    const header = Buffer.alloc(9);
+    header.write('R', 0);
+    header.writeUInt32BE(8 + body.length, 1);
+    header.writeUInt32BE(code, 5);
+    return Buffer.concat([header, body]);
+  };
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', () => {
+      socket.write(auth(10, Buffer.from('SCRAM-SHA-256\0\0')));
+      socket.once('data', (initial) => {
+        const clientNonce = /r=([^,\0]+)/.exec(initial.toString('latin1'))?.[1] ?? 'x';
+        const salt = Buffer.from('0123456789abcdef').toString('base64');
+        socket.write(auth(11, Buffer.from(`r=${clientNonce}server,s=${salt},i=4096`)));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
 let server: Server | undefined;
 afterEach(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
@@ -88,6 +115,20 @@ describe('database probe', () => {
     const result = await probeDatabase(target(port), 2000);
     expect(result.kind).toBe('failed');
     expect((await checkReachable(target(port), 2000)).kind).toBe('failed');
+  });
+
+  it('a server that asks for a password the checker does not have (a witness) answered: alive, never DOWN', async () => {
+    // Prepare
+    server = await passwordAskingServer();
+    const port = (server.address() as AddressInfo).port;
+    const noPassword = { ...target(port), password: '' };
+    // Act
+    const reachable = await checkReachable(noPassword, 2000);
+    const local = await probeDatabase(noPassword, 2000);
+    // Assess: a peer's vote says the primary answers; its own agent says the configuration is wrong.
+    expect(reachable).toEqual({ kind: 'ok' });
+    expect(local.kind).toBe('refused');
+    expect(local.kind === 'refused' ? local.reason : '').toMatch(/asks for a password and none is configured/);
   });
 
   it('a watched connection says so the moment the server closes it, and not before', async () => {
