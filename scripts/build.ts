@@ -7,6 +7,7 @@ import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
+import { AGENT_NODE_FLAGS } from '../agent/runtime-flags.ts';
 import { BUNDLE, PACKAGE_VERSION } from '../infra/bundle-options.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,6 +36,13 @@ const ENTRIES: Record<string, string> = {
   'lambdas/slack/index.mjs': 'lambdas/slack/index.ts',
 };
 
+/** The agent runs with its memory flags (env -S splits them; coreutils 8.30+, every supported distribution). */
+function shebang(out: string): string {
+  return out === 'bin/pgfailover-agent.mjs'
+    ? `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`
+    : '#!/usr/bin/env node';
+}
+
 export async function buildBundles(): Promise<void> {
   rmSync(dist, { recursive: true, force: true });
   for (const [out, entry] of Object.entries(ENTRIES)) {
@@ -42,7 +50,7 @@ export async function buildBundles(): Promise<void> {
       ...common,
       entryPoints: [join(root, entry)],
       outfile: join(dist, out),
-      ...(out.startsWith('bin/') ? { banner: { js: `#!/usr/bin/env node\n${common.banner?.js ?? ''}` } } : {}),
+      ...(out.startsWith('bin/') ? { banner: { js: `${shebang(out)}\n${common.banner?.js ?? ''}` } } : {}),
     });
     if (out.startsWith('bin/')) chmodSync(join(dist, out), 0o755);
   }

@@ -9,6 +9,7 @@
 // the controller's TCP forwarders stand in for links and the cluster address (and cuts close sockets).
 
 import { rejoinAsStandby, type RejoinOutcome } from '../../agent/rejoin.ts';
+import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../agent/runtime-flags.ts';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -556,7 +557,7 @@ async function startLocalCluster(
 }
 
 function spawnAgent(node: LocalNode): number {
-  const base = withoutLibpqEnvironment(process.env);
+  const base = { ...withoutLibpqEnvironment(process.env), ...AGENT_ENVIRONMENT };
   const env = node.clockFile
     ? {
         ...base,
@@ -570,7 +571,7 @@ function spawnAgent(node: LocalNode): number {
   return spawnIn(
     node.netns ?? undefined,
     process.execPath,
-    [process.env.PGFAILOVER_LOCAL_AGENT || AGENT_BIN, '--config', node.agentConfig],
+    [...AGENT_NODE_FLAGS, process.env.PGFAILOVER_LOCAL_AGENT || AGENT_BIN, '--config', node.agentConfig],
     node.agentLog,
     env,
   );

@@ -57,12 +57,15 @@ describe('the release', () => {
     const dropIn = readFileSync(join(host, 'etc/systemd/system/postgresql@15-main.service.d/pgfailover.conf'), 'utf8');
     expect(dropIn).toMatch(/^Requires=pgfailover-agent\.service$/m);
     expect(dropIn).toMatch(/^After=pgfailover-agent\.service$/m);
-    expect(
-      execFileSync('node', [join(host, 'opt/pgfailover/bin/pgfailover-agent.mjs'), '--version'], {
-        env: bareEnv,
-        encoding: 'utf8',
-      }).trim(),
-    ).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+    expect(unit).toMatch(/^Environment=MALLOC_ARENA_MAX=2$/m);
+    // Run as systemd runs it: the file itself, whose first line gives Node the agent's memory flags.
+    const agentBin = join(host, 'opt/pgfailover/bin/pgfailover-agent.mjs');
+    expect(readFileSync(agentBin, 'utf8').split('\n')[0]).toBe(
+      '#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1',
+    );
+    expect(execFileSync(agentBin, ['--version'], { env: bareEnv, encoding: 'utf8' }).trim()).toBe(
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version,
+    );
   });
 
   it('runs the installed agent against a local cluster with real PostgreSQL, in place of a standby agent', async () => {
