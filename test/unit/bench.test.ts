@@ -6,6 +6,7 @@ import {
   markdownReport,
   medianTimeline,
   timelineSvg,
+  tradeOff,
   unavailabilitySvg,
   type BenchResults,
 } from '../../bench/report.ts';
@@ -166,6 +167,20 @@ describe('bench report', () => {
     expect(top).toContain('| median write unavailability (async) | pgfailover | Patroni defaults |');
     expect(top).toContain('| kill-primary-db | 0.85 s | 25.00 s (×0.03) |');
     expect(top).toContain('False failovers: 0 promotions in 1 stalls and blips of 2000 ms; longest write gap 2.10 s.');
+  });
+
+  it('says how far a missed node-crash goal is from the blip rule, from the lease timing', () => {
+    // Prepare: node crashes with a 3.6 s median (the defaults: lease 3 s, blips up to 2.2 s ridden out).
+    const slow = { ...mode, runs: [3500, 3600, 3700].map((ms) => run(ms, { case: 'kill-primary-node' })) };
+    // Act
+    const text = tradeOff({ ...results, modes: [slow] }).join(' ');
+    // Assess: 0.6 s shorter would ride out only 1.6 s.
+    expect(text).toContain('a blip or stall of up to 2.20 s is ridden out');
+    expect(text).toContain(
+      'The measured node-crash median is 3.60 s; a 3.00 s median would need a lease 0.60 s shorter',
+    );
+    expect(text).toContain('ride out blips of only 1.60 s');
+    expect(tradeOff(results).join(' ')).not.toContain('would need a lease');
   });
 
   it('draws each milestone at its median time and a bar per case', () => {
