@@ -196,7 +196,7 @@ export function headline(results: BenchResults): string[] {
  */
 export function tradeOff(results: BenchResults): string[] {
   const policy = DEFAULT_CLUSTER_POLICY;
-  const timing = leaseTiming(policy, 0);
+  const timing = leaseTiming(policy);
   const crash = results.modes.flatMap((mode) => mode.runs).filter((run) => run.case === 'kill-primary-node');
   const measured = caseSummary(crash).medianMs;
   const goal = GOALS['kill-primary-node']?.medianMs ?? 3000;

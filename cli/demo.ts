@@ -11,7 +11,6 @@ import { runDrill } from './local/drill.ts';
 import { localHeal } from './local/lab-faults.ts';
 import { formatDrillReport } from './local/drill-report.ts';
 import { connectLocalStore, localDown, localStatus, localUp, readLocalState } from './local/local-cluster.ts';
-import { DEFAULT_TIMEOUTS } from '../core/agent-config.ts';
 import { describeTiming } from '../core/policy-change.ts';
 
 export async function runDemo(
@@ -61,7 +60,7 @@ export async function runDemo(
     const policy = report.nodes.length
       ? (await connectLocalStore(readLocalState(dir)).getCluster(report.cluster))?.policy
       : undefined;
-    if (policy) for (const line of describeTiming(policy, DEFAULT_TIMEOUTS.nodeTimeoutMs)) write(`       ${line}`);
+    if (policy) for (const line of describeTiming(policy)) write(`       ${line}`);
     write('   - "failover completed ... after it was decided": promotion, address move and standbys following.');
     write('   - "writes unavailable": what a client saw, the longest gap between two acknowledged writes.');
     write('');

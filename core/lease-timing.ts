@@ -2,7 +2,7 @@
 // policy against it, and the demo and set-policy print what a policy means for failover time and for
 // how long a blip may last.
 
-import type { ClusterPolicy, Timeouts } from './records.ts';
+import type { ClusterPolicy } from './records.ts';
 
 // Every millisecond below is paid twice: a node-crash failover waits the whole lease out, and a blip
 // must fit inside it. The lead times only need to cover stopping PostgreSQL (an immediate stop takes
@@ -33,7 +33,10 @@ export const MIN_BLIP_TOLERANCE_MS = 500;
 export interface LeaseTiming {
   /** A store (or network) outage shorter than this never stops a primary, wherever it falls. */
   blipToleranceMs: number;
-  /** After a primary node dies, at least this long passes from its last renewal before anyone is promoted. */
+  /**
+   * After a primary node dies, this long passes from the last renewal the evaluator saw before anyone is
+   * promoted (its peers' votes confirm the failure meanwhile; its heartbeat's node timeout does not gate it).
+   */
   nodeCrashWaitMs: number;
   /** Lease plus margin: what the evaluator waits out after the last renewal it saw. */
   leaseWindowMs: number;
@@ -41,7 +44,6 @@ export interface LeaseTiming {
 
 export function leaseTiming(
   policy: Pick<ClusterPolicy, 'leaseDurationMs' | 'leaseMarginMs'>,
-  nodeTimeoutMs: number,
   renewIntervalMs = LEASE_RENEW_INTERVAL_MS,
 ): LeaseTiming {
   const leaseWindowMs = policy.leaseDurationMs + policy.leaseMarginMs;
@@ -49,7 +51,7 @@ export function leaseTiming(
     // The outage may start just before a renewal was due (the previous one is then a whole interval old),
     // and the first renewal after it goes out up to a retry interval after it ends.
     blipToleranceMs: policy.leaseDurationMs - renewIntervalMs - LEASE_RETRY_INTERVAL_MS - FENCE_LEAD_MS,
-    nodeCrashWaitMs: Math.max(leaseWindowMs, nodeTimeoutMs),
+    nodeCrashWaitMs: leaseWindowMs,
     leaseWindowMs,
   };
 }
@@ -60,9 +62,4 @@ export function leaseProblem(leaseDurationMs: number, renewIntervalMs = LEASE_RE
   return leaseDurationMs < minimum
     ? `a lease of ${leaseDurationMs} ms is too short: the primary renews it every ${renewIntervalMs} ms (every ${LEASE_RETRY_INTERVAL_MS} ms once a renewal fails) and stops itself ${FENCE_LEAD_MS} ms before it ends, so it must be at least ${minimum} ms to ride out a ${MIN_BLIP_TOLERANCE_MS} ms blip`
     : undefined;
-}
-
-/** The longest node timeout the agents report (the evaluator waits that long before calling a node silent). */
-export function longestNodeTimeoutMs(timeouts: readonly Timeouts[], fallbackMs: number): number {
-  return timeouts.reduce((longest, t) => Math.max(longest, t.nodeTimeoutMs), 0) || fallbackMs;
 }

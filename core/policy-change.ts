@@ -2,9 +2,8 @@
 // failover time and blip tolerance in words. Pure: the snapshot and the change in, the policy and the
 // explanation out (or a UsageError saying what is wrong).
 
-import { DEFAULT_TIMEOUTS } from './agent-config.ts';
 import { UsageError } from './errors.ts';
-import { FENCE_LEAD_MS, leaseProblem, leaseTiming, longestNodeTimeoutMs } from './lease-timing.ts';
+import { FENCE_LEAD_MS, leaseProblem, leaseTiming } from './lease-timing.ts';
 import { clusterPolicySchema, describeIssues, type ClusterPolicy } from './records.ts';
 import type { ClusterSnapshot } from './state-store.ts';
 
@@ -24,10 +23,10 @@ export interface PolicyPlan {
 }
 
 /** What a policy means for the time to replace a dead primary node and the blips a primary rides out. */
-export function describeTiming(policy: ClusterPolicy, nodeTimeoutMs: number): string[] {
-  const timing = leaseTiming(policy, nodeTimeoutMs);
+export function describeTiming(policy: ClusterPolicy): string[] {
+  const timing = leaseTiming(policy);
   return [
-    `primary node dies: nobody is promoted until ${timing.nodeCrashWaitMs} ms after its last heartbeat (the longer of the node timeout, ${nodeTimeoutMs} ms, and the lease, ${policy.leaseDurationMs} + ${policy.leaseMarginMs} ms margin), then about 1 s to promote and move the address`,
+    `primary node dies: nobody is promoted until ${timing.nodeCrashWaitMs} ms after its last lease renewal (the lease, ${policy.leaseDurationMs} + ${policy.leaseMarginMs} ms margin) and until a majority of the members confirm its database does not answer, then about 0.4 s to promote and move the address`,
     `primary database crashes, its agent alive: not bound by the lease (the agent fences and releases it at once)`,
     `blip tolerance: a primary rides out a state-store or network outage of up to ${timing.blipToleranceMs} ms; a longer one makes it stop its database ${FENCE_LEAD_MS} ms before its lease ends`,
   ];
@@ -50,11 +49,7 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
     .filter((key) => change[key] !== undefined && change[key] !== current[key])
     .map((key) => `${key} ${String(current[key])} -> ${String(policy[key])}`);
   if (changes.length === 0) throw new UsageError('the policy already says that; nothing to change');
-  const nodeTimeoutMs = longestNodeTimeoutMs(
-    snapshot.heartbeats.map((beat) => beat.timeouts),
-    DEFAULT_TIMEOUTS.nodeTimeoutMs,
-  );
-  const effects = describeTiming(policy, nodeTimeoutMs);
+  const effects = describeTiming(policy);
   if (policy.leaseDurationMs < current.leaseDurationMs)
     effects.push(
       `the shorter lease counts once the primary has renewed under it (within a second); until then the evaluator waits out the longer one`,

@@ -419,7 +419,7 @@ describe('pause, resume and set-policy from the CLI', () => {
     expect(dry.stdout).toMatch(/would change the policy of pol1: leaseDurationMs 3000 -> 5000/);
     expect(afterDry?.policy.leaseDurationMs).toBe(3000);
     expect(changed.code, changed.stderr).toBe(0);
-    expect(changed.stdout).toMatch(/nobody is promoted until 5200 ms after its last heartbeat/);
+    expect(changed.stdout).toMatch(/nobody is promoted until 5200 ms after its last lease renewal/);
     expect(changed.stdout).toMatch(/blip tolerance: a primary rides out .* up to 4200 ms/);
     expect(changed.stdout).toMatch(/automatic failover off/);
     expect((await dynamo.store.getCluster('pol1'))?.policy).toMatchObject({
