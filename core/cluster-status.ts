@@ -322,7 +322,13 @@ function promoteStandby(
   primaryHeartbeat: HeartbeatRecord | undefined,
   maxLagBytes: number,
 ): PromoteStandby {
-  const base = { nodeId: standby.nodeId, receivedLsn: standby.receivedLsn, replayedLsn: standby.replayedLsn };
+  // "Received" is the WAL the standby holds, as the candidate choice counts it (decide.ts): a receiver that
+  // restarted reports the segment it began streaming from, behind what the standby has already replayed.
+  const base = {
+    nodeId: standby.nodeId,
+    receivedLsn: standbyPosition(standby.receivedLsn, standby.replayedLsn),
+    replayedLsn: standby.replayedLsn,
+  };
   if (!primary || !primary.currentLsn)
     return { ...base, lagBytes: null, inSync: false, info: 'no primary to compare with' };
   if (!standby.receivedLsn && !standby.replayedLsn)

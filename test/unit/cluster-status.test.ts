@@ -207,6 +207,22 @@ describe('cluster-status verdict and exit code', () => {
     expect(report.promoteStatus.verdict).toMatch(/within the 16777216-byte lag limit/);
   });
 
+  it('shows as received what a standby holds: a restarted receiver reports its segment start, behind its replay', () => {
+    // Prepare: rewound and restarted, the receiver streams from the segment start; replay is further on.
+    const snapshot = withHeartbeat(
+      healthySnapshot(),
+      heartbeat('db3', { receivedLsn: '0/4000000', replayedLsn: '0/4029D68' }),
+    );
+    // Act
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    // Assess: the table says what the candidate choice counts, never received < replayed.
+    expect(report.promoteStatus.standbys.find((standby) => standby.nodeId === 'db3')).toMatchObject({
+      receivedLsn: '0/4029D68',
+      replayedLsn: '0/4029D68',
+    });
+    expect(formatClusterStatus(report)).not.toMatch(/db3 +0\/4000000/);
+  });
+
   it('never counts a node that is not allowed, and warns about its rejected heartbeats', () => {
     // Prepare
     const snapshot: ClusterSnapshot = {
