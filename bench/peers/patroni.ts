@@ -6,10 +6,9 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { spawnDetached, waitFor } from '../../cli/local/processes.ts';
 import { inNetns } from '../../cli/local/lab-network.ts';
-import { MEMBERS, memberIp, memberNetns, postgresDir, type PeerLab } from './peer-lab.ts';
+import { MEMBERS, memberIp, memberNetns, postgresDir, socketQuery, type PeerLab } from './peer-lab.ts';
 import type { PeerSystem } from './peer-run.ts';
 
 const run = promisify(execFile);
@@ -166,14 +165,8 @@ export function patroniSystem(lab: PeerLab, settings: PatroniSettings, synchrono
       ]);
       await run(bin, args, { timeout: 60_000 });
     },
-    async query(member, sql) {
-      const client = new pg.Client({ host: join(lab.dir, member), port: 5432, user: 'postgres', database: 'postgres' });
-      await client.connect();
-      try {
-        return (await client.query<Record<string, unknown>>(sql)).rows;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
+    query(member, sql) {
+      return socketQuery(join(lab.dir, member), 'postgres', sql);
     },
   };
 }

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { serverProcesses, signalAll, postmasterPid } from '../../agent/server-control.ts';
 import { labWriter, type ClusterWriter } from '../../cli/local/cluster-writer.ts';
 import { cut, heal, type LabFaultTarget } from '../../cli/local/lab-faults.ts';
@@ -64,6 +65,21 @@ export async function postgresDir(path: string): Promise<string> {
   const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
   chownSync(path, Number(uid.stdout.trim()), Number(gid.stdout.trim()));
   return path;
+}
+
+/** One statement on a member's server over its Unix socket, as the postgres superuser (local connections are trusted). */
+export async function socketQuery<T extends pg.QueryResultRow = Record<string, unknown>>(
+  socketDirectory: string,
+  database: string,
+  sql: string,
+): Promise<T[]> {
+  const client = new pg.Client({ host: socketDirectory, port: 5432, user: 'postgres', database });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 export function writerFor(lab: PeerLab, table: string): ClusterWriter {

@@ -5,23 +5,23 @@
 // with --replication-quorum false, with a synchronous standby with its default (true).
 
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
+import type { QueryResultRow } from 'pg';
 import { logTail, spawnDetached, waitFor } from '../../cli/local/processes.ts';
 import { inNetns } from '../../cli/local/lab-network.ts';
-import { MEMBERS, memberIp, memberNetns, postgresDir, type PeerLab } from './peer-lab.ts';
+import { MEMBERS, memberIp, memberNetns, postgresDir, socketQuery, type PeerLab } from './peer-lab.ts';
 import type { PeerSystem } from './peer-run.ts';
 
 const run = promisify(execFile);
 const BIN = '/usr/lib/postgresql/15/bin';
 
-interface NodeState {
+type NodeState = {
   nodename: string;
   reportedstate: string;
   goalstate: string;
-}
+};
 
 const PRIMARY_STATES = new Set(['single', 'primary', 'wait_primary']);
 
@@ -79,19 +79,8 @@ export function pgAutoFailoverSystem(lab: PeerLab, synchronous: boolean): PeerSy
     );
   }
 
-  async function monitorQuery<T>(sql: string): Promise<T[]> {
-    const client = new pg.Client({
-      host: socketDir('monitor'),
-      port: 5432,
-      user: 'postgres',
-      database: 'pg_auto_failover',
-    });
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows as T[];
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  function monitorQuery<T extends QueryResultRow>(sql: string): Promise<T[]> {
+    return socketQuery<T>(socketDir('monitor'), 'pg_auto_failover', sql);
   }
 
   async function nodes(): Promise<NodeState[]> {
@@ -140,7 +129,6 @@ export function pgAutoFailoverSystem(lab: PeerLab, synchronous: boolean): PeerSy
     settings: `health check every 5 s, unhealthy after 20 s; replication quorum ${synchronous ? 'on' : 'off'}`,
     dataDir,
     async start() {
-      mkdirSync(lab.dir, { recursive: true });
       await prepare('monitor');
       await initdb('monitor');
       spawnKeeper('monitor', lab.plan.aws.netns, [
@@ -212,14 +200,8 @@ export function pgAutoFailoverSystem(lab: PeerLab, synchronous: boolean): PeerSy
       // pg_autoctl perform promotion --name to, as SQL on the monitor (it returns once the change is started).
       await monitorQuery(`SELECT pgautofailover.perform_promotion('default', '${to}')`);
     },
-    async query(member, sql) {
-      const client = new pg.Client({ host: socketDir(member), port: 5432, user: 'postgres', database: 'postgres' });
-      await client.connect();
-      try {
-        return (await client.query<Record<string, unknown>>(sql)).rows;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
+    query(member, sql) {
+      return socketQuery(socketDir(member), 'postgres', sql);
     },
   };
 }

@@ -3,7 +3,6 @@
 // some timeout), one-way if asked, or are lost at random. Every rule names its node in a comment, so a
 // node's faults can be healed alone. The chain dies with the router namespace on `local down`.
 
-import { describeRejoin } from '../../agent/rejoin.ts';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +12,7 @@ import {
   connectLocalStore,
   livePids,
   readLocalState,
-  rejoinNode,
+  rejoinNodeSaying,
   restartAgent,
   type LocalClusterState,
   type LocalNode,
@@ -248,10 +247,7 @@ export async function localHeal(dir: string): Promise<string[]> {
     if (!node.dataDir || node.name === primary || !primary) continue;
     const pid = postmasterPid(node.dataDir);
     if (pid !== undefined && isAlive(pid)) continue;
-    const how = await rejoinNode(dir, node.name, primary).then(
-      (outcome) => (outcome === 'running' ? 'already running' : `by ${describeRejoin(outcome)}`),
-      (error: unknown) => `failed: ${String(error)}`,
-    );
+    const how = await rejoinNodeSaying(dir, node.name, primary);
     done.push(`${node.name} rejoined as a standby of ${primary}: ${how}`);
   }
   return done;

@@ -8,7 +8,7 @@
 // namespace and an IP of its own and faults are real dropped packets; and the loopback fallback, where
 // the controller's TCP forwarders stand in for links and the cluster address (and cuts close sockets).
 
-import { rejoinAsStandby, type RejoinOutcome } from '../../agent/rejoin.ts';
+import { describeRejoin, rejoinAsStandby, type RejoinOutcome } from '../../agent/rejoin.ts';
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../agent/runtime-flags.ts';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -625,6 +625,14 @@ export async function rejoinNode(dir: string, name: string, primaryName: string)
   node.postmasterPid = postmasterPid(node.dataDir) ?? null;
   writeLocalState(dir, state);
   return how;
+}
+
+/** rejoinNode as a line for the operator: "already running", "by pg_rewind", "by a fresh ...", or "failed: ...". */
+export function rejoinNodeSaying(dir: string, name: string, primaryName: string): Promise<string> {
+  return rejoinNode(dir, name, primaryName).then(
+    (outcome) => (outcome === 'running' ? 'already running' : `by ${describeRejoin(outcome)}`),
+    (error: unknown) => `failed: ${String(error)}`,
+  );
 }
 
 function databaseNames(options: LocalUpOptions): string[] {

@@ -6,7 +6,6 @@
 // standby, that no acknowledged row is missing. Faults shorter than the timeouts must cause no promotion.
 // A seed reproduces the schedule; every violation is printed with the timeline around it.
 
-import { describeRejoin } from '../../agent/rejoin.ts';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import {
   localDown,
   localUp,
   readLocalState,
-  rejoinNode,
+  rejoinNodeSaying,
   restartAgent,
   sqlTarget,
   type LocalClusterState,
@@ -458,10 +457,7 @@ async function awaitRecovery(
         if (!n.dataDir || n.name === primary.name || rejoined.has(n.name)) continue;
         const running = postmasterPid(n.dataDir);
         if (running !== undefined && isAlive(running)) continue;
-        const how = await rejoinNode(dir, n.name, primary.name).then(
-          (outcome) => (outcome === 'running' ? 'already running' : `by ${describeRejoin(outcome)}`),
-          (error: unknown) => `failed: ${String(error)}`,
-        );
+        const how = await rejoinNodeSaying(dir, n.name, primary.name);
         if (!how.startsWith('failed')) rejoined.add(n.name);
         note(`${n.name} rejoined as a standby of ${primary.name} (${how})`);
       }
