@@ -16,6 +16,7 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
+import { observeLease, positionsFinalAt, type LeaseSight, type PositionsFinal } from '../core/final-positions.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import {
@@ -150,6 +151,9 @@ const MAX_RENEWALS_IN_FLIGHT = 4;
 export class Agent {
   private health: LocalHealth = INITIAL_HEALTH;
   private facts: DatabaseFacts | undefined;
+  /** What this agent has seen of the lease, and whether `facts`' WAL positions were read after it ran out. */
+  private leaseSight: LeaseSight | null = null;
+  private factsFinal: PositionsFinal | null = null;
   private primaryHealth: LocalHealth = INITIAL_HEALTH;
   private checkedPrimary: string | null = null;
   private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
@@ -270,6 +274,7 @@ export class Agent {
         : null,
       action: this.action,
       upstream: facts?.upstream ?? null,
+      positionsFinal: facts ? this.factsFinal : null,
       watchdogArmed: this.watchdogDeadlineMonoMs !== null && this.watchdogDeadlineMonoMs > clock.monotonicMs(),
       hookFailures: [...this.hookFailures.values()],
     };
@@ -281,11 +286,16 @@ export class Agent {
     const { timeouts } = this.deps.config;
     while (!this.stopping.signal.aborted) {
       const timeoutMs = this.health.finalCheckDue ? timeouts.localTimeoutFinalMs : timeouts.localTimeoutMs;
+      // Judged before the read: positions read from here on are final if the lease was already over.
+      const final = positionsFinalAt(this.leaseSight, this.deps.clock.monotonicMs());
       const result = await probe(timeoutMs);
       if (this.stopping.signal.aborted) return;
       const previous = this.health;
       this.health = nextLocalHealth(previous, result);
-      if (result.kind === 'ok') this.facts = result.facts;
+      if (result.kind === 'ok') {
+        this.facts = result.facts;
+        this.factsFinal = final;
+      }
       this.logHealthChange(previous, this.health);
       this.hooksOnHealthChange(previous.status, this.health.status);
       // A new verdict goes out now rather than at the next heartbeat: a failover waits on it.
@@ -294,7 +304,9 @@ export class Agent {
       // The final check follows a failed one at once, as EFM does; otherwise wait a period.
       if (!this.health.finalCheckDue)
         await this.pause(
-          this.roleChangeUnderWay() ? Math.min(timeouts.localPeriodMs, BUSY_CHECK_MS) : timeouts.localPeriodMs,
+          this.roleChangeUnderWay() || this.primaryLooksDown()
+            ? Math.min(timeouts.localPeriodMs, BUSY_CHECK_MS)
+            : timeouts.localPeriodMs,
           this.wakeCheck,
         );
     }
@@ -347,6 +359,8 @@ export class Agent {
           reason: this.primaryHealth.reason,
         });
         this.wakeHeartbeat.wake();
+        // A failover may follow: the local checks go busy, so that a final WAL position is reported soon.
+        if (this.primaryLooksDown()) this.wakeCheck.wake();
       }
       if (!this.primaryHealth.finalCheckDue)
         await this.pause(Math.min(timeouts.localPeriodMs, REMOTE_CHECK_PERIOD_MS), this.wakePrimaryCheck);
@@ -387,7 +401,7 @@ export class Agent {
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
       // more often: the next step of a failover waits on this node reading it.
-      const busy = (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') || this.roleChangeUnderWay();
+      const busy = this.primaryLooksDown() || this.roleChangeUnderWay();
       const steadyDelay = busy ? Math.min(interval, BUSY_HEARTBEAT_MS) : interval;
       const delay =
         this.storeFailures === 0
@@ -447,8 +461,14 @@ export class Agent {
     const wasUnderWay = this.roleChangeUnderWay();
     this.term = cluster.term;
     this.goal = cluster;
+    this.leaseSight = observeLease(this.leaseSight, cluster, this.deps.clock.monotonicMs());
     // A role change just began: check the local database now and then often (BUSY_CHECK_MS).
     if (!wasUnderWay && this.roleChangeUnderWay()) this.wakeCheck.wake();
+  }
+
+  /** The recorded primary's database does not answer from here (or has not been judged yet). */
+  private primaryLooksDown(): boolean {
+    return this.checkedPrimary !== null && this.primaryHealth.status !== 'UP';
   }
 
   /** A switchover or failover is in progress in the newest goal. */

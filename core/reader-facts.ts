@@ -17,6 +17,7 @@ export function observationsFromSendTimes(snapshot: ClusterSnapshot): Observatio
     ),
     lease: null,
     phase: null,
+    fenceStopped: null,
   };
 }
 

@@ -8,7 +8,7 @@
 
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { killServer, postmasterPid } from '../../agent/server-control.ts';
 import type { ClusterRecord } from '../../core/records.ts';
@@ -25,7 +25,7 @@ import {
   sqlTarget,
   type LocalClusterState,
 } from './local-cluster.ts';
-import { isAlive, pauseProcess, resumeProcess } from './processes.ts';
+import { isAlive, logTail, pauseProcess, resumeProcess } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { WritableSampler } from './writable-sampler.ts';
 
@@ -501,15 +501,33 @@ async function describe(dir: string, password: string): Promise<string> {
     .getCluster(state.cluster)
     .catch(() => undefined);
   const servers: string[] = [];
+  const primary = state.nodes.find((n) => n.name === record?.primaryNodeId);
+  const streaming = primary
+    ? (
+        await superuserQuery<{ name: string }>(
+          sqlTarget(primary),
+          password,
+          "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'",
+        ).catch(() => [])
+      ).map((row) => row.name)
+    : [];
+  const evidence: string[] = [];
   for (const n of state.nodes.filter((candidate) => candidate.dataDir)) {
     const rows = await superuserQuery<{ recovery: boolean }>(
       sqlTarget(n),
       password,
       'SELECT pg_is_in_recovery() AS recovery',
     ).catch(() => []);
-    servers.push(`${n.name} ${rows[0] ? (rows[0].recovery ? 'standby' : 'WRITABLE') : 'down'}`);
+    const status = rows[0] ? (rows[0].recovery ? 'standby' : 'WRITABLE') : 'down';
+    const follows = n.name !== primary?.name && status === 'standby';
+    servers.push(`${n.name} ${status}${follows && !streaming.includes(n.name) ? ' (NOT streaming)' : ''}`);
+    // What a standby that does not stream says about it, and what its agent last decided: the evidence.
+    if (n.name !== primary?.name && !streaming.includes(n.name) && n.dataDir) {
+      evidence.push(`${n.name} postgres.log${logTail(join(dirname(n.dataDir), 'postgres.log'), 8)}`);
+      evidence.push(`${n.name} agent${logTail(n.agentLog, 8)}`);
+    }
   }
-  return `term ${record?.term ?? '?'} phase ${record?.phase ?? '?'} primary ${record?.primaryNodeId ?? 'none'} address on ${record?.address.holderNodeId ?? 'none'}; ${servers.join(', ')}`;
+  return `term ${record?.term ?? '?'} phase ${record?.phase ?? '?'} primary ${record?.primaryNodeId ?? 'none'} address on ${record?.address.holderNodeId ?? 'none'}; ${servers.join(', ')}${evidence.length > 0 ? `\n${evidence.join('\n')}` : ''}`;
 }
 
 /** "10m", "90s", "1500ms" or a number of milliseconds. */

@@ -691,13 +691,50 @@ describe('agent: following the goal', () => {
   });
 
   it('as a standby: checks the primary twice a second even when its own database is checked once a minute', async () => {
-    // Prepare
+    // Prepare: the primary answers, so nothing makes this standby busy.
     const world = new FakeWorld();
+    world.answering = ['10.0.1.10'];
     // Act
     startAgent(world, 'db2', { timeouts: { ...fastTimeouts(120_000), localPeriodMs: 60_000 } });
     // Assess: a silent primary's vote must not wait for the slow local period.
     await pollUntil('three checks of the primary', () => (world.peerChecks >= 3 ? true : undefined), 5000, 10);
     expect(world.probes).toBeLessThanOrEqual(2);
+  });
+
+  it('as a standby that sees the primary down: checks its own database often, and says its WAL positions are final only once the lease it saw has run out', async () => {
+    // Prepare: a silent primary; a short lease so that the test does not wait three seconds.
+    const world = new FakeWorld();
+    world.answering = [];
+    world.record = clusterRecord({ policy: { ...world.record.policy, leaseDurationMs: 400 } });
+    // Act
+    startAgent(world, 'db2', { timeouts: { ...fastTimeouts(120_000), localPeriodMs: 60_000 } });
+    const final = await pollUntil(
+      'a heartbeat with final positions',
+      () => world.beats.find((beat) => beat.positionsFinal !== null),
+      5000,
+      10,
+    );
+    // Assess: busy local checks (not one a minute); the positions were not final before the lease ran out.
+    await pollUntil('local checks well inside the minute', () => (world.probes >= 5 ? true : undefined), 5000, 10);
+    expect(world.beats.filter((beat) => beat.positionsFinal === null).length).toBeGreaterThan(0);
+    expect(final.positionsFinal).toEqual({ term: 1, renewals: 0, fenceStopped: false });
+    // Act: the primary renews (it was alive after all): positions read before the new renewal runs out are not final.
+    const seen = world.beats.length;
+    world.record = { ...world.record, version: world.record.version + 1, leaseRenewals: 1 };
+    await pollUntil(
+      'a heartbeat after the renewal with positions not final',
+      () => world.beats.slice(seen).find((beat) => beat.positionsFinal === null),
+      5000,
+      10,
+    );
+    const renewedFinal = await pollUntil(
+      'final positions for the new renewal',
+      () => world.beats.slice(seen).find((beat) => beat.positionsFinal?.renewals === 1),
+      5000,
+      10,
+    );
+    // Assess
+    expect(renewedFinal.positionsFinal).toEqual({ term: 1, renewals: 1, fenceStopped: false });
   });
 
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {
