@@ -16,7 +16,6 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
-import { observeLease, positionsFinalAt, type LeaseSight, type PositionsFinal } from '../core/final-positions.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import {
@@ -34,13 +33,16 @@ import {
   type AgentStep,
   type AgentView,
 } from '../core/agent-rules.ts';
+import { catchUpSource, type PeerPosition } from '../core/catch-up.ts';
 import { historyEntry } from '../core/history.ts';
+import { compareLsn, standbyPosition } from '../core/lsn.ts';
 import {
   heartbeatKey,
   type ClusterRecord,
   type HeartbeatRecord,
   type HistoryRecord,
   type MembershipRecord,
+  type Severity,
 } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
@@ -70,6 +72,8 @@ export interface NodeOps {
   rejoin(primaryAddress: string): Promise<RejoinOutcome>;
   /** Does the database at `address` answer at all? */
   checkPeer(address: string, timeoutMs: number): Promise<ProbeOutcome>;
+  /** Reads the role and WAL positions of the database at `address`, as `probe` does for the local one. */
+  probePeer(address: string, timeoutMs: number): Promise<ProbeResult>;
   /**
    * Holds an idle connection to the local database (`address` undefined) or to the one at `address`,
    * and resolves true once it breaks, false when it could not be opened or `signal` aborted. Only a hint to check again now: a server that dies
@@ -141,6 +145,12 @@ const BUSY_CHECK_MS = 100;
  * (3 s) runs out, and confirming adds nothing to a node-crash failover. Each check is one connection.
  */
 const REMOTE_CHECK_PERIOD_MS = 500;
+/**
+ * A failover's candidate may stream WAL it lacks from a standby that has more for this many remote
+ * timeouts (5 s by default: the lag limit's 16 MiB streams in well under a second on a LAN).
+ */
+const CATCH_UP_REMOTE_TIMEOUTS = 5;
+const CATCH_UP_POLL_MS = 10;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /** How often the primary checks whether its lease is about to run out. */
@@ -151,9 +161,6 @@ const MAX_RENEWALS_IN_FLIGHT = 4;
 export class Agent {
   private health: LocalHealth = INITIAL_HEALTH;
   private facts: DatabaseFacts | undefined;
-  /** What this agent has seen of the lease, and whether `facts`' WAL positions were read after it ran out. */
-  private leaseSight: LeaseSight | null = null;
-  private factsFinal: PositionsFinal | null = null;
   private primaryHealth: LocalHealth = INITIAL_HEALTH;
   private checkedPrimary: string | null = null;
   private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
@@ -274,7 +281,6 @@ export class Agent {
         : null,
       action: this.action,
       upstream: facts?.upstream ?? null,
-      positionsFinal: facts ? this.factsFinal : null,
       watchdogArmed: this.watchdogDeadlineMonoMs !== null && this.watchdogDeadlineMonoMs > clock.monotonicMs(),
       hookFailures: [...this.hookFailures.values()],
     };
@@ -286,16 +292,11 @@ export class Agent {
     const { timeouts } = this.deps.config;
     while (!this.stopping.signal.aborted) {
       const timeoutMs = this.health.finalCheckDue ? timeouts.localTimeoutFinalMs : timeouts.localTimeoutMs;
-      // Judged before the read: positions read from here on are final if the lease was already over.
-      const final = positionsFinalAt(this.leaseSight, this.deps.clock.monotonicMs());
       const result = await probe(timeoutMs);
       if (this.stopping.signal.aborted) return;
       const previous = this.health;
       this.health = nextLocalHealth(previous, result);
-      if (result.kind === 'ok') {
-        this.facts = result.facts;
-        this.factsFinal = final;
-      }
+      if (result.kind === 'ok') this.facts = result.facts;
       this.logHealthChange(previous, this.health);
       this.hooksOnHealthChange(previous.status, this.health.status);
       // A new verdict goes out now rather than at the next heartbeat: a failover waits on it.
@@ -304,9 +305,7 @@ export class Agent {
       // The final check follows a failed one at once, as EFM does; otherwise wait a period.
       if (!this.health.finalCheckDue)
         await this.pause(
-          this.roleChangeUnderWay() || this.primaryLooksDown()
-            ? Math.min(timeouts.localPeriodMs, BUSY_CHECK_MS)
-            : timeouts.localPeriodMs,
+          this.roleChangeUnderWay() ? Math.min(timeouts.localPeriodMs, BUSY_CHECK_MS) : timeouts.localPeriodMs,
           this.wakeCheck,
         );
     }
@@ -359,8 +358,6 @@ export class Agent {
           reason: this.primaryHealth.reason,
         });
         this.wakeHeartbeat.wake();
-        // A failover may follow: the local checks go busy, so that a final WAL position is reported soon.
-        if (this.primaryLooksDown()) this.wakeCheck.wake();
       }
       if (!this.primaryHealth.finalCheckDue)
         await this.pause(Math.min(timeouts.localPeriodMs, REMOTE_CHECK_PERIOD_MS), this.wakePrimaryCheck);
@@ -401,7 +398,7 @@ export class Agent {
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
       // more often: the next step of a failover waits on this node reading it.
-      const busy = this.primaryLooksDown() || this.roleChangeUnderWay();
+      const busy = (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') || this.roleChangeUnderWay();
       const steadyDelay = busy ? Math.min(interval, BUSY_HEARTBEAT_MS) : interval;
       const delay =
         this.storeFailures === 0
@@ -461,14 +458,8 @@ export class Agent {
     const wasUnderWay = this.roleChangeUnderWay();
     this.term = cluster.term;
     this.goal = cluster;
-    this.leaseSight = observeLease(this.leaseSight, cluster, this.deps.clock.monotonicMs());
     // A role change just began: check the local database now and then often (BUSY_CHECK_MS).
     if (!wasUnderWay && this.roleChangeUnderWay()) this.wakeCheck.wake();
-  }
-
-  /** The recorded primary's database does not answer from here (or has not been judged yet). */
-  private primaryLooksDown(): boolean {
-    return this.checkedPrimary !== null && this.primaryHealth.status !== 'UP';
   }
 
   /** A switchover or failover is in progress in the newest goal. */
@@ -708,7 +699,7 @@ export class Agent {
     env: Record<string, string>,
     placeholders: HookRun['placeholders'],
   ): Promise<HookResult | undefined> {
-    const { config, ops, logger, store, clock } = this.deps;
+    const { config, ops, logger, clock } = this.deps;
     const command = config.hooks[name];
     if (!command) return undefined;
     const result = await ops.runHook({
@@ -727,20 +718,32 @@ export class Agent {
         atMs: clock.nowMs(),
       });
     (result.ok ? logger.info.bind(logger) : logger.error.bind(logger))(`hook ${name}: ${result.detail}`);
+    await this.noteInHistory(
+      `hook-${name}`,
+      result.ok ? 'INFO' : 'WARNING',
+      `${name} hook on ${config.nodeId} ${result.exitCode === null ? 'did not finish' : `exited with ${result.exitCode}`}`,
+      [
+        `Command: ${command}`,
+        `Exit code: ${result.exitCode ?? 'none'}`,
+        `Took: ${result.durationMs} ms`,
+        `Output: ${result.output || '(none)'}`,
+      ],
+    );
+    return result;
+  }
+
+  /** An entry in the cluster's history from this agent; a store that cannot take it is logged, not fatal. */
+  private async noteInHistory(event: string, severity: Severity, subject: string, lines: string[]): Promise<void> {
+    const { config, clock, store, logger } = this.deps;
     const entry = historyEntry(
       {
         cluster: config.cluster,
         term: this.term,
         kind: 'notice',
-        event: `hook-${name}`,
-        severity: result.ok ? 'INFO' : 'WARNING',
-        subject: `${name} hook on ${config.nodeId} ${result.exitCode === null ? 'did not finish' : `exited with ${result.exitCode}`}`,
-        body: [
-          `Command: ${command}`,
-          `Exit code: ${result.exitCode ?? 'none'}`,
-          `Took: ${result.durationMs} ms`,
-          `Output: ${result.output || '(none)'}`,
-        ].join('\n'),
+        event,
+        severity,
+        subject,
+        body: lines.join('\n'),
         nodeId: config.nodeId,
         actor: `agent:${config.nodeId}`,
       },
@@ -748,10 +751,7 @@ export class Agent {
     );
     await store
       .appendHistory(entry)
-      .catch((error: unknown) =>
-        logger.warn('could not record the hook run in the history', { hook: name, error: String(error) }),
-      );
-    return result;
+      .catch((error: unknown) => logger.warn('could not record in the history', { event, error: String(error) }));
   }
 
   /** What the rule table looks at: this node as it is now. */
@@ -1012,6 +1012,10 @@ export class Agent {
         'the cluster fences with a watchdog and this agent has none configured (agent config "watchdog")',
       );
     }
+    if (goal.failover?.kind === 'failover') {
+      const behind = await this.catchUpWithPeers(goal);
+      if (behind) return this.report('promote-failed', behind);
+    }
     try {
       // Take the lease first: a new primary without one would fence itself at once. The watchdog is
       // armed with the lease's end before pg_promote(), so a pause from here on cannot leave a writable
@@ -1039,6 +1043,78 @@ export class Agent {
     // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news.
     await this.refreshNow();
     return this.syncOsAddress(goal);
+  }
+
+  /**
+   * Before a failover's pg_promote(): reads every other database standby's WAL position now (final, as the
+   * old primary has stopped by the time this term exists) and, if one holds more WAL than this node, streams
+   * the rest from it (core/catch-up.ts). Returns why not to promote, or undefined to go on. A peer that does
+   * not answer is left out and named in the log: it is cut off from this node, and from the new primary too.
+   */
+  private async catchUpWithPeers(goal: ClusterRecord): Promise<string | undefined> {
+    const { config, ops, logger } = this.deps;
+    const probe = ops.probe;
+    if (!probe || !this.membership) return undefined;
+    const peers = this.membership.allowed.filter(
+      (node) => node.role === 'database' && node.nodeId !== config.nodeId && node.nodeId !== goal.failover?.fromNodeId,
+    );
+    const own = (): Promise<{ timeline: number | null; position: string | null }> =>
+      probe(config.timeouts.localTimeoutMs).then((result) => ({
+        timeline: result.facts?.timeline ?? null,
+        position: result.facts ? standbyPosition(result.facts.receivedLsn, result.facts.replayedLsn) : null,
+      }));
+    const [mine, ...answers] = await Promise.all([
+      own(),
+      ...peers.map((peer) =>
+        ops
+          .probePeer(peer.address, config.timeouts.remoteTimeoutMs)
+          .catch((error: unknown): ProbeResult => ({ kind: 'failed', reason: String(error) })),
+      ),
+    ]);
+    if (mine.position === null) return 'the local database could not be checked before promoting';
+    const positions: PeerPosition[] = [];
+    const unanswered: string[] = [];
+    answers.forEach((answer, index) => {
+      const peer = peers[index];
+      const facts = answer.facts;
+      const position = facts?.inRecovery ? standbyPosition(facts.receivedLsn, facts.replayedLsn) : null;
+      if (!peer) return;
+      if (facts && position) positions.push({ ...peer, timeline: facts.timeline, position });
+      else if (!facts) unanswered.push(`${peer.nodeId} (${answer.kind === 'ok' ? 'no facts' : answer.reason})`);
+    });
+    const ownPosition = { timeline: mine.timeline, position: mine.position };
+    const source = catchUpSource(ownPosition, positions);
+    const compared = positions.map((peer) => `${peer.nodeId} ${peer.position}`).join(', ') || 'no other standby';
+    const left = unanswered.length > 0 ? `; not answering: ${unanswered.join(', ')}` : '';
+    if (!source) {
+      logger.info(`has the most WAL before promoting: ${mine.position} (${compared}${left})`);
+      return undefined;
+    }
+    logger.warn(
+      `${source.nodeId} has more WAL (${source.position}) than this node (${mine.position}): streaming the rest from it before promoting${left}`,
+    );
+    await this.noteInHistory(
+      'catch-up',
+      'WARNING',
+      `${config.nodeId} fetches WAL from ${source.nodeId} before promoting`,
+      [
+        `${source.nodeId} has more WAL (${source.position}) than ${config.nodeId} (${mine.position}), the candidate`,
+        `Compared: ${compared}${left}`,
+      ],
+    );
+    await ops.repoint(ops.conninfoFor(source.address));
+    const waitMs = CATCH_UP_REMOTE_TIMEOUTS * config.timeouts.remoteTimeoutMs;
+    const deadline = this.deps.clock.monotonicMs() + waitMs;
+    let reached: string | null = mine.position;
+    while (this.deps.clock.monotonicMs() < deadline && !this.stopping.signal.aborted) {
+      reached = (await own()).position;
+      if (reached !== null && compareLsn(reached, source.position) >= 0) {
+        logger.info(`caught up with ${source.nodeId} at ${reached}; promoting`);
+        return undefined;
+      }
+      await this.pause(CATCH_UP_POLL_MS);
+    }
+    return `${source.nodeId} has more WAL (${source.position}) than this node, which reached ${reached ?? 'an unknown position'} streaming from it within ${waitMs} ms: not promoting, so that the evaluator chooses again`;
   }
 
   /**

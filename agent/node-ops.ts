@@ -85,6 +85,9 @@ export function createNodeOps(
       const base = local ?? { dbname: 'postgres', user: 'pgfailover', password: '', sslmode: 'prefer' as const };
       return checkReachable({ ...base, host, port, password: base.password ?? '' }, timeoutMs);
     },
+    async probePeer(address, timeoutMs) {
+      return probeDatabase({ ...requireLocal('read a peer'), ...parseNodeAddress(address) }, timeoutMs);
+    },
     async promote() {
       // Resolves once the server accepts writes (up to 65 s, as pg_promote's own 60 s wait would).
       await promoteServer(requireLocal('promote'), 65_000);

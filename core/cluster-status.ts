@@ -386,13 +386,6 @@ function verdict(
   const unchosen = notChosen.length
     ? ` Not chosen: ${notChosen.map((v) => `${v.nodeId} (${v.reason})`).join('; ')}.`
     : '';
-  if (facts.pending.length > 0)
-    return {
-      safeToPromote: false,
-      candidate,
-      notChosen,
-      verdict: `Waiting for ${facts.pending.join(', ')} to report WAL positions read after the old primary stopped: a failover compares final positions only.${unchosen}`,
-    };
   if (!candidate)
     return {
       safeToPromote: false,

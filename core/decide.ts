@@ -7,7 +7,6 @@
 // repoint, the old primary fences) and report back in their heartbeats; the next decision moves on.
 
 import type { Instant } from './clock.ts';
-import { hasFinalPositions } from './final-positions.ts';
 import { compareLsn, lsnLagBytes, standbyPosition } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
 import { makeNotice, type Notice } from './notices.ts';
@@ -43,13 +42,6 @@ export const NEVER_REPORTED_GRACE_MS = 30_000;
 
 /** How long the evaluator waits for standbys to follow a new primary before calling the failover done. */
 export const REPOINT_DEADLINE_MS = 60_000;
-
-/**
- * How long, once the old primary is known stopped (its lease over, or its instance stopped), a failover
- * waits for live standbys to report WAL positions read after that (core/final-positions.ts). They do so
- * within a busy heartbeat or two; one that has not by then is passed over, with its reason.
- */
-export const FINAL_POSITIONS_WAIT_MS = 2000;
 
 // ---------------------------------------------------------------------------------------------------
 // Facts: everything the rules look at, derived once.
@@ -96,8 +88,6 @@ export interface Facts {
   vetoes: { nodeId: string; reason: string }[];
   /** Standbys that could be promoted, best first. */
   eligible: string[];
-  /** In a failover: live standbys whose WAL positions are not yet known final (waited for, boundedly). */
-  pending: string[];
 }
 
 export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
@@ -161,40 +151,17 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     if (cluster.failover.fromNodeId)
       excluded.set(cluster.failover.fromNodeId, 'it is the primary this failover replaces');
   }
-  // A failover chooses among final WAL positions only (core/final-positions.ts); a switchover's primary is
-  // running and hands over its last position itself.
-  const failingOver = cluster.phase === 'promoting' || (cluster.phase === 'steady' && !primaryHealthy);
-  const needFenceStopped = cluster.policy.fencing === 'ec2-stop' && cluster.fence?.term === cluster.term;
-  const stopSeen = observations.fenceStopped;
-  const knownStoppedForMs = needFenceStopped
-    ? stopSeen && stopSeen.term === cluster.term
-      ? monoMs - stopSeen.sinceMonoMs
-      : 0
-    : cluster.leaseReleased
-      ? leaseAgeMs
-      : leaseAgeMs - leaseWindowMs;
-  const finality = failingOver
-    ? { needFenceStopped, overdue: leaseExpired && knownStoppedForMs > FINAL_POSITIONS_WAIT_MS }
-    : undefined;
   const referenceBeat =
     cluster.phase === 'promoting'
       ? nodes.find((n) => n.node.nodeId === cluster.failover?.fromNodeId)?.heartbeat
       : primaryBeat;
   // A manual failover may name its standby, and with --force accept one past the lag limit.
   const promotion = cluster.phase === 'steady' ? cluster.promotion : null;
-  const { candidate, vetoes, eligible, pending } = chooseCandidate(
-    cluster,
-    membership,
-    nodes,
-    referenceBeat,
-    excluded,
-    {
-      target: promotion?.toNodeId ?? undefined,
-      ignoreLag: promotion?.force === true,
-      requestedBy: promotion?.requestedBy,
-    },
-    finality,
-  );
+  const { candidate, vetoes, eligible } = chooseCandidate(cluster, membership, nodes, referenceBeat, excluded, {
+    target: promotion?.toNodeId ?? undefined,
+    ignoreLag: promotion?.force === true,
+    requestedBy: promotion?.requestedBy,
+  });
   const phase = observations.phase;
   const phaseAgeMs =
     phase && phase.term === cluster.term && phase.phase === cluster.phase ? monoMs - phase.sinceMonoMs : 0;
@@ -219,7 +186,6 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     candidate,
     vetoes,
     eligible,
-    pending,
   };
 }
 
@@ -258,7 +224,7 @@ export function promotionVeto(f: Facts): string | undefined {
     if (node.witness) return `${target} is a witness and has no database to promote`;
     const veto = f.vetoes.find((entry) => entry.nodeId === target);
     if (veto) return `${target} cannot be promoted: ${veto.reason}`;
-  } else if (!f.candidate && f.pending.length === 0) {
+  } else if (!f.candidate) {
     return `no standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is no standby'}`;
   }
   return undefined;
@@ -267,8 +233,7 @@ export function promotionVeto(f: Facts): string | undefined {
 /**
  * Least data loss first: the live standby with the most WAL received, then replayed; ties go to the
  * priority list. A standby further behind the old primary's last known position than maxLagBytes, on
- * another timeline, or not UP is never chosen automatically; each refusal is kept with its reason. In a
- * failover (`finality`), a standby whose positions are not yet final is pending, or passed over once overdue.
+ * another timeline, or not UP is never chosen automatically; each refusal is kept with its reason.
  */
 export function chooseCandidate(
   cluster: ClusterRecord,
@@ -277,15 +242,8 @@ export function chooseCandidate(
   primaryBeat: HeartbeatRecord | undefined,
   excluded?: ReadonlyMap<string, string>,
   manual: { target?: string | undefined; ignoreLag?: boolean; requestedBy?: string | undefined } = {},
-  finality?: { needFenceStopped: boolean; overdue: boolean },
-): {
-  candidate: Candidate | undefined;
-  vetoes: { nodeId: string; reason: string }[];
-  eligible: string[];
-  pending: string[];
-} {
+): { candidate: Candidate | undefined; vetoes: { nodeId: string; reason: string }[]; eligible: string[] } {
   const vetoes: { nodeId: string; reason: string }[] = [];
-  const pending: string[] = [];
   const eligible: { nodeId: string; receivedLsn: string; replayedLsn: string; rank: number }[] = [];
   const order = effectivePriority(membership);
   const standbys = nodes.filter((facts) => facts.node.nodeId !== cluster.primaryNodeId && !facts.witness);
@@ -347,15 +305,6 @@ export function chooseCandidate(
       });
       continue;
     }
-    if (finality && !hasFinalPositions(beat, cluster, finality.needFenceStopped)) {
-      if (!finality.overdue) pending.push(nodeId);
-      else
-        vetoes.push({
-          nodeId,
-          reason: `it has not reported a WAL position read after the old primary stopped (waited ${FINAL_POSITIONS_WAIT_MS} ms)`,
-        });
-      continue;
-    }
     eligible.push({ nodeId, receivedLsn: lsn, replayedLsn: beat.replayedLsn, rank: order.indexOf(nodeId) });
   }
   eligible.sort(
@@ -364,7 +313,7 @@ export function chooseCandidate(
   const eligibleIds = eligible.map((entry) => entry.nodeId);
   if (manual.target !== undefined) {
     const chosen = eligible.find((entry) => entry.nodeId === manual.target);
-    if (!chosen) return { candidate: undefined, vetoes, eligible: eligibleIds, pending };
+    if (!chosen) return { candidate: undefined, vetoes, eligible: eligibleIds };
     const best = eligible[0];
     const behind = best && best.nodeId !== chosen.nodeId ? `; ${best.nodeId} has more WAL (${best.receivedLsn})` : '';
     const reason = `${chosen.nodeId} named by ${manual.requestedBy ?? 'an administrator'} (received ${chosen.receivedLsn}, replayed ${chosen.replayedLsn})${behind}`;
@@ -372,21 +321,15 @@ export function chooseCandidate(
       candidate: { nodeId: chosen.nodeId, receivedLsn: chosen.receivedLsn, reason },
       vetoes,
       eligible: eligibleIds,
-      pending,
     };
   }
   const best = eligible[0];
-  if (!best) return { candidate: undefined, vetoes, eligible: eligibleIds, pending };
+  if (!best) return { candidate: undefined, vetoes, eligible: eligibleIds };
   const tied =
     eligible.filter((other) => other.receivedLsn === best.receivedLsn && other.replayedLsn === best.replayedLsn)
       .length > 1;
   const reason = `${best.nodeId} has the most WAL (received ${best.receivedLsn}, replayed ${best.replayedLsn})${tied ? ', tie broken by the priority list' : ''}`;
-  return {
-    candidate: { nodeId: best.nodeId, receivedLsn: best.receivedLsn, reason },
-    vetoes,
-    eligible: eligibleIds,
-    pending,
-  };
+  return { candidate: { nodeId: best.nodeId, receivedLsn: best.receivedLsn, reason }, vetoes, eligible: eligibleIds };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -483,22 +426,6 @@ function addressNotOnPrimaryRule(primaryServes: (f: Facts) => boolean): Rule {
             : [],
       };
     },
-  };
-}
-
-/**
- * Before choosing whom to promote: every live standby that could be promoted has reported WAL positions
- * read after the old primary stopped, or has been waited for long enough (FINAL_POSITIONS_WAIT_MS).
- */
-function awaitingFinalPositionsRule(id: string, applies: (f: Facts) => boolean = () => true): Rule {
-  return {
-    id,
-    when: (f) => applies(f) && f.pending.length > 0,
-    then: (f) =>
-      wait(
-        id,
-        `${f.cluster.phase === 'promoting' ? (candidateGone(f) ?? '') : primaryProblem(f)}; waiting for ${f.pending.join(', ')} to report WAL positions read after the old primary stopped, so that the one with the most WAL is promoted`,
-      ),
   };
 }
 
@@ -707,7 +634,7 @@ export const STEADY_RULES: Rule[] = [
   },
   {
     id: 'no-candidate',
-    when: (f) => f.candidate === undefined && f.pending.length === 0,
+    when: (f) => f.candidate === undefined,
     then: (f) =>
       wait(
         'no-candidate',
@@ -737,7 +664,6 @@ export const STEADY_RULES: Rule[] = [
         `${primaryProblem(f)}, confirmed; but its last report says no watchdog protects it (its agent was stopped or could not arm one), so it may still be writable: manual failover required${f.candidate ? ` (best candidate ${f.candidate.nodeId})` : ''}`,
       ),
   },
-  awaitingFinalPositionsRule('awaiting-final-positions'),
   {
     id: 'failover',
     when: () => true,
@@ -907,14 +833,13 @@ export const PROMOTING_RULES: Rule[] = [
   },
   {
     id: 'candidate-gone-no-other',
-    when: (f) => candidateGone(f) !== undefined && f.candidate === undefined && f.pending.length === 0,
+    when: (f) => candidateGone(f) !== undefined && f.candidate === undefined,
     then: (f) =>
       wait(
         'candidate-gone-no-other',
         `${candidateGone(f) ?? ''}; no other standby can be promoted: ${f.vetoes.map((v) => `${v.nodeId}: ${v.reason}`).join('; ') || 'there is none'}`,
       ),
   },
-  awaitingFinalPositionsRule('candidate-gone-awaiting-positions', (f) => candidateGone(f) !== undefined),
   {
     id: 'failover-retry',
     when: (f) => candidateGone(f) !== undefined,

@@ -19,11 +19,9 @@ export interface Observations {
   lease: { term: number; renewals: number; changedAtMonoMs: number } | null;
   /** Since when (monotonic) the cluster has been in this term and phase. */
   phase: { term: number; phase: ClusterRecord['phase']; sinceMonoMs: number } | null;
-  /** fencing "ec2-stop": since when (monotonic) the fence of this term has been recorded as stopped. */
-  fenceStopped: { term: number; sinceMonoMs: number } | null;
 }
 
-export const NO_OBSERVATIONS: Observations = { nodes: {}, lease: null, phase: null, fenceStopped: null };
+export const NO_OBSERVATIONS: Observations = { nodes: {}, lease: null, phase: null };
 
 export function observe(
   previous: Observations,
@@ -43,16 +41,9 @@ export function observe(
   const leaseUnchanged = lease && lease.term === cluster.term && lease.renewals === cluster.leaseRenewals;
   const phase = previous.phase;
   const phaseUnchanged = phase && phase.term === cluster.term && phase.phase === cluster.phase;
-  const stopped = cluster.fence?.term === cluster.term && cluster.fence.stoppedAtMs !== null;
-  const stopSeen = previous.fenceStopped;
   return {
     nodes,
     lease: leaseUnchanged ? lease : { term: cluster.term, renewals: cluster.leaseRenewals, changedAtMonoMs: nowMonoMs },
     phase: phaseUnchanged ? phase : { term: cluster.term, phase: cluster.phase, sinceMonoMs: nowMonoMs },
-    fenceStopped: !stopped
-      ? null
-      : stopSeen?.term === cluster.term
-        ? stopSeen
-        : { term: cluster.term, sinceMonoMs: nowMonoMs },
   };
 }

@@ -17,7 +17,6 @@ export function observationsFromSendTimes(snapshot: ClusterSnapshot): Observatio
     ),
     lease: null,
     phase: null,
-    fenceStopped: null,
   };
 }
 

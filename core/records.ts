@@ -301,20 +301,6 @@ export const heartbeatRecordSchema = z.strictObject({
    * renews it: the lease is then kept even if the agent freezes or dies (fencing "watchdog").
    */
   watchdogArmed: z.boolean().default(false),
-  /**
-   * The WAL positions above were read after this agent had seen the lease of `term`, at renewal count
-   * `renewals`, released or run out on its own clock (and, with `fenceStopped`, the instance-stop fence of
-   * that term recorded): the old primary could no longer send WAL, so they are final. A failover's candidate
-   * is chosen only among standbys whose positions are final (docs/failover.md, "Choosing the candidate").
-   */
-  positionsFinal: z
-    .strictObject({
-      term: z.number().int().nonnegative(),
-      renewals: z.number().int().nonnegative(),
-      fenceStopped: z.boolean(),
-    })
-    .nullable()
-    .default(null),
   /** Hooks whose last run failed, with the exit code and output: the evaluator alerts on each. */
   hookFailures: z
     .array(

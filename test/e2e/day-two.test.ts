@@ -230,6 +230,59 @@ describe('day-two operations with real PostgreSQL', () => {
     });
   });
 
+  it('manual failover to a standby behind another: it streams the WAL it lacks from that standby before promoting; no acknowledged row lost', async () => {
+    await withLocalCluster(
+      { standbys: 2, witness: true, autoFailover: false, synchronous: true, network: 'loopback' },
+      async (cluster) => {
+        const store = connectLocalStore(cluster.state);
+        // Prepare: db2's WAL receiver stops, so rows acknowledged from here on are on db1 and db3 only (ANY 1).
+        await writeRows(cluster, 'db1', 5);
+        await cluster.sql('db2', "ALTER SYSTEM SET primary_conninfo = ''");
+        await cluster.sql('db2', 'SELECT pg_reload_conf()');
+        await pollUntil(
+          'db2 to stop streaming',
+          async () => ((await cluster.streamingFrom('db1')).includes('db2') ? undefined : true),
+          20_000,
+          100,
+        );
+        const ids = await writeRows(cluster, 'db1', 20);
+        expect(await missingRows(cluster, 'db2', ids)).toEqual(ids);
+        await killDatabase(cluster, 'db1');
+        await pollUntil(
+          'the SEVERE manual-failover-required notice',
+          async () => cluster.notices().find((notice) => notice.event === 'manual-failover-required'),
+          30_000,
+          200,
+        );
+        // Act: the DBA names db2, which the heartbeats show behind db3.
+        const promoted = await runCli([
+          'promote',
+          '--target',
+          'db2',
+          '--reason',
+          'db1 crashed',
+          '--timeout-ms',
+          '60000',
+          ...storeArgs(cluster),
+        ]);
+        // Assess: db2 fetched the rows from db3 first; db3 can follow it.
+        expect(promoted.code, `${promoted.stdout}\n${promoted.stderr}`).toBe(0);
+        expect(await cluster.writableNodes()).toEqual(['db2']);
+        expect(await missingRows(cluster, 'db2', ids)).toEqual([]);
+        const { entries } = await store.readHistory(cluster.state.cluster);
+        expect(entries.find((entry) => entry.event === 'catch-up')?.body).toMatch(
+          /^db3 has more WAL \(\S+\) than db2 \(\S+\), the candidate/,
+        );
+        await pollUntil(
+          'db3 to stream from db2',
+          async () => ((await cluster.streamingFrom('db2')).includes('db3') ? true : undefined),
+          30_000,
+          200,
+        );
+      },
+    );
+  });
+
   it('automatic rejoin: the fenced old primary comes back as a standby of the new primary by itself', async () => {
     await withLocalCluster({ standbys: 1, witness: true, synchronous: true, autoRejoin: true }, async (cluster) => {
       const store = connectLocalStore(cluster.state);

@@ -31,9 +31,6 @@ async function clusterWithFailedPrimary(): Promise<string> {
   const now = Date.now();
   await seedCluster(dynamo.store, name, '10.0.0.', { nowMs: now });
   await dynamo.store.releaseLease(name, 'db1', 1);
-  // The standbys read their positions after they saw the lease released: final (core/final-positions.ts).
-  const released = await dynamo.store.getCluster(name);
-  const positionsFinal = { term: 1, renewals: released?.leaseRenewals ?? -1, fenceStopped: false };
   const beats: HeartbeatRecord[] = [
     heartbeat('db1', {
       cluster: name,
@@ -48,13 +45,11 @@ async function clusterWithFailedPrimary(): Promise<string> {
       cluster: name,
       sentAtMs: now,
       primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' },
-      positionsFinal,
     }),
     heartbeat('db3', {
       cluster: name,
       sentAtMs: now,
       primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' },
-      positionsFinal,
     }),
   ];
   for (const beat of beats) await dynamo.store.putHeartbeat(beat);

@@ -80,8 +80,6 @@ export function heartbeat(nodeId: string, overrides: Partial<HeartbeatRecord> = 
     action: null,
     upstream: nodeId === 'db1' ? null : '10.0.1.10:5432',
     watchdogArmed: false,
-    // Read after the lease of term 1 (renewal 0) was over: final, as a failover needs (core/final-positions.ts).
-    positionsFinal: { term: 1, renewals: 0, fenceStopped: false },
     hookFailures: [],
     ...overrides,
   };
@@ -141,6 +139,5 @@ export function freshObservations(snapshot: ClusterSnapshot, leaseChangedAtMs = 
     ),
     lease: { term: snapshot.cluster.term, renewals: snapshot.cluster.leaseRenewals, changedAtMonoMs: leaseChangedAtMs },
     phase: { term: snapshot.cluster.term, phase: snapshot.cluster.phase, sinceMonoMs: NOW_MS - 500 },
-    fenceStopped: null,
   };
 }

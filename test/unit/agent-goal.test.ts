@@ -52,6 +52,10 @@ class FakeWorld {
   /** Hooks never finish (a site script stuck on the network). */
   hookHangs = false;
   answering: string[] = ['10.0.1.10:5432'];
+  /** What each peer's database reports when read directly, by address; a peer not listed does not answer. */
+  peers: Record<string, DatabaseFacts> = { '10.0.1.12': standbyFacts };
+  /** A repoint to a peer streams its WAL here, unless this is set. */
+  catchUpStalls = false;
 
   store: HeartbeatStore = {
     getMembership: async () => this.reach(this.members),
@@ -92,9 +96,18 @@ class FakeWorld {
       this.calls.push('promote');
       this.facts = primaryFacts;
     },
+    probePeer: async (address) => {
+      const facts = this.peers[address];
+      return facts ? { kind: 'ok', facts } : { kind: 'failed', reason: 'timeout expired' };
+    },
     repoint: async (conninfo) => {
       this.calls.push(`repoint:${conninfo.split(' ').slice(0, 2).join(' ')}`);
-      this.facts = { ...this.facts, upstream: '10.0.1.11:5432' };
+      const host = conninfo.split(' ')[0]?.replace('host=', '') ?? '';
+      const peer = this.peers[host];
+      this.facts =
+        peer && !this.catchUpStalls
+          ? { ...this.facts, receivedLsn: peer.receivedLsn, upstream: `${host}:5432` }
+          : { ...this.facts, upstream: '10.0.1.11:5432' };
     },
     fence: async () => {
       this.calls.push('fence');
@@ -291,6 +304,70 @@ describe('agent: following the goal', () => {
     );
     expect(world.calls.slice(0, 3)).toEqual(['hook:fence.sh', 'renew:2', 'promote']);
     expect(world.lastBeat()).toMatchObject({ term: 2, agentType: 'primary', action: { term: 2, step: 'promoted' } });
+  });
+
+  it.each<[string, Partial<FakeWorld>, string[], 'promoted' | 'promote-failed']>([
+    ['level with the other standby: promotes at once', {}, ['renew:2', 'promote'], 'promoted'],
+    [
+      'behind the other standby: streams the WAL it lacks from it, then promotes',
+      { peers: { '10.0.1.12': { ...standbyFacts, receivedLsn: '0/5000100', replayedLsn: '0/5000080' } } },
+      ['repoint:host=10.0.1.12 port=5432', 'renew:2', 'promote'],
+      'promoted',
+    ],
+    [
+      'behind the other standby, and the WAL does not come: does not promote, so that the evaluator chooses again',
+      {
+        peers: { '10.0.1.12': { ...standbyFacts, receivedLsn: '0/5000100', replayedLsn: '0/5000080' } },
+        catchUpStalls: true,
+      },
+      ['repoint:host=10.0.1.12 port=5432'],
+      'promote-failed',
+    ],
+    [
+      'the other standby does not answer: promotes (it is cut off from the new primary too)',
+      { peers: {} },
+      ['renew:2', 'promote'],
+      'promoted',
+    ],
+    [
+      'the other standby is on another timeline: not fetched from',
+      { peers: { '10.0.1.12': { ...standbyFacts, timeline: 2, receivedLsn: '0/6000000' } } },
+      ['renew:2', 'promote'],
+      'promoted',
+    ],
+  ])('as a failover candidate %s', async (_name, setup, calls, outcome) => {
+    // Prepare: db2 is chosen to replace db1; db3 (10.0.1.12) is the other standby.
+    const world = Object.assign(new FakeWorld(), setup);
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      failover: {
+        kind: 'failover',
+        fromNodeId: 'db1',
+        toNodeId: 'db2',
+        startedAtMs: 0,
+        reason: 'db1 down',
+        promotedAtMs: null,
+        addressMovedAtMs: null,
+      },
+    });
+    // Act
+    startAgent(world, 'db2');
+    // Assess
+    const beat = await pollUntil(
+      'the outcome to be reported',
+      () => world.beats.find((candidate) => candidate.action?.step === outcome),
+      5000,
+      10,
+    );
+    // A candidate renews only once writable: its first calls are the catch-up, the lease, pg_promote().
+    expect(world.calls.slice(0, calls.length)).toEqual(calls);
+    if (outcome === 'promote-failed') {
+      expect(world.calls).not.toContain('promote');
+      expect(beat.action?.detail).toMatch(/^db3 has more WAL \(0\/5000100\) than this node.*not promoting/);
+    }
+    if (calls[0]?.startsWith('repoint')) expect(world.history.map((entry) => entry.event)).toContain('catch-up');
   });
 
   it('as the candidate: a failing fencing hook stops the promotion and is reported', async () => {
@@ -691,50 +768,13 @@ describe('agent: following the goal', () => {
   });
 
   it('as a standby: checks the primary twice a second even when its own database is checked once a minute', async () => {
-    // Prepare: the primary answers, so nothing makes this standby busy.
+    // Prepare
     const world = new FakeWorld();
-    world.answering = ['10.0.1.10'];
     // Act
     startAgent(world, 'db2', { timeouts: { ...fastTimeouts(120_000), localPeriodMs: 60_000 } });
     // Assess: a silent primary's vote must not wait for the slow local period.
     await pollUntil('three checks of the primary', () => (world.peerChecks >= 3 ? true : undefined), 5000, 10);
     expect(world.probes).toBeLessThanOrEqual(2);
-  });
-
-  it('as a standby that sees the primary down: checks its own database often, and says its WAL positions are final only once the lease it saw has run out', async () => {
-    // Prepare: a silent primary; a short lease so that the test does not wait three seconds.
-    const world = new FakeWorld();
-    world.answering = [];
-    world.record = clusterRecord({ policy: { ...world.record.policy, leaseDurationMs: 400 } });
-    // Act
-    startAgent(world, 'db2', { timeouts: { ...fastTimeouts(120_000), localPeriodMs: 60_000 } });
-    const final = await pollUntil(
-      'a heartbeat with final positions',
-      () => world.beats.find((beat) => beat.positionsFinal !== null),
-      5000,
-      10,
-    );
-    // Assess: busy local checks (not one a minute); the positions were not final before the lease ran out.
-    await pollUntil('local checks well inside the minute', () => (world.probes >= 5 ? true : undefined), 5000, 10);
-    expect(world.beats.filter((beat) => beat.positionsFinal === null).length).toBeGreaterThan(0);
-    expect(final.positionsFinal).toEqual({ term: 1, renewals: 0, fenceStopped: false });
-    // Act: the primary renews (it was alive after all): positions read before the new renewal runs out are not final.
-    const seen = world.beats.length;
-    world.record = { ...world.record, version: world.record.version + 1, leaseRenewals: 1 };
-    await pollUntil(
-      'a heartbeat after the renewal with positions not final',
-      () => world.beats.slice(seen).find((beat) => beat.positionsFinal === null),
-      5000,
-      10,
-    );
-    const renewedFinal = await pollUntil(
-      'final positions for the new renewal',
-      () => world.beats.slice(seen).find((beat) => beat.positionsFinal?.renewals === 1),
-      5000,
-      10,
-    );
-    // Assess
-    expect(renewedFinal.positionsFinal).toEqual({ term: 1, renewals: 1, fenceStopped: false });
   });
 
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {

@@ -250,23 +250,6 @@ describe('cluster-status verdict and exit code', () => {
     expect(report.warnings.join('\n')).toMatch(/heartbeats from rogue \(10\.9\.9\.9\) are rejected/);
   });
 
-  it('while the primary is down, says a failover waits for final WAL positions rather than calling it unsafe', () => {
-    // Prepare: the primary's database is down; neither standby has read its position since the lease ended.
-    let snapshot = withHeartbeat(
-      healthySnapshot(),
-      heartbeat('db1', { agentType: 'idle', dbStatus: 'DOWN', receivedLsn: null, replayedLsn: null }),
-    );
-    for (const nodeId of ['db2', 'db3'])
-      snapshot = withHeartbeat(snapshot, heartbeat(nodeId, { positionsFinal: null }));
-    // Act
-    const report = buildClusterStatus(snapshot, NOW_MS);
-    // Assess
-    expect(report.promoteStatus.safeToPromote).toBe(false);
-    expect(report.promoteStatus.verdict).toMatch(
-      /^Waiting for db2, db3 to report WAL positions read after the old primary stopped/,
-    );
-  });
-
   it('leaves a node whose agent is not reporting out of the standby priority list', () => {
     const report = buildClusterStatus(
       withHeartbeat(healthySnapshot(), heartbeat('db2', { sentAtMs: NOW_MS - 60_000 })),

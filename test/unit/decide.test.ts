@@ -65,22 +65,6 @@ const cluster =
   (w) => {
     w.snapshot.cluster = { ...w.snapshot.cluster, ...change };
   };
-/** `nodes` report WAL positions read after they saw the lease (term 1, renewal 0) over, or none (null). */
-const positionsFinal =
-  (final: HeartbeatRecord['positionsFinal'], ...nodes: string[]): Change =>
-  (w) => {
-    for (const node of nodes) replaceBeat(w, node, { positionsFinal: final });
-  };
-/** The evaluator has seen the instance-stop fence of this term recorded as stopped for `ms`. */
-const fenceStoppedFor =
-  (ms: number): Change =>
-  (w) => {
-    w.snapshot.cluster = {
-      ...w.snapshot.cluster,
-      fence: { nodeId: 'db1', term: w.snapshot.cluster.term, requestedAtMs: NOW_MS - 9000, stoppedAtMs: NOW_MS - ms },
-    };
-    w.observations.fenceStopped = { term: w.snapshot.cluster.term, sinceMonoMs: NOW_MS - ms };
-  };
 const standbyAt =
   (nodeId: string, lsn: string): Change =>
   (w) =>
@@ -281,51 +265,16 @@ describe('decide(): steady phase', () => {
       ['fence-requested'],
     ],
     [
-      'ec2-stop fencing: once its instance is stopped, and the standbys report positions read after that, the failover goes on',
+      'ec2-stop fencing: once its instance is stopped, the failover goes on',
       [
         silentFor('db1', 6000),
         peersSee('DOWN', 'db2', 'db3'),
         leaseAge(6000),
         fencing('ec2-stop'),
-        fenceStoppedFor(100),
-        positionsFinal({ term: 1, renewals: 0, fenceStopped: true }, 'db2', 'db3'),
+        cluster({ fence: { nodeId: 'db1', term: 1, requestedAtMs: NOW_MS - 2000, stoppedAtMs: NOW_MS - 100 } }),
       ],
       'failover',
       'db2',
-      ['failover-started'],
-    ],
-    [
-      'ec2-stop fencing: the instance is stopped, but the standbys read their positions before they saw the stop',
-      [
-        silentFor('db1', 6000),
-        peersSee('DOWN', 'db2', 'db3'),
-        leaseAge(6000),
-        fencing('ec2-stop'),
-        fenceStoppedFor(100),
-      ],
-      'awaiting-final-positions',
-      null,
-      [],
-    ],
-    [
-      'a partition, the lease ran out, but no standby has read its WAL position since: wait for final positions',
-      [peersSee('DOWN', 'db2', 'db3'), leaseAge(4000), positionsFinal(null, 'db2', 'db3')],
-      'awaiting-final-positions',
-      null,
-      [],
-    ],
-    [
-      'the standby with the most WAL by its last report has a final position, the other not yet: wait for it',
-      [peersSee('DOWN', 'db2', 'db3'), leaseAge(4000), standbyAt('db3', '0/5000100'), positionsFinal(null, 'db3')],
-      'awaiting-final-positions',
-      null,
-      [],
-    ],
-    [
-      'a live standby gives no final position within the wait: it is passed over, the one that did is promoted',
-      [peersSee('DOWN', 'db2', 'db3'), leaseAge(6000), standbyAt('db2', '0/5000100'), positionsFinal(null, 'db2')],
-      'failover',
-      'db3',
       ['failover-started'],
     ],
     [
@@ -505,7 +454,6 @@ describe('decide(): steady phase', () => {
       peersSee('DOWN', 'db2', 'db3'),
       leaseReleased,
       cluster({ leaseRenewals: 41 }),
-      positionsFinal({ term: 1, renewals: 41, fenceStopped: false }, 'db2', 'db3'),
     );
     // Assess
     expect(decision.next).toMatchObject({
@@ -687,15 +635,7 @@ describe('decide(): a failover in progress', () => {
     ],
     [
       'replaces a silent candidate with the next standby once its lease ran out (watchdog)',
-      [
-        promoting,
-        primaryDbDown,
-        silentFor('db2', 9000),
-        phaseAge(9000),
-        leaseAge(6000),
-        fencing('watchdog'),
-        positionsFinal({ term: 2, renewals: 0, fenceStopped: false }, 'db3'),
-      ],
+      [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('watchdog')],
       'failover-retry',
       'promoting',
       ['failover-retried'],
@@ -718,7 +658,6 @@ describe('decide(): a failover in progress', () => {
           }),
         leaseAge(6000),
         fencing('agent'),
-        positionsFinal({ term: 2, renewals: 0, fenceStopped: false }, 'db3'),
       ],
       'failover-retry',
       'promoting',
@@ -741,26 +680,10 @@ describe('decide(): a failover in progress', () => {
         leaseAge(6000),
         fencing('ec2-stop'),
         cluster({ fence: { nodeId: 'db2', term: 2, requestedAtMs: NOW_MS - 1000, stoppedAtMs: NOW_MS - 10 } }),
-        positionsFinal({ term: 2, renewals: 0, fenceStopped: true }, 'db3'),
       ],
       'failover-retry',
       'promoting',
       ['failover-retried'],
-    ],
-    [
-      'waits for the next standby to report a WAL position read after the lost candidate could no longer write',
-      [
-        promoting,
-        primaryDbDown,
-        silentFor('db2', 9000),
-        phaseAge(9000),
-        leaseAge(4000),
-        fencing('watchdog'),
-        positionsFinal({ term: 1, renewals: 0, fenceStopped: false }, 'db3'),
-      ],
-      'candidate-gone-awaiting-positions',
-      null,
-      [],
     ],
     [
       'waits when no other standby can take over',
@@ -870,7 +793,6 @@ describe('decide(): a failover in progress', () => {
       cluster({ leaseRenewals: 3 }),
       leaseAge(6000),
       fencing('watchdog'),
-      positionsFinal({ term: 2, renewals: 3, fenceStopped: false }, 'db3'),
     );
     expect(decision.next).toMatchObject({
       term: 3,
