@@ -183,6 +183,7 @@ export class Agent {
   private selfFencing = false;
   private acting = false;
   private holdingAddress: string | null = null;
+  private addressSync: Promise<void> = Promise.resolve();
   private storeFailures = 0;
   private renewFailures = 0;
   /** When the last successful lease renewal went out (monotonic), or null before the first. */
@@ -1122,7 +1123,14 @@ export class Agent {
    * of the current term, from the moment it promoted: holding it before the address is moved is harmless
    * (the network delivers it to the holder of record only), and saves a round trip once it is moved.
    */
-  private async syncOsAddress(goal: ClusterRecord): Promise<void> {
+  private syncOsAddress(goal: ClusterRecord): Promise<void> {
+    // One at a time: the heartbeat and a goal step may both call this, and each must see what the other did.
+    const next = this.addressSync.then(() => this.syncOsAddressNow(goal));
+    this.addressSync = next;
+    return next;
+  }
+
+  private async syncOsAddressNow(goal: ClusterRecord): Promise<void> {
     const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
     const shouldHold =
       ip !== null &&
@@ -1149,10 +1157,20 @@ export class Agent {
   }
 
   private async pause(ms: number, wake?: Wake): Promise<void> {
-    const sleeping = sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
-    if (!wake) return sleeping;
-    await Promise.race([sleeping, wake.next()]);
-    wake.stopWaiting();
+    if (!wake) return sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    if (this.stopping.signal.aborted) return;
+    // A wait ended early by a wake cancels its timer (and its listener on the stop signal) at once: the
+    // busy loops are woken many times a second, and pending sleeps would pile up until they ran out.
+    const ended = new AbortController();
+    const onStop = () => ended.abort();
+    this.stopping.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      await Promise.race([sleep(ms, undefined, { signal: ended.signal }).catch(() => undefined), wake.next()]);
+    } finally {
+      wake.stopWaiting();
+      ended.abort();
+      this.stopping.signal.removeEventListener('abort', onStop);
+    }
   }
 }
 

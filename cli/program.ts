@@ -11,6 +11,7 @@ import {
   allowNode,
   membershipChangeVeto,
   removeNode,
+  promotionOrder,
   setPriority,
   type Membership,
   type MembershipChange,
@@ -210,8 +211,8 @@ export function adminProgram(): Command {
     cluster: string,
     change: MembershipChange,
     options: { force?: boolean; reason?: string },
-    apply: (current: Membership) => Membership,
-  ): Promise<MembershipRecord> {
+    apply: (current: Membership, primaryNodeId: string | null) => Membership,
+  ): Promise<{ membership: MembershipRecord; primaryNodeId: string | null }> {
     const snapshot = await store.readSnapshot(cluster);
     const nowMs = Date.now();
     const liveNodeIds = new Set(
@@ -225,7 +226,8 @@ export function adminProgram(): Command {
     });
     if (veto && !options.force)
       throw new UsageError(`refused: ${veto}. Nothing was changed; --force makes the change anyway`);
-    const membership = await store.updateMembership(cluster, apply, nowMs);
+    const primaryNodeId = snapshot.cluster.primaryNodeId;
+    const membership = await store.updateMembership(cluster, (current) => apply(current, primaryNodeId), nowMs);
     const what =
       change.kind === 'allow'
         ? `${change.nodeId} (${change.address}) allowed as a ${change.role} node${change.priority === undefined ? '' : `, priority ${change.priority}`}`
@@ -245,7 +247,7 @@ export function adminProgram(): Command {
             `By: ${operator()}`,
             `Why: ${options.reason ?? '(no reason given)'}`,
             ...(veto ? [`Forced past: ${veto}`] : []),
-            `Priority list now: ${membership.priority.join(' ') || '(empty)'}`,
+            `Promotion order now: ${promotionOrder(membership, primaryNodeId).join(' ') || '(no standby)'}`,
           ].join('\n'),
           nodeId: change.nodeId,
           actor: operator(),
@@ -253,7 +255,7 @@ export function adminProgram(): Command {
         nowMs,
       ),
     );
-    return membership;
+    return { membership, primaryNodeId };
   }
 
   changeOptions(withStoreOptions(program.command('allow-node').option('--json', 'print the outcome as JSON')))
@@ -290,14 +292,15 @@ export function adminProgram(): Command {
           role,
           ...(options.priority !== undefined ? { priority: options.priority } : {}),
         };
-        const membership = await changeMembership(store, name, change, options, (current) =>
-          allowNode(current, { nodeId: node, address: options.address, role }, options.priority),
+        const { membership, primaryNodeId } = await changeMembership(store, name, change, options, (current, primary) =>
+          allowNode(current, { nodeId: node, address: options.address, role }, options.priority, primary),
         );
+        const order = promotionOrder(membership, primaryNodeId);
         await store.deleteRejected(name, node);
         say(
           options.json,
-          `node ${node} (${options.address}) allowed in cluster ${name}; priority list: ${membership.priority.join(' ')}`,
-          { cluster: name, node, address: options.address, role, priority: membership.priority },
+          `node ${node} (${options.address}) allowed in cluster ${name}; promotion order: ${order.join(' ') || '(no standby)'}`,
+          { cluster: name, node, address: options.address, role, priority: order },
         );
       },
     );
@@ -328,16 +331,17 @@ export function adminProgram(): Command {
     .action(async (node: string, priority: number, options: StoreOptions & { force?: boolean; reason?: string }) => {
       const { store, cluster } = resolveStore(options);
       const name = await requireCluster(store, cluster);
-      const membership = await changeMembership(
+      const { membership, primaryNodeId } = await changeMembership(
         store,
         name,
         { kind: 'set-priority', nodeId: node, priority },
         options,
-        (current) => setPriority(current, node, priority),
+        (current, primary) => setPriority(current, node, priority, primary),
       );
-      say(options.json, `priority list of ${name}: ${membership.priority.join(' ')}`, {
+      const order = promotionOrder(membership, primaryNodeId);
+      say(options.json, `promotion order of ${name}: ${order.join(' ') || '(no standby)'}`, {
         cluster: name,
-        priority: membership.priority,
+        priority: order,
       });
     });
 

@@ -7,7 +7,7 @@
 // rely on it; the evaluator times heartbeats on its own clock.
 
 import { lsnLagBytes, standbyPosition } from './lsn.ts';
-import { effectivePriority } from './membership.ts';
+import { promotionOrder } from './membership.ts';
 import type { AgentType, AllowedNode, ClusterRecord, DbStatus, HeartbeatRecord } from './records.ts';
 import type { Facts } from './decide.ts';
 import { readerFacts } from './reader-facts.ts';
@@ -94,7 +94,7 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
   }
 
   const nodes = membership.allowed.map((allowed) =>
-    nodeStatus(allowed, heartbeatOf.get(allowed.nodeId), nowMs, cluster.address.holderNodeId),
+    nodeStatus(allowed, heartbeatOf.get(allowed.nodeId), nowMs, cluster),
   );
   for (const node of nodes) {
     const where = `${node.nodeId} (${node.address})`;
@@ -222,19 +222,11 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     address: { ...cluster.address },
     nodes,
     allowedNodes: membership.allowed,
-    // The priority list names promotion candidates: neither witnesses nor the serving primary.
-    standbyPriority: effectivePriority(membership).filter((nodeId) => {
-      const type = nodes.find((node) => node.nodeId === nodeId)?.agentType;
-      const role = membership.allowed.find((node) => node.nodeId === nodeId)?.role;
-      // ... nor a node whose agent is not reporting (a dead old primary is no candidate until it is back).
-      const reporting = nodes.find((node) => node.nodeId === nodeId)?.agentStatus === 'UP';
-      return (
-        type !== 'witness' &&
-        role !== 'witness' &&
-        nodeId !== primary?.nodeId &&
-        nodeId !== cluster.primaryNodeId &&
-        reporting
-      );
+    // The priority list names promotion candidates (neither witnesses nor the primary), and of those only
+    // nodes whose agent reports: a dead old primary is no candidate until it is back.
+    standbyPriority: promotionOrder(membership, cluster.primaryNodeId).filter((nodeId) => {
+      const status = nodes.find((node) => node.nodeId === nodeId);
+      return status?.agentStatus === 'UP' && status.agentType !== 'witness' && nodeId !== primary?.nodeId;
     }),
     promoteStatus: {
       primary: primary ? { nodeId: primary.nodeId, currentLsn: primary.currentLsn, timeline: primary.timeline } : null,
@@ -261,12 +253,12 @@ function nodeStatus(
   allowed: AllowedNode,
   heartbeat: HeartbeatRecord | undefined,
   nowMs: number,
-  holder: string | null,
+  cluster: ClusterRecord,
 ): NodeStatus {
   const base = {
     nodeId: allowed.nodeId,
     address: allowed.address,
-    holdsAddress: holder === allowed.nodeId,
+    holdsAddress: cluster.address.holderNodeId === allowed.nodeId,
   };
   if (!heartbeat) {
     return {
@@ -311,6 +303,18 @@ function nodeStatus(
       agentStatus: 'DOWN',
       dbStatus: 'UNKNOWN',
       info: `no heartbeat for ${formatSeconds(ageMs)} (node timeout ${formatSeconds(heartbeat.timeouts.nodeTimeoutMs)}); check the host and its pgfailover-agent`,
+    };
+  }
+  // A replaced primary's last word, sent before its agent saw the term that replaced it, says nothing about
+  // now: a live agent reads the new term within a beat and fences, and the failover waited until its
+  // lease was over. Counting it as writable would report a split brain after every node crash.
+  if (heartbeat.agentType === 'primary' && heartbeat.term < cluster.term && allowed.nodeId !== cluster.primaryNodeId) {
+    return {
+      ...facts,
+      agentType: 'unknown',
+      agentStatus: 'UNKNOWN',
+      dbStatus: 'UNKNOWN',
+      info: `no report since term ${cluster.term} replaced it (the last, ${formatSeconds(ageMs)} ago in term ${heartbeat.term}, was as primary); it can come back only as a standby`,
     };
   }
   return { ...facts, agentStatus: 'UP', dbStatus: heartbeat.dbStatus, info: heartbeat.dbInfo };

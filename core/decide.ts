@@ -377,7 +377,8 @@ function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
 const votes = (facts: Facts) =>
   `${facts.unreachableVotes.length} of ${facts.voters} members (need ${facts.majority}${facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : ''})`;
 
-function primaryProblem(facts: Facts): string {
+/** What is wrong with the recorded primary, in words (for a primary that is not healthy). */
+export function primaryProblem(facts: Facts): string {
   const id = facts.cluster.primaryNodeId;
   if (facts.primaryLive && facts.primaryDbStatus === 'UP') {
     // Its last report may be seconds old (a dead node is "live" until its node timeout): say how old.

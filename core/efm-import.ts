@@ -4,7 +4,7 @@
 // files' texts in, the result out.
 
 import { basename } from 'node:path';
-import { parseAgentConfig, type AgentConfig } from './agent-config.ts';
+import { DEFAULT_TIMEOUTS, parseAgentConfig, type AgentConfig } from './agent-config.ts';
 
 export interface EfmImport {
   cluster: string;
@@ -235,10 +235,17 @@ export function importEfm(
   if (!witness)
     todo.push('give the monitoring password: database.passwordFile (mode 0600), passwordEnv or passwordSecret');
   todo.push('set store.region (or AWS_REGION) and store.table to the deployed state table');
-  if ((timeouts.nodeTimeoutMs ?? 0) > 10_000)
-    todo.push(
-      `EFM's node.timeout (${timeouts.nodeTimeoutMs} ms) was kept: a dead primary node is replaced no sooner; pgfailover's default is 5000 ms (remove "timeouts" to use the defaults)`,
-    );
+  // What EFM's longer timeouts cost here: a dead primary node is confirmed only once its peers' checks
+  // time out (remote), and a silent agent's last report counts until its node timeout.
+  const slow = [
+    (timeouts.remoteTimeoutMs ?? 0) > DEFAULT_TIMEOUTS.remoteTimeoutMs
+      ? `remote.timeout ${timeouts.remoteTimeoutMs} ms: peers take that long to call a dead primary node DOWN, so its failover waits at least as long (default ${DEFAULT_TIMEOUTS.remoteTimeoutMs} ms)`
+      : '',
+    (timeouts.nodeTimeoutMs ?? 0) > DEFAULT_TIMEOUTS.nodeTimeoutMs
+      ? `node.timeout ${timeouts.nodeTimeoutMs} ms: a silent agent's last report (its vote, its candidacy) counts that long (default ${DEFAULT_TIMEOUTS.nodeTimeoutMs} ms)`
+      : '',
+  ].filter(Boolean);
+  if (slow.length > 0) todo.push(`EFM's timeouts were kept: ${slow.join('; ')}. Remove "timeouts" to use the defaults`);
   const agentConfig: Record<string, unknown> = {
     cluster,
     nodeId,

@@ -12,7 +12,12 @@ export type Membership = Pick<MembershipRecord, 'allowed' | 'priority'>;
 
 export type NodeToAllow = Omit<AllowedNode, 'role'> & { role?: AllowedNode['role'] };
 
-export function allowNode(membership: Membership, nodeToAllow: NodeToAllow, priority?: number): Membership {
+export function allowNode(
+  membership: Membership,
+  nodeToAllow: NodeToAllow,
+  priority?: number,
+  primaryNodeId: string | null = null,
+): Membership {
   const node: AllowedNode = { ...nodeToAllow, role: nodeToAllow.role ?? 'database' };
   const clash = membership.allowed.find((other) => other.address === node.address && other.nodeId !== node.nodeId);
   if (clash) {
@@ -23,8 +28,12 @@ export function allowNode(membership: Membership, nodeToAllow: NodeToAllow, prio
   const allowed = membership.allowed.some((other) => other.nodeId === node.nodeId)
     ? membership.allowed.map((other) => (other.nodeId === node.nodeId ? node : other))
     : [...membership.allowed, node];
-  const withoutNode = membership.priority.filter((nodeId) => nodeId !== node.nodeId);
-  return { allowed, priority: insertAt(withoutNode, node.nodeId, priority) };
+  if (priority === undefined)
+    return { allowed, priority: [...membership.priority.filter((nodeId) => nodeId !== node.nodeId), node.nodeId] };
+  return {
+    allowed,
+    priority: placeAmongCandidates({ allowed, priority: membership.priority }, node.nodeId, priority, primaryNodeId),
+  };
 }
 
 export function removeNode(membership: Membership, nodeId: string): Membership {
@@ -39,14 +48,33 @@ export function removeNode(membership: Membership, nodeId: string): Membership {
   };
 }
 
-export function setPriority(membership: Membership, nodeId: string, priority: number): Membership {
+/**
+ * Moves `nodeId` to position `priority` of the promotion order (1 = first), counted among the promotion
+ * candidates as cluster-status lists them: database nodes other than the primary.
+ */
+export function setPriority(
+  membership: Membership,
+  nodeId: string,
+  priority: number,
+  primaryNodeId: string | null = null,
+): Membership {
   if (!membership.allowed.some((node) => node.nodeId === nodeId)) {
     throw new UsageError(
       `node ${nodeId} is not allowed in this cluster; allow it first with pgfailover allow-node ${nodeId} --address ADDRESS`,
     );
   }
-  const withoutNode = membership.priority.filter((id) => id !== nodeId);
-  return { allowed: membership.allowed, priority: insertAt(withoutNode, nodeId, priority) };
+  return { allowed: membership.allowed, priority: placeAmongCandidates(membership, nodeId, priority, primaryNodeId) };
+}
+
+/** The promotion candidates in promotion order: allowed database nodes other than the primary. */
+export function promotionOrder(membership: Membership, primaryNodeId: string | null): string[] {
+  const candidate = isCandidate(membership, primaryNodeId);
+  return effectivePriority(membership).filter(candidate);
+}
+
+function isCandidate(membership: Membership, primaryNodeId: string | null): (nodeId: string) => boolean {
+  return (nodeId) =>
+    nodeId !== primaryNodeId && membership.allowed.some((node) => node.nodeId === nodeId && node.role === 'database');
 }
 
 /** The full promotion order: the explicit list first, then every other allowed node in allow order. */
@@ -60,14 +88,30 @@ export function findAllowed(membership: Membership, nodeId: string): AllowedNode
   return membership.allowed.find((node) => node.nodeId === nodeId);
 }
 
-function insertAt(list: string[], nodeId: string, priority: number | undefined): string[] {
-  if (priority === undefined) return [...list, nodeId];
+/**
+ * The whole order with `nodeId` placed so that it is candidate number `priority`: positions count only the
+ * candidates, so the primary or a witness listed earlier never shifts them. Past the end means last.
+ */
+function placeAmongCandidates(
+  membership: Membership,
+  nodeId: string,
+  priority: number,
+  primaryNodeId: string | null = null,
+): string[] {
   if (!Number.isInteger(priority) || priority < 1) {
     throw new UsageError(`priority must be a whole number from 1 (promoted first); got ${priority}`);
   }
-  // A priority past the end means "last", as EFM treats it.
-  const index = Math.min(priority - 1, list.length);
-  return [...list.slice(0, index), nodeId, ...list.slice(index)];
+  const others = effectivePriority(membership).filter((id) => id !== nodeId);
+  const candidates = others.filter(isCandidate(membership, primaryNodeId));
+  const before = candidates[priority - 1];
+  const lastCandidate = candidates[candidates.length - 1];
+  const index =
+    before !== undefined
+      ? others.indexOf(before)
+      : lastCandidate !== undefined
+        ? others.indexOf(lastCandidate) + 1
+        : others.length;
+  return [...others.slice(0, index), nodeId, ...others.slice(index)];
 }
 
 /** What a membership change would do to a running cluster, as the guard sees it. */

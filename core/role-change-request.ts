@@ -5,7 +5,7 @@
 
 import type { Clock } from './clock.ts';
 import { updateClusterRecord } from './cluster-update.ts';
-import { decide, switchoverVeto } from './decide.ts';
+import { decide, primaryProblem, switchoverVeto } from './decide.ts';
 import { UsageError } from './errors.ts';
 import { observationsFromSendTimes, readerFacts } from './reader-facts.ts';
 import type { ClusterRecord } from './records.ts';
@@ -76,16 +76,16 @@ export function planPromotion(
     requestedBy,
     force: options.force === true,
   };
+  if (options.switchoverOnly)
+    throw refused(
+      'switchover',
+      `a switchover needs a healthy primary to hand over from, and ${primaryProblem(facts)}; a manual failover is pgfailover promote without --switchover`,
+    );
   // Ask the evaluator's own rules what they would do with the request now.
   const decision = decide(
     { ...snapshot, cluster: { ...cluster, promotion }, observations: observationsFromSendTimes(snapshot) },
     { wallMs: nowMs, monoMs: nowMs },
   );
-  if (options.switchoverOnly)
-    throw refused(
-      'switchover',
-      `a switchover needs a healthy primary to hand over from, and ${decision.reason.split(';')[0] ?? ''}; a manual failover is pgfailover promote without --switchover`,
-    );
   const what = `manual failover${options.target ? ` to ${options.target}` : ''}`;
   switch (decision.rule) {
     case 'failover':

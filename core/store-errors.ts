@@ -63,5 +63,21 @@ export function explainStoreError(error: unknown, context: StoreContext): Explai
       message: `${where} refused the request (${code}): these credentials may not use table ${context.table}; grant dynamodb:GetItem, Query and PutItem on it`,
     };
   }
+  // Something answered, but not as DynamoDB does (a proxy's error page, another service on that port): the
+  // SDK then says only "UnknownError" or that the body is not JSON.
+  const status = httpStatusOf(error);
+  if (status !== undefined && (code === 'UnknownError' || code === 'SyntaxError' || code === '')) {
+    return {
+      exitCode: 3,
+      message: `${where} answered with HTTP ${status}, not as DynamoDB does: check --endpoint (or PGFAILOVER_STORE_ENDPOINT) and any proxy on the way (HTTPS_PROXY, NO_PROXY)`,
+    };
+  }
   return undefined;
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('$metadata' in error)) return undefined;
+  const metadata = error.$metadata;
+  if (typeof metadata !== 'object' || metadata === null || !('httpStatusCode' in metadata)) return undefined;
+  return typeof metadata.httpStatusCode === 'number' ? metadata.httpStatusCode : undefined;
 }

@@ -14,7 +14,9 @@ export function formatDrillReport(report: DrillReport): string {
     `  decided                      ${ms(timeline.decidedMs)}`,
     `  promoted                     ${ms(timeline.promotedMs)}`,
     `  address moved                ${ms(timeline.addressMovedMs)}`,
-    `  first write after the fault  ${ms(timeline.firstWriteMs)}`,
+    report.failedOver
+      ? `  first write after the move   ${ms(timeline.firstWriteMs)}`
+      : `  writes resumed               ${ms(timeline.firstWriteMs)}`,
     `  failover completed           ${ms(timeline.completedMs)}`,
     '',
     `  writes unavailable for       ${report.writeUnavailableMs} ms (the longest gap between acknowledged writes, fault to end of drill)`,

@@ -216,7 +216,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   };
   // After a failover, the first write that the new primary accepted through the moved address.
   const movedAtMs = after?.failover && after.term > before.term ? after.failover.addressMovedAtMs : null;
-  const firstWrite = writer.acked.find((ack) => ack.atMs > (movedAtMs ?? faultAtMs));
+  // With no failover, when writes came back: the end of the longest gap (the first write after the fault
+  // may be one that was already in flight).
+  const ackTimes = writer.acked.map((ack) => ack.atMs);
+  const firstWriteAtMs =
+    movedAtMs !== null ? writer.acked.find((ack) => ack.atMs > movedAtMs)?.atMs : longestGapEnd(ackTimes, faultAtMs);
   // Read back from whichever node is the primary now (the lab's address is not reachable from here).
   const reader = after?.primaryNodeId ? state.nodes.find((node) => node.name === after.primaryNodeId) : undefined;
   // When the primary cannot be read (it is down and nobody replaced it), whether rows are missing is unknown.
@@ -243,14 +247,10 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         after?.failover && after.failover.addressMovedAtMs !== null && after.term > before.term
           ? after.failover.addressMovedAtMs - faultAtMs
           : null,
-      firstWriteMs: firstWrite ? firstWrite.atMs - faultAtMs : null,
+      firstWriteMs: firstWriteAtMs !== undefined ? firstWriteAtMs - faultAtMs : null,
       completedMs: at('failover-completed', 'decision'),
     },
-    writeUnavailableMs: longestGap(
-      writer.acked.map((ack) => ack.atMs),
-      faultAtMs,
-      endedAtMs,
-    ),
+    writeUnavailableMs: longestGap(ackTimes, faultAtMs, endedAtMs),
     writes: {
       acknowledged: writer.acked.length,
       missing: present ? missingIds.length : null,
@@ -377,6 +377,21 @@ export function longestGap(ackTimes: number[], faultAtMs: number, endedAtMs: num
     previous = time;
   }
   return Math.max(longest, endedAtMs - previous);
+}
+
+/** The acknowledgement that ended the longest gap after the fault, or undefined if none came after it. */
+export function longestGapEnd(ackTimes: number[], faultAtMs: number): number | undefined {
+  let longest = -1;
+  let end: number | undefined;
+  let previous = ackTimes.filter((time) => time <= faultAtMs).at(-1) ?? faultAtMs;
+  for (const time of ackTimes.filter((candidate) => candidate > faultAtMs)) {
+    if (time - previous > longest) {
+      longest = time - previous;
+      end = time;
+    }
+    previous = time;
+  }
+  return end;
 }
 
 async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -22,6 +22,7 @@ import { allowNode } from '../../core/membership.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { StateStore } from '../../core/state-store.ts';
 import { withoutLibpqEnvironment } from '../../agent/server-control.ts';
+import { BUSY_PERIOD_MS, EVALUATION_PERIOD_MS } from '../../lambdas/evaluator/evaluator.ts';
 import {
   assertServerUserCanReach,
   cloneStandby,
@@ -411,8 +412,8 @@ async function startLocalCluster(
   // The controller first: on loopback it carries the links between the nodes; then it runs the evaluator.
   progress(
     plan
-      ? `controller: the evaluator every second, in ${plan.aws.netns}`
-      : `controller: node links, the cluster address 127.0.0.1:${state.addressPort ?? 0}, the evaluator every second`,
+      ? `controller: the evaluator every ${EVALUATION_PERIOD_MS} ms (every ${BUSY_PERIOD_MS} ms while a failure is suspected), in ${plan.aws.netns}`
+      : `controller: node links, the cluster address 127.0.0.1:${state.addressPort ?? 0}, the evaluator every ${EVALUATION_PERIOD_MS} ms (every ${BUSY_PERIOD_MS} ms while a failure is suspected)`,
   );
   state.controllerPid = spawnIn(
     plan?.aws.netns,

@@ -23,7 +23,7 @@ import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
  */
 export const EVALUATION_PERIOD_MS = 250;
 /** While a failure is suspected or a role change is under way, evaluate this often: each step is a round. */
-const BUSY_PERIOD_MS = 100;
+export const BUSY_PERIOD_MS = 100;
 const BUSY_RULES = new Set([
   'failure-unconfirmed',
   'lease-valid',

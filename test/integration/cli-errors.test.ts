@@ -2,6 +2,7 @@
 // found problems, 2 bad input (commander's own errors included), 3 anything else; store failures told as
 // what to do, never as the SDK's raw words; an unknown cluster is an error everywhere.
 
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
@@ -10,11 +11,22 @@ import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.
 import { freePort } from '../../cli/local/processes.ts';
 
 let dynamo: TestStore;
+/** A server on loopback that answers every request as a proxy's error page would. */
+const notDynamo = {
+  server: createServer((_req, res) =>
+    res.writeHead(403, { 'content-type': 'text/html' }).end('<html>Forbidden</html>'),
+  ),
+  url: '',
+};
 beforeAll(async () => {
+  await new Promise<void>((resolve) => notDynamo.server.listen(0, '127.0.0.1', resolve));
+  const address = notDynamo.server.address();
+  notDynamo.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   dynamo = await startDynalite();
   await dynamo.store.initCluster({ cluster: 'prod', policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, Date.now());
 });
 afterAll(async () => {
+  notDynamo.server.close();
   await dynamo.close();
 });
 
@@ -74,13 +86,22 @@ describe('exit codes and messages', () => {
       3,
       /nothing answers at the store at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\): check --endpoint/,
     ],
+    [
+      'an endpoint that answers, but not as DynamoDB (a proxy error page)',
+      async () => ['history', '--cluster', 'prod', '--endpoint', notDynamo.url, '--region', 'local'],
+      {},
+      3,
+      /the store at http:\/\/127\.0\.0\.1:\d+ answered with HTTP 403, not as DynamoDB does: check --endpoint/,
+    ],
   ])('%s', async (_name, args, env, code, message) => {
     // Act
     const result = await runCli(await args(), env);
     // Assess
     expect(result.code, result.stderr).toBe(code);
     expect(result.stderr).toMatch(message);
-    expect(result.stderr).not.toMatch(/Region is missing|Could not load credentials|ResourceNotFoundException/);
+    expect(result.stderr).not.toMatch(
+      /Region is missing|Could not load credentials|ResourceNotFoundException|UnknownError/,
+    );
   });
 
   it('--help and --version exit 0', async () => {

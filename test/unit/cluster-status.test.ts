@@ -250,6 +250,47 @@ describe('cluster-status verdict and exit code', () => {
     expect(report.warnings.join('\n')).toMatch(/heartbeats from rogue \(10\.9\.9\.9\) are rejected/);
   });
 
+  it("right after a node-crash failover, counts the old primary's last report (an older term) as no primary now", () => {
+    // Prepare: term 2 made db2 primary; db1's last heartbeat, 3.5 s old, was sent in term 1 as primary.
+    const snapshot: ClusterSnapshot = {
+      ...healthySnapshot(),
+      cluster: clusterRecord({ term: 2, primaryNodeId: 'db2' }),
+      heartbeats: [
+        primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { sentAtMs: NOW_MS - 3500, term: 1 }),
+        primaryHeartbeat('db2', '0/5000100', ['db3'], { term: 2 }),
+        heartbeat('db3', { receivedLsn: '0/5000100', replayedLsn: '0/5000100', term: 2 }),
+      ],
+    };
+    // Act
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    // Assess: no split brain, db2 compared as the primary, db1 a problem of its own and no candidate.
+    const problems = report.problems.join('\n');
+    expect(problems).not.toMatch(/more than one writable primary/);
+    expect(problems).toMatch(
+      /agent on db1 .* is UNKNOWN: no report since term 2 replaced it \(the last, 3\.5s ago in term 1/,
+    );
+    expect(report.promoteStatus.primary?.nodeId).toBe('db2');
+    expect(report.promoteStatus.standbys).toEqual([expect.objectContaining({ nodeId: 'db3', inSync: true })]);
+    expect(report.standbyPriority).toEqual(['db3']);
+  });
+
+  it('still reports a split brain when a replaced primary has seen the new term and stays writable', () => {
+    // Prepare
+    const snapshot: ClusterSnapshot = {
+      ...healthySnapshot(),
+      cluster: clusterRecord({ term: 2, primaryNodeId: 'db2' }),
+      heartbeats: [
+        primaryHeartbeat('db1', '0/5000000', [], { term: 2 }),
+        primaryHeartbeat('db2', '0/5000100', ['db3'], { term: 2 }),
+        heartbeat('db3', { receivedLsn: '0/5000100', replayedLsn: '0/5000100', term: 2 }),
+      ],
+    };
+    // Act
+    const report = buildClusterStatus(snapshot, NOW_MS);
+    // Assess
+    expect(report.problems.join('\n')).toMatch(/more than one writable primary: db1, db2/);
+  });
+
   it('leaves a node whose agent is not reporting out of the standby priority list', () => {
     const report = buildClusterStatus(
       withHeartbeat(healthySnapshot(), heartbeat('db2', { sentAtMs: NOW_MS - 60_000 })),

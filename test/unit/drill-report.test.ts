@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatDrillReport } from '../../cli/local/drill-report.ts';
-import { longestGap, type DrillReport } from '../../cli/local/drill.ts';
+import { longestGap, longestGapEnd, type DrillReport } from '../../cli/local/drill.ts';
 
 const report = (change: Partial<DrillReport>): DrillReport => ({
   fault: 'kill-primary-db',
@@ -34,11 +34,20 @@ describe('drill figures', () => {
     expect(longestGap(acks, 500, endedAtMs)).toBe(gap);
   });
 
+  it.each<[string, number[], number | undefined]>([
+    ['a write in flight at the fault does not count as writes resuming', [100, 490, 510, 2600, 2700], 2600],
+    ['no write after the fault: writes never resumed', [100, 400], undefined],
+  ])('writes resumed: %s', (_name, acks, end) => {
+    expect(longestGapEnd(acks, 500)).toBe(end);
+  });
+
   it('says "no failover", that missing rows are unknown when nobody could be read, and that the outcome did not come', () => {
     const text = formatDrillReport(report({}));
     expect(text).toMatch(/no failover; primary db1 \(term 1\)/);
     expect(text).toMatch(/acknowledged but missing +unknown: no primary to read them from/);
     expect(text).toMatch(/the expected outcome did not come/);
+    expect(text).toMatch(/writes resumed +-/);
+    expect(text).not.toMatch(/first write after/);
     expect(text).toMatch(
       /writes unavailable for +15000 ms \(the longest gap between acknowledged writes, fault to end of drill\)/,
     );

@@ -51,7 +51,9 @@ describe('import-efm', () => {
     expect(seen.sort()).toEqual(properties.map(([key]) => key).sort());
     expect(result.ignored.find((entry) => entry.property === 'pingServerIp')?.why).toMatch(/lease/);
     expect(result.unknown).toEqual([{ property: 'stop.isolated.mastr', value: 'true' }]);
-    expect(result.todo.join('\n')).toMatch(/monitoring password[\s\S]*node\.timeout \(50000 ms\) was kept/);
+    expect(result.todo.join('\n')).toMatch(
+      /monitoring password[\s\S]*EFM's timeouts were kept: remote\.timeout 10000 ms: peers take that long to call a dead primary node DOWN.*node\.timeout 50000 ms/,
+    );
   });
 
   it('imports a witness without a database', () => {
