@@ -99,6 +99,13 @@ export async function labUnavailable(): Promise<string | undefined> {
     return `cannot make a network namespace: ${(error as { stderr?: string }).stderr?.trim() ?? String(error)}`;
   }
   try {
+    // Running a program in the namespace at all: ip netns exec needs / to be a mount point (not so in a chroot).
+    await runInNetns(probe, 'true', []);
+  } catch (error) {
+    await ip('netns', 'del', probe).catch(() => undefined);
+    return `cannot run a program in a network namespace (ip netns exec; in a chroot, bind-mount its root onto itself first): ${String(error)}`;
+  }
+  try {
     await runInNetns(probe, 'iptables', ['-w', '-S']);
     return undefined;
   } catch (error) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { listLabNamespaces } from '../../cli/local/lab-network.ts';
-import { livePids, localDown, readLocalState } from '../../cli/local/local-cluster.ts';
+import { livePids, localClean, readLocalState } from '../../cli/local/local-cluster.ts';
 import { isAlive } from '../../cli/local/processes.ts';
 import { runCli } from '../support/cli.ts';
 
@@ -15,6 +15,7 @@ const parent = mkdtempSync(join(tmpdir(), 'pgfailover-cli-test-'));
 // mkdtemp makes 0700 directories; the postgres OS user (when we are root) must be able to pass through.
 chmodSync(parent, 0o755);
 const dir = join(parent, 'cluster');
+const crashed = join(parent, 'crashed');
 
 // As root on Linux, local up builds the network lab; elsewhere it falls back to loopback forwarders.
 const lab = process.platform === 'linux' && process.getuid?.() === 0;
@@ -50,8 +51,10 @@ const upOutput = z.strictObject({
 const namespaces = async (): Promise<string[]> => (lab ? listLabNamespaces() : []);
 
 afterAll(async () => {
-  // Whatever happened above, stop what up started.
-  if (existsSync(join(dir, 'local.json')) && livePids(readLocalState(dir)).length > 0) await localDown(dir);
+  // Whatever happened above (a test that failed half-way included), stop what up started.
+  for (const started of [dir, crashed])
+    if (existsSync(join(started, 'local.json')) && livePids(readLocalState(started)).length > 0)
+      await localClean(started);
   rmSync(parent, { recursive: true, force: true });
 });
 
@@ -124,7 +127,6 @@ describe('local up --json and local down', () => {
 
   it('local clean removes what a crashed run left: its processes and its namespaces', async () => {
     // Prepare: a cluster whose every process is killed at once, as if the machine's OOM killer struck.
-    const crashed = join(parent, 'crashed');
     const up = await runCli(['local', 'up', '--dir', crashed, '--standbys', '1', '--json']);
     expect(up.code, up.stderr).toBe(0);
     const described = upOutput.parse(JSON.parse(up.stdout));
