@@ -123,7 +123,8 @@ export async function createLab(plan: LabPlan, created: (netns: string) => void)
   await ip('netns', 'add', plan.routerNetns);
   created(plan.routerNetns);
   await ip('-n', plan.routerNetns, 'link', 'set', 'lo', 'up');
-  await runInNetns(plan.routerNetns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  // Routing on: through /proc rather than sysctl(8), which a minimal Debian does not have (procps).
+  await runInNetns(plan.routerNetns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
   await runInNetns(plan.routerNetns, 'iptables', ['-w', '-N', FAULT_CHAIN]);
   await runInNetns(plan.routerNetns, 'iptables', ['-w', '-A', 'FORWARD', '-j', FAULT_CHAIN]);
   for (const host of labHosts(plan)) {
