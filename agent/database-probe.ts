@@ -1,7 +1,10 @@
-// One check of a PostgreSQL server: connect, read its role and WAL positions, disconnect.
-// A fresh connection per check, as EFM does: it also catches a server that no longer accepts
-// connections (max_connections reached, shutting down), which a long-lived session would not notice.
+// One check of a PostgreSQL server: read its role and WAL positions, or only whether it answers.
+// Checks run on a held connection that is replaced by a fresh one at least every 10 s and after any failure
+// (EFM's db.reuse.connection.count): a fresh connection also proves the server still accepts new ones
+// (not shutting down, a slot free), and a failed check is always confirmed over a new connection. In
+// between, one query on the open session costs the server no backend and the agent no authentication.
 
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { ProbeOutcome } from '../core/local-health.ts';
@@ -72,9 +75,100 @@ interface ReplicationRow {
 
 export async function probeDatabase(target: DatabaseTarget, timeoutMs: number): Promise<ProbeResult> {
   try {
-    return { kind: 'ok', facts: await withClient(target, timeoutMs, readFacts) };
+    return { kind: 'ok', facts: await withClient(target, timeoutMs, connectThen(readFacts)) };
   } catch (error) {
     return classify(error, target);
+  }
+}
+
+/** How long a held connection serves checks before a fresh one replaces it. */
+export const FRESH_CONNECTION_EVERY_MS = 10_000;
+
+/**
+ * One server checked again and again over a held connection (see the top of this file). A check that
+ * fails, or runs out of time, drops the connection, so that the next one (the final check) connects anew.
+ * A check asked for while another is running gets a connection of its own.
+ */
+export class HeldConnection {
+  private client: pg.Client | undefined;
+  private openedAtMs = 0;
+  private busy = false;
+
+  constructor(
+    private readonly target: DatabaseTarget,
+    private readonly freshEveryMs = FRESH_CONNECTION_EVERY_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Reads the server's role and WAL positions, as probeDatabase does. */
+  async probe(timeoutMs: number): Promise<ProbeResult> {
+    try {
+      return { kind: 'ok', facts: await this.run(timeoutMs, readFacts) };
+    } catch (error) {
+      return classify(error, this.target);
+    }
+  }
+
+  /** Whether the server answers, as checkReachable does. */
+  async check(timeoutMs: number): Promise<ProbeOutcome> {
+    try {
+      await this.run(timeoutMs, selectOne);
+      return { kind: 'ok' };
+    } catch (error) {
+      return reachability(error, this.target);
+    }
+  }
+
+  close(): void {
+    const client = this.client;
+    this.client = undefined;
+    if (client) void client.end().catch(() => undefined);
+  }
+
+  private async run<T>(timeoutMs: number, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    if (this.busy) return withClient(this.target, timeoutMs, connectThen(work));
+    this.busy = true;
+    const startedMs = this.now();
+    try {
+      if (this.client && startedMs - this.openedAtMs >= this.freshEveryMs) this.close();
+      const held = this.client;
+      if (held) {
+        try {
+          return await withDeadline(work(held), timeoutMs);
+        } catch (error) {
+          this.forget(held);
+          void held.end().catch(() => undefined);
+          // A held connection can break unnoticed (the server restarted a moment ago): only a failure over a
+          // fresh connection counts, so one is tried now, in the time left, unless the time itself ran out.
+          const leftMs = timeoutMs - (this.now() - startedMs);
+          if (error instanceof DeadlineError || leftMs <= 0) throw error;
+          return await this.connectAndRun(leftMs, work);
+        }
+      }
+      return await this.connectAndRun(timeoutMs, work);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async connectAndRun<T>(timeoutMs: number, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = clientFor(this.target, timeoutMs, 'pgfailover-agent');
+    // A connection that breaks while idle is dropped at once; the next check connects anew.
+    client.on('error', () => this.forget(client));
+    client.on('end', () => this.forget(client));
+    try {
+      const result = await withDeadline(connectThen(work)(client), timeoutMs);
+      this.client = client;
+      this.openedAtMs = this.now();
+      return result;
+    } catch (error) {
+      void client.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private forget(client: pg.Client): void {
+    if (this.client === client) this.client = undefined;
   }
 }
 
@@ -85,18 +179,31 @@ export async function probeDatabase(target: DatabaseTarget, timeoutMs: number): 
  */
 export async function checkReachable(target: DatabaseTarget, timeoutMs: number): Promise<ProbeOutcome> {
   try {
-    await withClient(target, timeoutMs, async (client) => {
-      await client.connect();
-      await client.query('SELECT 1');
-    });
+    await withClient(target, timeoutMs, connectThen(selectOne));
     return { kind: 'ok' };
   } catch (error) {
-    const result = classify(error, target);
-    const code = errorCode(error);
-    return result.kind === 'refused' || (/^[0-9A-Z]{5}$/.test(code) && code !== '57P03')
-      ? { kind: 'ok' }
-      : { kind: 'failed', reason: result.kind === 'failed' ? result.reason : '' };
+    return reachability(error, target);
   }
+}
+
+async function selectOne(client: pg.Client): Promise<void> {
+  await client.query('SELECT 1');
+}
+
+function connectThen<T>(work: (client: pg.Client) => Promise<T>): (client: pg.Client) => Promise<T> {
+  return async (client) => {
+    await client.connect();
+    return work(client);
+  };
+}
+
+/** An error from a peer's server means it answered; only no answer or "starting/shutting down" does not. */
+function reachability(error: unknown, target: DatabaseTarget): ProbeOutcome {
+  const result = classify(error, target);
+  const code = errorCode(error);
+  return result.kind === 'refused' || (/^[0-9A-Z]{5}$/.test(code) && code !== '57P03')
+    ? { kind: 'ok' }
+    : { kind: 'failed', reason: result.kind === 'failed' ? result.reason : '' };
 }
 
 /**
@@ -184,20 +291,28 @@ async function withClient<T>(
 ): Promise<T> {
   const client = clientFor(target, timeoutMs, 'pgfailover-agent');
   client.on('error', () => undefined); // a dropped socket after the check is not our concern
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
   try {
-    return await Promise.race([work(client), deadline]);
+    return await withDeadline(work(client), timeoutMs);
   } finally {
-    clearTimeout(timer);
     void client.end().catch(() => undefined);
   }
 }
 
+class DeadlineError extends Error {}
+
+async function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
-  await client.connect();
   const status = await client.query<StatusRow>(STATUS_SQL);
   const row = status.rows[0];
   if (!row) throw new Error('the status query returned no row');

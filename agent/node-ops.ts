@@ -9,6 +9,7 @@ import { parseNodeAddress } from '../core/node-address.ts';
 import type { NodeOps } from './agent.ts';
 import {
   checkReachable,
+  HeldConnection,
   probeDatabase,
   promoteServer,
   runStatements,
@@ -67,8 +68,19 @@ export function createNodeOps(
     if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
     return parts.join(' ');
   };
+  // The local server and the recorded primary are checked over held connections (database-probe.ts).
+  const localChecks = local ? new HeldConnection(local) : undefined;
+  let peerChecks: { address: string; connection: HeldConnection } | undefined;
+  const peerConnection = (address: string, target: DatabaseTarget): HeldConnection => {
+    if (peerChecks?.address !== address) {
+      // The primary changed: the connection to the old one goes.
+      peerChecks?.connection.close();
+      peerChecks = { address, connection: new HeldConnection(target) };
+    }
+    return peerChecks.connection;
+  };
   return {
-    probe: local ? (timeoutMs) => probeDatabase(local, timeoutMs) : undefined,
+    probe: localChecks ? (timeoutMs) => localChecks.probe(timeoutMs) : undefined,
     // A witness has no credentials to hold a connection with; its checks keep their period.
     watch: local
       ? (address, signal) =>
@@ -83,7 +95,9 @@ export function createNodeOps(
       // Credentials only matter for telling "refused" from "no answer". A witness has none: the server asking
       // it for a password is the answer (the client then gives up, so the server logs no failed login).
       const base = local ?? { dbname: 'postgres', user: 'pgfailover', password: '', sslmode: 'prefer' as const };
-      return checkReachable({ ...base, host, port, password: base.password ?? '' }, timeoutMs);
+      const target = { ...base, host, port, password: base.password ?? '' };
+      // Without credentials no session can be held: each check connects (and stops at the password).
+      return local ? peerConnection(address, target).check(timeoutMs) : checkReachable(target, timeoutMs);
     },
     async probePeer(address, timeoutMs) {
       return probeDatabase({ ...requireLocal('read a peer'), ...parseNodeAddress(address) }, timeoutMs);

@@ -4,7 +4,7 @@
 
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkReachable, probeDatabase, watchConnection } from '../../agent/database-probe.ts';
+import { checkReachable, HeldConnection, probeDatabase, watchConnection } from '../../agent/database-probe.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type ProbeOutcome } from '../../core/local-health.ts';
 
 /** Answers every startup message with an ErrorResponse carrying `code`, as the postmaster does. */
@@ -75,6 +75,48 @@ async function passwordAskingServer(): Promise<Server> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return server;
+}
+
+/**
+ * Lets every client in and answers each query with an empty result, as a live server would answer the
+ * remote check's SELECT 1; counts the connections it accepted. `hang()` makes it stop answering queries (a
+ * silent partition: the connection stays open, nothing comes back); `drop()` closes every connection.
+ */
+async function answeringServer(): Promise<{
+  server: Server;
+  accepted: () => number;
+  open: () => number;
+  hang: () => void;
+  drop: () => void;
+}> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  let hanging = false;
+  const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+  const server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    let started = false;
+    socket.on('data', (data) => {
+      if (!started) {
+        started = true;
+        socket.write(Buffer.concat([Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0]), ready]));
+        return;
+      }
+      // A simple Query ('Q'): EmptyQueryResponse, then ReadyForQuery.
+      if (data[0] === 0x51 && !hanging) socket.write(Buffer.concat([Buffer.from([0x49, 0, 0, 0, 4]), ready]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    server,
+    accepted: () => accepted,
+    open: () => [...sockets].filter((socket) => !socket.destroyed).length,
+    hang: () => (hanging = true),
+    drop: () => sockets.forEach((socket) => socket.destroy()),
+  };
 }
 
 let server: Server | undefined;
@@ -167,5 +209,84 @@ describe('database probe', () => {
     // Assess
     expect(refused).toBe(false);
     await expect(watching).resolves.toBe(false);
+  });
+});
+
+describe('checks over a held connection', () => {
+  const port = () => (server?.address() as AddressInfo).port;
+
+  it('runs check after check on one connection, and opens a fresh one once it has served its time', async () => {
+    // Prepare: a clock the test moves.
+    const answering = await answeringServer();
+    server = answering.server;
+    let nowMs = 0;
+    const held = new HeldConnection(target(port()), 10_000, () => nowMs);
+    // Act
+    const outcomes = [];
+    for (let check = 0; check < 10; check++) {
+      outcomes.push(await held.check(2000));
+      nowMs += 500;
+    }
+    const onOne = answering.accepted();
+    nowMs += 10_000;
+    outcomes.push(await held.check(2000));
+    // Assess
+    expect(outcomes.every((outcome) => outcome.kind === 'ok')).toBe(true);
+    expect(onOne).toBe(1);
+    expect(answering.accepted()).toBe(2);
+    held.close();
+  });
+
+  it('a server that stops answering fails the check within its time, and the next check connects anew', async () => {
+    // Prepare
+    const answering = await answeringServer();
+    server = answering.server;
+    const held = new HeldConnection(target(port()));
+    expect((await held.check(2000)).kind).toBe('ok');
+    // Act
+    answering.hang();
+    const startedMs = Date.now();
+    const silent = await held.check(300);
+    const tookMs = Date.now() - startedMs;
+    const final = await held.check(300);
+    // Assess: the final check went over a new connection (the server now hangs every query).
+    expect(silent.kind).toBe('failed');
+    expect(tookMs).toBeLessThan(2000);
+    expect(final.kind).toBe('failed');
+    expect(answering.accepted()).toBe(2);
+    held.close();
+  });
+
+  it('a connection the server closed is not reused: the next check connects anew and succeeds', async () => {
+    // Prepare
+    const answering = await answeringServer();
+    server = answering.server;
+    const held = new HeldConnection(target(port()));
+    expect((await held.check(2000)).kind).toBe('ok');
+    // Act: the connection closes while idle (the server restarted).
+    answering.drop();
+    const deadline = Date.now() + 5000;
+    while (answering.open() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    const again = await held.check(2000);
+    // Assess
+    expect(again.kind).toBe('ok');
+    expect(answering.accepted()).toBe(2);
+    held.close();
+  });
+
+  it('a check asked for while another runs gets a connection of its own; close() lets the held one go', async () => {
+    // Prepare
+    const answering = await answeringServer();
+    server = answering.server;
+    const held = new HeldConnection(target(port()));
+    // Act
+    const both = await Promise.all([held.check(2000), held.check(2000)]);
+    held.close();
+    const deadline = Date.now() + 5000;
+    while (answering.open() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Assess
+    expect(both.map((outcome) => outcome.kind)).toEqual(['ok', 'ok']);
+    expect(answering.accepted()).toBe(2);
+    expect(answering.open()).toBe(0);
   });
 });

@@ -57,9 +57,18 @@ class FakeWorld {
   /** A repoint to a peer streams its WAL here, unless this is set. */
   catchUpStalls = false;
 
+  membershipReads = 0;
+  clusterReads = 0;
+
   store: HeartbeatStore = {
-    getMembership: async () => this.reach(this.members),
-    getCluster: async () => this.reach(this.record),
+    getMembership: async () => {
+      this.membershipReads++;
+      return this.reach(this.members);
+    },
+    getCluster: async () => {
+      this.clusterReads++;
+      return this.reach(this.record);
+    },
     putHeartbeat: async (beat) => void this.beats.push(this.reach(beat)),
     recordRejected: async () => undefined,
     deleteRejected: async () => undefined,
@@ -539,6 +548,45 @@ describe('agent: following the goal', () => {
       10,
     );
     expect(world.calls).not.toContain('fence');
+  });
+
+  it('as the primary: learns the goal from its renewals, and reads the cluster record again once they stop', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    startAgent(world, 'db1');
+    await pollUntil('renewals', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    const readsBefore = world.clusterReads;
+    const beatsBefore = world.beats.length;
+    await pollUntil('ten more heartbeats', () => (world.beats.length >= beatsBefore + 10 ? true : undefined), 5000, 10);
+    const readsWhileRenewing = world.clusterReads - readsBefore;
+    // Act: a failover elsewhere (term 2): the renewals conflict from now on.
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', version: 5 });
+    // Assess: at most one read in ten beats while renewals bring the record; the new term is read and acted on.
+    expect(readsWhileRenewing).toBeLessThanOrEqual(1);
+    await pollUntil('fenced in term 2', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+    expect(world.clusterReads).toBeGreaterThan(readsBefore + readsWhileRenewing);
+  });
+
+  it('reads the membership with its first heartbeat and then rarely, and at once when the goal names a node it does not know', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    startAgent(world, 'db2');
+    const beatsBefore = world.beats.length;
+    await pollUntil('ten heartbeats', () => (world.beats.length >= beatsBefore + 10 ? true : undefined), 5000, 10);
+    const readsInTenBeats = world.membershipReads;
+    // Act: db4 is allowed and becomes the primary of term 2.
+    world.members = membership(['db1', 'db2', 'db3', 'db4'], ['db2', 'db3', 'db4']);
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db4', version: 5 });
+    // Assess: it repoints to db4, whose address only the new membership has.
+    await pollUntil(
+      'repointed to db4',
+      () => (world.calls.includes('repoint:host=10.0.1.13 port=5432') ? true : undefined),
+      5000,
+      10,
+    );
+    expect(readsInTenBeats).toBe(1);
+    expect(world.membershipReads).toBeGreaterThan(1);
   });
 
   it('as a primary whose renewals hang: gives each up, then sends a fresh one every 100 ms without waiting', async () => {
