@@ -3,7 +3,6 @@
 
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Command } from 'commander';
 import { loadAgentConfig } from '../core/agent-config.ts';
 import { systemClock } from '../core/clock.ts';
@@ -36,11 +35,15 @@ const options = program.opts<{ config: string; checkConfig?: boolean }>();
 
 try {
   const config = loadAgentConfig(options.config);
-  const secrets = new SecretsManagerClient({ region: config.store.region ?? process.env.AWS_REGION });
   const fetchSecret = async (secretId: string): Promise<string> => {
+    // Loaded only for a password kept in Secrets Manager: the client costs an agent several MB it
+    // otherwise never uses.
+    const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+    const secrets = new SecretsManagerClient({ region: config.store.region ?? process.env.AWS_REGION });
     const secret = await callAws('secretsmanager:GetSecretValue', secretId, () =>
       secrets.send(new GetSecretValueCommand({ SecretId: secretId })),
     );
+    secrets.destroy();
     return secret.SecretString ?? '';
   };
   const password = config.database

@@ -30,6 +30,8 @@ export interface ClusterLoad {
 
 export interface DeploymentCost {
   clusters: number;
+  /** The evaluator Lambda's memory the Lambda figure is for. */
+  evaluatorMemoryMb?: number;
   lambdaUsd: number;
   dynamoOnDemandUsd: number;
   dynamoProvisionedUsd: number;
@@ -39,9 +41,9 @@ export interface DeploymentCost {
 }
 
 /**
- * The evaluator runs all month (an invocation a minute, each looping for that minute), so its Lambda bill
- * is one function's memory times the month whatever the number of clusters, until one invocation cannot
- * keep up. Provisioned capacity is rounded up to whole units per table.
+ * The evaluator runs all month (an invocation a minute, each looping for that minute and handing over to the
+ * next within a round), so its Lambda bill is its memory times the month; the memory follows the number of
+ * clusters (infra/evaluator-sizing.ts). Provisioned capacity is rounded up to whole units per table.
  */
 export function monthlyCost(
   load: ClusterLoad,
@@ -65,6 +67,7 @@ export function monthlyCost(
   const round = (usd: number) => Math.round(usd * 100) / 100;
   return {
     clusters,
+    evaluatorMemoryMb,
     lambdaUsd: round(lambdaUsd),
     dynamoOnDemandUsd: round(dynamoOnDemandUsd),
     dynamoProvisionedUsd: round(dynamoProvisionedUsd),

@@ -7,6 +7,11 @@ const TICKS_PER_SECOND = 100;
 
 export interface ProcessSample {
   rssKb: number;
+  /**
+   * Memory this process alone holds (private pages, /proc/PID/smaps_rollup): the resident set less what it
+   * shares, mostly the node executable's own code (about 40 MB, shared by every Node process on the host).
+   */
+  privateKb?: number;
   cpuTicks: number;
   atMs: number;
 }
@@ -19,7 +24,18 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
     // Fields after "pid (comm)": state is the 3rd field, utime the 14th and stime the 15th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuTicks = Number(fields[11]) + Number(fields[12]);
-    return rss ? { rssKb: Number(rss), cpuTicks, atMs: Date.now() } : undefined;
+    return rss ? { rssKb: Number(rss), privateKb: privateKb(pid), cpuTicks, atMs: Date.now() } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function privateKb(pid: number): number | undefined {
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const clean = /^Private_Clean:\s+(\d+) kB/m.exec(rollup)?.[1];
+    const dirty = /^Private_Dirty:\s+(\d+) kB/m.exec(rollup)?.[1];
+    return clean && dirty ? Number(clean) + Number(dirty) : undefined;
   } catch {
     return undefined;
   }
@@ -27,6 +43,8 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
 
 export interface Footprint {
   maxRssMb: number;
+  /** The largest private memory seen, or null where the kernel does not say (no smaps_rollup). */
+  maxPrivateMb?: number | null;
   /** Percent of one core over the window. */
   cpuPercent: number;
   windowMs: number;
@@ -40,6 +58,9 @@ export function footprintOf(samples: readonly ProcessSample[]): Footprint | unde
   const windowMs = last.atMs - first.atMs;
   return {
     maxRssMb: Math.round((Math.max(...samples.map((sample) => sample.rssKb)) / 1024) * 10) / 10,
+    maxPrivateMb: samples.every((sample) => sample.privateKb !== undefined)
+      ? Math.round((Math.max(...samples.map((sample) => sample.privateKb ?? 0)) / 1024) * 10) / 10
+      : null,
     cpuPercent: Math.round(((last.cpuTicks - first.cpuTicks) / TICKS_PER_SECOND / (windowMs / 1000)) * 1000) / 10,
     windowMs,
   };

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { labUnavailable } from '../cli/local/lab-network.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../core/lease-timing.ts';
 import { alternativesCost, monthlyCost, PRICES } from './cost.ts';
+import { evaluatorMemoryMb } from '../infra/evaluator-sizing.ts';
 import { markdownReport, timelineSvg, unavailabilitySvg, type BenchResults } from './report.ts';
 import { CASES, MODES, runMode, type Case, type Mode } from './run.ts';
 import { PATRONI_AGGRESSIVE, PATRONI_DEFAULTS, patroniSystem } from './peers/patroni.ts';
@@ -64,8 +65,6 @@ const earlierPeersSchema = z.object({
 
 const run = promisify(execFile);
 const AGENT_BUNDLE = fileURLToPath(new URL('../dist/bin/pgfailover-agent.mjs', import.meta.url));
-/** The evaluator Lambda's memory in the stack (infra/pgfailover.ts). */
-const EVALUATOR_MEMORY_MB = 256;
 
 function list<T extends string>(allowed: readonly T[], what: string) {
   return (value: string): T[] => {
@@ -183,14 +182,18 @@ const program = new Command('bench')
       const load = rates?.load;
       const cost = load
         ? (() => {
-            const first = monthlyCost(load, 1, EVALUATOR_MEMORY_MB, rates?.fixed);
-            const ten = monthlyCost(load, 10, EVALUATOR_MEMORY_MB, rates?.fixed);
+            // The evaluator's memory as the stack sizes it for that many clusters (infra/evaluator-sizing.ts).
+            const deployment = (clusters: number) =>
+              monthlyCost(load, clusters, evaluatorMemoryMb(clusters), rates?.fixed);
+            const [first, ten, hundred] = [deployment(1), deployment(10), deployment(100)];
+            const perCluster = (from: number, to: number) => Math.round((to - from) * 100) / 100;
             return {
               first,
               ten,
-              marginalOnDemandUsd: Math.round(((ten.totalOnDemandUsd - first.totalOnDemandUsd) / 9) * 100) / 100,
-              marginalProvisionedUsd:
-                Math.round(((ten.totalProvisionedUsd - first.totalProvisionedUsd) / 9) * 100) / 100,
+              hundred,
+              marginalOnDemandUsd: perCluster(first.totalOnDemandUsd / 9, ten.totalOnDemandUsd / 9),
+              marginalProvisionedUsd: perCluster(first.totalProvisionedUsd / 9, ten.totalProvisionedUsd / 9),
+              marginalProvisionedPast10Usd: perCluster(ten.totalProvisionedUsd / 90, hundred.totalProvisionedUsd / 90),
             };
           })()
         : null;

@@ -19,8 +19,12 @@ export interface BenchResults {
   cost: {
     first: DeploymentCost;
     ten: DeploymentCost;
+    /** A hundred clusters: the evaluator then needs more than the smallest Lambda. */
+    hundred?: DeploymentCost;
     marginalOnDemandUsd: number;
     marginalProvisionedUsd: number;
+    /** Each further cluster from ten to a hundred, the evaluator's larger Lambda included. */
+    marginalProvisionedPast10Usd?: number;
   } | null;
   alternatives: { patroniEtcdUsd: number; rdsMultiAzPremiumUsd: number };
   prices: Record<string, string | number>;
@@ -150,6 +154,10 @@ const GOALS: Partial<Record<Case, { medianMs: number; p95Ms?: number }>> = {
   'kill-primary-node': { medianMs: 3000, p95Ms: 4000 },
   switchover: { medianMs: 1000 },
 };
+
+/** The goals for an agent at rest and for the monthly bill. */
+export const FOOTPRINT_GOAL = { rssMb: 80, cpuPercent: 1 };
+export const COST_GOAL = { firstUsd: 10, furtherUsd: 2 };
 
 export function goalVerdict(name: Case, summary: Summary): string {
   const goal = GOALS[name];
@@ -316,17 +324,37 @@ export function markdownReport(
       );
   }
   lines.push('', '## Footprint', '');
-  lines.push('| Mode | When | Agents | Max RSS | CPU (% of a core, average) |');
-  lines.push('| ---- | ---- | -----: | ------: | -------------------------: |');
+  lines.push(
+    "Per agent process, the largest of the agents: resident set (RSS, which counts the node executable's own",
+    'code, about 40 MB shared by every Node process on a host) and private memory (what the agent alone holds);',
+    'CPU as the average share of one core over the window, for the busiest agent (the primary, which renews its',
+    'lease 2.5 times a second and, in the lab, writes its watchdog file as often) and the quietest.',
+    '',
+  );
+  lines.push('| Mode | When | Agents | Max RSS | Max private | CPU, busiest | CPU, quietest |');
+  lines.push('| ---- | ---- | -----: | ------: | ----------: | -----------: | ------------: |');
   for (const mode of results.modes)
     for (const [when, footprint] of [
       ['at rest', mode.idleFootprint],
       ['during the failover runs', mode.failoverFootprint],
     ] as const)
-      if (footprint.length)
+      if (footprint.length) {
+        const privates = footprint.map((f) => f.maxPrivateMb ?? null);
+        const privateMb = privates.every((value) => value !== null) ? `${Math.max(...privates)} MB` : '-';
+        const cpu = footprint.map((f) => f.cpuPercent);
         lines.push(
-          `| ${mode.mode} | ${when} | ${footprint.length} | ${Math.max(...footprint.map((f) => f.maxRssMb))} MB | ${Math.max(...footprint.map((f) => f.cpuPercent))} % |`,
+          `| ${mode.mode} | ${when} | ${footprint.length} | ${Math.max(...footprint.map((f) => f.maxRssMb))} MB | ${privateMb} | ${Math.max(...cpu)} % | ${Math.min(...cpu)} % |`,
         );
+      }
+  const atRest = results.modes.flatMap((mode) => mode.idleFootprint);
+  if (atRest.length) {
+    const rssMb = Math.max(...atRest.map((f) => f.maxRssMb));
+    const cpu = Math.max(...atRest.map((f) => f.cpuPercent));
+    lines.push(
+      '',
+      `Goal: at most ${FOOTPRINT_GOAL.rssMb} MB and ${FOOTPRINT_GOAL.cpuPercent} % of a core per agent at rest: memory ${rssMb <= FOOTPRINT_GOAL.rssMb ? 'met' : 'NOT met'} (${rssMb} MB), CPU ${cpu <= FOOTPRINT_GOAL.cpuPercent ? 'met' : `NOT met by the busiest agent (${cpu} %)`}.`,
+    );
+  }
   const rates = results.modes.find((mode) => mode.storeRates)?.storeRates;
   if (rates) {
     lines.push('', '## State-store requests at rest (one three-node cluster)', '');
@@ -356,13 +384,17 @@ export function markdownReport(
     lines.push(
       '| ---------- | -----: | -----------------: | -------------------: | --: | ----------------: | ------------------: |',
     );
-    for (const cost of [first, ten])
+    for (const cost of [first, ten, results.cost.hundred].filter((entry): entry is DeploymentCost => !!entry))
       lines.push(
-        `| ${cost.clusters} cluster(s) | $${cost.lambdaUsd} | $${cost.dynamoOnDemandUsd} | $${cost.dynamoProvisionedUsd} | $${cost.snsUsd} | $${cost.totalOnDemandUsd} | $${cost.totalProvisionedUsd} |`,
+        `| ${cost.clusters} cluster(s) | $${cost.lambdaUsd}${cost.evaluatorMemoryMb ? ` (${cost.evaluatorMemoryMb} MB)` : ''} | $${cost.dynamoOnDemandUsd} | $${cost.dynamoProvisionedUsd} | $${cost.snsUsd} | $${cost.totalOnDemandUsd} | $${cost.totalProvisionedUsd} |`,
       );
     lines.push(
       '',
-      `Each further cluster: $${results.cost.marginalOnDemandUsd} on-demand, $${results.cost.marginalProvisionedUsd} provisioned (DynamoDB only; the evaluator's Lambda is shared).`,
+      `Each further cluster up to ten: $${results.cost.marginalOnDemandUsd} on-demand, $${results.cost.marginalProvisionedUsd} provisioned (DynamoDB only: the evaluator's smallest Lambda serves them)` +
+        (results.cost.marginalProvisionedPast10Usd !== undefined
+          ? `; from ten to a hundred, $${results.cost.marginalProvisionedPast10Usd} provisioned, the evaluator's larger memory (its CPU share, infra/evaluator-sizing.ts) included.`
+          : '.'),
+      `Goal: at most $${COST_GOAL.firstUsd} a month for the first cluster and $${COST_GOAL.furtherUsd} for each further one (provisioned): first cluster ${first.totalProvisionedUsd <= COST_GOAL.firstUsd ? 'met' : 'NOT met'}, each further one ${results.cost.marginalProvisionedUsd <= COST_GOAL.furtherUsd ? 'met' : 'NOT met'}.`,
       `Alternatives, on top of the database instances: Patroni's etcd on three t4g.small instances $${results.alternatives.patroniEtcdUsd}; RDS Multi-AZ's premium over Single-AZ for db.m6g.large $${results.alternatives.rdsMultiAzPremiumUsd}.`,
     );
   }

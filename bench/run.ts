@@ -21,6 +21,8 @@ export type Case = (typeof CASES)[number];
 export const MODES = ['async', 'sync'] as const;
 export type Mode = (typeof MODES)[number];
 export const TRIALS = ['stall-primary', 'blip-primary'] as const;
+/** How long a new cluster runs before its footprint at rest is measured. */
+const SETTLE_MS = 10_000;
 export type Trial = (typeof TRIALS)[number];
 
 /** The drill fault each case is. A silent partition: the primary loses the store and its peers (not its clients). */
@@ -166,7 +168,11 @@ export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResu
         .nodes.map((node) => node.agentPid)
         .filter((pid): pid is number => typeof pid === 'number');
 
-    say(`at rest for ${options.idleMs / 1000} s: agent footprint and store requests`);
+    // At rest means after the start: the agents' first seconds compile their code and open their connections.
+    say(
+      `settling for ${SETTLE_MS / 1000} s, then at rest for ${options.idleMs / 1000} s: agent footprint and store requests`,
+    );
+    await sleep(SETTLE_MS);
     results.storeRates = await measureAtRest(dir, options.idleMs, agentPids, (footprint) => {
       results.idleFootprint = footprint;
     });

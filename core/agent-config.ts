@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { clusterNameSchema, describeIssues, nodeIdSchema, type Timeouts } from './records.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './lease-timing.ts';
 
 /**
  * Defaults aimed at EC2 inside one region, where the network and instances are reliable enough that
@@ -131,7 +132,7 @@ const rawConfigSchema = z.strictObject({
    * restart neither repeats nor forgets one. Default: pgfailover-NODE.state.json beside the data directory.
    */
   stateFile: z.string().min(1).optional(),
-  heartbeatIntervalMs: positiveMs.default(1000),
+  heartbeatIntervalMs: positiveMs.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
   timeouts: z
     .strictObject({
       localPeriodMs: positiveMs.optional(),

@@ -16,7 +16,7 @@ export const WATCHDOG_LEAD_MS = 150;
  * How often an agent heartbeats when its configuration does not say. The primary renews its lease on its
  * own, faster schedule (LEASE_RENEW_INTERVAL_MS), so that the heartbeat can stay cheap.
  */
-export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2000;
 /**
  * How often the primary renews its lease (a separate loop with its own store connection). Each
  * renewal is one conditional write; halving this adds a write a second and buys a quarter of it back

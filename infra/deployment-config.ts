@@ -19,6 +19,16 @@ export const deploymentConfigSchema = z.strictObject({
   addressModes: z.array(z.enum(['eip', 'secondary-ip', 'route-table'])).default([]),
   ec2StopFencing: z.boolean().default(false),
   tableName: z.string().min(3).max(255).optional(),
+  /**
+   * The evaluator Lambda's memory, and with it its CPU share; unset: sized for the number of clusters
+   * (infra/evaluator-sizing.ts: 128 MB up to ten clusters, one whole vCPU from about 140).
+   */
+  evaluatorMemoryMb: z
+    .number()
+    .int()
+    .min(128, 'at least 128 MB (the evaluator needs about 90 MB)')
+    .max(10_240, "at most 10240 MB, Lambda's largest")
+    .optional(),
   /** Provisioned capacity for the state table (docs/benchmarks.md: the units per cluster); unset: on demand. */
   tableCapacity: z
     .strictObject({

@@ -29,6 +29,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { BUNDLE } from './bundle-options.ts';
+import { evaluatorMemoryMb } from './evaluator-sizing.ts';
 import { PgFailoverStateTable, type TableCapacity } from './state-table.ts';
 
 export type AddressMode = 'eip' | 'secondary-ip' | 'route-table';
@@ -54,6 +55,8 @@ export interface PgFailoverProps {
   tableName?: string;
   /** Provisioned read and write units for the state table; unset: on demand (infra/state-table.ts). */
   tableCapacity?: TableCapacity;
+  /** The evaluator's memory (and CPU share); unset: sized for the number of clusters (infra/evaluator-sizing.ts). */
+  evaluatorMemoryMb?: number;
 }
 
 const EC2_ACTIONS: Record<AddressMode, string[]> = {
@@ -121,10 +124,10 @@ export class PgFailover extends Construct {
       this.alarmTopic.addSubscription(new EmailSubscription(email));
     }
 
-    const common = (name: string, timeout: Duration): NodejsFunctionProps => ({
+    const common = (name: string, timeout: Duration, memorySize = 256): NodejsFunctionProps => ({
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
-      memorySize: 256,
+      memorySize,
       timeout,
       logGroup: new LogGroup(this, `${name}Logs`, { retention: RetentionDays.THREE_MONTHS }),
       vpc: props.vpc,
@@ -143,12 +146,12 @@ export class PgFailover extends Construct {
       environment: { TABLE_NAME: this.table.tableName, NODE_OPTIONS: '--enable-source-maps' },
     });
 
-    // Each invocation evaluates every second until 5 s before its timeout; the schedule starts one a
+    // Each invocation evaluates every 250 ms until 5 s before its timeout; the schedule starts one a
     // minute, so a 70 s timeout overlaps them slightly and detection never pauses. Two may run at once.
     this.evaluator = new NodejsFunction(this, 'Evaluator', {
-      ...common('Evaluator', Duration.seconds(70)),
+      ...common('Evaluator', Duration.seconds(70), props.evaluatorMemoryMb ?? evaluatorMemoryMb(props.clusters.length)),
       entry: entry('evaluator/index.ts'),
-      description: 'pgfailover evaluator: decides failovers for every cluster about once a second',
+      description: 'pgfailover evaluator: decides failovers for every cluster four times a second',
       reservedConcurrentExecutions: 2,
     });
     this.evaluator.addEnvironment('TOPIC_ARN', this.topic.topicArn);

@@ -27,7 +27,7 @@ describe('agent configuration', () => {
     // Assess
     expect(config.timeouts).toEqual(DEFAULT_TIMEOUTS);
     expect(config.role).toBe('database');
-    expect(config.heartbeatIntervalMs).toBe(1000);
+    expect(config.heartbeatIntervalMs).toBe(2000);
     expect(config.store.table).toBe('pgfailover');
     expect(config.database).toMatchObject({
       host: '127.0.0.1',

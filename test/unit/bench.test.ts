@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { consistentReadUnits, dynamoItemSize, monthlyCost, writeUnits } from '../../bench/cost.ts';
-import { footprintOf } from '../../bench/footprint.ts';
+import { footprintOf, sampleProcess } from '../../bench/footprint.ts';
 import {
   goalVerdict,
   markdownReport,
@@ -88,12 +88,26 @@ describe('bench cost model', () => {
 });
 
 describe('bench footprint', () => {
-  it('takes the largest resident set and the CPU share over the window', () => {
+  it('reads a live process: its resident set, its private part (smaller), and its CPU ticks', () => {
+    const sample = sampleProcess(process.pid);
+    expect(sample?.rssKb).toBeGreaterThan(0);
+    expect(sample?.privateKb).toBeGreaterThan(0);
+    expect(sample?.privateKb).toBeLessThan(sample?.rssKb ?? 0);
+  });
+
+  it('takes the largest resident set, the largest private memory and the CPU share over the window', () => {
     const footprint = footprintOf([
-      { rssKb: 50 * 1024, cpuTicks: 100, atMs: 0 },
-      { rssKb: 60 * 1024, cpuTicks: 102, atMs: 10_000 },
+      { rssKb: 50 * 1024, privateKb: 30 * 1024, cpuTicks: 100, atMs: 0 },
+      { rssKb: 60 * 1024, privateKb: 25 * 1024, cpuTicks: 102, atMs: 10_000 },
     ]);
-    expect(footprint).toEqual({ maxRssMb: 60, cpuPercent: 0.2, windowMs: 10_000 });
+    expect(footprint).toEqual({ maxRssMb: 60, maxPrivateMb: 30, cpuPercent: 0.2, windowMs: 10_000 });
+    // Where the kernel does not say, private memory is unknown rather than zero.
+    expect(
+      footprintOf([
+        { rssKb: 1024, cpuTicks: 1, atMs: 0 },
+        { rssKb: 1024, cpuTicks: 1, atMs: 1000 },
+      ])?.maxPrivateMb,
+    ).toBeNull();
     expect(footprintOf([{ rssKb: 1, cpuTicks: 1, atMs: 5 }])).toBeUndefined();
   });
 });

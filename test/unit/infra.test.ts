@@ -88,6 +88,18 @@ describe('PgFailover construct', () => {
     template.resourceCountIs('AWS::Lambda::Function', 2);
   });
 
+  it.each<[string, Partial<PgFailoverProps>, number]>([
+    ['two clusters: the smallest Lambda', {}, 128],
+    ['fifty clusters: a CPU share for every round', { clusters: Array.from({ length: 50 }, (_, i) => `c${i}`) }, 640],
+    ['two hundred clusters: one whole vCPU', { clusters: Array.from({ length: 200 }, (_, i) => `c${i}`) }, 1769],
+    ['a size the deployment names', { evaluatorMemoryMb: 512 }, 512],
+  ])("sizes the evaluator's memory for %s", (_name, props, memorySize) => {
+    synth(props).hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 70,
+      MemorySize: memorySize,
+    });
+  });
+
   it('confines each cluster agent policy to its own partition of the table', () => {
     const template = synth();
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
