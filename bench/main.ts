@@ -21,6 +21,7 @@ import { runPeer, type PeerSystem } from './peers/peer-run.ts';
 import { pgAutoFailoverSystem } from './peers/pg-auto-failover.ts';
 import type { PeerLab } from './peers/peer-lab.ts';
 import { ensurePeerPackages } from './peers/packages.ts';
+import { tearDownOnSignals } from './teardown.ts';
 
 /** The failover managers measured side by side, by the name --peers takes. */
 const PEERS: Record<string, (lab: PeerLab, synchronous: boolean) => PeerSystem> = {
@@ -130,6 +131,7 @@ const program = new Command('bench')
         process.exit(2);
       }
       const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+      tearDownOnSignals(progress);
       // The agents run from the release bundle, as on a database host (no TypeScript compiler in them).
       progress('building the release bundles (npm run build)');
       await run('npm', ['run', 'build'], { maxBuffer: 20 * 1024 * 1024, timeout: 10 * 60_000 });

@@ -15,6 +15,7 @@ import type { ClusterSnapshot } from '../core/state-store.ts';
 import { consistentReadUnits, dynamoItemSize, writeUnits, type ClusterLoad } from './cost.ts';
 import { EVALUATION_PERIOD_MS } from '../lambdas/evaluator/evaluator.ts';
 import { FootprintSampler, type Footprint } from './footprint.ts';
+import { withTeardown } from './teardown.ts';
 
 export const CASES = ['kill-primary-node', 'kill-primary-db', 'partition-primary', 'switchover'] as const;
 export type Case = (typeof CASES)[number];
@@ -152,6 +153,23 @@ export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResu
     failoverFootprint: [],
     storeRates: null,
   };
+  const teardown = async () => {
+    say('tearing the lab cluster down');
+    if (existsSync(join(dir, 'local.json')))
+      await localDown(dir, { purge: true }).catch((error: unknown) => say(`teardown: ${String(error)}`));
+    rmSync(parent, { recursive: true, force: true });
+  };
+  return withTeardown(teardown, () => measureMode(mode, dir, results, options, say, teardown));
+}
+
+async function measureMode(
+  mode: Mode,
+  dir: string,
+  results: ModeResults,
+  options: RunOptions,
+  say: (line: string) => void,
+  teardown: () => Promise<void>,
+): Promise<ModeResults> {
   try {
     say('starting a lab cluster: a primary, two standbys, automatic rejoin');
     await localUp({
@@ -229,10 +247,7 @@ export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResu
     }
     return results;
   } finally {
-    say('tearing the lab cluster down');
-    if (existsSync(join(dir, 'local.json')))
-      await localDown(dir, { purge: true }).catch((error: unknown) => say(`teardown: ${String(error)}`));
-    rmSync(parent, { recursive: true, force: true });
+    await teardown();
   }
 }
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { longestGap } from '../../cli/local/drill.ts';
 import { waitFor } from '../../cli/local/processes.ts';
 import type { Case, RunResult } from '../run.ts';
+import { withTeardown } from '../teardown.ts';
 import {
   createPeerLab,
   destroyPeerLab,
@@ -52,6 +53,20 @@ export async function runPeer(
   const mode = options.synchronous ? 'sync' : 'async';
   const say = (line: string) => options.progress(`[${system.name}, ${mode}] ${line}`);
   const runs: RunResult[] = [];
+  return withTeardown(
+    () => destroyPeerLab(lab),
+    () => measurePeer(lab, system, options, mode, say, runs),
+  );
+}
+
+async function measurePeer(
+  lab: PeerLab,
+  system: PeerSystem,
+  options: PeerRunOptions,
+  mode: 'sync' | 'async',
+  say: (line: string) => void,
+  runs: RunResult[],
+): Promise<{ name: string; settings: string; runs: RunResult[] }> {
   try {
     say(`starting three members (${system.settings})`);
     await system.start();

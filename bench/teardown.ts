@@ -1,0 +1,27 @@
+// What the benchmark has running at any moment (a lab cluster, a peer lab), so that Ctrl-C or a SIGTERM
+// removes it too: a signal ends the process without running the finally blocks that normally do.
+
+const active = new Set<() => Promise<void>>();
+
+/** Runs `work` with `teardown` on record; the finally block that tears down as usual takes it off. */
+export async function withTeardown<T>(teardown: () => Promise<void>, work: () => Promise<T>): Promise<T> {
+  active.add(teardown);
+  try {
+    return await work();
+  } finally {
+    active.delete(teardown);
+  }
+}
+
+/** On SIGINT or SIGTERM: every recorded teardown, then exit 130. */
+export function tearDownOnSignals(progress: (line: string) => void): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    progress(`${signal}: tearing down what is running`);
+    void Promise.allSettled([...active].map((teardown) => teardown())).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
