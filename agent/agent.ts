@@ -620,9 +620,11 @@ export class Agent {
   private async leaseWatchLoop(): Promise<void> {
     while (!this.stopping.signal.aborted) {
       await this.pause(LEASE_WATCH_MS);
-      // Only a writable server ever fences itself (rule lease-expiring): a standby's view is not built ten
-      // times a second for nothing.
-      if (!this.writable()) continue;
+      // Only a writable server whose lease is within the fence lead of its end fences itself (rule
+      // lease-expiring, the first of the table): otherwise the view, which reads two files, is not built
+      // ten times a second for nothing.
+      const leaseLeftMs = this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs();
+      if (!this.writable() || leaseLeftMs > FENCE_LEAD_MS) continue;
       const decision = nextStep(this.view(this.goal, this.membership));
       if (decision.step === 'self-fence') await this.selfFence(decision.reason);
     }

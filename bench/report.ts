@@ -1,7 +1,7 @@
 // The benchmark's report: docs/benchmarks.md (tables a reader can check against the JSON) and two SVG
 // pictures, a failover timeline per case and the write unavailability of every case and mode.
 
-import type { DeploymentCost } from './cost.ts';
+import { HOURS_PER_MONTH, PRICES, type DeploymentCost } from './cost.ts';
 import type { Case, ModeResults, Mode, RunResult } from './run.ts';
 import { median, summarize, type Summary } from './stats.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../core/records.ts';
@@ -227,7 +227,38 @@ export function tradeOff(results: BenchResults): string[] {
     'The cost figures below are for these fast defaults: evaluating every 250 ms and renewing 2.5 times a second',
     'is most of the DynamoDB bill.',
   );
+  lines.push(...costTradeOff(results, crash));
   return lines;
+}
+
+/**
+ * The cost of a further cluster against its goal: the lease renewals are its largest part, and renewing less
+ * often, at the same blip tolerance, lengthens the lease and with it a node-crash failover.
+ */
+function costTradeOff(results: BenchResults, crash: readonly RunResult[]): string[] {
+  const cost = results.cost;
+  const { medianMs, p95Ms } = caseSummary(crash);
+  if (!cost || cost.marginalProvisionedUsd <= COST_GOAL.furtherUsd || medianMs === null || p95Ms === null) return [];
+  const writeUnitMonthUsd = PRICES.dynamoProvisionedPerWcuHour * HOURS_PER_MONTH;
+  const renewalsPerSecond = 1000 / LEASE_RENEW_INTERVAL_MS;
+  const neededRenewals = renewalsPerSecond - (cost.marginalProvisionedUsd - COST_GOAL.furtherUsd) / writeUnitMonthUsd;
+  const lines = [
+    `Each further cluster costs $${cost.marginalProvisionedUsd} a month (provisioned) against the $${COST_GOAL.furtherUsd} goal; its lease renewals,`,
+    `${renewalsPerSecond} writes a second, are $${(renewalsPerSecond * writeUnitMonthUsd).toFixed(2)} of it.`,
+  ];
+  if (neededRenewals <= 0) return [...lines, 'Even a primary that never renewed would not meet it.'];
+  // The same blips ridden out: the lease grows by as much as the renewal interval. A crash lands anywhere in
+  // an interval after the last renewal, so the median moves by half the growth and the p95 by nearly all.
+  const longerMs = 1000 / neededRenewals - LEASE_RENEW_INTERVAL_MS;
+  const p95GoalMs = GOALS['kill-primary-node']?.p95Ms ?? 4000;
+  const slowerP95Ms = p95Ms + longerMs * 0.95;
+  return [
+    ...lines,
+    `Renewing every ${fmt(LEASE_RENEW_INTERVAL_MS + longerMs)} would meet it; to ride out the same blips the lease would grow to`,
+    `${fmt(DEFAULT_CLUSTER_POLICY.leaseDurationMs + longerMs)}, and a node crash would take about ${fmt(medianMs + longerMs / 2)} (median) and`,
+    `${fmt(slowerP95Ms)} (p95) instead of ${fmt(medianMs)} and ${fmt(p95Ms)}${slowerP95Ms > p95GoalMs ? `, past the ${fmt(p95GoalMs)} p95 goal` : ''}:`,
+    'the defaults keep the faster failover.',
+  ];
 }
 
 export function markdownReport(

@@ -3,11 +3,10 @@
 // deadline the agent wrote passes without being renewed. It is what stops an isolated primary whose
 // agent is frozen or dead. Usage: watchdog-process FILE DATA_DIR
 
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../core/clock.ts';
 import { killServer } from '../../agent/server-control.ts';
-import { watchdogFileSchema, type WatchdogFile } from '../../agent/watchdog/file-watchdog.ts';
+import { readWatchdogFile, type WatchdogFile } from '../../agent/watchdog/file-watchdog.ts';
 
 /** How often the deadline is checked: the watchdog fires at most this late. */
 const TICK_MS = 20;
@@ -20,15 +19,6 @@ if (!file || !dataDir) {
 
 function log(message: string): void {
   process.stdout.write(`${new Date().toISOString()} watchdog: ${message}\n`);
-}
-
-function read(path: string): WatchdogFile | undefined {
-  try {
-    const parsed = watchdogFileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function fire(reason: string): void {
@@ -47,8 +37,10 @@ log(`watching ${file} for ${dataDir}`);
 let lastArmed = false;
 // Fired once per deadline, as a reset would; the file is the agent's alone to write.
 let firedFor: number | undefined;
+// A read that meets a write half done (or the file not yet written) changes nothing: the last good record stands.
+let state: WatchdogFile | undefined;
 while (!stopping) {
-  const state = read(file);
+  state = readWatchdogFile(file) ?? state;
   const now = systemClock.monotonicMs();
   if (state?.armed && now >= state.deadlineMonoMs && firedFor !== state.deadlineMonoMs) {
     firedFor = state.deadlineMonoMs;

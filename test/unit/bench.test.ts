@@ -197,6 +197,32 @@ describe('bench report', () => {
     expect(tradeOff(results).join(' ')).not.toContain('would need a lease');
   });
 
+  it('says what a further cluster over its cost goal would take: renewals less often, a longer lease, slower crashes', () => {
+    // Prepare: $2.39 a further cluster (0.39 over), node crashes at 3.4 s median and 3.8 s p95.
+    const crashes = { ...mode, runs: [3400, 3400, 3800].map((ms) => run(ms, { case: 'kill-primary-node' })) };
+    const deployment = {
+      clusters: 1,
+      lambdaUsd: 4.39,
+      dynamoOnDemandUsd: 11,
+      dynamoProvisionedUsd: 3.23,
+      snsUsd: 0,
+      totalOnDemandUsd: 15.39,
+      totalProvisionedUsd: 7.62,
+    };
+    const cost = { first: deployment, ten: deployment, marginalOnDemandUsd: 8.31, marginalProvisionedUsd: 2.39 };
+    // Act
+    const text = tradeOff({ ...results, modes: [crashes], cost }).join(' ');
+    // Assess: 2.5 renewals a second are $1.19 (0.4745 a write unit a month); 0.39 less is about 1.68 a second,
+    // every 0.60 s: a 3.20 s lease, median about 3.50 s and p95 about 3.99 s.
+    expect(text).toContain('Each further cluster costs $2.39 a month (provisioned) against the $2 goal');
+    expect(text).toContain('2.5 writes a second, are $1.19 of it');
+    expect(text).toMatch(/Renewing every 0\.60 s would meet it; .* the lease would grow to 3\.20 s/);
+    expect(text).toMatch(/about 3\.50 s \(median\) and 3\.99 s \(p95\) instead of 3\.40 s and 3\.80 s/);
+    expect(
+      tradeOff({ ...results, modes: [crashes], cost: { ...cost, marginalProvisionedUsd: 1.9 } }).join(' '),
+    ).not.toContain('Renewing every');
+  });
+
   it('draws each milestone at its median time and a bar per case', () => {
     expect(medianTimeline(mode.runs.slice(0, 2)).promotedMs).toBe(450);
     const svg = timelineSvg(mode);
