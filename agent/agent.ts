@@ -151,6 +151,13 @@ const REMOTE_CHECK_PERIOD_MS = 500;
  */
 const CATCH_UP_REMOTE_TIMEOUTS = 5;
 const CATCH_UP_POLL_MS = 10;
+/** How often a peer still streaming from the old primary is read again, for its final WAL position. */
+const FINAL_POSITION_POLL_MS = 20;
+/**
+ * A receiver that has heard nothing from the old primary for this long has nothing more in flight from it:
+ * on a network where a message takes milliseconds, the last bytes a dead server sent have arrived by then.
+ */
+const IN_FLIGHT_QUIET_MS = 200;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /** How often the primary checks whether its lease is about to run out. */
@@ -167,6 +174,8 @@ const MEMBERSHIP_REFRESH_MS = 10_000;
 export class Agent {
   private health: LocalHealth = INITIAL_HEALTH;
   private facts: DatabaseFacts | undefined;
+  /** The timeline this standby last streamed on (withKnownTimeline), or null. */
+  private streamedTimeline: number | null = null;
   private primaryHealth: LocalHealth = INITIAL_HEALTH;
   private checkedPrimary: string | null = null;
   private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
@@ -307,7 +316,7 @@ export class Agent {
       if (this.stopping.signal.aborted) return;
       const previous = this.health;
       this.health = nextLocalHealth(previous, result);
-      if (result.kind === 'ok') this.facts = result.facts;
+      if (result.kind === 'ok') this.facts = result.facts ? this.withKnownTimeline(result.facts) : undefined;
       this.logHealthChange(previous, this.health);
       this.hooksOnHealthChange(previous.status, this.health.status);
       // A new verdict goes out now rather than at the next heartbeat: a failover waits on it.
@@ -320,6 +329,26 @@ export class Agent {
           this.wakeCheck,
         );
     }
+  }
+
+  /**
+   * A standby without a WAL receiver (its primary just died) can say only the timeline of its last
+   * restartpoint, which can be several failovers old: the evaluator would then veto every standby as "on
+   * another timeline" and nobody could be promoted. The timeline it last streamed on is its history (a
+   * standby streams a timeline only once its history matches it), and never ahead of it: reported instead.
+   */
+  private withKnownTimeline(facts: DatabaseFacts): DatabaseFacts {
+    if (!facts.inRecovery) {
+      this.streamedTimeline = null;
+      return facts;
+    }
+    if (facts.upstream !== null && facts.timeline !== null) {
+      this.streamedTimeline = facts.timeline;
+      return facts;
+    }
+    return this.streamedTimeline !== null && (facts.timeline ?? 0) < this.streamedTimeline
+      ? { ...facts, timeline: this.streamedTimeline }
+      : facts;
   }
 
   private logHealthChange(previous: LocalHealth, next: LocalHealth): void {
@@ -1003,6 +1032,8 @@ export class Agent {
       case 'rejoin': {
         this.record('rejoin');
         if (!primaryAddress) return;
+        // pg_rewind or a fresh copy gives the data directory the primary's history: learn it anew.
+        this.streamedTimeline = null;
         try {
           const how = await ops.rejoin(primaryAddress);
           this.report('rejoined', `a standby of ${goal.primaryNodeId ?? '?'} again, by ${describeRejoin(how)}`);
@@ -1080,10 +1111,11 @@ export class Agent {
   }
 
   /**
-   * Before a failover's pg_promote(): reads every other database standby's WAL position now (final, as the
-   * old primary has stopped by the time this term exists) and, if one holds more WAL than this node, streams
-   * the rest from it (core/catch-up.ts). Returns why not to promote, or undefined to go on. A peer that does
-   * not answer is left out and named in the log: it is cut off from this node, and from the new primary too.
+   * Before a failover's pg_promote(): reads every other database standby's final WAL position (the old primary
+   * has stopped by the time this term exists; a peer whose receiver still streams from it is read again until
+   * it lets go) and, if one holds more WAL than this node, streams the rest from it (core/catch-up.ts). Returns
+   * why not to promote, or undefined to go on. A peer that does not answer is left out and named in the log:
+   * it is cut off from this node, and from the new primary too.
    */
   private async catchUpWithPeers(goal: ClusterRecord): Promise<string | undefined> {
     const { config, ops, logger } = this.deps;
@@ -1094,17 +1126,34 @@ export class Agent {
     );
     const own = (): Promise<{ timeline: number | null; position: string | null }> =>
       probe(config.timeouts.localTimeoutMs).then((result) => ({
-        timeline: result.facts?.timeline ?? null,
+        timeline: streamingTimeline(result.facts),
         position: result.facts ? standbyPosition(result.facts.receivedLsn, result.facts.replayedLsn) : null,
       }));
-    const [mine, ...answers] = await Promise.all([
-      own(),
-      ...peers.map((peer) =>
-        ops
-          .probePeer(peer.address, config.timeouts.remoteTimeoutMs)
-          .catch((error: unknown): ProbeResult => ({ kind: 'failed', reason: String(error) })),
-      ),
-    ]);
+    // A peer still streaming from the old primary may have WAL in flight from it (the old server was killed a
+    // moment ago and its last bytes are still being written): its position is final once its receiver has let
+    // go, or has heard nothing for a while (a silent crash: the receiver holds on until wal_receiver_timeout,
+    // but the lease has run out since, and nothing is in flight). Read again until then, within a remote timeout.
+    const fromAddress = goal.failover?.fromNodeId
+      ? findAllowed(this.membership, goal.failover.fromNodeId)?.address
+      : undefined;
+    const oldUpstream = fromAddress ? formatHostPort(parseNodeAddress(fromAddress)) : undefined;
+    const settledByMonoMs = this.deps.clock.monotonicMs() + config.timeouts.remoteTimeoutMs;
+    const readPeer = async (address: string): Promise<ProbeResult> => {
+      for (;;) {
+        const answer = await ops
+          .probePeer(address, config.timeouts.remoteTimeoutMs)
+          .catch((error: unknown): ProbeResult => ({ kind: 'failed', reason: String(error) }));
+        const facts = answer.facts;
+        const stillHearing =
+          oldUpstream !== undefined &&
+          facts?.upstream === oldUpstream &&
+          (facts.receiverQuietMs ?? 0) < IN_FLIGHT_QUIET_MS;
+        if (!stillHearing || this.deps.clock.monotonicMs() >= settledByMonoMs || this.stopping.signal.aborted)
+          return answer;
+        await this.pause(FINAL_POSITION_POLL_MS);
+      }
+    };
+    const [mine, ...answers] = await Promise.all([own(), ...peers.map((peer) => readPeer(peer.address))]);
     if (mine.position === null) return 'the local database could not be checked before promoting';
     const positions: PeerPosition[] = [];
     const unanswered: string[] = [];
@@ -1113,7 +1162,7 @@ export class Agent {
       const facts = answer.facts;
       const position = facts?.inRecovery ? standbyPosition(facts.receivedLsn, facts.replayedLsn) : null;
       if (!peer) return;
-      if (facts && position) positions.push({ ...peer, timeline: facts.timeline, position });
+      if (facts && position) positions.push({ ...peer, timeline: streamingTimeline(facts), position });
       else if (!facts) unanswered.push(`${peer.nodeId} (${answer.kind === 'ok' ? 'no facts' : answer.reason})`);
     });
     const ownPosition = { timeline: mine.timeline, position: mine.position };
@@ -1205,6 +1254,17 @@ export class Agent {
       this.stopping.signal.removeEventListener('abort', onStop);
     }
   }
+}
+
+/**
+ * A standby's timeline as far as it can be trusted: while its WAL receiver streams, the timeline it
+ * receives; otherwise unknown. Without a receiver the probe falls back to the timeline of the last restartpoint,
+ * which can be several failovers old (a standby makes one every checkpoint_timeout), and comparing those
+ * would leave out a standby that holds more WAL on the very same history. A source whose history does not
+ * match cannot be streamed from, and the catch-up then fails rather than promote behind it.
+ */
+function streamingTimeline(facts: DatabaseFacts | undefined): number | null {
+  return facts?.upstream ? facts.timeline : null;
 }
 
 /** A signal that ends one loop's current wait early; a wake while nobody waits ends the next wait at once. */

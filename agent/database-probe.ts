@@ -29,6 +29,8 @@ export interface DatabaseFacts {
   replication: ReplicationPeer[];
   /** "host:port" the WAL receiver streams from, when it is streaming. */
   upstream: string | null;
+  /** While streaming: how long ago the receiver last heard from its upstream (data or keepalive). */
+  receiverQuietMs?: number | null;
 }
 
 export type ProbeResult = ProbeOutcome & { facts?: DatabaseFacts };
@@ -46,7 +48,9 @@ SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN pg_is_in_recovery()
             THEN extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000
        END AS replay_lag_ms,
-       (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming') AS upstream`;
+       (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming') AS upstream,
+       (SELECT extract(epoch FROM clock_timestamp() - last_msg_receipt_time) * 1000
+          FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiver_quiet_ms`;
 
 const REPLICATION_SQL = `
 SELECT application_name, client_addr::text AS client_addr, state, sync_state,
@@ -61,6 +65,7 @@ interface StatusRow {
   timeline: number | null;
   replay_lag_ms: string | number | null;
   upstream: string | null;
+  receiver_quiet_ms: string | number | null;
 }
 
 interface ReplicationRow {
@@ -325,6 +330,7 @@ async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
     replayedLsn: row.replayed_lsn,
     replayLagMs: row.replay_lag_ms === null ? null : Math.max(0, Number(row.replay_lag_ms)),
     upstream: row.upstream,
+    receiverQuietMs: row.receiver_quiet_ms === null ? null : Math.max(0, Number(row.receiver_quiet_ms)),
     replication: replication.map((peer) => ({
       applicationName: peer.application_name,
       clientAddr: peer.client_addr,

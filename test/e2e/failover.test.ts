@@ -9,7 +9,7 @@ import { runDrill } from '../../cli/local/drill.ts';
 import { postmasterPid, startServer } from '../../cli/local/postgres-server.ts';
 import { runCli } from '../support/cli.ts';
 import { faultTarget, heal } from '../../cli/local/lab-faults.ts';
-import { restartAgent } from '../../cli/local/local-cluster.ts';
+import { connectLocalStore, restartAgent } from '../../cli/local/local-cluster.ts';
 import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
 import { pollUntil } from '../support/poll.ts';
 import { existsSync } from 'node:fs';
@@ -118,6 +118,64 @@ describe('failovers with real PostgreSQL', () => {
       const oldServer = postmasterPid(cluster.node('db1').dataDir!);
       expect(oldServer === undefined || hasExited(oldServer)).toBe(true);
       expect(existsSync(join(cluster.node('db1').dataDir!, 'standby.signal'))).toBe(true);
+    });
+  });
+});
+
+describe('failovers after earlier role changes', () => {
+  it("the primary's database dies while its agent hangs, after three switchovers: the lease runs out and a standby is promoted", async () => {
+    // A standby whose WAL receiver has stopped (its primary just died) can say only the timeline of its last
+    // restartpoint, which after a few role changes is older than the one it streams on: the evaluator must not
+    // take that for another history and veto every standby.
+    await withLocalCluster({ standbys: 2, witness: true }, async (cluster) => {
+      // Prepare: three switchovers (timeline 4), each waited out until both standbys follow the new primary.
+      const rounds: [string, string[]][] = [
+        ['db2', ['db1', 'db3']],
+        ['db3', ['db1', 'db2']],
+        ['db1', ['db2', 'db3']],
+      ];
+      for (const [to, others] of rounds) {
+        const switched = await runCli(['local', 'switchover', '--dir', cluster.dir, '--to', to]);
+        expect(switched.code, switched.stderr).toBe(0);
+        await pollUntil(
+          `the standbys to follow ${to}`,
+          async () => {
+            const streaming = await cluster.streamingFrom(to).catch((): string[] => []);
+            return others.every((name) => streaming.includes(name)) ? true : undefined;
+          },
+          30_000,
+          200,
+        );
+      }
+      const agent = cluster.node('db1').agentPid!;
+      const server = postmasterPid(cluster.node('db1').dataDir!)!;
+      const store = connectLocalStore(cluster.state);
+      const before = await store.getCluster(cluster.state.cluster);
+      // Act: db1's agent hangs, then its server dies; nothing but the lease can tell the cluster.
+      process.kill(agent, 'SIGSTOP');
+      try {
+        process.kill(server, 'SIGKILL');
+        // Assess: a new term with another primary, writable alone.
+        const after = await pollUntil(
+          'a failover away from db1',
+          async () => {
+            const record = await store.getCluster(cluster.state.cluster);
+            return record && record.term > (before?.term ?? 0) && record.primaryNodeId !== 'db1' ? record : undefined;
+          },
+          20_000,
+          200,
+        );
+        await pollUntil(
+          'the new primary to be writable',
+          async () => ((await cluster.writableNodes()).includes(after.primaryNodeId!) ? true : undefined),
+          20_000,
+          200,
+        );
+        expect(await cluster.writableNodes()).toEqual([after.primaryNodeId]);
+        expect(cluster.notices().map((notice) => notice.event)).not.toContain('no-candidate');
+      } finally {
+        process.kill(agent, 'SIGCONT');
+      }
     });
   });
 });

@@ -54,6 +54,9 @@ class FakeWorld {
   answering: string[] = ['10.0.1.10:5432'];
   /** What each peer's database reports when read directly, by address; a peer not listed does not answer. */
   peers: Record<string, DatabaseFacts> = { '10.0.1.12': standbyFacts };
+  peerReadCount = 0;
+  /** What each peer reports on successive direct reads, by address (overrides `peers`). */
+  peerReads: Record<string, DatabaseFacts[]> = {};
   /** A repoint to a peer streams its WAL here, unless this is set. */
   catchUpStalls = false;
 
@@ -106,7 +109,10 @@ class FakeWorld {
       this.facts = primaryFacts;
     },
     probePeer: async (address) => {
-      const facts = this.peers[address];
+      this.peerReadCount++;
+      // A sequence of answers, one per read, the last repeated; else the peer's one answer.
+      const sequence = this.peerReads[address];
+      const facts = sequence && sequence.length > 1 ? sequence.shift() : (sequence?.[0] ?? this.peers[address]);
       return facts ? { kind: 'ok', facts } : { kind: 'failed', reason: 'timeout expired' };
     },
     repoint: async (conninfo) => {
@@ -339,9 +345,42 @@ describe('agent: following the goal', () => {
       'promoted',
     ],
     [
-      'the other standby is on another timeline: not fetched from',
-      { peers: { '10.0.1.12': { ...standbyFacts, timeline: 2, receivedLsn: '0/6000000' } } },
+      'the other standby is still receiving what the old primary sent last: waits for its final position, then catches up to it',
+      {
+        peerReads: {
+          '10.0.1.12': [
+            { ...standbyFacts, upstream: '10.0.1.10:5432' },
+            { ...standbyFacts, receivedLsn: '0/5000100', replayedLsn: '0/5000080', upstream: null },
+          ],
+        },
+        peers: { '10.0.1.12': { ...standbyFacts, receivedLsn: '0/5000100', replayedLsn: '0/5000080', upstream: null } },
+      },
+      ['repoint:host=10.0.1.12 port=5432', 'renew:2', 'promote'],
+      'promoted',
+    ],
+    [
+      'the other standby streams on another timeline: not fetched from',
+      {
+        peers: { '10.0.1.12': { ...standbyFacts, timeline: 2, receivedLsn: '0/6000000', upstream: '10.0.1.99:5432' } },
+      },
       ['renew:2', 'promote'],
+      'promoted',
+    ],
+    [
+      'the other standby is ahead, its receiver stopped and its timeline read from an old restartpoint: fetched from',
+      {
+        peers: {
+          '10.0.1.12': {
+            ...standbyFacts,
+            timeline: 1,
+            receivedLsn: '0/5000100',
+            replayedLsn: '0/5000100',
+            upstream: null,
+          },
+        },
+        facts: { ...standbyFacts, timeline: 3 },
+      },
+      ['repoint:host=10.0.1.12 port=5432', 'renew:2', 'promote'],
       'promoted',
     ],
   ])('as a failover candidate %s', async (_name, setup, calls, outcome) => {
@@ -377,6 +416,49 @@ describe('agent: following the goal', () => {
       expect(beat.action?.detail).toMatch(/^db3 has more WAL \(0\/5000100\) than this node.*not promoting/);
     }
     if (calls[0]?.startsWith('repoint')) expect(world.history.map((entry) => entry.event)).toContain('catch-up');
+  });
+
+  it('as a failover candidate after a silent crash: a peer whose receiver has heard nothing for seconds is read once', async () => {
+    // Prepare: db3 still "streams" from the dead db1 (its receiver holds on), silent for 3 s: nothing is in flight.
+    const world = new FakeWorld();
+    world.peers = { '10.0.1.12': { ...standbyFacts, receiverQuietMs: 3000 } };
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      failover: {
+        kind: 'failover',
+        fromNodeId: 'db1',
+        toNodeId: 'db2',
+        startedAtMs: 0,
+        reason: 'db1 silent',
+        promotedAtMs: null,
+        addressMovedAtMs: null,
+      },
+    });
+    // Act: remote timeout 1 s, so a wait for the receiver to let go would take that long.
+    startAgent(world, 'db2', { timeouts: { ...fastTimeouts(5000), remoteTimeoutMs: 1000 } });
+    // Assess
+    await pollUntil('promoted', () => (world.calls.includes('promote') ? true : undefined), 5000, 10);
+    expect(world.peerReadCount).toBe(1);
+  });
+
+  it("as a standby whose primary died: reports the timeline it streamed on, not its last restartpoint's", async () => {
+    // Prepare: streaming on timeline 4 from db1.
+    const world = new FakeWorld();
+    world.facts = { ...standbyFacts, timeline: 4 };
+    startAgent(world, 'db2');
+    await pollUntil('a beat on timeline 4', () => (world.lastBeat()?.timeline === 4 ? true : undefined), 5000, 10);
+    // Act: db1 dies; the receiver is gone and the server says only its last restartpoint's timeline, 2.
+    world.facts = { ...standbyFacts, timeline: 2, upstream: null };
+    await pollUntil(
+      'a beat without a receiver',
+      () => (world.lastBeat()?.upstream === null ? true : undefined),
+      5000,
+      10,
+    );
+    // Assess
+    expect(world.lastBeat()?.timeline).toBe(4);
   });
 
   it('as the candidate: a failing fencing hook stops the promotion and is reported', async () => {
