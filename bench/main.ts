@@ -95,7 +95,7 @@ const program = new Command('bench')
   .option('--modes <list>', 'replication modes, comma-separated (async, sync)', list(MODES, 'mode'), [...MODES])
   .option('--trials <n>', 'false-failover trials of each kind (stall, blip)', count, 10)
   .option('--stall-ms <ms>', 'how long each stall or blip lasts', milliseconds, 2000)
-  .option('--idle-ms <ms>', 'how long the cluster is watched at rest', milliseconds, 20_000)
+  .option('--idle-ms <ms>', 'how long the cluster is watched at rest', milliseconds, 30_000)
   .option(
     '--peers <list>',
     `other failover managers to measure side by side, comma-separated (${PEER_NAMES.join(', ')}), or none`,

@@ -93,6 +93,16 @@ describe('bench footprint', () => {
     expect(sample?.rssKb).toBeGreaterThan(0);
     expect(sample?.privateKb).toBeGreaterThan(0);
     expect(sample?.privateKb).toBeLessThan(sample?.rssKb ?? 0);
+    expect(sample?.runNs).toBeGreaterThan(0);
+  });
+
+  it('counts CPU from the exact run time where the kernel keeps it, rather than from 10 ms ticks', () => {
+    // 2 ticks (20 ms) but 12.5 ms of run time over 10 s: 0.125 %, shown as 0.1 %.
+    const footprint = footprintOf([
+      { rssKb: 1024, cpuTicks: 100, runNs: 1_000_000_000, atMs: 0 },
+      { rssKb: 1024, cpuTicks: 102, runNs: 1_012_500_000, atMs: 10_000 },
+    ]);
+    expect(footprint?.cpuPercent).toBe(0.1);
   });
 
   it('takes the largest resident set, the largest private memory and the CPU share over the window', () => {
