@@ -945,7 +945,22 @@ export class Agent {
     if (first.step === null) return;
     await this.act(async () => {
       // Decided again under the lock: an action that just finished may have changed the answer.
-      const { step, reason, rule } = nextStep(this.view(goal, membership));
+      let { step, reason, rule } = nextStep(this.view(goal, membership));
+      if (step === 'fence-and-release') {
+        // The goal may be a renewal old (a pause written a moment before a planned restart): a fence
+        // that no longer lets the primary keep its role is decided on the record as it is now. Should the
+        // read fail or hang, the fence goes ahead, as the database is down either way.
+        const fresh = await withDeadline(
+          this.deps.store.getCluster(this.deps.config.cluster),
+          LEASE_REQUEST_TIMEOUT_MS,
+          'the cluster record',
+        ).catch(() => undefined);
+        if (fresh && fresh.term === goal.term) {
+          this.learnGoal(fresh);
+          goal = fresh;
+          ({ step, reason, rule } = nextStep(this.view(goal, membership)));
+        }
+      }
       if (step === null || step === 'self-fence') return;
       this.deps.logger.debug(`rule ${rule}: ${step}`, { reason });
       await this.execute(step, goal, membership, reason);

@@ -42,6 +42,7 @@ export async function withLocalCluster(
   chmodSync(parent, 0o755);
   const dir = join(parent, 'cluster');
   let left: number[] = [];
+  let failed = false;
   try {
     const state = await localUp({ ...options, dir });
     const password = superuserPassword(dir);
@@ -86,13 +87,19 @@ export async function withLocalCluster(
           .filter(Boolean)
           .map((line) => JSON.parse(line) as { event: string; severity: string; subject: string });
       },
+    }).catch((error: unknown) => {
+      failed = true;
+      throw error;
     });
   } finally {
     if (existsSync(join(dir, 'local.json'))) {
       await localDown(dir);
       left = livePids(readLocalState(dir));
     }
-    rmSync(parent, { recursive: true, force: true });
+    // PGFAILOVER_KEEP_FAILED=1 keeps a failed test's cluster directory (logs, notices, data) for reading;
+    // its processes and namespaces are gone all the same.
+    if (failed && process.env.PGFAILOVER_KEEP_FAILED) process.stderr.write(`kept ${parent} for inspection\n`);
+    else rmSync(parent, { recursive: true, force: true });
   }
   if (left.length > 0) throw new Error(`processes left after the test: ${left.join(', ')}`);
 }

@@ -83,12 +83,14 @@ class FakeWorld {
         throw new StoreConflictError('lease', this.record);
       this.calls.push(`renew:${term}`);
       this.record = { ...this.record, leaseRenewals: this.record.leaseRenewals + 1 };
-      return this.record;
+      return this.renewAnswer ?? this.record;
     },
     releaseLease: async (_cluster, _nodeId, term) => void this.calls.push(`release:${term}`),
     appendHistory: async (entry) => void this.history.push(entry),
   };
   history: HistoryRecord[] = [];
+  /** What renewals answer instead of the record (one written just before a change the agent has not seen). */
+  renewAnswer: ClusterRecord | null = null;
   renewAttempts = 0;
   renewHangs = false;
 
@@ -704,6 +706,33 @@ describe('agent: following the goal', () => {
     world.dbUp = false;
     await pollUntil('fence and release', () => (world.calls.includes('release:1') ? true : undefined), 5000, 10);
     expect(world.calls.indexOf('fence')).toBeLessThan(world.calls.indexOf('release:1'));
+  });
+
+  it('as a primary whose database fails just after a pause it has not yet learned: reads the goal afresh and does not fence', async () => {
+    // Prepare: renewals keep answering with the record from before the pause (the race of a DBA who
+    // pauses and restarts at once); the heartbeat then has no reason to read the record itself.
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    startAgent(world, 'db1');
+    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    world.renewAnswer = world.record;
+    world.record = {
+      ...world.record,
+      version: world.record.version + 1,
+      pause: { sinceMs: Date.now(), by: 'dba', reason: 'minor upgrade' },
+    };
+    // Act
+    world.dbUp = false;
+    // Assess: several heartbeats report the database down, and it is neither fenced nor its lease released.
+    const beatsBefore = world.beats.length;
+    await pollUntil(
+      'five heartbeats reporting the database down',
+      () => (world.beats.slice(beatsBefore).filter((beat) => beat.dbStatus === 'DOWN').length >= 5 ? true : undefined),
+      5000,
+      10,
+    );
+    expect(world.calls.filter((call) => call === 'fence' || call.startsWith('release'))).toEqual([]);
+    expect(world.calls.filter((call) => call.startsWith('renew')).length).toBeGreaterThan(1);
   });
 
   it.each([
