@@ -180,6 +180,8 @@ export class Agent {
   private checkedPrimary: string | null = null;
   private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
   private seq = 0;
+  /** What the last heartbeat written said (less its sequence and times), and when it went out. */
+  private lastBeat: { content: string; atMonoMs: number } | null = null;
   private term = 0;
   private goal: ClusterRecord | undefined;
   private membership: MembershipRecord | undefined;
@@ -490,9 +492,22 @@ export class Agent {
     // The first renewal of a term goes out before the heartbeat that follows it, as a new primary's
     // lease must be held before anything may judge it; the renewal loop keeps it up from there.
     if (agentStatus === 'UP' && cluster) await this.renewLeaseIfDue(cluster, this.deps.store);
+    // A busy agent comes here every 100 ms to read the goal, but writes only what is new (a verdict, a
+    // step, a position) or once the steady interval has passed: a blip that makes every peer busy then costs
+    // the table a few writes, not ten a second per node, so that a tightly provisioned table never throttles
+    // the primary's lease renewals (a throttled renewal for the blip tolerance would stop a healthy primary).
+    const beat = this.currentHeartbeat(agentStatus);
+    const content = heartbeatContent(beat);
+    if (
+      agentStatus === 'UP' &&
+      this.lastBeat?.content === content &&
+      nowMonoMs - this.lastBeat.atMonoMs < config.heartbeatIntervalMs
+    )
+      return;
     this.seq++;
     try {
-      await store.putHeartbeat(this.currentHeartbeat(agentStatus));
+      await store.putHeartbeat({ ...beat, seq: this.seq });
+      this.lastBeat = { content, atMonoMs: nowMonoMs };
     } catch (error) {
       if (!(error instanceof StoreConflictError)) throw error;
       // A newer heartbeat of this very run is stored: a slow retry lost, which is harmless.
@@ -1317,4 +1332,13 @@ async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Prom
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * What a heartbeat says, for telling whether it says anything new: less its sequence, its send time and a
+ * standby's replay lag, which grows by the second while nothing is written on the primary.
+ */
+function heartbeatContent(beat: HeartbeatRecord): string {
+  const { seq: _seq, sentAtMs: _sentAtMs, replayLagMs: _replayLagMs, ...content } = beat;
+  return JSON.stringify(content);
 }

@@ -51,7 +51,8 @@ class FakeWorld {
   readySignals: string[] = [];
   /** Hooks never finish (a site script stuck on the network). */
   hookHangs = false;
-  answering: string[] = ['10.0.1.10:5432'];
+  /** Addresses whose database answers a remote check: the primary's as the membership has it (no port). */
+  answering: string[] = ['10.0.1.10'];
   /** What each peer's database reports when read directly, by address; a peer not listed does not answer. */
   peers: Record<string, DatabaseFacts> = { '10.0.1.12': standbyFacts };
   peerReadCount = 0;
@@ -934,6 +935,37 @@ describe('agent: following the goal', () => {
     // Assess: a silent primary's vote must not wait for the slow local period.
     await pollUntil('three checks of the primary', () => (world.peerChecks >= 3 ? true : undefined), 5000, 10);
     expect(world.probes).toBeLessThanOrEqual(2);
+  });
+
+  it('as a standby whose primary looks down: reads the goal every 100 ms, but writes a heartbeat only when it says something new', async () => {
+    // Prepare: heartbeats every second while all is well; the primary's database does not answer.
+    const world = new FakeWorld();
+    world.answering = [];
+    startAgent(world, 'db2', { heartbeatIntervalMs: 1000, timeouts: fastTimeouts(5000) });
+    await pollUntil(
+      'the DOWN verdict in a heartbeat',
+      () => (world.lastBeat()?.primaryCheck?.status === 'DOWN' ? true : undefined),
+      5000,
+      10,
+    );
+    // Act: some 0.8 s of busy rounds with nothing new to say.
+    const [readsBefore, beatsBefore] = [world.clusterReads, world.beats.length];
+    await pollUntil(
+      'eight more reads of the goal',
+      () => (world.clusterReads >= readsBefore + 8 ? true : undefined),
+      5000,
+      10,
+    );
+    // Assess: at most the beat the steady interval asks for (ten a second before).
+    expect(world.beats.length - beatsBefore).toBeLessThanOrEqual(1);
+    // Something new (the primary answers again) goes out at once, without waiting for the interval.
+    world.answering = ['10.0.1.10'];
+    await pollUntil(
+      'the UP verdict in a heartbeat',
+      () => (world.lastBeat()?.primaryCheck?.status === 'UP' ? true : undefined),
+      900,
+      10,
+    );
   });
 
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {
