@@ -43,13 +43,17 @@ export interface DeploymentCost {
 /**
  * The evaluator runs all month (an invocation a minute, each looping for that minute and handing over to the
  * next within a round), so its Lambda bill is its memory times the month; the memory follows the number of
- * clusters (infra/evaluator-sizing.ts). Provisioned capacity is rounded up to whole units per table.
+ * clusters (infra/evaluator-sizing.ts). Provisioned capacity is rounded up to whole units per table, with
+ * `headroom` on top of the steady load: a failing cluster's busiest second beyond its steady load. A table
+ * provisioned for the steady load alone throttles in a failover, and a throttled lease renewal is a failed
+ * one. On demand needs none (a new on-demand table serves 4,000 writes a second at once).
  */
 export function monthlyCost(
   load: ClusterLoad,
   clusters: number,
   evaluatorMemoryMb: number,
   fixed: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 0 },
+  headroom: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 0 },
 ): DeploymentCost {
   const lambdaUsd =
     (evaluatorMemoryMb / 1024) * SECONDS_PER_MONTH * PRICES.lambdaArmPerGbSecond +
@@ -60,8 +64,8 @@ export function monthlyCost(
     ((writes * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionWriteUnits +
     ((reads * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionReadUnits;
   const dynamoProvisionedUsd =
-    Math.ceil(writes) * PRICES.dynamoProvisionedPerWcuHour * HOURS_PER_MONTH +
-    Math.ceil(reads) * PRICES.dynamoProvisionedPerRcuHour * HOURS_PER_MONTH;
+    Math.ceil(writes + headroom.writeUnitsPerSecond) * PRICES.dynamoProvisionedPerWcuHour * HOURS_PER_MONTH +
+    Math.ceil(reads + headroom.readUnitsPerSecond) * PRICES.dynamoProvisionedPerRcuHour * HOURS_PER_MONTH;
   // Notices only: a handful a day per cluster, well inside SNS's free million.
   const snsUsd = 0;
   const round = (usd: number) => Math.round(usd * 100) / 100;

@@ -75,6 +75,12 @@ export interface ModeResults {
   idleFootprint: Footprint[];
   failoverFootprint: Footprint[];
   storeRates: StoreRates | null;
+  /**
+   * The busiest second at the store during the failover runs and trials (each request counted as one
+   * capacity unit, as every item is under 1 KB and every Query under 4 KB): what a provisioned table must
+   * absorb while one cluster fails over. The lab's own tools (the drill's status reads, rejoins) are in it.
+   */
+  storePeak?: ClusterLoad | null;
 }
 
 export interface RunOptions {
@@ -152,6 +158,7 @@ export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResu
     idleFootprint: [],
     failoverFootprint: [],
     storeRates: null,
+    storePeak: null,
   };
   const teardown = async () => {
     say('tearing the lab cluster down');
@@ -197,6 +204,8 @@ async function measureMode(
 
     const during = new FootprintSampler(agentPids);
     during.start();
+    const peak = new StorePeakSampler(join(dir, 'store-requests.json'));
+    peak.start();
     for (const which of options.cases) {
       for (let run = 1; run <= options.runs; run++) {
         await waitHealthy(dir, 60_000);
@@ -245,9 +254,54 @@ async function measureMode(
         await recover(dir);
       }
     }
+    results.storePeak = peak.stop();
     return results;
   } finally {
     await teardown();
+  }
+}
+
+/** The store's busiest second, from its request counts (rewritten every second) read four times a second. */
+export class StorePeakSampler {
+  private timer: NodeJS.Timeout | undefined;
+  private last: { atMs: number; counts: Record<string, number> } | undefined;
+  private peak: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 0 };
+
+  constructor(private readonly countsFile: string) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.sample(), 250);
+  }
+
+  stop(): ClusterLoad | null {
+    clearInterval(this.timer);
+    return this.peak.writeUnitsPerSecond > 0 ? this.peak : null;
+  }
+
+  /** One reading of the counts: the rate since the previous reading, if the file has moved on. */
+  add(counts: { atMs: number; counts: Record<string, number> }): void {
+    const last = this.last;
+    if (last && counts.atMs > last.atMs) {
+      const seconds = (counts.atMs - last.atMs) / 1000;
+      const delta = (operations: string[]) =>
+        operations.reduce((sum, operation) => sum + (counts.counts[operation] ?? 0) - (last.counts[operation] ?? 0), 0);
+      this.peak = {
+        writeUnitsPerSecond: Math.max(
+          this.peak.writeUnitsPerSecond,
+          Math.ceil(delta(['PutItem', 'UpdateItem']) / seconds),
+        ),
+        readUnitsPerSecond: Math.max(this.peak.readUnitsPerSecond, Math.ceil(delta(['GetItem', 'Query']) / seconds)),
+      };
+    }
+    if (!last || counts.atMs > last.atMs) this.last = counts;
+  }
+
+  private sample(): void {
+    try {
+      this.add(JSON.parse(readFileSync(this.countsFile, 'utf8')) as { atMs: number; counts: Record<string, number> });
+    } catch {
+      // Read while being rewritten: the next reading will do.
+    }
   }
 }
 

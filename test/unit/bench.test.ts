@@ -10,7 +10,7 @@ import {
   unavailabilitySvg,
   type BenchResults,
 } from '../../bench/report.ts';
-import { healthyProblem, type ModeResults, type RunResult } from '../../bench/run.ts';
+import { healthyProblem, StorePeakSampler, type ModeResults, type RunResult } from '../../bench/run.ts';
 import { median, percentile, summarize } from '../../bench/stats.ts';
 import { clusterRecord, heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 
@@ -84,6 +84,38 @@ describe('bench cost model', () => {
     // 4 writes a second on demand: 4 * 2.628 M * $0.625 per million.
     expect(one.dynamoOnDemandUsd).toBeCloseTo(4 * 2.628 * 0.625 + 10 * 2.628 * 0.125, 1);
     expect(one.dynamoProvisionedUsd).toBeCloseTo(4 * 0.00065 * 730 + 10 * 0.00013 * 730, 2);
+  });
+
+  it('provisions headroom for one failing cluster once per deployment; on demand needs none', () => {
+    // Prepare
+    const load = { writeUnitsPerSecond: 4, readUnitsPerSecond: 10 };
+    const headroom = { writeUnitsPerSecond: 20, readUnitsPerSecond: 60 };
+    // Act
+    const [bare, one] = [monthlyCost(load, 1, 128), monthlyCost(load, 1, 128, undefined, headroom)];
+    const tenWith = monthlyCost(load, 10, 128, undefined, headroom);
+    const tenBare = monthlyCost(load, 10, 128);
+    // Assess
+    expect(one.dynamoOnDemandUsd).toBe(bare.dynamoOnDemandUsd);
+    expect(one.dynamoProvisionedUsd - bare.dynamoProvisionedUsd).toBeCloseTo(
+      20 * 0.00065 * 730 + 60 * 0.00013 * 730,
+      2,
+    );
+    expect(tenWith.dynamoProvisionedUsd - tenBare.dynamoProvisionedUsd).toBeCloseTo(
+      one.dynamoProvisionedUsd - bare.dynamoProvisionedUsd,
+      2,
+    );
+  });
+
+  it("finds the store's busiest second from its request counts, whatever the sampling", () => {
+    // Prepare
+    const peak = new StorePeakSampler('/nonexistent');
+    // Act: one rewrite read twice, then a busy second (30 writes, 60 reads) and a quiet one.
+    peak.add({ atMs: 1000, counts: { PutItem: 10, UpdateItem: 5, GetItem: 20, Query: 10 } });
+    peak.add({ atMs: 1000, counts: { PutItem: 10, UpdateItem: 5, GetItem: 20, Query: 10 } });
+    peak.add({ atMs: 2000, counts: { PutItem: 35, UpdateItem: 10, GetItem: 60, Query: 30 } });
+    peak.add({ atMs: 3000, counts: { PutItem: 37, UpdateItem: 12, GetItem: 64, Query: 34 } });
+    // Assess
+    expect(peak.stop()).toEqual({ writeUnitsPerSecond: 30, readUnitsPerSecond: 60 });
   });
 });
 
