@@ -5,38 +5,44 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { clusterNameSchema, describeIssues } from '../core/records.ts';
+import { tableCapacityProblem } from './table-sizing.ts';
 
-export const deploymentConfigSchema = z.strictObject({
-  /** The clusters this deployment serves: one agent policy each. */
-  clusters: z.array(clusterNameSchema).min(1, 'name at least one cluster'),
-  /** Who receives WARNING and SEVERE notices and every alarm by e-mail; [] for nobody, said explicitly. */
-  alertEmails: z.array(z.email('an e-mail address such as dba@example.com')),
-  /** A Secrets Manager secret holding the Slack incoming-webhook URL. */
-  slackWebhookSecretArn: z
-    .string()
-    .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'a Secrets Manager secret ARN')
-    .optional(),
-  addressModes: z.array(z.enum(['eip', 'secondary-ip', 'route-table'])).default([]),
-  ec2StopFencing: z.boolean().default(false),
-  tableName: z.string().min(3).max(255).optional(),
-  /**
-   * The evaluator Lambda's memory, and with it its CPU share; unset: sized for the number of clusters
-   * (infra/evaluator-sizing.ts: 128 MB up to ten clusters, one whole vCPU from about 140).
-   */
-  evaluatorMemoryMb: z
-    .number()
-    .int()
-    .min(128, 'at least 128 MB (the evaluator needs about 90 MB)')
-    .max(10_240, "at most 10240 MB, Lambda's largest")
-    .optional(),
-  /** Provisioned capacity for the state table (docs/benchmarks.md: the units per cluster); unset: on demand. */
-  tableCapacity: z
-    .strictObject({
-      readUnits: z.number().int().min(1, 'at least 1 read unit').max(40_000),
-      writeUnits: z.number().int().min(1, 'at least 1 write unit').max(40_000),
-    })
-    .optional(),
-});
+export const deploymentConfigSchema = z
+  .strictObject({
+    /** The clusters this deployment serves: one agent policy each. */
+    clusters: z.array(clusterNameSchema).min(1, 'name at least one cluster'),
+    /** Who receives WARNING and SEVERE notices and every alarm by e-mail; [] for nobody, said explicitly. */
+    alertEmails: z.array(z.email('an e-mail address such as dba@example.com')),
+    /** A Secrets Manager secret holding the Slack incoming-webhook URL. */
+    slackWebhookSecretArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'a Secrets Manager secret ARN')
+      .optional(),
+    addressModes: z.array(z.enum(['eip', 'secondary-ip', 'route-table'])).default([]),
+    ec2StopFencing: z.boolean().default(false),
+    tableName: z.string().min(3).max(255).optional(),
+    /**
+     * The evaluator Lambda's memory, and with it its CPU share; unset: sized for the number of clusters
+     * (infra/evaluator-sizing.ts: 128 MB up to ten clusters, one whole vCPU from about 140).
+     */
+    evaluatorMemoryMb: z
+      .number()
+      .int()
+      .min(128, 'at least 128 MB (the evaluator needs about 90 MB)')
+      .max(10_240, "at most 10240 MB, Lambda's largest")
+      .optional(),
+    /** Provisioned capacity for the state table (docs/benchmarks.md: the units per cluster); unset: on demand. */
+    tableCapacity: z
+      .strictObject({
+        readUnits: z.number().int().min(1, 'at least 1 read unit').max(40_000),
+        writeUnits: z.number().int().min(1, 'at least 1 write unit').max(40_000),
+      })
+      .optional(),
+  })
+  .superRefine((config, context) => {
+    const problem = config.tableCapacity && tableCapacityProblem(config.tableCapacity, config.clusters.length);
+    if (problem) context.addIssue({ code: 'custom', path: ['tableCapacity'], message: problem });
+  });
 export type DeploymentConfig = z.infer<typeof deploymentConfigSchema>;
 
 export function loadDeploymentConfig(path: string): DeploymentConfig {

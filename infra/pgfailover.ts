@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { BUNDLE } from './bundle-options.ts';
 import { evaluatorMemoryMb } from './evaluator-sizing.ts';
 import { PgFailoverStateTable, type TableCapacity } from './state-table.ts';
+import { tableCapacityProblem } from './table-sizing.ts';
 
 export type AddressMode = 'eip' | 'secondary-ip' | 'route-table';
 
@@ -85,6 +86,8 @@ export class PgFailover extends Construct {
   constructor(scope: Construct, id: string, props: PgFailoverProps) {
     super(scope, id);
     if (props.clusters.length === 0) throw new Error('PgFailover needs at least one cluster name (props.clusters)');
+    const capacityProblem = props.tableCapacity && tableCapacityProblem(props.tableCapacity, props.clusters.length);
+    if (capacityProblem) throw new Error(`PgFailover: ${capacityProblem}`);
     this.table = new PgFailoverStateTable(this, 'State', {
       tableName: props.tableName,
       capacity: props.tableCapacity,

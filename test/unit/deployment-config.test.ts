@@ -40,8 +40,21 @@ describe('deployment config', () => {
       { clusters: ['prod'], alertEmails: [], tableCapacity: { readUnits: 5, writeUnits: 0 } },
       /tableCapacity\.writeUnits: at least 1 write unit/,
     ],
+    [
+      'provisioned capacity sized for the steady load alone',
+      { clusters: ['prod', 'reporting'], alertEmails: [], tableCapacity: { readUnits: 20, writeUnits: 30 } },
+      /tableCapacity: tableCapacity of 30 write units \(at least 48\) and 20 read units \(at least 80\) is too small for 2 cluster\(s\).*a throttled lease renewal stops a healthy primary.*leave tableCapacity out for on-demand/,
+    ],
   ])('refuses %s, saying what is wrong', (_name, content, message) => {
     expect(() => loadDeploymentConfig(file('bad.json', content))).toThrow(message);
+  });
+
+  it('takes provisioned capacity with room for a failover', () => {
+    const capacity = { readUnits: 80, writeUnits: 48 };
+    expect(
+      loadDeploymentConfig(file('capacity.json', { clusters: ['a', 'b'], alertEmails: [], tableCapacity: capacity }))
+        .tableCapacity,
+    ).toEqual(capacity);
   });
 
   it('says how to create a missing file', () => {

@@ -76,6 +76,12 @@ describe('PgFailover construct', () => {
             .PolicyDocument.Statement,
       );
 
+  it('refuses provisioned capacity with no room for a failover (a throttled renewal stops a primary)', () => {
+    expect(() => synth({ tableCapacity: { readUnits: 12, writeUnits: 6 } })).toThrow(
+      /PgFailover: tableCapacity of 6 write units \(at least 48\) and 12 read units \(at least 80\) is too small for 2 cluster\(s\)/,
+    );
+  });
+
   it('runs the evaluator on Node 22, arm64, with reserved concurrency, every minute', () => {
     const template = synth();
     template.hasResourceProperties('AWS::Lambda::Function', {
