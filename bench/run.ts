@@ -204,7 +204,7 @@ async function measureMode(
 
     const during = new FootprintSampler(agentPids);
     during.start();
-    const peak = new StorePeakSampler(join(dir, 'store-requests.json'));
+    const peak = new StorePeakSampler(dir);
     peak.start();
     for (const which of options.cases) {
       for (let run = 1; run <= options.runs; run++) {
@@ -261,13 +261,28 @@ async function measureMode(
   }
 }
 
+/** The local store's running request counts by operation (store-requests.json, rewritten every second). */
+interface StoreCounts {
+  atMs: number;
+  counts: Record<string, number>;
+}
+
+/** The counts of the local cluster in `dir` as they are now, or undefined when not written yet or being rewritten. */
+function readStoreCounts(dir: string): StoreCounts | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'store-requests.json'), 'utf8')) as StoreCounts;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The store's busiest second, from its request counts (rewritten every second) read four times a second. */
 export class StorePeakSampler {
   private timer: NodeJS.Timeout | undefined;
-  private last: { atMs: number; counts: Record<string, number> } | undefined;
+  private last: StoreCounts | undefined;
   private peak: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 0 };
 
-  constructor(private readonly countsFile: string) {}
+  constructor(private readonly dir: string) {}
 
   start(): void {
     this.timer = setInterval(() => this.sample(), 250);
@@ -279,7 +294,7 @@ export class StorePeakSampler {
   }
 
   /** One reading of the counts: the rate since the previous reading, if the file has moved on. */
-  add(counts: { atMs: number; counts: Record<string, number> }): void {
+  add(counts: StoreCounts): void {
     const last = this.last;
     if (last && counts.atMs > last.atMs) {
       const seconds = (counts.atMs - last.atMs) / 1000;
@@ -297,11 +312,9 @@ export class StorePeakSampler {
   }
 
   private sample(): void {
-    try {
-      this.add(JSON.parse(readFileSync(this.countsFile, 'utf8')) as { atMs: number; counts: Record<string, number> });
-    } catch {
-      // Read while being rewritten: the next reading will do.
-    }
+    // Read while being rewritten: the next reading will do.
+    const counts = readStoreCounts(this.dir);
+    if (counts) this.add(counts);
   }
 }
 
@@ -311,14 +324,7 @@ async function measureAtRest(
   agentPids: () => number[],
   footprint: (result: Footprint[]) => void,
 ): Promise<StoreRates | null> {
-  const countsFile = join(dir, 'store-requests.json');
-  const readCounts = () => {
-    try {
-      return JSON.parse(readFileSync(countsFile, 'utf8')) as { atMs: number; counts: Record<string, number> };
-    } catch {
-      return undefined;
-    }
-  };
+  const readCounts = () => readStoreCounts(dir);
   const sampler = new FootprintSampler(agentPids);
   sampler.start();
   // The counts file is rewritten every second: wait for a fresh one at each end of the window.
