@@ -23,6 +23,7 @@ import {
   LEASE_RENEW_INTERVAL_MS,
   LEASE_REQUEST_TIMEOUT_MS,
   LEASE_RETRY_INTERVAL_MS,
+  leaseWatchSleepMs,
   WATCHDOG_LEAD_MS,
 } from '../core/lease-timing.ts';
 import {
@@ -131,8 +132,13 @@ export interface ProgressStore {
   save(progress: AgentProgress): void;
 }
 
-/** Heartbeat interval while a failure is suspected or a failover is under way. */
-const BUSY_HEARTBEAT_MS = 100;
+/**
+ * Heartbeat interval while a failure is suspected or a failover is under way: how soon a candidate reads
+ * the goal that names it (half of it on average, in every failover). Only what is new is written.
+ */
+const BUSY_HEARTBEAT_MS = 50;
+/** A busy agent whose only news is its WAL positions writes them this often at most. */
+const POSITION_BEAT_MS = 100;
 /**
  * Local check interval while a role change is under way: a switchover waits on the candidate's reported
  * replay position reaching the old primary's stop position, and a report is only as fresh as the last check.
@@ -160,10 +166,11 @@ const FINAL_POSITION_POLL_MS = 20;
 const IN_FLIGHT_QUIET_MS = 200;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
-/** How often the primary checks whether its lease is about to run out. */
-const LEASE_WATCH_MS = 100;
-/** Renewal attempts that may be under way at once while renewals fail (each on its own connection). */
-const MAX_RENEWALS_IN_FLIGHT = 4;
+/**
+ * Renewal attempts that may be under way at once while renewals fail (each on its own connection): enough
+ * that one goes out every LEASE_RETRY_INTERVAL_MS while each waits out its deadline.
+ */
+const MAX_RENEWALS_IN_FLIGHT = Math.ceil((LEASE_REQUEST_TIMEOUT_MS + 100) / LEASE_RETRY_INTERVAL_MS) + 1;
 /**
  * How long the membership read with a heartbeat serves before it is read again. It changes only by an
  * administrator's command; a goal naming a node this agent does not know, and a rejected heartbeat, read it
@@ -181,7 +188,7 @@ export class Agent {
   private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
   private seq = 0;
   /** What the last heartbeat written said (less its sequence and times), and when it went out. */
-  private lastBeat: { content: string; atMonoMs: number } | null = null;
+  private lastBeat: { content: string; gist: string; atMonoMs: number } | null = null;
   private term = 0;
   private goal: ClusterRecord | undefined;
   private membership: MembershipRecord | undefined;
@@ -492,22 +499,26 @@ export class Agent {
     // The first renewal of a term goes out before the heartbeat that follows it, as a new primary's
     // lease must be held before anything may judge it; the renewal loop keeps it up from there.
     if (agentStatus === 'UP' && cluster) await this.renewLeaseIfDue(cluster, this.deps.store);
-    // A busy agent comes here every 100 ms to read the goal, but writes only what is new (a verdict, a
+    // A busy agent comes here every BUSY_HEARTBEAT_MS to read the goal, but writes only what is new (a verdict, a
     // step, a position) or once the steady interval has passed: a blip that makes every peer busy then costs
     // the table a few writes, not ten a second per node, so that a tightly provisioned table never throttles
     // the primary's lease renewals (a throttled renewal for the blip tolerance would stop a healthy primary).
+    // Positions alone are written at most every POSITION_BEAT_MS: the goal is read twice as often as that, and
+    // a switchover under load moves every node's positions all the time.
     const beat = this.currentHeartbeat(agentStatus);
     const content = heartbeatContent(beat);
+    const gist = heartbeatGist(beat);
+    const sinceMs = this.lastBeat ? nowMonoMs - this.lastBeat.atMonoMs : Number.POSITIVE_INFINITY;
     if (
       agentStatus === 'UP' &&
-      this.lastBeat?.content === content &&
-      nowMonoMs - this.lastBeat.atMonoMs < config.heartbeatIntervalMs
+      sinceMs < config.heartbeatIntervalMs &&
+      (this.lastBeat?.content === content || (this.lastBeat?.gist === gist && sinceMs < POSITION_BEAT_MS))
     )
       return;
     this.seq++;
     try {
       await store.putHeartbeat({ ...beat, seq: this.seq });
-      this.lastBeat = { content, atMonoMs: nowMonoMs };
+      this.lastBeat = { content, gist, atMonoMs: nowMonoMs };
     } catch (error) {
       if (!(error instanceof StoreConflictError)) throw error;
       // A newer heartbeat of this very run is stored: a slow retry lost, which is harmless.
@@ -663,7 +674,7 @@ export class Agent {
    */
   private async leaseWatchLoop(): Promise<void> {
     while (!this.stopping.signal.aborted) {
-      await this.pause(LEASE_WATCH_MS);
+      await this.pause(leaseWatchSleepMs(this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs()));
       // Only a writable server whose lease is within the fence lead of its end fences itself (rule
       // lease-expiring, the first of the table): otherwise the view, which reads two files, is not built
       // ten times a second for nothing.
@@ -1341,4 +1352,22 @@ async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Prom
 function heartbeatContent(beat: HeartbeatRecord): string {
   const { seq: _seq, sentAtMs: _sentAtMs, replayLagMs: _replayLagMs, ...content } = beat;
   return JSON.stringify(content);
+}
+
+/** What a heartbeat says besides where its WAL is: positions move with every commit under load. */
+function heartbeatGist(beat: HeartbeatRecord): string {
+  const {
+    seq: _seq,
+    sentAtMs: _sentAtMs,
+    replayLagMs: _replayLagMs,
+    currentLsn: _currentLsn,
+    receivedLsn: _receivedLsn,
+    replayedLsn: _replayedLsn,
+    replication,
+    ...gist
+  } = beat;
+  return JSON.stringify({
+    ...gist,
+    replication: replication.map((peer) => [peer.applicationName, peer.clientAddr, peer.state, peer.syncState]),
+  });
 }

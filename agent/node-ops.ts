@@ -25,6 +25,7 @@ import {
   hasExited,
   killServer,
   postmasterPid,
+  quitServer,
   runServerCommand,
   launchServer,
   stopServer,
@@ -32,7 +33,7 @@ import {
 } from './server-control.ts';
 
 /** How long a fence waits for an immediate stop before killing the server's processes. */
-const FENCE_STOP_WAIT_S = 1;
+const FENCE_STOP_WAIT_MS = 1000;
 
 const execFileAsync = promisify(execFile);
 
@@ -124,7 +125,7 @@ export function createNodeOps(
       // An immediate stop takes milliseconds; a postmaster that is stopped (SIGSTOP) or hung ignores it,
       // so after a short wait every server process is killed. Both are retried until nothing is left.
       for (let attempt = 0; attempt < 5; attempt++) {
-        await stopServer(directory, 'immediate', FENCE_STOP_WAIT_S).catch(() => undefined);
+        if (await quitServer(running, FENCE_STOP_WAIT_MS)) return;
         const pid = postmasterPid(directory);
         if (pid === undefined || hasExited(pid)) return;
         killServer(directory);

@@ -124,6 +124,22 @@ export async function stopServer(
   await runServerCommand('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', String(waitSeconds), 'stop']);
 }
 
+/**
+ * An immediate shutdown by signal (SIGQUIT to the postmaster, as `pg_ctl stop -m immediate` sends it), then
+ * a wait of up to `waitMs` for the postmaster to exit, looked at every few ms: pg_ctl itself looks only
+ * every 100 ms, and a self-fence has the fence lead (0.2 s) before the watchdog fires. True once it exited
+ * (it exits after its children).
+ */
+export async function quitServer(pid: number, waitMs: number): Promise<boolean> {
+  signalAll([pid], 'SIGQUIT');
+  const deadline = performance.now() + waitMs;
+  while (!hasExited(pid)) {
+    if (performance.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  }
+  return true;
+}
+
 /** The postmaster's PID from postmaster.pid, or undefined when the server is not running. */
 export function postmasterPid(dataDir: string): number | undefined {
   try {

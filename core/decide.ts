@@ -35,6 +35,11 @@ export interface Decision {
   actions: Action[];
   /** Sent after the write wins, never otherwise, so overlapping evaluators do not double-notify. */
   notices: Notice[];
+  /**
+   * When the facts alone will change this decision (a lease running out), in ms from now: the evaluator
+   * looks again then rather than at its next tick. Null when only new reports can change it.
+   */
+  recheckInMs: number | null;
 }
 
 /** A node allowed this recently that has not reported yet is not alerted on. */
@@ -335,7 +340,8 @@ export function chooseCandidate(
 // ---------------------------------------------------------------------------------------------------
 // The rules. Each table is tried top to bottom; the first row whose `when` holds decides.
 
-type Outcome = Omit<Decision, 'notices' | 'next' | 'expectLeaseRenewals' | 'actions'> & {
+type Outcome = Omit<Decision, 'notices' | 'next' | 'expectLeaseRenewals' | 'actions' | 'recheckInMs'> & {
+  recheckInMs?: number;
   next?: ClusterRecord;
   expectLeaseRenewals?: number;
   actions?: Action[];
@@ -349,6 +355,9 @@ export interface Rule {
 }
 
 const wait = (rule: string, reason: string): Outcome => ({ rule, reason });
+
+/** The lease counts as expired once its window is strictly past: a look this much later finds it so. */
+const leaseRunsOutInMs = (f: Facts): number => f.leaseRemainingMs + 1;
 
 /** A role change: a new term whose primary is `toNodeId`, to be promoted; the lease starts afresh. */
 function promoteInNewTerm(
@@ -367,6 +376,19 @@ function promoteInNewTerm(
     promotion: null,
     failover: { ...failover, toNodeId, promotedAtMs: null, addressMovedAtMs: null },
   });
+}
+
+/**
+ * A new term's address goes to its primary-to-be as soon as the term is granted, while it promotes: the
+ * old primary cannot be writable by then (its lease window is over, it released the lease or stopped
+ * cleanly), so clients reach the candidate, which refuses writes for the few milliseconds until it is
+ * promoted, instead of waiting on an address nobody answers. On EC2 the move's API call overlaps
+ * pg_promote(). A move that fails is retried once the candidate is promoted (candidate-promoted).
+ */
+function addressAhead(f: Facts, toNodeId: string): Action[] {
+  return f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== toNodeId
+    ? [{ kind: 'move-address', toNodeId, term: f.cluster.term + 1 }]
+    : [];
 }
 
 function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
@@ -618,11 +640,13 @@ export const STEADY_RULES: Rule[] = [
   {
     id: 'lease-valid',
     when: (f) => !f.leaseExpired,
-    then: (f) =>
-      wait(
+    then: (f) => ({
+      ...wait(
         'lease-valid',
         `${primaryProblem(f)}, confirmed by ${votes(f)}; its lease may still be valid for ${f.leaseRemainingMs} ms`,
       ),
+      recheckInMs: leaseRunsOutInMs(f),
+    }),
   },
   {
     id: 'auto-failover-off',
@@ -686,6 +710,7 @@ export const STEADY_RULES: Rule[] = [
         reason,
         next,
         expectLeaseRenewals: f.cluster.leaseRenewals,
+        actions: addressAhead(f, candidate.nodeId),
         notices: [
           makeNotice(
             next,
@@ -774,7 +799,8 @@ export const PROMOTING_RULES: Rule[] = [
     },
     then: (f) => {
       const toNodeId = f.cluster.failover?.toNodeId as string;
-      const moves = f.cluster.address.mode !== 'none';
+      // Moved when the term was granted (addressAhead), unless that move failed.
+      const moves = f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== toNodeId;
       // The holder is recorded only once the move has happened (after this write wins).
       const next = bump(f, {
         phase: 'promoted',
@@ -797,11 +823,13 @@ export const PROMOTING_RULES: Rule[] = [
   {
     id: 'candidate-gone-lease-valid',
     when: (f) => candidateGone(f) !== undefined && !f.leaseExpired,
-    then: (f) =>
-      wait(
+    then: (f) => ({
+      ...wait(
         'candidate-gone-lease-valid',
         `${candidateGone(f) ?? ''}; waiting ${f.leaseRemainingMs} ms for the lease it may hold to run out before choosing another`,
       ),
+      recheckInMs: leaseRunsOutInMs(f),
+    }),
   },
   fenceNodeRule(
     'fence-lost-candidate',
@@ -859,6 +887,7 @@ export const PROMOTING_RULES: Rule[] = [
         reason,
         next,
         expectLeaseRenewals: f.cluster.leaseRenewals,
+        actions: addressAhead(f, candidate.nodeId),
         notices: [
           makeNotice(
             next,
@@ -1011,7 +1040,14 @@ export const DEMOTING_RULES: Rule[] = [
         startedAtMs: f.cluster.switchover?.requestedAtMs ?? f.nowMs,
         reason,
       });
-      return { rule: 'switchover-caught-up', reason, next, expectLeaseRenewals: f.cluster.leaseRenewals, notices: [] };
+      return {
+        rule: 'switchover-caught-up',
+        reason,
+        next,
+        expectLeaseRenewals: f.cluster.leaseRenewals,
+        actions: addressAhead(f, toNodeId),
+        notices: [],
+      };
     },
   },
   {
@@ -1268,5 +1304,6 @@ export function decideOn(facts: Facts): Decision {
     expectLeaseRenewals: outcome.expectLeaseRenewals ?? null,
     actions: outcome.actions ?? [],
     notices: next ? [...(outcome.notices ?? []), ...alertNotices] : [],
+    recheckInMs: outcome.recheckInMs ?? null,
   };
 }

@@ -8,10 +8,17 @@ import type { ClusterPolicy } from './records.ts';
 // must fit inside it. The lead times only need to cover stopping PostgreSQL (an immediate stop takes
 // milliseconds; the watchdog is the backstop for an agent that cannot act), so they are kept short.
 
-/** A primary that cannot renew stops its database this long before its lease ends. */
-export const FENCE_LEAD_MS = 300;
-/** The watchdog fires this long before the lease ends: after the agent's own fence, before anyone may promote. */
-export const WATCHDOG_LEAD_MS = 150;
+/**
+ * A primary that cannot renew stops its database this long before its lease ends. The agent times the
+ * stop for this very moment (not on a periodic check), so the whole lead stays between its stop and the
+ * lease's end, ahead of the watchdog's WATCHDOG_LEAD_MS.
+ */
+export const FENCE_LEAD_MS = 150;
+/**
+ * The watchdog fires this long before the lease ends: after the agent's own fence (a signal and a wait of
+ * about 20 ms), before anyone may promote.
+ */
+export const WATCHDOG_LEAD_MS = 100;
 /**
  * How often an agent heartbeats when its configuration does not say. The primary renews its lease on its
  * own, faster schedule (LEASE_RENEW_INTERVAL_MS), so that the heartbeat can stay cheap.
@@ -23,12 +30,28 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2000;
  * in blip tolerance and node-crash failover time.
  */
 export const LEASE_RENEW_INTERVAL_MS = 400;
-/** Once a renewal has failed, a fresh attempt goes out this often (not waiting on the one in flight). */
-export const LEASE_RETRY_INTERVAL_MS = 100;
+/**
+ * Once a renewal has failed, a fresh attempt goes out this often (not waiting on the one in flight): when a
+ * blip ends, the lease is renewed at most this long after. An attempt into a dead network costs nothing.
+ */
+export const LEASE_RETRY_INTERVAL_MS = 50;
 /** One renewal attempt gives up after this long, so that the next one goes out on a fresh connection. */
 export const LEASE_REQUEST_TIMEOUT_MS = 400;
 /** The shortest blip of the state store a primary must ride out without stopping itself. */
 export const MIN_BLIP_TOLERANCE_MS = 500;
+
+/** How often a primary looks at its lease while it is far from the fence point. */
+export const LEASE_WATCH_MS = 100;
+
+/**
+ * How long the primary's lease watch sleeps, given what is left of its lease: to the fence point itself
+ * when that comes before the next tick, so that the fence lead is all margin ahead of the watchdog rather
+ * than up to a tick of it spent waiting for the check; a tick once past it (or with no lease).
+ */
+export function leaseWatchSleepMs(leaseLeftMs: number): number {
+  const untilFenceMs = leaseLeftMs - FENCE_LEAD_MS;
+  return untilFenceMs > 0 ? Math.min(LEASE_WATCH_MS, untilFenceMs) : LEASE_WATCH_MS;
+}
 
 export interface LeaseTiming {
   /** A store (or network) outage shorter than this never stops a primary, wherever it falls. */

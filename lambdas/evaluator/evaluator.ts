@@ -63,6 +63,8 @@ export interface EvaluatorDeps {
   concurrency?: number;
   /** CloudWatch metrics (lambdas/evaluator/evaluation-metrics.ts); none when absent. */
   metrics?: EvaluationMetrics;
+  /** The period while something is under way (BUSY_PERIOD_MS unless a test says otherwise). */
+  busyPeriodMs?: number;
 }
 
 /** Metrics are written once a minute (EMF lines cost by the gigabyte). */
@@ -88,6 +90,8 @@ export class Evaluator {
   private readonly lastRule = new Map<string, string>();
   private storeDown = false;
   private readonly failureAlerted = new Map<string, string>();
+  /** Per cluster, when (monotonic) its last decision said the facts alone change it: a lease running out. */
+  private readonly rechecks = new Map<string, number>();
 
   constructor(private readonly deps: EvaluatorDeps) {}
 
@@ -117,6 +121,8 @@ export class Evaluator {
         term: snapshot.cluster.term,
       });
     this.lastRule.set(name, decision.rule);
+    if (decision.recheckInMs === null) this.rechecks.delete(name);
+    else this.rechecks.set(name, at.monoMs + decision.recheckInMs);
     if (!decision.next) return decision;
 
     try {
@@ -284,11 +290,35 @@ export class Evaluator {
       rounds++;
       this.deps.metrics?.roundCompleted();
       if (rounds === 1) await claim(true);
-      const rest = (busy ? Math.min(periodMs, BUSY_PERIOD_MS) : periodMs) - (clock.monotonicMs() - started);
+      const nextTickMonoMs = started + (busy ? Math.min(periodMs, this.deps.busyPeriodMs ?? BUSY_PERIOD_MS) : periodMs);
+      await this.recheckUntil(nextTickMonoMs, signal);
+      const rest = nextTickMonoMs - clock.monotonicMs();
       if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
     }
     this.deps.metrics?.flush();
     return rounds;
+  }
+
+  /**
+   * Until the next tick, evaluates each cluster whose lease runs out before it at the moment it does, on
+   * its own: a node-crash failover then waits out the lease, not the lease and part of a tick.
+   */
+  private async recheckUntil(nextTickMonoMs: number, signal?: AbortSignal): Promise<void> {
+    const { clock, logger } = this.deps;
+    while (!signal?.aborted) {
+      const soonest = Math.min(...this.rechecks.values());
+      if (soonest >= nextTickMonoMs) return;
+      const waitMs = soonest - clock.monotonicMs();
+      if (waitMs > 0) await sleep(waitMs, undefined, { signal }).catch(() => undefined);
+      const now = clock.monotonicMs();
+      const due = [...this.rechecks].filter(([, atMonoMs]) => atMonoMs <= now).map(([name]) => name);
+      for (const name of due) this.rechecks.delete(name);
+      await inPool(due, this.deps.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
+        await this.evaluateCluster(name).catch((error: unknown) =>
+          logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) }),
+        );
+      });
+    }
   }
 
   private async moveAddress(

@@ -13,6 +13,7 @@ import { createSwitchoverHandler } from '../../lambdas/switchover/handler.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
+import { pollUntil } from '../support/poll.ts';
 
 let dynamo: TestStore;
 let counter = 0;
@@ -129,14 +130,21 @@ describe('evaluator', () => {
   });
 
   it('takes no side effect for a decision whose write lost: two evaluators, one address move', async () => {
-    // Prepare: a failover decided, the candidate promoted, the address (an EIP) still on the old primary.
+    // Prepare: a failover decided, the candidate promoted, the address (an EIP) still on the old primary
+    // because its move with the grant failed.
     const name = await clusterWithFailedPrimary();
     const record = (await dynamo.store.getCluster(name))!;
     await dynamo.store.writeCluster(
       { ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } },
       { version: record.version, leaseRenewals: record.leaseRenewals },
     );
-    await evaluator(recordingNotifier()).evaluateCluster(name);
+    const failingMover = {
+      moveTo: async () => {
+        throw new Error('RequestLimitExceeded');
+      },
+    };
+    await new Evaluator({ ...evaluatorDeps(recordingNotifier()), moverFor: () => failingMover }).evaluateCluster(name);
+    expect(await dynamo.store.getCluster(name)).toMatchObject({ phase: 'promoting', address: { holderNodeId: 'db1' } });
     await dynamo.store.putHeartbeat(
       primaryHeartbeat('db2', '0/5000100', [], {
         cluster: name,
@@ -156,6 +164,51 @@ describe('evaluator', () => {
     expect(decisions.map((decision) => decision.rule)).toEqual(['candidate-promoted', 'candidate-promoted']);
     expect(moves.map((move) => move.nodeId)).toEqual(['db2']);
     expect(await dynamo.store.getCluster(name)).toMatchObject({ phase: 'promoted', address: { holderNodeId: 'db2' } });
+  });
+
+  it('moves the address to the candidate with the grant and records it, so the promotion moves nothing', async () => {
+    // Prepare
+    const name = await clusterWithFailedPrimary();
+    const record = (await dynamo.store.getCluster(name))!;
+    await dynamo.store.writeCluster(
+      { ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } },
+      { version: record.version, leaseRenewals: record.leaseRenewals },
+    );
+    const moves: AddressTarget[] = [];
+    // Act
+    const decision = await evaluator(recordingNotifier(), moves).evaluateCluster(name);
+    // Assess
+    expect(decision.rule).toBe('failover');
+    expect(moves.map((move) => move.nodeId)).toEqual(['db2']);
+    const after = await dynamo.store.getCluster(name);
+    expect(after).toMatchObject({ term: 2, phase: 'promoting', address: { holderNodeId: 'db2' } });
+    expect(after?.failover?.addressMovedAtMs).toEqual(expect.any(Number));
+  });
+
+  it("evaluates a cluster again the moment its suspected primary's lease runs out, not at the next tick", async () => {
+    // Prepare: db1's node is silent, its peers cannot reach it, and its lease has most of its window left.
+    const name = `e${++counter}`;
+    const now = Date.now();
+    await seedCluster(dynamo.store, name, '10.0.0.', { nowMs: now });
+    for (const nodeId of ['db2', 'db3'])
+      await dynamo.store.putHeartbeat(
+        heartbeat(nodeId, {
+          cluster: name,
+          sentAtMs: now,
+          primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'timed out' },
+        }),
+      );
+    const watching = new Evaluator({ ...evaluatorDeps(recordingNotifier()), busyPeriodMs: 20_000 });
+    const stop = new AbortController();
+    // Act: ticks 20 s apart, busy or not; the lease window (2.9 s) ends well before the second tick.
+    const running = watching.runUntil(Number.POSITIVE_INFINITY, 20_000, stop.signal);
+    const failedOver = async () => ((await dynamo.store.getCluster(name))?.term === 2 ? true : undefined);
+    await pollUntil('the failover', failedOver, 15_000, 50);
+    stop.abort();
+    // Assess: one tick (the first round) and the failover decided between ticks, at the lease's end.
+    expect(await running).toBe(1);
+    const { entries } = await dynamo.store.readHistory(name);
+    expect(entries.map((entry) => entry.event)).toContain('failover');
   });
 
   it('finishes a failover that a crashed evaluator left half-way', async () => {

@@ -11,7 +11,13 @@ import type { DatabaseFacts, ProbeResult } from '../../agent/database-probe.ts';
 import { parseAgentConfig } from '../../core/agent-config.ts';
 import { StoreConflictError } from '../../core/errors.ts';
 import { WATCHDOG_LEAD_MS } from '../../core/lease-timing.ts';
-import type { ClusterRecord, HeartbeatRecord, HistoryRecord, MembershipRecord } from '../../core/records.ts';
+import {
+  DEFAULT_CLUSTER_POLICY,
+  type ClusterRecord,
+  type HeartbeatRecord,
+  type HistoryRecord,
+  type MembershipRecord,
+} from '../../core/records.ts';
 import { expandPlaceholders } from '../../agent/hooks.ts';
 import { clusterRecord, membership } from '../support/fixtures.ts';
 import { pollUntil } from '../support/poll.ts';
@@ -828,8 +834,9 @@ describe('agent: following the goal', () => {
     await pollUntil('two armings', () => (watchdog.deadlines.length >= 2 ? true : undefined), 5000, 10);
     // Assess: armed for about leaseDurationMs - WATCHDOG_LEAD_MS from the renewal, on the monotonic clock.
     const [first, second] = watchdog.deadlines as [number, number];
-    expect(first - watchdog.armedAtMonoMs[0]!).toBeGreaterThan(3000 - WATCHDOG_LEAD_MS - 100);
-    expect(first - watchdog.armedAtMonoMs[0]!).toBeLessThanOrEqual(3000 - WATCHDOG_LEAD_MS);
+    const { leaseDurationMs } = DEFAULT_CLUSTER_POLICY;
+    expect(first - watchdog.armedAtMonoMs[0]!).toBeGreaterThan(leaseDurationMs - WATCHDOG_LEAD_MS - 100);
+    expect(first - watchdog.armedAtMonoMs[0]!).toBeLessThanOrEqual(leaseDurationMs - WATCHDOG_LEAD_MS);
     expect(second).toBeGreaterThan(first);
     await pollUntil(
       'a heartbeat saying so',
@@ -937,7 +944,7 @@ describe('agent: following the goal', () => {
     expect(world.probes).toBeLessThanOrEqual(2);
   });
 
-  it('as a standby whose primary looks down: reads the goal every 100 ms, but writes a heartbeat only when it says something new', async () => {
+  it('as a standby whose primary looks down: reads the goal every 50 ms, but writes a heartbeat only when it says something new', async () => {
     // Prepare: heartbeats every second while all is well; the primary's database does not answer.
     const world = new FakeWorld();
     world.answering = [];
@@ -966,6 +973,31 @@ describe('agent: following the goal', () => {
       900,
       10,
     );
+  });
+
+  it('as a busy standby whose WAL positions move all the time: writes them at most every 100 ms, reading the goal twice as often', async () => {
+    // Prepare: the primary's database does not answer; the local check (every 20 ms) finds more WAL each time.
+    const world = new FakeWorld();
+    world.answering = [];
+    let received = 0x5000000;
+    Object.defineProperty(world, 'facts', {
+      get: () => ({ ...standbyFacts, receivedLsn: `0/${(received += 0x100).toString(16).toUpperCase()}` }),
+      set: () => undefined,
+    });
+    startAgent(world, 'db2', { heartbeatIntervalMs: 5000, timeouts: fastTimeouts(10_000) });
+    await pollUntil(
+      'the DOWN verdict in a heartbeat',
+      () => (world.lastBeat()?.primaryCheck?.status === 'DOWN' ? true : undefined),
+      5000,
+      10,
+    );
+    // Act: twenty busy rounds, each with a new position to tell.
+    const [readsBefore, beatsBefore] = [world.clusterReads, world.beats.length];
+    await pollUntil('twenty more reads', () => (world.clusterReads >= readsBefore + 20 ? true : undefined), 5000, 10);
+    // Assess: positions go out, but about every other round (one a round would be 20).
+    const beats = world.beats.length - beatsBefore;
+    expect(beats).toBeGreaterThanOrEqual(3);
+    expect(beats).toBeLessThanOrEqual(12);
   });
 
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {

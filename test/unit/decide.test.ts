@@ -136,7 +136,7 @@ describe('decide(): steady phase', () => {
     ],
     [
       'primary node silent, peers confirm, but the lease may still be valid',
-      [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(3000)],
+      [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3'), leaseAge(2700)],
       'lease-valid',
       null,
       ['primary-suspect'],
@@ -525,6 +525,36 @@ describe('decide(): steady phase', () => {
     expect(decision.notices.map((notice) => notice.event)).toContain('reduced-protection');
   });
 
+  it("looks again the moment a suspected primary's lease runs out, and then fails over", () => {
+    // Prepare: the default window is lease 2750 + margin 50 ms; 2700 ms of it have passed.
+    const suspect = [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3')];
+    // Act
+    const waiting = evaluate(...suspect, leaseAge(2700));
+    const then = evaluate(...suspect, leaseAge(2700 + (waiting.recheckInMs ?? 0)));
+    // Assess
+    expect(waiting.rule).toBe('lease-valid');
+    expect(waiting.recheckInMs).toBe(101);
+    expect(then.rule).toBe('failover');
+    expect(evaluate().recheckInMs).toBeNull();
+  });
+
+  it.each<[string, ClusterSnapshot['cluster']['address'], unknown[]]>([
+    [
+      'moves the address to the candidate with the grant, while it promotes',
+      { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' },
+      [{ kind: 'move-address', toNodeId: 'db2', term: 2 }],
+    ],
+    ['has no address to move in address mode none', { mode: 'none', value: null, holderNodeId: null }, []],
+    ['leaves an address already on the candidate', { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db2' }, []],
+  ])('a failover %s', (_name, address, actions) => {
+    // Act
+    const decision = evaluate(primaryDbDown, peersSee('DOWN', 'db2', 'db3'), leaseReleased, cluster({ address }));
+    // Assess: the record claims no move; the round that moves it records the holder.
+    expect(decision.rule).toBe('failover');
+    expect(decision.actions).toEqual(actions);
+    expect(decision.next?.address.holderNodeId).toBe(address.holderNodeId);
+  });
+
   it('moves the address to the primary when it is elsewhere', () => {
     const decision = evaluate(cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: null } }));
     expect(decision.rule).toBe('address-not-on-primary');
@@ -759,6 +789,18 @@ describe('decide(): a failover in progress', () => {
     expect(decision.next?.failover?.promotedAtMs).toBe(NOW_MS);
   });
 
+  it('does not move the address again once the candidate is promoted, when it went there with the grant', () => {
+    const decision = evaluate(
+      promoting,
+      cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db2' } }),
+      primaryDbDown,
+      db2Primary,
+    );
+    expect(decision.rule).toBe('candidate-promoted');
+    expect(decision.actions).toEqual([]);
+    expect(decision.reason).not.toMatch(/moving address/);
+  });
+
   it('asks for the stop as an action, claiming it with the write, and names the node', () => {
     const decision = evaluate(
       silentFor('db1', 6000),
@@ -874,6 +916,16 @@ describe('decide(): planned switchover', () => {
     if (next) expect(decision.next).toMatchObject(next);
     else expect(decision.next).toBeNull();
     expect(decision.notices.map((notice) => notice.event).filter((event) => event !== 'resolved')).toEqual(events);
+  });
+
+  it('moves the address to the target with the new term, once the old primary has stopped cleanly', () => {
+    const decision = evaluate(
+      demoting,
+      db1Demoted('0/5000000'),
+      cluster({ address: { mode: 'local', value: '127.0.0.1:6432', holderNodeId: 'db1' } }),
+    );
+    expect(decision.rule).toBe('switchover-caught-up');
+    expect(decision.actions).toEqual([{ kind: 'move-address', toNodeId: 'db2', term: 2 }]);
   });
 
   it('says why a lagging target is refused', () => {
