@@ -1022,6 +1022,11 @@ export class Agent {
         if (!targetAddress)
           return this.report('demote-failed', `${goal.switchover?.toNodeId ?? '?'} is not in the allowed node list`);
         try {
+          // The address goes first: a client whose handshake the removal cuts in half during the shutdown
+          // would leave the postmaster a child waiting out authentication_timeout (60 s) for its startup
+          // packet, which a fast shutdown waits for and does not signal; before the shutdown, that child is
+          // an ordinary one, and the shutdown ends it.
+          await this.syncOsAddress(goal);
           const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress));
           this.report('demoted', stoppedAt);
           // A standby now: nothing for the watchdog to stop, and no lease to renew.

@@ -912,6 +912,26 @@ describe('agent: following the goal', () => {
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
   });
 
+  it('in a switchover, as the primary holding a secondary IP: takes the address off before it stops its server', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    const address = { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } as const;
+    world.record = clusterRecord({ address });
+    startAgent(world, 'db1');
+    await pollUntil('address up', () => (world.calls.includes('up:10.0.1.100') ? true : undefined), 5000, 10);
+    // Act
+    world.record = clusterRecord({
+      address,
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+    });
+    await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
+    // Assess
+    expect(world.calls.indexOf('down:10.0.1.100')).toBeGreaterThan(-1);
+    expect(world.calls.indexOf('down:10.0.1.100')).toBeLessThan(world.calls.indexOf('demote'));
+  });
+
   it('as the switchover candidate: checks its database at once and then often, so its replay position is fresh', async () => {
     // Prepare: local checks once a minute; heartbeats every 50 ms read the goal.
     const world = new FakeWorld();
