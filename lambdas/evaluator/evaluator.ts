@@ -24,6 +24,12 @@ import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
 export const EVALUATION_PERIOD_MS = 250;
 /** While a failure is suspected or a role change is under way, evaluate this often: each step is a round. */
 export const BUSY_PERIOD_MS = 100;
+/**
+ * While a candidate promotes, evaluate this often: the other standbys follow it only once its promotion is
+ * recorded, and with a synchronous standby no commit is acknowledged until one of them does. The phase
+ * lasts a tenth of a second or so, a few requests.
+ */
+export const PROMOTING_PERIOD_MS = 25;
 const BUSY_RULES = new Set([
   'failure-unconfirmed',
   'lease-valid',
@@ -90,6 +96,8 @@ export class Evaluator {
   private readonly lastRule = new Map<string, string>();
   private storeDown = false;
   private readonly failureAlerted = new Map<string, string>();
+  /** A cluster's candidate was promoting in the last round. */
+  private promoting = false;
   /** Per cluster, when (monotonic) its last decision said the facts alone change it: a lease running out. */
   private readonly rechecks = new Map<string, number>();
 
@@ -249,9 +257,11 @@ export class Evaluator {
       return false;
     }
     let busy = false;
+    this.promoting = false;
     await inPool(clusters, this.deps.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
       try {
         const decision = await this.evaluateCluster(name);
+        this.promoting ||= decision.rule === 'awaiting-promotion' || decision.next?.phase === 'promoting';
         busy ||=
           BUSY_RULES.has(decision.rule) ||
           (decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted');
@@ -290,7 +300,8 @@ export class Evaluator {
       rounds++;
       this.deps.metrics?.roundCompleted();
       if (rounds === 1) await claim(true);
-      const nextTickMonoMs = started + (busy ? Math.min(periodMs, this.deps.busyPeriodMs ?? BUSY_PERIOD_MS) : periodMs);
+      const busyPeriodMs = this.promoting ? PROMOTING_PERIOD_MS : (this.deps.busyPeriodMs ?? BUSY_PERIOD_MS);
+      const nextTickMonoMs = started + (busy ? Math.min(periodMs, busyPeriodMs) : periodMs);
       await this.recheckUntil(nextTickMonoMs, signal);
       const rest = nextTickMonoMs - clock.monotonicMs();
       if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);

@@ -73,6 +73,27 @@ function evaluatorDeps(notifier: Notifier, moves: AddressTarget[] = [], clock: C
   };
 }
 
+/**
+ * The test store as an evaluator sees it with `cluster` its only cluster (the store is shared by the tests,
+ * and other tests leave clusters mid-failover), counting the reads of it.
+ */
+function oneClusterStore(cluster: string): { store: TestStore['store']; reads: () => number } {
+  let reads = 0;
+  const store = new Proxy(dynamo.store, {
+    get(target, property, receiver) {
+      if (property === 'listClusters') return async () => [cluster];
+      if (property === 'readSnapshot')
+        return async (name: string) => {
+          if (name === cluster) reads++;
+          return target.readSnapshot(name);
+        };
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { store, reads: () => reads };
+}
+
 function evaluator(notifier: Notifier, moves: AddressTarget[] = [], clock: Clock = systemClock): Evaluator {
   return new Evaluator(evaluatorDeps(notifier, moves, clock));
 }
@@ -198,7 +219,11 @@ describe('evaluator', () => {
           primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'timed out' },
         }),
       );
-    const watching = new Evaluator({ ...evaluatorDeps(recordingNotifier()), busyPeriodMs: 20_000 });
+    const watching = new Evaluator({
+      ...evaluatorDeps(recordingNotifier()),
+      store: oneClusterStore(name).store,
+      busyPeriodMs: 20_000,
+    });
     const stop = new AbortController();
     // Act: ticks 20 s apart, busy or not; the lease window (2.9 s) ends well before the second tick.
     const running = watching.runUntil(Number.POSITIVE_INFINITY, 20_000, stop.signal);
@@ -209,6 +234,21 @@ describe('evaluator', () => {
     expect(await running).toBe(1);
     const { entries } = await dynamo.store.readHistory(name);
     expect(entries.map((entry) => entry.event)).toContain('failover');
+  });
+
+  it('while a candidate promotes, looks again every few tens of ms, however slow its busy rounds', async () => {
+    // Prepare: a confirmed failure; busy rounds 20 s apart, so only the promoting period brings rounds soon.
+    const name = await clusterWithFailedPrimary();
+    const { store, reads } = oneClusterStore(name);
+    const watching = new Evaluator({ ...evaluatorDeps(recordingNotifier()), store, busyPeriodMs: 20_000 });
+    const stop = new AbortController();
+    // Act: the first round grants the term; the candidate (nobody plays it here) never reports promoted.
+    const running = watching.runUntil(Number.POSITIVE_INFINITY, 20_000, stop.signal);
+    await pollUntil('four reads of the promoting cluster', () => (reads() >= 4 ? true : undefined), 10_000, 10);
+    stop.abort();
+    // Assess
+    expect(await running).toBeGreaterThanOrEqual(4);
+    expect(await dynamo.store.getCluster(name)).toMatchObject({ term: 2, phase: 'promoting' });
   });
 
   it('finishes a failover that a crashed evaluator left half-way', async () => {
