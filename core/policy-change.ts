@@ -26,7 +26,7 @@ export interface PolicyPlan {
 export function describeTiming(policy: ClusterPolicy): string[] {
   const timing = leaseTiming(policy);
   return [
-    `primary node dies: nobody is promoted until ${timing.nodeCrashWaitMs} ms after its last lease renewal (the lease, ${policy.leaseDurationMs} + ${policy.leaseMarginMs} ms margin) and until a majority of the members confirm its database does not answer, then about 0.4 s to promote and move the address`,
+    `primary node dies: nobody is promoted until ${timing.nodeCrashWaitMs} ms after its last lease renewal (the lease, ${policy.leaseDurationMs} + ${policy.leaseMarginMs} ms margin) and until a majority of the members confirm its database does not answer, then about 0.15 s to promote (the address moves meanwhile)`,
     `primary database crashes, its agent alive: not bound by the lease (the agent fences and releases it at once)`,
     `blip tolerance: a primary rides out a state-store or network outage of up to ${timing.blipToleranceMs} ms; a longer one makes it stop its database ${FENCE_LEAD_MS} ms before its lease ends`,
   ];
