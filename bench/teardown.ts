@@ -20,6 +20,11 @@ export function tearDownOnSignals(progress: (line: string) => void): void {
     if (stopping) return;
     stopping = true;
     progress(`${signal}: tearing down what is running`);
+    // What was running fails as its lab goes away (a drill's store socket vanishes): that must not end the
+    // process before the teardown has, nor print a crash for a stop that was asked for.
+    const expected = (error: unknown) => progress(`${signal}: stopped: ${String(error)}`);
+    process.on('uncaughtException', expected);
+    process.on('unhandledRejection', expected);
     void Promise.allSettled([...active].map((teardown) => teardown())).finally(() => process.exit(130));
   };
   process.on('SIGINT', () => stop('SIGINT'));
