@@ -147,8 +147,9 @@ const BUSY_CHECK_MS = 100;
 /**
  * How often a peer checks the recorded primary's database (at most; localPeriodMs if shorter). A silent
  * primary gets a DOWN vote one check period + remoteTimeoutMs + localTimeoutFinalMs after it went quiet;
- * the failover needs every peer's vote, so twice a second brings the slowest vote in well before the lease
- * (3 s) runs out, and confirming adds nothing to a node-crash failover. Each check is one connection.
+ * the failover needs every peer's vote, so twice a second brings the slowest vote in (about 2.5 s) before the
+ * lease (2.75 s, plus its margin) runs out, and confirming adds nothing to a node-crash failover. Each check
+ * is one connection.
  */
 const REMOTE_CHECK_PERIOD_MS = 500;
 /**
