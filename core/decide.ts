@@ -386,9 +386,12 @@ function promoteInNewTerm(
  * pg_promote(). A move that fails is retried once the candidate is promoted (candidate-promoted).
  */
 function addressAhead(f: Facts, toNodeId: string): Action[] {
-  return f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== toNodeId
-    ? [{ kind: 'move-address', toNodeId, term: f.cluster.term + 1 }]
-    : [];
+  return addressMovesTo(f, toNodeId) ? [{ kind: 'move-address', toNodeId, term: f.cluster.term + 1 }] : [];
+}
+
+/** The cluster has an address to move, and it is not on `toNodeId` (as recorded once a move has happened). */
+function addressMovesTo(f: Facts, toNodeId: string | null): boolean {
+  return f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== toNodeId;
 }
 
 function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
@@ -423,10 +426,7 @@ export function primaryProblem(facts: Facts): string {
 function addressNotOnPrimaryRule(primaryServes: (f: Facts) => boolean): Rule {
   return {
     id: 'address-not-on-primary',
-    when: (f) =>
-      primaryServes(f) &&
-      f.cluster.address.mode !== 'none' &&
-      f.cluster.address.holderNodeId !== f.cluster.primaryNodeId,
+    when: (f) => primaryServes(f) && addressMovesTo(f, f.cluster.primaryNodeId),
     then: (f) => {
       const primaryId = f.cluster.primaryNodeId as string;
       const next = bump(f, {});
@@ -800,7 +800,7 @@ export const PROMOTING_RULES: Rule[] = [
     then: (f) => {
       const toNodeId = f.cluster.failover?.toNodeId as string;
       // Moved when the term was granted (addressAhead), unless that move failed.
-      const moves = f.cluster.address.mode !== 'none' && f.cluster.address.holderNodeId !== toNodeId;
+      const moves = addressMovesTo(f, toNodeId);
       // The holder is recorded only once the move has happened (after this write wins).
       const next = bump(f, {
         phase: 'promoted',
