@@ -44,6 +44,17 @@ const BUSY_RULES = new Set([
   'switchover-caught-up',
 ]);
 
+/** How soon the next round should come, slowest first. */
+const PACES = ['quiet', 'busy', 'promoting'] as const;
+export type RoundPace = (typeof PACES)[number];
+
+/** The pace a cluster asks for after `decision`. */
+function paceAfter(decision: Decision): RoundPace {
+  if (decision.rule === 'awaiting-promotion' || decision.next?.phase === 'promoting') return 'promoting';
+  const underWay = decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted';
+  return BUSY_RULES.has(decision.rule) || underWay ? 'busy' : 'quiet';
+}
+
 export interface EvaluatorDeps {
   store: Pick<
     StateStore,
@@ -96,8 +107,6 @@ export class Evaluator {
   private readonly lastRule = new Map<string, string>();
   private storeDown = false;
   private readonly failureAlerted = new Map<string, string>();
-  /** A cluster's candidate was promoting in the last round. */
-  private promoting = false;
   /** Per cluster, when (monotonic) its last decision said the facts alone change it: a lease running out. */
   private readonly rechecks = new Map<string, number>();
 
@@ -226,10 +235,11 @@ export class Evaluator {
   }
 
   /**
-   * Evaluates every cluster once. Returns true when one of them is in the middle of something (a
-   * suspected failure, a failover or switchover under way): the caller then evaluates again sooner.
+   * Evaluates every cluster once. Returns the pace the busiest of them asks for: 'busy' while one is in the
+   * middle of something (a suspected failure, a failover or switchover under way), 'promoting' while a
+   * candidate promotes; the caller then evaluates again sooner.
    */
-  async evaluateAll(): Promise<boolean> {
+  async evaluateAll(): Promise<RoundPace> {
     let clusters: string[];
     try {
       clusters = await this.deps.store.listClusters();
@@ -254,22 +264,18 @@ export class Evaluator {
       }
       this.storeDown = true;
       this.deps.metrics?.storeError();
-      return false;
+      return 'quiet';
     }
-    let busy = false;
-    this.promoting = false;
+    let pace: RoundPace = 'quiet';
     await inPool(clusters, this.deps.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
       try {
-        const decision = await this.evaluateCluster(name);
-        this.promoting ||= decision.rule === 'awaiting-promotion' || decision.next?.phase === 'promoting';
-        busy ||=
-          BUSY_RULES.has(decision.rule) ||
-          (decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted');
+        const clusterPace = paceAfter(await this.evaluateCluster(name));
+        if (PACES.indexOf(clusterPace) > PACES.indexOf(pace)) pace = clusterPace;
       } catch (error) {
         this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
       }
     });
-    return busy;
+    return pace;
   }
 
   /** Evaluates every cluster about every `periodMs` until `deadlineMonoMs` on the monotonic clock (or until `signal` aborts). */
@@ -296,12 +302,12 @@ export class Evaluator {
         this.deps.metrics?.flush();
         return rounds;
       }
-      const busy = await this.evaluateAll();
+      const pace = await this.evaluateAll();
       rounds++;
       this.deps.metrics?.roundCompleted();
       if (rounds === 1) await claim(true);
-      const busyPeriodMs = this.promoting ? PROMOTING_PERIOD_MS : (this.deps.busyPeriodMs ?? BUSY_PERIOD_MS);
-      const nextTickMonoMs = started + (busy ? Math.min(periodMs, busyPeriodMs) : periodMs);
+      const busyPeriodMs = pace === 'promoting' ? PROMOTING_PERIOD_MS : (this.deps.busyPeriodMs ?? BUSY_PERIOD_MS);
+      const nextTickMonoMs = started + (pace === 'quiet' ? periodMs : Math.min(periodMs, busyPeriodMs));
       await this.recheckUntil(nextTickMonoMs, signal);
       const rest = nextTickMonoMs - clock.monotonicMs();
       if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
