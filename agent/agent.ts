@@ -1355,23 +1355,24 @@ async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Prom
  * What a heartbeat says, for telling whether it says anything new: less its sequence, its send time and a
  * standby's replay lag, which grows by the second while nothing is written on the primary.
  */
+function heartbeatSays(beat: HeartbeatRecord) {
+  const { seq: _seq, sentAtMs: _sentAtMs, replayLagMs: _replayLagMs, ...says } = beat;
+  return says;
+}
+
 function heartbeatContent(beat: HeartbeatRecord): string {
-  const { seq: _seq, sentAtMs: _sentAtMs, replayLagMs: _replayLagMs, ...content } = beat;
-  return JSON.stringify(content);
+  return JSON.stringify(heartbeatSays(beat));
 }
 
 /** What a heartbeat says besides where its WAL is: positions move with every commit under load. */
 function heartbeatGist(beat: HeartbeatRecord): string {
   const {
-    seq: _seq,
-    sentAtMs: _sentAtMs,
-    replayLagMs: _replayLagMs,
     currentLsn: _currentLsn,
     receivedLsn: _receivedLsn,
     replayedLsn: _replayedLsn,
     replication,
     ...gist
-  } = beat;
+  } = heartbeatSays(beat);
   return JSON.stringify({
     ...gist,
     replication: replication.map((peer) => [peer.applicationName, peer.clientAddr, peer.state, peer.syncState]),

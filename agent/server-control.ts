@@ -127,8 +127,8 @@ export async function stopServer(
 /**
  * An immediate shutdown by signal (SIGQUIT to the postmaster, as `pg_ctl stop -m immediate` sends it), then
  * a wait of up to `waitMs` for the postmaster to exit, looked at every few ms: pg_ctl itself looks only
- * every 100 ms, and a self-fence has the fence lead (0.2 s) before the watchdog fires. True once it exited
- * (it exits after its children).
+ * every 100 ms, and a self-fence has FENCE_LEAD_MS − WATCHDOG_LEAD_MS (50 ms) before the watchdog fires.
+ * True once it exited (it exits after its children).
  */
 export async function quitServer(pid: number, waitMs: number): Promise<boolean> {
   signalAll([pid], 'SIGQUIT');
