@@ -174,6 +174,16 @@ class FakeWorld {
   lastBeat(): HeartbeatRecord | undefined {
     return this.beats.at(-1);
   }
+
+  /** Until the last heartbeat carries this verdict on the primary's database. */
+  async untilVerdict(status: 'UP' | 'DOWN', timeoutMs: number): Promise<void> {
+    await pollUntil(
+      `the ${status} verdict in a heartbeat`,
+      () => (this.lastBeat()?.primaryCheck?.status === status ? true : undefined),
+      timeoutMs,
+      10,
+    );
+  }
 }
 
 const agents: Agent[] = [];
@@ -969,12 +979,7 @@ describe('agent: following the goal', () => {
     const world = new FakeWorld();
     world.answering = [];
     startAgent(world, 'db2', { heartbeatIntervalMs: 1000, timeouts: fastTimeouts(5000) });
-    await pollUntil(
-      'the DOWN verdict in a heartbeat',
-      () => (world.lastBeat()?.primaryCheck?.status === 'DOWN' ? true : undefined),
-      5000,
-      10,
-    );
+    await world.untilVerdict('DOWN', 5000);
     // Act: some 0.8 s of busy rounds with nothing new to say.
     const [readsBefore, beatsBefore] = [world.clusterReads, world.beats.length];
     await pollUntil(
@@ -987,12 +992,7 @@ describe('agent: following the goal', () => {
     expect(world.beats.length - beatsBefore).toBeLessThanOrEqual(1);
     // Something new (the primary answers again) goes out at once, without waiting for the interval.
     world.answering = ['10.0.1.10'];
-    await pollUntil(
-      'the UP verdict in a heartbeat',
-      () => (world.lastBeat()?.primaryCheck?.status === 'UP' ? true : undefined),
-      900,
-      10,
-    );
+    await world.untilVerdict('UP', 900);
   });
 
   it('as a busy standby whose WAL positions move all the time: writes them at most every 100 ms, reading the goal twice as often', async () => {
@@ -1005,12 +1005,7 @@ describe('agent: following the goal', () => {
       set: () => undefined,
     });
     startAgent(world, 'db2', { heartbeatIntervalMs: 5000, timeouts: fastTimeouts(10_000) });
-    await pollUntil(
-      'the DOWN verdict in a heartbeat',
-      () => (world.lastBeat()?.primaryCheck?.status === 'DOWN' ? true : undefined),
-      5000,
-      10,
-    );
+    await world.untilVerdict('DOWN', 5000);
     // Act: twenty busy rounds, each with a new position to tell.
     const [readsBefore, beatsBefore] = [world.clusterReads, world.beats.length];
     await pollUntil('twenty more reads', () => (world.clusterReads >= readsBefore + 20 ? true : undefined), 5000, 10);
