@@ -57,6 +57,15 @@ async function clusterWithFailedPrimary(): Promise<string> {
   return name;
 }
 
+/** Gives cluster `name` an Elastic IP, held by `holderNodeId` as far as its record says. */
+async function giveElasticIp(name: string, holderNodeId: string | null): Promise<void> {
+  const record = (await dynamo.store.getCluster(name))!;
+  await dynamo.store.writeCluster(
+    { ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId } },
+    { version: record.version, leaseRenewals: record.leaseRenewals },
+  );
+}
+
 function recordingNotifier(): Notifier & { notices: Notice[] } {
   const notices: Notice[] = [];
   return { notices, notify: async (_cluster, notice) => void notices.push(notice) };
@@ -154,11 +163,7 @@ describe('evaluator', () => {
     // Prepare: a failover decided, the candidate promoted, the address (an EIP) still on the old primary
     // because its move with the grant failed.
     const name = await clusterWithFailedPrimary();
-    const record = (await dynamo.store.getCluster(name))!;
-    await dynamo.store.writeCluster(
-      { ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } },
-      { version: record.version, leaseRenewals: record.leaseRenewals },
-    );
+    await giveElasticIp(name, 'db1');
     const failingMover = {
       moveTo: async () => {
         throw new Error('RequestLimitExceeded');
@@ -190,11 +195,7 @@ describe('evaluator', () => {
   it('moves the address to the candidate with the grant and records it, so the promotion moves nothing', async () => {
     // Prepare
     const name = await clusterWithFailedPrimary();
-    const record = (await dynamo.store.getCluster(name))!;
-    await dynamo.store.writeCluster(
-      { ...record, version: record.version + 1, address: { mode: 'eip', value: '203.0.113.7', holderNodeId: 'db1' } },
-      { version: record.version, leaseRenewals: record.leaseRenewals },
-    );
+    await giveElasticIp(name, 'db1');
     const moves: AddressTarget[] = [];
     // Act
     const decision = await evaluator(recordingNotifier(), moves).evaluateCluster(name);
@@ -306,15 +307,7 @@ describe('evaluator', () => {
 
   it('reports a failed address move as SEVERE and does not record the address on the new holder', async () => {
     const name = await clusterWithFailedPrimary();
-    const read = (await dynamo.store.getCluster(name))!;
-    await dynamo.store.writeCluster(
-      {
-        ...read,
-        version: read.version + 1,
-        address: { mode: 'eip', value: '203.0.113.7', holderNodeId: null },
-      },
-      { version: read.version, leaseRenewals: read.leaseRenewals },
-    );
+    await giveElasticIp(name, null);
     const notifier = recordingNotifier();
     const failing = new Evaluator({
       store: dynamo.store,
