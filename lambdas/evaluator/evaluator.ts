@@ -184,6 +184,16 @@ export class Evaluator {
     return decision;
   }
 
+  /** One cluster's evaluation, or undefined when it failed: logged, and the next round tries again. */
+  private async evaluateOrLog(name: string): Promise<Decision | undefined> {
+    try {
+      return await this.evaluateCluster(name);
+    } catch (error) {
+      this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
+      return undefined;
+    }
+  }
+
   /** fencing "ec2-stop": asks for the node's instance to stop, and records it once it has. */
   private async fenceNode(snapshot: ClusterSnapshot, written: ClusterRecord, nodeId: string): Promise<void> {
     try {
@@ -268,12 +278,9 @@ export class Evaluator {
     }
     let pace: RoundPace = 'quiet';
     await inPool(clusters, this.deps.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
-      try {
-        const clusterPace = paceAfter(await this.evaluateCluster(name));
-        if (PACES.indexOf(clusterPace) > PACES.indexOf(pace)) pace = clusterPace;
-      } catch (error) {
-        this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
-      }
+      const decision = await this.evaluateOrLog(name);
+      const clusterPace = decision ? paceAfter(decision) : 'quiet';
+      if (PACES.indexOf(clusterPace) > PACES.indexOf(pace)) pace = clusterPace;
     });
     return pace;
   }
@@ -321,7 +328,7 @@ export class Evaluator {
    * its own: a node-crash failover then waits out the lease, not the lease and part of a tick.
    */
   private async recheckUntil(nextTickMonoMs: number, signal?: AbortSignal): Promise<void> {
-    const { clock, logger } = this.deps;
+    const { clock } = this.deps;
     while (!signal?.aborted) {
       const soonest = Math.min(...this.rechecks.values());
       if (soonest >= nextTickMonoMs) return;
@@ -331,9 +338,7 @@ export class Evaluator {
       const due = [...this.rechecks].filter(([, atMonoMs]) => atMonoMs <= now).map(([name]) => name);
       for (const name of due) this.rechecks.delete(name);
       await inPool(due, this.deps.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
-        await this.evaluateCluster(name).catch((error: unknown) =>
-          logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) }),
-        );
+        await this.evaluateOrLog(name);
       });
     }
   }
