@@ -143,13 +143,19 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   let history: HistoryRecord[] = [];
   const quietMs = nodeTimeoutMs + policy.leaseDurationMs + policy.leaseMarginMs + 2000;
   const timeoutMs = options.timeoutMs ?? 60_000;
+  // A role change is over for the writer once a write went through to the new primary: the evaluator may
+  // call it completed before that (the address moves with the grant, the others repoint in milliseconds).
+  const wroteToNewPrimary = (): boolean => {
+    const promotedAt = history.find((entry) => entry.event === 'candidate-promoted' && entry.kind === 'decision')?.atMs;
+    return promotedAt !== undefined && writer.acked.some((ack) => ack.atMs > promotedAt);
+  };
   const expected = (): boolean => {
     const events = history.map((entry) => entry.event);
     const sinceFault = Date.now() - faultAtMs;
     switch (options.fault) {
       case 'switchover':
         return (
-          events.includes('switchover-completed') ||
+          (events.includes('switchover-completed') && wroteToNewPrimary()) ||
           events.includes('switchover-failed') ||
           events.includes('switchover-refused')
         );
@@ -164,14 +170,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         if (['failover-aborted', 'manual-failover-required', 'no-candidate'].some((event) => events.includes(event)))
           return true;
         // Done once the failover completed and a write went through to the new primary.
-        const promotedAt = history.find(
-          (entry) => entry.event === 'candidate-promoted' && entry.kind === 'decision',
-        )?.atMs;
-        return (
-          events.includes('failover-completed') &&
-          promotedAt !== undefined &&
-          writer.acked.some((ack) => ack.atMs > promotedAt)
-        );
+        return events.includes('failover-completed') && wroteToNewPrimary();
       }
       case 'stop-primary-agent':
         return events.includes('primary-agent-left') && sinceFault > quietMs;
