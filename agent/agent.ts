@@ -10,7 +10,6 @@
 // every renewal also re-arms it, so the database is stopped at the lease's end even if this process
 // freezes or dies; the self-fence and the watchdog never wait for a hook or a store call.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
@@ -148,7 +147,7 @@ const BUSY_CHECK_MS = 100;
  * How often a peer checks the recorded primary's database (at most; localPeriodMs if shorter). A silent
  * primary gets a DOWN vote one check period + remoteTimeoutMs + localTimeoutFinalMs after it went quiet;
  * the failover needs every peer's vote, so twice a second brings the slowest vote in (about 2.5 s) before the
- * lease (2.75 s, plus its margin) runs out, and confirming adds nothing to a node-crash failover. Each check
+ * lease (2.8 s, plus its margin) runs out, and confirming adds nothing to a node-crash failover. Each check
  * is one connection.
  */
 const REMOTE_CHECK_PERIOD_MS = 500;
@@ -227,6 +226,9 @@ export class Agent {
   private readonly wakePrimaryCheck = new Wake();
   private readonly wakeHeartbeat = new Wake();
   private readonly wakeLease = new Wake();
+  private readonly wakeLeaseWatch = new Wake();
+  /** Told whenever the goal or the membership is learned: the watch loops follow the primary by it. */
+  private readonly goalListeners = new Set<() => void>();
 
   constructor(private readonly deps: AgentDeps) {
     this.leaseValidUntilMonoMs = deps.clock.monotonicMs();
@@ -248,10 +250,10 @@ export class Agent {
       this.loops.push(this.checkLoop(ops.probe, markChecked));
       this.loops.push(this.leaseWatchLoop());
       this.loops.push(this.leaseRenewLoop());
-      if (ops.watch) this.loops.push(this.watchLoop(() => undefined, this.wakeCheck));
+      if (ops.watch) this.loops.push(this.watchLoop('local', this.wakeCheck));
     }
     this.loops.push(this.primaryCheckLoop());
-    if (ops.watch) this.loops.push(this.watchLoop(() => this.primaryAddress(), this.wakePrimaryCheck));
+    if (ops.watch) this.loops.push(this.watchLoop('primary', this.wakePrimaryCheck));
     this.loops.push(this.heartbeatLoop());
   }
 
@@ -325,8 +327,10 @@ export class Agent {
       const result = await probe(timeoutMs);
       if (this.stopping.signal.aborted) return;
       const previous = this.health;
-      this.health = nextLocalHealth(previous, result);
-      if (result.kind === 'ok') this.facts = result.facts ? this.withKnownTimeline(result.facts) : undefined;
+      this.checked(
+        nextLocalHealth(previous, result),
+        result.kind === 'ok' ? (result.facts ? this.withKnownTimeline(result.facts) : undefined) : this.facts,
+      );
       this.logHealthChange(previous, this.health);
       this.hooksOnHealthChange(previous.status, this.health.status);
       // A new verdict goes out now rather than at the next heartbeat: a failover waits on it.
@@ -497,6 +501,7 @@ export class Agent {
     this.rejectedReason = undefined;
     this.membership = membership;
     if (cluster) this.learnGoal(cluster);
+    this.goalListeners.forEach((listener) => listener());
     // The first renewal of a term goes out before the heartbeat that follows it, as a new primary's
     // lease must be held before anything may judge it; the renewal loop keeps it up from there.
     if (agentStatus === 'UP' && cluster) await this.renewLeaseIfDue(cluster, this.deps.store);
@@ -542,6 +547,7 @@ export class Agent {
     const wasUnderWay = this.roleChangeUnderWay();
     this.term = cluster.term;
     this.goal = cluster;
+    this.goalListeners.forEach((listener) => listener());
     // A role change just began: check the local database now and then often (BUSY_CHECK_MS).
     if (!wasUnderWay && this.roleChangeUnderWay()) this.wakeCheck.wake();
   }
@@ -549,6 +555,14 @@ export class Agent {
   /** A switchover or failover is in progress in the newest goal. */
   private roleChangeUnderWay(): boolean {
     return this.goal !== undefined && this.goal.phase !== 'steady' && this.goal.phase !== 'halted';
+  }
+
+  /** What a check found; a server that just became writable is looked at by the lease watch at once. */
+  private checked(health: LocalHealth, facts: DatabaseFacts | undefined): void {
+    const wasWritable = this.writable();
+    this.health = health;
+    this.facts = facts;
+    if (!wasWritable && this.writable()) this.wakeLeaseWatch.wake();
   }
 
   private writable(): boolean {
@@ -630,32 +644,44 @@ export class Agent {
     }
   }
 
-  /** Holds a watched connection (ops.watch) to `address()` and wakes `wake` whenever it breaks. */
-  private async watchLoop(address: () => string | undefined, wake: Wake): Promise<void> {
+  /**
+   * Holds a watched connection (ops.watch) to the local database or to the recorded primary's, and wakes
+   * `wake` whenever it breaks.
+   */
+  private async watchLoop(which: 'local' | 'primary', wake: Wake): Promise<void> {
     const watch = this.deps.ops.watch;
     if (!watch) return;
-    const local = this.deps.ops.probe !== undefined && address() === undefined;
+    const local = which === 'local';
+    const address = () => (local ? undefined : this.primaryAddress());
+    // With no primary to watch, the goal that names one starts the watch.
+    const primaryKnown = new Wake();
+    const onGoal = () => {
+      if (address() !== undefined) primaryKnown.wake();
+    };
     while (!this.stopping.signal.aborted) {
       const target = address();
       if (target === undefined && !local) {
-        await this.pause(this.deps.config.timeouts.localPeriodMs);
+        this.goalListeners.add(onGoal);
+        await this.pause(this.deps.config.timeouts.localPeriodMs, primaryKnown);
+        this.goalListeners.delete(onGoal);
         continue;
       }
       const openedMonoMs = this.deps.clock.monotonicMs();
       const ended = new AbortController();
       const onStop = () => ended.abort();
       this.stopping.signal.addEventListener('abort', onStop, { once: true });
-      // A change of primary drops the watch on the old one.
-      const retarget = setInterval(() => {
+      // A change of primary (a new goal or membership) drops the watch on the old one.
+      const retarget = () => {
         if (address() !== target) ended.abort();
-      }, 200);
+      };
+      this.goalListeners.add(retarget);
       let broke = false;
       try {
         broke = await watch.call(this.deps.ops, target, ended.signal);
       } catch {
         broke = false;
       } finally {
-        clearInterval(retarget);
+        this.goalListeners.delete(retarget);
         this.stopping.signal.removeEventListener('abort', onStop);
       }
       if (this.stopping.signal.aborted) return;
@@ -675,10 +701,16 @@ export class Agent {
    */
   private async leaseWatchLoop(): Promise<void> {
     while (!this.stopping.signal.aborted) {
-      await this.pause(leaseWatchSleepMs(this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs()));
+      // Sleeps to the fence point (renewals only ever move it later, and a new term's lease wakes the watch),
+      // or, without a lease, until the server becomes writable: a primary at rest wakes once per lease, not
+      // ten times a second.
+      await this.pause(
+        leaseWatchSleepMs(this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs(), this.writable()),
+        this.wakeLeaseWatch,
+      );
       // Only a writable server whose lease is within the fence lead of its end fences itself (rule
       // lease-expiring, the first of the table): otherwise the view, which reads two files, is not built
-      // ten times a second for nothing.
+      // for nothing.
       const leaseLeftMs = this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs();
       if (!this.writable() || leaseLeftMs > FENCE_LEAD_MS) continue;
       const decision = nextStep(this.view(this.goal, this.membership));
@@ -931,8 +963,7 @@ export class Agent {
       const result = await probe(this.deps.config.timeouts.localTimeoutMs);
       if (result.kind === 'ok') {
         const previous = this.health;
-        this.health = nextLocalHealth(previous, result);
-        this.facts = result.facts;
+        this.checked(nextLocalHealth(previous, result), result.facts);
         this.logHealthChange(previous, this.health);
       }
     }
@@ -1136,6 +1167,7 @@ export class Agent {
       const durationMs = goal.policy.leaseDurationMs;
       await this.deps.store.renewLease(config.cluster, config.nodeId, term, durationMs);
       this.leaseValidUntilMonoMs = sentAtMonoMs + durationMs;
+      this.wakeLeaseWatch.wake();
       await this.armWatchdog(sentAtMonoMs + durationMs - WATCHDOG_LEAD_MS);
       const remainingMs = this.leaseValidUntilMonoMs - clock.monotonicMs();
       if (remainingMs <= FENCE_LEAD_MS) {
@@ -1285,21 +1317,26 @@ export class Agent {
     }
   }
 
-  private async pause(ms: number, wake?: Wake): Promise<void> {
-    if (!wake) return sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
-    if (this.stopping.signal.aborted) return;
-    // A wait ended early by a wake cancels its timer (and its listener on the stop signal) at once: the
-    // busy loops are woken many times a second, and pending sleeps would pile up until they ran out.
-    const ended = new AbortController();
-    const onStop = () => ended.abort();
-    this.stopping.signal.addEventListener('abort', onStop, { once: true });
-    try {
-      await Promise.race([sleep(ms, undefined, { signal: ended.signal }).catch(() => undefined), wake.next()]);
-    } finally {
-      wake.stopWaiting();
-      ended.abort();
-      this.stopping.signal.removeEventListener('abort', onStop);
-    }
+  /**
+   * Waits `ms`, or less when `wake` is woken or the agent stops. A wait ended early cancels its timer and its
+   * listener on the stop signal at once (the busy loops are woken many times a second, and pending timers
+   * would pile up). A plain timer rather than an aborted sleep: an abort builds an error with a stack
+   * trace, and the loops at rest wait a few dozen times a second.
+   */
+  private pause(ms: number, wake?: Wake): Promise<void> {
+    const stopping = this.stopping.signal;
+    if (stopping.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        stopping.removeEventListener('abort', end);
+        wake?.stopWaiting();
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      stopping.addEventListener('abort', end, { once: true });
+      if (wake) void wake.next().then(end);
+    });
   }
 }
 

@@ -26,10 +26,12 @@ export const WATCHDOG_LEAD_MS = 100;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2000;
 /**
  * How often the primary renews its lease (a separate loop with its own store connection). Each
- * renewal is one conditional write; halving this adds a write a second and buys a quarter of it back
- * in blip tolerance and node-crash failover time.
+ * renewal is one conditional write, most of a cluster's DynamoDB bill. At a given blip tolerance, a longer
+ * interval needs a longer lease by as much, and a node-crash failover (which lands anywhere in an interval
+ * after the last renewal) takes half of that longer on average: 500 ms with a 2.8 s lease fails over as
+ * fast as 400 ms with 2.75 s did, for a fifth fewer writes and 50 ms less blip tolerance.
  */
-export const LEASE_RENEW_INTERVAL_MS = 400;
+export const LEASE_RENEW_INTERVAL_MS = 500;
 /**
  * Once a renewal has failed, a fresh attempt goes out this often (not waiting on the one in flight): when a
  * blip ends, the lease is renewed at most this long after. An attempt into a dead network costs nothing.
@@ -40,17 +42,25 @@ export const LEASE_REQUEST_TIMEOUT_MS = 400;
 /** The shortest blip of the state store a primary must ride out without stopping itself. */
 export const MIN_BLIP_TOLERANCE_MS = 500;
 
-/** How often a primary looks at its lease while it is far from the fence point. */
+/**
+ * How often the lease watch looks again once it is at or past the fence point of a writable server (a fence
+ * that failed is retried this often), and the longest it sleeps while the node holds no lease: being made
+ * writable (a promotion, a server started as a primary) wakes it at once.
+ */
 export const LEASE_WATCH_MS = 100;
+export const LEASE_WATCH_IDLE_MS = 1000;
 
 /**
- * How long the primary's lease watch sleeps, given what is left of its lease: to the fence point itself
- * when that comes before the next tick, so that the fence lead is all margin ahead of the watchdog rather
- * than up to a tick of it spent waiting for the check; a tick once past it (or with no lease).
+ * How long the primary's lease watch sleeps, given what is left of its lease: to the fence point itself, so
+ * that the fence lead is all margin ahead of the watchdog. A lease is only ever extended (a renewal, a new
+ * term's lease taken at promotion wakes the watch), so the watch wakes at most once per fence point it
+ * passes rather than ticking; a tick once past it, as long as the server is writable, and a long idle wait
+ * (woken on change) while it is not.
  */
-export function leaseWatchSleepMs(leaseLeftMs: number): number {
+export function leaseWatchSleepMs(leaseLeftMs: number, writable: boolean): number {
   const untilFenceMs = leaseLeftMs - FENCE_LEAD_MS;
-  return untilFenceMs > 0 ? Math.min(LEASE_WATCH_MS, untilFenceMs) : LEASE_WATCH_MS;
+  if (untilFenceMs > 0) return untilFenceMs;
+  return writable ? LEASE_WATCH_MS : LEASE_WATCH_IDLE_MS;
 }
 
 export interface LeaseTiming {

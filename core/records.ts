@@ -377,13 +377,13 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   autoFailover: true,
   // 16 MiB of WAL: one segment. A standby further behind is not promoted without a person deciding.
   maxLagBytes: 16 * 1024 * 1024,
-  // The primary renews every 400 ms (every 50 ms once a renewal fails) and stops itself 150 ms before its
-  // lease ends, so a store or network blip of up to 2.15 s passes unnoticed; a dead primary node can be
-  // replaced 2.8 s after its last renewal was seen. The margin keeps the grant 50 ms past the lease's end:
+  // The primary renews every 500 ms (every 50 ms once a renewal fails) and stops itself 150 ms before its
+  // lease ends, so a store or network blip of up to 2.1 s passes unnoticed; a dead primary node can be
+  // replaced 2.85 s after its last renewal was seen. The margin keeps the grant 50 ms past the lease's end:
   // with the agent's lead (0.15 s) or the watchdog's (0.1 s) the old server is stopped at least 0.15 s
   // before a new term exists, and the candidate needs a read, a write and pg_promote() after that
   // (core/lease-timing.ts, docs/failover.md).
-  leaseDurationMs: 2_750,
+  leaseDurationMs: 2_800,
   leaseMarginMs: 50,
   fencing: 'agent',
   pauseReminderMs: 3_600_000,

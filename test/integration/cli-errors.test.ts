@@ -437,23 +437,23 @@ describe('pause, resume and set-policy from the CLI', () => {
     const json = await runCli(['set-policy', '--max-lag-bytes', '0', '--json', '--cluster', 'pol1', ...at()]);
     // Assess
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toMatch(/would change the policy of pol1: leaseDurationMs 2750 -> 5000/);
-    expect(afterDry?.policy.leaseDurationMs).toBe(2750);
+    expect(dry.stdout).toMatch(/would change the policy of pol1: leaseDurationMs 2800 -> 5000/);
+    expect(afterDry?.policy.leaseDurationMs).toBe(2800);
     expect(changed.code, changed.stderr).toBe(0);
     expect(changed.stdout).toMatch(/nobody is promoted until 5050 ms after its last lease renewal/);
-    expect(changed.stdout).toMatch(/blip tolerance: a primary rides out .* up to 4400 ms/);
+    expect(changed.stdout).toMatch(/blip tolerance: a primary rides out .* up to 4300 ms/);
     expect(changed.stdout).toMatch(/automatic failover off/);
     expect((await dynamo.store.getCluster('pol1'))?.policy).toMatchObject({
       leaseDurationMs: 5000,
       autoFailover: false,
     });
     expect(tooShort.code).toBe(2);
-    expect(tooShort.stderr).toMatch(/a lease of 1000 ms is too short.*at least 1100 ms/);
+    expect(tooShort.stderr).toMatch(/a lease of 1000 ms is too short.*at least 1200 ms/);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toMatch(/set-policy needs at least one of/);
     expect(JSON.parse(json.stdout)).toMatchObject({ changed: true, changes: ['maxLagBytes 16777216 -> 0'] });
     const change = (await dynamo.store.readHistory('pol1')).entries.find((entry) => entry.event === 'set-policy');
-    expect(change?.subject).toBe('policy changed: autoFailover true -> false, leaseDurationMs 2750 -> 5000');
+    expect(change?.subject).toBe('policy changed: autoFailover true -> false, leaseDurationMs 2800 -> 5000');
     expect(change?.body).toMatch(/Why: flaky network[\s\S]*Effect: primary node dies/);
   });
 });

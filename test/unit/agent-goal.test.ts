@@ -974,6 +974,24 @@ describe('agent: following the goal', () => {
     expect(world.probes).toBeLessThanOrEqual(2);
   });
 
+  it('as a standby: moves its watched connection to a new primary as soon as it learns the goal naming it', async () => {
+    // Prepare: a watch that holds until it is told to stop, as a healthy server's connection does.
+    const world = new FakeWorld();
+    const watched: string[] = [];
+    world.ops.watch = (address, signal) => {
+      if (address !== undefined) watched.push(address);
+      return new Promise((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
+    };
+    world.answering = ['10.0.1.10', '10.0.1.12'];
+    startAgent(world, 'db2', { heartbeatIntervalMs: 100 });
+    await pollUntil('the watch on db1', () => (watched.includes('10.0.1.10') ? true : undefined), 5000, 10);
+    // Act: db3 becomes the primary.
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db3' });
+    // Assess: the watch on db1 is dropped and one on db3 opened (without a goal listener it never ends).
+    await pollUntil('the watch on db3', () => (watched.at(-1) === '10.0.1.12' ? true : undefined), 5000, 10);
+    expect(watched.filter((address) => address === '10.0.1.10')).toHaveLength(1);
+  });
+
   it('as a standby whose primary looks down: reads the goal every 50 ms, but writes a heartbeat only when it says something new', async () => {
     // Prepare: heartbeats every second while all is well; the primary's database does not answer.
     const world = new FakeWorld();

@@ -526,14 +526,14 @@ describe('decide(): steady phase', () => {
   });
 
   it("looks again the moment a suspected primary's lease runs out, and then fails over", () => {
-    // Prepare: the default window is lease 2750 + margin 50 ms; 2700 ms of it have passed.
+    // Prepare: the default window is lease 2800 + margin 50 ms; 2700 ms of it have passed.
     const suspect = [silentFor('db1', 6000), peersSee('DOWN', 'db2', 'db3')];
     // Act
     const waiting = evaluate(...suspect, leaseAge(2700));
     const then = evaluate(...suspect, leaseAge(2700 + (waiting.recheckInMs ?? 0)));
     // Assess
     expect(waiting.rule).toBe('lease-valid');
-    expect(waiting.recheckInMs).toBe(101);
+    expect(waiting.recheckInMs).toBe(151);
     expect(then.rule).toBe('failover');
     expect(evaluate().recheckInMs).toBeNull();
   });

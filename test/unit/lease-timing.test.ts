@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   FENCE_LEAD_MS,
+  LEASE_WATCH_IDLE_MS,
   LEASE_WATCH_MS,
   leaseProblem,
   leaseTiming,
@@ -15,11 +16,11 @@ import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 describe('lease timing', () => {
   it.each([
     // lease, margin -> node-crash wait (the lease window: the node timeout does not gate it), blip tolerance
-    // (blip tolerance: lease - renewal interval 400 - retry interval 50 - fence lead 150)
-    [2750, 50, 2800, 2150],
-    [3000, 200, 3200, 2400],
-    [5000, 200, 5200, 4400],
-    [2000, 100, 2100, 1400],
+    // (blip tolerance: lease - renewal interval 500 - retry interval 50 - fence lead 150)
+    [2800, 50, 2850, 2100],
+    [3000, 200, 3200, 2300],
+    [5000, 200, 5200, 4300],
+    [2000, 100, 2100, 1300],
   ])(
     'a %i ms lease with a %i ms margin: promoted %i ms after the last renewal; blips up to %i ms ridden out',
     (lease, margin, wait, blip) => {
@@ -31,23 +32,30 @@ describe('lease timing', () => {
   );
 
   it.each([
-    // lease left -> the lease watch sleeps (fence lead 150 ms, tick 100 ms)
-    ['far from the fence point: a tick', 2000, LEASE_WATCH_MS],
-    ['the fence point before the next tick: to the fence point itself', FENCE_LEAD_MS + 30, 30],
-    ['at the fence point: a tick (it fences now)', FENCE_LEAD_MS, LEASE_WATCH_MS],
-    ['past the lease, or none held: a tick', -5000, LEASE_WATCH_MS],
-  ])('the lease watch, %s', (_name, leftMs, sleepMs) => {
-    expect(leaseWatchSleepMs(leftMs)).toBe(sleepMs);
+    // lease left, writable -> the lease watch sleeps (fence lead 150 ms, tick 100 ms, idle 1000 ms)
+    ['far from the fence point: to the fence point, not a tick', 2000, true, 2000 - FENCE_LEAD_MS],
+    ['just before the fence point: to the fence point itself', FENCE_LEAD_MS + 30, true, 30],
+    [
+      'at the fence point of a writable server: a tick (it fences now, and again if that failed)',
+      FENCE_LEAD_MS,
+      true,
+      LEASE_WATCH_MS,
+    ],
+    ['past the lease, or none held, while writable: a tick', -5000, true, LEASE_WATCH_MS],
+    ['no lease and not writable: the idle wait (a promotion wakes it)', -5000, false, LEASE_WATCH_IDLE_MS],
+    ['a lease held by a server not writable yet: to the fence point', 2000, false, 2000 - FENCE_LEAD_MS],
+  ])('the lease watch, %s', (_name, leftMs, writable, sleepMs) => {
+    expect(leaseWatchSleepMs(leftMs, writable)).toBe(sleepMs);
   });
 
   it('refuses a lease too short to ride out a half-second blip, saying how long it must be', () => {
-    expect(leaseProblem(1099)).toMatch(/a lease of 1099 ms is too short: .* at least 1100 ms/);
-    expect(leaseProblem(1100)).toBeUndefined();
+    expect(leaseProblem(1199)).toMatch(/a lease of 1199 ms is too short: .* at least 1200 ms/);
+    expect(leaseProblem(1200)).toBeUndefined();
   });
 
   it('tells a DBA the node-crash wait from the last lease renewal, with the quorum that must agree', () => {
     const [nodeCrash] = describeTiming(DEFAULT_CLUSTER_POLICY);
-    expect(nodeCrash).toMatch(/^primary node dies: nobody is promoted until 2800 ms after its last lease renewal/);
+    expect(nodeCrash).toMatch(/^primary node dies: nobody is promoted until 2850 ms after its last lease renewal/);
     expect(nodeCrash).toMatch(/a majority of the members confirm/);
   });
 });
