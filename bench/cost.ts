@@ -135,3 +135,8 @@ export function writeUnits(bytes: number): number {
 export function consistentReadUnits(bytes: number): number {
   return Math.max(1, Math.ceil(bytes / 4096));
 }
+
+/** An eventually consistent read costs half a consistent one. */
+export function eventualReadUnits(bytes: number): number {
+  return consistentReadUnits(bytes) / 2;
+}

@@ -116,6 +116,9 @@ export interface NewCluster {
   primaryNodeId?: string | null;
 }
 
+/** A read that must see every write acknowledged before it, or one that may be a moment behind (half price). */
+export type ReadConsistency = 'consistent' | 'eventual';
+
 export class StateStore {
   constructor(
     private readonly documents: DynamoDBDocumentClient,
@@ -305,7 +308,11 @@ export class StateStore {
   }
 
   /** Everything about one cluster, read consistently in one query (one partition). */
-  async readSnapshot(cluster: string): Promise<ClusterSnapshot> {
+  /**
+   * Everything the evaluator decides on, in one Query. Consistent by default; `eventual` costs half (and may
+   * be a moment old), for a look that only decides whether to look again consistently (the evaluator).
+   */
+  async readSnapshot(cluster: string, consistency: ReadConsistency = 'consistent'): Promise<ClusterSnapshot> {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -316,7 +323,7 @@ export class StateStore {
           KeyConditionExpression: '#cluster = :cluster AND #sk < :history',
           ExpressionAttributeNames: { '#cluster': 'cluster', '#sk': 'sk' },
           ExpressionAttributeValues: { ':cluster': cluster, ':history': SK.historyPrefix },
-          ConsistentRead: true,
+          ConsistentRead: consistency === 'consistent',
           ExclusiveStartKey: startKey,
         }),
       );

@@ -3,12 +3,15 @@
 // loopback, or the "AWS side" address inside the network lab) and, when SOCKET is given, also on that
 // Unix socket, through which tools outside the lab's namespaces reach it.
 // With COUNTS, it also keeps a count of requests by DynamoDB operation in that JSON file (the benchmark's
-// measure of what the agents and the evaluator ask of the store).
+// measure of what the agents and the evaluator ask of the store), eventually consistent reads apart.
 // Usage: store-server PORT [HOST] [SOCKET] [COUNTS]
 
 import { rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import dynalite from 'dynalite';
+
+const READS = new Set(['GetItem', 'Query', 'Scan']);
 
 const [portArgument, host = '127.0.0.1', socketArgument, countsPath] = process.argv.slice(2);
 const socketPath = socketArgument || undefined;
@@ -22,13 +25,24 @@ const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }
 let countTimer: NodeJS.Timeout | undefined;
 if (countsPath) {
   const counts: Record<string, number> = {};
-  // "X-Amz-Target: DynamoDB_20120810.PutItem" names the operation; counted before dynalite answers.
-  server.prependListener('request', (request: { headers: Record<string, string | string[] | undefined> }) => {
+  // "X-Amz-Target: DynamoDB_20120810.PutItem" names the operation. Reads that are not ConsistentRead cost half
+  // as much, so they are counted apart ("Query:eventual"), from the body dynalite reads too.
+  server.prependListener('request', (request: IncomingMessage) => {
     const target =
       String(request.headers['x-amz-target'] ?? 'unknown')
         .split('.')
         .pop() ?? 'unknown';
-    counts[target] = (counts[target] ?? 0) + 1;
+    if (!READS.has(target)) {
+      counts[target] = (counts[target] ?? 0) + 1;
+      return;
+    }
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const consistent = /"ConsistentRead":\s*true/.test(Buffer.concat(chunks).toString('utf8'));
+      const name = consistent ? target : `${target}:eventual`;
+      counts[name] = (counts[name] ?? 0) + 1;
+    });
   });
   const startedAtMs = Date.now();
   countTimer = setInterval(() => {

@@ -14,7 +14,7 @@ import { findAllowed } from '../../core/membership.ts';
 import type { AddressMover, AddressTarget, NodeFencer, Notifier } from '../../core/ports.ts';
 import { historyEntry } from '../../core/history.ts';
 import type { ClusterRecord, HistoryRecord } from '../../core/records.ts';
-import type { ClusterSnapshot, StateStore } from '../../core/state-store.ts';
+import type { ClusterSnapshot, ReadConsistency, StateStore } from '../../core/state-store.ts';
 
 /**
  * How often every cluster is evaluated while all is well. The evaluator times a lease from the round
@@ -53,6 +53,11 @@ function paceAfter(decision: Decision): RoundPace {
   if (decision.rule === 'awaiting-promotion' || decision.next?.phase === 'promoting') return 'promoting';
   const underWay = decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted';
   return BUSY_RULES.has(decision.rule) || underWay ? 'busy' : 'quiet';
+}
+
+/** A decision that writes nothing, suspects nothing and needs no look before the next quiet round. */
+function restsQuiet(decision: Decision): boolean {
+  return decision.next === null && decision.recheckInMs === null && paceAfter(decision) === 'quiet';
 }
 
 export interface EvaluatorDeps {
@@ -109,15 +114,22 @@ export class Evaluator {
   private readonly failureAlerted = new Map<string, string>();
   /** Per cluster, when (monotonic) its last decision said the facts alone change it: a lease running out. */
   private readonly rechecks = new Map<string, number>();
+  /**
+   * Clusters whose last decision rested quiet. Their next round first reads eventually consistently (half the
+   * read cost of the most frequent request); only if that look finds anything to do or suspect is the cluster
+   * read again consistently, and only a decision on a consistent read is acted on. A look a moment behind can
+   * only see a change later than it happened: the lease and liveness it times are then seen later, which
+   * delays a failover by at most that moment and never hastens one.
+   */
+  private readonly quiet = new Set<string>();
 
   constructor(private readonly deps: EvaluatorDeps) {}
 
-  /** One evaluation of one cluster. Returns the decision (written or not). */
-  async evaluateCluster(name: string): Promise<Decision> {
-    const { store, clock, logger } = this.deps;
-    const snapshot = await store.readSnapshot(name);
+  /** Reads cluster `name`, adds what it shows to what has been observed of it, and decides on it. */
+  private async judge(name: string, consistency: ReadConsistency) {
+    const snapshot = await this.deps.store.readSnapshot(name, consistency);
     // Liveness, the lease and phase ages are judged on the monotonic clock; the wall clock only dates records.
-    const at = instantOf(clock);
+    const at = instantOf(this.deps.clock);
     const observations = observe(
       this.observations.get(name) ?? NO_OBSERVATIONS,
       snapshot.cluster,
@@ -126,7 +138,17 @@ export class Evaluator {
     );
     this.observations.set(name, observations);
     const facts = gatherFacts({ ...snapshot, observations }, at);
-    const decision = decideOn(facts);
+    return { snapshot, at, facts, decision: decideOn(facts) };
+  }
+
+  /** One evaluation of one cluster. Returns the decision (written or not). */
+  async evaluateCluster(name: string): Promise<Decision> {
+    const { store, logger } = this.deps;
+    const glance = this.quiet.has(name) ? await this.judge(name, 'eventual') : undefined;
+    const { snapshot, at, facts, decision } =
+      glance && restsQuiet(glance.decision) ? glance : await this.judge(name, 'consistent');
+    if (restsQuiet(decision)) this.quiet.add(name);
+    else this.quiet.delete(name);
     this.deps.metrics?.observe(facts, decision.rule);
     const completed =
       decision.next?.phase === 'steady' && snapshot.cluster.phase === 'promoted' ? snapshot.cluster.failover : null;

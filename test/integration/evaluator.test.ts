@@ -14,6 +14,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 import { pollUntil } from '../support/poll.ts';
+import type { ClusterSnapshot, ReadConsistency } from '../../core/state-store.ts';
 
 let dynamo: TestStore;
 let counter = 0;
@@ -303,6 +304,72 @@ describe('evaluator', () => {
     expect(again.rule).toBe('awaiting-promotion');
     expect(again.next).toBeNull();
     expect((await dynamo.store.getCluster(name))?.version).toBe(version);
+  });
+
+  it('glances at a quiet cluster with half-price reads, and acts only on what a consistent read shows', async () => {
+    // Prepare: a healthy cluster; eventually consistent reads answer with `stale` while it is set.
+    const name = `e${++counter}`;
+    const now = Date.now();
+    await seedCluster(dynamo.store, name, '10.0.0.', { nowMs: now });
+    await dynamo.store.renewLease(name, 'db1', 1, 2800);
+    const healthy = [
+      primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, sentAtMs: now }),
+      heartbeat('db2', { cluster: name, sentAtMs: now }),
+      heartbeat('db3', { cluster: name, sentAtMs: now }),
+    ];
+    for (const beat of healthy) await dynamo.store.putHeartbeat(beat);
+    const reads: string[] = [];
+    let stale: ClusterSnapshot | undefined;
+    const store = new Proxy(dynamo.store, {
+      get(target, property, receiver) {
+        if (property === 'readSnapshot')
+          return async (cluster: string, consistency: ReadConsistency = 'consistent') => {
+            reads.push(consistency);
+            return consistency === 'eventual' && stale ? stale : target.readSnapshot(cluster, consistency);
+          };
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const subject = new Evaluator({ ...evaluatorDeps(recordingNotifier()), store });
+    // Act: a first look (consistent, nothing known yet), then quiet rounds.
+    const first = await subject.evaluateCluster(name);
+    const second = await subject.evaluateCluster(name);
+    // Assess
+    expect(first.next).toBeNull();
+    expect(second.rule).toBe(first.rule);
+    expect(reads).toEqual(['consistent', 'eventual']);
+
+    // Act: a glance that shows the primary's database down (as a lagging replica could not, but say it did)
+    // while the table says it is up.
+    const current = await dynamo.store.readSnapshot(name);
+    stale = {
+      ...current,
+      cluster: { ...current.cluster, leaseReleased: true },
+      heartbeats: current.heartbeats.map((beat) =>
+        beat.nodeId === 'db1'
+          ? { ...beat, seq: beat.seq + 1, agentType: 'idle', dbStatus: 'DOWN', dbInfo: 'database down' }
+          : { ...beat, seq: beat.seq + 1, primaryCheck: { primaryNodeId: 'db1', status: 'DOWN', reason: 'refused' } },
+      ),
+    };
+    reads.length = 0;
+    const third = await subject.evaluateCluster(name);
+    // Assess: nothing done, the primary unchanged: the glance was checked by a consistent read.
+    expect(third.next).toBeNull();
+    expect((await dynamo.store.getCluster(name))?.primaryNodeId).toBe('db1');
+    expect(reads).toEqual(['eventual', 'consistent']);
+
+    // Act: the failure is real now; glances show it too.
+    await dynamo.store.releaseLease(name, 'db1', 1);
+    for (const beat of stale.heartbeats) await dynamo.store.putHeartbeat({ ...beat, seq: beat.seq + 1 });
+    stale = undefined;
+    reads.length = 0;
+    await subject.evaluateCluster(name);
+    const failover = await subject.evaluateCluster(name);
+    // Assess: decided on consistent reads, and the cluster is no longer quiet (no more glances).
+    expect(failover.rule === 'failover' || failover.rule === 'awaiting-promotion').toBe(true);
+    expect((await dynamo.store.getCluster(name))?.primaryNodeId).toBe('db2');
+    expect(reads.slice(1)).not.toContain('eventual');
   });
 
   it('reports a failed address move as SEVERE and does not record the address on the new holder', async () => {
