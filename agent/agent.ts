@@ -882,6 +882,8 @@ export class Agent {
     const up = this.health.status === 'UP' && this.facts !== undefined;
     const primaryAddress =
       goal?.primaryNodeId && membership ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
+    let marked: boolean | undefined;
+    let rejoining: boolean | undefined;
     return {
       witness: config.role === 'witness',
       nodeId: config.nodeId,
@@ -905,8 +907,14 @@ export class Agent {
         upstream: up ? (this.facts?.upstream ?? null) : null,
       },
       primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
-      markedStandby: config.role === 'witness' ? true : ops.markedStandby(),
-      rejoinUnderWay: config.role === 'witness' ? false : ops.rejoinUnderWay(),
+      // Each reads a file: only when a rule asks, once per view (a standby's renewal check and a primary's
+      // renewals never ask, and they come twice a second).
+      get markedStandby() {
+        return (marked ??= config.role === 'witness' ? true : ops.markedStandby());
+      },
+      get rejoinUnderWay() {
+        return (rejoining ??= config.role === 'witness' ? false : ops.rejoinUnderWay());
+      },
       primaryAnswers: this.checkedPrimary === goal?.primaryNodeId && this.primaryHealth.status === 'UP',
       leaseRemainingMs: this.leaseValidUntilMonoMs - clock.monotonicMs(),
       selfFenceEnabled: config.stopIsolatedPrimary && this.firstBeatDone,

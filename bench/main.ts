@@ -95,7 +95,7 @@ const program = new Command('bench')
   .option('--modes <list>', 'replication modes, comma-separated (async, sync)', list(MODES, 'mode'), [...MODES])
   .option('--trials <n>', 'false-failover trials of each kind (stall, blip)', count, 10)
   .option('--stall-ms <ms>', 'how long each stall or blip lasts', milliseconds, 2000)
-  .option('--idle-ms <ms>', 'how long the cluster is watched at rest', milliseconds, 30_000)
+  .option('--idle-ms <ms>', 'how long the cluster is watched at rest', milliseconds, 120_000)
   .option(
     '--peers <list>',
     `other failover managers to measure side by side, comma-separated (${PEER_NAMES.join(', ')}), or none`,
@@ -252,8 +252,16 @@ await program.parseAsync();
 function failoverHeadroom(modes: readonly ModeResults[], load: ClusterLoad | undefined): ClusterLoad {
   const peaks = modes.map((mode) => mode.storePeak).filter((peak): peak is ClusterLoad => !!peak);
   const most = (pick: (load: ClusterLoad) => number) => Math.max(0, ...peaks.map(pick));
+  // A tenth of a unit is as fine as a capacity figure needs to be.
+  const above = (peak: number, steady = 0) => Math.max(0, Math.round((peak - steady) * 10) / 10);
   return {
-    writeUnitsPerSecond: Math.max(0, most((peak) => peak.writeUnitsPerSecond) - (load?.writeUnitsPerSecond ?? 0)),
-    readUnitsPerSecond: Math.max(0, most((peak) => peak.readUnitsPerSecond) - (load?.readUnitsPerSecond ?? 0)),
+    writeUnitsPerSecond: above(
+      most((peak) => peak.writeUnitsPerSecond),
+      load?.writeUnitsPerSecond,
+    ),
+    readUnitsPerSecond: above(
+      most((peak) => peak.readUnitsPerSecond),
+      load?.readUnitsPerSecond,
+    ),
   };
 }

@@ -401,7 +401,8 @@ export function markdownReport(
     "Per agent process, the largest of the agents: resident set (RSS, which counts the node executable's own",
     'code, about 40 MB shared by every Node process on a host) and private memory (what the agent alone holds);',
     'CPU as the average share of one core over the window, for the busiest agent (the primary, which renews its',
-    'lease 2.5 times a second and, in the lab, writes its watchdog file as often) and the quietest.',
+    `lease ${1000 / LEASE_RENEW_INTERVAL_MS} times a second and, in the lab, writes its watchdog file as often) and the quietest. At rest is`,
+    `from the cluster's fourth minute (its first minutes compile the agents' code), over ${fmt(Math.max(0, ...results.modes.flatMap((mode) => mode.idleFootprint.map((f) => f.windowMs))))}.`,
     '',
   );
   lines.push('| Mode | When | Agents | Max RSS | Max private | CPU, busiest | CPU, quietest |');

@@ -103,6 +103,8 @@ class FakeWorld {
 
   probes = 0;
   peerChecks = 0;
+  /** Looks at the data directory (standby.signal, the rejoin lock). */
+  fileReads = 0;
 
   ops: NodeOps = {
     probe: async (): Promise<ProbeResult> => {
@@ -150,8 +152,14 @@ class FakeWorld {
       };
     },
     conninfoFor: (address) => `host=${address} port=5432 user=replicator`,
-    markedStandby: () => this.marked,
-    rejoinUnderWay: () => false,
+    markedStandby: () => {
+      this.fileReads++;
+      return this.marked;
+    },
+    rejoinUnderWay: () => {
+      this.fileReads++;
+      return false;
+    },
     rejoin: async (address) => {
       this.calls.push(`rejoin:${address}`);
       this.dbUp = true;
@@ -1033,8 +1041,32 @@ describe('agent: following the goal', () => {
     expect(beats).toBeLessThanOrEqual(12);
   });
 
+  it.each([
+    ['the primary', 'db1', 'renew:1'],
+    ['a standby', 'db2', null],
+  ])(
+    'as %s at rest: lease renewals (or the check that there is none to make) read no files',
+    async (_who, nodeId, renewal) => {
+      // Prepare: heartbeats every 20 s, so that only the renewal loop runs (every 500 ms).
+      const world = new FakeWorld();
+      if (nodeId === 'db1') world.facts = primaryFacts;
+      startAgent(world, nodeId, { heartbeatIntervalMs: 20_000, timeouts: fastTimeouts(60_000) });
+      await pollUntil('the first heartbeat', () => (world.beats.length > 0 ? true : undefined), 5000, 10);
+      // The first verdicts go out at once (a few beats, each acting on the goal); then all is quiet.
+      const settled = world.probes + 20;
+      await pollUntil('the first verdicts sent', () => (world.probes >= settled ? true : undefined), 5000, 10);
+      const [readsBefore, probesBefore, beatsBefore] = [world.fileReads, world.probes, world.beats.length];
+      // Act: a second and more of the renewal loop (the local check, every 20 ms, is no part of it).
+      await pollUntil('40 more checks', () => (world.probes >= probesBefore + 40 ? true : undefined), 5000, 10);
+      // Assess: no heartbeat in between (which would act on the goal and may read them), renewals made.
+      expect(world.beats.length).toBe(beatsBefore);
+      if (renewal) expect(world.calls.filter((call) => call === renewal).length).toBeGreaterThanOrEqual(2);
+      expect(world.fileReads).toBe(readsBefore);
+    },
+  );
+
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {
-    // Prepare: heartbeats every 20 s, so only a renewal (every 400 ms) can bring the new goal in time.
+    // Prepare: heartbeats every 20 s, so only a renewal (every 500 ms) can bring the new goal in time.
     const world = new FakeWorld();
     world.facts = primaryFacts;
     startAgent(world, 'db1', {
