@@ -149,7 +149,7 @@ export class PgFailover extends Construct {
       environment: { TABLE_NAME: this.table.tableName, NODE_OPTIONS: '--enable-source-maps' },
     });
 
-    // Each invocation evaluates every 250 ms until 5 s before its timeout; the schedule starts one a
+    // Each invocation evaluates every 240 ms until 5 s before its timeout; the schedule starts one a
     // minute, so a 70 s timeout overlaps them slightly and detection never pauses. Two may run at once.
     this.evaluator = new NodejsFunction(this, 'Evaluator', {
       ...common('Evaluator', Duration.seconds(70), props.evaluatorMemoryMb ?? evaluatorMemoryMb(props.clusters.length)),

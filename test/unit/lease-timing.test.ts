@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   FENCE_LEAD_MS,
   LEASE_WATCH_IDLE_MS,
+  LEASE_RENEW_INTERVAL_MS,
   LEASE_WATCH_MS,
   leaseProblem,
   leaseTiming,
@@ -12,6 +13,7 @@ import {
 } from '../../core/lease-timing.ts';
 import { describeTiming } from '../../core/policy-change.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
+import { EVALUATION_PERIOD_MS } from '../../lambdas/evaluator/evaluator.ts';
 
 describe('lease timing', () => {
   it.each([
@@ -46,6 +48,14 @@ describe('lease timing', () => {
     ['a lease held by a server not writable yet: to the fence point', 2000, false, 2000 - FENCE_LEAD_MS],
   ])('the lease watch, %s', (_name, leftMs, writable, sleepMs) => {
     expect(leaseWatchSleepMs(leftMs, writable)).toBe(sleepMs);
+  });
+
+  it("renews at no multiple of the evaluator's quiet round, so that renewals are not all seen a round late", () => {
+    // A new primary takes its lease just after the round that granted it: were the renewal interval a multiple
+    // of the round, every later renewal would fall at that same point of the round cycle.
+    // They take gcd(interval, round) apart: at least ten points of the cycle, so a node crash sees the average.
+    const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+    expect(gcd(LEASE_RENEW_INTERVAL_MS, EVALUATION_PERIOD_MS)).toBeLessThanOrEqual(EVALUATION_PERIOD_MS / 10);
   });
 
   it('refuses a lease too short to ride out a half-second blip, saying how long it must be', () => {
