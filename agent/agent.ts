@@ -709,8 +709,7 @@ export class Agent {
         this.wakeLeaseWatch,
       );
       // Only a writable server whose lease is within the fence lead of its end fences itself (rule
-      // lease-expiring, the first of the table): otherwise the view, which reads two files, is not built
-      // for nothing.
+      // lease-expiring, the first of the table): otherwise no view is built for nothing.
       const leaseLeftMs = this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs();
       if (!this.writable() || leaseLeftMs > FENCE_LEAD_MS) continue;
       const decision = nextStep(this.view(this.goal, this.membership));

@@ -22,6 +22,12 @@ export const PRICES = {
 export const HOURS_PER_MONTH = 730;
 const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
 
+/** What one capacity unit a second, all month, costs on demand. */
+export const ON_DEMAND_MONTH_USD = {
+  perWriteUnitSecond: (SECONDS_PER_MONTH / 1e6) * PRICES.dynamoOnDemandPerMillionWriteUnits,
+  perReadUnitSecond: (SECONDS_PER_MONTH / 1e6) * PRICES.dynamoOnDemandPerMillionReadUnits,
+};
+
 /** What one cluster asks of the store each second, in DynamoDB capacity units. */
 export interface ClusterLoad {
   writeUnitsPerSecond: number;
@@ -61,8 +67,7 @@ export function monthlyCost(
   const writes = fixed.writeUnitsPerSecond + load.writeUnitsPerSecond * clusters;
   const reads = fixed.readUnitsPerSecond + load.readUnitsPerSecond * clusters;
   const dynamoOnDemandUsd =
-    ((writes * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionWriteUnits +
-    ((reads * SECONDS_PER_MONTH) / 1e6) * PRICES.dynamoOnDemandPerMillionReadUnits;
+    writes * ON_DEMAND_MONTH_USD.perWriteUnitSecond + reads * ON_DEMAND_MONTH_USD.perReadUnitSecond;
   const dynamoProvisionedUsd =
     Math.ceil(writes + headroom.writeUnitsPerSecond) * PRICES.dynamoProvisionedPerWcuHour * HOURS_PER_MONTH +
     Math.ceil(reads + headroom.readUnitsPerSecond) * PRICES.dynamoProvisionedPerRcuHour * HOURS_PER_MONTH;

@@ -1,7 +1,7 @@
 // The benchmark's report: docs/benchmarks.md (tables a reader can check against the JSON) and two SVG
 // pictures, a failover timeline per case and the write unavailability of every case and mode.
 
-import { HOURS_PER_MONTH, PRICES, type ClusterLoad, type DeploymentCost } from './cost.ts';
+import { HOURS_PER_MONTH, ON_DEMAND_MONTH_USD, PRICES, type ClusterLoad, type DeploymentCost } from './cost.ts';
 import type { Case, ModeResults, Mode, RunResult } from './run.ts';
 import { median, summarize, type Summary } from './stats.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../core/records.ts';
@@ -268,9 +268,7 @@ function firstClusterTradeOff(results: BenchResults, crash: readonly RunResult[]
   if (!cost || !rates || medianMs === null || p95Ms === null) return [];
   const first = cost.first;
   if (Math.min(first.totalOnDemandUsd, first.totalProvisionedUsd) <= COST_GOAL.firstUsd) return [];
-  const secondsPerMonth = HOURS_PER_MONTH * 3600;
-  const writeUsd = (secondsPerMonth / 1e6) * PRICES.dynamoOnDemandPerMillionWriteUnits;
-  const readUsd = (secondsPerMonth / 1e6) * PRICES.dynamoOnDemandPerMillionReadUnits;
+  const { perWriteUnitSecond: writeUsd, perReadUnitSecond: readUsd } = ON_DEMAND_MONTH_USD;
   const renewalsPerSecond = 1000 / LEASE_RENEW_INTERVAL_MS;
   const readsUsd = (rates.fixed.readUnitsPerSecond + rates.load.readUnitsPerSecond) * readUsd;
   const otherWrites = rates.load.writeUnitsPerSecond - renewalsPerSecond;
