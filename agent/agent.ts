@@ -176,7 +176,7 @@ const MAX_RENEWALS_IN_FLIGHT = Math.ceil((LEASE_REQUEST_TIMEOUT_MS + 100) / LEAS
  * administrator's command; a goal naming a node this agent does not know, and a rejected heartbeat, read it
  * at once. Saves one store request per heartbeat.
  */
-const MEMBERSHIP_REFRESH_MS = 10_000;
+const MEMBERSHIP_REFRESH_MS = 30_000;
 
 export class Agent {
   private health: LocalHealth = INITIAL_HEALTH;

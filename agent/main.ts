@@ -62,8 +62,9 @@ try {
   });
   const store = StateStore.connect({
     ...config.store,
-    // A heartbeat that cannot be written within about one interval is retried by the agent's own loop.
-    requestTimeoutMs: Math.max(1000, config.heartbeatIntervalMs * 2),
+    // A heartbeat or goal read that cannot be done within two intervals is retried by the agent's own loop;
+    // never more than 4 s, as a busy agent (a failover under way) reads the goal on the same connections.
+    requestTimeoutMs: Math.min(4000, Math.max(1000, config.heartbeatIntervalMs * 2)),
     maxAttempts: 2,
   });
   // Renewals on their own connection: one short attempt each, the next tick retries (agent.ts).

@@ -2,6 +2,8 @@
 // List prices are us-east-1's, written down with the date they were read; check them before relying
 // on the totals (docs/benchmarks.md shows the same table).
 
+import { EVALUATION_PERIOD_MS, OWNER_CHECK_MS } from '../lambdas/evaluator/evaluator.ts';
+
 export const PRICES = {
   readOn: '2026-11-25 (AWS list prices, us-east-1)',
   dynamoOnDemandPerMillionWriteUnits: 0.625,
@@ -47,8 +49,14 @@ export interface DeploymentCost {
 }
 
 /**
+ * Each minute two invocations overlap until the older sees that the newer has completed a round: at most a
+ * round and one look at who evaluates (OWNER_CHECK_MS) later. Counted at that most.
+ */
+const EVALUATOR_SECONDS_PER_MONTH = SECONDS_PER_MONTH * (1 + (EVALUATION_PERIOD_MS + OWNER_CHECK_MS) / 60_000);
+
+/**
  * The evaluator runs all month (an invocation a minute, each looping for that minute and handing over to the
- * next within a round), so its Lambda bill is its memory times the month; the memory follows the number of
+ * next within about a second), so its Lambda bill is its memory times the month and the overlaps; the memory follows the number of
  * clusters (infra/evaluator-sizing.ts). Provisioned capacity is rounded up to whole units per table, with
  * `headroom` on top of the steady load: a failing cluster's busiest second beyond its steady load. A table
  * provisioned for the steady load alone throttles in a failover, and a throttled lease renewal is a failed
@@ -62,7 +70,7 @@ export function monthlyCost(
   headroom: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 0 },
 ): DeploymentCost {
   const lambdaUsd =
-    (evaluatorMemoryMb / 1024) * SECONDS_PER_MONTH * PRICES.lambdaArmPerGbSecond +
+    (evaluatorMemoryMb / 1024) * EVALUATOR_SECONDS_PER_MONTH * PRICES.lambdaArmPerGbSecond +
     ((HOURS_PER_MONTH * 60) / 1e6) * PRICES.lambdaPerMillionRequests;
   const writes = fixed.writeUnitsPerSecond + load.writeUnitsPerSecond * clusters;
   const reads = fixed.readUnitsPerSecond + load.readUnitsPerSecond * clusters;

@@ -13,7 +13,6 @@ import { runDrill, type DrillReport, type Fault } from '../cli/local/drill.ts';
 import { waitFor } from '../cli/local/processes.ts';
 import type { ClusterSnapshot } from '../core/state-store.ts';
 import { consistentReadUnits, dynamoItemSize, eventualReadUnits, writeUnits, type ClusterLoad } from './cost.ts';
-import { EVALUATION_PERIOD_MS } from '../lambdas/evaluator/evaluator.ts';
 import { FootprintSampler, type Footprint } from './footprint.ts';
 import { withTeardown } from './teardown.ts';
 
@@ -361,10 +360,18 @@ async function measureAtRest(
   const membership = snapshot.membership ? dynamoItemSize(snapshot.membership) : 0;
   const partition = cluster + membership + snapshot.heartbeats.reduce((sum, beat) => sum + dynamoItemSize(beat), 0);
   const rate = (operation: string) => perSecond[operation] ?? 0;
-  // Each evaluator round also reads who evaluates (GetItem) and the cluster index (Query), both eventually
-  // consistent: once per deployment, whatever the number of clusters. The rest is this cluster's.
-  const rounds = 1000 / EVALUATION_PERIOD_MS;
-  const fixed: ClusterLoad = { writeUnitsPerSecond: 0, readUnitsPerSecond: 2 * rounds * eventualReadUnits(0) };
+  // The evaluator's reads of the index partition (who evaluates, the list of clusters) are counted apart by
+  // the store: once per deployment, whatever the number of clusters, and tiny items. The rest is this cluster's.
+  const indexReads = (consistency: 'consistent' | 'eventual') =>
+    ['GetItem', 'Query'].reduce(
+      (sum, operation) => sum + rate(`${operation}${consistency === 'eventual' ? ':eventual' : ''}:index`),
+      0,
+    );
+  const fixed: ClusterLoad = {
+    writeUnitsPerSecond: 0,
+    readUnitsPerSecond:
+      indexReads('consistent') * consistentReadUnits(0) + indexReads('eventual') * eventualReadUnits(0),
+  };
   // PutItem: heartbeats. UpdateItem: lease renewals on the cluster item (DynamoDB charges an update for
   // the larger of the item before and after). GetItem: the agents' consistent reads of the cluster and
   // membership items. Query: the evaluator's snapshot of the cluster, a glance (eventually consistent) while
@@ -373,9 +380,9 @@ async function measureAtRest(
     writeUnitsPerSecond: rate('PutItem') * writeUnits(heartbeat) + rate('UpdateItem') * writeUnits(cluster),
     readUnitsPerSecond:
       rate('GetItem') * consistentReadUnits(Math.max(cluster, membership)) +
-      Math.max(0, rate('GetItem:eventual') - rounds) * eventualReadUnits(Math.max(cluster, membership)) +
+      rate('GetItem:eventual') * eventualReadUnits(Math.max(cluster, membership)) +
       rate('Query') * consistentReadUnits(partition) +
-      Math.max(0, rate('Query:eventual') - rounds) * eventualReadUnits(partition),
+      rate('Query:eventual') * eventualReadUnits(partition),
   };
   return { windowMs, perSecond, itemBytes: { cluster, heartbeat, partition }, load, fixed };
 }

@@ -16,15 +16,26 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './lease-timing.ts';
  * - remoteTimeoutMs 1000: how long a peer waits on the primary's database when it checks it, twice a second
  *   (then one final check of localTimeoutFinalMs): inside a region a connection answers in milliseconds, and
  *   a vote that comes too early cannot promote anyone while the primary still holds its lease.
- * - nodeTimeoutMs 5000: five missed heartbeats; EC2 network hiccups of a second or two cause nothing.
+ * - nodeTimeoutMs 15000: three heartbeats (5 s apart by default); a lost heartbeat or two raises nothing.
+ *   A dead standby is reported, and its last report stops counting, after that long; a dead primary is
+ *   judged by its lease, never by this timeout.
  */
 export const DEFAULT_TIMEOUTS: Timeouts = {
   localPeriodMs: 1000,
   localTimeoutMs: 2000,
   localTimeoutFinalMs: 1000,
   remoteTimeoutMs: 1000,
-  nodeTimeoutMs: 5000,
+  nodeTimeoutMs: 15_000,
 };
+
+/**
+ * The heartbeat interval when the config gives none: DEFAULT_HEARTBEAT_INTERVAL_MS, or shorter when the node
+ * timeout is, so that two heartbeats and a half always fit in it (a config written for the older 2 s default
+ * with a 5 s node timeout keeps its 2 s).
+ */
+export function defaultHeartbeatIntervalMs(nodeTimeoutMs: number): number {
+  return Math.max(1, Math.min(DEFAULT_HEARTBEAT_INTERVAL_MS, Math.floor(nodeTimeoutMs * 0.4)));
+}
 
 const positiveMs = z.number().int().positive().max(3_600_000);
 
@@ -132,7 +143,8 @@ const rawConfigSchema = z.strictObject({
    * restart neither repeats nor forgets one. Default: pgfailover-NODE.state.json beside the data directory.
    */
   stateFile: z.string().min(1).optional(),
-  heartbeatIntervalMs: positiveMs.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
+  /** Default: defaultHeartbeatIntervalMs(timeouts.nodeTimeoutMs). */
+  heartbeatIntervalMs: positiveMs.optional(),
   timeouts: z
     .strictObject({
       localPeriodMs: positiveMs.optional(),
@@ -178,10 +190,13 @@ const rawConfigSchema = z.strictObject({
 
 type RawConfig = z.infer<typeof rawConfigSchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
-export type AgentConfig = Omit<RawConfig, 'timeouts'> & { timeouts: Timeouts };
+export type AgentConfig = Omit<RawConfig, 'timeouts' | 'heartbeatIntervalMs'> & {
+  timeouts: Timeouts;
+  heartbeatIntervalMs: number;
+};
 
 /** Rules that tie keys together; each returns a problem or nothing. */
-function crossChecks(raw: RawConfig, timeouts: Timeouts): string[] {
+function crossChecks(raw: Omit<AgentConfig, 'timeouts'>, timeouts: Timeouts): string[] {
   const problems: string[] = [];
   if (raw.role === 'database' && !raw.database) {
     problems.push('database: required when role is "database" (how the agent reaches its local PostgreSQL)');
@@ -227,9 +242,13 @@ export function parseAgentConfig(input: unknown, source = 'agent config'): Agent
   const parsed = rawConfigSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(source, describeIssues(parsed.error));
   const timeouts: Timeouts = { ...DEFAULT_TIMEOUTS, ...stripUndefined(parsed.data.timeouts) };
-  const problems = crossChecks(parsed.data, timeouts);
+  const config = {
+    ...parsed.data,
+    heartbeatIntervalMs: parsed.data.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs(timeouts.nodeTimeoutMs),
+  };
+  const problems = crossChecks(config, timeouts);
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { ...parsed.data, timeouts };
+  return { ...config, timeouts };
 }
 
 export function loadAgentConfig(path: string): AgentConfig {

@@ -10,6 +10,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import dynalite from 'dynalite';
+import { INDEX_PARTITION } from '../../core/records.ts';
 
 const READS = new Set(['GetItem', 'Query', 'Scan']);
 
@@ -26,7 +27,9 @@ let countTimer: NodeJS.Timeout | undefined;
 if (countsPath) {
   const counts: Record<string, number> = {};
   // "X-Amz-Target: DynamoDB_20120810.PutItem" names the operation. Reads that are not ConsistentRead cost half
-  // as much, so they are counted apart ("Query:eventual"), from the body dynalite reads too.
+  // as much, so they are counted apart ("Query:eventual"), from the body dynalite reads too; so are reads of
+  // the deployment's index partition ("GetItem:eventual:index"), which the evaluator makes whatever the
+  // number of clusters.
   server.prependListener('request', (request: IncomingMessage) => {
     const target =
       String(request.headers['x-amz-target'] ?? 'unknown')
@@ -39,8 +42,10 @@ if (countsPath) {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const consistent = /"ConsistentRead":\s*true/.test(Buffer.concat(chunks).toString('utf8'));
-      const name = consistent ? target : `${target}:eventual`;
+      const body = Buffer.concat(chunks).toString('utf8');
+      const consistent = /"ConsistentRead":\s*true/.test(body);
+      const index = body.includes(`"${INDEX_PARTITION}"`);
+      const name = `${target}${consistent ? '' : ':eventual'}${index ? ':index' : ''}`;
       counts[name] = (counts[name] ?? 0) + 1;
     });
   });

@@ -95,6 +95,19 @@ export interface EvaluatorDeps {
 
 /** Metrics are written once a minute (EMF lines cost by the gigabyte). */
 const METRICS_FLUSH_MS = 60_000;
+/**
+ * How long the list of clusters serves before it is read again. Clusters are added and removed by an
+ * administrator's command, so a new one waits this long at most for its first evaluation; reading the list
+ * every round would be a third of the requests of a one-cluster deployment at rest. A failed evaluation (a
+ * removed cluster, the store going away) has it read again at the next round.
+ */
+export const CLUSTER_LIST_REFRESH_MS = 5000;
+/**
+ * How often an invocation looks whether a newer one has taken over. Overlapping invocations are safe (only
+ * the conditional write that wins is acted on): a later look costs this long of a second Lambda, once a
+ * minute, against a request every round.
+ */
+export const OWNER_CHECK_MS = 1000;
 
 /** Clusters evaluated at once by default: 1,000 clusters in well under a second on DynamoDB latencies. */
 export const DEFAULT_CONCURRENCY = 32;
@@ -115,6 +128,8 @@ export class Evaluator {
   private readonly observations = new Map<string, Observations>();
   private readonly lastRule = new Map<string, string>();
   private storeDown = false;
+  /** The clusters last listed, and when (monotonic); read again after CLUSTER_LIST_REFRESH_MS or a failure. */
+  private listed: { names: string[]; atMonoMs: number; stale: boolean } | undefined;
   private readonly failureAlerted = new Map<string, string>();
   /** Per cluster, when (monotonic) its last decision said the facts alone change it: a lease running out. */
   private readonly rechecks = new Map<string, number>();
@@ -216,6 +231,7 @@ export class Evaluator {
       return await this.evaluateCluster(name);
     } catch (error) {
       this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
+      if (this.listed) this.listed.stale = true;
       return undefined;
     }
   }
@@ -278,9 +294,7 @@ export class Evaluator {
   async evaluateAll(): Promise<RoundPace> {
     let clusters: string[];
     try {
-      clusters = await this.deps.store.listClusters();
-      if (this.storeDown) this.deps.logger.info('state store reachable again');
-      this.storeDown = false;
+      clusters = await this.clusters();
     } catch (error) {
       if (!this.storeDown) {
         this.deps.logger.error('state store unreachable: nothing can be decided, nobody is promoted', {
@@ -311,6 +325,19 @@ export class Evaluator {
     return pace;
   }
 
+  /** The clusters to evaluate: the list read last, unless it is old, empty or a failure since made it stale. */
+  private async clusters(): Promise<string[]> {
+    const nowMonoMs = this.deps.clock.monotonicMs();
+    const listed = this.listed;
+    if (listed && !listed.stale && listed.names.length > 0 && nowMonoMs - listed.atMonoMs < CLUSTER_LIST_REFRESH_MS)
+      return listed.names;
+    const names = await this.deps.store.listClusters();
+    this.listed = { names, atMonoMs: nowMonoMs, stale: false };
+    if (this.storeDown) this.deps.logger.info('state store reachable again');
+    this.storeDown = false;
+    return names;
+  }
+
   /** Evaluates every cluster about every `periodMs` until `deadlineMonoMs` on the monotonic clock (or until `signal` aborts). */
   async runUntil(deadlineMonoMs: number, periodMs = EVALUATION_PERIOD_MS, signal?: AbortSignal): Promise<number> {
     let rounds = 0;
@@ -323,13 +350,16 @@ export class Evaluator {
         .catch((error: unknown) => logger.warn('could not claim the evaluation', { error: String(error) }));
     await claim(false);
     let flushedAtMonoMs = clock.monotonicMs();
+    let ownerCheckedAtMonoMs = Number.NEGATIVE_INFINITY;
     while (clock.monotonicMs() + periodMs < deadlineMonoMs && !signal?.aborted) {
       if (clock.monotonicMs() - flushedAtMonoMs >= METRICS_FLUSH_MS) {
         this.deps.metrics?.flush();
         flushedAtMonoMs = clock.monotonicMs();
       }
       const started = clock.monotonicMs();
-      const current = await store.evaluationOwner().catch(() => undefined);
+      const checkOwner = started - ownerCheckedAtMonoMs >= OWNER_CHECK_MS;
+      if (checkOwner) ownerCheckedAtMonoMs = started;
+      const current = checkOwner ? await store.evaluationOwner().catch(() => undefined) : undefined;
       if (current && current.owner !== actor && current.evaluating) {
         logger.info(`a newer evaluator (${current.owner}) has taken over; this one stops`, { rounds });
         this.deps.metrics?.flush();

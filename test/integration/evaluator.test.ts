@@ -8,7 +8,12 @@ import type { Notice } from '../../core/notices.ts';
 import type { AddressTarget, Notifier } from '../../core/ports.ts';
 import type { HeartbeatRecord } from '../../core/records.ts';
 import { createHandler } from '../../lambdas/evaluator/handler.ts';
-import { Evaluator } from '../../lambdas/evaluator/evaluator.ts';
+import {
+  CLUSTER_LIST_REFRESH_MS,
+  EVALUATION_PERIOD_MS,
+  Evaluator,
+  OWNER_CHECK_MS,
+} from '../../lambdas/evaluator/evaluator.ts';
 import { createSwitchoverHandler } from '../../lambdas/switchover/handler.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
@@ -125,6 +130,77 @@ describe('evaluator', () => {
     clearTimeout(timer);
     expect(stop.signal.aborted).toBe(false);
     expect(rounds).toBeGreaterThanOrEqual(0);
+  });
+
+  it('reads the list of clusters once per refresh period, and again at the next round after an evaluation fails', async () => {
+    // Prepare: a cluster, a clock moved by hand, a store counting the list reads and able to fail a read.
+    const name = await clusterWithFailedPrimary();
+    let monoMs = 1_000_000;
+    const clock: Clock = { nowMs: () => Date.now(), monotonicMs: () => monoMs };
+    let lists = 0;
+    let failReads = false;
+    const { store: oneCluster } = oneClusterStore(name);
+    const store = new Proxy(oneCluster, {
+      get(target, property, receiver) {
+        if (property === 'listClusters')
+          return async () => {
+            lists++;
+            return [name];
+          };
+        if (property === 'readSnapshot' && failReads)
+          return async () => {
+            throw new Error('read failed');
+          };
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const watching = new Evaluator({ ...evaluatorDeps(recordingNotifier(), [], clock), store });
+    // Act + Assess: rounds within the refresh period use the list read first.
+    for (let round = 0; round < 5; round++) {
+      await watching.evaluateAll();
+      monoMs += EVALUATION_PERIOD_MS;
+    }
+    expect(lists).toBe(1);
+    monoMs += CLUSTER_LIST_REFRESH_MS;
+    await watching.evaluateAll();
+    expect(lists).toBe(2);
+    failReads = true;
+    await watching.evaluateAll();
+    expect(lists).toBe(2);
+    failReads = false;
+    await watching.evaluateAll();
+    expect(lists).toBe(3);
+  });
+
+  it('looks whether a newer invocation took over about once a second, not every round', async () => {
+    // Prepare: rounds every 20 ms, counting them and the looks at who evaluates.
+    const name = await clusterWithFailedPrimary();
+    const { store: oneCluster, reads } = oneClusterStore(name);
+    let ownerLooks = 0;
+    const store = new Proxy(oneCluster, {
+      get(target, property, receiver) {
+        if (property === 'evaluationOwner')
+          return async () => {
+            ownerLooks++;
+            return target.evaluationOwner();
+          };
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const watching = new Evaluator({ ...evaluatorDeps(recordingNotifier()), store, busyPeriodMs: 20 });
+    const stop = new AbortController();
+    const startedMonoMs = systemClock.monotonicMs();
+    // Act
+    const running = watching.runUntil(Number.POSITIVE_INFINITY, 20, stop.signal);
+    await pollUntil('fifteen reads of the cluster', () => (reads() >= 15 ? true : undefined), 10_000, 5);
+    stop.abort();
+    const rounds = await running;
+    const elapsedMs = systemClock.monotonicMs() - startedMonoMs;
+    // Assess: one look at the start, then one per OWNER_CHECK_MS.
+    expect(rounds).toBeGreaterThanOrEqual(10);
+    expect(ownerLooks).toBeGreaterThanOrEqual(1);
+    expect(ownerLooks).toBeLessThanOrEqual(1 + Math.floor(elapsedMs / OWNER_CHECK_MS));
+    expect(ownerLooks).toBeLessThan(rounds);
   });
 
   it('decides a confirmed failure once, records it in the history and notifies', async () => {

@@ -1,6 +1,13 @@
 // Builders for records and snapshots, so that each test states only what matters to it.
 
 import { DEFAULT_TIMEOUTS } from '../../core/agent-config.ts';
+import type { Timeouts } from '../../core/records.ts';
+
+/**
+ * The timeouts the fixtures' heartbeats carry: the defaults with a node timeout of 5 s, which the decision
+ * tests' silences (a few seconds) are written against, whatever the default becomes.
+ */
+export const FIXTURE_TIMEOUTS: Timeouts = { ...DEFAULT_TIMEOUTS, nodeTimeoutMs: 5000 };
 import {
   DEFAULT_CLUSTER_POLICY,
   heartbeatKey,
@@ -73,7 +80,7 @@ export function heartbeat(nodeId: string, overrides: Partial<HeartbeatRecord> = 
     replayLagMs: 0,
     replication: [],
     host: { hostname: nodeId, address: '10.0.1.10', dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
-    timeouts: DEFAULT_TIMEOUTS,
+    timeouts: FIXTURE_TIMEOUTS,
     agentVersion: '0.1.0',
     term: 1,
     primaryCheck: nodeId === 'db1' ? null : { primaryNodeId: 'db1', status: 'UP', reason: '' },
