@@ -17,8 +17,8 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './lease-timing.ts';
  *   (then one final check of localTimeoutFinalMs): inside a region a connection answers in milliseconds, and
  *   a vote that comes too early cannot promote anyone while the primary still holds its lease.
  * - nodeTimeoutMs 15000: three heartbeats (5 s apart by default); a lost heartbeat or two raises nothing.
- *   A dead standby is reported, and its last report stops counting, after that long; a dead primary is
- *   judged by its lease, never by this timeout.
+ *   A dead standby agent is reported, and its last report stops counting, after that long; a failover never
+ *   waits on it (a dead primary node is judged by its lease and its peers' checks).
  */
 export const DEFAULT_TIMEOUTS: Timeouts = {
   localPeriodMs: 1000,
