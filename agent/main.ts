@@ -18,7 +18,6 @@ import { FileWatchdog } from './watchdog/file-watchdog.ts';
 import { createNodeOps } from './node-ops.ts';
 import { callAws } from '../core/aws-errors.ts';
 import { hostFacts } from './host-facts.ts';
-import { startHeapTrim } from './heap-trim.ts';
 import { readInstanceMetadata, type InstanceFacts } from './instance-metadata.ts';
 import { resolvePassword } from './password.ts';
 import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
@@ -120,7 +119,6 @@ try {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   agent.start();
-  startHeapTrim();
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`pgfailover-agent: ${error.message}\n`);

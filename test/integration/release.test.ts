@@ -63,7 +63,7 @@ describe('the release', () => {
     // Run as systemd runs it: the file itself, whose first line gives Node the agent's memory flags.
     const agentBin = join(host, 'opt/pgfailover/bin/pgfailover-agent.mjs');
     expect(readFileSync(agentBin, 'utf8').split('\n')[0]).toBe(
-      '#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --expose-gc',
+      '#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1',
     );
     expect(execFileSync(agentBin, ['--version'], { env: bareEnv, encoding: 'utf8' }).trim()).toBe(
       JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version,
