@@ -56,8 +56,8 @@ const EVALUATOR_SECONDS_PER_MONTH = SECONDS_PER_MONTH * (1 + (EVALUATION_PERIOD_
 
 /**
  * The evaluator runs all month (an invocation a minute, each looping for that minute and handing over to the
- * next within about a second), so its Lambda bill is its memory times the month and the overlaps; the memory follows the number of
- * clusters (infra/evaluator-sizing.ts). Provisioned capacity is rounded up to whole units per table, with
+ * next within about a second), so its Lambda bill is its memory times the month and the overlaps; the memory
+ * follows the number of clusters (infra/evaluator-sizing.ts). Provisioned capacity is rounded up to whole units per table, with
  * `headroom` on top of the steady load: a failing cluster's busiest second beyond its steady load. A table
  * provisioned for the steady load alone throttles in a failover, and a throttled lease renewal is a failed
  * one. On demand needs none (a new on-demand table serves 4,000 writes a second at once).

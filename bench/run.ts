@@ -11,7 +11,7 @@ import { localHeal } from '../cli/local/lab-faults.ts';
 import { connectLocalStore, localDown, localUp, readLocalState } from '../cli/local/local-cluster.ts';
 import { runDrill, type DrillReport, type Fault } from '../cli/local/drill.ts';
 import { waitFor } from '../cli/local/processes.ts';
-import type { ClusterSnapshot } from '../core/state-store.ts';
+import type { ClusterSnapshot, ReadConsistency } from '../core/state-store.ts';
 import { consistentReadUnits, dynamoItemSize, eventualReadUnits, writeUnits, type ClusterLoad } from './cost.ts';
 import { FootprintSampler, type Footprint } from './footprint.ts';
 import { withTeardown } from './teardown.ts';
@@ -362,7 +362,7 @@ async function measureAtRest(
   const rate = (operation: string) => perSecond[operation] ?? 0;
   // The evaluator's reads of the index partition (who evaluates, the list of clusters) are counted apart by
   // the store: once per deployment, whatever the number of clusters, and tiny items. The rest is this cluster's.
-  const indexReads = (consistency: 'consistent' | 'eventual') =>
+  const indexReads = (consistency: ReadConsistency) =>
     ['GetItem', 'Query'].reduce(
       (sum, operation) => sum + rate(`${operation}${consistency === 'eventual' ? ':eventual' : ''}:index`),
       0,

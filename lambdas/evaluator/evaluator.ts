@@ -128,8 +128,8 @@ export class Evaluator {
   private readonly observations = new Map<string, Observations>();
   private readonly lastRule = new Map<string, string>();
   private storeDown = false;
-  /** The clusters last listed, and when (monotonic); read again after CLUSTER_LIST_REFRESH_MS or a failure. */
-  private listed: { names: string[]; atMonoMs: number; stale: boolean } | undefined;
+  /** The clusters last listed, and when (monotonic); dropped by a failed evaluation, so the next round lists. */
+  private listed: { names: string[]; atMonoMs: number } | undefined;
   private readonly failureAlerted = new Map<string, string>();
   /** Per cluster, when (monotonic) its last decision said the facts alone change it: a lease running out. */
   private readonly rechecks = new Map<string, number>();
@@ -231,7 +231,7 @@ export class Evaluator {
       return await this.evaluateCluster(name);
     } catch (error) {
       this.deps.logger.error(`${name}: evaluation failed`, { cluster: name, error: String(error) });
-      if (this.listed) this.listed.stale = true;
+      this.listed = undefined;
       return undefined;
     }
   }
@@ -325,14 +325,13 @@ export class Evaluator {
     return pace;
   }
 
-  /** The clusters to evaluate: the list read last, unless it is old, empty or a failure since made it stale. */
+  /** The clusters to evaluate: the list read last, unless it is old or empty, or a failure since dropped it. */
   private async clusters(): Promise<string[]> {
     const nowMonoMs = this.deps.clock.monotonicMs();
     const listed = this.listed;
-    if (listed && !listed.stale && listed.names.length > 0 && nowMonoMs - listed.atMonoMs < CLUSTER_LIST_REFRESH_MS)
-      return listed.names;
+    if (listed && listed.names.length > 0 && nowMonoMs - listed.atMonoMs < CLUSTER_LIST_REFRESH_MS) return listed.names;
     const names = await this.deps.store.listClusters();
-    this.listed = { names, atMonoMs: nowMonoMs, stale: false };
+    this.listed = { names, atMonoMs: nowMonoMs };
     if (this.storeDown) this.deps.logger.info('state store reachable again');
     this.storeDown = false;
     return names;
