@@ -93,10 +93,10 @@ export interface NodeOps {
   /** Someone (pgfailover rejoin, local heal) holds the data directory's rejoin lock. */
   rejoinUnderWay(): boolean;
   /**
-   * Planned switchover: stop cleanly (every byte reaches the connected standbys first), restart as a
-   * standby of `primaryConninfo`; returns the WAL position the server stopped at.
+   * Planned switchover: stop cleanly (every byte reaches the connected standbys first), call `stopped` once
+   * the server has exited, restart as a standby of `primaryConninfo`; returns the WAL position it stopped at.
    */
-  demote(primaryConninfo: string): Promise<string>;
+  demote(primaryConninfo: string, stopped: () => Promise<void>): Promise<string>;
   /** secondary-ip clusters: bring the address up on / take it off this host's interface. Idempotent. */
   holdAddress(ip: string, hold: boolean): Promise<void>;
 }
@@ -211,6 +211,9 @@ export class Agent {
   private selfFencing = false;
   private acting = false;
   private holdingAddress: string | null = null;
+  /** The term whose switchover is stopping this primary's server now, and the last term it stopped in. */
+  private demoteStopping: number | null = null;
+  private demoteStopped: number | null = null;
   private addressSync: Promise<void> = Promise.resolve();
   private storeFailures = 0;
   private renewFailures = 0;
@@ -1060,18 +1063,26 @@ export class Agent {
         const targetAddress = goal.switchover ? findAllowed(membership, goal.switchover.toNodeId)?.address : undefined;
         if (!targetAddress)
           return this.report('demote-failed', `${goal.switchover?.toNodeId ?? '?'} is not in the allowed node list`);
+        // The server stops with the address still up: the fast shutdown ends every session with an error and
+        // a FIN its client receives at once, and turns new connections away. Taken off first, the address
+        // left clients' connections hanging until a TCP retransmission (0.2, 0.6, 1.4 s after their last
+        // send) reached the new holder and drew a reset: most of a switchover's write gap, measured. It goes
+        // once the postmaster has exited, not during the shutdown: a handshake the removal cut in half would
+        // leave a child waiting out authentication_timeout (60 s), which a fast shutdown waits for.
+        this.demoteStopping = term;
         try {
-          // The address goes first: a client whose handshake the removal cuts in half during the shutdown
-          // would leave the postmaster a child waiting out authentication_timeout (60 s) for its startup
-          // packet, which a fast shutdown waits for and does not signal; before the shutdown, that child is
-          // an ordinary one, and the shutdown ends it.
-          await this.syncOsAddress(goal);
-          const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress));
+          const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress), () => {
+            this.demoteStopping = null;
+            this.demoteStopped = term;
+            return this.syncOsAddress(goal);
+          });
           this.report('demoted', stoppedAt);
           // A standby now: nothing for the watchdog to stop, and no lease to renew.
           await this.disarmWatchdog('demoted to a standby');
         } catch (error) {
           return this.report('demote-failed', error instanceof Error ? error.message : String(error));
+        } finally {
+          this.demoteStopping = null;
         }
         return this.refreshNow();
       }
@@ -1300,13 +1311,16 @@ export class Agent {
 
   private async syncOsAddressNow(goal: ClusterRecord): Promise<void> {
     const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
+    // A switchover's primary keeps it while its server stops (its checks may see it down meanwhile) and lets it
+    // go once the server has exited (the demote step), whatever its last check said.
+    const demoting = goal.phase === 'demoting';
+    const keptWhileStopping = demoting && this.demoteStopping === goal.term && this.holdingAddress === ip;
     const shouldHold =
       ip !== null &&
       goal.primaryNodeId === this.deps.config.nodeId &&
       goal.term === this.term &&
-      this.writable() &&
-      goal.phase !== 'demoting' &&
-      goal.phase !== 'halted';
+      (keptWhileStopping ||
+        (this.writable() && goal.phase !== 'halted' && !(demoting && this.demoteStopped === goal.term)));
     try {
       if (shouldHold && this.holdingAddress !== ip) {
         await this.deps.ops.holdAddress(ip, true);

@@ -28,12 +28,14 @@ import {
   quitServer,
   runServerCommand,
   launchServer,
-  stopServer,
+  shutDownFast,
   writeStandbyFiles,
 } from './server-control.ts';
 
 /** How long a fence waits for an immediate stop before killing the server's processes. */
 const FENCE_STOP_WAIT_MS = 1000;
+/** How long a switchover's clean stop may take (pg_ctl's default wait); past it the demotion fails and is reported. */
+const DEMOTE_STOP_WAIT_MS = 60_000;
 
 const execFileAsync = promisify(execFile);
 
@@ -135,10 +137,10 @@ export function createNodeOps(
     },
     runHook,
     conninfoFor,
-    async demote(primaryConninfo) {
+    async demote(primaryConninfo, stopped) {
       const directory = requireDataDirectory('demote this node');
-      await stopServer(directory, 'fast');
-      const stoppedAt = await checkpointLocation(directory);
+      await shutDownFast(directory, DEMOTE_STOP_WAIT_MS);
+      const [, stoppedAt] = await Promise.all([stopped(), checkpointLocation(directory)]);
       await writeStandbyFiles(directory, primaryConninfo);
       // Not waited for: the switchover goes on once the stop position is reported, and the server,
       // standby.signal in place, can only come back as a standby; the agent's checks see it come up.

@@ -125,6 +125,25 @@ export async function stopServer(
 }
 
 /**
+ * A fast shutdown by signal (SIGINT to the postmaster, as `pg_ctl stop -m fast` sends it): sessions end with
+ * an error their clients receive at once, every byte of WAL goes to the connected standbys, a shutdown
+ * checkpoint is written. Then a wait of up to `waitMs` for the postmaster to exit and remove postmaster.pid,
+ * looked at every few ms: pg_ctl looks every 100 ms, and in a switchover every one of those is writes
+ * unavailable. Throws when it has not exited by then. A server that is not running is no error.
+ */
+export async function shutDownFast(dataDir: string, waitMs: number): Promise<void> {
+  const pid = postmasterPid(dataDir);
+  if (pid === undefined) return;
+  signalAll([pid], 'SIGINT');
+  const deadline = performance.now() + waitMs;
+  while (!hasExited(pid) || existsSync(join(dataDir, 'postmaster.pid'))) {
+    if (performance.now() > deadline)
+      throw new Error(`the server in ${dataDir} (postmaster ${pid}) did not shut down within ${waitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  }
+}
+
+/**
  * An immediate shutdown by signal (SIGQUIT to the postmaster, as `pg_ctl stop -m immediate` sends it), then
  * a wait of up to `waitMs` for the postmaster to exit, looked at every few ms: pg_ctl itself looks only
  * every 100 ms, and a self-fence has FENCE_LEAD_MS − WATCHDOG_LEAD_MS (50 ms) before the watchdog fires.

@@ -110,6 +110,7 @@ const program = new Command('bench')
   )
   .option('--scale <list>', 'cluster counts for the evaluator measurement (empty: skip)', '1,10,100,1000')
   .option('--out <dir>', 'where the report goes', 'docs')
+  .option('--keep-logs <dir>', "copy each mode's controller, agent and PostgreSQL logs here before its lab is removed")
   .action(
     async (options: {
       runs: number;
@@ -124,6 +125,7 @@ const program = new Command('bench')
       peerRuns: number;
       peerModes: Mode[];
       reusePeers?: string;
+      keepLogs?: string;
     }) => {
       const unavailable = await labUnavailable();
       if (unavailable) {

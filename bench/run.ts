@@ -3,7 +3,7 @@
 // cycle, the writer of every drill committing through the cluster address; then false-failover trials,
 // the agents' footprint and the store's request rates at rest.
 
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -94,6 +94,8 @@ export interface RunOptions {
   trials: number;
   stallMs: number;
   idleMs: number;
+  /** Where each mode's controller, agent and PostgreSQL logs are copied before its lab is torn down. */
+  keepLogs?: string;
   progress: (line: string) => void;
 }
 
@@ -149,6 +151,19 @@ async function recover(dir: string): Promise<void> {
   }
 }
 
+/** Copies the logs a lab cluster in `dir` wrote (controller, and per node its agent's and its server's) to `to`. */
+export function keepLogs(dir: string, to: string): void {
+  if (!existsSync(dir)) return;
+  const logs = (from: string) => readdirSync(from).filter((name) => name.endsWith('.log'));
+  mkdirSync(to, { recursive: true });
+  for (const name of logs(dir)) cpSync(join(dir, name), join(to, name));
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !existsSync(join(dir, entry.name, 'agent.json'))) continue;
+    mkdirSync(join(to, entry.name), { recursive: true });
+    for (const name of logs(join(dir, entry.name))) cpSync(join(dir, entry.name, name), join(to, entry.name, name));
+  }
+}
+
 export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResults> {
   const parent = mkdtempSync(join(tmpdir(), 'pgfailover-bench-'));
   // PostgreSQL runs as the postgres user, which must be able to traverse into the cluster directory.
@@ -166,6 +181,7 @@ export async function runMode(mode: Mode, options: RunOptions): Promise<ModeResu
   };
   const teardown = async () => {
     say('tearing the lab cluster down');
+    if (options.keepLogs) keepLogs(dir, join(options.keepLogs, mode));
     if (existsSync(join(dir, 'local.json')))
       await localDown(dir, { purge: true }).catch((error: unknown) => say(`teardown: ${String(error)}`));
     rmSync(parent, { recursive: true, force: true });

@@ -9,11 +9,39 @@ import { runDrill } from '../../cli/local/drill.ts';
 import { postmasterPid, startServer } from '../../cli/local/postgres-server.ts';
 import { runCli } from '../support/cli.ts';
 import { faultTarget, heal } from '../../cli/local/lab-faults.ts';
-import { connectLocalStore, restartAgent } from '../../cli/local/local-cluster.ts';
+import { clusterAddress, connectLocalStore, restartAgent } from '../../cli/local/local-cluster.ts';
+import { inNetns } from '../../cli/local/lab-network.ts';
+import { spawn } from 'node:child_process';
 import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
 import { pollUntil } from '../support/poll.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+
+/**
+ * psql running `query` through the cluster address, from where clients are (the lab's client namespace). Its
+ * outcome once it exited; stopped (by PID) if it has not.
+ */
+function sessionThroughAddress(cluster: ClusterContext, query: string) {
+  const [host, port] = clusterAddress(cluster.state).split(':') as [string, string];
+  const psql = ['psql', '-X', '-h', host, '-p', port, '-U', 'postgres', '-d', 'postgres', '-c', query];
+  const [command, args] = cluster.state.lab
+    ? inNetns(cluster.state.lab.appNetns, psql[0] as string, psql.slice(1))
+    : [psql[0] as string, psql.slice(1)];
+  const child = spawn(command, args, {
+    env: { PATH: process.env.PATH, PGPASSWORD: cluster.password, PGCONNECT_TIMEOUT: '5' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exit: { code: number | null; stderr: string } | undefined;
+  child.once('exit', (code) => (exit = { code, stderr }));
+  return {
+    ended: () => exit,
+    stop: () => {
+      if (exit === undefined) child.kill('SIGKILL');
+    },
+  };
+}
 
 async function assertFailedOverFrom(
   cluster: ClusterContext,
@@ -181,29 +209,52 @@ describe('failovers after earlier role changes', () => {
 });
 
 describe('planned switchover with real PostgreSQL', () => {
-  it('the primary stops cleanly, the target catches up and is promoted, the address moves, the old primary follows; no write lost', async () => {
+  it('the primary stops cleanly, the target catches up and is promoted, the address moves, the old primary follows; no write lost; an open session is ended with an error, not left hanging', async () => {
     await withLocalCluster({ standbys: 2, witness: false }, async (cluster) => {
-      // Act
-      const report = await runDrill({ dir: cluster.dir, fault: 'switchover' });
-      // Assess
-      expect(report.failedOver, report.steps.join('\n')).toBe(true);
-      expect(report.primaryAfter).toBe('db2');
-      expect(await cluster.writableNodes()).toEqual(['db2']);
-      // The old primary was re-attached as a standby of the new one, next to db3.
-      await pollUntil(
-        'db1 and db3 to stream from db2',
-        async () => {
-          const streaming = await cluster.streamingFrom('db2');
-          return streaming.includes('db1') && streaming.includes('db3') ? streaming : undefined;
-        },
-        30_000,
-        200,
-      );
-      expect(report.writes.missing).toBe(0);
-      expect(report.timeline.firstWriteMs).not.toBeNull();
-      expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(
-        expect.arrayContaining(['INFO switchover-started', 'INFO switchover-completed']),
-      );
+      // Prepare: a client session waiting on a long query through the cluster address, from the clients' side.
+      const session = sessionThroughAddress(cluster, 'SELECT pg_sleep(120)');
+      try {
+        await pollUntil(
+          'the session running on db1',
+          async () =>
+            (
+              await cluster.sql<{ n: number }>(
+                'db1',
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'",
+              )
+            )[0]?.n
+              ? true
+              : undefined,
+          10_000,
+          100,
+        );
+        // Act
+        const report = await runDrill({ dir: cluster.dir, fault: 'switchover' });
+        // Assess: the fast shutdown's error reached the client while the address was still up (taken off first,
+        // the address left the session hanging: its server's goodbye could no longer be sent).
+        const ended = await pollUntil('the session to end', () => session.ended(), 20_000, 100);
+        expect(ended.stderr).toMatch(/terminating connection due to administrator command/);
+        expect(report.failedOver, report.steps.join('\n')).toBe(true);
+        expect(report.primaryAfter).toBe('db2');
+        expect(await cluster.writableNodes()).toEqual(['db2']);
+        // The old primary was re-attached as a standby of the new one, next to db3.
+        await pollUntil(
+          'db1 and db3 to stream from db2',
+          async () => {
+            const streaming = await cluster.streamingFrom('db2');
+            return streaming.includes('db1') && streaming.includes('db3') ? streaming : undefined;
+          },
+          30_000,
+          200,
+        );
+        expect(report.writes.missing).toBe(0);
+        expect(report.timeline.firstWriteMs).not.toBeNull();
+        expect(cluster.notices().map((notice) => `${notice.severity} ${notice.event}`)).toEqual(
+          expect.arrayContaining(['INFO switchover-started', 'INFO switchover-completed']),
+        );
+      } finally {
+        session.stop();
+      }
     });
   });
 

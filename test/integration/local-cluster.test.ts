@@ -17,6 +17,7 @@ import {
 } from '../../cli/local/local-cluster.ts';
 import { postmasterPid, startServer, stopServer } from '../../cli/local/postgres-server.ts';
 import { isAlive, stopProcess } from '../../cli/local/processes.ts';
+import { hasExited, runServerCommand, shutDownFast } from '../../agent/server-control.ts';
 import { buildClusterStatus } from '../../core/cluster-status.ts';
 import { compareLsn } from '../../core/lsn.ts';
 import type { ClusterStatusReport } from '../../core/cluster-status.ts';
@@ -226,5 +227,22 @@ describe('local cluster with real PostgreSQL', () => {
     const cli = await runCli(['local', 'status', '--dir', dir]);
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/database on db2 .* is UNKNOWN: .*password/);
+  });
+
+  it("stops a server by a fast shutdown signal (a switchover's clean stop): returns once it exited cleanly, at once when none runs", async () => {
+    // Prepare
+    const dataDir = node('db3').dataDir!;
+    const pid = postmasterPid(dataDir);
+    expect(pid).toBeDefined();
+    // Act
+    await shutDownFast(dataDir, 30_000);
+    // Assess: exited (reaped or not: as pg_ctl stop, it waits for the exit and the pid file, not for a reaper),
+    // its pid file removed, and pg_control says it shut down (not crashed) in recovery.
+    expect(hasExited(pid!)).toBe(true);
+    expect(postmasterPid(dataDir)).toBeUndefined();
+    const control = await runServerCommand('pg_controldata', ['-D', dataDir], { LC_ALL: 'C', LANG: 'C' });
+    expect(control).toMatch(/^Database cluster state:\s+shut down in recovery$/m);
+    await expect(shutDownFast(dataDir, 1000)).resolves.toBeUndefined();
+    await startServer(dataDir, join(dir, 'db3', 'postgres.log'));
   });
 });

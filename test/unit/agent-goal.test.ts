@@ -64,6 +64,8 @@ class FakeWorld {
   peerReadCount = 0;
   /** What each peer reports on successive direct reads, by address (overrides `peers`). */
   peerReads: Record<string, DatabaseFacts[]> = {};
+  /** A demotion's stop lasts until the agent has seen the server down and checked it twice more. */
+  slowDemoteStop = false;
   /** A repoint to a peer streams its WAL here, unless this is set. */
   catchUpStalls = false;
 
@@ -167,9 +169,25 @@ class FakeWorld {
       return { how: 'rewound' } as const;
     },
     holdAddress: async (ip, hold) => void this.calls.push(`${hold ? 'up' : 'down'}:${ip}`),
-    demote: async () => {
+    demote: async (_conninfo, stopped) => {
       this.calls.push('demote');
+      if (this.slowDemoteStop) {
+        // The clean stop takes a while, and the agent's own checks see the server down meanwhile.
+        this.dbUp = false;
+        await pollUntil(
+          'a heartbeat saying the database is down',
+          () => (this.lastBeat()?.dbStatus === 'DOWN' ? true : undefined),
+          5000,
+          10,
+        );
+        const probes = this.probes;
+        await pollUntil('two more checks', () => (this.probes >= probes + 2 ? true : undefined), 5000, 10);
+      }
+      this.calls.push('stopped');
+      await stopped();
+      this.calls.push('restart-as-standby');
       this.facts = standbyFacts;
+      this.dbUp = true;
       return '0/5000000';
     },
   };
@@ -930,9 +948,10 @@ describe('agent: following the goal', () => {
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
   });
 
-  it('in a switchover, as the primary holding a secondary IP: takes the address off before it stops its server', async () => {
+  it('in a switchover, as the primary holding a secondary IP: keeps the address while its server stops, then takes it off before restarting as a standby', async () => {
     // Prepare
     const world = new FakeWorld();
+    world.slowDemoteStop = true;
     world.facts = primaryFacts;
     const address = { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } as const;
     world.record = clusterRecord({ address });
@@ -945,9 +964,13 @@ describe('agent: following the goal', () => {
       switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
     });
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
-    // Assess
-    expect(world.calls.indexOf('down:10.0.1.100')).toBeGreaterThan(-1);
-    expect(world.calls.indexOf('down:10.0.1.100')).toBeLessThan(world.calls.indexOf('demote'));
+    // Assess: clients see the shutdown's error rather than a connection that hangs, and no handshake is cut
+    // in half while the postmaster still runs.
+    const down = world.calls.indexOf('down:10.0.1.100');
+    expect(down).toBeGreaterThan(world.calls.indexOf('stopped'));
+    expect(down).toBeLessThan(world.calls.indexOf('restart-as-standby'));
+    expect(world.calls.filter((call) => call === 'down:10.0.1.100')).toHaveLength(1);
+    expect(world.calls.filter((call) => call === 'up:10.0.1.100')).toHaveLength(1);
   });
 
   it('as the switchover candidate: checks its database at once and then often, so its replay position is fresh', async () => {

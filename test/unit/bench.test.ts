@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { consistentReadUnits, dynamoItemSize, monthlyCost, writeUnits } from '../../bench/cost.ts';
 import { footprintOf, sampleProcess } from '../../bench/footprint.ts';
 import {
@@ -10,7 +13,7 @@ import {
   unavailabilitySvg,
   type BenchResults,
 } from '../../bench/report.ts';
-import { healthyProblem, StorePeakSampler, type ModeResults, type RunResult } from '../../bench/run.ts';
+import { healthyProblem, keepLogs, StorePeakSampler, type ModeResults, type RunResult } from '../../bench/run.ts';
 import { median, percentile, summarize } from '../../bench/stats.ts';
 import { clusterRecord, heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 
@@ -154,6 +157,33 @@ describe('bench footprint', () => {
       ])?.maxPrivateMb,
     ).toBeNull();
     expect(footprintOf([{ rssKb: 1, cpuTicks: 1, atMs: 5 }])).toBeUndefined();
+  });
+});
+
+describe('bench logs kept (--keep-logs)', () => {
+  const dirs: string[] = [];
+  afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  it("copies the controller's and each node's agent and server logs, nothing else", () => {
+    // Prepare: a lab cluster's directory as local up leaves it.
+    const lab = mkdtempSync(join(tmpdir(), 'pgfailover-keep-'));
+    const kept = mkdtempSync(join(tmpdir(), 'pgfailover-kept-'));
+    dirs.push(lab, kept);
+    writeFileSync(join(lab, 'controller.log'), 'decided\n');
+    writeFileSync(join(lab, 'local.json'), '{}');
+    mkdirSync(join(lab, 'db1', 'data'), { recursive: true });
+    writeFileSync(join(lab, 'db1', 'agent.json'), '{}');
+    writeFileSync(join(lab, 'db1', 'agent.log'), 'demoted\n');
+    writeFileSync(join(lab, 'db1', 'pgfailover-postgres.log'), 'shut down\n');
+    writeFileSync(join(lab, 'db1', 'data', 'postgresql.conf'), '');
+    mkdirSync(join(lab, 'secrets'));
+    writeFileSync(join(lab, 'secrets', 'x.log'), 'secret');
+    // Act
+    keepLogs(lab, join(kept, 'sync'));
+    // Assess
+    expect(readdirSync(join(kept, 'sync')).sort()).toEqual(['controller.log', 'db1']);
+    expect(readdirSync(join(kept, 'sync', 'db1')).sort()).toEqual(['agent.log', 'pgfailover-postgres.log']);
+    expect(readFileSync(join(kept, 'sync', 'db1', 'agent.log'), 'utf8')).toBe('demoted\n');
   });
 });
 
