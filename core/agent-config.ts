@@ -16,20 +16,22 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './lease-timing.ts';
  * - remoteTimeoutMs 1000: how long a peer waits on the primary's database when it checks it, twice a second
  *   (then one final check of localTimeoutFinalMs): inside a region a connection answers in milliseconds, and
  *   a vote that comes too early cannot promote anyone while the primary still holds its lease.
- * - nodeTimeoutMs 5000: two and a half heartbeats; EC2 network hiccups of a second or two cause nothing.
+ * - nodeTimeoutMs 15000: three heartbeats (5 s apart by default); a lost heartbeat or two raises nothing.
+ *   A dead standby agent is reported, and its last report stops counting, after that long; a failover never
+ *   waits on it (a dead primary node is judged by its lease and its peers' checks).
  */
 export const DEFAULT_TIMEOUTS: Timeouts = {
   localPeriodMs: 1000,
   localTimeoutMs: 2000,
   localTimeoutFinalMs: 1000,
   remoteTimeoutMs: 1000,
-  nodeTimeoutMs: 5000,
+  nodeTimeoutMs: 15_000,
 };
 
 /**
  * The heartbeat interval when the config gives none: DEFAULT_HEARTBEAT_INTERVAL_MS, or shorter when the node
- * timeout is, so that two heartbeats and a half always fit in it (a 4 s node timeout without an interval
- * heartbeats every 1.6 s rather than being refused).
+ * timeout is, so that two heartbeats and a half always fit in it (a config written for the older 2 s default
+ * with a 5 s node timeout keeps its 2 s).
  */
 export function defaultHeartbeatIntervalMs(nodeTimeoutMs: number): number {
   return Math.max(1, Math.min(DEFAULT_HEARTBEAT_INTERVAL_MS, Math.floor(nodeTimeoutMs * 0.4)));

@@ -7,10 +7,10 @@
 import type { TableCapacity } from './state-table.ts';
 
 /**
- * A cluster at rest: heartbeats and lease renewals (3.5 measured), the agents' reads and the evaluator's glances
- * (eventually consistent, half a unit each: 3.2 measured).
+ * A cluster at rest: lease renewals and heartbeats (2.6 measured), the agents' reads and the evaluator's glances
+ * (eventually consistent, half a unit each: 2.6 measured).
  */
-export const STEADY_UNITS_PER_CLUSTER = { writes: 4, reads: 4 } as const;
+export const STEADY_UNITS_PER_CLUSTER = { writes: 3, reads: 3 } as const;
 /**
  * The evaluator's reads that do not grow with the clusters: who evaluates (about once a second) and the
  * cluster index (every 5 s), both eventually consistent (0.5 measured).

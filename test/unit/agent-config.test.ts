@@ -27,8 +27,8 @@ describe('agent configuration', () => {
     // Assess
     expect(config.timeouts).toEqual(DEFAULT_TIMEOUTS);
     expect(config.role).toBe('database');
-    expect(config.heartbeatIntervalMs).toBe(2000);
-    expect(config.timeouts.nodeTimeoutMs).toBe(5000);
+    expect(config.heartbeatIntervalMs).toBe(5000);
+    expect(config.timeouts.nodeTimeoutMs).toBe(15_000);
     expect(config.store.table).toBe('pgfailover');
     expect(config.database).toMatchObject({
       host: '127.0.0.1',
@@ -96,8 +96,8 @@ describe('agent configuration', () => {
     ],
     [
       'a check period as long as the node timeout',
-      { ...minimal, timeouts: { localPeriodMs: 5000 } },
-      /localPeriodMs \(5000\) must be shorter/,
+      { ...minimal, timeouts: { localPeriodMs: 15_000 } },
+      /localPeriodMs \(15000\) must be shorter/,
     ],
     ['an unknown sslmode', { ...minimal, database: { sslmode: 'maybe' } }, /database\.sslmode/],
     ['a port out of range', { ...minimal, database: { port: 70000 } }, /database\.port/],
@@ -109,9 +109,13 @@ describe('agent configuration', () => {
   });
 
   it.each([
-    ['no heartbeat interval, the default node timeout', {}, 2000],
-    ['no heartbeat interval, a 4 s node timeout', { timeouts: { nodeTimeoutMs: 4000 } }, 1600],
-    ['no heartbeat interval, a 50 s node timeout (EFM)', { timeouts: { nodeTimeoutMs: 50_000 } }, 2000],
+    ['no heartbeat interval, the default node timeout', {}, 5000],
+    [
+      'no heartbeat interval, a 5 s node timeout (a config from the 2 s default)',
+      { timeouts: { nodeTimeoutMs: 5000 } },
+      2000,
+    ],
+    ['no heartbeat interval, a 50 s node timeout (EFM)', { timeouts: { nodeTimeoutMs: 50_000 } }, 5000],
     ['a heartbeat interval given', { heartbeatIntervalMs: 1500, timeouts: { nodeTimeoutMs: 5000 } }, 1500],
   ])('heartbeats at the interval that fits the node timeout: %s', (_name, overrides, expectedMs) => {
     // Act

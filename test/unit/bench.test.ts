@@ -331,7 +331,7 @@ describe('bench report', () => {
     // writes leaves 0.46 renewals a second, every 2.20 s: 1.70 s longer, median +0.85 s, p95 +1.61 s.
     expect(text).toContain('The first cluster costs $12.54 a month on demand against the $10 goal');
     expect(text).toContain(
-      'is $4.39 of it whatever the load, the reads $2.40, the lease renewals $3.29 and the heartbeats (every 2.00 s from each node) $2.46',
+      'is $4.39 of it whatever the load, the reads $2.40, the lease renewals $3.29 and the heartbeats (every 5.00 s from each node) $2.46',
     );
     expect(text).toMatch(/Renewing every 2\.20 s would meet it; .* the lease would grow to 4\.50 s/);
     expect(text).toMatch(/about 4\.25 s \(median\) and 5\.41 s \(p95\) instead of 3\.40 s and 3\.80 s/);

@@ -43,7 +43,7 @@ describe('deployment config', () => {
     [
       'provisioned capacity sized for the steady load alone',
       { clusters: ['prod', 'reporting'], alertEmails: [], tableCapacity: { readUnits: 20, writeUnits: 40 } },
-      /tableCapacity: tableCapacity of 40 write units \(at least 58\) and 20 read units \(at least 89\) is too small for 2 cluster\(s\).*a throttled lease renewal stops a healthy primary.*leave tableCapacity out for on-demand/,
+      /tableCapacity: tableCapacity of 40 write units \(at least 56\) and 20 read units \(at least 87\) is too small for 2 cluster\(s\).*a throttled lease renewal stops a healthy primary.*leave tableCapacity out for on-demand/,
     ],
   ])('refuses %s, saying what is wrong', (_name, content, message) => {
     expect(() => loadDeploymentConfig(file('bad.json', content))).toThrow(message);

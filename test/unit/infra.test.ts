@@ -78,7 +78,7 @@ describe('PgFailover construct', () => {
 
   it('refuses provisioned capacity with no room for a failover (a throttled renewal stops a primary)', () => {
     expect(() => synth({ tableCapacity: { readUnits: 12, writeUnits: 6 } })).toThrow(
-      /PgFailover: tableCapacity of 6 write units \(at least 58\) and 12 read units \(at least 89\) is too small for 2 cluster\(s\)/,
+      /PgFailover: tableCapacity of 6 write units \(at least 56\) and 12 read units \(at least 87\) is too small for 2 cluster\(s\)/,
     );
   });
 
