@@ -211,6 +211,8 @@ export class Agent {
   private selfFencing = false;
   private acting = false;
   private holdingAddress: string | null = null;
+  /** The term this node is being promoted in, while pg_promote() runs. */
+  private promotingTerm: number | null = null;
   /** The term whose switchover is stopping this primary's server now, and the last term it stopped in. */
   private demoteStopping: number | null = null;
   private demoteStopped: number | null = null;
@@ -1194,16 +1196,25 @@ export class Agent {
           `the lease taken for term ${term} has only ${remainingMs} ms left (this agent was delayed); not promoting`,
         );
       }
+      // The address comes up before pg_promote(): the network sends it here from the moment this term was
+      // granted, and a client's connection attempt that lands here meanwhile is answered (a standby turns a
+      // write away at once) instead of dropped, which costs a client its connect timeout (libpq's default
+      // waits out TCP's 1 s SYN retransmission). Not before the check above that the address is free.
+      this.promotingTerm = term;
+      await this.syncOsAddress(goal);
       await ops.promote();
     } catch (error) {
+      this.promotingTerm = null;
       return this.report('promote-failed', error instanceof Error ? error.message : String(error));
     }
     this.report('promoted', '');
     // The old primary may be dead and unable to detach itself from the load balancer: do it from here.
     const placeholders = this.failoverPlaceholders(goal);
     if (placeholders.f) this.track(this.runSiteHook('loadBalancerDetach', env, { ...placeholders, h: placeholders.f }));
-    // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news.
+    // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news. The check
+    // this makes sees the server writable, which holds the address from then on.
     await this.refreshNow();
+    this.promotingTerm = null;
     return this.syncOsAddress(goal);
   }
 
@@ -1298,9 +1309,11 @@ export class Agent {
   }
 
   /**
-   * secondary-ip: the address is on this host's interface exactly while this node is the writable primary
-   * of the current term, from the moment it promoted: holding it before the address is moved is harmless
-   * (the network delivers it to the holder of record only), and saves a round trip once it is moved.
+   * secondary-ip: the address is on this host's interface while this node is the primary of the current term,
+   * from the moment it is writable (or just before it promotes) until a newer term names another primary, its
+   * switchover's server has stopped, or the failover is halted. Holding it where the network does not send it
+   * is harmless (the network delivers it to the holder of record only), and saves a round trip once it is
+   * moved.
    */
   private syncOsAddress(goal: ClusterRecord): Promise<void> {
     // One at a time: the heartbeat and a goal step may both call this, and each must see what the other did.
@@ -1311,18 +1324,25 @@ export class Agent {
 
   private async syncOsAddressNow(goal: ClusterRecord): Promise<void> {
     const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
-    // A switchover's primary keeps it while its server stops (its checks may see it down meanwhile) and lets it
-    // go once the server has exited (the demote step), whatever its last check said.
-    const demoting = goal.phase === 'demoting';
-    const keptWhileStopping = demoting && this.demoteStopping === goal.term && this.holdingAddress === ip;
-    const shouldHold =
-      ip !== null &&
-      goal.primaryNodeId === this.deps.config.nodeId &&
-      goal.term === this.term &&
-      (keptWhileStopping ||
-        (this.writable() && goal.phase !== 'halted' && !(demoting && this.demoteStopped === goal.term)));
+    const ours = ip !== null && goal.primaryNodeId === this.deps.config.nodeId && goal.term === this.term;
+    let shouldHold: boolean;
+    if (!ours || goal.phase === 'halted') shouldHold = false;
+    else if (goal.phase === 'demoting')
+      // A switchover's primary keeps it while its server stops (its checks may see it down meanwhile) and lets
+      // it go once the server has exited (the demote step), whatever its last check said.
+      shouldHold =
+        this.demoteStopped !== goal.term &&
+        (this.writable() || (this.demoteStopping === goal.term && this.holdingAddress === ip));
+    else
+      // Taken when the server is writable, or just before pg_promote() (the promote step); then kept while this
+      // node is the primary of the term, its server down or not: until the address is moved, a client sent here
+      // is refused at once rather than dropped (a dropped connection attempt costs it its connect timeout).
+      shouldHold =
+        this.writable() ||
+        this.holdingAddress === ip ||
+        (goal.phase === 'promoting' && this.promotingTerm === goal.term);
     try {
-      if (shouldHold && this.holdingAddress !== ip) {
+      if (shouldHold && ip !== null && this.holdingAddress !== ip) {
         await this.deps.ops.holdAddress(ip, true);
         this.holdingAddress = ip;
         this.deps.logger.info(`address ${ip} brought up on this host`);

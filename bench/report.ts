@@ -2,7 +2,7 @@
 // pictures, a failover timeline per case and the write unavailability of every case and mode.
 
 import { HOURS_PER_MONTH, ON_DEMAND_MONTH_USD, PRICES, type ClusterLoad, type DeploymentCost } from './cost.ts';
-import type { Case, ModeResults, Mode, RunResult } from './run.ts';
+import { SETTLE_MS, type Case, type ModeResults, type Mode, type RunResult } from './run.ts';
 import { median, summarize, type Summary } from './stats.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../core/records.ts';
 import {
@@ -37,6 +37,12 @@ export interface BenchResults {
   } | null;
   alternatives: { patroniEtcdUsd: number; rdsMultiAzPremiumUsd: number };
   prices: Record<string, string | number>;
+}
+
+/** The minute of a cluster's life the bench's at-rest window starts in ("fourth" after three minutes). */
+export function settledMinute(settleMs: number = SETTLE_MS): string {
+  const minute = Math.floor(settleMs / 60_000) + 1;
+  return ['first', 'second', 'third', 'fourth', 'fifth', 'sixth'][minute - 1] ?? `${minute}th`;
 }
 
 const MILESTONES = [
@@ -409,7 +415,7 @@ export function markdownReport(
     'code, about 40 MB shared by every Node process on a host) and private memory (what the agent alone holds);',
     'CPU as the average share of one core over the window, for the busiest agent (the primary, which renews its',
     `lease ${1000 / LEASE_RENEW_INTERVAL_MS} times a second and, in the lab, writes its watchdog file as often) and the quietest. At rest is`,
-    `from the cluster's fourth minute (its first minutes compile the agents' code), over ${fmt(Math.max(0, ...results.modes.flatMap((mode) => mode.idleFootprint.map((f) => f.windowMs))))}.`,
+    `from the cluster's ${settledMinute()} minute (its first minutes compile the agents' code), over ${fmt(Math.max(0, ...results.modes.flatMap((mode) => mode.idleFootprint.map((f) => f.windowMs))))}.`,
     '',
   );
   lines.push('| Mode | When | Agents | Max RSS | Max private | CPU, busiest | CPU, quietest |');

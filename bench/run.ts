@@ -27,7 +27,7 @@ export const TRIALS = ['stall-primary', 'blip-primary'] as const;
  * an agent that runs for months pays once. Measured in the lab: the primary's agent takes about 1 % of a core
  * in its second minute and 0.7 to 0.9 % from its fourth.
  */
-const SETTLE_MS = 180_000;
+export const SETTLE_MS = 180_000;
 export type Trial = (typeof TRIALS)[number];
 
 /** The drill fault each case is. A silent partition: the primary loses the store and its peers (not its clients). */

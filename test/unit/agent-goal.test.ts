@@ -64,6 +64,8 @@ class FakeWorld {
   peerReadCount = 0;
   /** What each peer reports on successive direct reads, by address (overrides `peers`). */
   peerReads: Record<string, DatabaseFacts[]> = {};
+  /** A promotion lasts until the agent has checked its server (still a standby) twice. */
+  slowPromote = false;
   /** A demotion's stop lasts until the agent has seen the server down and checked it twice more. */
   slowDemoteStop = false;
   /** A repoint to a peer streams its WAL here, unless this is set. */
@@ -119,6 +121,16 @@ class FakeWorld {
     },
     promote: async () => {
       this.calls.push('promote');
+      if (this.slowPromote) {
+        // pg_promote() takes a while, and the agent's own checks still see a standby meanwhile.
+        const probes = this.probes;
+        await pollUntil(
+          'two checks during the promotion',
+          () => (this.probes >= probes + 2 ? true : undefined),
+          5000,
+          10,
+        );
+      }
       this.facts = primaryFacts;
     },
     probePeer: async (address) => {
@@ -933,6 +945,53 @@ describe('agent: following the goal', () => {
     await pollUntil('address down', () => (world.calls.includes('down:10.0.1.100') ? true : undefined), 5000, 10);
     expect(world.calls.filter((call) => call === 'up:10.0.1.100')).toHaveLength(1);
     expect(world.calls.indexOf('fence')).toBeLessThan(world.calls.indexOf('down:10.0.1.100'));
+  });
+
+  it('with a secondary IP, as the primary whose database dies: keeps it until a newer term names another primary', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    const address = { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } as const;
+    world.record = clusterRecord({ address });
+    startAgent(world, 'db1');
+    await pollUntil('address up', () => (world.calls.includes('up:10.0.1.100') ? true : undefined), 5000, 10);
+    // Act: the database dies; the agent fences it and releases the lease.
+    world.dbUp = false;
+    await pollUntil('the lease released', () => (world.calls.includes('release:1') ? true : undefined), 5000, 10);
+    const beats = world.beats.length;
+    await pollUntil('two more heartbeats', () => (world.beats.length >= beats + 2 ? true : undefined), 5000, 10);
+    // Assess: until the address is moved, a client sent here is refused at once rather than dropped.
+    expect(world.calls).not.toContain('down:10.0.1.100');
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      address: { ...address, holderNodeId: 'db2' },
+    });
+    await pollUntil('address down', () => (world.calls.includes('down:10.0.1.100') ? true : undefined), 5000, 10);
+  });
+
+  it('with a secondary IP, as the candidate: brings it up before pg_promote() and keeps it through the promotion', async () => {
+    // Prepare: db2 chosen in term 2, the address already moved to it; its promotion is slow.
+    const world = new FakeWorld();
+    world.slowPromote = true;
+    world.answering = [];
+    world.record = clusterRecord({
+      term: 2,
+      primaryNodeId: 'db2',
+      phase: 'promoting',
+      address: { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db2' },
+    });
+    // Act
+    startAgent(world, 'db2');
+    await pollUntil('promoted', () => (world.lastBeat()?.action?.step === 'promoted' ? true : undefined), 5000, 10);
+    const beats = world.beats.length;
+    await pollUntil('two more heartbeats', () => (world.beats.length >= beats + 2 ? true : undefined), 5000, 10);
+    // Assess: a client sent here while it promotes is answered rather than dropped, and the address never
+    // went away in between.
+    expect(world.calls.indexOf('up:10.0.1.100')).toBeGreaterThan(-1);
+    expect(world.calls.indexOf('up:10.0.1.100')).toBeLessThan(world.calls.indexOf('promote'));
+    expect(world.calls).not.toContain('down:10.0.1.100');
   });
 
   it('in a switchover, as the primary: demotes itself and reports where it stopped', async () => {

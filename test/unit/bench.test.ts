@@ -8,6 +8,7 @@ import {
   goalVerdict,
   markdownReport,
   medianTimeline,
+  settledMinute,
   timelineSvg,
   tradeOff,
   unavailabilitySvg,
@@ -157,6 +158,18 @@ describe('bench footprint', () => {
       ])?.maxPrivateMb,
     ).toBeNull();
     expect(footprintOf([{ rssKb: 1, cpuTicks: 1, atMs: 5 }])).toBeUndefined();
+  });
+});
+
+describe('bench settle time in words', () => {
+  it.each([
+    [180_000, 'fourth'],
+    [0, 'first'],
+    [59_999, 'first'],
+    [60_000, 'second'],
+    [600_000, '11th'],
+  ])('a cluster settled for %i ms is at rest from its %s minute', (settleMs, words) => {
+    expect(settledMinute(settleMs)).toBe(words);
   });
 });
 
