@@ -213,8 +213,7 @@ export class Agent {
   private holdingAddress: string | null = null;
   /** The term this node is being promoted in, while pg_promote() runs. */
   private promotingTerm: number | null = null;
-  /** The term whose switchover is stopping this primary's server now, and the last term it stopped in. */
-  private demoteStopping: number | null = null;
+  /** The last term in which a switchover stopped this primary's server. */
   private demoteStopped: number | null = null;
   private addressSync: Promise<void> = Promise.resolve();
   private storeFailures = 0;
@@ -1071,10 +1070,8 @@ export class Agent {
         // send) reached the new holder and drew a reset: most of a switchover's write gap, measured. It goes
         // once the postmaster has exited, not during the shutdown: a handshake the removal cut in half would
         // leave a child waiting out authentication_timeout (60 s), which a fast shutdown waits for.
-        this.demoteStopping = term;
         try {
           const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress), () => {
-            this.demoteStopping = null;
             this.demoteStopped = term;
             return this.syncOsAddress(goal);
           });
@@ -1083,8 +1080,6 @@ export class Agent {
           await this.disarmWatchdog('demoted to a standby');
         } catch (error) {
           return this.report('demote-failed', error instanceof Error ? error.message : String(error));
-        } finally {
-          this.demoteStopping = null;
         }
         return this.refreshNow();
       }
@@ -1324,25 +1319,21 @@ export class Agent {
 
   private async syncOsAddressNow(goal: ClusterRecord): Promise<void> {
     const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
-    const ours = ip !== null && goal.primaryNodeId === this.deps.config.nodeId && goal.term === this.term;
-    let shouldHold: boolean;
-    if (!ours || goal.phase === 'halted') shouldHold = false;
-    else if (goal.phase === 'demoting')
-      // A switchover's primary keeps it while its server stops (its checks may see it down meanwhile) and lets
-      // it go once the server has exited (the demote step), whatever its last check said.
-      shouldHold =
-        this.demoteStopped !== goal.term &&
-        (this.writable() || (this.demoteStopping === goal.term && this.holdingAddress === ip));
-    else
-      // Taken when the server is writable, or just before pg_promote() (the promote step); then kept while this
-      // node is the primary of the term, its server down or not: until the address is moved, a client sent here
-      // is refused at once rather than dropped (a dropped connection attempt costs it its connect timeout).
-      shouldHold =
-        this.writable() ||
+    // Taken when the server is writable, or just before pg_promote() (the promote step); then kept while this
+    // node is the primary of the term, its server down or not (its checks see a switchover's stop as down):
+    // until the address is moved, a client sent here is refused at once rather than dropped. A switchover's
+    // primary lets it go once its server has exited (the demote step).
+    const shouldHold =
+      ip !== null &&
+      goal.primaryNodeId === this.deps.config.nodeId &&
+      goal.term === this.term &&
+      goal.phase !== 'halted' &&
+      this.demoteStopped !== goal.term &&
+      (this.writable() ||
         this.holdingAddress === ip ||
-        (goal.phase === 'promoting' && this.promotingTerm === goal.term);
+        (goal.phase === 'promoting' && this.promotingTerm === goal.term));
     try {
-      if (shouldHold && ip !== null && this.holdingAddress !== ip) {
+      if (ip !== null && shouldHold && this.holdingAddress !== ip) {
         await this.deps.ops.holdAddress(ip, true);
         this.holdingAddress = ip;
         this.deps.logger.info(`address ${ip} brought up on this host`);

@@ -135,12 +135,8 @@ export async function shutDownFast(dataDir: string, waitMs: number): Promise<voi
   const pid = postmasterPid(dataDir);
   if (pid === undefined) return;
   signalAll([pid], 'SIGINT');
-  const deadline = performance.now() + waitMs;
-  while (!hasExited(pid) || existsSync(join(dataDir, 'postmaster.pid'))) {
-    if (performance.now() > deadline)
-      throw new Error(`the server in ${dataDir} (postmaster ${pid}) did not shut down within ${waitMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 3));
-  }
+  if (!(await within(waitMs, () => hasExited(pid) && !existsSync(join(dataDir, 'postmaster.pid')))))
+    throw new Error(`the server in ${dataDir} (postmaster ${pid}) did not shut down within ${waitMs} ms`);
 }
 
 /**
@@ -151,8 +147,13 @@ export async function shutDownFast(dataDir: string, waitMs: number): Promise<voi
  */
 export async function quitServer(pid: number, waitMs: number): Promise<boolean> {
   signalAll([pid], 'SIGQUIT');
+  return within(waitMs, () => hasExited(pid));
+}
+
+/** Whether `done` holds within `waitMs`, looked at every 3 ms (a stop by signal is waited for this closely). */
+async function within(waitMs: number, done: () => boolean): Promise<boolean> {
   const deadline = performance.now() + waitMs;
-  while (!hasExited(pid)) {
+  while (!done()) {
     if (performance.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 3));
   }
