@@ -29,6 +29,7 @@ import {
   nextStep,
   recordStep,
   renewsLease,
+  selfFenceDue,
   type AgentProgress,
   type AgentStep,
   type AgentView,
@@ -49,6 +50,7 @@ import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { HookName, HookResult, HookRun } from './hooks.ts';
 import type { Readiness } from './readiness.ts';
 import { describeRejoin, type RejoinOutcome } from './rejoin.ts';
+import type { LeaseMemory } from './lease-file.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
 
 /** The part of the state store the agent uses. */
@@ -122,6 +124,8 @@ export interface AgentDeps {
   watchdog?: Watchdog;
   /** Where the steps done per term are kept across restarts (agent/progress-file.ts); memory only if absent. */
   progressStore?: ProgressStore;
+  /** Where the lease's end is kept across restarts of the agent (agent/lease-file.ts); memory only if absent. */
+  leaseMemory?: LeaseMemory;
   /** Told once starting PostgreSQL is safe (systemd Type=notify: its unit waits); agent/readiness.ts. */
   readiness?: Readiness;
 }
@@ -202,8 +206,13 @@ export class Agent {
   private readonly runningHooks = new Set<Promise<unknown>>();
   /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
   private progress: AgentProgress;
-  /** On this host's monotonic clock: until when the lease it last renewed is valid. Starts expired. */
-  private leaseValidUntilMonoMs: number;
+  /**
+   * On this host's monotonic clock: until when the lease this node's server may hold is valid, or null when
+   * it holds none (core/agent-rules.ts, leaseRemainingMs). Starts from what a predecessor recorded.
+   */
+  private leaseEndMonoMs: number | null;
+  /** Bumped whenever the lease is given up, so that a renewal sent before cannot bring it back. */
+  private leaseGeneration = 0;
   /** The deadline the watchdog is armed with (monotonic), or null when it is disarmed. */
   private watchdogDeadlineMonoMs: number | null = null;
   private firstBeatDone = false;
@@ -235,7 +244,7 @@ export class Agent {
   private readonly goalListeners = new Set<() => void>();
 
   constructor(private readonly deps: AgentDeps) {
-    this.leaseValidUntilMonoMs = deps.clock.monotonicMs();
+    this.leaseEndMonoMs = deps.leaseMemory?.load() ?? null;
     this.progress = deps.progressStore?.load() ?? { term: 0, done: [] };
   }
 
@@ -248,6 +257,10 @@ export class Agent {
       bootId: this.deps.bootId,
       timeouts: config.timeouts,
     });
+    if (this.leaseEndMonoMs !== null)
+      logger.warn(
+        `a lease is recorded for this node's server (${this.leaseEndMonoMs - this.deps.clock.monotonicMs()} ms left): it is stopped before the lease ends unless renewed`,
+      );
     if (ops.probe) {
       let markChecked: () => void = () => undefined;
       this.firstCheckDone = new Promise((resolve) => (markChecked = resolve));
@@ -613,6 +626,7 @@ export class Agent {
     if (this.renewedSentMonoMs !== null && sentAtMonoMs - this.renewedSentMonoMs < intervalMs * 0.8) return;
     if (this.renewFailures === 0 && this.renewalsInFlight > 0) return;
     this.renewalsInFlight++;
+    const generation = this.leaseGeneration;
     try {
       const durationMs = goal.policy.leaseDurationMs;
       // Bounded here too: a store client without a short timeout must not hold the renewals up.
@@ -629,10 +643,8 @@ export class Agent {
         this.learnGoal(after);
         this.wakeHeartbeat.wake();
       }
-      if (this.term === goal.term) {
-        this.leaseValidUntilMonoMs = Math.max(this.leaseValidUntilMonoMs, sentAtMonoMs + durationMs);
-        await this.armWatchdog(this.leaseValidUntilMonoMs - WATCHDOG_LEAD_MS);
-      }
+      if (this.term === goal.term && generation === this.leaseGeneration)
+        await this.holdLeaseUntil(sentAtMonoMs + durationMs);
       if (this.renewFailures > 0) logger.info('lease renewed again', { failedAttempts: this.renewFailures });
       this.renewFailures = 0;
     } catch (error) {
@@ -708,16 +720,41 @@ export class Agent {
       // Sleeps to the fence point (renewals only ever move it later, and a new term's lease wakes the watch),
       // or, without a lease, until the server becomes writable: a primary at rest wakes once per lease, not
       // ten times a second.
-      await this.pause(
-        leaseWatchSleepMs(this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs(), this.writable()),
-        this.wakeLeaseWatch,
-      );
-      // Only a writable server whose lease is within the fence lead of its end fences itself (rule
-      // lease-expiring, the first of the table): otherwise no view is built for nothing.
-      const leaseLeftMs = this.leaseValidUntilMonoMs - this.deps.clock.monotonicMs();
-      if (!this.writable() || leaseLeftMs > FENCE_LEAD_MS) continue;
-      const decision = nextStep(this.view(this.goal, this.membership));
-      if (decision.step === 'self-fence') await this.selfFence(decision.reason);
+      await this.pause(leaseWatchSleepMs(this.leaseLeftMs(), this.writable()), this.wakeLeaseWatch);
+      const due = selfFenceDue(this.view(this.goal, this.membership));
+      if (due) await this.selfFence(due);
+    }
+  }
+
+  private leaseLeftMs(): number | null {
+    return this.leaseEndMonoMs === null ? null : this.leaseEndMonoMs - this.deps.clock.monotonicMs();
+  }
+
+  /**
+   * A renewal (or the lease taken at promotion) was granted: the lease runs to `endMonoMs` at least. Kept on
+   * disk for a restarted agent, then the watchdog re-armed and the lease watch told.
+   */
+  private async holdLeaseUntil(endMonoMs: number): Promise<void> {
+    this.leaseEndMonoMs = Math.max(this.leaseEndMonoMs ?? endMonoMs, endMonoMs);
+    this.saveLease();
+    this.wakeLeaseWatch.wake();
+    await this.armWatchdog(this.leaseEndMonoMs - WATCHDOG_LEAD_MS);
+  }
+
+  /** The server was stopped (a fence, a switchover's clean stop): it holds no lease any more. */
+  private dropLease(): void {
+    this.leaseGeneration++;
+    this.leaseEndMonoMs = null;
+    this.saveLease();
+  }
+
+  private saveLease(): void {
+    try {
+      this.deps.leaseMemory?.save(this.leaseEndMonoMs);
+    } catch (error) {
+      this.deps.logger.error('could not record the lease on disk; a restarted agent would fence early', {
+        error: String(error),
+      });
     }
   }
 
@@ -727,6 +764,7 @@ export class Agent {
     try {
       this.deps.logger.error(`lease not renewed: stopping the database before the lease runs out (${reason})`);
       await this.deps.ops.fence(null);
+      this.dropLease();
       this.record('fence');
       this.report('fenced', 'isolated: the lease could not be renewed in time');
       await this.disarmWatchdog('the database is stopped');
@@ -907,6 +945,7 @@ export class Agent {
         status: this.health.status,
         writable: this.writable(),
         inRecovery: up && this.facts?.inRecovery === true,
+        lastSeenInRecovery: this.facts?.inRecovery ?? null,
         upstream: up ? (this.facts?.upstream ?? null) : null,
       },
       primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
@@ -918,9 +957,12 @@ export class Agent {
       get rejoinUnderWay() {
         return (rejoining ??= config.role === 'witness' ? false : ops.rejoinUnderWay());
       },
+      demoteStopped: goal !== undefined && this.demoteStopped === goal.term,
       primaryAnswers: this.checkedPrimary === goal?.primaryNodeId && this.primaryHealth.status === 'UP',
-      leaseRemainingMs: this.leaseValidUntilMonoMs - clock.monotonicMs(),
-      selfFenceEnabled: config.stopIsolatedPrimary && this.firstBeatDone,
+      leaseRemainingMs: this.leaseLeftMs(),
+      // A lease recorded by a predecessor is enforced from the start; otherwise from the first heartbeat
+      // attempted, before which a new cluster's primary-to-be cannot have been granted one.
+      selfFenceEnabled: config.stopIsolatedPrimary && (this.firstBeatDone || this.leaseEndMonoMs !== null),
       fenceLeadMs: FENCE_LEAD_MS,
       hasPostPromotionHook: config.hooks.postPromotion !== undefined,
       progress: this.progress,
@@ -1073,6 +1115,7 @@ export class Agent {
         try {
           const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress), () => {
             this.demoteStopped = term;
+            this.dropLease();
             return this.syncOsAddress(goal);
           });
           this.report('demoted', stoppedAt);
@@ -1097,6 +1140,7 @@ export class Agent {
       case 'fence-and-release':
         if (!this.progress.done.includes('fence') || this.progress.term !== term) {
           await ops.fence(null);
+          this.dropLease();
           this.record('fence');
           this.report('fenced', `the primary database failed: ${this.health.reason}`);
         }
@@ -1106,12 +1150,14 @@ export class Agent {
         return;
       case 'fence':
         await ops.fence(conninfo);
+        this.dropLease();
         this.record('fence');
         this.report('fenced', reason);
         await this.disarmWatchdog('the database is stopped');
         return this.refreshNow();
       case 'mark-standby':
         await ops.fence(conninfo);
+        this.dropLease();
         this.record('mark-standby');
         return this.report('fenced', reason);
       case 'repoint':
@@ -1181,10 +1227,8 @@ export class Agent {
       const sentAtMonoMs = clock.monotonicMs();
       const durationMs = goal.policy.leaseDurationMs;
       await this.deps.store.renewLease(config.cluster, config.nodeId, term, durationMs);
-      this.leaseValidUntilMonoMs = sentAtMonoMs + durationMs;
-      this.wakeLeaseWatch.wake();
-      await this.armWatchdog(sentAtMonoMs + durationMs - WATCHDOG_LEAD_MS);
-      const remainingMs = this.leaseValidUntilMonoMs - clock.monotonicMs();
+      await this.holdLeaseUntil(sentAtMonoMs + durationMs);
+      const remainingMs = sentAtMonoMs + durationMs - clock.monotonicMs();
       if (remainingMs <= FENCE_LEAD_MS) {
         return this.report(
           'promote-failed',

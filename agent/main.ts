@@ -11,6 +11,7 @@ import { StateStore } from '../core/state-store.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import { dirname, join } from 'node:path';
 import { Agent } from './agent.ts';
+import { kernelBootId, LeaseFile } from './lease-file.ts';
 import { ProgressFile } from './progress-file.ts';
 import { SystemdReadiness } from './readiness.ts';
 import { DeviceWatchdog } from './watchdog/device-watchdog.ts';
@@ -96,6 +97,16 @@ try {
     (config.database?.dataDirectory
       ? join(dirname(config.database.dataDirectory), `pgfailover-${config.nodeId}.state.json`)
       : undefined);
+  // Beside the state file: where the lease's end survives a restart of the agent within this boot.
+  const bootOfKernel = kernelBootId();
+  const leaseFile =
+    stateFile && bootOfKernel
+      ? new LeaseFile(
+          stateFile.replace(/(\.state\.json)?$/, (end) => (end ? '.lease.json' : '.lease')),
+          bootOfKernel,
+          (message) => logger.warn(message),
+        )
+      : undefined;
   const agent = new Agent({
     config,
     store,
@@ -103,6 +114,7 @@ try {
     ops: createNodeOps(config, password),
     watchdog,
     ...(stateFile ? { progressStore: new ProgressFile(stateFile, (message) => logger.warn(message)) } : {}),
+    ...(leaseFile ? { leaseMemory: leaseFile } : {}),
     clock: systemClock,
     logger,
     host: hostFacts(config, instance),

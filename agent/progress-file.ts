@@ -20,6 +20,7 @@ const progressSchema = z.strictObject({
       'fence-and-release',
       'fence',
       'mark-standby',
+      'rejoin',
       'repoint',
       'report-repointed',
     ]),

@@ -47,6 +47,11 @@ export interface AgentView {
     /** Known only while UP. */
     writable: boolean;
     inRecovery: boolean;
+    /**
+     * What the last check that could read the server's role found (true: in recovery), kept while later
+     * checks cannot read it (UNKNOWN: a full server, a locked-out role, a check under way); null before any.
+     */
+    lastSeenInRecovery: boolean | null;
     /** Where its WAL receiver streams from ("host:port"). */
     upstream: string | null;
   };
@@ -59,11 +64,17 @@ export interface AgentView {
    * takes standby.signal away for pg_rewind's crash recovery, which refuses one, and puts it back itself.
    */
   rejoinUnderWay: boolean;
+  /** This term's switchover has stopped this primary's server cleanly (the demote step's stop is over). */
+  demoteStopped: boolean;
   /** This agent's own remote check finds the goal's primary database answering. */
   primaryAnswers: boolean;
-  /** The lease this node holds, on its monotonic clock: ms left, or null when it holds none. */
+  /**
+   * The lease this node's server may hold, on the host's monotonic clock: ms left (negative once over), or
+   * null when it holds none: never taken, or given up by a fence or a clean stop since. An agent restarted
+   * beside a running server starts from the lease its predecessor recorded (agent/lease-file.ts).
+   */
   leaseRemainingMs: number | null;
-  /** EFM's stop.isolated.primary, and whether the first heartbeat was attempted (a lease may be expected). */
+  /** EFM's stop.isolated.primary, and whether a lease may be expected (one is recorded, or the first heartbeat was attempted). */
   selfFenceEnabled: boolean;
   /** How long before the lease ends a primary stops its database. */
   fenceLeadMs: number;
@@ -88,6 +99,35 @@ const phase = (view: AgentView): ClusterRecord['phase'] | undefined => view.goal
 const maintenance = (view: AgentView): boolean => view.goal?.paused === true && !view.goal.promotionAsked;
 
 /**
+ * The server may be accepting writes: the latest check did not see it in recovery. UNKNOWN and DOWN count
+ * as writable here, the safe side for a fence: a full server, a locked-out monitoring role or a hung check
+ * says nothing about whether clients commit on the sessions they hold, and stopping a stopped server is
+ * harmless.
+ */
+export function mayBeWritable(view: AgentView): boolean {
+  return !(view.db.status === 'UP' && view.db.inRecovery);
+}
+
+/**
+ * A server that answers its checks with its role unknown (a login refused for a full server or a locked-out
+ * role, a check that failed once and awaits its final one) and was not last seen in recovery: still the
+ * primary as far as anyone knows. Never fail over on unknown, so such a primary keeps its lease.
+ */
+function unknownButPrimary(view: AgentView): boolean {
+  return view.db.status === 'UNKNOWN' && view.db.lastSeenInRecovery !== true;
+}
+
+/**
+ * The self-fence is due: the server may be writable and its lease ends within the fence lead (or a server
+ * known writable holds none at all). An UNKNOWN server never postpones it: the immediate-shutdown signal
+ * needs no connection.
+ */
+function leaseEnding(view: AgentView): boolean {
+  if (!view.selfFenceEnabled || !mayBeWritable(view)) return false;
+  return view.leaseRemainingMs === null ? view.db.writable : view.leaseRemainingMs <= view.fenceLeadMs;
+}
+
+/**
  * Whether this node renews the primary's lease now: a writable primary of the current term does; so does
  * a paused cluster's primary whose database is stopped for maintenance, so that it may come back as the
  * primary (its lease never lapses) and nobody may be promoted in its place meanwhile. A manual failover
@@ -95,16 +135,20 @@ const maintenance = (view: AgentView): boolean => view.goal?.paused === true && 
  */
 export function renewsLease(view: AgentView): boolean {
   if (!mine(view) || view.goal === null || view.goal.term !== view.seenTerm) return false;
-  if (view.db.writable) return true;
+  // A switchover's clean stop is under this agent's own hand, and its checks see the server go: the lease
+  // is kept until the server has exited, and given up then.
+  if (phase(view) === 'demoting' && done(view, 'demote')) return !view.demoteStopped;
+  if (view.db.writable || unknownButPrimary(view)) return true;
   return maintenance(view) && phase(view) === 'steady' && view.db.status !== 'UP' && !view.goal.leaseReleased;
 }
 
 /** Tried top to bottom; the first row whose `when` holds decides. */
 export const AGENT_RULES: AgentRule[] = [
   {
-    // First, whatever else is going on: a writable server whose lease is running out stops itself.
+    // First, whatever else is going on: a server that may be writable and whose lease is running out stops
+    // itself, whether or not its checks can tell its role (mayBeWritable).
     id: 'lease-expiring',
-    when: (v) => v.selfFenceEnabled && v.db.writable && (v.leaseRemainingMs ?? 0) <= v.fenceLeadMs,
+    when: leaseEnding,
     step: 'self-fence',
     reason: (v) =>
       `the lease ${v.leaseRemainingMs === null ? 'is not held' : `has ${v.leaseRemainingMs} ms left`} and could not be renewed: stop the database before it runs out`,
@@ -226,6 +270,15 @@ export const AGENT_RULES: AgentRule[] = [
   },
   { id: 'standby-nothing-to-do', when: () => true, step: null, reason: () => 'nothing to do' },
 ];
+
+/**
+ * The lease watch's question, the table's first row alone: is the self-fence due now, and why? It reads no
+ * file (the view's files are read only when a row asks), so it may be asked at every tick.
+ */
+export function selfFenceDue(view: AgentView): string | undefined {
+  const row = AGENT_RULES[0] as AgentRule;
+  return row.when(view) ? row.reason(view) : undefined;
+}
 
 export function nextStep(view: AgentView): { rule: string; step: AgentStep | null; reason: string } {
   const rule = AGENT_RULES.find((candidate) => candidate.when(view)) as AgentRule;

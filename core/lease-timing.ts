@@ -58,12 +58,13 @@ export const LEASE_WATCH_IDLE_MS = 1000;
  * How long the primary's lease watch sleeps, given what is left of its lease: to the fence point itself, so
  * that the fence lead is all margin ahead of the watchdog. A lease is only ever extended (a renewal, a new
  * term's lease taken at promotion wakes the watch), so the watch wakes at most once per fence point it
- * passes rather than ticking; a tick once past it, as long as the server is writable, and a long idle wait
- * (woken on change) while it is not.
+ * passes rather than ticking; a tick once past it, as long as a lease is held (the rule decides whether the
+ * server may be writable), and with none a tick while the server is writable, a long idle wait (woken on
+ * change) while it is not.
  */
-export function leaseWatchSleepMs(leaseLeftMs: number, writable: boolean): number {
-  const untilFenceMs = leaseLeftMs - FENCE_LEAD_MS;
-  if (untilFenceMs > 0) return untilFenceMs;
+export function leaseWatchSleepMs(leaseLeftMs: number | null, writable: boolean): number {
+  // Held (or presumed held): to its fence point, then a tick while it is past, whatever the checks say.
+  if (leaseLeftMs !== null) return Math.max(leaseLeftMs - FENCE_LEAD_MS, 0) || LEASE_WATCH_MS;
   return writable ? LEASE_WATCH_MS : LEASE_WATCH_IDLE_MS;
 }
 

@@ -48,6 +48,10 @@ class FakeWorld {
   members: MembershipRecord = membership(['db1', 'db2', 'db3'], ['db2', 'db3']);
   facts: DatabaseFacts = standbyFacts;
   dbUp = true;
+  /** The server answers the check only to refuse it (no free connection slot: SQLSTATE 53300). */
+  dbRefuses = false;
+  /** When the last fence ran, on the monotonic clock. */
+  fencedAtMonoMs: number | null = null;
   calls: string[] = [];
   beats: HeartbeatRecord[] = [];
   storeDown = false;
@@ -113,6 +117,7 @@ class FakeWorld {
   ops: NodeOps = {
     probe: async (): Promise<ProbeResult> => {
       this.probes++;
+      if (this.dbRefuses) return { kind: 'refused', reason: 'sorry, too many clients already (SQLSTATE 53300)' };
       return this.dbUp ? { kind: 'ok', facts: this.facts } : { kind: 'failed', reason: 'connection refused' };
     },
     checkPeer: async (address) => {
@@ -151,6 +156,8 @@ class FakeWorld {
     },
     fence: async () => {
       this.calls.push('fence');
+      this.fencedAtMonoMs = systemClock.monotonicMs();
+      this.dbRefuses = false;
       this.dbUp = false;
       this.marked = true;
     },
@@ -268,7 +275,7 @@ function startAgent(
   world: FakeWorld,
   nodeId: string,
   extra: Record<string, unknown> = {},
-  deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog' | 'progressStore'>> = {},
+  deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog' | 'progressStore' | 'leaseMemory'>> = {},
 ): Agent {
   const config = parseAgentConfig({
     cluster: 'prod',
@@ -286,6 +293,7 @@ function startAgent(
     clock: deps.clock ?? systemClock,
     watchdog: deps.watchdog,
     progressStore: deps.progressStore,
+    leaseMemory: deps.leaseMemory,
     logger: new Logger({ logLevel: 'SILENT' }),
     host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
     bootId: 'boot',
@@ -838,6 +846,56 @@ describe('agent: following the goal', () => {
     // Assess
     await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
     expect(performance.now() - cutAt).toBeLessThan(800);
+  });
+
+  it('as a primary whose server is full (its check refused: UNKNOWN): keeps renewing, and still stops it once it cannot', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.record = clusterRecord({ policy: { ...clusterRecord().policy, leaseDurationMs: 800 } });
+    world.facts = primaryFacts;
+    startAgent(world, 'db1');
+    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    // Act: a connection storm fills max_connections
+    world.dbRefuses = true;
+    await pollUntil('an UNKNOWN verdict', () => (world.lastBeat()?.dbStatus === 'UNKNOWN' ? true : undefined), 5000, 5);
+    const renewals = world.renewAttempts;
+    // Assess: two leases' worth of renewals later, still renewing and not stopped
+    await pollUntil('renewals', () => (world.renewAttempts >= renewals + 4 ? true : undefined), 5000, 10);
+    expect(world.calls).not.toContain('fence');
+    // Act: now cut off from the store as well
+    world.storeDown = true;
+    // Assess: the server whose role it cannot check is stopped at the end of its lease all the same
+    await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+  });
+
+  it('restarted beside its server while cut off from the store: stops it before the lease its predecessor recorded ends', async () => {
+    // Prepare: the last renewal the store granted the previous agent runs 600 ms more
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    world.dbRefuses = true;
+    world.storeDown = true;
+    const recordedEndMonoMs = systemClock.monotonicMs() + 600;
+    const saved: (number | null)[] = [];
+    const leaseMemory = { load: () => recordedEndMonoMs, save: (end: number | null) => void saved.push(end) };
+    // Act
+    startAgent(world, 'db1', {}, { leaseMemory });
+    // Assess: fenced before that lease could end (the evaluator may promote once it has), and the lease dropped
+    await pollUntil('the self-fence', () => (world.fencedAtMonoMs !== null ? true : undefined), 5000, 10);
+    expect(world.fencedAtMonoMs).toBeLessThanOrEqual(recordedEndMonoMs - 100);
+    expect(saved.at(-1)).toBeNull();
+  });
+
+  it('restarted beside a standby whose check is refused: leaves it running (a standby holds no lease)', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.dbRefuses = true;
+    world.storeDown = true;
+    const leaseMemory = { load: () => null, save: () => undefined };
+    // Act
+    startAgent(world, 'db2', {}, { leaseMemory });
+    await pollUntil('a few checks', () => (world.probes >= 10 ? true : undefined), 5000, 10);
+    // Assess
+    expect(world.calls).not.toContain('fence');
   });
 
   it('as a new primary running a post-promotion hook that hangs: the self-fence does not wait for it', async () => {

@@ -12,6 +12,7 @@ import {
   type AgentStep,
   type AgentView,
 } from '../../core/agent-rules.ts';
+import { LeaseFile } from '../../agent/lease-file.ts';
 import { ProgressFile } from '../../agent/progress-file.ts';
 
 type Change = (view: AgentView) => AgentView;
@@ -31,12 +32,13 @@ function standbyView(): AgentView {
       autoRejoin: false,
     },
     seenTerm: 1,
-    db: { status: 'UP', writable: false, inRecovery: true, upstream: '10.0.1.10:5432' },
+    db: { status: 'UP', writable: false, inRecovery: true, lastSeenInRecovery: true, upstream: '10.0.1.10:5432' },
     primaryAddress: '10.0.1.10:5432',
     markedStandby: true,
     rejoinUnderWay: false,
+    demoteStopped: false,
     primaryAnswers: true,
-    leaseRemainingMs: -1000,
+    leaseRemainingMs: null,
     selfFenceEnabled: true,
     fenceLeadMs: 500,
     hasPostPromotionHook: false,
@@ -59,7 +61,7 @@ const set =
 const asPrimary: Change = (v) => ({
   ...v,
   nodeId: 'db1',
-  db: { status: 'UP', writable: true, inRecovery: false, upstream: null },
+  db: { status: 'UP', writable: true, inRecovery: false, lastSeenInRecovery: false, upstream: null },
   leaseRemainingMs: 2500,
   progress: { term: 1, done: [] },
 });
@@ -85,6 +87,70 @@ describe('the agent rule table', () => {
       [asPrimary, set({ leaseRemainingMs: -5 })],
       'lease-expiring',
       'self-fence',
+    ],
+    [
+      'the primary that holds no lease at all: stops its database',
+      [asPrimary, set({ leaseRemainingMs: null })],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'a primary whose server refuses the check (full: SQLSTATE 53300) and whose lease is ending: stops it all the same',
+      [asPrimary, db({ status: 'UNKNOWN', writable: false }), set({ leaseRemainingMs: 100 })],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'a primary whose check hangs (DOWN) at the end of its lease: stops it (a stopped server is stopped again harmlessly)',
+      [asPrimary, db({ status: 'DOWN', writable: false }), set({ leaseRemainingMs: -20 })],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'an agent restarted beside its server, before its first check, the recorded lease ending: stops it',
+      [asPrimary, db({ status: 'UNKNOWN', writable: false, lastSeenInRecovery: null }), set({ leaseRemainingMs: 50 })],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'an agent restarted beside its server, the recorded lease still running: waits (and renews)',
+      [
+        asPrimary,
+        db({ status: 'UNKNOWN', writable: false, lastSeenInRecovery: null }),
+        set({ leaseRemainingMs: 2000 }),
+      ],
+      'primary-nothing-to-do',
+      null,
+    ],
+    [
+      'a standby whose checks cannot tell its role: never stopped for it (it holds no lease)',
+      [db({ status: 'UNKNOWN', inRecovery: false })],
+      'standby-nothing-to-do',
+      null,
+    ],
+    [
+      'a server this agent stopped holds no lease: not stopped again (a failed primary then releases)',
+      [asPrimary, db({ status: 'DOWN', writable: false }), set({ leaseRemainingMs: null }), done(1, 'fence')],
+      'own-database-down',
+      'fence-and-release',
+    ],
+    [
+      'a primary cut off during its switchover clean stop, lease ending: stops it at once',
+      [
+        asPrimary,
+        goal({ phase: 'demoting', switchoverTo: 'db2' }),
+        done(1, 'demote'),
+        db({ status: 'DOWN', writable: false }),
+        set({ leaseRemainingMs: 100 }),
+      ],
+      'lease-expiring',
+      'self-fence',
+    ],
+    [
+      'self-fencing off: a server whose role is unknown keeps serving too',
+      [asPrimary, db({ status: 'UNKNOWN', writable: false }), set({ leaseRemainingMs: 0, selfFenceEnabled: false })],
+      'primary-nothing-to-do',
+      null,
     ],
     [
       'self-fencing off (stop.isolated.primary false): keeps serving',
@@ -301,6 +367,42 @@ describe('the agent rule table', () => {
     ['a standby never does', [], false],
     ['a primary whose database is down does not', [asPrimary, db({ status: 'DOWN', writable: false })], false],
     [
+      'a primary whose server refuses the check (full, a locked-out role): does (never fail over on unknown)',
+      [asPrimary, db({ status: 'UNKNOWN', writable: false })],
+      true,
+    ],
+    [
+      'a restarted agent beside the primary of its term, before its first check: does',
+      [asPrimary, db({ status: 'UNKNOWN', writable: false, lastSeenInRecovery: null })],
+      true,
+    ],
+    [
+      'a candidate last seen in recovery whose checks fail: does not',
+      [promoting, db({ status: 'UNKNOWN', writable: false, inRecovery: false, lastSeenInRecovery: true })],
+      false,
+    ],
+    [
+      'a primary stopping cleanly for a switchover (its checks see it down): does, until the server has exited',
+      [
+        asPrimary,
+        goal({ phase: 'demoting', switchoverTo: 'db2' }),
+        done(1, 'demote'),
+        db({ status: 'DOWN', writable: false }),
+      ],
+      true,
+    ],
+    [
+      'a switchover primary whose server has exited: does not',
+      [
+        asPrimary,
+        goal({ phase: 'demoting', switchoverTo: 'db2' }),
+        done(1, 'demote'),
+        db({ status: 'DOWN', writable: false }),
+        set({ demoteStopped: true }),
+      ],
+      false,
+    ],
+    [
       'paused: a primary whose database is down for maintenance does',
       [asPrimary, db({ status: 'DOWN', writable: false }), goal({ paused: true })],
       true,
@@ -359,5 +461,33 @@ describe('the progress file', () => {
     const warnings: string[] = [];
     expect(new ProgressFile(path, (message) => warnings.push(message)).load()).toEqual({ term: 0, done: [] });
     expect(warnings[0]).toMatch(/bad\.json is not an agent progress file/);
+  });
+});
+
+describe('the lease file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgfailover-lease-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps the lease end across a restart in the same boot, and forgets it after a reboot', () => {
+    const path = join(dir, 'lease.json');
+    new LeaseFile(path, 'boot-a', () => undefined).save(123_456);
+    expect(new LeaseFile(path, 'boot-a', () => undefined).load()).toBe(123_456);
+    expect(new LeaseFile(path, 'boot-b', () => undefined).load()).toBeNull();
+  });
+
+  it('a lease given up (a fence, a clean stop) leaves nothing to enforce', () => {
+    const path = join(dir, 'dropped.json');
+    const file = new LeaseFile(path, 'boot-a', () => undefined);
+    file.save(5_000);
+    file.save(null);
+    expect(file.load()).toBeNull();
+  });
+
+  it('a file it cannot read stands for a lease that is over (the safe side), and says so', () => {
+    const path = join(dir, 'bad.json');
+    writeFileSync(path, '{"bootId": 7');
+    const warnings: string[] = [];
+    expect(new LeaseFile(path, 'boot-a', (message) => warnings.push(message)).load()).toBe(0);
+    expect(warnings[0]).toMatch(/bad\.json cannot be read .*assuming a lease that is over/);
   });
 });

@@ -43,8 +43,15 @@ describe('lease timing', () => {
       true,
       LEASE_WATCH_MS,
     ],
-    ['past the lease, or none held, while writable: a tick', -5000, true, LEASE_WATCH_MS],
-    ['no lease and not writable: the idle wait (a promotion wakes it)', -5000, false, LEASE_WATCH_IDLE_MS],
+    ['past the lease while writable: a tick', -5000, true, LEASE_WATCH_MS],
+    [
+      'past the lease of a server whose role is unknown: a tick (the rule fences what may be writable)',
+      -5000,
+      false,
+      LEASE_WATCH_MS,
+    ],
+    ['none held, while writable: a tick', null, true, LEASE_WATCH_MS],
+    ['none held and not writable: the idle wait (a promotion wakes it)', null, false, LEASE_WATCH_IDLE_MS],
     ['a lease held by a server not writable yet: to the fence point', 2000, false, 2000 - FENCE_LEAD_MS],
   ])('the lease watch, %s', (_name, leftMs, writable, sleepMs) => {
     expect(leaseWatchSleepMs(leftMs, writable)).toBe(sleepMs);
