@@ -919,7 +919,7 @@ export class Agent {
 
   /** What the rule table looks at: this node as it is now. */
   private view(goal: ClusterRecord | undefined, membership: MembershipRecord | undefined): AgentView {
-    const { config, clock, ops } = this.deps;
+    const { config, ops } = this.deps;
     const up = this.health.status === 'UP' && this.facts !== undefined;
     const primaryAddress =
       goal?.primaryNodeId && membership ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
