@@ -213,6 +213,8 @@ export class Agent {
   private leaseEndMonoMs: number | null;
   /** Bumped whenever the lease is given up, so that a renewal sent before cannot bring it back. */
   private leaseGeneration = 0;
+  /** Bumped when a switchover stops the server, so that a check begun before cannot report it writable after. */
+  private serverEpoch = 0;
   /** The deadline the watchdog is armed with (monotonic), or null when it is disarmed. */
   private watchdogDeadlineMonoMs: number | null = null;
   private firstBeatDone = false;
@@ -341,8 +343,10 @@ export class Agent {
     const { timeouts } = this.deps.config;
     while (!this.stopping.signal.aborted) {
       const timeoutMs = this.health.finalCheckDue ? timeouts.localTimeoutFinalMs : timeouts.localTimeoutMs;
+      const epoch = this.serverEpoch;
       const result = await probe(timeoutMs);
       if (this.stopping.signal.aborted) return;
+      if (epoch !== this.serverEpoch) continue;
       const previous = this.health;
       this.checked(
         nextLocalHealth(previous, result),
@@ -748,6 +752,23 @@ export class Agent {
     this.saveLease();
   }
 
+  /**
+   * The switchover's clean stop is over: the server holds no lease, and what the checks knew of it is gone
+   * (a check begun before the stop would say writable, and a writable server without a lease is fenced:
+   * the standby it restarts as would be).
+   */
+  private stoppedForSwitchover(): void {
+    this.serverEpoch++;
+    this.dropLease();
+    this.health = {
+      phase: 'starting',
+      status: 'UNKNOWN',
+      reason: 'stopped cleanly for a switchover; restarting as a standby',
+      finalCheckDue: false,
+    };
+    this.facts = undefined;
+  }
+
   private saveLease(): void {
     try {
       this.deps.leaseMemory?.save(this.leaseEndMonoMs);
@@ -1013,8 +1034,9 @@ export class Agent {
   private async refreshNow(): Promise<void> {
     const probe = this.deps.ops.probe;
     if (probe) {
+      const epoch = this.serverEpoch;
       const result = await probe(this.deps.config.timeouts.localTimeoutMs);
-      if (result.kind === 'ok') {
+      if (result.kind === 'ok' && epoch === this.serverEpoch) {
         const previous = this.health;
         this.checked(nextLocalHealth(previous, result), result.facts);
         this.logHealthChange(previous, this.health);
@@ -1106,6 +1128,14 @@ export class Agent {
         const targetAddress = goal.switchover ? findAllowed(membership, goal.switchover.toNodeId)?.address : undefined;
         if (!targetAddress)
           return this.report('demote-failed', `${goal.switchover?.toNodeId ?? '?'} is not in the allowed node list`);
+        // A target that does not answer could not take over: keep serving rather than stop for nothing (the
+        // evaluator abandons the switchover on this report, the primary untouched).
+        const target = await ops.checkPeer(targetAddress, config.timeouts.remoteTimeoutMs);
+        if (target.kind === 'failed')
+          return this.report(
+            'demote-failed',
+            `the target ${goal.switchover?.toNodeId ?? '?'} does not answer (${target.reason}): not stopping`,
+          );
         // The server stops with the address still up: the fast shutdown ends every session with an error and
         // a FIN its client receives at once, and turns new connections away. Taken off first, the address
         // left clients' connections hanging until a TCP retransmission (0.2, 0.6, 1.4 s after their last
@@ -1115,7 +1145,7 @@ export class Agent {
         try {
           const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress), () => {
             this.demoteStopped = term;
-            this.dropLease();
+            this.stoppedForSwitchover();
             return this.syncOsAddress(goal);
           });
           this.report('demoted', stoppedAt);

@@ -86,7 +86,18 @@ export interface Facts {
   /** Members that say the primary's database does not answer (its own agent included). */
   unreachableVotes: string[];
   reachableVotes: string[];
+  /**
+   * The failure is confirmed: a majority of the members say the primary's database does not answer, or
+   * fencing proves it stopped (stopProven) and every live member that checked says it does not answer.
+   */
   confirmed: boolean;
+  /**
+   * The old primary cannot be writable, whatever its agent and its network are doing: it released its lease
+   * after fencing itself, or its lease window is over and a watchdog armed with it has fired (fencing
+   * "watchdog"), or the evaluator has stopped its instance in this term (fencing "ec2-stop"). Never with
+   * fencing "agent": a paused or partitioned agent proves nothing.
+   */
+  stopProven: boolean;
   leaseExpired: boolean;
   leaseRemainingMs: number;
   candidate: Candidate | undefined;
@@ -144,9 +155,20 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     Math.max(cluster.policy.leaseDurationMs, cluster.leaseGrantedMs ?? 0) + cluster.policy.leaseMarginMs;
   const leaseExpired = cluster.leaseReleased || leaseAgeMs > leaseWindowMs;
 
+  const fence = cluster.fence;
+  const stopProven =
+    cluster.leaseReleased ||
+    (leaseExpired && cluster.policy.fencing === 'watchdog' && primaryBeat?.watchdogArmed === true) ||
+    (cluster.policy.fencing === 'ec2-stop' &&
+      fence?.nodeId === cluster.primaryNodeId &&
+      fence?.term === cluster.term &&
+      fence.stoppedAtMs !== null);
   // Healthy means its agent says so and the cluster agrees: a primary that a majority cannot reach is
-  // not healthy even while its agent still reports (a partition); only its lease then protects it.
-  const confirmed = unreachableVotes.length >= majority;
+  // not healthy even while its agent still reports (a partition); only its lease then protects it. Once
+  // fencing proves it stopped, the members that are still alive confirm it alone: a standby that died
+  // after the primary (a double fault) can no longer vote, and would otherwise leave no primary at all.
+  const confirmed =
+    unreachableVotes.length >= majority || (stopProven && unreachableVotes.length > 0 && reachableVotes.length === 0);
   const primaryHealthy =
     primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary' && !confirmed;
   // While promoting, the current candidate is not a candidate for its own replacement.
@@ -186,6 +208,7 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     unreachableVotes,
     reachableVotes,
     confirmed,
+    stopProven,
     leaseExpired,
     leaseRemainingMs: leaseExpired ? 0 : leaseWindowMs - leaseAgeMs,
     candidate,
@@ -399,8 +422,14 @@ function bump(facts: Facts, changes: Partial<ClusterRecord>): ClusterRecord {
 }
 
 /** "3 of 4 members (need 3: db2, db3, witness)": who says the primary's database does not answer. */
-const votes = (facts: Facts) =>
-  `${facts.unreachableVotes.length} of ${facts.voters} members (need ${facts.majority}${facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : ''})`;
+const votes = (facts: Facts) => {
+  const count = `${facts.unreachableVotes.length} of ${facts.voters} members`;
+  const who = facts.unreachableVotes.length ? `: ${facts.unreachableVotes.join(', ')}` : '';
+  if (facts.unreachableVotes.length >= facts.majority) return `${count} (need ${facts.majority}${who})`;
+  if (facts.confirmed)
+    return `${count} (${facts.unreachableVotes.join(', ')}, every live member; the others are silent, and fencing proves the old primary stopped)`;
+  return `${count} (need ${facts.majority}${who})`;
+};
 
 /** What is wrong with the recorded primary, in words (for a primary that is not healthy). */
 export function primaryProblem(facts: Facts): string {
@@ -539,6 +568,53 @@ export const STEADY_RULES: Rule[] = [
     },
   },
   {
+    // A switchover abandoned after its primary had stopped cleanly and restarted as a standby (its target
+    // died, or the abandonment raced the stop): it has every byte it ever wrote, so it becomes the primary
+    // again, in a new term, as a planned role change (no lease to wait out: its own live agent stopped it).
+    id: 'primary-demoted',
+    when: (f) => {
+      const beat = f.primary?.heartbeat;
+      return (
+        f.cluster.switchover === null &&
+        f.primaryLive &&
+        beat?.action?.term === f.cluster.term &&
+        beat.action.step === 'demoted' &&
+        beat.agentType === 'standby' &&
+        beat.dbStatus === 'UP'
+      );
+    },
+    then: (f) => {
+      const primaryId = f.cluster.primaryNodeId as string;
+      const stoppedAt = f.primary?.heartbeat?.action?.detail ?? '?';
+      const reason = `${primaryId} stopped cleanly at ${stoppedAt} for a switchover that was abandoned, and runs as a standby: promoting it back, it has all of its own WAL`;
+      const next = promoteInNewTerm(f, primaryId, {
+        kind: 'switchover',
+        fromNodeId: primaryId,
+        startedAtMs: f.nowMs,
+        reason,
+      });
+      return {
+        rule: 'primary-demoted',
+        reason,
+        next,
+        expectLeaseRenewals: f.cluster.leaseRenewals,
+        actions: addressAhead(f, primaryId),
+        notices: [
+          makeNotice(
+            next,
+            'primary-restored',
+            'WARNING',
+            `${primaryId} is promoted back after an abandoned switchover`,
+            {
+              nodeId: primaryId,
+              lines: [reason],
+            },
+          ),
+        ],
+      };
+    },
+  },
+  {
     id: 'switchover-refused',
     when: (f) => f.cluster.switchover !== null && switchoverVeto(f, f.cluster.switchover.toNodeId) !== undefined,
     then: (f) => {
@@ -618,13 +694,28 @@ export const STEADY_RULES: Rule[] = [
         `${primaryProblem(f)}, but its database still answers ${f.reachableVotes.join(', ')}: no failover`,
       ),
   },
+  // fencing "ec2-stop": a silent primary whose lease is over, that no live member can reach and none says
+  // answers, is stopped from outside even when too few members are alive to confirm it (a double fault);
+  // the stop then proves it (stopProven).
+  fenceNodeRule(
+    'fence-silent-primary',
+    (f) => f.cluster.primaryNodeId,
+    (f) =>
+      !f.confirmed &&
+      f.leaseExpired &&
+      !f.primaryLive &&
+      f.unreachableVotes.length > 0 &&
+      f.reachableVotes.length === 0 &&
+      f.cluster.pause === null &&
+      f.cluster.policy.autoFailover,
+  ),
   {
     id: 'failure-unconfirmed',
     when: (f) => !f.confirmed,
     then: (f) =>
       wait(
         'failure-unconfirmed',
-        `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer`,
+        `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer${f.cluster.policy.fencing === 'agent' && f.unreachableVotes.length > 0 && f.reachableVotes.length === 0 ? '; with fencing "agent" nothing proves a silent primary stopped, so only a majority can confirm' : ''}`,
       ),
   },
   {
@@ -991,6 +1082,17 @@ export const PROMOTED_RULES: Rule[] = [
 /** How long a switchover may take from request to the old primary's clean stop and the target catching up. */
 export const SWITCHOVER_DEADLINE_MS = 60_000;
 
+/** Why a switchover under way cannot finish, or undefined while it still may. */
+export function switchoverTrouble(f: Facts): string | undefined {
+  const toNodeId = f.cluster.switchover?.toNodeId ?? '?';
+  const target = f.nodes.find((n) => n.node.nodeId === toNodeId);
+  if (!target?.live) return `its target ${toNodeId} stopped reporting`;
+  if (target.heartbeat?.dbStatus === 'DOWN') return `the database of its target ${toNodeId} is DOWN`;
+  if (!f.primaryLive) return `${primaryProblem(f)} while it was being demoted`;
+  if (f.phaseAgeMs > SWITCHOVER_DEADLINE_MS) return `it did not complete within ${SWITCHOVER_DEADLINE_MS} ms`;
+  return undefined;
+}
+
 /** Demoting phase (switchover): the primary stops cleanly, the target receives every last byte, then it is promoted. */
 export const DEMOTING_RULES: Rule[] = [
   {
@@ -1051,18 +1153,29 @@ export const DEMOTING_RULES: Rule[] = [
     },
   },
   {
-    id: 'switchover-timeout',
-    when: (f) => f.phaseAgeMs > SWITCHOVER_DEADLINE_MS,
+    // The target or the old primary went away, or it took too long: back to steady in the same term, where
+    // the usual rules take over. A primary still serving keeps serving; one that stopped cleanly is promoted
+    // back (primary-demoted); a silent one is failed over like any failed primary once confirmed and its
+    // lease is over (or fencing proves it stopped). Nothing here needs a person.
+    id: 'switchover-abandoned',
+    when: (f) => switchoverTrouble(f) !== undefined,
     then: (f) => {
-      const next = bump(f, { phase: 'halted' });
-      const reason = `switchover to ${f.cluster.switchover?.toNodeId ?? '?'} did not complete within ${SWITCHOVER_DEADLINE_MS} ms`;
+      const toNodeId = f.cluster.switchover?.toNodeId ?? '?';
+      const primaryId = f.cluster.primaryNodeId ?? '?';
+      const action = f.primary?.heartbeat?.action;
+      const demoted = action?.term === f.cluster.term && action.step === 'demoted';
+      const next = bump(f, { phase: 'steady', switchover: null });
+      const then = !f.primaryLive
+        ? `${primaryId} is failed over as a failed primary once the failure is confirmed and its lease is over`
+        : demoted
+          ? `${primaryId} stopped cleanly at ${action.detail} and is promoted back`
+          : `${primaryId} keeps serving as the primary`;
+      const reason = `switchover to ${toNodeId} abandoned: ${switchoverTrouble(f) ?? ''}; ${then}`;
       return {
-        rule: 'switchover-timeout',
+        rule: 'switchover-abandoned',
         reason,
         next,
-        notices: [
-          makeNotice(next, 'switchover-failed', 'SEVERE', reason, { nodeId: f.cluster.switchover?.toNodeId ?? null }),
-        ],
+        notices: [makeNotice(next, 'switchover-failed', 'SEVERE', reason, { nodeId: toNodeId })],
       };
     },
   },

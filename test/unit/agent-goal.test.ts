@@ -1054,6 +1054,7 @@ describe('agent: following the goal', () => {
 
   it('in a switchover, as the primary: demotes itself and reports where it stopped', async () => {
     const world = new FakeWorld();
+    world.answering.push('10.0.1.11'); // the target answers
     world.facts = primaryFacts;
     world.record = clusterRecord({
       phase: 'demoting',
@@ -1065,9 +1066,32 @@ describe('agent: following the goal', () => {
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
   });
 
+  it('in a switchover whose target does not answer, as the primary: does not stop, and reports why', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    world.record = clusterRecord({
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+    });
+    // Act
+    startAgent(world, 'db1');
+    // Assess
+    await pollUntil(
+      'demote-failed',
+      () => (world.lastBeat()?.action?.step === 'demote-failed' ? true : undefined),
+      5000,
+      10,
+    );
+    expect(world.lastBeat()?.action?.detail).toMatch(/the target db2 does not answer .*: not stopping/);
+    expect(world.calls).not.toContain('demote');
+    expect(world.calls).not.toContain('fence');
+  });
+
   it('in a switchover, as the primary holding a secondary IP: keeps the address while its server stops, then takes it off before restarting as a standby', async () => {
     // Prepare
     const world = new FakeWorld();
+    world.answering.push('10.0.1.11'); // the target answers
     world.slowDemoteStop = true;
     world.facts = primaryFacts;
     const address = { mode: 'secondary-ip', value: '10.0.1.100', holderNodeId: 'db1' } as const;
@@ -1208,6 +1232,7 @@ describe('agent: following the goal', () => {
   it('as the primary with slow heartbeats: learns a switchover from its next lease renewal and demotes then', async () => {
     // Prepare: heartbeats every 20 s, so only a renewal (every 500 ms) can bring the new goal in time.
     const world = new FakeWorld();
+    world.answering.push('10.0.1.11'); // the target answers
     world.facts = primaryFacts;
     startAgent(world, 'db1', {
       heartbeatIntervalMs: 20_000,
@@ -1262,6 +1287,7 @@ describe('agent: following the goal', () => {
 
   it('in a switchover, as the primary with a watchdog: stands it down once demoted (a standby has no lease)', async () => {
     const world = new FakeWorld();
+    world.answering.push('10.0.1.11'); // the target answers
     world.facts = primaryFacts;
     const watchdog = new RecordingWatchdog();
     startAgent(world, 'db1', {}, { watchdog });

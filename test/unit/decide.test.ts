@@ -3,7 +3,14 @@ import { decide, type Decision } from '../../core/decide.ts';
 import type { Observations } from '../../core/observations.ts';
 import type { HeartbeatRecord } from '../../core/records.ts';
 import type { ClusterSnapshot } from '../../core/state-store.ts';
-import { clusterRecord, freshObservations, healthySnapshot, membership, NOW_MS } from '../support/fixtures.ts';
+import {
+  clusterRecord,
+  freshObservations,
+  healthySnapshot,
+  heartbeat,
+  membership,
+  NOW_MS,
+} from '../support/fixtures.ts';
 
 interface World {
   snapshot: ClusterSnapshot;
@@ -910,6 +917,48 @@ describe('decide(): planned switchover', () => {
       { phase: 'promoting', term: 2, primaryNodeId: 'db2', switchover: null },
       [],
     ],
+    [
+      'abandons it when the target stops reporting before the primary stopped: the primary keeps serving',
+      [demoting, silentFor('db2', 9000)],
+      'switchover-abandoned',
+      { phase: 'steady', term: 1, primaryNodeId: 'db1', switchover: null },
+      ['switchover-failed', 'standby-agent-down'],
+    ],
+    [
+      'abandons it when the target dies after the primary stopped cleanly (it is promoted back next)',
+      [demoting, db1Demoted('0/5000100'), silentFor('db2', 9000)],
+      'switchover-abandoned',
+      { phase: 'steady', term: 1, switchover: null },
+      ['switchover-failed', 'standby-agent-down'],
+    ],
+    [
+      "abandons it when the target's database is DOWN",
+      [demoting, (w) => replaceBeat(w, 'db2', { dbStatus: 'DOWN', agentType: 'idle' })],
+      'switchover-abandoned',
+      { phase: 'steady', switchover: null },
+      ['switchover-failed', 'standby-db-down'],
+    ],
+    [
+      'abandons it when the primary goes silent mid-demotion: the failover rules take over in steady',
+      [demoting, silentFor('db1', 9000)],
+      'switchover-abandoned',
+      { phase: 'steady', term: 1, switchover: null },
+      ['switchover-failed'],
+    ],
+    [
+      'abandons it after the deadline instead of halting the cluster',
+      [demoting, phaseAge(61_000)],
+      'switchover-abandoned',
+      { phase: 'steady', switchover: null },
+      ['switchover-failed'],
+    ],
+    [
+      'in steady, a primary left a standby by an abandoned switchover is promoted back in a new term',
+      [db1Demoted('0/5000100')],
+      'primary-demoted',
+      { phase: 'promoting', term: 2, primaryNodeId: 'db1', failover: { kind: 'switchover', toNodeId: 'db1' } },
+      ['primary-restored'],
+    ],
   ])('%s', (_name, changes, rule, next, events) => {
     const decision = evaluate(...changes);
     expect(decision.rule).toBe(rule);
@@ -933,5 +982,77 @@ describe('decide(): planned switchover', () => {
     expect(decision.reason).toMatch(
       /switchover to db3 refused: db3 cannot be promoted: it is \d+ bytes behind, past the 16777216-byte limit/,
     );
+  });
+});
+
+describe('decide(): a double fault (the primary, then the standby it would fail over to)', () => {
+  // Four members (majority 3): db1 and db2 dead, db3 and the witness alive and seeing db1 down.
+  const fourMembers: Change = (w) => {
+    w.snapshot.membership = membership(['db1', 'db2', 'db3', 'w1'], ['db2', 'db3']);
+    w.snapshot.heartbeats = [
+      ...w.snapshot.heartbeats,
+      heartbeat('w1', {
+        agentType: 'witness',
+        dbStatus: 'N/A',
+        currentLsn: null,
+        receivedLsn: null,
+        replayedLsn: null,
+      }),
+    ];
+    w.observations.nodes['w1'] = { bootId: 'boot-w1', seq: 1, changedAtMonoMs: NOW_MS - 100 };
+  };
+  const primaryWatchdogArmed: Change = (w) => replaceBeat(w, 'db1', { watchdogArmed: true });
+  const doubleFault = [fourMembers, silentFor('db1', 9000), silentFor('db2', 9000), peersSee('DOWN', 'db3', 'w1')];
+
+  it('with fencing "watchdog", once the lease is over: the two live members confirm it, the last standby is promoted', () => {
+    const decision = evaluate(...doubleFault, fencing('watchdog'), primaryWatchdogArmed, leaseAge(9000));
+    expect(decision.rule).toBe('failover');
+    expect(decision.next).toMatchObject({ phase: 'promoting', term: 2, primaryNodeId: 'db3' });
+    expect(decision.reason).toMatch(
+      /2 of 4 members \(db3, w1, every live member; .*fencing proves the old primary stopped\)/,
+    );
+  });
+
+  it('with fencing "watchdog", while the lease may still be valid: waits', () => {
+    const decision = evaluate(...doubleFault, fencing('watchdog'), primaryWatchdogArmed, leaseAge(1000));
+    expect(decision.rule).toBe('failure-unconfirmed');
+  });
+
+  it('with fencing "watchdog" whose last report said no watchdog was armed: nothing proves the stop, no failover', () => {
+    const decision = evaluate(...doubleFault, fencing('watchdog'), leaseAge(9000));
+    expect(decision.rule).toBe('failure-unconfirmed');
+  });
+
+  it('with a live member that still reaches the primary: no failover (confirmed failures only)', () => {
+    const decision = evaluate(
+      ...doubleFault,
+      peersSee('UP', 'w1'),
+      fencing('watchdog'),
+      primaryWatchdogArmed,
+      leaseAge(9000),
+    );
+    expect(decision.rule).not.toBe('failover');
+  });
+
+  it('with fencing "agent": no failover, and the reason says why', () => {
+    const decision = evaluate(...doubleFault, fencing('agent'), leaseAge(9000));
+    expect(decision.rule).toBe('failure-unconfirmed');
+    expect(decision.reason).toMatch(
+      /with fencing "agent" nothing proves a silent primary stopped, so only a majority can confirm/,
+    );
+  });
+
+  it('with fencing "ec2-stop": stops the silent primary\'s instance, then fails over once it is stopped', () => {
+    const asked = evaluate(...doubleFault, fencing('ec2-stop'), leaseAge(9000));
+    expect(asked.rule).toBe('fence-silent-primary');
+    expect(asked.actions).toEqual([{ kind: 'fence-node', nodeId: 'db1', term: 1 }]);
+    const stopped = evaluate(
+      ...doubleFault,
+      fencing('ec2-stop'),
+      leaseAge(9000),
+      cluster({ fence: { nodeId: 'db1', term: 1, requestedAtMs: NOW_MS - 3000, stoppedAtMs: NOW_MS - 1000 } }),
+    );
+    expect(stopped.rule).toBe('failover');
+    expect(stopped.next).toMatchObject({ primaryNodeId: 'db3' });
   });
 });
