@@ -8,6 +8,7 @@ import { Option } from 'commander';
 import { systemClock } from '../core/clock.ts';
 import { updateClusterRecord } from '../core/cluster-update.ts';
 import { UsageError } from '../core/errors.ts';
+import { fencingWarning } from '../core/fencing.ts';
 import { historyEntry } from '../core/history.ts';
 import { planPolicyChange, type PolicyChange } from '../core/policy-change.ts';
 import type { Severity } from '../core/records.ts';
@@ -291,6 +292,12 @@ export function addMaintenanceCommands(program: Command): void {
       'a pause left on longer than this raises a SEVERE alert',
       wholeNumber('--pause-reminder-ms', 60_000),
     )
+    .addOption(
+      new Option(
+        '--fencing <how>',
+        'what stops an old primary whose agent is frozen or dead: watchdog, ec2-stop, or agent (nothing else; docs/failover.md)',
+      ).choices(['agent', 'watchdog', 'ec2-stop']),
+    )
     .option('--dry-run', 'check and explain, change nothing')
     .option('--json', 'print the outcome as JSON')
     .action(
@@ -302,6 +309,7 @@ export function addMaintenanceCommands(program: Command): void {
           leaseMarginMs?: number;
           maxLagBytes?: number;
           pauseReminderMs?: number;
+          fencing?: 'agent' | 'watchdog' | 'ec2-stop';
           dryRun?: boolean;
           reason?: string;
         },
@@ -315,6 +323,7 @@ export function addMaintenanceCommands(program: Command): void {
           ...(options.leaseMarginMs !== undefined ? { leaseMarginMs: options.leaseMarginMs } : {}),
           ...(options.maxLagBytes !== undefined ? { maxLagBytes: options.maxLagBytes } : {}),
           ...(options.pauseReminderMs !== undefined ? { pauseReminderMs: options.pauseReminderMs } : {}),
+          ...(options.fencing ? { fencing: options.fencing } : {}),
         };
         let plan = planPolicyChange(await store.readSnapshot(name), change);
         let term = 0;
@@ -333,7 +342,7 @@ export function addMaintenanceCommands(program: Command): void {
             cluster: name,
             term,
             event: 'set-policy',
-            severity: 'INFO',
+            severity: fencingWarning(plan.policy) && change.fencing ? 'WARNING' : 'INFO',
             subject: `policy changed: ${plan.changes.join(', ')}`,
             lines: plan.effects.map((effect) => `Effect: ${effect}`),
             reason: options.reason,

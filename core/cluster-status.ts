@@ -6,6 +6,7 @@
 // timeout: a display judgement that tolerates skew up to the node timeout. Failover decisions never
 // rely on it; the evaluator times heartbeats on its own clock.
 
+import { fencingWarning } from './fencing.ts';
 import { lsnLagBytes, standbyPosition } from './lsn.ts';
 import { promotionOrder } from './membership.ts';
 import type { AgentType, AllowedNode, ClusterRecord, DbStatus, HeartbeatRecord } from './records.ts';
@@ -161,6 +162,8 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     );
   }
 
+  const gap = fencingWarning(cluster.policy);
+  if (gap) warnings.push(gap);
   if (cluster.pause)
     warnings.push(
       `paused since ${new Date(cluster.pause.sinceMs).toISOString()} by ${cluster.pause.by} (${cluster.pause.reason}): no automatic failover, stopped databases are left alone; end it with pgfailover resume --cluster ${cluster.cluster}`,

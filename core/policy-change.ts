@@ -3,6 +3,7 @@
 // explanation out (or a UsageError saying what is wrong).
 
 import { UsageError } from './errors.ts';
+import { fencingWarning } from './fencing.ts';
 import { FENCE_LEAD_MS, leaseProblem, leaseTiming } from './lease-timing.ts';
 import { clusterPolicySchema, describeIssues, type ClusterPolicy } from './records.ts';
 import type { ClusterSnapshot } from './state-store.ts';
@@ -10,7 +11,7 @@ import type { ClusterSnapshot } from './state-store.ts';
 export type PolicyChange = Partial<
   Pick<
     ClusterPolicy,
-    'autoFailover' | 'autoRejoin' | 'leaseDurationMs' | 'leaseMarginMs' | 'maxLagBytes' | 'pauseReminderMs'
+    'autoFailover' | 'autoRejoin' | 'leaseDurationMs' | 'leaseMarginMs' | 'maxLagBytes' | 'pauseReminderMs' | 'fencing'
   >
 >;
 
@@ -37,7 +38,7 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
   const given = Object.entries(change).filter(([, value]) => value !== undefined);
   if (given.length === 0)
     throw new UsageError(
-      'set-policy needs at least one of --auto-failover, --auto-rejoin, --lease-ms, --lease-margin-ms, --max-lag-bytes, --pause-reminder-ms',
+      'set-policy needs at least one of --auto-failover, --auto-rejoin, --lease-ms, --lease-margin-ms, --max-lag-bytes, --pause-reminder-ms, --fencing',
     );
   const parsed = clusterPolicySchema.safeParse({ ...current, ...Object.fromEntries(given) });
   if (!parsed.success)
@@ -65,6 +66,13 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
       policy.autoRejoin
         ? 'automatic rejoin on: a stopped old primary or broken standby is rewound (or copied) and started as a standby by its own agent; its agent config needs a rewind user (rewind.*)'
         : 'automatic rejoin off: a stopped old primary stays stopped until pgfailover rejoin',
+    );
+  if (policy.fencing !== current.fencing)
+    effects.push(
+      fencingWarning(policy) ??
+        (policy.fencing === 'watchdog'
+          ? 'fencing "watchdog": a failed primary is replaced only once the watchdog armed with its lease has fired; every database agent needs one (agent config "watchdog"), or its node is not promoted and its failure needs a person'
+          : 'fencing "ec2-stop": the evaluator stops a failed primary\'s instance before anyone is promoted; the stack must grant it (docs/deploy.md)'),
     );
   if (policy.maxLagBytes !== current.maxLagBytes)
     effects.push(

@@ -385,7 +385,7 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   // (core/lease-timing.ts, docs/failover.md).
   leaseDurationMs: 2_800,
   leaseMarginMs: 50,
-  fencing: 'agent',
+  fencing: 'watchdog',
   pauseReminderMs: 3_600_000,
   autoRejoin: false,
 };

@@ -24,6 +24,8 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { z } from 'zod';
 import { NotFoundError, StoreConflictError } from './errors.ts';
+import { fencingWarning } from './fencing.ts';
+import { historyEntry } from './history.ts';
 import type { Membership } from './membership.ts';
 import {
   INDEX_PARTITION,
@@ -196,6 +198,24 @@ export class StateStore {
       updatedAtMs: nowMs,
     };
     await this.putIfAbsent(membership, `membership of cluster ${spec.cluster} already exists`, membershipRecordSchema);
+    const gap = fencingWarning(spec.policy);
+    if (gap)
+      await this.appendHistory(
+        historyEntry(
+          {
+            cluster: spec.cluster,
+            term: record.term,
+            kind: 'change',
+            event: 'fencing-agent',
+            severity: 'WARNING',
+            subject: `cluster ${spec.cluster} created with fencing "agent", chosen by name`,
+            body: gap,
+            nodeId: null,
+            actor: 'pgfailover init',
+          },
+          nowMs,
+        ),
+      );
     return record;
   }
 

@@ -26,6 +26,21 @@ afterAll(async () => {
 });
 
 describe('state store on dynalite', () => {
+  it('creates a cluster fenced by watchdog by default, and records a WARNING when agent fencing is named', async () => {
+    // Prepare
+    const safe = await newCluster();
+    const named = `c${++clusterCount}`;
+    // Act
+    await dynamo.store.initCluster({ cluster: named, policy: { ...DEFAULT_CLUSTER_POLICY, fencing: 'agent' } }, 1000);
+    // Assess
+    expect((await dynamo.store.getCluster(safe))?.policy.fencing).toBe('watchdog');
+    expect((await dynamo.store.readHistory(safe)).entries).toEqual([]);
+    const { entries } = await dynamo.store.readHistory(named);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ event: 'fencing-agent', severity: 'WARNING' });
+    expect(entries[0]?.body).toMatch(/frozen, hung, killed, or restarted while cut off/);
+  });
+
   it('creates a cluster once; a second create fails with the record that exists', async () => {
     // Prepare
     const name = await newCluster();

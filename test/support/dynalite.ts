@@ -46,7 +46,9 @@ export async function seedCluster(
   options: { databases?: number; extra?: AllowedNode[]; nowMs?: number } = {},
 ): Promise<ClusterRecord> {
   const nowMs = options.nowMs ?? Date.now();
-  const record = await store.initCluster({ cluster, policy: DEFAULT_CLUSTER_POLICY, primaryNodeId: 'db1' }, nowMs);
+  // Agent fencing, as the evaluator scenarios here were written for (no watchdog plays along in them).
+  const policy = { ...DEFAULT_CLUSTER_POLICY, fencing: 'agent' as const };
+  const record = await store.initCluster({ cluster, policy, primaryNodeId: 'db1' }, nowMs);
   const databases = Array.from({ length: options.databases ?? 3 }, (_, index) => ({
     nodeId: `db${index + 1}`,
     address: `${addressPrefix}${10 + index}`,

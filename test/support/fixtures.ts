@@ -39,7 +39,8 @@ export function clusterRecord(overrides: Partial<ClusterRecord> = {}): ClusterRe
     fence: null,
     alerts: [],
     address: { mode: 'none', value: null, holderNodeId: null },
-    policy: DEFAULT_CLUSTER_POLICY,
+    // The rows of these tests were written for agent fencing; the default (watchdog) is set by name where tested.
+    policy: { ...DEFAULT_CLUSTER_POLICY, fencing: 'agent' },
     createdAtMs: NOW_MS - 60_000,
     updatedAtMs: NOW_MS - 60_000,
     ...overrides,

@@ -354,6 +354,23 @@ describe('cluster-status verdict and exit code', () => {
     expect(formatClusterStatus(report)).toMatch(/^Cluster Status: prod +\(term 1, PAUSED, automatic failover on/);
   });
 
+  it('warns for as long as the cluster is fenced by its agents alone, and not otherwise', () => {
+    // Prepare
+    const agentFenced = healthySnapshot();
+    const watchdogFenced: ClusterSnapshot = {
+      ...healthySnapshot(),
+      cluster: clusterRecord({ policy: { ...clusterRecord().policy, fencing: 'watchdog' } }),
+    };
+    // Act
+    const agentReport = buildClusterStatus({ ...agentFenced, cluster: clusterRecord() }, NOW_MS);
+    const watchdogReport = buildClusterStatus(watchdogFenced, NOW_MS);
+    // Assess
+    expect(agentReport.warnings.join('\n')).toMatch(
+      /fencing "agent": .*frozen, hung, killed, or restarted.*set-policy --fencing watchdog/,
+    );
+    expect(watchdogReport.warnings.join('\n')).not.toMatch(/fencing "agent"/);
+  });
+
   it("notes a standby missing from the primary's pg_stat_replication", () => {
     const snapshot = withHeartbeat(healthySnapshot(), primaryHeartbeat('db1', '0/5000000', ['db2']));
     const report = buildClusterStatus(snapshot, NOW_MS);
