@@ -323,6 +323,7 @@ export class Agent {
       replayedLsn: facts?.replayedLsn ?? null,
       replayLagMs: facts?.replayLagMs ?? null,
       replication: facts?.replication ?? [],
+      syncCommits: facts?.syncCommits ?? null,
       host,
       timeouts: config.timeouts,
       agentVersion: PGFAILOVER_VERSION,
@@ -348,14 +349,17 @@ export class Agent {
       if (this.stopping.signal.aborted) return;
       if (epoch !== this.serverEpoch) continue;
       const previous = this.health;
+      const replicationBefore = replicationNews(this.facts);
       this.checked(
         nextLocalHealth(previous, result),
         result.kind === 'ok' ? (result.facts ? this.withKnownTimeline(result.facts) : undefined) : this.facts,
       );
       this.logHealthChange(previous, this.health);
       this.hooksOnHealthChange(previous.status, this.health.status);
-      // A new verdict goes out now rather than at the next heartbeat: a failover waits on it.
-      if (previous.status !== this.health.status) this.wakeHeartbeat.wake();
+      // A new verdict goes out now rather than at the next heartbeat: a failover waits on it; so does news of
+      // replication (commits that began to wait, a standby that stopped streaming), which is alerted on.
+      if (previous.status !== this.health.status || replicationBefore !== replicationNews(this.facts))
+        this.wakeHeartbeat.wake();
       if (!this.health.finalCheckDue) markChecked();
       // The final check follows a failed one at once, as EFM does; otherwise wait a period.
       if (!this.health.finalCheckDue)
@@ -1455,6 +1459,13 @@ export class Agent {
  */
 function streamingTimeline(facts: DatabaseFacts | undefined): number | null {
   return facts?.upstream ? facts.timeline : null;
+}
+
+/** What of a primary's replication is news worth a heartbeat now: who streams, and whether commits wait. */
+function replicationNews(facts: DatabaseFacts | undefined): string {
+  if (!facts || facts.inRecovery) return '';
+  const streaming = facts.replication.filter((peer) => peer.state === 'streaming').map((peer) => peer.syncState);
+  return JSON.stringify([streaming, (facts.syncCommits?.waiting ?? 0) > 0]);
 }
 
 /** A signal that ends one loop's current wait early; a wake while nobody waits ends the next wait at once. */

@@ -31,6 +31,14 @@ export interface DatabaseFacts {
   upstream: string | null;
   /** While streaming: how long ago the receiver last heard from its upstream (data or keepalive). */
   receiverQuietMs?: number | null;
+  /** A primary's synchronous commits (HeartbeatRecord.syncCommits); null on a standby. */
+  syncCommits?: SyncCommits | null;
+}
+
+export interface SyncCommits {
+  required: boolean;
+  waiting: number;
+  longestWaitMs: number | null;
 }
 
 export type ProbeResult = ProbeOutcome & { facts?: DatabaseFacts };
@@ -54,8 +62,19 @@ SELECT pg_is_in_recovery() AS in_recovery,
 
 const REPLICATION_SQL = `
 SELECT application_name, client_addr::text AS client_addr, state, sync_state,
-       sent_lsn::text AS sent_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
+       sent_lsn::text AS sent_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn,
+       extract(epoch FROM clock_timestamp() - reply_time) * 1000 AS reply_age_ms
   FROM pg_stat_replication ORDER BY application_name`;
+
+// Sessions whose commit has waited over a second for a synchronous standby (pg_monitor sees every session's
+// wait event). Shorter waits are every synchronous commit's round trip, not news. Whole seconds, so that a
+// heartbeat that says the same is not rewritten for every millisecond more.
+const SYNC_SQL = `
+SELECT current_setting('synchronous_standby_names') <> '' AS required,
+       count(*) AS waiting,
+       floor(extract(epoch FROM clock_timestamp() - min(query_start))) * 1000 AS longest_wait_ms
+  FROM pg_stat_activity
+ WHERE wait_event = 'SyncRep' AND clock_timestamp() - query_start > interval '1 second'`;
 
 interface StatusRow {
   in_recovery: boolean;
@@ -68,6 +87,12 @@ interface StatusRow {
   receiver_quiet_ms: string | number | null;
 }
 
+interface SyncRow {
+  required: boolean;
+  waiting: string | number;
+  longest_wait_ms: string | number | null;
+}
+
 interface ReplicationRow {
   application_name: string;
   client_addr: string | null;
@@ -76,6 +101,7 @@ interface ReplicationRow {
   sent_lsn: string | null;
   flush_lsn: string | null;
   replay_lsn: string | null;
+  reply_age_ms: string | number | null;
 }
 
 export async function probeDatabase(target: DatabaseTarget, timeoutMs: number): Promise<ProbeResult> {
@@ -322,6 +348,7 @@ async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
   const row = status.rows[0];
   if (!row) throw new Error('the status query returned no row');
   const replication = row.in_recovery ? [] : (await client.query<ReplicationRow>(REPLICATION_SQL)).rows;
+  const sync = row.in_recovery ? undefined : (await client.query<SyncRow>(SYNC_SQL)).rows[0];
   return {
     inRecovery: row.in_recovery,
     timeline: row.timeline,
@@ -331,6 +358,13 @@ async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
     replayLagMs: row.replay_lag_ms === null ? null : Math.max(0, Number(row.replay_lag_ms)),
     upstream: row.upstream,
     receiverQuietMs: row.receiver_quiet_ms === null ? null : Math.max(0, Number(row.receiver_quiet_ms)),
+    syncCommits: sync
+      ? {
+          required: sync.required,
+          waiting: Number(sync.waiting),
+          longestWaitMs: sync.longest_wait_ms === null ? null : Math.max(0, Number(sync.longest_wait_ms)),
+        }
+      : null,
     replication: replication.map((peer) => ({
       applicationName: peer.application_name,
       clientAddr: peer.client_addr,
@@ -339,6 +373,9 @@ async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
       sentLsn: peer.sent_lsn,
       flushLsn: peer.flush_lsn,
       replayLsn: peer.replay_lsn,
+      // Whole seconds: a standby replies every wal_receiver_status_interval, and a heartbeat need not change
+      // with every millisecond of that.
+      replyAgeMs: peer.reply_age_ms === null ? null : Math.floor(Math.max(0, Number(peer.reply_age_ms)) / 1000) * 1000,
     })),
   };
 }

@@ -7,6 +7,7 @@
 // rely on it; the evaluator times heartbeats on its own clock.
 
 import { fencingWarning } from './fencing.ts';
+import { describePeer, replicationTrouble, streams } from './replication-health.ts';
 import { lsnLagBytes, standbyPosition } from './lsn.ts';
 import { promotionOrder } from './membership.ts';
 import type { AgentType, AllowedNode, ClusterRecord, DbStatus, HeartbeatRecord } from './records.ts';
@@ -42,6 +43,8 @@ export interface PromoteStandby {
   lagBytes: number | null;
   inSync: boolean;
   info: string;
+  /** This standby as the primary's pg_stat_replication lists it (state, sync state, last reply), or null. */
+  replication: string | null;
 }
 
 export interface ClusterStatusReport {
@@ -178,6 +181,21 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
   );
   for (const standby of promoteStandbys) {
     if (!standby.inSync) problems.push(`standby ${standby.nodeId} is not in sync with the primary: ${standby.info}`);
+  }
+  // Commits that cannot be acknowledged, or a primary nobody streams from: the evaluator's rules, read here.
+  if (primary && primaryHeartbeat) {
+    const since = new Map(cluster.alerts.map((alert) => [alert.key, alert.sinceMs]));
+    const trouble = replicationTrouble({
+      primaryId: primary.nodeId,
+      beat: primaryHeartbeat,
+      standbyIds: membership.allowed
+        .filter((node) => node.role === 'database' && node.nodeId !== primary.nodeId && heartbeatOf.has(node.nodeId))
+        .map((node) => node.nodeId),
+      standingSinceMs: (key) => since.get(key),
+      nowMs,
+      roleChangedAtMs: cluster.failover ? (cluster.failover.promotedAtMs ?? cluster.failover.startedAtMs) : null,
+    });
+    for (const t of trouble) problems.push(`${t.subject} (${t.lines.slice(1).join('; ') || t.lines.join('')})`);
   }
 
   if (cluster.address.mode === 'secondary-ip') {
@@ -331,10 +349,12 @@ function promoteStandby(
 ): PromoteStandby {
   // "Received" is the WAL the standby holds, as the candidate choice counts it (decide.ts): a receiver that
   // restarted reports the segment it began streaming from, behind what the standby has already replayed.
+  const listed = primaryHeartbeat?.replication.find((peer) => peer.applicationName === standby.nodeId);
   const base = {
     nodeId: standby.nodeId,
     receivedLsn: standbyPosition(standby.receivedLsn, standby.replayedLsn),
     replayedLsn: standby.replayedLsn,
+    replication: listed ? describePeer(listed) : null,
   };
   if (!primary || !primary.currentLsn)
     return { ...base, lagBytes: null, inSync: false, info: 'no primary to compare with' };
@@ -351,10 +371,7 @@ function promoteStandby(
   // A standby whose receiver restarted reports no received LSN; what it has replayed it certainly has.
   const standbyLsn = standbyPosition(standby.receivedLsn, standby.replayedLsn) ?? '0/0';
   const lagBytes = lsnLagBytes(primary.currentLsn, standbyLsn);
-  const streaming =
-    primaryHeartbeat?.replication.some(
-      (peer) => peer.applicationName === standby.nodeId && peer.state === 'streaming',
-    ) ?? false;
+  const streaming = listed !== undefined && streams(listed);
   // Ahead of the primary's last report and not streaming from it: it has WAL the primary does not (a
   // diverged history, such as an old primary restarted as a standby). Ahead while streaming is only the
   // two reports' different ages.
@@ -377,7 +394,11 @@ function promoteStandby(
   }
   const notes = [
     lagBytes > 0 ? `${lagBytes} bytes behind` : '',
-    streaming ? '' : "not listed as streaming in the primary's pg_stat_replication",
+    streaming
+      ? ''
+      : listed
+        ? `not streaming as the primary sees it: ${describePeer(listed)}`
+        : "not listed as streaming in the primary's pg_stat_replication",
   ];
   return { ...base, lagBytes, inSync: true, info: notes.filter(Boolean).join('; ') };
 }

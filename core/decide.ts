@@ -10,6 +10,7 @@ import type { Instant } from './clock.ts';
 import { compareLsn, lsnLagBytes, standbyPosition } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
 import { makeNotice, type Notice } from './notices.ts';
+import { replicationTrouble } from './replication-health.ts';
 import type { Observations } from './observations.ts';
 import type { AllowedNode, ClusterRecord, HeartbeatRecord, MembershipRecord, Severity } from './records.ts';
 
@@ -1272,6 +1273,24 @@ export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAl
         nodeId: primaryId,
         lines: [reason],
       });
+    const beat = f.primary?.heartbeat;
+    if (f.primaryLive && beat?.agentType === 'primary' && beat.dbStatus === 'UP') {
+      const since = new Map(f.cluster.alerts.map((alert) => [alert.key, alert.sinceMs]));
+      const trouble = replicationTrouble({
+        primaryId,
+        beat,
+        // Standbys that have reported at least once: a cluster being set up is not alerted on.
+        standbyIds: f.nodes
+          .filter((n) => !n.witness && n.node.nodeId !== primaryId && n.heartbeat !== undefined)
+          .map((n) => n.node.nodeId),
+        standingSinceMs: (key) => since.get(key),
+        nowMs: f.nowMs,
+        roleChangedAtMs: f.cluster.failover
+          ? (f.cluster.failover.promotedAtMs ?? f.cluster.failover.startedAtMs)
+          : null,
+      });
+      alerts.push(...trouble.map((t) => ({ ...t, nodeId: primaryId })));
+    }
   }
   const pause = f.cluster.pause;
   if (pause) {

@@ -227,6 +227,11 @@ export const replicationPeerSchema = z.strictObject({
   sentLsn: lsnSchema.nullable(),
   flushLsn: lsnSchema.nullable(),
   replayLsn: lsnSchema.nullable(),
+  /**
+   * How long ago the primary last heard from this standby (pg_stat_replication.reply_time): a silently cut
+   * standby stays "streaming" until wal_sender_timeout, but stops replying. Absent from older agents.
+   */
+  replyAgeMs: z.number().nonnegative().nullable().optional(),
 });
 export type ReplicationPeer = z.infer<typeof replicationPeerSchema>;
 
@@ -262,6 +267,19 @@ export const heartbeatRecordSchema = z.strictObject({
   replayedLsn: lsnSchema.nullable(),
   replayLagMs: z.number().nonnegative().nullable(),
   replication: z.array(replicationPeerSchema),
+  /**
+   * A primary's synchronous commits: whether they wait for a standby (synchronous_standby_names is set), and
+   * how many sessions have waited for one for over a second (wait event SyncRep), the longest for how long
+   * (whole seconds). Null on a standby, absent from older agents.
+   */
+  syncCommits: z
+    .strictObject({
+      required: z.boolean(),
+      waiting: z.number().int().nonnegative(),
+      longestWaitMs: z.number().nonnegative().nullable(),
+    })
+    .nullable()
+    .optional(),
   host: hostFactsSchema,
   timeouts: timeoutsSchema,
   agentVersion: z.string(),

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FAULT_CHAIN, inNetns, runInNetns } from './lab-network.ts';
-import { postmasterPid } from '../../agent/server-control.ts';
+import { killServer, postmasterPid } from '../../agent/server-control.ts';
 import {
   connectLocalStore,
   livePids,
@@ -64,15 +64,16 @@ async function iptables(target: LabFaultTarget, args: string[]): Promise<void> {
   await runInNetns(target.routerNetns, 'iptables', ['-w', ...args]);
 }
 
-/** Drops every packet between `node` and what `scope` names, in `direction`. */
+/** Drops every packet between `node` and what `scope` names (or the lab hosts listed), in `direction`. */
 export async function cut(
   target: LabFaultTarget,
   node: string,
-  scope: CutScope,
+  scope: CutScope | readonly string[],
   direction: CutDirection = 'both',
 ): Promise<void> {
   const own = device(target, node);
-  for (const other of others(target, scope, node)) {
+  const hosts = typeof scope === 'string' ? others(target, scope, node) : scope;
+  for (const other of hosts) {
     const theirs = device(target, other);
     if (direction !== 'out') await dropRule(target, node, ['-i', theirs, '-o', own]);
     if (direction !== 'in') await dropRule(target, node, ['-i', own, '-o', theirs]);
@@ -251,4 +252,14 @@ export async function localHeal(dir: string): Promise<string[]> {
     done.push(`${node.name} rejoined as a standby of ${primary}: ${how}`);
   }
   return done;
+}
+
+/**
+ * A node dies with its host: its packets vanish first (the kernel that outlives the killed processes here
+ * must not send the FIN or RST a real crash would not), then its agent and every server process are killed.
+ */
+export async function killNode(target: LabFaultTarget, node: LocalNode): Promise<void> {
+  await cut(target, node.name, 'all');
+  if (node.agentPid && isAlive(node.agentPid)) process.kill(node.agentPid, 'SIGKILL');
+  if (node.dataDir) killServer(node.dataDir);
 }

@@ -14,7 +14,10 @@ import { killServer, postmasterPid } from '../../agent/server-control.ts';
 import type { ClusterRecord } from '../../core/records.ts';
 import { clusterWriter, type ClusterWriter } from './cluster-writer.ts';
 import { superuserPassword } from './drill.ts';
-import { cut, delay, faultTarget, heal, loss, stepClock, type LabFaultTarget } from './lab-faults.ts';
+import { systemClock } from '../../core/clock.ts';
+import { requestSwitchover } from '../../core/role-change-request.ts';
+import { ConnectionStorm } from './connection-storm.ts';
+import { cut, delay, faultTarget, heal, killNode, loss, stepClock, type LabFaultTarget } from './lab-faults.ts';
 import {
   connectLocalStore,
   localDown,
@@ -25,7 +28,7 @@ import {
   sqlTarget,
   type LocalClusterState,
 } from './local-cluster.ts';
-import { isAlive, logTail, pauseProcess, resumeProcess } from './processes.ts';
+import { isAlive, logTail, pauseProcess, resumeProcess, waitFor } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { WritableSampler } from './writable-sampler.ts';
 
@@ -49,6 +52,14 @@ export const NEMESIS_FAULTS = [
   'kill-primary-db',
   'clock-step-primary',
   'delay-primary-clients',
+  // One step beyond the silent faults: a database its agent cannot check, an agent restarted mid-partition,
+  // a switchover interrupted on either side, a double fault.
+  'storm-primary',
+  'storm-partition-primary',
+  'restart-primary-agent-partitioned',
+  'switchover-cut-primary',
+  'switchover-kill-target',
+  'double-fault',
 ] as const;
 export type NemesisFault = (typeof NEMESIS_FAULTS)[number];
 
@@ -61,8 +72,11 @@ const BLIPS: ReadonlySet<NemesisFault> = new Set([
   'pause-evaluator',
   'kill-standby-agent',
 ]);
-/** The term must not change because of these: blips, and slow clients (the cluster's own links are fine). */
-const NO_PROMOTION: ReadonlySet<NemesisFault> = new Set([...BLIPS, 'delay-primary-clients']);
+/**
+ * The term must not change because of these: blips, slow clients (the cluster's own links are fine), and a
+ * full primary (busy, not dead).
+ */
+const NO_PROMOTION: ReadonlySet<NemesisFault> = new Set([...BLIPS, 'delay-primary-clients', 'storm-primary']);
 
 export interface NemesisOptions {
   seed: number;
@@ -186,7 +200,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
         violate(`no primary recorded before a fault (phase ${before?.phase ?? '?'})`);
         break;
       }
-      const outcome = await applyFault(dir, lab, planned, before, note);
+      const outcome = await applyFault(dir, lab, planned, before, note, password);
       const termAfterHeal = (await store.getCluster(state.cluster))?.term ?? before.term;
       const recoveredMs = await awaitRecovery(dir, password, options.recoveryBoundMs, note);
       const after = await store.getCluster(state.cluster);
@@ -279,6 +293,7 @@ async function applyFault(
   planned: PlannedFault,
   before: ClusterRecord,
   note: (line: string) => void,
+  password: string,
 ): Promise<{ target: string }> {
   const state = readLocalState(dir);
   const primary = node(state, before.primaryNodeId as string);
@@ -417,6 +432,103 @@ async function applyFault(
         () => delay(lab, state, primary.name, 'clients', 300).then(() => undefined),
         () => heal(lab, primary.name),
       );
+    case 'storm-primary':
+    case 'storm-partition-primary': {
+      const storm = new ConnectionStorm(sqlTarget(primary), password, planned.holdMs + 60_000);
+      const partition = planned.fault === 'storm-partition-primary';
+      return held(
+        primary.name,
+        async () => {
+          await storm.start();
+          if (!partition) return;
+          // Cut once the agent's logins are refused, so that its fence has to act on an UNKNOWN server.
+          await waitFor('the storm to fill the server', () => (storm.full ? true : undefined), 10_000, 20).catch(() =>
+            note(`the storm did not fill ${primary.name} within 10 s; cutting it off anyway`),
+          );
+          await cut(lab, primary.name, 'store');
+          await cut(lab, primary.name, 'peers');
+        },
+        async () => {
+          await storm.stop();
+          if (partition) await heal(lab, primary.name);
+        },
+      );
+    }
+    case 'restart-primary-agent-partitioned':
+      return held(
+        `${primary.name} agent`,
+        async () => {
+          await cut(lab, primary.name, 'store');
+          await cut(lab, primary.name, 'peers');
+          process.kill(pid(primary.agentPid, `the agent of ${primary.name}`), 'SIGKILL');
+          // As systemd's Restart= would, half a second later.
+          await sleep(500);
+          restartAgent(dir, primary.name);
+        },
+        () => heal(lab, primary.name),
+      );
+    case 'switchover-cut-primary':
+    case 'switchover-kill-target': {
+      const store = connectLocalStore(state);
+      const killTarget = planned.fault === 'switchover-kill-target';
+      return held(
+        killTarget
+          ? `${primary.name} -> ${standby.name} (target killed)`
+          : `${primary.name} -> ${standby.name} (primary cut)`,
+        async () => {
+          await requestSwitchover(store, state.cluster, standby.name, 'nemesis', systemClock).catch((error: unknown) =>
+            note(`switchover to ${standby.name} not asked: ${String(error)}`),
+          );
+          await sleep(200);
+          if (killTarget) await killNode(lab, standby);
+          else {
+            await cut(lab, primary.name, 'store');
+            await cut(lab, primary.name, 'peers');
+          }
+        },
+        // Healed: the network back, a killed node's agent restarted (its server is rejoined by the recovery).
+        async () => {
+          await heal(lab, killTarget ? standby.name : primary.name);
+          if (killTarget) restartAgent(dir, standby.name);
+        },
+      );
+    }
+    case 'double-fault': {
+      // The primary's node dies, then the standby it would fail over to: before the decision, or right after it
+      // (the chosen candidate, mid-promotion), as `pick` says.
+      const afterDecision = planned.pick >= 0.5;
+      const store = connectLocalStore(state);
+      const killed: string[] = [];
+      return held(
+        `${primary.name}, then a standby ${afterDecision ? 'after' : 'before'} the decision`,
+        async () => {
+          await killNode(lab, primary);
+          killed.push(primary.name);
+          let second = standby;
+          if (afterDecision) {
+            const promoting = await waitFor(
+              'a candidate chosen',
+              async () => {
+                const now = await store.getCluster(state.cluster).catch(() => undefined);
+                return now?.phase === 'promoting' ? now : undefined;
+              },
+              30_000,
+              10,
+            ).catch(() => undefined);
+            second = node(state, promoting?.failover?.toNodeId ?? standby.name);
+          }
+          await killNode(lab, second);
+          killed.push(second.name);
+          note(`killed ${killed.join(' and ')}`);
+        },
+        async () => {
+          for (const name of killed) {
+            await heal(lab, name);
+            restartAgent(dir, name);
+          }
+        },
+      );
+    }
     case 'clock-step-primary':
       return held(
         primary.name,

@@ -58,6 +58,9 @@ function baseSettings(listen: Listen): Record<string, string | number> {
     wal_receiver_status_interval: "'1s'",
     shared_buffers: "'32MB'",
     max_connections: 50,
+    // Room for the lab's own superuser tools (the writable sampler, the drills) when another role fills every
+    // ordinary slot: a connection storm must not blind the checks that judge the cluster.
+    superuser_reserved_connections: 10,
     fsync: 'on',
   };
 }

@@ -15,6 +15,7 @@ export class WritableSampler {
   private running = false;
   private loop: Promise<void> | undefined;
   private last = '';
+  private readonly held = new Map<string, pg.Client>();
 
   constructor(
     private readonly nodes: readonly LocalNode[],
@@ -46,27 +47,40 @@ export class WritableSampler {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    const held = [...this.held.values()];
+    this.held.clear();
+    await Promise.all(held.map((client) => client.end().catch(() => undefined)));
   }
 
+  /**
+   * Asked over a connection held from one sample to the next, opened again only once it breaks: a server whose
+   * every slot is taken (a connection storm, or commits piling up behind a lost synchronous standby) still
+   * answers the sampler, and a session that can still commit is what makes a server writable.
+   */
   private async isWritable(target: SqlTarget): Promise<boolean> {
-    const client = new pg.Client({
-      ...target,
-      user: 'postgres',
-      database: 'postgres',
-      ssl: false,
-      password: this.password,
-      connectionTimeoutMillis: 300,
-      query_timeout: 300,
-    });
-    client.on('error', () => undefined);
+    const key = `${target.host}:${target.port}`;
+    let client = this.held.get(key);
     try {
-      await client.connect();
+      if (!client) {
+        client = new pg.Client({
+          ...target,
+          user: 'postgres',
+          database: 'postgres',
+          ssl: false,
+          password: this.password,
+          connectionTimeoutMillis: 300,
+          query_timeout: 300,
+        });
+        client.on('error', () => undefined);
+        this.held.set(key, client);
+        await client.connect();
+      }
       const rows = (await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery')).rows;
       return rows[0]?.recovery === false;
     } catch {
+      this.held.delete(key);
+      void client?.end().catch(() => undefined);
       return false;
-    } finally {
-      await client.end().catch(() => undefined);
     }
   }
 }
