@@ -476,9 +476,23 @@ async function applyFault(
           ? `${primary.name} -> ${standby.name} (target killed)`
           : `${primary.name} -> ${standby.name} (primary cut)`,
         async () => {
-          await requestSwitchover(store, state.cluster, standby.name, 'nemesis', systemClock).catch((error: unknown) =>
-            note(`switchover to ${standby.name} not asked: ${String(error)}`),
-          );
+          // A node rejoined a moment ago may still be reported down: ask until the switchover is accepted. One
+          // never accepted is no switchover to interrupt, and nothing is broken (killing a node mid-rejoin is
+          // another fault).
+          const asked = await waitFor(
+            `a switchover to ${standby.name} to be accepted`,
+            () =>
+              requestSwitchover(store, state.cluster, standby.name, 'nemesis', systemClock).then(
+                () => true,
+                () => undefined,
+              ),
+            15_000,
+            500,
+          ).catch(() => false);
+          if (!asked) {
+            note(`switchover to ${standby.name} was not accepted within 15 s; nothing interrupted`);
+            return;
+          }
           await sleep(200);
           if (killTarget) await killNode(lab, standby);
           else {
