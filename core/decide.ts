@@ -835,6 +835,10 @@ export function candidateGone(f: Facts): string | undefined {
   // Measured from when this evaluator saw the phase begin, so a fresh evaluator waits a whole timeout.
   if (candidate?.live !== true && f.phaseAgeMs > timeoutMs)
     return `candidate ${toNodeId} stopped reporting before it was promoted`;
+  // Its node came back without its server (a host restarted after a crash): nothing will start it as a
+  // primary, and its agent promotes only a running server, so waiting for it would wait for ever.
+  if (candidate?.live === true && candidate.heartbeat?.dbStatus === 'DOWN')
+    return `the database of candidate ${toNodeId} is DOWN`;
   return undefined;
 }
 

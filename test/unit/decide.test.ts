@@ -701,6 +701,19 @@ describe('decide(): a failover in progress', () => {
       ['failover-retried'],
     ],
     [
+      'replaces a candidate whose node came back without its server (agent live, database DOWN) once its lease ran out',
+      [
+        promoting,
+        primaryDbDown,
+        (w) => replaceBeat(w, 'db2', { dbStatus: 'DOWN', agentType: 'idle', dbInfo: 'connection refused' }),
+        leaseAge(6000),
+        fencing('watchdog'),
+      ],
+      'failover-retry',
+      'promoting',
+      ['failover-retried'],
+    ],
+    [
       'ec2-stop fencing: a silent candidate is stopped from outside before the next is promoted',
       [promoting, primaryDbDown, silentFor('db2', 9000), phaseAge(9000), leaseAge(6000), fencing('ec2-stop')],
       'fence-lost-candidate',
