@@ -13,16 +13,17 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
+import { withDeadline } from '../core/deadline.ts';
 import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import {
   FENCE_LEAD_MS,
-  LEASE_RENEW_INTERVAL_MS,
   LEASE_REQUEST_TIMEOUT_MS,
   LEASE_RETRY_INTERVAL_MS,
   leaseWatchSleepMs,
+  renewIntervalMs,
   WATCHDOG_LEAD_MS,
 } from '../core/lease-timing.ts';
 import {
@@ -281,12 +282,14 @@ export class Agent {
     this.stopping.abort();
     await Promise.allSettled(this.loops);
     // Hooks have their own time limit; a stop does not wait longer than its own.
-    await withDeadline(Promise.allSettled([...this.runningHooks]), timeoutMs, 'hooks to finish').catch(() => undefined);
+    await withDeadline(Promise.allSettled([...this.runningHooks]), timeoutMs, 'hooks did not finish').catch(
+      () => undefined,
+    );
     // A deliberate stop stands the watchdog down (the heartbeat then says so): the database keeps
     // running unwatched, and the evaluator will not fail it over automatically while it cannot be fenced.
     await this.disarmWatchdog('the agent is stopping');
     try {
-      await withDeadline(this.writeHeartbeat('EXITED'), timeoutMs, 'marking the agent exited');
+      await withDeadline(this.writeHeartbeat('EXITED'), timeoutMs, 'marking the agent exited did not finish');
       this.deps.logger.info('agent stopped; marked EXITED in the state store');
     } catch (error) {
       this.deps.logger.warn('agent stopped without marking itself EXITED in the state store', { error: String(error) });
@@ -504,7 +507,7 @@ export class Agent {
       agentStatus !== 'UP' ||
       this.goal === undefined ||
       this.goalRenewedMonoMs === null ||
-      nowMonoMs - this.goalRenewedMonoMs > Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs) * 1.5;
+      nowMonoMs - this.goalRenewedMonoMs > renewIntervalMs(config.heartbeatIntervalMs) * 1.5;
     const [membership, cluster] = await Promise.all([
       readMembership ? store.getMembership(config.cluster) : Promise.resolve(this.membership),
       readGoal ? store.getCluster(config.cluster) : Promise.resolve(this.goal),
@@ -612,10 +615,7 @@ export class Agent {
         else if (this.renewalsInFlight < MAX_RENEWALS_IN_FLIGHT) void this.renewLeaseIfDue(goal, store);
       }
       // Heartbeats faster than the renewal interval (tests, tight set-ups) carry the renewals' pace too.
-      const intervalMs =
-        this.renewFailures > 0
-          ? LEASE_RETRY_INTERVAL_MS
-          : Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs);
+      const intervalMs = this.renewFailures > 0 ? LEASE_RETRY_INTERVAL_MS : renewIntervalMs(config.heartbeatIntervalMs);
       await this.pause(Math.max(0, intervalMs - (clock.monotonicMs() - startedMonoMs)), this.wakeLease);
     }
   }
@@ -628,7 +628,7 @@ export class Agent {
   private async renewLeaseIfDue(goal: ClusterRecord, store: Pick<HeartbeatStore, 'renewLease'>): Promise<void> {
     const { config, clock, logger } = this.deps;
     if (goal.term !== this.term || !renewsLease(this.view(goal, this.membership))) return;
-    const intervalMs = Math.min(LEASE_RENEW_INTERVAL_MS, config.heartbeatIntervalMs);
+    const intervalMs = renewIntervalMs(config.heartbeatIntervalMs);
     // The lease is timed from before the request left: the evaluator saw the renewal later than that.
     const sentAtMonoMs = clock.monotonicMs();
     if (this.renewedSentMonoMs !== null && sentAtMonoMs - this.renewedSentMonoMs < intervalMs * 0.8) return;
@@ -641,7 +641,7 @@ export class Agent {
       const after = await withDeadline(
         store.renewLease(config.cluster, config.nodeId, goal.term, durationMs),
         LEASE_REQUEST_TIMEOUT_MS + 100,
-        'the lease renewal',
+        'the lease renewal got no answer',
       );
       this.renewedSentMonoMs = Math.max(this.renewedSentMonoMs ?? sentAtMonoMs, sentAtMonoMs);
       if (after.term === this.term) this.goalRenewedMonoMs = clock.monotonicMs();
@@ -1051,9 +1051,13 @@ export class Agent {
     );
   }
 
-  private report(step: NonNullable<HeartbeatRecord['action']>['step'], detail: string): void {
+  private report(
+    step: NonNullable<HeartbeatRecord['action']>['step'],
+    detail: string,
+    facts: Pick<NonNullable<HeartbeatRecord['action']>, 'stoppedAtLsn'> = {},
+  ): void {
     const previous = this.action;
-    this.action = { term: this.term, step, detail };
+    this.action = { term: this.term, step, detail, ...facts };
     const log = step.endsWith('failed')
       ? this.deps.logger.error.bind(this.deps.logger)
       : this.deps.logger.info.bind(this.deps.logger);
@@ -1090,7 +1094,7 @@ export class Agent {
         const fresh = await withDeadline(
           this.deps.store.getCluster(this.deps.config.cluster),
           LEASE_REQUEST_TIMEOUT_MS,
-          'the cluster record',
+          'the cluster record was not read',
         ).catch(() => undefined);
         if (fresh && fresh.term === goal.term) {
           this.learnGoal(fresh);
@@ -1152,7 +1156,7 @@ export class Agent {
             this.stoppedForSwitchover();
             return this.syncOsAddress(goal);
           });
-          this.report('demoted', stoppedAt);
+          this.report('demoted', `stopped cleanly at ${stoppedAt}`, { stoppedAtLsn: stoppedAt });
           // A standby now: nothing for the watchdog to stop, and no lease to renew.
           await this.disarmWatchdog('demoted to a standby');
         } catch (error) {
@@ -1234,9 +1238,7 @@ export class Agent {
     const fence = await this.runSiteHook('fence', env, this.failoverPlaceholders(goal));
     if (fence && !fence.ok) return this.report('fence-hook-failed', fence.detail);
     if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
-      const address = goal.address.value.includes(':')
-        ? goal.address.value
-        : `${goal.address.value}:${config.database?.port ?? 5432}`;
+      const address = formatHostPort(parseNodeAddress(goal.address.value, config.database?.port ?? 5432));
       const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
       if (answer.kind === 'ok')
         return this.report(
@@ -1491,17 +1493,6 @@ class Wake {
   /** The wait ended some other way: a later wake belongs to the next wait. */
   stopWaiting(): void {
     this.resolve = undefined;
-  }
-}
-async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { DeadlineError, withDeadline } from '../core/deadline.ts';
 import type { ProbeOutcome } from '../core/local-health.ts';
 import type { ReplicationPeer } from '../core/records.ts';
 
@@ -326,20 +327,6 @@ async function withClient<T>(
     return await withDeadline(work(client), timeoutMs);
   } finally {
     void client.end().catch(() => undefined);
-  }
-}
-
-class DeadlineError extends Error {}
-
-async function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

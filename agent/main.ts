@@ -22,6 +22,7 @@ import { hostFacts } from './host-facts.ts';
 import { readInstanceMetadata, type InstanceFacts } from './instance-metadata.ts';
 import { resolvePassword } from './password.ts';
 import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
+import { EXIT } from '../core/exit-codes.ts';
 
 const program = new Command()
   .name('pgfailover-agent')
@@ -54,7 +55,7 @@ try {
     process.stdout.write(
       `${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n`,
     );
-    process.exit(0);
+    process.exit(EXIT.ok);
   }
   const logger = new Logger({
     serviceName: 'pgfailover-agent',
@@ -126,7 +127,7 @@ try {
     if (stopping) return;
     stopping = true;
     logger.info(`received ${signal}; stopping`);
-    void agent.stop().finally(() => process.exit(0));
+    void agent.stop().finally(() => process.exit(EXIT.ok));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -134,7 +135,7 @@ try {
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`pgfailover-agent: ${error.message}\n`);
-    process.exit(2);
+    process.exit(EXIT.usage);
   }
   throw error;
 }

@@ -22,6 +22,7 @@ import { pgAutoFailoverSystem } from './peers/pg-auto-failover.ts';
 import type { PeerLab } from './peers/peer-lab.ts';
 import { ensurePeerPackages } from './peers/packages.ts';
 import { tearDownOnSignals } from './teardown.ts';
+import { EXIT } from '../core/exit-codes.ts';
 
 /** The failover managers measured side by side, by the name --peers takes. */
 const PEERS: Record<string, (lab: PeerLab, synchronous: boolean) => PeerSystem> = {
@@ -130,7 +131,7 @@ const program = new Command('bench')
       const unavailable = await labUnavailable();
       if (unavailable) {
         process.stderr.write(`the benchmark needs the network lab: ${unavailable}\n`);
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
       tearDownOnSignals(progress);

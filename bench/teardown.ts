@@ -1,6 +1,8 @@
 // What the benchmark has running at any moment (a lab cluster, a peer lab), so that Ctrl-C or a SIGTERM
 // removes it too: a signal ends the process without running the finally blocks that normally do.
 
+import { EXIT } from '../core/exit-codes.ts';
+
 const active = new Set<() => Promise<void>>();
 
 /** Runs `work` with `teardown` on record; the finally block that tears down as usual takes it off. */
@@ -25,7 +27,7 @@ export function tearDownOnSignals(progress: (line: string) => void): void {
     const expected = (error: unknown) => progress(`${signal}: stopped: ${String(error)}`);
     process.on('uncaughtException', expected);
     process.on('unhandledRejection', expected);
-    void Promise.allSettled([...active].map((teardown) => teardown())).finally(() => process.exit(130));
+    void Promise.allSettled([...active].map((teardown) => teardown())).finally(() => process.exit(EXIT.interrupted));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -9,6 +9,7 @@ import { importEfm } from '../core/efm-import.ts';
 import { nodeIdSchema } from '../core/records.ts';
 import { runConfigChecks } from './config-checks.ts';
 import { out, validated } from './cli-support.ts';
+import { verdictExit } from '../core/exit-codes.ts';
 
 function readText(path: string, what: string): string {
   try {
@@ -106,6 +107,6 @@ export function addEfmCommands(program: Command): void {
             failed.length === 0 ? 'all checks passed' : `${failed.length} check(s) failed`,
           ].join('\n'),
         );
-      process.exitCode = failed.length === 0 ? 0 : 1;
+      process.exitCode = verdictExit(failed.length === 0);
     });
 }

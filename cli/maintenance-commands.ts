@@ -29,6 +29,7 @@ import {
   type StoreOptions,
 } from './cli-support.ts';
 import { followRoleChange } from './role-change.ts';
+import { verdictExit } from '../core/exit-codes.ts';
 
 interface ChangeNote {
   cluster: string;
@@ -152,7 +153,7 @@ export function addMaintenanceCommands(program: Command): void {
             : `${what} did not complete${withdrawn ? '; the request was withdrawn, nothing will be promoted for it' : ''}`,
           { requested: plan, done: primary !== null, primary, withdrawn },
         );
-        process.exitCode = primary ? 0 : 1;
+        process.exitCode = verdictExit(primary !== null);
       },
     );
 

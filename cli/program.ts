@@ -3,6 +3,7 @@
 // problems, 2 bad input, 3 any other failure (store unreachable, PostgreSQL failed to start, ...).
 // cli/main.ts adds the local mode (the repository's `pgfailover`); cli/admin.ts is the release's.
 
+import { liveAsSent } from '../core/liveness.ts';
 import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../core/clock.ts';
 import { buildClusterStatus, formatClusterStatus, type ClusterStatusReport } from '../core/cluster-status.ts';
@@ -46,10 +47,11 @@ import {
 import { addMaintenanceCommands } from './maintenance-commands.ts';
 import { addRejoinCommand } from './rejoin-command.ts';
 import { addEfmCommands } from './efm-commands.ts';
+import { EXIT, verdictExit } from '../core/exit-codes.ts';
 
 export function printStatus(report: ClusterStatusReport, json: boolean): void {
   out(json ? JSON.stringify(report, null, 2) : formatClusterStatus(report));
-  process.exitCode = report.healthy ? 0 : 1;
+  process.exitCode = verdictExit(report.healthy);
 }
 
 /** Asks for a switchover and follows it; shared by `switchover` and `local switchover`. */
@@ -79,7 +81,7 @@ export async function switchoverCommand(
     primary: done,
     tookMs: Date.now() - sinceMs,
   });
-  process.exitCode = done ? 0 : 1;
+  process.exitCode = verdictExit(done !== null);
 }
 
 export function adminProgram(): Command {
@@ -216,9 +218,7 @@ export function adminProgram(): Command {
     const snapshot = await store.readSnapshot(cluster);
     const nowMs = Date.now();
     const liveNodeIds = new Set(
-      snapshot.heartbeats
-        .filter((beat) => beat.agentStatus === 'UP' && nowMs - beat.sentAtMs <= beat.timeouts.nodeTimeoutMs)
-        .map((beat) => beat.nodeId),
+      snapshot.heartbeats.filter((beat) => liveAsSent(beat, nowMs)).map((beat) => beat.nodeId),
     );
     const veto = membershipChangeVeto(snapshot.membership, change, {
       primaryNodeId: snapshot.cluster.primaryNodeId,
@@ -408,7 +408,7 @@ export function adminProgram(): Command {
 export async function runProgram(program: Command): Promise<void> {
   // `pgfailover history | head`: a reader that stops reading is not an error worth a stack trace.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
     throw error;
   });
   try {
@@ -417,21 +417,21 @@ export async function runProgram(program: Command): Promise<void> {
     const explained = storeContext ? explainStoreError(error, storeContext) : undefined;
     if (error instanceof CommanderError) {
       // Commander has printed its message (and the help) already; --help and --version end here with 0.
-      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     } else if (explained) {
       process.stderr.write(`pgfailover: ${explained.message}\n`);
       process.exitCode = explained.exitCode;
     } else if (error instanceof UsageError || error instanceof ConfigError || error instanceof NotFoundError) {
       process.stderr.write(`pgfailover: ${error.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
     } else if (error instanceof StoreConflictError) {
       process.stderr.write(
         `pgfailover: ${error.message}; read the current state with pgfailover cluster-status and try again\n`,
       );
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
     } else {
       process.stderr.write(`pgfailover: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exitCode = 3;
+      process.exitCode = EXIT.failure;
     }
   }
 }

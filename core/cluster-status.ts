@@ -6,6 +6,7 @@
 // timeout: a display judgement that tolerates skew up to the node timeout. Failover decisions never
 // rely on it; the evaluator times heartbeats on its own clock.
 
+import { heartbeatStale } from './liveness.ts';
 import { fencingWarning } from './fencing.ts';
 import { describePeer, replicationTrouble, streams } from './replication-health.ts';
 import { lsnLagBytes, standbyPosition } from './lsn.ts';
@@ -317,7 +318,7 @@ function nodeStatus(
       info: 'the agent was stopped (it said so on exit); start pgfailover-agent again',
     };
   }
-  if (ageMs > heartbeat.timeouts.nodeTimeoutMs) {
+  if (heartbeatStale(heartbeat, ageMs)) {
     return {
       ...facts,
       agentType: 'unknown',

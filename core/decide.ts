@@ -6,8 +6,10 @@
 // be primary in which term and in which phase; agents converge on it (the candidate promotes, standbys
 // repoint, the old primary fences) and report back in their heartbeats; the next decision moves on.
 
+import { heartbeatLive } from './liveness.ts';
 import type { Instant } from './clock.ts';
-import { compareLsn, lsnLagBytes, standbyPosition } from './lsn.ts';
+import { leaseWindowMs } from './lease-timing.ts';
+import { compareLsn, isLsn, lsnLagBytes, standbyPosition } from './lsn.ts';
 import { effectivePriority } from './membership.ts';
 import { makeNotice, type Notice } from './notices.ts';
 import { replicationTrouble } from './replication-health.ts';
@@ -24,9 +26,47 @@ export interface EvaluationInput {
 export type Action =
   { kind: 'move-address'; toNodeId: string; term: number } | { kind: 'fence-node'; nodeId: string; term: number };
 
+/** Every row's id, across the phases' tables below: the history, the logs and the metrics name rules by it. */
+export const RULE_IDS = [
+  'address-not-on-primary',
+  'no-primary-recorded',
+  'primary-demoted',
+  'switchover-refused',
+  'switchover-started',
+  'promotion-refused',
+  'primary-healthy',
+  'primary-db-unknown',
+  'primary-agent-left',
+  'fence-silent-primary',
+  'failure-unconfirmed',
+  'paused',
+  'lease-valid',
+  'auto-failover-off',
+  'no-candidate',
+  'fence-old-primary',
+  'old-primary-unfenced',
+  'failover',
+  'fence-hook-refused',
+  'candidate-promoted',
+  'candidate-gone-lease-valid',
+  'fence-lost-candidate',
+  'candidate-lost-unfenceable',
+  'candidate-gone-no-other',
+  'failover-retry',
+  'awaiting-promotion',
+  'failover-completed',
+  'awaiting-repoint',
+  'demote-failed',
+  'switchover-caught-up',
+  'switchover-abandoned',
+  'awaiting-demotion',
+  'halted',
+] as const;
+export type RuleId = (typeof RULE_IDS)[number];
+
 export interface Decision {
   /** The rule that decided, as named in the tables below. */
-  rule: string;
+  rule: RuleId;
   reason: string;
   /** The record to write, conditioned on `cluster.version` (and the observed lease), or null. */
   next: ClusterRecord | null;
@@ -115,11 +155,7 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     const heartbeat = heartbeatOf.get(node.nodeId);
     const seen = observations.nodes[node.nodeId];
     const silentForMs = seen ? monoMs - seen.changedAtMonoMs : null;
-    const live =
-      heartbeat !== undefined &&
-      heartbeat.agentStatus === 'UP' &&
-      silentForMs !== null &&
-      silentForMs <= heartbeat.timeouts.nodeTimeoutMs;
+    const live = heartbeat !== undefined && heartbeatLive(heartbeat, silentForMs);
     return {
       node,
       heartbeat,
@@ -152,9 +188,8 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
       ? monoMs - lease.changedAtMonoMs
       : 0;
   // The holder may have renewed under a longer lease than the policy now says (set-policy): wait out the longer.
-  const leaseWindowMs =
-    Math.max(cluster.policy.leaseDurationMs, cluster.leaseGrantedMs ?? 0) + cluster.policy.leaseMarginMs;
-  const leaseExpired = cluster.leaseReleased || leaseAgeMs > leaseWindowMs;
+  const windowMs = leaseWindowMs(cluster.policy, cluster.leaseGrantedMs);
+  const leaseExpired = cluster.leaseReleased || leaseAgeMs > windowMs;
 
   const fence = cluster.fence;
   const stopProven =
@@ -211,7 +246,7 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     confirmed,
     stopProven,
     leaseExpired,
-    leaseRemainingMs: leaseExpired ? 0 : leaseWindowMs - leaseAgeMs,
+    leaseRemainingMs: leaseExpired ? 0 : windowMs - leaseAgeMs,
     candidate,
     vetoes,
     eligible,
@@ -373,12 +408,19 @@ type Outcome = Omit<Decision, 'notices' | 'next' | 'expectLeaseRenewals' | 'acti
 };
 
 export interface Rule {
-  id: string;
+  id: RuleId;
   when: (facts: Facts) => boolean;
   then: (facts: Facts) => Outcome;
+  /**
+   * After this row, the evaluator looks again at its busy pace (a failure suspected, a role change moving):
+   * the next step waits on a report it should see soon.
+   */
+  busy?: true;
+  /** This row starts a failover (a new term promoting a standby in place of a failed primary): counted in the metrics. */
+  startsFailover?: true;
 }
 
-const wait = (rule: string, reason: string): Outcome => ({ rule, reason });
+const wait = (rule: RuleId, reason: string): Outcome => ({ rule, reason });
 
 /** The lease counts as expired once its window is strictly past: a look this much later finds it so. */
 const leaseRunsOutInMs = (f: Facts): number => f.leaseRemainingMs + 1;
@@ -494,12 +536,13 @@ function stoppedByFence(f: Facts, nodeId: string | null | undefined): boolean {
  * stopped once the EC2 API says so, and the next round goes on.
  */
 function fenceNodeRule(
-  id: string,
+  id: RuleId,
   target: (f: Facts) => string | null | undefined,
   needed: (f: Facts) => boolean,
 ): Rule {
   return {
     id,
+    busy: true,
     when: (f) => f.cluster.policy.fencing === 'ec2-stop' && needed(f) && !!target(f) && !stoppedByFence(f, target(f)),
     then: (f) => {
       const nodeId = target(f) as string;
@@ -573,20 +616,20 @@ export const STEADY_RULES: Rule[] = [
     // died, or the abandonment raced the stop): it has every byte it ever wrote, so it becomes the primary
     // again, in a new term, as a planned role change (no lease to wait out: its own live agent stopped it).
     id: 'primary-demoted',
+    busy: true,
     when: (f) => {
       const beat = f.primary?.heartbeat;
       return (
         f.cluster.switchover === null &&
         f.primaryLive &&
-        beat?.action?.term === f.cluster.term &&
-        beat.action.step === 'demoted' &&
-        beat.agentType === 'standby' &&
+        demotedAt(f) !== null &&
+        beat?.agentType === 'standby' &&
         beat.dbStatus === 'UP'
       );
     },
     then: (f) => {
       const primaryId = f.cluster.primaryNodeId as string;
-      const stoppedAt = f.primary?.heartbeat?.action?.detail ?? '?';
+      const stoppedAt = demotedAt(f) ?? '?';
       const reason = `${primaryId} stopped cleanly at ${stoppedAt} for a switchover that was abandoned, and runs as a standby: promoting it back, it has all of its own WAL`;
       const next = promoteInNewTerm(f, primaryId, {
         kind: 'switchover',
@@ -633,6 +676,7 @@ export const STEADY_RULES: Rule[] = [
   },
   {
     id: 'switchover-started',
+    busy: true,
     when: (f) => f.cluster.switchover !== null,
     then: (f) => {
       const toNodeId = f.cluster.switchover?.toNodeId ?? '?';
@@ -678,6 +722,7 @@ export const STEADY_RULES: Rule[] = [
   {
     // Three-valued health: an UNKNOWN database (a check in progress, a refused login) is never failed over.
     id: 'primary-db-unknown',
+    busy: true,
     when: (f) => f.primaryLive && f.primaryDbStatus === 'UNKNOWN',
     then: (f) =>
       wait(
@@ -712,6 +757,7 @@ export const STEADY_RULES: Rule[] = [
   ),
   {
     id: 'failure-unconfirmed',
+    busy: true,
     when: (f) => !f.confirmed,
     then: (f) =>
       wait(
@@ -731,6 +777,7 @@ export const STEADY_RULES: Rule[] = [
   },
   {
     id: 'lease-valid',
+    busy: true,
     when: (f) => !f.leaseExpired,
     then: (f) => ({
       ...wait(
@@ -783,6 +830,8 @@ export const STEADY_RULES: Rule[] = [
   },
   {
     id: 'failover',
+    busy: true,
+    startsFailover: true,
     when: () => true,
     then: (f) => {
       const candidate = f.candidate as Candidate;
@@ -884,6 +933,7 @@ export const PROMOTING_RULES: Rule[] = [
   },
   {
     id: 'candidate-promoted',
+    busy: true,
     when: (f) => {
       const beat = candidateFacts(f)?.heartbeat;
       return (
@@ -967,6 +1017,8 @@ export const PROMOTING_RULES: Rule[] = [
   },
   {
     id: 'failover-retry',
+    busy: true,
+    startsFailover: true,
     when: (f) => candidateGone(f) !== undefined,
     then: (f) => {
       const candidate = f.candidate as Candidate;
@@ -998,6 +1050,7 @@ export const PROMOTING_RULES: Rule[] = [
   },
   {
     id: 'awaiting-promotion',
+    busy: true,
     when: () => true,
     then: (f) =>
       wait(
@@ -1078,6 +1131,7 @@ export const PROMOTED_RULES: Rule[] = [
   },
   {
     id: 'awaiting-repoint',
+    busy: true,
     when: () => true,
     then: (f) =>
       wait('awaiting-repoint', `waiting for ${notFollowing(f).join(', ')} to follow ${f.cluster.primaryNodeId ?? '?'}`),
@@ -1086,6 +1140,16 @@ export const PROMOTED_RULES: Rule[] = [
 
 /** How long a switchover may take from request to the old primary's clean stop and the target catching up. */
 export const SWITCHOVER_DEADLINE_MS = 60_000;
+
+/**
+ * Where the primary's clean stop for this term's switchover ended, once its agent has reported it demoted;
+ * null before. Agents before 0.2 carried the position as the report's text.
+ */
+export function demotedAt(f: Facts): string | null {
+  const action = f.primary?.heartbeat?.action;
+  if (action?.term !== f.cluster.term || action.step !== 'demoted') return null;
+  return action.stoppedAtLsn ?? (isLsn(action.detail) ? action.detail : null);
+}
 
 /** Why a switchover under way cannot finish, or undefined while it still may. */
 export function switchoverTrouble(f: Facts): string | undefined {
@@ -1125,21 +1189,16 @@ export const DEMOTING_RULES: Rule[] = [
   },
   {
     id: 'switchover-caught-up',
+    busy: true,
     when: (f) => {
-      const action = f.primary?.heartbeat?.action;
+      const stoppedAt = demotedAt(f);
       const target = f.nodes.find((n) => n.node.nodeId === f.cluster.switchover?.toNodeId)?.heartbeat;
       const received = target ? standbyPosition(target.receivedLsn, target.replayedLsn) : null;
-      return (
-        action?.term === f.cluster.term &&
-        action.step === 'demoted' &&
-        received !== null &&
-        received !== undefined &&
-        compareLsn(received, action.detail) >= 0
-      );
+      return stoppedAt !== null && received !== null && received !== undefined && compareLsn(received, stoppedAt) >= 0;
     },
     then: (f) => {
       const toNodeId = f.cluster.switchover?.toNodeId as string;
-      const finalLsn = f.primary?.heartbeat?.action?.detail ?? '';
+      const finalLsn = demotedAt(f) ?? '';
       const reason = `switchover: ${f.cluster.primaryNodeId ?? '?'} stopped cleanly at ${finalLsn} and ${toNodeId} has received all of it; promoting ${toNodeId}`;
       const next = promoteInNewTerm(f, toNodeId, {
         kind: 'switchover',
@@ -1163,17 +1222,17 @@ export const DEMOTING_RULES: Rule[] = [
     // back (primary-demoted); a silent one is failed over like any failed primary once confirmed and its
     // lease is over (or fencing proves it stopped). Nothing here needs a person.
     id: 'switchover-abandoned',
+    busy: true,
     when: (f) => switchoverTrouble(f) !== undefined,
     then: (f) => {
       const toNodeId = f.cluster.switchover?.toNodeId ?? '?';
       const primaryId = f.cluster.primaryNodeId ?? '?';
-      const action = f.primary?.heartbeat?.action;
-      const demoted = action?.term === f.cluster.term && action.step === 'demoted';
+      const stoppedAt = demotedAt(f);
       const next = bump(f, { phase: 'steady', switchover: null });
       const then = !f.primaryLive
         ? `${primaryId} is failed over as a failed primary once the failure is confirmed and its lease is over`
-        : demoted
-          ? `${primaryId} stopped cleanly at ${action.detail} and is promoted back`
+        : stoppedAt !== null
+          ? `${primaryId} stopped cleanly at ${stoppedAt} and is promoted back`
           : `${primaryId} keeps serving as the primary`;
       const reason = `switchover to ${toNodeId} abandoned: ${switchoverTrouble(f) ?? ''}; ${then}`;
       return {
@@ -1186,6 +1245,7 @@ export const DEMOTING_RULES: Rule[] = [
   },
   {
     id: 'awaiting-demotion',
+    busy: true,
     when: () => true,
     then: (f) =>
       wait(
@@ -1211,6 +1271,14 @@ const RULES_BY_PHASE: Record<ClusterRecord['phase'], Rule[]> = {
   halted: HALTED_RULES,
 };
 
+const ALL_RULES = Object.values(RULES_BY_PHASE).flat();
+/** Rules after which the evaluator looks again at its busy pace (read from the rows' `busy`). */
+export const BUSY_RULE_IDS: ReadonlySet<RuleId> = new Set(ALL_RULES.filter((row) => row.busy).map((row) => row.id));
+/** Rules that start a failover (read from the rows' `startsFailover`). */
+export const FAILOVER_RULE_IDS: ReadonlySet<RuleId> = new Set(
+  ALL_RULES.filter((row) => row.startsFailover).map((row) => row.id),
+);
+
 // ---------------------------------------------------------------------------------------------------
 // Standing conditions: raised once, resolved once, kept in the cluster record.
 
@@ -1222,7 +1290,7 @@ interface DesiredAlert {
   lines: string[];
 }
 
-export function desiredAlerts(f: Facts, rule: string, reason: string): DesiredAlert[] {
+export function desiredAlerts(f: Facts, rule: RuleId, reason: string): DesiredAlert[] {
   const alerts: DesiredAlert[] = [];
   const primaryId = f.cluster.primaryNodeId;
   if (f.cluster.phase === 'steady' && primaryId) {
@@ -1376,7 +1444,7 @@ function reconcileAlerts(
   f: Facts,
   desired: DesiredAlert[],
   base: ClusterRecord,
-  rule: string,
+  rule: RuleId,
 ): { alerts: ClusterRecord['alerts']; notices: Notice[] } {
   const current = new Map(f.cluster.alerts.map((alert) => [alert.key, alert]));
   const wanted = new Map(desired.map((alert) => [alert.key, alert]));
@@ -1391,7 +1459,7 @@ function reconcileAlerts(
       );
   }
   // A suspicion that ends because a failover starts is not resolved: "failover-started" says what became of it.
-  const supersededByFailover = rule === 'failover' || rule === 'failover-retry';
+  const supersededByFailover = FAILOVER_RULE_IDS.has(rule);
   for (const alert of f.cluster.alerts) {
     if (wanted.has(alert.key)) continue;
     if (supersededByFailover && alert.key.startsWith('primary-suspect:')) continue;

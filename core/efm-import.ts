@@ -3,6 +3,7 @@
 // mapped (and says to what) or ignored with the reason; anything else is reported as unknown. Pure: the
 // files' texts in, the result out.
 
+import { parseNodeAddress } from './node-address.ts';
 import { basename } from 'node:path';
 import { DEFAULT_TIMEOUTS, parseAgentConfig, type AgentConfig } from './agent-config.ts';
 
@@ -144,7 +145,7 @@ export function importEfm(
           property,
           value,
           'address (host; the database port is added)',
-          () => (config.address = value.split(':')[0]),
+          () => (config.address = parseNodeAddress(value).host),
         );
         break;
       case 'is.witness':
@@ -273,7 +274,7 @@ export function importEfm(
     .split(/\s+/)
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '' && !entry.startsWith('#'))
-    .map((entry) => entry.split(':')[0] as string);
+    .map((entry) => parseNodeAddress(entry).host);
   const allHosts = [...new Set([...(host ? [host] : []), ...nodes])];
   const commands = [
     `pgfailover init --cluster ${cluster}${policy.autoFailover === false ? ' --no-auto-failover' : ''}${address ? ` --address-mode secondary-ip --address ${address}` : ''}`,

@@ -68,6 +68,23 @@ export function leaseWatchSleepMs(leaseLeftMs: number | null, writable: boolean)
   return writable ? LEASE_WATCH_MS : LEASE_WATCH_IDLE_MS;
 }
 
+/** How often a primary renews: every LEASE_RENEW_INTERVAL_MS, or with every heartbeat where those are faster (tests, tight set-ups). */
+export function renewIntervalMs(heartbeatIntervalMs: number): number {
+  return Math.min(LEASE_RENEW_INTERVAL_MS, heartbeatIntervalMs);
+}
+
+/**
+ * What the evaluator waits out after the last renewal it saw before anyone may be promoted: the lease (the
+ * longer of the policy's and the one the holder last renewed under, after a set-policy that shortened it)
+ * plus the margin.
+ */
+export function leaseWindowMs(
+  policy: Pick<ClusterPolicy, 'leaseDurationMs' | 'leaseMarginMs'>,
+  grantedMs: number | null = null,
+): number {
+  return Math.max(policy.leaseDurationMs, grantedMs ?? 0) + policy.leaseMarginMs;
+}
+
 export interface LeaseTiming {
   /** A store (or network) outage shorter than this never stops a primary, wherever it falls. */
   blipToleranceMs: number;
@@ -84,13 +101,13 @@ export function leaseTiming(
   policy: Pick<ClusterPolicy, 'leaseDurationMs' | 'leaseMarginMs'>,
   renewIntervalMs = LEASE_RENEW_INTERVAL_MS,
 ): LeaseTiming {
-  const leaseWindowMs = policy.leaseDurationMs + policy.leaseMarginMs;
+  const windowMs = leaseWindowMs(policy);
   return {
     // The outage may start just before a renewal was due (the previous one is then a whole interval old),
     // and the first renewal after it goes out up to a retry interval after it ends.
     blipToleranceMs: policy.leaseDurationMs - renewIntervalMs - LEASE_RETRY_INTERVAL_MS - FENCE_LEAD_MS,
-    nodeCrashWaitMs: leaseWindowMs,
-    leaseWindowMs,
+    nodeCrashWaitMs: windowMs,
+    leaseWindowMs: windowMs,
   };
 }
 

@@ -310,6 +310,8 @@ export const heartbeatRecordSchema = z.strictObject({
         'rejoin-failed',
       ]),
       detail: z.string(),
+      /** demoted: the WAL position the switchover's clean stop ended at (older agents put it in `detail`). */
+      stoppedAtLsn: lsnSchema.optional(),
     })
     .nullable(),
   /** Where a standby's WAL receiver streams from ("host:port"), or null. */

@@ -8,6 +8,7 @@
 //   its failure and fails over afresh (running the fencing hook again);
 // - more than one, or a node whose agent is silent (its database might be writable, unseen): refused.
 
+import { liveAsSent } from './liveness.ts';
 import type { ClusterRecord } from './records.ts';
 import type { ClusterSnapshot } from './state-store.ts';
 
@@ -20,9 +21,7 @@ export function planResume(snapshot: ClusterSnapshot, nowMs: number, force: bool
       ok: false,
       reason: `cluster ${cluster.cluster} is not halted (phase ${cluster.phase}); there is nothing to resume`,
     };
-  const reporting = snapshot.heartbeats.filter(
-    (beat) => beat.agentStatus === 'UP' && nowMs - beat.sentAtMs <= beat.timeouts.nodeTimeoutMs,
-  );
+  const reporting = snapshot.heartbeats.filter((beat) => liveAsSent(beat, nowMs));
   const databases = snapshot.membership.allowed.filter((node) => node.role === 'database').map((node) => node.nodeId);
   const silent = databases.filter((nodeId) => !reporting.some((beat) => beat.nodeId === nodeId));
   const writable = reporting

@@ -205,7 +205,7 @@ export class StateStore {
           {
             cluster: spec.cluster,
             term: record.term,
-            kind: 'change',
+            kind: 'notice',
             event: 'fencing-agent',
             severity: 'WARNING',
             subject: `cluster ${spec.cluster} created with fencing "agent", chosen by name`,

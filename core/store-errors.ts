@@ -4,6 +4,7 @@
 // or something else (exit 3).
 
 import { awsErrorCode } from './aws-errors.ts';
+import { EXIT } from './exit-codes.ts';
 
 export interface StoreContext {
   table: string;
@@ -14,7 +15,7 @@ export interface StoreContext {
 export interface ExplainedStoreError {
   message: string;
   /** 2: fix the command or its environment; 3: something outside is not working. */
-  exitCode: 2 | 3;
+  exitCode: typeof EXIT.usage | typeof EXIT.failure;
 }
 
 export function explainStoreError(error: unknown, context: StoreContext): ExplainedStoreError | undefined {
@@ -25,20 +26,20 @@ export function explainStoreError(error: unknown, context: StoreContext): Explai
     : `DynamoDB in ${context.region ?? '(no region)'}`;
   if (/Region is missing/i.test(text)) {
     return {
-      exitCode: 2,
+      exitCode: EXIT.usage,
       message:
         'no AWS region is set for the state table: pass --region REGION, set AWS_REGION, or take both from an agent config with --config FILE',
     };
   }
   if (code === 'CredentialsProviderError' || /Could not load credentials/i.test(text)) {
     return {
-      exitCode: 3,
+      exitCode: EXIT.failure,
       message: `no AWS credentials were found to reach ${where}: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where an instance or task role applies`,
     };
   }
   if (code === 'ResourceNotFoundException') {
     return {
-      exitCode: 2,
+      exitCode: EXIT.usage,
       message: `table ${context.table} does not exist in ${where}: check --table (or PGFAILOVER_TABLE) and --region; the CDK stack creates it, or pgfailover init --create-table does`,
     };
   }
@@ -47,19 +48,19 @@ export function explainStoreError(error: unknown, context: StoreContext): Explai
     /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|connect ENOENT/.test(text)
   ) {
     return {
-      exitCode: 3,
+      exitCode: EXIT.failure,
       message: `nothing answers at ${where} (${code || text}): check --endpoint (or PGFAILOVER_STORE_ENDPOINT); for a local cluster, is it running (pgfailover local status --dir DIR)?`,
     };
   }
   if (code === 'TimeoutError' || /timed? ?out/i.test(text)) {
     return {
-      exitCode: 3,
+      exitCode: EXIT.failure,
       message: `${where} did not answer in time: check the network path to it (VPC endpoint or NAT for DynamoDB) and try again`,
     };
   }
   if (code === 'AccessDeniedException' || code === 'UnrecognizedClientException') {
     return {
-      exitCode: 3,
+      exitCode: EXIT.failure,
       message: `${where} refused the request (${code}): these credentials may not use table ${context.table}; grant dynamodb:GetItem, Query and PutItem on it`,
     };
   }
@@ -68,7 +69,7 @@ export function explainStoreError(error: unknown, context: StoreContext): Explai
   const status = httpStatusOf(error);
   if (status !== undefined && (code === 'UnknownError' || code === 'SyntaxError' || code === '')) {
     return {
-      exitCode: 3,
+      exitCode: EXIT.failure,
       message: `${where} answered with HTTP ${status}, not as DynamoDB does: check --endpoint (or PGFAILOVER_STORE_ENDPOINT) and any proxy on the way (HTTPS_PROXY, NO_PROXY)`,
     };
   }

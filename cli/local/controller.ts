@@ -13,11 +13,12 @@ import { LabAddressMover } from './lab-address-mover.ts';
 import { LabInstanceStopper } from './lab-instance-stopper.ts';
 import { StateStore } from '../../core/state-store.ts';
 import { fanOut, JsonLinesNotifier, WebhookNotifier } from './notifiers.ts';
+import { EXIT } from '../../core/exit-codes.ts';
 
 const dir = process.argv[2];
 if (!dir) {
   process.stderr.write('usage: controller DIR\n');
-  process.exit(2);
+  process.exit(EXIT.usage);
 }
 const state = readLocalState(dir);
 const logger = new Logger({ serviceName: 'pgfailover-local-controller', persistentKeys: { cluster: state.cluster } });
@@ -91,4 +92,4 @@ clearInterval(watchLinks);
 await addressForwarder?.close();
 for (const nodeLinks of links.values()) for (const link of nodeLinks) await link.close();
 logger.info('controller stopped');
-process.exit(0);
+process.exit(EXIT.ok);

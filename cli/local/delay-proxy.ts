@@ -4,12 +4,13 @@
 // order. Usage: delay-proxy LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS
 
 import { createConnection, createServer, type Socket } from 'node:net';
+import { EXIT } from '../../core/exit-codes.ts';
 
 const [listenHost, listenPort, targetHost, targetPort, delayText] = process.argv.slice(2);
 const delayMs = Number(delayText);
 if (!listenHost || !listenPort || !targetHost || !targetPort || !Number.isFinite(delayMs) || delayMs < 0) {
   process.stderr.write('usage: delay-proxy LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS\n');
-  process.exit(2);
+  process.exit(EXIT.usage);
 }
 
 /** Passes `from`'s data to `to`, each chunk `delayMs` later, keeping their order. */
@@ -45,6 +46,6 @@ server.listen(Number(listenPort), listenHost, () =>
     `delaying ${listenHost}:${listenPort} -> ${targetHost}:${targetPort} by ${delayMs} ms each way\n`,
   ),
 );
-const stop = () => server.close(() => process.exit(0));
+const stop = () => server.close(() => process.exit(EXIT.ok));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -2,6 +2,7 @@
 // numbered rows through the cluster address, follow what the evaluator and agents do from the cluster's
 // history, then report the timeline and how many acknowledged rows are missing afterwards.
 
+import { leaseWindowMs } from '../../core/lease-timing.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -141,7 +142,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
 
   const seen = new Set<string>();
   let history: HistoryRecord[] = [];
-  const quietMs = nodeTimeoutMs + policy.leaseDurationMs + policy.leaseMarginMs + 2000;
+  const quietMs = nodeTimeoutMs + leaseWindowMs(policy) + 2000;
   const timeoutMs = options.timeoutMs ?? 60_000;
   // A role change is over for the writer once a write went through to the new primary: the evaluator may
   // call it completed before that (the address moves with the grant, the others repoint in milliseconds).

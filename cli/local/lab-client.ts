@@ -6,11 +6,12 @@
 
 import { readFileSync } from 'node:fs';
 import { writeRows } from './row-writer.ts';
+import { EXIT } from '../../core/exit-codes.ts';
 
 const [host, portText, passwordFile, table, firstIdText] = process.argv.slice(2);
 if (!host || !portText || !passwordFile || !table) {
   process.stderr.write('usage: lab-client HOST PORT PASSWORD_FILE TABLE [FIRST_ID]\n');
-  process.exit(2);
+  process.exit(EXIT.usage);
 }
 let running = true;
 process.on('SIGTERM', () => (running = false));

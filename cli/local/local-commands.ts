@@ -20,6 +20,7 @@ import {
   readLocalState,
 } from './local-cluster.ts';
 import { parseDuration, runNemesis } from './nemesis.ts';
+import { verdictExit } from '../../core/exit-codes.ts';
 
 export function addLocalCommands(program: Command): void {
   const local = program
@@ -204,7 +205,7 @@ export function addLocalCommands(program: Command): void {
       if (options.json) out(JSON.stringify(report));
       else out(formatDrillReport(report));
       // A drill whose expected outcome never came failed, whatever it printed.
-      process.exitCode = report.outcomeReached ? 0 : 1;
+      process.exitCode = verdictExit(report.outcomeReached);
     });
 
   local
@@ -287,7 +288,7 @@ export function addLocalCommands(program: Command): void {
           out(
             `seed ${report.seed}: ${report.faults.length} faults, ${report.promotions} promotions, ${report.acknowledged} rows acknowledged, ${report.missing} missing, ${report.samples} samples; ${report.violations.length} violation(s)`,
           );
-        process.exitCode = report.violations.length === 0 ? 0 : 1;
+        process.exitCode = verdictExit(report.violations.length === 0);
       },
     );
 
@@ -295,6 +296,6 @@ export function addLocalCommands(program: Command): void {
     .command('demo')
     .description('bring a cluster up, show it becoming healthy, and tear it down (npm run demo)')
     .action(async () => {
-      process.exitCode = (await runDemo()) ? 0 : 1;
+      process.exitCode = verdictExit(await runDemo());
     });
 }

@@ -11,6 +11,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import dynalite from 'dynalite';
 import { INDEX_PARTITION } from '../../core/records.ts';
+import { EXIT } from '../../core/exit-codes.ts';
 
 const READS = new Set(['GetItem', 'Query', 'Scan']);
 
@@ -19,7 +20,7 @@ const socketPath = socketArgument || undefined;
 const port = Number(portArgument);
 if (!Number.isInteger(port) || port <= 0) {
   process.stderr.write(`usage: store-server PORT [HOST] [SOCKET] (got ${portArgument})\n`);
-  process.exit(2);
+  process.exit(EXIT.usage);
 }
 // Tables become ACTIVE at once: the local mode has nothing to simulate there.
 const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -75,7 +76,7 @@ const stop = () => {
   clearInterval(countTimer);
   socketServer?.close();
   if (socketPath) rmSync(socketPath, { force: true });
-  server.close(() => process.exit(0));
+  server.close(() => process.exit(EXIT.ok));
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

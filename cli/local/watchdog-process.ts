@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../core/clock.ts';
 import { killServer } from '../../agent/server-control.ts';
 import { readWatchdogFile, type WatchdogFile } from '../../agent/watchdog/file-watchdog.ts';
+import { EXIT } from '../../core/exit-codes.ts';
 
 /** How often the deadline is checked: the watchdog fires at most this late. */
 const TICK_MS = 20;
@@ -14,7 +15,7 @@ const TICK_MS = 20;
 const [file, dataDir] = process.argv.slice(2);
 if (!file || !dataDir) {
   process.stderr.write('usage: watchdog-process FILE DATA_DIR\n');
-  process.exit(2);
+  process.exit(EXIT.usage);
 }
 
 function log(message: string): void {

@@ -6,12 +6,12 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
-import type { Facts } from '../../core/decide.ts';
+import { FAILOVER_RULE_IDS, type Facts, type RuleId } from '../../core/decide.ts';
 import { lsnLagBytes, standbyPosition } from '../../core/lsn.ts';
 
 export interface EvaluationMetrics {
   /** After a decision was taken (written or not) on `facts`. */
-  observe(facts: Facts, rule: string): void;
+  observe(facts: Facts, rule: RuleId): void;
   /** A role change that completed: its duration from the decision to completion. */
   roleChangeCompleted(cluster: string, kind: 'failover' | 'switchover', durationMs: number): void;
   storeError(): void;
@@ -48,7 +48,7 @@ export class MetricsBuffer {
     else current.value = kind === 'max' ? Math.max(current.value, value) : current.value + value;
   }
 
-  observe(facts: Facts, rule: string): void {
+  observe(facts: Facts, rule: RuleId): void {
     const cluster = facts.cluster.cluster;
     this.put('Decisions', MetricUnit.Count, { cluster, rule }, 1, 'sum');
     const primaryLsn = facts.primary?.heartbeat?.currentLsn ?? null;
@@ -72,7 +72,7 @@ export class MetricsBuffer {
     }
     // Across clusters, for the alarms: how many agents are silent, the worst minute's worth.
     this.put('SilentAgents', MetricUnit.Count, {}, silent, 'max');
-    if (rule === 'failover' || rule === 'failover-retry') this.put('Failovers', MetricUnit.Count, {}, 1, 'sum');
+    if (FAILOVER_RULE_IDS.has(rule)) this.put('Failovers', MetricUnit.Count, {}, 1, 'sum');
   }
 
   roleChangeCompleted(cluster: string, kind: 'failover' | 'switchover', durationMs: number): void {
@@ -101,7 +101,7 @@ export class PowertoolsEvaluationMetrics implements EvaluationMetrics {
 
   constructor(private readonly metrics = new Metrics({ namespace: 'pgfailover', serviceName: 'evaluator' })) {}
 
-  observe(facts: Facts, rule: string): void {
+  observe(facts: Facts, rule: RuleId): void {
     this.buffer.observe(facts, rule);
   }
 

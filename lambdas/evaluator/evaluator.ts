@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { instantOf, type Clock } from '../../core/clock.ts';
-import { decideOn, gatherFacts, type Decision } from '../../core/decide.ts';
+import { BUSY_RULE_IDS, decideOn, gatherFacts, type Decision } from '../../core/decide.ts';
 import type { EvaluationMetrics } from './evaluation-metrics.ts';
 import { StoreConflictError } from '../../core/errors.ts';
 import { makeNotice, type Notice } from '../../core/notices.ts';
@@ -34,22 +34,6 @@ export const BUSY_PERIOD_MS = 100;
  * lasts a tenth of a second or so, a few requests.
  */
 export const PROMOTING_PERIOD_MS = 25;
-const BUSY_RULES = new Set([
-  'failure-unconfirmed',
-  'lease-valid',
-  'primary-db-unknown',
-  'failover',
-  'fence-old-primary',
-  'fence-silent-primary',
-  'primary-demoted',
-  'switchover-abandoned',
-  'awaiting-promotion',
-  'candidate-promoted',
-  'awaiting-repoint',
-  'switchover-started',
-  'awaiting-demotion',
-  'switchover-caught-up',
-]);
 
 /** How soon the next round should come, slowest first. */
 const PACES = ['quiet', 'busy', 'promoting'] as const;
@@ -59,7 +43,7 @@ export type RoundPace = (typeof PACES)[number];
 function paceAfter(decision: Decision): RoundPace {
   if (decision.rule === 'awaiting-promotion' || decision.next?.phase === 'promoting') return 'promoting';
   const underWay = decision.next !== null && decision.next.phase !== 'steady' && decision.next.phase !== 'halted';
-  return BUSY_RULES.has(decision.rule) || underWay ? 'busy' : 'quiet';
+  return BUSY_RULE_IDS.has(decision.rule) || underWay ? 'busy' : 'quiet';
 }
 
 /** A decision that writes nothing, suspects nothing and needs no look before the next quiet round. */

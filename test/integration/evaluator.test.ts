@@ -462,9 +462,9 @@ describe('evaluator', () => {
       logger,
       actor: 'test',
     });
-    // Healthy primary, address elsewhere: the evaluator tries to move it.
+    // Healthy primary (both standbys stream from it), address elsewhere: the evaluator tries to move it.
     await dynamo.store.putHeartbeat(
-      primaryHeartbeat('db1', '0/5000000', [], { cluster: name, seq: 50, sentAtMs: Date.now() }),
+      primaryHeartbeat('db1', '0/5000000', ['db2', 'db3'], { cluster: name, seq: 50, sentAtMs: Date.now() }),
     );
     await dynamo.store.putHeartbeat(heartbeat('db2', { cluster: name, seq: 50, sentAtMs: Date.now() }));
     await dynamo.store.putHeartbeat(heartbeat('db3', { cluster: name, seq: 50, sentAtMs: Date.now() }));

@@ -1062,7 +1062,12 @@ describe('agent: following the goal', () => {
     });
     startAgent(world, 'db1');
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
-    expect(world.lastBeat()?.action).toEqual({ term: 1, step: 'demoted', detail: '0/5000000' });
+    expect(world.lastBeat()?.action).toEqual({
+      term: 1,
+      step: 'demoted',
+      detail: 'stopped cleanly at 0/5000000',
+      stoppedAtLsn: '0/5000000',
+    });
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
   });
 

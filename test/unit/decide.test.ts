@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type Decision } from '../../core/decide.ts';
+import {
+  BUSY_RULE_IDS,
+  decide,
+  DEMOTING_RULES,
+  FAILOVER_RULE_IDS,
+  HALTED_RULES,
+  PROMOTED_RULES,
+  PROMOTING_RULES,
+  RULE_IDS,
+  STEADY_RULES,
+  type Decision,
+} from '../../core/decide.ts';
 import type { Observations } from '../../core/observations.ts';
 import type { HeartbeatRecord } from '../../core/records.ts';
 import type { ClusterSnapshot } from '../../core/state-store.ts';
@@ -896,7 +907,7 @@ describe('decide(): planned switchover', () => {
         currentLsn: null,
         receivedLsn: null,
         replayedLsn: lsn,
-        action: { term: 1, step: 'demoted', detail: lsn },
+        action: { term: 1, step: 'demoted', detail: `stopped cleanly at ${lsn}`, stoppedAtLsn: lsn },
       });
 
   it.each<[string, Change[], string, Record<string, unknown> | null, string[]]>([
@@ -978,6 +989,13 @@ describe('decide(): planned switchover', () => {
     if (next) expect(decision.next).toMatchObject(next);
     else expect(decision.next).toBeNull();
     expect(decision.notices.map((notice) => notice.event).filter((event) => event !== 'resolved')).toEqual(events);
+  });
+
+  it("reads the stop position of an older agent from its report's text", () => {
+    const decision = evaluate(demoting, db1Demoted('0/5000000'), (w) =>
+      replaceBeat(w, 'db1', { action: { term: 1, step: 'demoted', detail: '0/5000000' } }),
+    );
+    expect(decision.rule).toBe('switchover-caught-up');
   });
 
   it('moves the address to the target with the new term, once the old primary has stopped cleanly', () => {
@@ -1067,5 +1085,18 @@ describe('decide(): a double fault (the primary, then the standby it would fail 
     );
     expect(stopped.rule).toBe('failover');
     expect(stopped.next).toMatchObject({ primaryNodeId: 'db3' });
+  });
+});
+
+describe('decide(): the rule ids', () => {
+  it('every id names exactly one row, and the busy and failover sets are read from the rows', () => {
+    const rows = [...STEADY_RULES, ...DEMOTING_RULES, ...PROMOTING_RULES, ...PROMOTED_RULES, ...HALTED_RULES];
+    const steadyAddress = STEADY_RULES.filter((row) => row.id === 'address-not-on-primary').length;
+    // address-not-on-primary is one fact with a row in two phases (steady and promoted).
+    expect(rows.length).toBe(RULE_IDS.length + steadyAddress);
+    expect(new Set(rows.map((row) => row.id))).toEqual(new Set(RULE_IDS));
+    expect([...FAILOVER_RULE_IDS].sort()).toEqual(['failover', 'failover-retry']);
+    expect(BUSY_RULE_IDS.has('lease-valid')).toBe(true);
+    expect(BUSY_RULE_IDS.has('primary-healthy')).toBe(false);
   });
 });
