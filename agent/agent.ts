@@ -15,7 +15,7 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { withDeadline } from '../core/deadline.ts';
 import { StoreConflictError } from '../core/errors.ts';
-import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth, type ProbeOutcome } from '../core/local-health.ts';
+import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth } from '../core/local-health.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import {
@@ -35,14 +35,11 @@ import {
   type AgentStep,
   type AgentView,
 } from '../core/agent-rules.ts';
-import { catchUpSource, type PeerPosition } from '../core/catch-up.ts';
 import { historyEntry } from '../core/history.ts';
-import { compareLsn, standbyPosition } from '../core/lsn.ts';
 import {
   heartbeatKey,
   type ClusterRecord,
   type HeartbeatRecord,
-  type HistoryRecord,
   type MembershipRecord,
   type Severity,
 } from '../core/records.ts';
@@ -50,59 +47,17 @@ import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { HookName, HookResult, HookRun } from './hooks.ts';
 import type { Readiness } from './readiness.ts';
-import { describeRejoin, type RejoinOutcome } from './rejoin.ts';
+import { describeRejoin } from './rejoin.ts';
 import type { LeaseMemory } from './lease-file.ts';
+import type { HeartbeatStore } from './ports/heartbeat-store.ts';
+import type { NodeOps } from './ports/node-ops.ts';
+import type { ProgressStore } from './ports/progress-store.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
+import { catchUpWithPeers } from './catch-up-peers.ts';
+import { Wake } from './wake.ts';
+import { heartbeatContent, heartbeatGist, replicationNews } from './heartbeat-content.ts';
 
-/** The part of the state store the agent uses. */
-export interface HeartbeatStore {
-  getMembership(cluster: string): Promise<MembershipRecord | undefined>;
-  getCluster(cluster: string): Promise<ClusterRecord | undefined>;
-  putHeartbeat(heartbeat: HeartbeatRecord): Promise<void>;
-  recordRejected(cluster: string, nodeId: string, address: string, reason: string, nowMs: number): Promise<void>;
-  deleteRejected(cluster: string, nodeId: string): Promise<void>;
-  /** Renews and returns the cluster record as it stands after the renewal. */
-  renewLease(cluster: string, nodeId: string, term: number, durationMs: number): Promise<ClusterRecord>;
-  releaseLease(cluster: string, nodeId: string, term: number): Promise<void>;
-  appendHistory(entry: HistoryRecord): Promise<void>;
-}
-
-/** What the agent does to its own server; the real one is agent/node-ops.ts. */
-export interface NodeOps {
-  /** Checks the local database; absent on a witness. */
-  probe?: (timeoutMs: number) => Promise<ProbeResult>;
-  /** Makes this stopped database a standby of the primary at `primaryAddress` (agent/rejoin.ts). */
-  rejoin(primaryAddress: string): Promise<RejoinOutcome>;
-  /** Does the database at `address` answer at all? */
-  checkPeer(address: string, timeoutMs: number): Promise<ProbeOutcome>;
-  /** Reads the role and WAL positions of the database at `address`, as `probe` does for the local one. */
-  probePeer(address: string, timeoutMs: number): Promise<ProbeResult>;
-  /**
-   * Holds an idle connection to the local database (`address` undefined) or to the one at `address`,
-   * and resolves true once it breaks, false when it could not be opened or `signal` aborted. Only a hint to check again now: a server that dies
-   * closes it at once, where the next periodic check might be a second away. A silent fault leaves it
-   * hanging, which the checks' own timeouts cover. Optional: without it the checks keep their period.
-   */
-  watch?(address: string | undefined, signal: AbortSignal): Promise<boolean>;
-  promote(): Promise<void>;
-  repoint(primaryConninfo: string): Promise<void>;
-  /** Stops the local server at once and makes it come back only as a standby. */
-  fence(primaryConninfo: string | null): Promise<void>;
-  runHook(run: HookRun): Promise<HookResult>;
-  /** What to put in primary_conninfo to follow the server at `address`. */
-  conninfoFor(address: string): string;
-  /** standby.signal is in the data directory: whatever restarts the server brings it back as a standby. */
-  markedStandby(): boolean;
-  /** Someone (pgfailover rejoin, local heal) holds the data directory's rejoin lock. */
-  rejoinUnderWay(): boolean;
-  /**
-   * Planned switchover: stop cleanly (every byte reaches the connected standbys first), call `stopped` once
-   * the server has exited, restart as a standby of `primaryConninfo`; returns the WAL position it stopped at.
-   */
-  demote(primaryConninfo: string, stopped: () => Promise<void>): Promise<string>;
-  /** secondary-ip clusters: bring the address up on / take it off this host's interface. Idempotent. */
-  holdAddress(ip: string, hold: boolean): Promise<void>;
-}
+export type { HeartbeatStore, NodeOps, ProgressStore };
 
 /** Powertools' structured logger, or anything shaped like it. */
 export type AgentLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -131,11 +86,6 @@ export interface AgentDeps {
   readiness?: Readiness;
 }
 
-export interface ProgressStore {
-  load(): AgentProgress;
-  save(progress: AgentProgress): void;
-}
-
 /**
  * Heartbeat interval while a failure is suspected or a failover is under way: how soon a candidate reads
  * the goal that names it (half of it on average, in every failover). Only what is new is written.
@@ -156,19 +106,6 @@ const BUSY_CHECK_MS = 100;
  * is one connection.
  */
 const REMOTE_CHECK_PERIOD_MS = 500;
-/**
- * A failover's candidate may stream WAL it lacks from a standby that has more for this many remote
- * timeouts (5 s by default: the lag limit's 16 MiB streams in well under a second on a LAN).
- */
-const CATCH_UP_REMOTE_TIMEOUTS = 5;
-const CATCH_UP_POLL_MS = 10;
-/** How often a peer still streaming from the old primary is read again, for its final WAL position. */
-const FINAL_POSITION_POLL_MS = 20;
-/**
- * A receiver that has heard nothing from the old primary for this long has nothing more in flight from it:
- * on a network where a message takes milliseconds, the last bytes a dead server sent have arrived by then.
- */
-const IN_FLIGHT_QUIET_MS = 200;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /**
@@ -1293,94 +1230,21 @@ export class Agent {
     return this.syncOsAddress(goal);
   }
 
-  /**
-   * Before a failover's pg_promote(): reads every other database standby's final WAL position (the old primary
-   * has stopped by the time this term exists; a peer whose receiver still streams from it is read again until
-   * it lets go) and, if one holds more WAL than this node, streams the rest from it (core/catch-up.ts). Returns
-   * why not to promote, or undefined to go on. A peer that does not answer is left out and named in the log:
-   * it is cut off from this node, and from the new primary too.
-   */
-  private async catchUpWithPeers(goal: ClusterRecord): Promise<string | undefined> {
-    const { config, ops, logger } = this.deps;
-    const probe = ops.probe;
-    if (!probe || !this.membership) return undefined;
-    const peers = this.membership.allowed.filter(
-      (node) => node.role === 'database' && node.nodeId !== config.nodeId && node.nodeId !== goal.failover?.fromNodeId,
+  private catchUpWithPeers(goal: ClusterRecord): Promise<string | undefined> {
+    const { config, ops, logger, clock } = this.deps;
+    return catchUpWithPeers(
+      {
+        config,
+        ops,
+        logger,
+        clock,
+        membership: this.membership,
+        pause: (ms) => this.pause(ms),
+        stopped: () => this.stopping.signal.aborted,
+        note: (event, severity, subject, lines) => this.noteInHistory(event, severity, subject, lines),
+      },
+      goal,
     );
-    const own = (): Promise<{ timeline: number | null; position: string | null }> =>
-      probe(config.timeouts.localTimeoutMs).then((result) => ({
-        timeline: streamingTimeline(result.facts),
-        position: result.facts ? standbyPosition(result.facts.receivedLsn, result.facts.replayedLsn) : null,
-      }));
-    // A peer still streaming from the old primary may have WAL in flight from it (the old server was killed a
-    // moment ago and its last bytes are still being written): its position is final once its receiver has let
-    // go, or has heard nothing for a while (a silent crash: the receiver holds on until wal_receiver_timeout,
-    // but the lease has run out since, and nothing is in flight). Read again until then, within a remote timeout.
-    const fromAddress = goal.failover?.fromNodeId
-      ? findAllowed(this.membership, goal.failover.fromNodeId)?.address
-      : undefined;
-    const oldUpstream = fromAddress ? formatHostPort(parseNodeAddress(fromAddress)) : undefined;
-    const settledByMonoMs = this.deps.clock.monotonicMs() + config.timeouts.remoteTimeoutMs;
-    const readPeer = async (address: string): Promise<ProbeResult> => {
-      for (;;) {
-        const answer = await ops
-          .probePeer(address, config.timeouts.remoteTimeoutMs)
-          .catch((error: unknown): ProbeResult => ({ kind: 'failed', reason: String(error) }));
-        const facts = answer.facts;
-        const stillHearing =
-          oldUpstream !== undefined &&
-          facts?.upstream === oldUpstream &&
-          (facts.receiverQuietMs ?? 0) < IN_FLIGHT_QUIET_MS;
-        if (!stillHearing || this.deps.clock.monotonicMs() >= settledByMonoMs || this.stopping.signal.aborted)
-          return answer;
-        await this.pause(FINAL_POSITION_POLL_MS);
-      }
-    };
-    const [mine, ...answers] = await Promise.all([own(), ...peers.map((peer) => readPeer(peer.address))]);
-    if (mine.position === null) return 'the local database could not be checked before promoting';
-    const positions: PeerPosition[] = [];
-    const unanswered: string[] = [];
-    answers.forEach((answer, index) => {
-      const peer = peers[index];
-      const facts = answer.facts;
-      const position = facts?.inRecovery ? standbyPosition(facts.receivedLsn, facts.replayedLsn) : null;
-      if (!peer) return;
-      if (facts && position) positions.push({ ...peer, timeline: streamingTimeline(facts), position });
-      else if (!facts) unanswered.push(`${peer.nodeId} (${answer.kind === 'ok' ? 'no facts' : answer.reason})`);
-    });
-    const ownPosition = { timeline: mine.timeline, position: mine.position };
-    const source = catchUpSource(ownPosition, positions);
-    const compared = positions.map((peer) => `${peer.nodeId} ${peer.position}`).join(', ') || 'no other standby';
-    const left = unanswered.length > 0 ? `; not answering: ${unanswered.join(', ')}` : '';
-    if (!source) {
-      logger.info(`has the most WAL before promoting: ${mine.position} (${compared}${left})`);
-      return undefined;
-    }
-    logger.warn(
-      `${source.nodeId} has more WAL (${source.position}) than this node (${mine.position}): streaming the rest from it before promoting${left}`,
-    );
-    await this.noteInHistory(
-      'catch-up',
-      'WARNING',
-      `${config.nodeId} fetches WAL from ${source.nodeId} before promoting`,
-      [
-        `${source.nodeId} has more WAL (${source.position}) than ${config.nodeId} (${mine.position}), the candidate`,
-        `Compared: ${compared}${left}`,
-      ],
-    );
-    await ops.repoint(ops.conninfoFor(source.address));
-    const waitMs = CATCH_UP_REMOTE_TIMEOUTS * config.timeouts.remoteTimeoutMs;
-    const deadline = this.deps.clock.monotonicMs() + waitMs;
-    let reached: string | null = mine.position;
-    while (this.deps.clock.monotonicMs() < deadline && !this.stopping.signal.aborted) {
-      reached = (await own()).position;
-      if (reached !== null && compareLsn(reached, source.position) >= 0) {
-        logger.info(`caught up with ${source.nodeId} at ${reached}; promoting`);
-        return undefined;
-      }
-      await this.pause(CATCH_UP_POLL_MS);
-    }
-    return `${source.nodeId} has more WAL (${source.position}) than this node, which reached ${reached ?? 'an unknown position'} streaming from it within ${waitMs} ms: not promoting, so that the evaluator chooses again`;
   }
 
   /**
@@ -1450,76 +1314,4 @@ export class Agent {
       if (wake) void wake.next().then(end);
     });
   }
-}
-
-/**
- * A standby's timeline as far as it can be trusted: while its WAL receiver streams, the timeline it
- * receives; otherwise unknown. Without a receiver the probe falls back to the timeline of the last restartpoint,
- * which can be several failovers old (a standby makes one every checkpoint_timeout), and comparing those
- * would leave out a standby that holds more WAL on the very same history. A source whose history does not
- * match cannot be streamed from, and the catch-up then fails rather than promote behind it.
- */
-function streamingTimeline(facts: DatabaseFacts | undefined): number | null {
-  return facts?.upstream ? facts.timeline : null;
-}
-
-/** What of a primary's replication is news worth a heartbeat now: who streams, and whether commits wait. */
-function replicationNews(facts: DatabaseFacts | undefined): string {
-  if (!facts || facts.inRecovery) return '';
-  const streaming = facts.replication.filter((peer) => peer.state === 'streaming').map((peer) => peer.syncState);
-  return JSON.stringify([streaming, (facts.syncCommits?.waiting ?? 0) > 0]);
-}
-
-/** A signal that ends one loop's current wait early; a wake while nobody waits ends the next wait at once. */
-class Wake {
-  private pending = false;
-  private resolve: (() => void) | undefined;
-
-  wake(): void {
-    const waiting = this.resolve;
-    this.resolve = undefined;
-    if (waiting) waiting();
-    else this.pending = true;
-  }
-
-  next(): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => (this.resolve = resolve));
-  }
-
-  /** The wait ended some other way: a later wake belongs to the next wait. */
-  stopWaiting(): void {
-    this.resolve = undefined;
-  }
-}
-
-/**
- * What a heartbeat says, for telling whether it says anything new: less its sequence, its send time and a
- * standby's replay lag, which grows by the second while nothing is written on the primary.
- */
-function heartbeatSays(beat: HeartbeatRecord) {
-  const { seq: _seq, sentAtMs: _sentAtMs, replayLagMs: _replayLagMs, ...says } = beat;
-  return says;
-}
-
-function heartbeatContent(beat: HeartbeatRecord): string {
-  return JSON.stringify(heartbeatSays(beat));
-}
-
-/** What a heartbeat says besides where its WAL is: positions move with every commit under load. */
-function heartbeatGist(beat: HeartbeatRecord): string {
-  const {
-    currentLsn: _currentLsn,
-    receivedLsn: _receivedLsn,
-    replayedLsn: _replayedLsn,
-    replication,
-    ...gist
-  } = heartbeatSays(beat);
-  return JSON.stringify({
-    ...gist,
-    replication: replication.map((peer) => [peer.applicationName, peer.clientAddr, peer.state, peer.syncState]),
-  });
 }

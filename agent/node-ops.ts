@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { AgentConfig } from '../core/agent-config.ts';
 import { parseNodeAddress } from '../core/node-address.ts';
-import type { NodeOps } from './agent.ts';
+import type { NodeOps } from './ports/node-ops.ts';
 import {
   checkReachable,
   HeldConnection,

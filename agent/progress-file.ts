@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { AgentProgress } from '../core/agent-rules.ts';
-import type { ProgressStore } from './agent.ts';
+import type { ProgressStore } from './ports/progress-store.ts';
 
 const progressSchema = z.strictObject({
   term: z.number().int().nonnegative(),
