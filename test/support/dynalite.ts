@@ -15,6 +15,9 @@ export interface TestStore {
 
 export async function startDynalite(table = 'pgfailover', port = 0): Promise<TestStore> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // The tests' client sends without retries on kept-alive sockets; a server that closes a socket idle for 5 s
+  // (Node's default) can do so just as a request goes out on it after a CLI run, which reads as ECONNRESET.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
