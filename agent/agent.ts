@@ -53,6 +53,7 @@ import type { HeartbeatStore } from './ports/heartbeat-store.ts';
 import type { NodeOps } from './ports/node-ops.ts';
 import type { ProgressStore } from './ports/progress-store.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
+import { bootSafety, holdsAddress } from '../core/agent-host-rules.ts';
 import { catchUpWithPeers } from './catch-up-peers.ts';
 import { Wake } from './wake.ts';
 import { heartbeatContent, heartbeatGist, replicationNews } from './heartbeat-content.ts';
@@ -751,16 +752,19 @@ export class Agent {
    */
   bootSafety(): string | undefined {
     const { config, ops } = this.deps;
-    if (config.role === 'witness') return this.goal ? 'a witness has no database' : undefined;
-    if (ops.markedStandby()) return 'standby.signal is in the data directory: PostgreSQL can only start as a standby';
-    if (this.goal && this.goal.term === this.term && this.goal.primaryNodeId === config.nodeId)
-      return `this node is the primary of term ${this.goal.term}`;
-    // A new cluster whose primary the evaluator has not recorded yet (never a role change): its standbys
-    // hold standby.signal from their base backup, so the one unmarked server is the primary-to-be; the
-    // evaluator records it only when exactly one node is writable.
-    if (this.goal && this.goal.primaryNodeId === null && this.goal.failover === null && this.goal.term <= 1)
-      return 'a new cluster with no primary recorded yet: the evaluator records the only writable node';
-    return undefined;
+    const goal = this.goal;
+    return bootSafety({
+      witness: config.role === 'witness',
+      nodeId: config.nodeId,
+      goal: goal
+        ? { term: goal.term, primaryNodeId: goal.primaryNodeId, failoverRecorded: goal.failover !== null }
+        : null,
+      seenTerm: this.term,
+      // Read only when a row asks (a witness has no data directory).
+      get markedStandby() {
+        return ops.markedStandby();
+      },
+    });
   }
 
   private async signalReadyWhenSafe(): Promise<void> {
@@ -1267,15 +1271,15 @@ export class Agent {
     // node is the primary of the term, its server down or not (its checks see a switchover's stop as down):
     // until the address is moved, a client sent here is refused at once rather than dropped. A switchover's
     // primary lets it go once its server has exited (the demote step).
-    const shouldHold =
-      ip !== null &&
-      goal.primaryNodeId === this.deps.config.nodeId &&
-      goal.term === this.term &&
-      goal.phase !== 'halted' &&
-      this.demoteStopped !== goal.term &&
-      (this.writable() ||
-        this.holdingAddress === ip ||
-        (goal.phase === 'promoting' && this.promotingTerm === goal.term));
+    const shouldHold = holdsAddress({
+      ip,
+      primaryOfTerm: goal.primaryNodeId === this.deps.config.nodeId && goal.term === this.term,
+      phase: goal.phase,
+      demoteStopped: this.demoteStopped === goal.term,
+      writable: this.writable(),
+      holding: this.holdingAddress,
+      promotingNow: this.promotingTerm === goal.term,
+    });
     try {
       if (ip !== null && shouldHold && this.holdingAddress !== ip) {
         await this.deps.ops.holdAddress(ip, true);
