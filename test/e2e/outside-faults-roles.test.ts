@@ -7,9 +7,17 @@ import { systemClock } from '../../core/clock.ts';
 import { requestSwitchover } from '../../core/role-change-request.ts';
 import { cut, faultTarget, heal, killNode } from '../../cli/local/lab-faults.ts';
 import { connectLocalStore, localStatus } from '../../cli/local/local-cluster.ts';
-import { withLocalCluster } from '../support/local-cluster.ts';
+import { withLocalCluster, type ClusterContext } from '../support/local-cluster.ts';
 import { assertNoAcknowledgedRowLost, events, onePrimaryAgain, record, underLoad } from '../support/outside-faults.ts';
 import { pollUntil } from '../support/poll.ts';
+
+/** Asks for a switchover to `to` and returns when it was asked, `afterMs` later. */
+async function switchoverAsked(cluster: ClusterContext, to: string, afterMs: number): Promise<number> {
+  const askedAt = Date.now();
+  await requestSwitchover(connectLocalStore(cluster.state), cluster.state.cluster, to, 'test', systemClock);
+  await pollUntil(`${afterMs} ms`, () => (Date.now() - askedAt >= afterMs ? true : undefined), 5000, 10);
+  return askedAt;
+}
 
 describe('a switchover interrupted', () => {
   it('the old primary cut from the store and its peers 200 ms after the switchover is recorded: the cluster fails over or finishes, never halts; no acknowledged row lost', async () => {
@@ -17,9 +25,7 @@ describe('a switchover interrupted', () => {
       const lab = faultTarget(cluster.state);
       await underLoad(cluster, { direct: false }, async (writers) => {
         // Act
-        const askedAt = Date.now();
-        await requestSwitchover(connectLocalStore(cluster.state), cluster.state.cluster, 'db2', 'test', systemClock);
-        await pollUntil('200 ms', () => (Date.now() - askedAt >= 200 ? true : undefined), 5000, 10);
+        const askedAt = await switchoverAsked(cluster, 'db2', 200);
         await cut(lab, 'db1', 'store');
         await cut(lab, 'db1', 'peers');
         try {
@@ -39,9 +45,7 @@ describe('a switchover interrupted', () => {
       const lab = faultTarget(cluster.state);
       await underLoad(cluster, { direct: false }, async (writers) => {
         // Act
-        const askedAt = Date.now();
-        await requestSwitchover(connectLocalStore(cluster.state), cluster.state.cluster, 'db2', 'test', systemClock);
-        await pollUntil('200 ms', () => (Date.now() - askedAt >= 200 ? true : undefined), 5000, 10);
+        const askedAt = await switchoverAsked(cluster, 'db2', 200);
         await killNode(lab, cluster.node('db2'));
         try {
           // Assess: db1 serves again (it kept serving: its target did not answer, or it is promoted back after
