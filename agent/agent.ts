@@ -678,12 +678,15 @@ export class Agent {
 
   /**
    * A renewal (or the lease taken at promotion) was granted: the lease runs to `endMonoMs` at least. Kept on
-   * disk for a restarted agent, then the watchdog re-armed and the lease watch told.
+   * disk for a restarted agent, then the watchdog re-armed.
    */
   private async holdLeaseUntil(endMonoMs: number): Promise<void> {
+    const fresh = this.leaseEndMonoMs === null;
     this.leaseEndMonoMs = Math.max(this.leaseEndMonoMs ?? endMonoMs, endMonoMs);
     this.saveLease();
-    this.wakeLeaseWatch.wake();
+    // A lease taken anew (a promotion) moves the watch off its idle wait; a renewal only moves the fence
+    // point later, which the watch finds when it wakes there.
+    if (fresh) this.wakeLeaseWatch.wake();
     await this.armWatchdog(this.leaseEndMonoMs - WATCHDOG_LEAD_MS);
   }
 
