@@ -54,6 +54,7 @@ import type { NodeOps } from './ports/node-ops.ts';
 import type { ProgressStore } from './ports/progress-store.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
 import { bootSafety, holdsAddress } from '../core/agent-host-rules.ts';
+import { promotionVeto, type PromotionView } from '../core/promotion-gates.ts';
 import { catchUpWithPeers } from './catch-up-peers.ts';
 import { Wake } from './wake.ts';
 import { heartbeatContent, heartbeatGist, replicationNews } from './heartbeat-content.ts';
@@ -1177,29 +1178,33 @@ export class Agent {
   private async promote(goal: ClusterRecord, env: Record<string, string>): Promise<void> {
     const { config, ops, clock } = this.deps;
     const term = goal.term;
-    if (!this.facts) return this.report('promote-failed', 'the local database could not be checked');
-    if (!this.facts.inRecovery) return this.report('promoted', 'already writable');
+    // The gates (core/promotion-gates.ts) are asked again after each fact gathered, cheapest first.
+    const view: PromotionView = {
+      term,
+      checked: this.facts !== undefined,
+      inRecovery: this.facts?.inRecovery,
+      watchdogRequired: goal.policy.fencing === 'watchdog',
+      hasWatchdog: this.deps.watchdog !== undefined,
+      fenceLeadMs: FENCE_LEAD_MS,
+    };
+    const vetoed = (): boolean => {
+      const veto = promotionVeto(view);
+      if (veto) this.report(veto.step, veto.detail);
+      return veto !== undefined;
+    };
+    if (vetoed()) return;
     const fence = await this.runSiteHook('fence', env, this.failoverPlaceholders(goal));
-    if (fence && !fence.ok) return this.report('fence-hook-failed', fence.detail);
+    view.fenceHook = fence ? { ok: fence.ok, detail: fence.detail } : null;
+    if (vetoed()) return;
+    view.address = null;
     if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
       const address = formatHostPort(parseNodeAddress(goal.address.value, config.database?.port ?? 5432));
       const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
-      if (answer.kind === 'ok')
-        return this.report(
-          'promote-failed',
-          `the cluster address ${address} still answers: the old primary may still hold it, so this node will not promote`,
-        );
+      view.address = { value: address, answers: answer.kind === 'ok' };
     }
-    if (goal.policy.fencing === 'watchdog' && !this.deps.watchdog) {
-      return this.report(
-        'promote-failed',
-        'the cluster fences with a watchdog and this agent has none configured (agent config "watchdog")',
-      );
-    }
-    if (goal.failover?.kind === 'failover') {
-      const behind = await this.catchUpWithPeers(goal);
-      if (behind) return this.report('promote-failed', behind);
-    }
+    if (vetoed()) return;
+    view.behind = goal.failover?.kind === 'failover' ? ((await this.catchUpWithPeers(goal)) ?? null) : null;
+    if (vetoed()) return;
     try {
       // Take the lease first: a new primary without one would fence itself at once. The watchdog is
       // armed with the lease's end before pg_promote(), so a pause from here on cannot leave a writable
@@ -1208,13 +1213,8 @@ export class Agent {
       const durationMs = goal.policy.leaseDurationMs;
       await this.deps.store.renewLease(config.cluster, config.nodeId, term, durationMs);
       await this.holdLeaseUntil(sentAtMonoMs + durationMs);
-      const remainingMs = sentAtMonoMs + durationMs - clock.monotonicMs();
-      if (remainingMs <= FENCE_LEAD_MS) {
-        return this.report(
-          'promote-failed',
-          `the lease taken for term ${term} has only ${remainingMs} ms left (this agent was delayed); not promoting`,
-        );
-      }
+      view.leaseLeftMs = sentAtMonoMs + durationMs - clock.monotonicMs();
+      if (vetoed()) return;
       // The address comes up before pg_promote(): the network sends it here from the moment this term was
       // granted, and a client's connection attempt that lands here meanwhile is answered (a standby turns a
       // write away at once) instead of dropped, which costs a client its connect timeout (libpq's default
