@@ -35,17 +35,9 @@ import {
   type AgentStep,
   type AgentView,
 } from '../core/agent-rules.ts';
-import { historyEntry } from '../core/history.ts';
-import {
-  heartbeatKey,
-  type ClusterRecord,
-  type HeartbeatRecord,
-  type MembershipRecord,
-  type Severity,
-} from '../core/records.ts';
+import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
-import type { HookName, HookResult, HookRun } from './hooks.ts';
 import type { Readiness } from './readiness.ts';
 import { describeRejoin } from './rejoin.ts';
 import type { LeaseMemory } from './lease-file.ts';
@@ -56,6 +48,7 @@ import type { Watchdog } from './watchdog/watchdog.ts';
 import { bootSafety, holdsAddress } from '../core/agent-host-rules.ts';
 import { promotionVeto, type PromotionView } from '../core/promotion-gates.ts';
 import { catchUpWithPeers } from './catch-up-peers.ts';
+import { SiteHooks } from './site-hooks.ts';
 import { Wake } from './wake.ts';
 import { heartbeatContent, heartbeatGist, replicationNews } from './heartbeat-content.ts';
 
@@ -141,9 +134,7 @@ export class Agent {
   /** When a lease renewal last brought the cluster record back (monotonic): a primary's goal is that fresh. */
   private goalRenewedMonoMs: number | null = null;
   private action: HeartbeatRecord['action'] = null;
-  /** Hooks whose last run failed, reported with every heartbeat until a run succeeds. */
-  private readonly hookFailures = new Map<HookName, HeartbeatRecord['hookFailures'][number]>();
-  private readonly runningHooks = new Set<Promise<unknown>>();
+  private readonly hooks: SiteHooks;
   /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
   private progress: AgentProgress;
   /**
@@ -188,6 +179,15 @@ export class Agent {
   constructor(private readonly deps: AgentDeps) {
     this.leaseEndMonoMs = deps.leaseMemory?.load() ?? null;
     this.progress = deps.progressStore?.load() ?? { term: 0, done: [] };
+    this.hooks = new SiteHooks({
+      config: deps.config,
+      ops: deps.ops,
+      store: deps.store,
+      logger: deps.logger,
+      clock: deps.clock,
+      term: () => this.term,
+      membership: () => this.membership,
+    });
   }
 
   start(): void {
@@ -221,9 +221,7 @@ export class Agent {
     this.stopping.abort();
     await Promise.allSettled(this.loops);
     // Hooks have their own time limit; a stop does not wait longer than its own.
-    await withDeadline(Promise.allSettled([...this.runningHooks]), timeoutMs, 'hooks did not finish').catch(
-      () => undefined,
-    );
+    await withDeadline(this.hooks.settled(), timeoutMs, 'hooks did not finish').catch(() => undefined);
     // A deliberate stop stands the watchdog down (the heartbeat then says so): the database keeps
     // running unwatched, and the evaluator will not fail it over automatically while it cannot be fenced.
     await this.disarmWatchdog('the agent is stopping');
@@ -276,7 +274,7 @@ export class Agent {
       action: this.action,
       upstream: facts?.upstream ?? null,
       watchdogArmed: this.watchdogDeadlineMonoMs !== null && this.watchdogDeadlineMonoMs > clock.monotonicMs(),
-      hookFailures: [...this.hookFailures.values()],
+      hookFailures: this.hooks.failed(),
     };
   }
 
@@ -297,7 +295,7 @@ export class Agent {
         result.kind === 'ok' ? (result.facts ? this.withKnownTimeline(result.facts) : undefined) : this.facts,
       );
       this.logHealthChange(previous, this.health);
-      this.hooksOnHealthChange(previous.status, this.health.status);
+      this.hooks.onHealthChange(previous.status, this.health.status, this.health.reason);
       // A new verdict goes out now rather than at the next heartbeat: a failover waits on it; so does news of
       // replication (commits that began to wait, a standby that stopped streaming), which is alerted on.
       if (previous.status !== this.health.status || replicationBefore !== replicationNews(this.facts))
@@ -735,8 +733,12 @@ export class Agent {
       this.record('fence');
       this.report('fenced', 'isolated: the lease could not be renewed in time');
       await this.disarmWatchdog('the database is stopped');
-      this.track(
-        this.runSiteHook('primaryIsolated', this.baseHookEnv(), { h: this.ownHost(), f: this.ownHost(), p: '' }),
+      this.hooks.track(
+        this.hooks.run('primaryIsolated', this.hooks.baseEnv(), {
+          h: this.hooks.ownHost(),
+          f: this.hooks.ownHost(),
+          p: '',
+        }),
       );
     } catch (error) {
       // Retried on the next tick; the watchdog, if any, still fires at the lease's end.
@@ -781,110 +783,6 @@ export class Agent {
       this.readySent = false;
       this.deps.logger.warn('could not tell systemd the agent is ready; retrying', { error: String(error) });
     });
-  }
-
-  // ---- hooks (agent/hooks.ts) --------------------------------------------------------------------
-
-  private baseHookEnv(): Record<string, string> {
-    const { config } = this.deps;
-    return { PGFAILOVER_CLUSTER: config.cluster, PGFAILOVER_TERM: String(this.term), PGFAILOVER_NODE: config.nodeId };
-  }
-
-  private ownHost(): string {
-    return parseNodeAddress(this.deps.config.address).host;
-  }
-
-  /** %f the failed (old) primary's host, %p the new primary's, %h this node's. */
-  private failoverPlaceholders(goal: ClusterRecord): HookRun['placeholders'] {
-    const hostOf = (nodeId: string | null | undefined) => {
-      const address = nodeId && this.membership ? findAllowed(this.membership, nodeId)?.address : undefined;
-      return address ? parseNodeAddress(address).host : '';
-    };
-    return { h: this.ownHost(), f: hostOf(goal.failover?.fromNodeId), p: hostOf(goal.primaryNodeId) };
-  }
-
-  /** EFM: script.db.failure and load-balancer detach when the database fails; attach when it returns. */
-  private hooksOnHealthChange(from: LocalHealth['status'], to: LocalHealth['status']): void {
-    if (from === to || this.deps.config.role === 'witness') return;
-    const self = { h: this.ownHost(), f: '', p: '' };
-    const env = { ...this.baseHookEnv(), PGFAILOVER_DB_STATUS: to, PGFAILOVER_DB_INFO: this.health.reason };
-    if (to === 'DOWN') {
-      this.track(this.runSiteHook('dbFailure', env, self));
-      this.track(this.runSiteHook('loadBalancerDetach', env, self));
-    } else if (to === 'UP' && from === 'DOWN') {
-      this.track(this.runSiteHook('loadBalancerAttach', env, self));
-    }
-  }
-
-  /** Keeps a hook that runs beside the agent's loops, so that stop() waits for it. */
-  private track(run: Promise<unknown>): void {
-    const settled = run.catch(() => undefined).finally(() => this.runningHooks.delete(settled));
-    this.runningHooks.add(settled);
-  }
-
-  /**
-   * Runs a configured hook (nothing when it is not configured); its outcome goes to the log, the cluster's
-   * history (exit code and output), and, while its last run failed, the heartbeat, which the evaluator
-   * alerts on.
-   */
-  private async runSiteHook(
-    name: HookName,
-    env: Record<string, string>,
-    placeholders: HookRun['placeholders'],
-  ): Promise<HookResult | undefined> {
-    const { config, ops, logger, clock } = this.deps;
-    const command = config.hooks[name];
-    if (!command) return undefined;
-    const result = await ops.runHook({
-      command,
-      env,
-      placeholders,
-      timeoutMs: config.hooks.timeoutMs,
-      user: config.hooks.user,
-    });
-    if (result.ok) this.hookFailures.delete(name);
-    else
-      this.hookFailures.set(name, {
-        hook: name,
-        exitCode: result.exitCode,
-        detail: result.detail,
-        atMs: clock.nowMs(),
-      });
-    (result.ok ? logger.info.bind(logger) : logger.error.bind(logger))(`hook ${name}: ${result.detail}`);
-    await this.noteInHistory(
-      `hook-${name}`,
-      result.ok ? 'INFO' : 'WARNING',
-      `${name} hook on ${config.nodeId} ${result.exitCode === null ? 'did not finish' : `exited with ${result.exitCode}`}`,
-      [
-        `Command: ${command}`,
-        `Exit code: ${result.exitCode ?? 'none'}`,
-        `Took: ${result.durationMs} ms`,
-        `Output: ${result.output || '(none)'}`,
-      ],
-    );
-    return result;
-  }
-
-  /** An entry in the cluster's history from this agent; a store that cannot take it is logged, not fatal. */
-  private async noteInHistory(event: string, severity: Severity, subject: string, lines: string[]): Promise<void> {
-    const { config, clock, store, logger } = this.deps;
-    const entry = historyEntry(
-      {
-        cluster: config.cluster,
-        term: this.term,
-        kind: 'notice',
-        event,
-        severity,
-        subject,
-        body: lines.join('\n'),
-        nodeId: config.nodeId,
-        actor: `agent:${config.nodeId}`,
-      },
-      clock.nowMs(),
-    );
-    await store
-      .appendHistory(entry)
-      .catch((error: unknown) => logger.warn('could not record in the history', { event, error: String(error) }));
   }
 
   /** What the rule table looks at: this node as it is now. */
@@ -1116,7 +1014,7 @@ export class Agent {
         return this.promote(goal, env);
       case 'post-promotion-hook': {
         this.record('post-promotion-hook');
-        const post = await this.runSiteHook('postPromotion', env, this.failoverPlaceholders(goal));
+        const post = await this.hooks.run('postPromotion', env, this.hooks.failoverPlaceholders(goal));
         if (post && !post.ok) this.report('post-promotion-hook-failed', post.detail);
         return;
       }
@@ -1193,7 +1091,7 @@ export class Agent {
       return veto !== undefined;
     };
     if (vetoed()) return;
-    const fence = await this.runSiteHook('fence', env, this.failoverPlaceholders(goal));
+    const fence = await this.hooks.run('fence', env, this.hooks.failoverPlaceholders(goal));
     view.fenceHook = fence ? { ok: fence.ok, detail: fence.detail } : null;
     if (vetoed()) return;
     view.address = null;
@@ -1228,8 +1126,9 @@ export class Agent {
     }
     this.report('promoted', '');
     // The old primary may be dead and unable to detach itself from the load balancer: do it from here.
-    const placeholders = this.failoverPlaceholders(goal);
-    if (placeholders.f) this.track(this.runSiteHook('loadBalancerDetach', env, { ...placeholders, h: placeholders.f }));
+    const placeholders = this.hooks.failoverPlaceholders(goal);
+    if (placeholders.f)
+      this.hooks.track(this.hooks.run('loadBalancerDetach', env, { ...placeholders, h: placeholders.f }));
     // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news. The check
     // this makes sees the server writable, which holds the address from then on.
     await this.refreshNow();
@@ -1248,7 +1147,7 @@ export class Agent {
         membership: this.membership,
         pause: (ms) => this.pause(ms),
         stopped: () => this.stopping.signal.aborted,
-        note: (event, severity, subject, lines) => this.noteInHistory(event, severity, subject, lines),
+        note: (event, severity, subject, lines) => this.hooks.note(event, severity, subject, lines),
       },
       goal,
     );
