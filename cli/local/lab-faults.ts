@@ -263,3 +263,24 @@ export async function killNode(target: LabFaultTarget, node: LocalNode): Promise
   if (node.agentPid && isAlive(node.agentPid)) process.kill(node.agentPid, 'SIGKILL');
   if (node.dataDir) killServer(node.dataDir);
 }
+
+/**
+ * The node's agent killed (SIGKILL) and started again `afterMs` later, as systemd's Restart= would: only once
+ * the killed process has exited (a process being torn down still counts as running, and the restart would
+ * then do nothing). Returns the new agent's PID.
+ */
+export async function killAndRestartAgent(dir: string, node: LocalNode, afterMs: number): Promise<number> {
+  const pid = node.agentPid;
+  if (!pid || !isAlive(pid)) throw new Error(`the agent of ${node.name} is not running`);
+  const killedAt = Date.now();
+  process.kill(pid, 'SIGKILL');
+  for (let waited = 0; isAlive(pid); waited += 10) {
+    if (waited > 10_000) throw new Error(`the agent of ${node.name} (${pid}) has not exited 10 s after SIGKILL`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const leftMs = afterMs - (Date.now() - killedAt);
+  if (leftMs > 0) await new Promise((resolve) => setTimeout(resolve, leftMs));
+  const restarted = restartAgent(dir, node.name);
+  if (restarted === pid) throw new Error(`the agent of ${node.name} was not restarted`);
+  return restarted;
+}

@@ -17,7 +17,17 @@ import { superuserPassword } from './drill.ts';
 import { systemClock } from '../../core/clock.ts';
 import { requestSwitchover } from '../../core/role-change-request.ts';
 import { ConnectionStorm } from './connection-storm.ts';
-import { cut, delay, faultTarget, heal, killNode, loss, stepClock, type LabFaultTarget } from './lab-faults.ts';
+import {
+  cut,
+  delay,
+  faultTarget,
+  heal,
+  killAndRestartAgent,
+  killNode,
+  loss,
+  stepClock,
+  type LabFaultTarget,
+} from './lab-faults.ts';
 import {
   connectLocalStore,
   localDown,
@@ -460,10 +470,8 @@ async function applyFault(
         async () => {
           await cut(lab, primary.name, 'store');
           await cut(lab, primary.name, 'peers');
-          process.kill(pid(primary.agentPid, `the agent of ${primary.name}`), 'SIGKILL');
           // As systemd's Restart= would, half a second later.
-          await sleep(500);
-          restartAgent(dir, primary.name);
+          await killAndRestartAgent(dir, primary, 500);
         },
         () => heal(lab, primary.name),
       );

@@ -5,8 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { postmasterPid } from '../../agent/server-control.ts';
-import { cut, faultTarget, heal } from '../../cli/local/lab-faults.ts';
-import { restartAgent } from '../../cli/local/local-cluster.ts';
+import { cut, faultTarget, heal, killAndRestartAgent } from '../../cli/local/lab-faults.ts';
 import { isAlive } from '../../cli/local/processes.ts';
 import { withLocalCluster } from '../support/local-cluster.ts';
 import {
@@ -87,9 +86,7 @@ describe('an agent restarted mid-partition', () => {
         const cutAt = Date.now();
         await cut(lab, 'db1', 'store');
         await cut(lab, 'db1', 'peers');
-        process.kill(cluster.node('db1').agentPid!, 'SIGKILL');
-        await pollUntil('half a second', () => (Date.now() - cutAt >= 500 ? true : undefined), 5000, 20);
-        restartAgent(cluster.dir, 'db1');
+        await killAndRestartAgent(cluster.dir, cluster.node('db1'), 500);
         try {
           // Assess
           const primary = await onePrimaryAgain(cluster, cutAt, 'db1');
