@@ -29,6 +29,7 @@ import {
 import {
   nextStep,
   recordStep,
+  withoutStep,
   renewsLease,
   selfFenceDue,
   type AgentProgress,
@@ -39,7 +40,7 @@ import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type Membership
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { Readiness } from './readiness.ts';
-import { describeRejoin } from './rejoin.ts';
+import { describeRejoin, SourceNotPrimaryError } from './rejoin.ts';
 import type { LeaseMemory } from './lease-file.ts';
 import type { HeartbeatStore } from './ports/heartbeat-store.ts';
 import type { NodeOps } from './ports/node-ops.ts';
@@ -837,9 +838,19 @@ export class Agent {
     };
   }
 
+  /** Takes back a step refused before it touched anything, so that the rules may ask for it again. */
+  private forget(step: AgentStep): void {
+    this.progress = withoutStep(this.progress, step);
+    this.saveProgress(step);
+  }
+
   /** Records a step done in the current term, on disk before anything else happens. */
   private record(step: AgentStep): void {
     this.progress = recordStep(this.progress, this.term, step);
+    this.saveProgress(step);
+  }
+
+  private saveProgress(step: AgentStep): void {
     try {
       this.deps.progressStore?.save(this.progress);
     } catch (error) {
@@ -1058,6 +1069,14 @@ export class Agent {
           const how = await ops.rejoin(primaryAddress);
           this.report('rejoined', `a standby of ${goal.primaryNodeId ?? '?'} again, by ${describeRejoin(how)}`);
         } catch (error) {
+          if (error instanceof SourceNotPrimaryError) {
+            // The primary is still being promoted (a switchover promoting its old primary back): try again.
+            this.deps.logger.info(
+              `rejoin waits: ${goal.primaryNodeId ?? '?'} ${error.message.replace(/^the source /, '')}`,
+            );
+            this.forget('rejoin');
+            return this.refreshNow();
+          }
           this.report(
             'rejoin-failed',
             `${error instanceof Error ? error.message : String(error)}; run pgfailover rejoin ${me} on this host`,

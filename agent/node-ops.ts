@@ -172,6 +172,17 @@ export function createNodeOps(
         copyConninfo: conninfoFor(primaryAddress),
         checkpointSource: () =>
           runServerCommand('psql', ['-X', '-q', '-d', rewindConninfo, '-c', 'CHECKPOINT']).then(() => undefined),
+        sourceInRecovery: () =>
+          runServerCommand('psql', [
+            '-X',
+            '-q',
+            '-t',
+            '-A',
+            '-d',
+            rewindConninfo,
+            '-c',
+            'SELECT pg_is_in_recovery()',
+          ]).then((output) => output.trim() !== 'f'),
       });
     },
     markedStandby() {

@@ -8,12 +8,14 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  clusterState,
   giveToServerUser,
   hasExited,
   isAlive,
   killServer,
   postmasterPid,
   runServerCommand,
+  shutDownFast,
   startServer,
   writeStandbyFiles,
 } from './server-control.ts';
@@ -39,10 +41,23 @@ export interface RejoinSpec {
    * pg_rewind may see "the same timeline" and rewind nothing. The caller runs CHECKPOINT on the primary.
    */
   checkpointSource: () => Promise<void>;
+  /**
+   * Whether the source is still in recovery. A rejoin follows only a primary: one still being promoted has
+   * not yet forked its new timeline, and pg_rewind would find "the same timeline" and rewind nothing.
+   */
+  sourceInRecovery: () => Promise<boolean>;
   /** The local mode's lab runs each server in its node's network namespace. */
   netns?: string;
   /** How long a rewound server may take to start before a fresh copy is made instead. */
   startWaitSeconds?: number;
+}
+
+/** The source is still in recovery (being promoted): nothing was touched, and the rejoin may be tried again. */
+export class SourceNotPrimaryError extends Error {
+  constructor() {
+    super('the source is still in recovery, not yet a primary: rejoin once it has been promoted');
+    this.name = 'SourceNotPrimaryError';
+  }
 }
 
 /** How the node rejoined; when a fresh copy was made, why pg_rewind could not be used (for the DBA). */
@@ -142,9 +157,11 @@ export function takeRejoinLock(dataDirectory: string): () => void {
 
 async function rejoinLocked(spec: RejoinSpec): Promise<RejoinOutcome> {
   const { dataDirectory } = spec;
+  if (await spec.sourceInRecovery()) throw new SourceNotPrimaryError();
   const own = saveOwnFiles(dataDirectory);
   try {
     if (!existsSync(join(dataDirectory, 'global', 'pg_control'))) throw new Error('nothing to rewind');
+    await recoverCrashedStandby(spec);
     // Single-user crash recovery (run by pg_rewind) refuses standby mode: the signal goes back afterwards.
     rmSync(join(dataDirectory, 'standby.signal'), { force: true });
     await spec.checkpointSource().catch(() => undefined);
@@ -166,6 +183,28 @@ async function rejoinLocked(spec: RejoinSpec): Promise<RejoinOutcome> {
     await waitUntilStopped(dataDirectory, 10_000);
     await copyAfresh(spec, own);
     return { how: 'recloned', whyNotRewound: errorText(error) };
+  }
+}
+
+/**
+ * A standby that crashed is recovered as a standby, from its own WAL, and stopped cleanly before pg_rewind
+ * sees it. Otherwise pg_rewind's single-user crash recovery ends recovery as a primary would and writes a
+ * checkpoint of its own onto the old timeline: behind the primary's fork point that record is a divergence
+ * pg_rewind does not see ("no rewind required"), and the standby never streams again.
+ */
+async function recoverCrashedStandby(spec: RejoinSpec): Promise<void> {
+  const { dataDirectory } = spec;
+  if ((await clusterState(dataDirectory)) !== 'in archive recovery') return;
+  // No primary_conninfo: it replays what it has and streams nothing while it is only being brought to rest.
+  const autoConf = join(dataDirectory, 'postgresql.auto.conf');
+  const before = existsSync(autoConf) ? readFileSync(autoConf, 'utf8') : undefined;
+  if (before !== undefined) writeFileSync(autoConf, withoutPrimaryConninfo(before));
+  await writeStandbyFiles(dataDirectory, null);
+  try {
+    await startServer(dataDirectory, spec.logFile, spec.netns, spec.startWaitSeconds ?? 20);
+    await shutDownFast(dataDirectory, 60_000);
+  } finally {
+    if (before !== undefined) writeFileSync(autoConf, before);
   }
 }
 

@@ -271,10 +271,23 @@ export function hasStandbySignal(dataDir: string): boolean {
   return existsSync(join(dataDir, 'standby.signal'));
 }
 
-/** Where a stopped server's last checkpoint is: after a clean stop, the end of everything it wrote. */
-export async function checkpointLocation(dataDir: string): Promise<string> {
+/** One field of pg_controldata's report on a stopped (or crashed) server's data directory. */
+async function controlField(dataDir: string, label: string, pattern: string): Promise<string> {
   const output = await runServerCommand('pg_controldata', ['-D', dataDir], { LC_ALL: 'C', LANG: 'C' });
-  const match = /^Latest checkpoint location:\s+([0-9A-F]+\/[0-9A-F]+)$/m.exec(output);
-  if (!match?.[1]) throw new Error(`pg_controldata printed no checkpoint location for ${dataDir}`);
+  const match = new RegExp(`^${label}:\\s+(${pattern})$`, 'm').exec(output);
+  if (!match?.[1]) throw new Error(`pg_controldata printed no "${label}" for ${dataDir}`);
   return match[1];
+}
+
+/** Where a stopped server's last checkpoint is: after a clean stop, the end of everything it wrote. */
+export function checkpointLocation(dataDir: string): Promise<string> {
+  return controlField(dataDir, 'Latest checkpoint location', '[0-9A-F]+/[0-9A-F]+');
+}
+
+/**
+ * The state pg_control records: "shut down", "shut down in recovery", "in production" (a primary that
+ * crashed), "in archive recovery" (a standby that crashed), and a few rarer ones.
+ */
+export function clusterState(dataDir: string): Promise<string> {
+  return controlField(dataDir, 'Database cluster state', '.+');
 }

@@ -285,6 +285,11 @@ export function nextStep(view: AgentView): { rule: string; step: AgentStep | nul
   return { rule: rule.id, step: rule.step, reason: rule.reason(view) };
 }
 
+/** The progress with `step` not done: it was refused before it touched anything, and may be tried again. */
+export function withoutStep(progress: AgentProgress, step: AgentStep): AgentProgress {
+  return { term: progress.term, done: progress.done.filter((done) => done !== step) };
+}
+
 /** The progress after `step` was done in `term` (a newer term starts afresh). */
 export function recordStep(progress: AgentProgress, term: number, step: AgentStep): AgentProgress {
   const base = progress.term === term ? progress : { term, done: [] };

@@ -620,6 +620,10 @@ export async function rejoinNode(dir: string, name: string, primaryName: string)
     // PGPASSWORD would win over the passfile: the replication role's password is only in the passfile.
     copyEnv: { PGPASSFILE: passfile, PGPASSWORD: undefined },
     checkpointSource: () => superuserQuery(source, superuserPassword, 'CHECKPOINT').then(() => undefined),
+    sourceInRecovery: () =>
+      superuserQuery<{ recovery: boolean }>(source, superuserPassword, 'SELECT pg_is_in_recovery() AS recovery').then(
+        (rows) => rows[0]?.recovery !== false,
+      ),
     ...(node.netns ? { netns: node.netns } : {}),
     startWaitSeconds: REJOIN_START_WAIT_S,
   });

@@ -8,7 +8,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAlive, serverProcesses, signalAll, startServer, stopServer } from '../../agent/server-control.ts';
-import { connectLocalStore } from '../../cli/local/local-cluster.ts';
+import { connectLocalStore, rejoinNode } from '../../cli/local/local-cluster.ts';
+import { SourceNotPrimaryError } from '../../agent/rejoin.ts';
 import { postmasterPid } from '../../cli/local/postgres-server.ts';
 import { WritableSampler } from '../../cli/local/writable-sampler.ts';
 import { runCli } from '../support/cli.ts';
@@ -329,5 +330,40 @@ describe('day-two operations with real PostgreSQL', () => {
       }
       expect(sampler.overlaps).toEqual([]);
     });
+  });
+
+  it('rejoin of a standby that crashed behind its primary: recovered as a standby first, it streams again; a source still in recovery is refused', async () => {
+    await withLocalCluster(
+      { standbys: 2, witness: true, autoFailover: false, network: 'loopback' },
+      async (cluster) => {
+        const before = await writeRows(cluster, 'db1', 20);
+        await pollUntil(
+          'db2 streaming from db1',
+          async () => ((await cluster.streamingFrom('db1')).includes('db2') ? true : undefined),
+          30_000,
+          100,
+        );
+        await killDatabase(cluster, 'db2');
+        // The primary moves on past where db2 crashed: pg_rewind's own crash recovery would end db2's recovery
+        // there with a checkpoint of its own, a record db1's WAL does not have.
+        const after = await writeRows(cluster, 'db1', 50);
+        // Act
+        const refused = await rejoinNode(cluster.dir, 'db2', 'db3').catch((error: unknown) => error);
+        const how = await rejoinNode(cluster.dir, 'db2', 'db1');
+        // Assess
+        expect(refused).toBeInstanceOf(SourceNotPrimaryError);
+        expect(how).toEqual({ how: 'rewound' });
+        await pollUntil(
+          'db2 streaming from db1 with every row',
+          async () =>
+            (await cluster.streamingFrom('db1')).includes('db2') &&
+            (await missingRows(cluster, 'db2', [...before, ...after])).length === 0
+              ? true
+              : undefined,
+          60_000,
+          200,
+        );
+      },
+    );
   });
 });

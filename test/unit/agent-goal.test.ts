@@ -19,6 +19,7 @@ import {
   type MembershipRecord,
 } from '../../core/records.ts';
 import { expandPlaceholders } from '../../agent/hooks.ts';
+import { SourceNotPrimaryError } from '../../agent/rejoin.ts';
 import { clusterRecord, membership } from '../support/fixtures.ts';
 import { pollUntil } from '../support/poll.ts';
 
@@ -72,6 +73,8 @@ class FakeWorld {
   slowPromote = false;
   /** A demotion's stop lasts until the agent has seen the server down and checked it twice more. */
   slowDemoteStop = false;
+  /** How many rejoins find the primary still in recovery (being promoted) and touch nothing. */
+  sourceStillInRecovery = 0;
   /** A repoint to a peer streams its WAL here, unless this is set. */
   catchUpStalls = false;
 
@@ -183,6 +186,7 @@ class FakeWorld {
     },
     rejoin: async (address) => {
       this.calls.push(`rejoin:${address}`);
+      if (this.sourceStillInRecovery-- > 0) throw new SourceNotPrimaryError();
       this.dbUp = true;
       this.facts = { ...standbyFacts, upstream: address };
       return { how: 'rewound' } as const;
@@ -658,6 +662,26 @@ describe('agent: following the goal', () => {
     await pollUntil('repointed', () => (world.lastBeat()?.action?.step === 'repointed' ? true : undefined), 5000, 10);
     expect(world.calls.filter((call) => call.startsWith('repoint'))).toEqual(['repoint:host=10.0.1.11 port=5432']);
     expect(world.lastBeat()).toMatchObject({ term: 2, upstream: '10.0.1.11:5432' });
+  });
+
+  it('as a stopped old primary with automatic rejoin: waits while the primary is still being promoted, then rejoins it', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'steady' });
+    world.record.policy = { ...world.record.policy, autoRejoin: true };
+    world.dbUp = false;
+    world.answering = ['10.0.1.11'];
+    world.sourceStillInRecovery = 2;
+    // Act
+    startAgent(world, 'db1');
+    await pollUntil('rejoined', () => (world.lastBeat()?.action?.step === 'rejoined' ? true : undefined), 5000, 10);
+    // Assess: refused twice without a failure reported (nothing was touched), then done once.
+    expect(world.calls.filter((call) => call.startsWith('rejoin'))).toEqual([
+      'rejoin:10.0.1.11',
+      'rejoin:10.0.1.11',
+      'rejoin:10.0.1.11',
+    ]);
+    expect(world.beats.map((beat) => beat.action?.step)).not.toContain('rejoin-failed');
   });
 
   it('as a writable node that is not the primary of the current term: fences itself', async () => {
