@@ -731,6 +731,16 @@ export class Agent {
       this.deps.logger.error(`lease not renewed: stopping the database before the lease runs out (${reason})`);
       await this.deps.ops.fence(null);
       this.dropLease();
+      // What the checks knew is gone with the server: without this, a check begun before the stop would keep
+      // the server "writable" and the watch would fence it again every tick until the next check.
+      this.serverEpoch++;
+      this.health = {
+        phase: 'down',
+        status: 'DOWN',
+        reason: 'stopped by its agent: the lease could not be renewed',
+        finalCheckDue: false,
+      };
+      this.facts = undefined;
       this.record('fence');
       this.report('fenced', 'isolated: the lease could not be renewed in time');
       await this.disarmWatchdog('the database is stopped');
@@ -1068,6 +1078,9 @@ export class Agent {
         try {
           const how = await ops.rejoin(primaryAddress);
           this.report('rejoined', `a standby of ${goal.primaryNodeId ?? '?'} again, by ${describeRejoin(how)}`);
+          // Done: a later stop in the same term (a term can last months) is rejoined again. Only a failed
+          // rejoin stays recorded, and is left to a person.
+          this.forget('rejoin');
         } catch (error) {
           if (error instanceof SourceNotPrimaryError) {
             // The primary is still being promoted (a switchover promoting its old primary back): try again.

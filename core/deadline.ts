@@ -17,3 +17,20 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what = 'no a
     clearTimeout(timer);
   }
 }
+
+/**
+ * Waits `ms` (resolves early, without error, when `signal` aborts). On the global timer rather than
+ * node:timers/promises, so that the simulation's virtual time (sim/) drives it as it drives every other wait.
+ */
+export function sleepMs(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const end = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', end);
+      resolve();
+    };
+    const timer = setTimeout(end, ms);
+    signal?.addEventListener('abort', end, { once: true });
+  });
+}

@@ -1158,6 +1158,11 @@ export function switchoverTrouble(f: Facts): string | undefined {
   if (!target?.live) return `its target ${toNodeId} stopped reporting`;
   if (target.heartbeat?.dbStatus === 'DOWN') return `the database of its target ${toNodeId} is DOWN`;
   if (!f.primaryLive) return `${primaryProblem(f)} while it was being demoted`;
+  // A demoting primary renews its lease until its clean stop is over; one whose database is down with its
+  // lease over stopped some other way (it fenced itself, cut off mid-switchover) and will never report a
+  // clean stop: waiting out the deadline would leave the cluster without a primary (found by sim/).
+  if (demotedAt(f) === null && f.primaryDbStatus === 'DOWN' && f.leaseExpired)
+    return `${f.cluster.primaryNodeId ?? '?'} stopped without a clean demotion (its database is DOWN and its lease is over)`;
   if (f.phaseAgeMs > SWITCHOVER_DEADLINE_MS) return `it did not complete within ${SWITCHOVER_DEADLINE_MS} ms`;
   return undefined;
 }

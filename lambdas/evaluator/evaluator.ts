@@ -2,12 +2,12 @@
 // with a conditional write, then notifies and appends the history. Overlapping evaluators are safe: only
 // the one whose write lands notifies, and a failover left half-way is simply the next decision's input.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { instantOf, type Clock } from '../../core/clock.ts';
 import { BUSY_RULE_IDS, decideOn, gatherFacts, type Decision } from '../../core/decide.ts';
 import type { EvaluationMetrics } from './evaluation-metrics.ts';
 import { StoreConflictError } from '../../core/errors.ts';
+import { sleepMs } from '../../core/deadline.ts';
 import { makeNotice, type Notice } from '../../core/notices.ts';
 import { NO_OBSERVATIONS, observe, type Observations } from '../../core/observations.ts';
 import { findAllowed } from '../../core/membership.ts';
@@ -359,7 +359,7 @@ export class Evaluator {
       const nextTickMonoMs = started + (pace === 'quiet' ? periodMs : Math.min(periodMs, busyPeriodMs));
       await this.recheckUntil(nextTickMonoMs, signal);
       const rest = nextTickMonoMs - clock.monotonicMs();
-      if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
+      if (rest > 0) await sleepMs(rest, signal);
     }
     this.deps.metrics?.flush();
     return rounds;
@@ -375,7 +375,7 @@ export class Evaluator {
       const soonest = Math.min(...this.rechecks.values());
       if (soonest >= nextTickMonoMs) return;
       const waitMs = soonest - clock.monotonicMs();
-      if (waitMs > 0) await sleep(waitMs, undefined, { signal }).catch(() => undefined);
+      if (waitMs > 0) await sleepMs(waitMs, signal);
       const now = clock.monotonicMs();
       const due = [...this.rechecks].filter(([, atMonoMs]) => atMonoMs <= now).map(([name]) => name);
       for (const name of due) this.rechecks.delete(name);

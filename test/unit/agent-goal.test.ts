@@ -684,6 +684,26 @@ describe('agent: following the goal', () => {
     expect(world.beats.map((beat) => beat.action?.step)).not.toContain('rejoin-failed');
   });
 
+  it('with automatic rejoin: a standby that stops again later in the same term is rejoined again (found by the simulation)', async () => {
+    // Prepare: rejoined once
+    const world = new FakeWorld();
+    world.record = clusterRecord({ term: 2, primaryNodeId: 'db2', phase: 'steady' });
+    world.record.policy = { ...world.record.policy, autoRejoin: true };
+    world.dbUp = false;
+    world.answering = ['10.0.1.11'];
+    startAgent(world, 'db1');
+    await pollUntil('rejoined', () => (world.calls.includes('rejoin:10.0.1.11') ? true : undefined), 5000, 10);
+    // Act: its server crashes again
+    world.dbUp = false;
+    // Assess
+    await pollUntil(
+      'rejoined a second time',
+      () => (world.calls.filter((call) => call === 'rejoin:10.0.1.11').length === 2 ? true : undefined),
+      5000,
+      10,
+    );
+  });
+
   it('as a writable node that is not the primary of the current term: fences itself', async () => {
     const world = new FakeWorld();
     world.facts = primaryFacts;

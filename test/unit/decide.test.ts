@@ -970,6 +970,24 @@ describe('decide(): planned switchover', () => {
       ['switchover-failed'],
     ],
     [
+      'abandons it when the primary stopped some other way (DOWN, lease released): the failover rules take over',
+      [
+        demoting,
+        (w) => replaceBeat(w, 'db1', { dbStatus: 'DOWN', agentType: 'idle' }),
+        cluster({ leaseReleased: true }),
+      ],
+      'switchover-abandoned',
+      { phase: 'steady', term: 1, switchover: null },
+      ['switchover-failed'],
+    ],
+    [
+      'waits while the primary is DOWN during its clean stop but still holds its lease',
+      [demoting, (w) => replaceBeat(w, 'db1', { dbStatus: 'DOWN', agentType: 'idle' })],
+      'awaiting-demotion',
+      null,
+      [],
+    ],
+    [
       'abandons it after the deadline instead of halting the cluster',
       [demoting, phaseAge(61_000)],
       'switchover-abandoned',

@@ -1,0 +1,66 @@
+// Deliberately broken variants of the real rules, each one defect found from outside with its fix taken
+// back. The rule tables are data, so a mutant swaps one row's condition for the run and puts it back; one
+// that lives in the wiring (the lease file) changes what the host remembers. A simulation that cannot
+// catch each of them is not yet good enough (docs/simulation.md).
+
+import { AGENT_RULES, type AgentRule } from '../core/agent-rules.ts';
+import { STEADY_RULES } from '../core/decide.ts';
+import type { World } from './world.ts';
+
+export interface Mutant {
+  name: string;
+  what: string;
+  /** Breaks the rule; returns how to mend it. */
+  apply(world: World): () => void;
+}
+
+function swapWhen<R extends { id: string; when: (input: never) => boolean }>(
+  rows: R[],
+  id: string,
+  when: (original: R['when']) => R['when'],
+): () => void {
+  const row = rows.find((candidate) => candidate.id === id);
+  if (!row) throw new Error(`no rule ${id}: the mutant is out of date`);
+  const original = row.when;
+  row.when = when(original);
+  return () => void (row.when = original);
+}
+
+export const MUTANTS: Mutant[] = [
+  {
+    name: 'evaluator-ignores-lease',
+    what: "the evaluator promotes once the primary's failure is confirmed, without waiting out its lease",
+    apply: () => swapWhen(STEADY_RULES, 'lease-valid', () => () => false),
+  },
+  {
+    name: 'self-fence-skipped-when-unknown',
+    what: 'the lease watch fences only a server it knows is writable, so one it cannot check escapes (issue 20, case 1)',
+    apply: () =>
+      swapWhen(
+        AGENT_RULES as AgentRule[],
+        'lease-expiring',
+        (original) => (view) => original(view) && view.db.writable,
+      ),
+  },
+  {
+    name: 'forgets-lease-on-restart',
+    what: 'a restarted agent does not find the lease its predecessor recorded (issue 20, case 3)',
+    apply: (world) => {
+      for (const host of world.hosts) host.disk.forgetLease = true;
+      return () => {
+        for (const host of world.hosts) host.disk.forgetLease = false;
+      };
+    },
+  },
+  {
+    name: 'stale-vote-counted',
+    what: "the primary's failure taken as confirmed on votes that are not live (a stale DOWN counted)",
+    apply: () => swapWhen(STEADY_RULES, 'failure-unconfirmed', () => () => false),
+  },
+];
+
+export function mutantNamed(name: string): Mutant {
+  const mutant = MUTANTS.find((candidate) => candidate.name === name);
+  if (!mutant) throw new Error(`no mutant ${name}; see --list-mutants`);
+  return mutant;
+}
