@@ -134,13 +134,41 @@ function leaseEnding(view: AgentView): boolean {
  * asked for ends that: the primary then fences and releases, as without the pause.
  */
 export function renewsLease(view: AgentView): boolean {
-  if (!mine(view) || view.goal === null || view.goal.term !== view.seenTerm) return false;
-  // A switchover's clean stop is under this agent's own hand, and its checks see the server go: the lease
-  // is kept until the server has exited, and given up then.
-  if (phase(view) === 'demoting' && done(view, 'demote')) return !view.demoteStopped;
-  if (view.db.writable || unknownButPrimary(view)) return true;
-  return maintenance(view) && phase(view) === 'steady' && view.db.status !== 'UP' && !view.goal.leaseReleased;
+  return (RENEWAL_RULES.find((row) => row.when(view)) as RenewalRule).renews(view);
 }
+
+export interface RenewalRule {
+  id: string;
+  when: (view: AgentView) => boolean;
+  renews: (view: AgentView) => boolean;
+}
+
+/** renewsLease's table: the first row whose `when` holds decides. */
+export const RENEWAL_RULES: RenewalRule[] = [
+  {
+    id: 'not-the-primary-of-this-term',
+    when: (v) => !mine(v) || v.goal === null || v.goal.term !== v.seenTerm,
+    renews: () => false,
+  },
+  {
+    // A switchover's clean stop is under this agent's own hand, and its checks see the server go: the lease
+    // is kept until the server has exited, and given up then.
+    id: 'demoting',
+    when: (v) => phase(v) === 'demoting' && done(v, 'demote'),
+    renews: (v) => !v.demoteStopped,
+  },
+  {
+    // Never fail over on unknown: a server that answers only to refuse a check keeps its lease.
+    id: 'may-be-writable',
+    when: (v) => v.db.writable || unknownButPrimary(v),
+    renews: () => true,
+  },
+  {
+    id: 'maintenance',
+    when: () => true,
+    renews: (v) => maintenance(v) && phase(v) === 'steady' && v.db.status !== 'UP' && v.goal?.leaseReleased === false,
+  },
+];
 
 /** Tried top to bottom; the first row whose `when` holds decides. */
 export const AGENT_RULES: AgentRule[] = [

@@ -18,11 +18,18 @@ export class HostDisk {
   leaseEndMonoMs: number | null = null;
   /** The mutant "forgets-lease-on-restart": the lease file is never found. */
   forgetLease = false;
+  /** The mutant "rejoin-once-per-term": a rejoin, once recorded, is never taken back. */
+  keepRejoin = false;
 
   progressStore(): ProgressStore {
     return {
       load: () => structuredClone(this.progress),
-      save: (progress) => void (this.progress = structuredClone(progress)),
+      save: (progress) => {
+        const kept = this.keepRejoin && this.progress.term === progress.term && this.progress.done.includes('rejoin');
+        this.progress = structuredClone(
+          kept && !progress.done.includes('rejoin') ? { ...progress, done: [...progress.done, 'rejoin'] } : progress,
+        );
+      },
     };
   }
 

@@ -3,8 +3,8 @@
 // that lives in the wiring (the lease file) changes what the host remembers. A simulation that cannot
 // catch each of them is not yet good enough (docs/simulation.md).
 
-import { AGENT_RULES, type AgentRule } from '../core/agent-rules.ts';
-import { STEADY_RULES } from '../core/decide.ts';
+import { AGENT_RULES, RENEWAL_RULES, type AgentRule } from '../core/agent-rules.ts';
+import { DEMOTING_RULES, STEADY_RULES, switchoverTrouble } from '../core/decide.ts';
 import type { World } from './world.ts';
 
 export interface Mutant {
@@ -49,6 +49,30 @@ export const MUTANTS: Mutant[] = [
       for (const host of world.hosts) host.disk.forgetLease = true;
       return () => {
         for (const host of world.hosts) host.disk.forgetLease = false;
+      };
+    },
+  },
+  {
+    name: 'stops-renewing-when-unknown',
+    what: 'a primary whose checks are refused (a full server: UNKNOWN) stops renewing its lease, so a load spike becomes a failover (issue 20, case 2)',
+    apply: () => swapWhen(RENEWAL_RULES, 'may-be-writable', () => (view) => view.db.writable),
+  },
+  {
+    name: 'switchover-waits-for-fenced-primary',
+    what: 'a switchover whose old primary fenced itself (cut off mid-switchover) waits out its deadline with no primary (found by the simulation)',
+    apply: () =>
+      swapWhen(DEMOTING_RULES, 'switchover-abandoned', () => (facts) => {
+        const trouble = switchoverTrouble(facts);
+        return trouble !== undefined && !trouble.includes('without a clean demotion');
+      }),
+  },
+  {
+    name: 'rejoin-once-per-term',
+    what: 'automatic rejoin is done once per term even when it succeeded, so a standby that stops twice in a term stays down (found by the simulation)',
+    apply: (world) => {
+      for (const host of world.hosts) host.disk.keepRejoin = true;
+      return () => {
+        for (const host of world.hosts) host.disk.keepRejoin = false;
       };
     },
   },

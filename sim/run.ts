@@ -60,9 +60,9 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
     world.note(`seed ${options.seed}: ${setup}`);
     world.startEvaluator();
     for (const host of world.hosts) world.startAgent(host.name);
-    setInterval(() => world.postgres.replicate(), 20);
+    setInterval(() => world.postgres.replicate(), 50);
     const writes = new Writers(world, checks);
-    setInterval(() => writes.throughAddress(), 50);
+    setInterval(() => writes.throughAddress(), 100);
     setInterval(() => writes.direct(), 200);
 
     const advance = (ms: number) => clock.tickAsync(ms);

@@ -309,6 +309,9 @@ export class World {
     const host = this.host(name);
     if (!host.agent) return;
     this.network.pause(host.process);
+    // Its loops end (no timer of a dead process stays behind); whatever it would still do on the way out
+    // (a last heartbeat, disarming the watchdog) goes through ports that hold it for ever.
+    void host.agent.stop();
     host.agent = undefined;
   }
 
