@@ -18,20 +18,11 @@ import { StoreConflictError } from '../core/errors.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth } from '../core/local-health.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
-import {
-  FENCE_LEAD_MS,
-  LEASE_REQUEST_TIMEOUT_MS,
-  LEASE_RETRY_INTERVAL_MS,
-  leaseWatchSleepMs,
-  renewIntervalMs,
-  WATCHDOG_LEAD_MS,
-} from '../core/lease-timing.ts';
+import { FENCE_LEAD_MS, LEASE_REQUEST_TIMEOUT_MS, renewIntervalMs } from '../core/lease-timing.ts';
 import {
   nextStep,
   recordStep,
   withoutStep,
-  renewsLease,
-  selfFenceDue,
   type AgentProgress,
   type AgentStep,
   type AgentView,
@@ -51,6 +42,7 @@ import { promotionVeto, type PromotionView } from '../core/promotion-gates.ts';
 import { catchUpWithPeers } from './catch-up-peers.ts';
 import { SiteHooks } from './site-hooks.ts';
 import { Wake } from './wake.ts';
+import { LeaseKeeper } from './lease-keeper.ts';
 import { heartbeatContent, heartbeatGist, replicationNews } from './heartbeat-content.ts';
 
 export type { HeartbeatStore, NodeOps, ProgressStore };
@@ -105,11 +97,6 @@ const REMOTE_CHECK_PERIOD_MS = 500;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /**
- * Renewal attempts that may be under way at once while renewals fail (each on its own connection): enough
- * that one goes out every LEASE_RETRY_INTERVAL_MS while each waits out its deadline.
- */
-const MAX_RENEWALS_IN_FLIGHT = Math.ceil((LEASE_REQUEST_TIMEOUT_MS + 100) / LEASE_RETRY_INTERVAL_MS) + 1;
-/**
  * How long the membership read with a heartbeat serves before it is read again. It changes only by an
  * administrator's command; a goal naming a node this agent does not know, and a rejected heartbeat, read it
  * at once. Saves one store request per heartbeat.
@@ -132,26 +119,14 @@ export class Agent {
   private membership: MembershipRecord | undefined;
   /** When the membership was last read (monotonic). */
   private membershipReadMonoMs: number | null = null;
-  /** When a lease renewal last brought the cluster record back (monotonic): a primary's goal is that fresh. */
-  private goalRenewedMonoMs: number | null = null;
   private action: HeartbeatRecord['action'] = null;
   private readonly hooks: SiteHooks;
   /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
   private progress: AgentProgress;
-  /**
-   * On this host's monotonic clock: until when the lease this node's server may hold is valid, or null when
-   * it holds none (core/agent-rules.ts, leaseRemainingMs). Starts from what a predecessor recorded.
-   */
-  private leaseEndMonoMs: number | null;
-  /** Bumped whenever the lease is given up, so that a renewal sent before cannot bring it back. */
-  private leaseGeneration = 0;
   /** Bumped when a switchover stops the server, so that a check begun before cannot report it writable after. */
   private serverEpoch = 0;
-  /** The deadline the watchdog is armed with (monotonic), or null when it is disarmed. */
-  private watchdogDeadlineMonoMs: number | null = null;
   private firstBeatDone = false;
   private readySent = false;
-  private selfFencing = false;
   private acting = false;
   private holdingAddress: string | null = null;
   /** The term this node is being promoted in, while pg_promote() runs. */
@@ -160,25 +135,40 @@ export class Agent {
   private demoteStopped: number | null = null;
   private addressSync: Promise<void> = Promise.resolve();
   private storeFailures = 0;
-  private renewFailures = 0;
-  /** When the last successful lease renewal went out (monotonic), or null before the first. */
-  private renewedSentMonoMs: number | null = null;
-  private renewalsInFlight = 0;
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
+  private readonly lease: LeaseKeeper;
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
   /** Cut a loop's wait short: a check when a watched connection breaks, a heartbeat when a verdict changes. */
   private readonly wakeCheck = new Wake();
   private readonly wakePrimaryCheck = new Wake();
   private readonly wakeHeartbeat = new Wake();
-  private readonly wakeLease = new Wake();
-  private readonly wakeLeaseWatch = new Wake();
   /** Told whenever the goal or the membership is learned: the watch loops follow the primary by it. */
   private readonly goalListeners = new Set<() => void>();
 
   constructor(private readonly deps: AgentDeps) {
-    this.leaseEndMonoMs = deps.leaseMemory?.load() ?? null;
+    this.lease = new LeaseKeeper(
+      {
+        config: deps.config,
+        clock: deps.clock,
+        logger: deps.logger,
+        leaseStore: deps.leaseStore ?? deps.store,
+        ops: deps.ops,
+        leaseMemory: deps.leaseMemory,
+        watchdog: deps.watchdog,
+      },
+      {
+        goal: () => this.goal,
+        term: () => this.term,
+        view: (goal) => this.view(goal, this.membership),
+        writable: () => this.writable(),
+        renewed: (after) => this.renewed(after),
+        selfFenced: () => this.selfFenced(),
+        pause: (ms, wake) => this.pause(ms, wake),
+        stopping: this.stopping.signal,
+      },
+    );
     this.progress = deps.progressStore?.load() ?? { term: 0, done: [] };
     this.hooks = new SiteHooks({
       config: deps.config,
@@ -200,16 +190,16 @@ export class Agent {
       bootId: this.deps.bootId,
       timeouts: config.timeouts,
     });
-    if (this.leaseEndMonoMs !== null)
+    if (this.lease.held)
       logger.warn(
-        `a lease is recorded for this node's server (${this.leaseEndMonoMs - this.deps.clock.monotonicMs()} ms left): it is stopped before the lease ends unless renewed`,
+        `a lease is recorded for this node's server (${this.lease.leftMs() ?? 0} ms left): it is stopped before the lease ends unless renewed`,
       );
     if (ops.probe) {
       let markChecked: () => void = () => undefined;
       this.firstCheckDone = new Promise((resolve) => (markChecked = resolve));
       this.loops.push(this.checkLoop(ops.probe, markChecked));
-      this.loops.push(this.leaseWatchLoop());
-      this.loops.push(this.leaseRenewLoop());
+      this.loops.push(this.lease.watchLoop());
+      this.loops.push(this.lease.renewLoop());
       if (ops.watch) this.loops.push(this.watchLoop('local', this.wakeCheck));
     }
     this.loops.push(this.primaryCheckLoop());
@@ -225,7 +215,7 @@ export class Agent {
     await withDeadline(this.hooks.settled(), timeoutMs, 'hooks did not finish').catch(() => undefined);
     // A deliberate stop stands the watchdog down (the heartbeat then says so): the database keeps
     // running unwatched, and the evaluator will not fail it over automatically while it cannot be fenced.
-    await this.disarmWatchdog('the agent is stopping');
+    await this.lease.disarm('the agent is stopping');
     try {
       await withDeadline(this.writeHeartbeat('EXITED'), timeoutMs, 'marking the agent exited did not finish');
       this.deps.logger.info('agent stopped; marked EXITED in the state store');
@@ -274,7 +264,7 @@ export class Agent {
         : null,
       action: this.action,
       upstream: facts?.upstream ?? null,
-      watchdogArmed: this.watchdogDeadlineMonoMs !== null && this.watchdogDeadlineMonoMs > clock.monotonicMs(),
+      watchdogArmed: this.lease.watchdogArmed(),
       hookFailures: this.hooks.failed(),
     };
   }
@@ -444,8 +434,8 @@ export class Agent {
     const readGoal =
       agentStatus !== 'UP' ||
       this.goal === undefined ||
-      this.goalRenewedMonoMs === null ||
-      nowMonoMs - this.goalRenewedMonoMs > renewIntervalMs(config.heartbeatIntervalMs) * 1.5;
+      this.lease.goalRenewedMonoMs === null ||
+      nowMonoMs - this.lease.goalRenewedMonoMs > renewIntervalMs(config.heartbeatIntervalMs) * 1.5;
     const [membership, cluster] = await Promise.all([
       readMembership ? store.getMembership(config.cluster) : Promise.resolve(this.membership),
       readGoal ? store.getCluster(config.cluster) : Promise.resolve(this.goal),
@@ -470,7 +460,7 @@ export class Agent {
     this.goalListeners.forEach((listener) => listener());
     // The first renewal of a term goes out before the heartbeat that follows it, as a new primary's
     // lease must be held before anything may judge it; the renewal loop keeps it up from there.
-    if (agentStatus === 'UP' && cluster) await this.renewLeaseIfDue(cluster, this.deps.store);
+    if (agentStatus === 'UP' && cluster) await this.lease.renewIfDue(cluster, this.deps.store);
     // A busy agent comes here every BUSY_HEARTBEAT_MS to read the goal, but writes only what is new (a verdict, a
     // step, a position) or once the steady interval has passed: a blip that makes every peer busy then costs
     // the table a few writes, not ten a second per node, so that a tightly provisioned table never throttles
@@ -509,7 +499,7 @@ export class Agent {
         `cluster term ${cluster.term}: primary is ${cluster.primaryNodeId ?? 'none'} (${cluster.phase})`,
       );
     // A new primary (or an agent that just learned it is one) renews at once, not a tick later.
-    if (cluster.term !== this.term || cluster.primaryNodeId !== this.goal?.primaryNodeId) this.wakeLease.wake();
+    if (cluster.term !== this.term || cluster.primaryNodeId !== this.goal?.primaryNodeId) this.lease.wakeRenewal.wake();
     const wasUnderWay = this.roleChangeUnderWay();
     this.term = cluster.term;
     this.goal = cluster;
@@ -528,82 +518,11 @@ export class Agent {
     const wasWritable = this.writable();
     this.health = health;
     this.facts = facts;
-    if (!wasWritable && this.writable()) this.wakeLeaseWatch.wake();
+    if (!wasWritable && this.writable()) this.lease.wakeWatch.wake();
   }
 
   private writable(): boolean {
     return this.health.status === 'UP' && this.facts !== undefined && !this.facts.inRecovery;
-  }
-
-  /**
-   * The primary's lease renewals, on their own schedule and connection (LEASE_RENEW_INTERVAL_MS): the
-   * renewal is a write conditional on the term and holder, so the goal it is based on may be a beat old.
-   * Once an attempt has failed, a fresh one goes out every LEASE_RETRY_INTERVAL_MS without waiting for
-   * the one in flight (each on a connection of its own, a few at most): when a blip ends, the next
-   * renewal is then at most that far away, rather than a timed-out attempt's SYN retransmission away.
-   */
-  private async leaseRenewLoop(): Promise<void> {
-    const { config, clock } = this.deps;
-    const store = this.deps.leaseStore ?? this.deps.store;
-    while (!this.stopping.signal.aborted) {
-      const startedMonoMs = clock.monotonicMs();
-      const goal = this.goal;
-      if (goal) {
-        if (this.renewFailures === 0) await this.renewLeaseIfDue(goal, store);
-        else if (this.renewalsInFlight < MAX_RENEWALS_IN_FLIGHT) void this.renewLeaseIfDue(goal, store);
-      }
-      // Heartbeats faster than the renewal interval (tests, tight set-ups) carry the renewals' pace too.
-      const intervalMs = this.renewFailures > 0 ? LEASE_RETRY_INTERVAL_MS : renewIntervalMs(config.heartbeatIntervalMs);
-      await this.pause(Math.max(0, intervalMs - (clock.monotonicMs() - startedMonoMs)), this.wakeLease);
-    }
-  }
-
-  /**
-   * Renews the lease when this node should hold it and the last successful renewal went out at least
-   * most of a renewal interval ago (the heartbeat and the renewal loop share the schedule); always while
-   * renewals fail. Failures are logged and retried, never backed off: the lease is running out.
-   */
-  private async renewLeaseIfDue(goal: ClusterRecord, store: Pick<HeartbeatStore, 'renewLease'>): Promise<void> {
-    const { config, clock, logger } = this.deps;
-    if (goal.term !== this.term || !renewsLease(this.view(goal, this.membership))) return;
-    const intervalMs = renewIntervalMs(config.heartbeatIntervalMs);
-    // The lease is timed from before the request left: the evaluator saw the renewal later than that.
-    const sentAtMonoMs = clock.monotonicMs();
-    if (this.renewedSentMonoMs !== null && sentAtMonoMs - this.renewedSentMonoMs < intervalMs * 0.8) return;
-    if (this.renewFailures === 0 && this.renewalsInFlight > 0) return;
-    this.renewalsInFlight++;
-    const generation = this.leaseGeneration;
-    try {
-      const durationMs = goal.policy.leaseDurationMs;
-      // Bounded here too: a store client without a short timeout must not hold the renewals up.
-      const after = await withDeadline(
-        store.renewLease(config.cluster, config.nodeId, goal.term, durationMs),
-        LEASE_REQUEST_TIMEOUT_MS + 100,
-        'the lease renewal got no answer',
-      );
-      this.renewedSentMonoMs = Math.max(this.renewedSentMonoMs ?? sentAtMonoMs, sentAtMonoMs);
-      if (after.term === this.term) this.goalRenewedMonoMs = clock.monotonicMs();
-      // A new goal in the same term (a switchover asking this primary to demote) is learned here, half a
-      // heartbeat sooner on average, and acted on at once.
-      if (after.phase !== this.goal?.phase || after.version !== this.goal.version) {
-        this.learnGoal(after);
-        this.wakeHeartbeat.wake();
-      }
-      if (this.term === goal.term && generation === this.leaseGeneration)
-        await this.holdLeaseUntil(sentAtMonoMs + durationMs);
-      if (this.renewFailures > 0) logger.info('lease renewed again', { failedAttempts: this.renewFailures });
-      this.renewFailures = 0;
-    } catch (error) {
-      if (error instanceof StoreConflictError) {
-        logger.warn('lease not renewed: this node is no longer the primary of the current term', { term: goal.term });
-        return;
-      }
-      this.renewFailures++;
-      if (this.renewFailures === 1 || this.renewFailures % 10 === 0)
-        logger.error('cannot renew the lease; retrying', { failedAttempts: this.renewFailures, error: String(error) });
-    } finally {
-      this.renewalsInFlight--;
-    }
   }
 
   /**
@@ -656,55 +575,13 @@ export class Agent {
   }
 
   /**
-   * Stops a primary that can no longer prove its lease, before the lease runs out (EFM
-   * stop.isolated.primary). Nothing else counts as proof: a standby that looks "streaming" in
-   * pg_stat_replication may have been cut off silently and promoted long ago. This loop does not wait
-   * for a goal action or a hook in progress, and makes no store call before fencing.
-   */
-  private async leaseWatchLoop(): Promise<void> {
-    while (!this.stopping.signal.aborted) {
-      // Sleeps to the fence point (renewals only ever move it later, and a new term's lease wakes the watch),
-      // or, without a lease, until the server becomes writable: a primary at rest wakes once per lease, not
-      // ten times a second.
-      await this.pause(leaseWatchSleepMs(this.leaseLeftMs(), this.writable()), this.wakeLeaseWatch);
-      const due = selfFenceDue(this.view(this.goal, this.membership));
-      if (due) await this.selfFence(due);
-    }
-  }
-
-  private leaseLeftMs(): number | null {
-    return this.leaseEndMonoMs === null ? null : this.leaseEndMonoMs - this.deps.clock.monotonicMs();
-  }
-
-  /**
-   * A renewal (or the lease taken at promotion) was granted: the lease runs to `endMonoMs` at least. Kept on
-   * disk for a restarted agent, then the watchdog re-armed.
-   */
-  private async holdLeaseUntil(endMonoMs: number): Promise<void> {
-    const fresh = this.leaseEndMonoMs === null;
-    this.leaseEndMonoMs = Math.max(this.leaseEndMonoMs ?? endMonoMs, endMonoMs);
-    this.saveLease();
-    // A lease taken anew (a promotion) moves the watch off its idle wait; a renewal only moves the fence
-    // point later, which the watch finds when it wakes there.
-    if (fresh) this.wakeLeaseWatch.wake();
-    await this.armWatchdog(this.leaseEndMonoMs - WATCHDOG_LEAD_MS);
-  }
-
-  /** The server was stopped (a fence, a switchover's clean stop): it holds no lease any more. */
-  private dropLease(): void {
-    this.leaseGeneration++;
-    this.leaseEndMonoMs = null;
-    this.saveLease();
-  }
-
-  /**
    * The switchover's clean stop is over: the server holds no lease, and what the checks knew of it is gone
    * (a check begun before the stop would say writable, and a writable server without a lease is fenced:
    * the standby it restarts as would be).
    */
   private stoppedForSwitchover(): void {
     this.serverEpoch++;
-    this.dropLease();
+    this.lease.drop();
     this.health = {
       phase: 'starting',
       status: 'UNKNOWN',
@@ -714,49 +591,36 @@ export class Agent {
     this.facts = undefined;
   }
 
-  private saveLease(): void {
-    try {
-      this.deps.leaseMemory?.save(this.leaseEndMonoMs);
-    } catch (error) {
-      this.deps.logger.error('could not record the lease on disk; a restarted agent would fence early', {
-        error: String(error),
-      });
-    }
+  /** A renewal brought the record back: a new goal in the same term (a switchover asking this primary to
+   * demote) is learned here, half a heartbeat sooner on average, and acted on at once. */
+  private renewed(after: ClusterRecord): void {
+    if (after.phase === this.goal?.phase && after.version === this.goal.version) return;
+    this.learnGoal(after);
+    this.wakeHeartbeat.wake();
   }
 
-  private async selfFence(reason: string): Promise<void> {
-    if (this.selfFencing) return;
-    this.selfFencing = true;
-    try {
-      this.deps.logger.error(`lease not renewed: stopping the database before the lease runs out (${reason})`);
-      await this.deps.ops.fence(null);
-      this.dropLease();
-      // What the checks knew is gone with the server: without this, a check begun before the stop would keep
-      // the server "writable" and the watch would fence it again every tick until the next check.
-      this.serverEpoch++;
-      this.health = {
-        phase: 'down',
-        status: 'DOWN',
-        reason: 'stopped by its agent: the lease could not be renewed',
-        finalCheckDue: false,
-      };
-      this.facts = undefined;
-      this.record('fence');
-      this.report('fenced', 'isolated: the lease could not be renewed in time');
-      await this.disarmWatchdog('the database is stopped');
-      this.hooks.track(
-        this.hooks.run('primaryIsolated', this.hooks.baseEnv(), {
-          h: this.hooks.ownHost(),
-          f: this.hooks.ownHost(),
-          p: '',
-        }),
-      );
-    } catch (error) {
-      // Retried on the next tick; the watchdog, if any, still fires at the lease's end.
-      this.deps.logger.error('self-fence failed; retrying', { error: String(error) });
-    } finally {
-      this.selfFencing = false;
-    }
+  /**
+   * The lease keeper stopped the server. What the checks knew is gone with it: without this, a check begun
+   * before the stop would keep the server "writable" and the watch would fence it again every tick.
+   */
+  private selfFenced(): void {
+    this.serverEpoch++;
+    this.health = {
+      phase: 'down',
+      status: 'DOWN',
+      reason: 'stopped by its agent: the lease could not be renewed',
+      finalCheckDue: false,
+    };
+    this.facts = undefined;
+    this.record('fence');
+    this.report('fenced', 'isolated: the lease could not be renewed in time');
+    this.hooks.track(
+      this.hooks.run('primaryIsolated', this.hooks.baseEnv(), {
+        h: this.hooks.ownHost(),
+        f: this.hooks.ownHost(),
+        p: '',
+      }),
+    );
   }
 
   // ---- boot order (systemd Type=notify) ---------------------------------------------------------
@@ -838,10 +702,10 @@ export class Agent {
       },
       demoteStopped: goal !== undefined && this.demoteStopped === goal.term,
       primaryAnswers: this.checkedPrimary === goal?.primaryNodeId && this.primaryHealth.status === 'UP',
-      leaseRemainingMs: this.leaseLeftMs(),
+      leaseRemainingMs: this.lease.leftMs(),
       // A lease recorded by a predecessor is enforced from the start; otherwise from the first heartbeat
       // attempted, before which a new cluster's primary-to-be cannot have been granted one.
-      selfFenceEnabled: config.stopIsolatedPrimary && (this.firstBeatDone || this.leaseEndMonoMs !== null),
+      selfFenceEnabled: config.stopIsolatedPrimary && (this.firstBeatDone || this.lease.held),
       fenceLeadMs: FENCE_LEAD_MS,
       hasPostPromotionHook: config.hooks.postPromotion !== undefined,
       progress: this.progress,
@@ -868,33 +732,6 @@ export class Agent {
         step,
         error: String(error),
       });
-    }
-  }
-
-  /** Arms (or re-arms) the watchdog; a failure is logged and reported as "not armed" in the heartbeat. */
-  private async armWatchdog(deadlineMonoMs: number): Promise<void> {
-    const watchdog = this.deps.watchdog;
-    if (!watchdog) return;
-    try {
-      await watchdog.arm(deadlineMonoMs);
-      if (this.watchdogDeadlineMonoMs === null) this.deps.logger.info(`watchdog armed (${watchdog.describe})`);
-      this.watchdogDeadlineMonoMs = deadlineMonoMs;
-    } catch (error) {
-      this.deps.logger.error("could not arm the watchdog: this node's lease is not protected against a frozen agent", {
-        error: String(error),
-      });
-    }
-  }
-
-  private async disarmWatchdog(why: string): Promise<void> {
-    const watchdog = this.deps.watchdog;
-    if (!watchdog || this.watchdogDeadlineMonoMs === null) return;
-    try {
-      await watchdog.disarm();
-      this.watchdogDeadlineMonoMs = null;
-      this.deps.logger.info(`watchdog disarmed: ${why}`);
-    } catch (error) {
-      this.deps.logger.error('could not disarm the watchdog', { error: String(error) });
     }
   }
 
@@ -946,7 +783,7 @@ export class Agent {
   /** Converges on the cluster record: one step at a time, chosen by the rule table (core/agent-rules.ts). */
   private async applyGoal(goal: ClusterRecord, membership: MembershipRecord): Promise<void> {
     const first = nextStep(this.view(goal, membership));
-    if (first.step === 'self-fence') return this.selfFence(first.reason);
+    if (first.step === 'self-fence') return this.lease.selfFence(first.reason);
     if (first.step === null) return;
     await this.act(async () => {
       // Decided again under the lock: an action that just finished may have changed the answer.
@@ -1022,7 +859,7 @@ export class Agent {
           });
           this.report('demoted', `stopped cleanly at ${stoppedAt}`, { stoppedAtLsn: stoppedAt });
           // A standby now: nothing for the watchdog to stop, and no lease to renew.
-          await this.disarmWatchdog('demoted to a standby');
+          await this.lease.disarm('demoted to a standby');
         } catch (error) {
           return this.report('demote-failed', error instanceof Error ? error.message : String(error));
         }
@@ -1042,24 +879,24 @@ export class Agent {
       case 'fence-and-release':
         if (!this.progress.done.includes('fence') || this.progress.term !== term) {
           await ops.fence(null);
-          this.dropLease();
+          this.lease.drop();
           this.record('fence');
           this.report('fenced', `the primary database failed: ${this.health.reason}`);
         }
         await this.deps.store.releaseLease(config.cluster, me, term);
         this.record('fence-and-release');
-        await this.disarmWatchdog('the database is fenced and the lease released');
+        await this.lease.disarm('the database is fenced and the lease released');
         return;
       case 'fence':
         await ops.fence(conninfo);
-        this.dropLease();
+        this.lease.drop();
         this.record('fence');
         this.report('fenced', reason);
-        await this.disarmWatchdog('the database is stopped');
+        await this.lease.disarm('the database is stopped');
         return this.refreshNow();
       case 'mark-standby':
         await ops.fence(conninfo);
-        this.dropLease();
+        this.lease.drop();
         this.record('mark-standby');
         return this.report('fenced', reason);
       case 'repoint':
@@ -1142,7 +979,7 @@ export class Agent {
       const sentAtMonoMs = clock.monotonicMs();
       const durationMs = goal.policy.leaseDurationMs;
       await this.deps.store.renewLease(config.cluster, config.nodeId, term, durationMs);
-      await this.holdLeaseUntil(sentAtMonoMs + durationMs);
+      await this.lease.holdUntil(sentAtMonoMs + durationMs);
       view.leaseLeftMs = sentAtMonoMs + durationMs - clock.monotonicMs();
       if (vetoed()) return;
       // The address comes up before pg_promote(): the network sends it here from the moment this term was
