@@ -31,18 +31,17 @@ import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type Membership
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { Readiness } from './readiness.ts';
-import { describeRejoin, SourceNotPrimaryError } from './rejoin.ts';
 import type { LeaseMemory } from './lease-file.ts';
 import type { HeartbeatStore } from './ports/heartbeat-store.ts';
 import type { NodeOps } from './ports/node-ops.ts';
 import type { ProgressStore } from './ports/progress-store.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
-import { bootSafety, holdsAddress } from '../core/agent-host-rules.ts';
-import { promotionVeto, type PromotionView } from '../core/promotion-gates.ts';
-import { catchUpWithPeers } from './catch-up-peers.ts';
+import { bootSafety } from '../core/agent-host-rules.ts';
 import { SiteHooks } from './site-hooks.ts';
 import { Wake } from './wake.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
+import { AddressKeeper } from './address-keeper.ts';
+import { StepExecutor } from './steps.ts';
 import { heartbeatContent, heartbeatGist, replicationNews } from './heartbeat-content.ts';
 
 export type { HeartbeatStore, NodeOps, ProgressStore };
@@ -128,16 +127,14 @@ export class Agent {
   private firstBeatDone = false;
   private readySent = false;
   private acting = false;
-  private holdingAddress: string | null = null;
-  /** The term this node is being promoted in, while pg_promote() runs. */
-  private promotingTerm: number | null = null;
   /** The last term in which a switchover stopped this primary's server. */
   private demoteStopped: number | null = null;
-  private addressSync: Promise<void> = Promise.resolve();
   private storeFailures = 0;
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
   private readonly lease: LeaseKeeper;
+  private readonly address: AddressKeeper;
+  private readonly steps: StepExecutor;
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
   /** Cut a loop's wait short: a check when a watched connection breaks, a heartbeat when a verdict changes. */
@@ -148,6 +145,12 @@ export class Agent {
   private readonly goalListeners = new Set<() => void>();
 
   constructor(private readonly deps: AgentDeps) {
+    this.address = new AddressKeeper(deps.ops, deps.logger, {
+      nodeId: deps.config.nodeId,
+      term: () => this.term,
+      demoteStopped: () => this.demoteStopped,
+      writable: () => this.writable(),
+    });
     this.lease = new LeaseKeeper(
       {
         config: deps.config,
@@ -179,6 +182,23 @@ export class Agent {
       term: () => this.term,
       membership: () => this.membership,
     });
+    this.steps = new StepExecutor(
+      { ...deps, hooks: this.hooks, lease: this.lease, address: this.address },
+      {
+        record: (step) => this.record(step),
+        forget: (step) => this.forget(step),
+        report: (step, detail, facts) => this.report(step, detail, facts),
+        refreshNow: () => this.refreshNow(),
+        stoppedForSwitchover: (term) => this.stoppedForSwitchover(term),
+        forgetTimeline: () => void (this.streamedTimeline = null),
+        progress: () => this.progress,
+        healthReason: () => this.health.reason,
+        facts: () => this.facts,
+        membership: () => this.membership,
+        pause: (ms) => this.pause(ms),
+        stopped: () => this.stopping.signal.aborted,
+      },
+    );
   }
 
   start(): void {
@@ -403,7 +423,7 @@ export class Agent {
       if (this.goal && this.membership) {
         const goal = this.goal;
         void this.applyGoal(goal, this.membership)
-          .then(() => this.syncOsAddress(goal))
+          .then(() => this.address.sync(goal))
           .then(() => this.signalReadyWhenSafe());
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
@@ -579,7 +599,8 @@ export class Agent {
    * (a check begun before the stop would say writable, and a writable server without a lease is fenced:
    * the standby it restarts as would be).
    */
-  private stoppedForSwitchover(): void {
+  private stoppedForSwitchover(term: number): void {
+    this.demoteStopped = term;
     this.serverEpoch++;
     this.lease.drop();
     this.health = {
@@ -805,267 +826,8 @@ export class Agent {
       }
       if (step === null || step === 'self-fence') return;
       this.deps.logger.debug(`rule ${rule}: ${step}`, { reason });
-      await this.execute(step, goal, membership, reason);
+      await this.steps.execute(step, goal, membership, reason);
     });
-  }
-
-  private async execute(
-    step: Exclude<AgentStep, 'self-fence'>,
-    goal: ClusterRecord,
-    membership: MembershipRecord,
-    reason: string,
-  ): Promise<void> {
-    const { config, ops } = this.deps;
-    const me = config.nodeId;
-    const term = goal.term;
-    const primaryAddress = goal.primaryNodeId ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
-    const conninfo = primaryAddress ? ops.conninfoFor(primaryAddress) : null;
-    const env = {
-      PGFAILOVER_CLUSTER: config.cluster,
-      PGFAILOVER_TERM: String(term),
-      PGFAILOVER_NODE: me,
-      PGFAILOVER_NEW_PRIMARY: goal.primaryNodeId ?? '',
-      PGFAILOVER_OLD_PRIMARY: goal.failover?.fromNodeId ?? '',
-      PGFAILOVER_OLD_PRIMARY_ADDRESS: goal.failover?.fromNodeId
-        ? (findAllowed(membership, goal.failover.fromNodeId)?.address ?? '')
-        : '',
-    };
-    switch (step) {
-      case 'demote': {
-        // Recorded first: a demotion that fails is reported, not retried (the evaluator decides).
-        this.record('demote');
-        const targetAddress = goal.switchover ? findAllowed(membership, goal.switchover.toNodeId)?.address : undefined;
-        if (!targetAddress)
-          return this.report('demote-failed', `${goal.switchover?.toNodeId ?? '?'} is not in the allowed node list`);
-        // A target that does not answer could not take over: keep serving rather than stop for nothing (the
-        // evaluator abandons the switchover on this report, the primary untouched).
-        const target = await ops.checkPeer(targetAddress, config.timeouts.remoteTimeoutMs);
-        if (target.kind === 'failed')
-          return this.report(
-            'demote-failed',
-            `the target ${goal.switchover?.toNodeId ?? '?'} does not answer (${target.reason}): not stopping`,
-          );
-        // The server stops with the address still up: the fast shutdown ends every session with an error and
-        // a FIN its client receives at once, and turns new connections away. Taken off first, the address
-        // left clients' connections hanging until a TCP retransmission (0.2, 0.6, 1.4 s after their last
-        // send) reached the new holder and drew a reset: most of a switchover's write gap, measured. It goes
-        // once the postmaster has exited, not during the shutdown: a handshake the removal cut in half would
-        // leave a child waiting out authentication_timeout (60 s), which a fast shutdown waits for.
-        try {
-          const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress), () => {
-            this.demoteStopped = term;
-            this.stoppedForSwitchover();
-            return this.syncOsAddress(goal);
-          });
-          this.report('demoted', `stopped cleanly at ${stoppedAt}`, { stoppedAtLsn: stoppedAt });
-          // A standby now: nothing for the watchdog to stop, and no lease to renew.
-          await this.lease.disarm('demoted to a standby');
-        } catch (error) {
-          return this.report('demote-failed', error instanceof Error ? error.message : String(error));
-        }
-        return this.refreshNow();
-      }
-      case 'promote':
-        // Recorded first: after a restart this node does not promote again in this term; if it failed,
-        // the evaluator chooses another candidate in a new term.
-        this.record('promote');
-        return this.promote(goal, env);
-      case 'post-promotion-hook': {
-        this.record('post-promotion-hook');
-        const post = await this.hooks.run('postPromotion', env, this.hooks.failoverPlaceholders(goal));
-        if (post && !post.ok) this.report('post-promotion-hook-failed', post.detail);
-        return;
-      }
-      case 'fence-and-release':
-        if (!this.progress.done.includes('fence') || this.progress.term !== term) {
-          await ops.fence(null);
-          this.lease.drop();
-          this.record('fence');
-          this.report('fenced', `the primary database failed: ${this.health.reason}`);
-        }
-        await this.deps.store.releaseLease(config.cluster, me, term);
-        this.record('fence-and-release');
-        await this.lease.disarm('the database is fenced and the lease released');
-        return;
-      case 'fence':
-        await ops.fence(conninfo);
-        this.lease.drop();
-        this.record('fence');
-        this.report('fenced', reason);
-        await this.lease.disarm('the database is stopped');
-        return this.refreshNow();
-      case 'mark-standby':
-        await ops.fence(conninfo);
-        this.lease.drop();
-        this.record('mark-standby');
-        return this.report('fenced', reason);
-      case 'repoint':
-        if (!conninfo) return;
-        await ops.repoint(conninfo);
-        this.record('repoint');
-        this.deps.logger.info(
-          `primary_conninfo now points at ${goal.primaryNodeId ?? '?'}; waiting for the WAL receiver to stream from it`,
-        );
-        return this.refreshNow();
-      case 'rejoin': {
-        this.record('rejoin');
-        if (!primaryAddress) return;
-        // pg_rewind or a fresh copy gives the data directory the primary's history: learn it anew.
-        this.streamedTimeline = null;
-        try {
-          const how = await ops.rejoin(primaryAddress);
-          this.report('rejoined', `a standby of ${goal.primaryNodeId ?? '?'} again, by ${describeRejoin(how)}`);
-          // Done: a later stop in the same term (a term can last months) is rejoined again. Only a failed
-          // rejoin stays recorded, and is left to a person.
-          this.forget('rejoin');
-        } catch (error) {
-          if (error instanceof SourceNotPrimaryError) {
-            // The primary is still being promoted (a switchover promoting its old primary back): try again.
-            this.deps.logger.info(
-              `rejoin waits: ${goal.primaryNodeId ?? '?'} ${error.message.replace(/^the source /, '')}`,
-            );
-            this.forget('rejoin');
-            return this.refreshNow();
-          }
-          this.report(
-            'rejoin-failed',
-            `${error instanceof Error ? error.message : String(error)}; run pgfailover rejoin ${me} on this host`,
-          );
-        }
-        return this.refreshNow();
-      }
-      case 'report-repointed':
-        // Reported only once the WAL receiver really streams from the new primary.
-        this.record('report-repointed');
-        return this.report('repointed', reason);
-    }
-  }
-
-  /** Fencing hook, address check, lease, watchdog, pg_promote(): in that order, each failure reported. */
-  private async promote(goal: ClusterRecord, env: Record<string, string>): Promise<void> {
-    const { config, ops, clock } = this.deps;
-    const term = goal.term;
-    // The gates (core/promotion-gates.ts) are asked again after each fact gathered, cheapest first.
-    const view: PromotionView = {
-      term,
-      checked: this.facts !== undefined,
-      inRecovery: this.facts?.inRecovery,
-      watchdogRequired: goal.policy.fencing === 'watchdog',
-      hasWatchdog: this.deps.watchdog !== undefined,
-      fenceLeadMs: FENCE_LEAD_MS,
-    };
-    const vetoed = (): boolean => {
-      const veto = promotionVeto(view);
-      if (veto) this.report(veto.step, veto.detail);
-      return veto !== undefined;
-    };
-    if (vetoed()) return;
-    const fence = await this.hooks.run('fence', env, this.hooks.failoverPlaceholders(goal));
-    view.fenceHook = fence ? { ok: fence.ok, detail: fence.detail } : null;
-    if (vetoed()) return;
-    view.address = null;
-    if (config.checkAddressBeforePromotion && goal.address.mode !== 'none' && goal.address.value) {
-      const address = formatHostPort(parseNodeAddress(goal.address.value, config.database?.port ?? 5432));
-      const answer = await ops.checkPeer(address, config.timeouts.remoteTimeoutMs);
-      view.address = { value: address, answers: answer.kind === 'ok' };
-    }
-    if (vetoed()) return;
-    view.behind = goal.failover?.kind === 'failover' ? ((await this.catchUpWithPeers(goal)) ?? null) : null;
-    if (vetoed()) return;
-    try {
-      // Take the lease first: a new primary without one would fence itself at once. The watchdog is
-      // armed with the lease's end before pg_promote(), so a pause from here on cannot leave a writable
-      // server behind once the evaluator may give up on this node.
-      const sentAtMonoMs = clock.monotonicMs();
-      const durationMs = goal.policy.leaseDurationMs;
-      await this.deps.store.renewLease(config.cluster, config.nodeId, term, durationMs);
-      await this.lease.holdUntil(sentAtMonoMs + durationMs);
-      view.leaseLeftMs = sentAtMonoMs + durationMs - clock.monotonicMs();
-      if (vetoed()) return;
-      // The address comes up before pg_promote(): the network sends it here from the moment this term was
-      // granted, and a client's connection attempt that lands here meanwhile is answered (a standby turns a
-      // write away at once) instead of dropped, which costs a client its connect timeout (libpq's default
-      // waits out TCP's 1 s SYN retransmission). Not before the check above that the address is free.
-      this.promotingTerm = term;
-      await this.syncOsAddress(goal);
-      await ops.promote();
-    } catch (error) {
-      this.promotingTerm = null;
-      return this.report('promote-failed', error instanceof Error ? error.message : String(error));
-    }
-    this.report('promoted', '');
-    // The old primary may be dead and unable to detach itself from the load balancer: do it from here.
-    const placeholders = this.hooks.failoverPlaceholders(goal);
-    if (placeholders.f)
-      this.hooks.track(this.hooks.run('loadBalancerDetach', env, { ...placeholders, h: placeholders.f }));
-    // Tell the evaluator now rather than at the next heartbeat: it moves the address on this news. The check
-    // this makes sees the server writable, which holds the address from then on.
-    await this.refreshNow();
-    this.promotingTerm = null;
-    return this.syncOsAddress(goal);
-  }
-
-  private catchUpWithPeers(goal: ClusterRecord): Promise<string | undefined> {
-    const { config, ops, logger, clock } = this.deps;
-    return catchUpWithPeers(
-      {
-        config,
-        ops,
-        logger,
-        clock,
-        membership: this.membership,
-        pause: (ms) => this.pause(ms),
-        stopped: () => this.stopping.signal.aborted,
-        note: (event, severity, subject, lines) => this.hooks.note(event, severity, subject, lines),
-      },
-      goal,
-    );
-  }
-
-  /**
-   * secondary-ip: the address is on this host's interface while this node is the primary of the current term,
-   * from the moment it is writable (or just before it promotes) until a newer term names another primary, its
-   * switchover's server has stopped, or the failover is halted. Holding it where the network does not send it
-   * is harmless (the network delivers it to the holder of record only), and saves a round trip once it is
-   * moved.
-   */
-  private syncOsAddress(goal: ClusterRecord): Promise<void> {
-    // One at a time: the heartbeat and a goal step may both call this, and each must see what the other did.
-    const next = this.addressSync.then(() => this.syncOsAddressNow(goal));
-    this.addressSync = next;
-    return next;
-  }
-
-  private async syncOsAddressNow(goal: ClusterRecord): Promise<void> {
-    const ip = goal.address.mode === 'secondary-ip' ? goal.address.value : null;
-    // Taken when the server is writable, or just before pg_promote() (the promote step); then kept while this
-    // node is the primary of the term, its server down or not (its checks see a switchover's stop as down):
-    // until the address is moved, a client sent here is refused at once rather than dropped. A switchover's
-    // primary lets it go once its server has exited (the demote step).
-    const shouldHold = holdsAddress({
-      ip,
-      primaryOfTerm: goal.primaryNodeId === this.deps.config.nodeId && goal.term === this.term,
-      phase: goal.phase,
-      demoteStopped: this.demoteStopped === goal.term,
-      writable: this.writable(),
-      holding: this.holdingAddress,
-      promotingNow: this.promotingTerm === goal.term,
-    });
-    try {
-      if (ip !== null && shouldHold && this.holdingAddress !== ip) {
-        await this.deps.ops.holdAddress(ip, true);
-        this.holdingAddress = ip;
-        this.deps.logger.info(`address ${ip} brought up on this host`);
-      } else if (!shouldHold && this.holdingAddress !== null) {
-        await this.deps.ops.holdAddress(this.holdingAddress, false);
-        this.deps.logger.info(`address ${this.holdingAddress} taken off this host`);
-        this.holdingAddress = null;
-      }
-    } catch (error) {
-      this.deps.logger.error("could not change the address on this host's interface; retrying next heartbeat", {
-        error: String(error),
-      });
-    }
   }
 
   /**
