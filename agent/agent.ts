@@ -15,7 +15,6 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { withDeadline } from '../core/deadline.ts';
 import { StoreConflictError } from '../core/errors.ts';
-import { INITIAL_HEALTH, nextLocalHealth, type LocalHealth } from '../core/local-health.ts';
 import { findAllowed, heartbeatRejection } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import { FENCE_LEAD_MS, LEASE_REQUEST_TIMEOUT_MS, renewIntervalMs } from '../core/lease-timing.ts';
@@ -29,7 +28,6 @@ import {
 } from '../core/agent-rules.ts';
 import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
-import type { DatabaseFacts, ProbeResult } from './database-probe.ts';
 import type { Readiness } from './readiness.ts';
 import type { LeaseMemory } from './lease-file.ts';
 import type { HeartbeatStore } from './ports/heartbeat-store.ts';
@@ -40,9 +38,12 @@ import { bootSafety } from '../core/agent-host-rules.ts';
 import { SiteHooks } from './site-hooks.ts';
 import { Wake } from './wake.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
+import { LocalChecks } from './local-checks.ts';
+import { PrimaryChecks } from './primary-checks.ts';
+import { watchConnection } from './connection-watch.ts';
 import { AddressKeeper } from './address-keeper.ts';
 import { StepExecutor } from './steps.ts';
-import { heartbeatContent, heartbeatGist, replicationNews } from './heartbeat-content.ts';
+import { heartbeatContent, heartbeatGist } from './heartbeat-content.ts';
 
 export type { HeartbeatStore, NodeOps, ProgressStore };
 
@@ -80,19 +81,6 @@ export interface AgentDeps {
 const BUSY_HEARTBEAT_MS = 50;
 /** A busy agent whose only news is its WAL positions writes them this often at most. */
 const POSITION_BEAT_MS = 100;
-/**
- * Local check interval while a role change is under way: a switchover waits on the candidate's reported
- * replay position reaching the old primary's stop position, and a report is only as fresh as the last check.
- */
-const BUSY_CHECK_MS = 100;
-/**
- * How often a peer checks the recorded primary's database (at most; localPeriodMs if shorter). A silent
- * primary gets a DOWN vote one check period + remoteTimeoutMs + localTimeoutFinalMs after it went quiet;
- * the failover needs every peer's vote, so twice a second brings the slowest vote in (about 2.5 s) before the
- * lease (2.8 s, plus its margin) runs out, and confirming adds nothing to a node-crash failover. Each check
- * is one connection.
- */
-const REMOTE_CHECK_PERIOD_MS = 500;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
 /**
@@ -103,13 +91,6 @@ const MAX_BACKOFF_MS = 10_000;
 const MEMBERSHIP_REFRESH_MS = 30_000;
 
 export class Agent {
-  private health: LocalHealth = INITIAL_HEALTH;
-  private facts: DatabaseFacts | undefined;
-  /** The timeline this standby last streamed on (withKnownTimeline), or null. */
-  private streamedTimeline: number | null = null;
-  private primaryHealth: LocalHealth = INITIAL_HEALTH;
-  private checkedPrimary: string | null = null;
-  private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
   private seq = 0;
   /** What the last heartbeat written said (less its sequence and times), and when it went out. */
   private lastBeat: { content: string; gist: string; atMonoMs: number } | null = null;
@@ -122,8 +103,6 @@ export class Agent {
   private readonly hooks: SiteHooks;
   /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
   private progress: AgentProgress;
-  /** Bumped when a switchover stops the server, so that a check begun before cannot report it writable after. */
-  private serverEpoch = 0;
   private firstBeatDone = false;
   private readySent = false;
   private acting = false;
@@ -133,23 +112,41 @@ export class Agent {
   private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
   private readonly lease: LeaseKeeper;
+  private readonly local: LocalChecks;
+  private readonly primaryChecks: PrimaryChecks;
   private readonly address: AddressKeeper;
   private readonly steps: StepExecutor;
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
   /** Cut a loop's wait short: a check when a watched connection breaks, a heartbeat when a verdict changes. */
-  private readonly wakeCheck = new Wake();
-  private readonly wakePrimaryCheck = new Wake();
   private readonly wakeHeartbeat = new Wake();
   /** Told whenever the goal or the membership is learned: the watch loops follow the primary by it. */
   private readonly goalListeners = new Set<() => void>();
 
   constructor(private readonly deps: AgentDeps) {
+    this.local = new LocalChecks(deps.config, deps.logger, {
+      roleChangeUnderWay: () => this.roleChangeUnderWay(),
+      news: () => this.wakeHeartbeat.wake(),
+      becameWritable: () => this.lease.wakeWatch.wake(),
+      healthChanged: (previous, next) => this.hooks.onHealthChange(previous.status, next.status, next.reason),
+      pause: (ms, wake) => this.pause(ms, wake),
+      stopping: this.stopping.signal,
+    });
+    this.primaryChecks = new PrimaryChecks(deps.config, deps.ops, deps.logger, {
+      primary: () => {
+        const address = this.primaryAddress();
+        const nodeId = this.goal?.primaryNodeId;
+        return address && nodeId ? { nodeId, address } : undefined;
+      },
+      news: () => this.wakeHeartbeat.wake(),
+      pause: (ms, wake) => this.pause(ms, wake),
+      stopping: this.stopping.signal,
+    });
     this.address = new AddressKeeper(deps.ops, deps.logger, {
       nodeId: deps.config.nodeId,
       term: () => this.term,
       demoteStopped: () => this.demoteStopped,
-      writable: () => this.writable(),
+      writable: () => this.local.writable(),
     });
     this.lease = new LeaseKeeper(
       {
@@ -165,7 +162,7 @@ export class Agent {
         goal: () => this.goal,
         term: () => this.term,
         view: (goal) => this.view(goal, this.membership),
-        writable: () => this.writable(),
+        writable: () => this.local.writable(),
         renewed: (after) => this.renewed(after),
         selfFenced: () => this.selfFenced(),
         pause: (ms, wake) => this.pause(ms, wake),
@@ -190,10 +187,10 @@ export class Agent {
         report: (step, detail, facts) => this.report(step, detail, facts),
         refreshNow: () => this.refreshNow(),
         stoppedForSwitchover: (term) => this.stoppedForSwitchover(term),
-        forgetTimeline: () => void (this.streamedTimeline = null),
+        forgetTimeline: () => this.local.forgetTimeline(),
         progress: () => this.progress,
-        healthReason: () => this.health.reason,
-        facts: () => this.facts,
+        healthReason: () => this.local.health.reason,
+        facts: () => this.local.facts,
         membership: () => this.membership,
         pause: (ms) => this.pause(ms),
         stopped: () => this.stopping.signal.aborted,
@@ -217,13 +214,13 @@ export class Agent {
     if (ops.probe) {
       let markChecked: () => void = () => undefined;
       this.firstCheckDone = new Promise((resolve) => (markChecked = resolve));
-      this.loops.push(this.checkLoop(ops.probe, markChecked));
+      this.loops.push(this.local.loop(ops.probe, markChecked));
       this.loops.push(this.lease.watchLoop());
       this.loops.push(this.lease.renewLoop());
-      if (ops.watch) this.loops.push(this.watchLoop('local', this.wakeCheck));
+      if (ops.watch) this.loops.push(watchConnection('local', this.deps, this.watchHost(), this.local.wake));
     }
-    this.loops.push(this.primaryCheckLoop());
-    if (ops.watch) this.loops.push(this.watchLoop('primary', this.wakePrimaryCheck));
+    this.loops.push(this.primaryChecks.loop());
+    if (ops.watch) this.loops.push(watchConnection('primary', this.deps, this.watchHost(), this.primaryChecks.wake));
     this.loops.push(this.heartbeatLoop());
   }
 
@@ -244,19 +241,12 @@ export class Agent {
     }
   }
 
-  /** What this node is now: it follows the database, which only counts while it is UP. */
-  private agentType(): HeartbeatRecord['agentType'] {
-    if (this.deps.config.role === 'witness') return 'witness';
-    const facts = this.health.status === 'UP' ? this.facts : undefined;
-    return facts ? (facts.inRecovery ? 'standby' : 'primary') : 'idle';
-  }
-
   /** The heartbeat this agent would send now. */
   currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): HeartbeatRecord {
     const { config, clock, host, bootId } = this.deps;
     const witness = config.role === 'witness';
-    const facts = this.health.status === 'UP' ? this.facts : undefined;
-    const agentType = this.agentType();
+    const facts = this.local.health.status === 'UP' ? this.local.facts : undefined;
+    const agentType = this.local.agentType();
     return {
       cluster: config.cluster,
       sk: heartbeatKey(config.nodeId),
@@ -266,8 +256,8 @@ export class Agent {
       sentAtMs: clock.nowMs(),
       agentType,
       agentStatus,
-      dbStatus: witness ? 'N/A' : this.health.status,
-      dbInfo: witness ? '' : this.health.reason,
+      dbStatus: witness ? 'N/A' : this.local.health.status,
+      dbInfo: witness ? '' : this.local.health.reason,
       timeline: facts?.timeline ?? null,
       currentLsn: facts?.currentLsn ?? null,
       receivedLsn: facts?.receivedLsn ?? null,
@@ -279,78 +269,18 @@ export class Agent {
       timeouts: config.timeouts,
       agentVersion: PGFAILOVER_VERSION,
       term: this.term,
-      primaryCheck: this.checkedPrimary
-        ? { primaryNodeId: this.checkedPrimary, status: this.primaryHealth.status, reason: this.primaryHealth.reason }
+      primaryCheck: this.primaryChecks.primaryNodeId
+        ? {
+            primaryNodeId: this.primaryChecks.primaryNodeId,
+            status: this.primaryChecks.health.status,
+            reason: this.primaryChecks.health.reason,
+          }
         : null,
       action: this.action,
       upstream: facts?.upstream ?? null,
       watchdogArmed: this.lease.watchdogArmed(),
       hookFailures: this.hooks.failed(),
     };
-  }
-
-  // ---- local database -------------------------------------------------------------------------
-
-  private async checkLoop(probe: (timeoutMs: number) => Promise<ProbeResult>, markChecked: () => void): Promise<void> {
-    const { timeouts } = this.deps.config;
-    while (!this.stopping.signal.aborted) {
-      const timeoutMs = this.health.finalCheckDue ? timeouts.localTimeoutFinalMs : timeouts.localTimeoutMs;
-      const epoch = this.serverEpoch;
-      const result = await probe(timeoutMs);
-      if (this.stopping.signal.aborted) return;
-      if (epoch !== this.serverEpoch) continue;
-      const previous = this.health;
-      const replicationBefore = replicationNews(this.facts);
-      this.checked(
-        nextLocalHealth(previous, result),
-        result.kind === 'ok' ? (result.facts ? this.withKnownTimeline(result.facts) : undefined) : this.facts,
-      );
-      this.logHealthChange(previous, this.health);
-      this.hooks.onHealthChange(previous.status, this.health.status, this.health.reason);
-      // A new verdict goes out now rather than at the next heartbeat: a failover waits on it; so does news of
-      // replication (commits that began to wait, a standby that stopped streaming), which is alerted on.
-      if (previous.status !== this.health.status || replicationBefore !== replicationNews(this.facts))
-        this.wakeHeartbeat.wake();
-      if (!this.health.finalCheckDue) markChecked();
-      // The final check follows a failed one at once, as EFM does; otherwise wait a period.
-      if (!this.health.finalCheckDue)
-        await this.pause(
-          this.roleChangeUnderWay() ? Math.min(timeouts.localPeriodMs, BUSY_CHECK_MS) : timeouts.localPeriodMs,
-          this.wakeCheck,
-        );
-    }
-  }
-
-  /**
-   * A standby without a WAL receiver (its primary just died) can say only the timeline of its last
-   * restartpoint, which can be several failovers old: the evaluator would then veto every standby as "on
-   * another timeline" and nobody could be promoted. The timeline it last streamed on is its history (a
-   * standby streams a timeline only once its history matches it), and never ahead of it: reported instead.
-   */
-  private withKnownTimeline(facts: DatabaseFacts): DatabaseFacts {
-    if (!facts.inRecovery) {
-      this.streamedTimeline = null;
-      return facts;
-    }
-    if (facts.upstream !== null && facts.timeline !== null) {
-      this.streamedTimeline = facts.timeline;
-      return facts;
-    }
-    return this.streamedTimeline !== null && (facts.timeline ?? 0) < this.streamedTimeline
-      ? { ...facts, timeline: this.streamedTimeline }
-      : facts;
-  }
-
-  private logHealthChange(previous: LocalHealth, next: LocalHealth): void {
-    const agentType = this.agentType();
-    if (previous.status === next.status && previous.reason === next.reason && agentType === this.lastKnownType) return;
-    const extra = { from: previous.status, to: next.status, reason: next.reason, agentType };
-    this.lastKnownType = agentType;
-    if (next.status === 'UP') this.deps.logger.info(`local database is UP (${agentType})`, extra);
-    else if (next.status === 'DOWN') this.deps.logger.error('local database is DOWN', extra);
-    else if (next.phase === 'misconfigured')
-      this.deps.logger.error(`local database cannot be checked: ${next.reason}`, extra);
-    else this.deps.logger.warn('local database status UNKNOWN', extra);
   }
 
   // ---- the recorded primary, checked from here (EFM remote.timeout) ------------------------------
@@ -361,37 +291,6 @@ export class Agent {
     return primaryId && primaryId !== this.deps.config.nodeId && this.membership
       ? findAllowed(this.membership, primaryId)?.address
       : undefined;
-  }
-
-  private async primaryCheckLoop(): Promise<void> {
-    const { timeouts } = this.deps.config;
-    while (!this.stopping.signal.aborted) {
-      const primaryId = this.goal?.primaryNodeId ?? null;
-      const address = this.primaryAddress();
-      if (!primaryId || !address) {
-        this.checkedPrimary = null;
-        this.primaryHealth = INITIAL_HEALTH;
-        await this.pause(Math.min(timeouts.localPeriodMs, REMOTE_CHECK_PERIOD_MS));
-        continue;
-      }
-      if (primaryId !== this.checkedPrimary) {
-        this.checkedPrimary = primaryId;
-        this.primaryHealth = INITIAL_HEALTH;
-      }
-      const timeoutMs = this.primaryHealth.finalCheckDue ? timeouts.localTimeoutFinalMs : timeouts.remoteTimeoutMs;
-      const outcome = await this.deps.ops.checkPeer(address, timeoutMs);
-      if (this.stopping.signal.aborted) return;
-      const previous = this.primaryHealth;
-      this.primaryHealth = nextLocalHealth(previous, outcome);
-      if (previous.status !== this.primaryHealth.status) {
-        this.deps.logger.info(`primary ${primaryId} database seen ${this.primaryHealth.status} from here`, {
-          reason: this.primaryHealth.reason,
-        });
-        this.wakeHeartbeat.wake();
-      }
-      if (!this.primaryHealth.finalCheckDue)
-        await this.pause(Math.min(timeouts.localPeriodMs, REMOTE_CHECK_PERIOD_MS), this.wakePrimaryCheck);
-    }
   }
 
   // ---- heartbeats, lease, goal -----------------------------------------------------------------
@@ -428,7 +327,9 @@ export class Agent {
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
       // more often: the next step of a failover waits on this node reading it.
-      const busy = (this.checkedPrimary !== null && this.primaryHealth.status !== 'UP') || this.roleChangeUnderWay();
+      const busy =
+        (this.primaryChecks.primaryNodeId !== null && this.primaryChecks.health.status !== 'UP') ||
+        this.roleChangeUnderWay();
       const steadyDelay = busy ? Math.min(interval, BUSY_HEARTBEAT_MS) : interval;
       const delay =
         this.storeFailures === 0
@@ -525,7 +426,7 @@ export class Agent {
     this.goal = cluster;
     this.goalListeners.forEach((listener) => listener());
     // A role change just began: check the local database now and then often (BUSY_CHECK_MS).
-    if (!wasUnderWay && this.roleChangeUnderWay()) this.wakeCheck.wake();
+    if (!wasUnderWay && this.roleChangeUnderWay()) this.local.wake.wake();
   }
 
   /** A switchover or failover is in progress in the newest goal. */
@@ -533,65 +434,16 @@ export class Agent {
     return this.goal !== undefined && this.goal.phase !== 'steady' && this.goal.phase !== 'halted';
   }
 
-  /** What a check found; a server that just became writable is looked at by the lease watch at once. */
-  private checked(health: LocalHealth, facts: DatabaseFacts | undefined): void {
-    const wasWritable = this.writable();
-    this.health = health;
-    this.facts = facts;
-    if (!wasWritable && this.writable()) this.lease.wakeWatch.wake();
-  }
-
-  private writable(): boolean {
-    return this.health.status === 'UP' && this.facts !== undefined && !this.facts.inRecovery;
-  }
-
-  /**
-   * Holds a watched connection (ops.watch) to the local database or to the recorded primary's, and wakes
-   * `wake` whenever it breaks.
-   */
-  private async watchLoop(which: 'local' | 'primary', wake: Wake): Promise<void> {
-    const watch = this.deps.ops.watch;
-    if (!watch) return;
-    const local = which === 'local';
-    const address = () => (local ? undefined : this.primaryAddress());
-    // With no primary to watch, the goal that names one starts the watch.
-    const primaryKnown = new Wake();
-    const onGoal = () => {
-      if (address() !== undefined) primaryKnown.wake();
+  private watchHost() {
+    return {
+      target: () => this.primaryAddress(),
+      onGoal: (listener: () => void) => {
+        this.goalListeners.add(listener);
+        return () => void this.goalListeners.delete(listener);
+      },
+      pause: (ms: number, wake?: Wake) => this.pause(ms, wake),
+      stopping: this.stopping.signal,
     };
-    while (!this.stopping.signal.aborted) {
-      const target = address();
-      if (target === undefined && !local) {
-        this.goalListeners.add(onGoal);
-        await this.pause(this.deps.config.timeouts.localPeriodMs, primaryKnown);
-        this.goalListeners.delete(onGoal);
-        continue;
-      }
-      const openedMonoMs = this.deps.clock.monotonicMs();
-      const ended = new AbortController();
-      const onStop = () => ended.abort();
-      this.stopping.signal.addEventListener('abort', onStop, { once: true });
-      // A change of primary (a new goal or membership) drops the watch on the old one.
-      const retarget = () => {
-        if (address() !== target) ended.abort();
-      };
-      this.goalListeners.add(retarget);
-      let broke = false;
-      try {
-        broke = await watch.call(this.deps.ops, target, ended.signal);
-      } catch {
-        broke = false;
-      } finally {
-        this.goalListeners.delete(retarget);
-        this.stopping.signal.removeEventListener('abort', onStop);
-      }
-      if (this.stopping.signal.aborted) return;
-      if (broke) wake.wake();
-      // A watch that breaks at once (the server is down) is not reopened in a tight loop.
-      const heldMs = this.deps.clock.monotonicMs() - openedMonoMs;
-      if (heldMs < this.deps.config.timeouts.localPeriodMs)
-        await this.pause(this.deps.config.timeouts.localPeriodMs - heldMs);
-    }
   }
 
   /**
@@ -601,15 +453,13 @@ export class Agent {
    */
   private stoppedForSwitchover(term: number): void {
     this.demoteStopped = term;
-    this.serverEpoch++;
     this.lease.drop();
-    this.health = {
+    this.local.stopped({
       phase: 'starting',
       status: 'UNKNOWN',
       reason: 'stopped cleanly for a switchover; restarting as a standby',
       finalCheckDue: false,
-    };
-    this.facts = undefined;
+    });
   }
 
   /** A renewal brought the record back: a new goal in the same term (a switchover asking this primary to
@@ -625,14 +475,12 @@ export class Agent {
    * before the stop would keep the server "writable" and the watch would fence it again every tick.
    */
   private selfFenced(): void {
-    this.serverEpoch++;
-    this.health = {
+    this.local.stopped({
       phase: 'down',
       status: 'DOWN',
       reason: 'stopped by its agent: the lease could not be renewed',
       finalCheckDue: false,
-    };
-    this.facts = undefined;
+    });
     this.record('fence');
     this.report('fenced', 'isolated: the lease could not be renewed in time');
     this.hooks.track(
@@ -684,7 +532,7 @@ export class Agent {
   /** What the rule table looks at: this node as it is now. */
   private view(goal: ClusterRecord | undefined, membership: MembershipRecord | undefined): AgentView {
     const { config, ops } = this.deps;
-    const up = this.health.status === 'UP' && this.facts !== undefined;
+    const up = this.local.health.status === 'UP' && this.local.facts !== undefined;
     const primaryAddress =
       goal?.primaryNodeId && membership ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
     let marked: boolean | undefined;
@@ -706,11 +554,11 @@ export class Agent {
         : null,
       seenTerm: this.term,
       db: {
-        status: this.health.status,
-        writable: this.writable(),
-        inRecovery: up && this.facts?.inRecovery === true,
-        lastSeenInRecovery: this.facts?.inRecovery ?? null,
-        upstream: up ? (this.facts?.upstream ?? null) : null,
+        status: this.local.health.status,
+        writable: this.local.writable(),
+        inRecovery: up && this.local.facts?.inRecovery === true,
+        lastSeenInRecovery: this.local.facts?.inRecovery ?? null,
+        upstream: up ? (this.local.facts?.upstream ?? null) : null,
       },
       primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
       // Each reads a file: only when a rule asks, once per view (a standby's renewal check and a primary's
@@ -722,7 +570,7 @@ export class Agent {
         return (rejoining ??= config.role === 'witness' ? false : ops.rejoinUnderWay());
       },
       demoteStopped: goal !== undefined && this.demoteStopped === goal.term,
-      primaryAnswers: this.checkedPrimary === goal?.primaryNodeId && this.primaryHealth.status === 'UP',
+      primaryAnswers: this.primaryChecks.answers(goal?.primaryNodeId),
       leaseRemainingMs: this.lease.leftMs(),
       // A lease recorded by a predecessor is enforced from the start; otherwise from the first heartbeat
       // attempted, before which a new cluster's primary-to-be cannot have been granted one.
@@ -759,15 +607,7 @@ export class Agent {
   /** Checks the database and sends a heartbeat at once, after an action changed what it would say. */
   private async refreshNow(): Promise<void> {
     const probe = this.deps.ops.probe;
-    if (probe) {
-      const epoch = this.serverEpoch;
-      const result = await probe(this.deps.config.timeouts.localTimeoutMs);
-      if (result.kind === 'ok' && epoch === this.serverEpoch) {
-        const previous = this.health;
-        this.checked(nextLocalHealth(previous, result), result.facts);
-        this.logHealthChange(previous, this.health);
-      }
-    }
+    if (probe) await this.local.refresh(probe);
     await this.writeHeartbeat('UP').catch((error: unknown) =>
       this.deps.logger.warn('immediate heartbeat failed; the next one will carry the news', { error: String(error) }),
     );
