@@ -14,10 +14,9 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { withDeadline } from '../core/deadline.ts';
-import { StoreConflictError } from '../core/errors.ts';
-import { findAllowed, heartbeatRejection } from '../core/membership.ts';
+import { findAllowed } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
-import { FENCE_LEAD_MS, LEASE_REQUEST_TIMEOUT_MS, renewIntervalMs } from '../core/lease-timing.ts';
+import { FENCE_LEAD_MS, LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
 import {
   nextStep,
   recordStep,
@@ -41,9 +40,9 @@ import { LeaseKeeper } from './lease-keeper.ts';
 import { LocalChecks } from './local-checks.ts';
 import { PrimaryChecks } from './primary-checks.ts';
 import { watchConnection } from './connection-watch.ts';
+import { HeartbeatWriter } from './heartbeat-writer.ts';
 import { AddressKeeper } from './address-keeper.ts';
 import { StepExecutor } from './steps.ts';
-import { heartbeatContent, heartbeatGist } from './heartbeat-content.ts';
 
 export type { HeartbeatStore, NodeOps, ProgressStore };
 
@@ -79,26 +78,13 @@ export interface AgentDeps {
  * the goal that names it (half of it on average, in every failover). Only what is new is written.
  */
 const BUSY_HEARTBEAT_MS = 50;
-/** A busy agent whose only news is its WAL positions writes them this often at most. */
-const POSITION_BEAT_MS = 100;
 /** Longest wait between heartbeat attempts while the store is unreachable. */
 const MAX_BACKOFF_MS = 10_000;
-/**
- * How long the membership read with a heartbeat serves before it is read again. It changes only by an
- * administrator's command; a goal naming a node this agent does not know, and a rejected heartbeat, read it
- * at once. Saves one store request per heartbeat.
- */
-const MEMBERSHIP_REFRESH_MS = 30_000;
 
 export class Agent {
-  private seq = 0;
-  /** What the last heartbeat written said (less its sequence and times), and when it went out. */
-  private lastBeat: { content: string; gist: string; atMonoMs: number } | null = null;
   private term = 0;
   private goal: ClusterRecord | undefined;
   private membership: MembershipRecord | undefined;
-  /** When the membership was last read (monotonic). */
-  private membershipReadMonoMs: number | null = null;
   private action: HeartbeatRecord['action'] = null;
   private readonly hooks: SiteHooks;
   /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
@@ -109,13 +95,13 @@ export class Agent {
   /** The last term in which a switchover stopped this primary's server. */
   private demoteStopped: number | null = null;
   private storeFailures = 0;
-  private rejectedReason: string | undefined;
   private readonly stopping = new AbortController();
   private readonly lease: LeaseKeeper;
   private readonly local: LocalChecks;
   private readonly primaryChecks: PrimaryChecks;
   private readonly address: AddressKeeper;
   private readonly steps: StepExecutor;
+  private readonly beats: HeartbeatWriter;
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
   /** Cut a loop's wait short: a check when a watched connection breaks, a heartbeat when a verdict changes. */
@@ -131,6 +117,22 @@ export class Agent {
       healthChanged: (previous, next) => this.hooks.onHealthChange(previous.status, next.status, next.reason),
       pause: (ms, wake) => this.pause(ms, wake),
       stopping: this.stopping.signal,
+    });
+    this.beats = new HeartbeatWriter(deps, {
+      goal: () => this.goal,
+      membership: () => this.membership,
+      goalRenewedMonoMs: () => this.lease.goalRenewedMonoMs,
+      learned: (membership, cluster) => {
+        this.membership = membership;
+        if (cluster) this.learnGoal(cluster);
+        this.goalListeners.forEach((listener) => listener());
+      },
+      // The first renewal of a term goes out before the heartbeat that follows it, as a new primary's
+      // lease must be held before anything may judge it; the renewal loop keeps it up from there.
+      beforeWrite: async (cluster, agentStatus) => {
+        if (agentStatus === 'UP' && cluster) await this.lease.renewIfDue(cluster, this.deps.store);
+      },
+      heartbeat: (agentStatus, seq) => this.currentHeartbeat(agentStatus, seq),
     });
     this.primaryChecks = new PrimaryChecks(deps.config, deps.ops, deps.logger, {
       primary: () => {
@@ -242,7 +244,7 @@ export class Agent {
   }
 
   /** The heartbeat this agent would send now. */
-  currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): HeartbeatRecord {
+  currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus'], seq = this.beats.sequence): HeartbeatRecord {
     const { config, clock, host, bootId } = this.deps;
     const witness = config.role === 'witness';
     const facts = this.local.health.status === 'UP' ? this.local.facts : undefined;
@@ -252,7 +254,7 @@ export class Agent {
       sk: heartbeatKey(config.nodeId),
       nodeId: config.nodeId,
       bootId,
-      seq: this.seq,
+      seq,
       sentAtMs: clock.nowMs(),
       agentType,
       agentStatus,
@@ -339,74 +341,8 @@ export class Agent {
     }
   }
 
-  private async writeHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): Promise<void> {
-    const { config, store, clock, logger } = this.deps;
-    const nowMonoMs = clock.monotonicMs();
-    const known = (nodeId: string | null | undefined) =>
-      !nodeId || (this.membership !== undefined && findAllowed(this.membership, nodeId) !== undefined);
-    const readMembership =
-      agentStatus !== 'UP' ||
-      this.rejectedReason !== undefined ||
-      this.membershipReadMonoMs === null ||
-      nowMonoMs - this.membershipReadMonoMs >= MEMBERSHIP_REFRESH_MS ||
-      !known(this.goal?.primaryNodeId) ||
-      !known(this.goal?.failover?.toNodeId);
-    // A primary whose renewals succeed learns the goal from each of them (every LEASE_RENEW_INTERVAL_MS).
-    const readGoal =
-      agentStatus !== 'UP' ||
-      this.goal === undefined ||
-      this.lease.goalRenewedMonoMs === null ||
-      nowMonoMs - this.lease.goalRenewedMonoMs > renewIntervalMs(config.heartbeatIntervalMs) * 1.5;
-    const [membership, cluster] = await Promise.all([
-      readMembership ? store.getMembership(config.cluster) : Promise.resolve(this.membership),
-      readGoal ? store.getCluster(config.cluster) : Promise.resolve(this.goal),
-    ]);
-    if (readMembership && membership) this.membershipReadMonoMs = nowMonoMs;
-    const rejection = heartbeatRejection(membership, config);
-    if (rejection) {
-      if (rejection !== this.rejectedReason) logger.error(`heartbeat rejected: ${rejection}`);
-      this.rejectedReason = rejection;
-      if (agentStatus === 'UP')
-        await store.recordRejected(config.cluster, config.nodeId, config.address, rejection, clock.nowMs());
-      return;
-    }
-    if (this.rejectedReason) {
-      logger.info('heartbeat accepted: this node is now allowed in the cluster');
-      // A rejection written in flight while the node was being allowed must not linger.
-      await store.deleteRejected(config.cluster, config.nodeId);
-    }
-    this.rejectedReason = undefined;
-    this.membership = membership;
-    if (cluster) this.learnGoal(cluster);
-    this.goalListeners.forEach((listener) => listener());
-    // The first renewal of a term goes out before the heartbeat that follows it, as a new primary's
-    // lease must be held before anything may judge it; the renewal loop keeps it up from there.
-    if (agentStatus === 'UP' && cluster) await this.lease.renewIfDue(cluster, this.deps.store);
-    // A busy agent comes here every BUSY_HEARTBEAT_MS to read the goal, but writes only what is new (a verdict, a
-    // step, a position) or once the steady interval has passed: a blip that makes every peer busy then costs
-    // the table a few writes, not ten a second per node, so that a tightly provisioned table never throttles
-    // the primary's lease renewals (a throttled renewal for the blip tolerance would stop a healthy primary).
-    // Positions alone are written at most every POSITION_BEAT_MS: the goal is read twice as often as that, and
-    // a switchover under load moves every node's positions all the time.
-    const beat = this.currentHeartbeat(agentStatus);
-    const content = heartbeatContent(beat);
-    const gist = heartbeatGist(beat);
-    const sinceMs = this.lastBeat ? nowMonoMs - this.lastBeat.atMonoMs : Number.POSITIVE_INFINITY;
-    if (
-      agentStatus === 'UP' &&
-      sinceMs < config.heartbeatIntervalMs &&
-      (this.lastBeat?.content === content || (this.lastBeat?.gist === gist && sinceMs < POSITION_BEAT_MS))
-    )
-      return;
-    this.seq++;
-    try {
-      await store.putHeartbeat({ ...beat, seq: this.seq });
-      this.lastBeat = { content, gist, atMonoMs: nowMonoMs };
-    } catch (error) {
-      if (!(error instanceof StoreConflictError)) throw error;
-      // A newer heartbeat of this very run is stored: a slow retry lost, which is harmless.
-      logger.debug('an older heartbeat lost to a newer one', { seq: this.seq });
-    }
+  private writeHeartbeat(agentStatus: HeartbeatRecord['agentStatus']): Promise<void> {
+    return this.beats.write(agentStatus);
   }
 
   /** Every goal carries its term; anything older than what this agent has seen is ignored. */
