@@ -392,6 +392,34 @@ export function describeIssues(error: z.ZodError): string[] {
   });
 }
 
+/** A new cluster's record: term 1, steady, no lease taken yet (`pgfailover init`, the simulation). */
+export function newClusterRecord(
+  spec: { cluster: string; policy: ClusterPolicy; address?: ClusterRecord['address']; primaryNodeId?: string | null },
+  nowMs: number,
+): ClusterRecord {
+  return {
+    cluster: spec.cluster,
+    sk: SK.cluster,
+    version: 1,
+    term: 1,
+    primaryNodeId: spec.primaryNodeId ?? null,
+    leaseRenewals: 0,
+    leaseReleased: false,
+    leaseGrantedMs: null,
+    phase: 'steady',
+    switchover: null,
+    promotion: null,
+    pause: null,
+    failover: null,
+    fence: null,
+    alerts: [],
+    address: spec.address ?? { mode: 'none', value: null, holderNodeId: null },
+    policy: spec.policy,
+    createdAtMs: nowMs,
+    updatedAtMs: nowMs,
+  };
+}
+
 /** Defaults for a new cluster; `pgfailover init` flags override them. */
 export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   autoFailover: true,

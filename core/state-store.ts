@@ -34,6 +34,7 @@ import {
   describeIssues,
   heartbeatKey,
   heartbeatRecordSchema,
+  newClusterRecord,
   historyRecordSchema,
   membershipRecordSchema,
   rejectedHeartbeatSchema,
@@ -163,27 +164,7 @@ export class StateStore {
 
   /** Creates the cluster record and an empty membership; fails if the cluster exists. */
   async initCluster(spec: NewCluster, nowMs: number): Promise<ClusterRecord> {
-    const record: ClusterRecord = {
-      cluster: spec.cluster,
-      sk: SK.cluster,
-      version: 1,
-      term: 1,
-      primaryNodeId: spec.primaryNodeId ?? null,
-      leaseRenewals: 0,
-      leaseReleased: false,
-      leaseGrantedMs: null,
-      phase: 'steady',
-      switchover: null,
-      promotion: null,
-      pause: null,
-      failover: null,
-      fence: null,
-      alerts: [],
-      address: spec.address ?? { mode: 'none', value: null, holderNodeId: null },
-      policy: spec.policy,
-      createdAtMs: nowMs,
-      updatedAtMs: nowMs,
-    };
+    const record = newClusterRecord(spec, nowMs);
     clusterRecordSchema.parse(record);
     // The index entry first: a cluster is never left out of the evaluator's list; an entry whose cluster
     // record was never written (the put below failed) is skipped by listClusters' reader.

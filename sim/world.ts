@@ -8,7 +8,13 @@ import type { HeartbeatStore } from '../agent/ports/heartbeat-store.ts';
 import { parseAgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
-import { DEFAULT_CLUSTER_POLICY, SK, type ClusterRecord, type MembershipRecord } from '../core/records.ts';
+import {
+  DEFAULT_CLUSTER_POLICY,
+  newClusterRecord,
+  SK,
+  type ClusterRecord,
+  type MembershipRecord,
+} from '../core/records.ts';
 import { Evaluator, EVALUATION_PERIOD_MS, type EvaluatorDeps } from '../lambdas/evaluator/evaluator.ts';
 import { HostDisk, SimWatchdog, simNodeOps } from './host.ts';
 import { MemoryTable } from './memory-store.ts';
@@ -113,28 +119,15 @@ export class World {
   }
 
   private initialCluster(): ClusterRecord {
-    const nowMs = this.options.startMs;
-    return {
-      cluster: CLUSTER,
-      sk: SK.cluster,
-      version: 1,
-      term: 1,
-      primaryNodeId: 'db1',
-      leaseRenewals: 0,
-      leaseReleased: false,
-      leaseGrantedMs: null,
-      phase: 'steady',
-      switchover: null,
-      promotion: null,
-      pause: null,
-      failover: null,
-      fence: null,
-      alerts: [],
-      address: { mode: 'local', value: '10.0.0.200:5432', holderNodeId: null },
-      policy: { ...DEFAULT_CLUSTER_POLICY, fencing: this.options.fencing, autoRejoin: true },
-      createdAtMs: nowMs,
-      updatedAtMs: nowMs,
-    };
+    return newClusterRecord(
+      {
+        cluster: CLUSTER,
+        primaryNodeId: 'db1',
+        address: { mode: 'local', value: '10.0.0.200:5432', holderNodeId: null },
+        policy: { ...DEFAULT_CLUSTER_POLICY, fencing: this.options.fencing, autoRejoin: true },
+      },
+      this.options.startMs,
+    );
   }
 
   private initialMembership(names: string[]): MembershipRecord {
