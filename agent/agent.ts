@@ -15,8 +15,7 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { withDeadline } from '../core/deadline.ts';
 import { findAllowed } from '../core/membership.ts';
-import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
-import { FENCE_LEAD_MS, LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
+import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
 import {
   nextStep,
   recordStep,
@@ -40,6 +39,7 @@ import { LeaseKeeper } from './lease-keeper.ts';
 import { LocalChecks } from './local-checks.ts';
 import { PrimaryChecks } from './primary-checks.ts';
 import { watchConnection } from './connection-watch.ts';
+import { agentView } from './view.ts';
 import { HeartbeatWriter } from './heartbeat-writer.ts';
 import { AddressKeeper } from './address-keeper.ts';
 import { StepExecutor } from './steps.ts';
@@ -467,54 +467,22 @@ export class Agent {
 
   /** What the rule table looks at: this node as it is now. */
   private view(goal: ClusterRecord | undefined, membership: MembershipRecord | undefined): AgentView {
-    const { config, ops } = this.deps;
-    const up = this.local.health.status === 'UP' && this.local.facts !== undefined;
-    const primaryAddress =
-      goal?.primaryNodeId && membership ? findAllowed(membership, goal.primaryNodeId)?.address : undefined;
-    let marked: boolean | undefined;
-    let rejoining: boolean | undefined;
-    return {
-      witness: config.role === 'witness',
-      nodeId: config.nodeId,
-      goal: goal
-        ? {
-            term: goal.term,
-            phase: goal.phase,
-            primaryNodeId: goal.primaryNodeId,
-            leaseReleased: goal.leaseReleased,
-            switchoverTo: goal.switchover?.toNodeId ?? null,
-            paused: goal.pause !== null,
-            promotionAsked: goal.promotion !== null,
-            autoRejoin: goal.policy.autoRejoin,
-          }
-        : null,
+    return agentView({
+      config: this.deps.config,
+      ops: this.deps.ops,
+      goal,
+      membership,
       seenTerm: this.term,
-      db: {
-        status: this.local.health.status,
-        writable: this.local.writable(),
-        inRecovery: up && this.local.facts?.inRecovery === true,
-        lastSeenInRecovery: this.local.facts?.inRecovery ?? null,
-        upstream: up ? (this.local.facts?.upstream ?? null) : null,
-      },
-      primaryAddress: primaryAddress ? formatHostPort(parseNodeAddress(primaryAddress)) : null,
-      // Each reads a file: only when a rule asks, once per view (a standby's renewal check and a primary's
-      // renewals never ask, and they come twice a second).
-      get markedStandby() {
-        return (marked ??= config.role === 'witness' ? true : ops.markedStandby());
-      },
-      get rejoinUnderWay() {
-        return (rejoining ??= config.role === 'witness' ? false : ops.rejoinUnderWay());
-      },
-      demoteStopped: goal !== undefined && this.demoteStopped === goal.term,
+      health: this.local.health,
+      facts: this.local.facts,
+      writable: this.local.writable(),
+      demoteStopped: this.demoteStopped,
       primaryAnswers: this.primaryChecks.answers(goal?.primaryNodeId),
       leaseRemainingMs: this.lease.leftMs(),
-      // A lease recorded by a predecessor is enforced from the start; otherwise from the first heartbeat
-      // attempted, before which a new cluster's primary-to-be cannot have been granted one.
-      selfFenceEnabled: config.stopIsolatedPrimary && (this.firstBeatDone || this.lease.held),
-      fenceLeadMs: FENCE_LEAD_MS,
-      hasPostPromotionHook: config.hooks.postPromotion !== undefined,
+      leaseHeld: this.lease.held,
+      firstBeatDone: this.firstBeatDone,
       progress: this.progress,
-    };
+    });
   }
 
   /** Takes back a step refused before it touched anything, so that the rules may ask for it again. */
