@@ -102,6 +102,8 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
     }
     checks.final();
     world.stopAll();
+    // What was in flight ends on this seed's timeline, not on the next one's.
+    await advance(10_000);
     return {
       seed: options.seed,
       setup,
