@@ -16,14 +16,7 @@ import type { Clock } from '../core/clock.ts';
 import { withDeadline } from '../core/deadline.ts';
 import { findAllowed } from '../core/membership.ts';
 import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
-import {
-  nextStep,
-  recordStep,
-  withoutStep,
-  type AgentProgress,
-  type AgentStep,
-  type AgentView,
-} from '../core/agent-rules.ts';
+import { nextStep, type AgentStep, type AgentView } from '../core/agent-rules.ts';
 import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
 import type { Readiness } from './readiness.ts';
@@ -32,7 +25,6 @@ import type { HeartbeatStore } from './ports/heartbeat-store.ts';
 import type { NodeOps } from './ports/node-ops.ts';
 import type { ProgressStore } from './ports/progress-store.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
-import { bootSafety } from '../core/agent-host-rules.ts';
 import { SiteHooks } from './site-hooks.ts';
 import { Wake } from './wake.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
@@ -40,6 +32,8 @@ import { LocalChecks } from './local-checks.ts';
 import { PrimaryChecks } from './primary-checks.ts';
 import { watchConnection } from './connection-watch.ts';
 import { agentView } from './view.ts';
+import { BootGate } from './boot-gate.ts';
+import { ProgressKeeper } from './progress-keeper.ts';
 import { HeartbeatWriter } from './heartbeat-writer.ts';
 import { AddressKeeper } from './address-keeper.ts';
 import { StepExecutor } from './steps.ts';
@@ -87,10 +81,10 @@ export class Agent {
   private membership: MembershipRecord | undefined;
   private action: HeartbeatRecord['action'] = null;
   private readonly hooks: SiteHooks;
-  /** Steps done in the current term (core/agent-rules.ts), kept on disk by the progress store. */
-  private progress: AgentProgress;
+  /** Steps done in the current term, on disk (pg_auto_failover's keeper state). */
+  private readonly done: ProgressKeeper;
+  private readonly boot: BootGate;
   private firstBeatDone = false;
-  private readySent = false;
   private acting = false;
   /** The last term in which a switchover stopped this primary's server. */
   private demoteStopped: number | null = null;
@@ -171,7 +165,8 @@ export class Agent {
         stopping: this.stopping.signal,
       },
     );
-    this.progress = deps.progressStore?.load() ?? { term: 0, done: [] };
+    this.done = new ProgressKeeper(deps.progressStore, deps.logger);
+    this.boot = new BootGate(deps, { goal: () => this.goal, term: () => this.term });
     this.hooks = new SiteHooks({
       config: deps.config,
       ops: deps.ops,
@@ -190,7 +185,7 @@ export class Agent {
         refreshNow: () => this.refreshNow(),
         stoppedForSwitchover: (term) => this.stoppedForSwitchover(term),
         forgetTimeline: () => this.local.forgetTimeline(),
-        progress: () => this.progress,
+        progress: () => this.done.progress,
         healthReason: () => this.local.health.reason,
         facts: () => this.local.facts,
         membership: () => this.membership,
@@ -303,7 +298,7 @@ export class Agent {
     // something real rather than "starting".
     await Promise.race([this.firstCheckDone, this.pause(timeouts.localTimeoutMs + timeouts.localTimeoutFinalMs)]);
     // A node already marked standby may let PostgreSQL start at once, even while the store is unreachable.
-    await this.signalReadyWhenSafe();
+    await this.boot.signalWhenSafe();
     while (!this.stopping.signal.aborted) {
       try {
         await this.writeHeartbeat('UP');
@@ -325,7 +320,7 @@ export class Agent {
         const goal = this.goal;
         void this.applyGoal(goal, this.membership)
           .then(() => this.address.sync(goal))
-          .then(() => this.signalReadyWhenSafe());
+          .then(() => this.boot.signalWhenSafe());
       }
       // While the primary looks down from here, or a role change is under way, beat (and read the goal)
       // more often: the next step of a failover waits on this node reading it.
@@ -428,43 +423,6 @@ export class Agent {
     );
   }
 
-  // ---- boot order (systemd Type=notify) ---------------------------------------------------------
-
-  /**
-   * Why starting PostgreSQL now cannot make a second writable primary, or undefined while it might: this node
-   * is the primary of the term it has read, or its data directory holds standby.signal (it can only start
-   * as a standby), which the rule table writes on any other database node that is down, or the cluster is
-   * new and has never had a primary recorded.
-   */
-  bootSafety(): string | undefined {
-    const { config, ops } = this.deps;
-    const goal = this.goal;
-    return bootSafety({
-      witness: config.role === 'witness',
-      nodeId: config.nodeId,
-      goal: goal
-        ? { term: goal.term, primaryNodeId: goal.primaryNodeId, failoverRecorded: goal.failover !== null }
-        : null,
-      seenTerm: this.term,
-      // Read only when a row asks (a witness has no data directory).
-      get markedStandby() {
-        return ops.markedStandby();
-      },
-    });
-  }
-
-  private async signalReadyWhenSafe(): Promise<void> {
-    if (this.readySent || !this.deps.readiness) return;
-    const why = this.bootSafety();
-    if (!why) return;
-    this.readySent = true;
-    this.deps.logger.info(`ready: PostgreSQL may start (${why})`);
-    await this.deps.readiness.ready(why).catch((error: unknown) => {
-      this.readySent = false;
-      this.deps.logger.warn('could not tell systemd the agent is ready; retrying', { error: String(error) });
-    });
-  }
-
   /** What the rule table looks at: this node as it is now. */
   private view(goal: ClusterRecord | undefined, membership: MembershipRecord | undefined): AgentView {
     return agentView({
@@ -481,31 +439,16 @@ export class Agent {
       leaseRemainingMs: this.lease.leftMs(),
       leaseHeld: this.lease.held,
       firstBeatDone: this.firstBeatDone,
-      progress: this.progress,
+      progress: this.done.progress,
     });
   }
 
-  /** Takes back a step refused before it touched anything, so that the rules may ask for it again. */
   private forget(step: AgentStep): void {
-    this.progress = withoutStep(this.progress, step);
-    this.saveProgress(step);
+    this.done.forget(step);
   }
 
-  /** Records a step done in the current term, on disk before anything else happens. */
   private record(step: AgentStep): void {
-    this.progress = recordStep(this.progress, this.term, step);
-    this.saveProgress(step);
-  }
-
-  private saveProgress(step: AgentStep): void {
-    try {
-      this.deps.progressStore?.save(this.progress);
-    } catch (error) {
-      this.deps.logger.error("could not save the agent's progress; a restart may repeat this step", {
-        step,
-        error: String(error),
-      });
-    }
+    this.done.record(this.term, step);
   }
 
   /** Checks the database and sends a heartbeat at once, after an action changed what it would say. */
