@@ -11,6 +11,7 @@ export const FIXTURE_TIMEOUTS: Timeouts = { ...DEFAULT_TIMEOUTS, nodeTimeoutMs: 
 import {
   DEFAULT_CLUSTER_POLICY,
   heartbeatKey,
+  newClusterRecord,
   SK,
   type ClusterRecord,
   type HeartbeatRecord,
@@ -23,26 +24,11 @@ export const NOW_MS = 1_800_000_000_000;
 
 export function clusterRecord(overrides: Partial<ClusterRecord> = {}): ClusterRecord {
   return {
-    cluster: 'prod',
-    sk: SK.cluster,
-    version: 1,
-    term: 1,
-    primaryNodeId: 'db1',
-    leaseRenewals: 0,
-    leaseReleased: false,
-    leaseGrantedMs: null,
-    phase: 'steady',
-    switchover: null,
-    promotion: null,
-    pause: null,
-    failover: null,
-    fence: null,
-    alerts: [],
-    address: { mode: 'none', value: null, holderNodeId: null },
-    // The rows of these tests were written for agent fencing; the default (watchdog) is set by name where tested.
-    policy: { ...DEFAULT_CLUSTER_POLICY, fencing: 'agent' },
-    createdAtMs: NOW_MS - 60_000,
-    updatedAtMs: NOW_MS - 60_000,
+    ...newClusterRecord(
+      // The rows of these tests were written for agent fencing; the default (watchdog) is set by name where tested.
+      { cluster: 'prod', primaryNodeId: 'db1', policy: { ...DEFAULT_CLUSTER_POLICY, fencing: 'agent' } },
+      NOW_MS - 60_000,
+    ),
     ...overrides,
   };
 }
