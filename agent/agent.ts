@@ -15,10 +15,8 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { withDeadline } from '../core/deadline.ts';
 import { findAllowed } from '../core/membership.ts';
-import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
-import { nextStep, type AgentStep, type AgentView } from '../core/agent-rules.ts';
-import { heartbeatKey, type ClusterRecord, type HeartbeatRecord, type MembershipRecord } from '../core/records.ts';
-import { PGFAILOVER_VERSION } from '../core/version.ts';
+import type { AgentStep, AgentView } from '../core/agent-rules.ts';
+import type { ClusterRecord, HeartbeatRecord, MembershipRecord } from '../core/records.ts';
 import type { Readiness } from './readiness.ts';
 import type { LeaseMemory } from './lease-file.ts';
 import type { HeartbeatStore } from './ports/heartbeat-store.ts';
@@ -34,6 +32,8 @@ import { watchConnection } from './connection-watch.ts';
 import { agentView } from './view.ts';
 import { BootGate } from './boot-gate.ts';
 import { ProgressKeeper } from './progress-keeper.ts';
+import { GoalFollower } from './goal-follower.ts';
+import { heartbeatRecord } from './heartbeat-record.ts';
 import { HeartbeatWriter } from './heartbeat-writer.ts';
 import { AddressKeeper } from './address-keeper.ts';
 import { StepExecutor } from './steps.ts';
@@ -79,13 +79,11 @@ export class Agent {
   private term = 0;
   private goal: ClusterRecord | undefined;
   private membership: MembershipRecord | undefined;
-  private action: HeartbeatRecord['action'] = null;
   private readonly hooks: SiteHooks;
   /** Steps done in the current term, on disk (pg_auto_failover's keeper state). */
   private readonly done: ProgressKeeper;
   private readonly boot: BootGate;
   private firstBeatDone = false;
-  private acting = false;
   /** The last term in which a switchover stopped this primary's server. */
   private demoteStopped: number | null = null;
   private storeFailures = 0;
@@ -95,6 +93,7 @@ export class Agent {
   private readonly primaryChecks: PrimaryChecks;
   private readonly address: AddressKeeper;
   private readonly steps: StepExecutor;
+  private readonly follower: GoalFollower;
   private readonly beats: HeartbeatWriter;
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
@@ -166,6 +165,14 @@ export class Agent {
       },
     );
     this.done = new ProgressKeeper(deps.progressStore, deps.logger);
+    this.follower = new GoalFollower(deps, {
+      term: () => this.term,
+      view: (goal, membership) => this.view(goal, membership),
+      learnGoal: (goal) => this.learnGoal(goal),
+      selfFence: (reason) => this.lease.selfFence(reason),
+      execute: (step, goal, membership, reason) => this.steps.execute(step, goal, membership, reason),
+      news: () => this.wakeHeartbeat.wake(),
+    });
     this.boot = new BootGate(deps, { goal: () => this.goal, term: () => this.term });
     this.hooks = new SiteHooks({
       config: deps.config,
@@ -240,44 +247,23 @@ export class Agent {
 
   /** The heartbeat this agent would send now. */
   currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus'], seq = this.beats.sequence): HeartbeatRecord {
-    const { config, clock, host, bootId } = this.deps;
-    const witness = config.role === 'witness';
-    const facts = this.local.health.status === 'UP' ? this.local.facts : undefined;
-    const agentType = this.local.agentType();
-    return {
-      cluster: config.cluster,
-      sk: heartbeatKey(config.nodeId),
-      nodeId: config.nodeId,
-      bootId,
+    const checked = this.primaryChecks.primaryNodeId;
+    return heartbeatRecord({
+      config: this.deps.config,
+      host: this.deps.host,
+      bootId: this.deps.bootId,
       seq,
-      sentAtMs: clock.nowMs(),
-      agentType,
+      sentAtMs: this.deps.clock.nowMs(),
       agentStatus,
-      dbStatus: witness ? 'N/A' : this.local.health.status,
-      dbInfo: witness ? '' : this.local.health.reason,
-      timeline: facts?.timeline ?? null,
-      currentLsn: facts?.currentLsn ?? null,
-      receivedLsn: facts?.receivedLsn ?? null,
-      replayedLsn: facts?.replayedLsn ?? null,
-      replayLagMs: facts?.replayLagMs ?? null,
-      replication: facts?.replication ?? [],
-      syncCommits: facts?.syncCommits ?? null,
-      host,
-      timeouts: config.timeouts,
-      agentVersion: PGFAILOVER_VERSION,
+      agentType: this.local.agentType(),
+      health: this.local.health,
+      facts: this.local.facts,
       term: this.term,
-      primaryCheck: this.primaryChecks.primaryNodeId
-        ? {
-            primaryNodeId: this.primaryChecks.primaryNodeId,
-            status: this.primaryChecks.health.status,
-            reason: this.primaryChecks.health.reason,
-          }
-        : null,
-      action: this.action,
-      upstream: facts?.upstream ?? null,
+      primaryCheck: checked ? { nodeId: checked, health: this.primaryChecks.health } : null,
+      action: this.follower.action,
       watchdogArmed: this.lease.watchdogArmed(),
       hookFailures: this.hooks.failed(),
-    };
+    });
   }
 
   // ---- the recorded primary, checked from here (EFM remote.timeout) ------------------------------
@@ -318,7 +304,8 @@ export class Agent {
       this.firstBeatDone = true;
       if (this.goal && this.membership) {
         const goal = this.goal;
-        void this.applyGoal(goal, this.membership)
+        void this.follower
+          .apply(goal, this.membership)
           .then(() => this.address.sync(goal))
           .then(() => this.boot.signalWhenSafe());
       }
@@ -465,56 +452,7 @@ export class Agent {
     detail: string,
     facts: Pick<NonNullable<HeartbeatRecord['action']>, 'stoppedAtLsn'> = {},
   ): void {
-    const previous = this.action;
-    this.action = { term: this.term, step, detail, ...facts };
-    const log = step.endsWith('failed')
-      ? this.deps.logger.error.bind(this.deps.logger)
-      : this.deps.logger.info.bind(this.deps.logger);
-    log(`${step} (term ${this.term})${detail ? `: ${detail}` : ''}`);
-    // The evaluator's next step waits on a new report: send it now, not at the next heartbeat. Only a
-    // change wakes the heartbeat; a step reported again each beat must not make it beat back to back.
-    if (previous?.step !== step || previous.term !== this.term || previous.detail !== detail) this.wakeHeartbeat.wake();
-  }
-
-  private async act(work: () => Promise<void>): Promise<void> {
-    if (this.acting) return;
-    this.acting = true;
-    try {
-      await work();
-    } catch (error) {
-      this.deps.logger.error('goal action failed', { error: String(error) });
-    } finally {
-      this.acting = false;
-    }
-  }
-
-  /** Converges on the cluster record: one step at a time, chosen by the rule table (core/agent-rules.ts). */
-  private async applyGoal(goal: ClusterRecord, membership: MembershipRecord): Promise<void> {
-    const first = nextStep(this.view(goal, membership));
-    if (first.step === 'self-fence') return this.lease.selfFence(first.reason);
-    if (first.step === null) return;
-    await this.act(async () => {
-      // Decided again under the lock: an action that just finished may have changed the answer.
-      let { step, reason, rule } = nextStep(this.view(goal, membership));
-      if (step === 'fence-and-release') {
-        // The goal may be a renewal old (a pause written a moment before a planned restart): a fence
-        // that no longer lets the primary keep its role is decided on the record as it is now. Should the
-        // read fail or hang, the fence goes ahead, as the database is down either way.
-        const fresh = await withDeadline(
-          this.deps.store.getCluster(this.deps.config.cluster),
-          LEASE_REQUEST_TIMEOUT_MS,
-          'the cluster record was not read',
-        ).catch(() => undefined);
-        if (fresh && fresh.term === goal.term) {
-          this.learnGoal(fresh);
-          goal = fresh;
-          ({ step, reason, rule } = nextStep(this.view(goal, membership)));
-        }
-      }
-      if (step === null || step === 'self-fence') return;
-      this.deps.logger.debug(`rule ${rule}: ${step}`, { reason });
-      await this.steps.execute(step, goal, membership, reason);
-    });
+    this.follower.report(step, detail, facts);
   }
 
   /**
