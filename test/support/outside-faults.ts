@@ -106,11 +106,20 @@ export async function underLoad(
 export async function stormOnDb1(cluster: ClusterContext): Promise<ConnectionStorm> {
   const storm = new ConnectionStorm(sqlTarget(cluster.node('db1')), cluster.password, 120_000);
   await storm.start();
+  // A precondition, not a measurement: under CI's load the storm takes a while to fill the server, and the
+  // agent sees it only once its held connection is replaced (every 10 s) and the new login is refused.
+  let seen = 'no heartbeat read yet';
   await pollUntil(
     "db1's agent refused (SQLSTATE 53300), its database UNKNOWN",
-    async () => (storm.full && (await beatOf(cluster, 'db1'))?.dbStatus === 'UNKNOWN' ? true : undefined),
-    30_000,
+    async () => {
+      const beat = await beatOf(cluster, 'db1');
+      seen = `storm ${storm.full ? 'has filled the server' : 'has not filled the server yet'}; db1 reports ${beat?.dbStatus ?? 'nothing'} (${beat?.dbInfo ?? ''})`;
+      return storm.full && beat?.dbStatus === 'UNKNOWN' ? true : undefined;
+    },
+    60_000,
     100,
-  );
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}; ${seen}`);
+  });
   return storm;
 }
