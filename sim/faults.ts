@@ -46,6 +46,14 @@ function bestStandby(world: World): string | undefined {
 
 const healNetwork = (world: World) => () => world.network.healAll();
 
+/** SIGSTOP of the primary's agent, its server running on; SIGCONT to heal. */
+function pausePrimaryAgent(world: World): FaultStart {
+  const p = primary(world);
+  const process = world.host(p).process;
+  world.network.pause(process);
+  return { describe: `${p}'s agent paused`, noPromotion: false, heal: () => world.network.resume(process) };
+}
+
 export const FAULTS: Fault[] = [
   {
     name: 'partition-primary',
@@ -110,23 +118,13 @@ export const FAULTS: Fault[] = [
   {
     name: 'pause-primary-agent',
     holdMs: (r) => r.int(1_000, 8_000),
-    start: (world) => {
-      const p = primary(world);
-      const process = world.host(p).process;
-      world.network.pause(process);
-      return { describe: `${p}'s agent paused`, noPromotion: false, heal: () => world.network.resume(process) };
-    },
+    start: pausePrimaryAgent,
   },
   {
     // Longer than the node timeout: the primary's last report goes stale while its server still runs.
     name: 'pause-primary-agent-long',
     holdMs: (r) => r.int(16_000, 30_000),
-    start: (world) => {
-      const p = primary(world);
-      const process = world.host(p).process;
-      world.network.pause(process);
-      return { describe: `${p}'s agent paused`, noPromotion: false, heal: () => world.network.resume(process) };
-    },
+    start: pausePrimaryAgent,
   },
   {
     name: 'crash-primary-node',
