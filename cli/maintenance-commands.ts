@@ -135,7 +135,7 @@ export function addMaintenanceCommands(program: Command): void {
           return;
         }
         const log = options.json ? (line: string) => process.stderr.write(`${line}\n`) : out;
-        const primary = await followRoleChange(
+        const outcome = await followRoleChange(
           store,
           name,
           { fromTerm: plan.term, toNodeId: plan.kind === 'switchover' ? plan.toNodeId : (options.target ?? null) },
@@ -143,6 +143,7 @@ export function addMaintenanceCommands(program: Command): void {
           options.timeoutMs,
           log,
         );
+        const primary = outcome.primary;
         let withdrawn = false;
         if (!primary && plan.kind === 'failover')
           withdrawn = await withdrawPromotion(store, name, plan.requestedAtMs, systemClock);
@@ -150,8 +151,8 @@ export function addMaintenanceCommands(program: Command): void {
           options.json,
           primary
             ? `${plan.kind === 'switchover' ? 'switchover' : 'manual failover'} completed: ${primary} is the primary`
-            : `${what} did not complete${withdrawn ? '; the request was withdrawn, nothing will be promoted for it' : ''}`,
-          { requested: plan, done: primary !== null, primary, withdrawn },
+            : `${what} did not complete (${outcome.why})${withdrawn ? '; the request was withdrawn, nothing will be promoted for it' : ''}`,
+          { requested: plan, done: primary !== null, primary, withdrawn, ...(outcome.why ? { why: outcome.why } : {}) },
         );
         process.exitCode = verdictExit(primary !== null);
       },

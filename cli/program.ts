@@ -72,16 +72,18 @@ export async function switchoverCommand(
     return;
   }
   const log = json ? (line: string) => process.stderr.write(`${line}\n`) : out;
-  const done = await followRoleChange(store, cluster, { fromTerm, toNodeId: to }, sinceMs, timeoutMs, log);
-  say(json, done ? `switchover completed: ${to} is the primary` : 'switchover did not complete', {
+  const outcome = await followRoleChange(store, cluster, { fromTerm, toNodeId: to }, sinceMs, timeoutMs, log);
+  const done = outcome.primary !== null;
+  say(json, done ? `switchover completed: ${to} is the primary` : `switchover did not complete (${outcome.why})`, {
     cluster,
     to,
     requested: true,
-    done: done !== null,
-    primary: done,
+    done,
+    primary: outcome.primary,
+    ...(outcome.why ? { why: outcome.why } : {}),
     tookMs: Date.now() - sinceMs,
   });
-  process.exitCode = verdictExit(done !== null);
+  process.exitCode = verdictExit(done);
 }
 
 export function adminProgram(): Command {

@@ -7,9 +7,12 @@ import type { StateStore } from '../core/state-store.ts';
 /** Events after which the role change asked for will not happen. */
 const GIVE_UP_EVENTS = ['switchover-refused', 'switchover-failed', 'failover-aborted', 'promotion-refused'];
 
+/** The new primary, or why there is none: the event that gave up, or the timeout. */
+export type RoleChangeOutcome = { primary: string; why?: undefined } | { primary: null; why: string };
+
 /**
  * Returns the new primary once the cluster is steady again in a term after `fromTerm` (with `toNodeId` as
- * its primary, when one was named), or null when the change was refused or did not finish in time.
+ * its primary, when one was named), or why not when the change was refused or did not finish in time.
  */
 export async function followRoleChange(
   store: StateStore,
@@ -18,7 +21,7 @@ export async function followRoleChange(
   sinceMs: number,
   timeoutMs: number,
   write: (line: string) => void,
-): Promise<string | null> {
+): Promise<RoleChangeOutcome> {
   const seen = new Set<string>();
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -28,7 +31,7 @@ export async function followRoleChange(
       write(
         `+${entry.atMs - sinceMs} ms  ${entry.kind === 'decision' ? 'decision' : entry.severity}  ${entry.event}: ${entry.subject}`,
       );
-      if (GIVE_UP_EVENTS.includes(entry.event)) return null;
+      if (GIVE_UP_EVENTS.includes(entry.event)) return { primary: null, why: `${entry.event}: ${entry.subject}` };
     }
     const record = await store.getCluster(cluster);
     if (
@@ -37,9 +40,10 @@ export async function followRoleChange(
       record.primaryNodeId !== null &&
       (change.toNodeId === null || record.primaryNodeId === change.toNodeId)
     )
-      return record.primaryNodeId;
+      return { primary: record.primaryNodeId };
     await sleep(200);
   }
-  write(`not finished within ${timeoutMs} ms; see pgfailover history`);
-  return null;
+  const why = `not finished within ${timeoutMs} ms; see pgfailover history`;
+  write(why);
+  return { primary: null, why };
 }

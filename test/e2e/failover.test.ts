@@ -164,7 +164,7 @@ describe('failovers after earlier role changes', () => {
       ];
       for (const [to, others] of rounds) {
         const switched = await runCli(['local', 'switchover', '--dir', cluster.dir, '--to', to]);
-        expect(switched.code, switched.stderr).toBe(0);
+        expect(switched.code, `${switched.stdout}\n${switched.stderr}`).toBe(0);
         await pollUntil(
           `the standbys to follow ${to}`,
           async () => {

@@ -384,7 +384,9 @@ describe('promote from the CLI', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/manual failover to db2 of pro3 requested/);
     expect(result.stdout).toMatch(/waiting first: .*lease may still be valid/);
-    expect(result.stdout).toMatch(/did not complete; the request was withdrawn/);
+    expect(result.stdout).toMatch(
+      /did not complete \(not finished within 1000 ms; see pgfailover history\); the request was withdrawn/,
+    );
     expect((await dynamo.store.getCluster('pro3'))?.promotion).toBeNull();
     const events = (await dynamo.store.readHistory('pro3')).entries.map((entry) => entry.event);
     expect(events).toContain('promote-failover');
