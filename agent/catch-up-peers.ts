@@ -9,7 +9,7 @@ import { compareLsn, standbyPosition } from '../core/lsn.ts';
 import { findAllowed } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import type { ClusterRecord, MembershipRecord, Severity } from '../core/records.ts';
-import type { AgentLogger } from './agent.ts';
+import type { AgentLogger } from './deps.ts';
 import type { ProbeResult } from './database-probe.ts';
 import { streamingTimeline } from './heartbeat-content.ts';
 import type { NodeOps } from './ports/node-ops.ts';

@@ -29,7 +29,7 @@ export interface HeartbeatWriterHost {
   membership(): MembershipRecord | undefined;
   /** When a lease renewal last brought the cluster record back (monotonic), or null. */
   goalRenewedMonoMs(): number | null;
-  /** What was read, for an allowed node: the membership and the goal (Agent.learnGoal). */
+  /** What was read, for an allowed node: the membership and the goal (GoalState.learnMembership). */
   learned(membership: MembershipRecord | undefined, cluster: ClusterRecord | undefined): void;
   /** Just before the heartbeat is written (the first renewal of a term goes out first). */
   beforeWrite(cluster: ClusterRecord | undefined, agentStatus: AgentStatus): Promise<void>;

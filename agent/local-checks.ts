@@ -36,6 +36,8 @@ export class LocalChecks {
   private streamedTimeline: number | null = null;
   /** Bumped when the agent stops the server, so that a check begun before cannot report it after. */
   private epoch = 0;
+  /** The last term in which a switchover stopped this (then primary) server. */
+  demoteStopped: number | null = null;
   private lastKnownType: HeartbeatRecord['agentType'] = 'idle';
   /** Cuts the wait short: a watched connection broke, or a role change began. */
   readonly wake = new Wake();
@@ -110,6 +112,34 @@ export class LocalChecks {
     this.epoch++;
     this.current = health;
     this.lastFacts = undefined;
+  }
+
+  /**
+   * The switchover's clean stop is over. What the checks knew of the server is gone: a check begun before
+   * the stop would say writable, and a writable server without a lease is fenced (the standby it restarts
+   * as would be).
+   */
+  stoppedForSwitchover(term: number): void {
+    this.demoteStopped = term;
+    this.stopped({
+      phase: 'starting',
+      status: 'UNKNOWN',
+      reason: 'stopped cleanly for a switchover; restarting as a standby',
+      finalCheckDue: false,
+    });
+  }
+
+  /**
+   * The lease keeper stopped the server. Without forgetting what the checks knew, a check begun before the
+   * stop would keep the server "writable" and the watch would fence it again every tick.
+   */
+  selfFenced(): void {
+    this.stopped({
+      phase: 'down',
+      status: 'DOWN',
+      reason: 'stopped by its agent: the lease could not be renewed',
+      finalCheckDue: false,
+    });
   }
 
   /** A rejoin gave the data directory the primary's history: the timeline last streamed on is void. */

@@ -9,7 +9,7 @@ import type { LocalHealth } from '../core/local-health.ts';
 import { findAllowed } from '../core/membership.ts';
 import { parseNodeAddress } from '../core/node-address.ts';
 import type { ClusterRecord, HeartbeatRecord, MembershipRecord, Severity } from '../core/records.ts';
-import type { AgentLogger } from './agent.ts';
+import type { AgentLogger } from './deps.ts';
 import type { HookName, HookResult, HookRun } from './hooks.ts';
 import type { HeartbeatStore } from './ports/heartbeat-store.ts';
 import type { NodeOps } from './ports/node-ops.ts';

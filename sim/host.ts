@@ -6,6 +6,8 @@ import type { NodeOps } from '../agent/ports/node-ops.ts';
 import type { ProgressStore } from '../agent/ports/progress-store.ts';
 import type { LeaseMemory } from '../agent/lease-file.ts';
 import type { Watchdog } from '../agent/watchdog/watchdog.ts';
+import type { Timers } from '../agent/ports/timers.ts';
+import type { Clock } from '../core/clock.ts';
 import { SourceNotPrimaryError } from '../agent/rejoin.ts';
 import type { AgentProgress } from '../core/agent-rules.ts';
 import { sleepMs } from '../core/deadline.ts';
@@ -49,20 +51,22 @@ export class HostDisk {
 /** The watchdog device: armed with a deadline on the host's monotonic clock; past it, the server is stopped. */
 export class SimWatchdog implements Watchdog {
   readonly describe = 'simulated watchdog device';
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: unknown;
 
+  /** The device counts on its host's clock, so it drifts with it. */
   constructor(
     private readonly fire: () => void,
-    private readonly monotonicMs: () => number,
+    private readonly clock: Clock,
+    private readonly timers: Timers,
   ) {}
 
   async arm(deadlineMonoMs: number): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(this.fire, Math.max(0, deadlineMonoMs - this.monotonicMs()));
+    this.timers.cancel(this.timer);
+    this.timer = this.timers.start(this.fire, Math.max(0, deadlineMonoMs - this.clock.monotonicMs()));
   }
 
   async disarm(): Promise<void> {
-    clearTimeout(this.timer);
+    this.timers.cancel(this.timer);
     this.timer = undefined;
   }
 }

@@ -34,6 +34,17 @@ export const WHOLE_BOUND_MS = 60_000;
 const START_MS = 1_800_000_000_000;
 /** How long the cluster must stay whole to count as whole again: longer than the lease and its margin. */
 const STABLE_MS = 3_000;
+/**
+ * How far a process's clock rate may differ from simulated time: 1 %, ten thousand times a real quartz
+ * clock's drift and a fifth of what the lease margins absorb (docs/failover.md, "Why it is safe").
+ */
+export const MAX_CLOCK_DRIFT = 0.01;
+
+/** Each process's clock rate, drawn from a generator of its own so that the seed's other draws stay put. */
+function clockRates(seed: number, names: string[]): Record<string, number> {
+  const drift = new Random(Math.imul(seed, 0x9e3779b1) ^ 0x5bd1e995);
+  return Object.fromEntries(names.map((name) => [name, 1 + (drift.next() * 2 - 1) * MAX_CLOCK_DRIFT]));
+}
 
 export async function runSeed(options: RunOptions): Promise<RunResult> {
   const random = new Random(options.seed);
@@ -49,7 +60,14 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
     const fencing = random.pick<Fencing>(['agent', 'watchdog', 'ec2-stop']);
     const synchronous = random.chance(0.7);
     const standbys = random.int(2, 3);
-    const world = new World(random, { standbys, fencing, synchronous, startMs: START_MS });
+    const names = [...Array.from({ length: standbys + 1 }, (_, i) => `db${i + 1}`), 'witness', 'evaluator'];
+    const world = new World(random, {
+      standbys,
+      fencing,
+      synchronous,
+      startMs: START_MS,
+      clockRates: clockRates(options.seed, names),
+    });
     const setup = `${standbys} standbys, fencing ${fencing}, ${synchronous ? 'synchronous' : 'asynchronous'}`;
     if (options.mutant) mend = mutantNamed(options.mutant).apply(world);
     const checks = new Invariants(world);

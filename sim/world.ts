@@ -5,6 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Agent } from '../agent/agent.ts';
 import type { HeartbeatStore } from '../agent/ports/heartbeat-store.ts';
+import type { Timers } from '../agent/ports/timers.ts';
 import { parseAgentConfig } from '../core/agent-config.ts';
 import type { Clock } from '../core/clock.ts';
 import { LEASE_REQUEST_TIMEOUT_MS } from '../core/lease-timing.ts';
@@ -36,6 +37,11 @@ export interface WorldOptions {
   fencing: Fencing;
   synchronous: boolean;
   startMs: number;
+  /**
+   * How fast each process's clock runs against simulated time (1 = exactly; the evaluator's under
+   * 'evaluator'); those missing run at 1. Drift shows in the monotonic clock, the timers and the watchdog.
+   */
+  clockRates?: Record<string, number>;
 }
 
 interface Host {
@@ -77,10 +83,7 @@ export class World {
         name,
         witness: name === 'witness',
         disk: new HostDisk(),
-        watchdog: new SimWatchdog(
-          () => this.watchdogFired(name),
-          () => Date.now(),
-        ),
+        watchdog: new SimWatchdog(() => this.watchdogFired(name), this.clockOf(name), this.timersOf(name)),
         generation: 0,
         process: `${name}#0`,
         agent: undefined,
@@ -145,9 +148,25 @@ export class World {
     };
   }
 
+  private rateOf(name: string): number {
+    return this.options.clockRates?.[name] ?? 1;
+  }
+
+  /** A process's clocks: the wall clock with its host's steps, the monotonic clock at its host's rate. */
   clockOf(name: string): Clock {
-    const host = name === EVALUATOR ? undefined : this.host(name);
-    return { nowMs: () => Date.now() + (host?.wallOffsetMs ?? 0), monotonicMs: () => Date.now() };
+    const rate = this.rateOf(name);
+    const startMs = this.options.startMs;
+    const wallOffsetMs = () => (name === EVALUATOR ? 0 : (this.hosts.find((h) => h.name === name)?.wallOffsetMs ?? 0));
+    return {
+      nowMs: () => Date.now() + wallOffsetMs(),
+      monotonicMs: () => startMs + (Date.now() - startMs) * rate,
+    };
+  }
+
+  /** A process's timers, at its clock's rate: a wait of `ms` on a fast clock is over sooner. */
+  timersOf(name: string): Timers {
+    const rate = this.rateOf(name);
+    return { start: (fire, ms) => setTimeout(fire, ms / rate), cancel: (handle) => clearTimeout(handle as number) };
   }
 
   // ---- the processes --------------------------------------------------------------------------
@@ -253,6 +272,7 @@ export class World {
       },
       ops: simNodeOps(this.hostContext(name, process)),
       clock: this.clockOf(name),
+      timers: this.timersOf(name),
       logger: {
         ...silent,
         error: (message: string) => {

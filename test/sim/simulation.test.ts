@@ -7,7 +7,7 @@ import { MUTANTS } from '../../sim/mutants.ts';
 import { runSeed } from '../../sim/run.ts';
 
 /** The seeds of a default run here (npm run simulate runs more: docs/simulation.md). */
-const SEEDS = 40;
+const SEEDS = 60;
 const DURATION_MS = 120_000;
 
 /** The mutants the invariants cannot catch, each with why (docs/simulation.md). */
