@@ -9,7 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { DeadlineError, withDeadline } from '../core/deadline.ts';
 import type { ProbeOutcome } from '../core/local-health.ts';
-import type { ReplicationPeer } from '../core/records.ts';
+import { readFacts, type DatabaseFacts } from './database-facts.ts';
+import { classify, reachability } from './database-errors.ts';
+
+export type { DatabaseFacts, SyncCommits } from './database-facts.ts';
 
 export interface DatabaseTarget {
   host: string;
@@ -20,90 +23,7 @@ export interface DatabaseTarget {
   sslmode: 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 }
 
-export interface DatabaseFacts {
-  inRecovery: boolean;
-  timeline: number | null;
-  currentLsn: string | null;
-  receivedLsn: string | null;
-  replayedLsn: string | null;
-  replayLagMs: number | null;
-  replication: ReplicationPeer[];
-  /** "host:port" the WAL receiver streams from, when it is streaming. */
-  upstream: string | null;
-  /** While streaming: how long ago the receiver last heard from its upstream (data or keepalive). */
-  receiverQuietMs?: number | null;
-  /** A primary's synchronous commits (HeartbeatRecord.syncCommits); null on a standby. */
-  syncCommits?: SyncCommits | null;
-}
-
-export interface SyncCommits {
-  required: boolean;
-  waiting: number;
-  longestWaitMs: number | null;
-}
-
 export type ProbeResult = ProbeOutcome & { facts?: DatabaseFacts };
-
-const STATUS_SQL = `
-SELECT pg_is_in_recovery() AS in_recovery,
-       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
-       pg_last_wal_receive_lsn()::text AS received_lsn,
-       pg_last_wal_replay_lsn()::text AS replayed_lsn,
-       CASE WHEN pg_is_in_recovery()
-            THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
-            -- the WAL file name of the insert position starts with the current timeline, even right after promotion
-            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
-       END AS timeline,
-       CASE WHEN pg_is_in_recovery()
-            THEN extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000
-       END AS replay_lag_ms,
-       (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming') AS upstream,
-       (SELECT extract(epoch FROM clock_timestamp() - last_msg_receipt_time) * 1000
-          FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiver_quiet_ms`;
-
-const REPLICATION_SQL = `
-SELECT application_name, client_addr::text AS client_addr, state, sync_state,
-       sent_lsn::text AS sent_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn,
-       extract(epoch FROM clock_timestamp() - reply_time) * 1000 AS reply_age_ms
-  FROM pg_stat_replication ORDER BY application_name`;
-
-// Sessions whose commit has waited over a second for a synchronous standby (pg_monitor sees every session's
-// wait event). Shorter waits are every synchronous commit's round trip, not news. Whole seconds, so that a
-// heartbeat that says the same is not rewritten for every millisecond more.
-const SYNC_SQL = `
-SELECT current_setting('synchronous_standby_names') <> '' AS required,
-       count(*) AS waiting,
-       floor(extract(epoch FROM clock_timestamp() - min(query_start))) * 1000 AS longest_wait_ms
-  FROM pg_stat_activity
- WHERE wait_event = 'SyncRep' AND clock_timestamp() - query_start > interval '1 second'`;
-
-interface StatusRow {
-  in_recovery: boolean;
-  current_lsn: string | null;
-  received_lsn: string | null;
-  replayed_lsn: string | null;
-  timeline: number | null;
-  replay_lag_ms: string | number | null;
-  upstream: string | null;
-  receiver_quiet_ms: string | number | null;
-}
-
-interface SyncRow {
-  required: boolean;
-  waiting: string | number;
-  longest_wait_ms: string | number | null;
-}
-
-interface ReplicationRow {
-  application_name: string;
-  client_addr: string | null;
-  state: string;
-  sync_state: string;
-  sent_lsn: string | null;
-  flush_lsn: string | null;
-  replay_lsn: string | null;
-  reply_age_ms: string | number | null;
-}
 
 export async function probeDatabase(target: DatabaseTarget, timeoutMs: number): Promise<ProbeResult> {
   try {
@@ -229,15 +149,6 @@ function connectThen<T>(work: (client: pg.Client) => Promise<T>): (client: pg.Cl
   };
 }
 
-/** An error from a peer's server means it answered; only no answer or "starting/shutting down" does not. */
-function reachability(error: unknown, target: DatabaseTarget): ProbeOutcome {
-  const result = classify(error, target);
-  const code = errorCode(error);
-  return result.kind === 'refused' || (/^[0-9A-Z]{5}$/.test(code) && code !== '57P03')
-    ? { kind: 'ok' }
-    : { kind: 'failed', reason: result.kind === 'failed' ? result.reason : '' };
-}
-
 /**
  * Opens a connection to `target` and holds it idle until it breaks (true) or `signal` aborts (false);
  * false too when it cannot be opened at all. A server that crashes, or whose host is alive but whose
@@ -330,43 +241,6 @@ async function withClient<T>(
   }
 }
 
-async function readFacts(client: pg.Client): Promise<DatabaseFacts> {
-  const status = await client.query<StatusRow>(STATUS_SQL);
-  const row = status.rows[0];
-  if (!row) throw new Error('the status query returned no row');
-  const replication = row.in_recovery ? [] : (await client.query<ReplicationRow>(REPLICATION_SQL)).rows;
-  const sync = row.in_recovery ? undefined : (await client.query<SyncRow>(SYNC_SQL)).rows[0];
-  return {
-    inRecovery: row.in_recovery,
-    timeline: row.timeline,
-    currentLsn: row.current_lsn,
-    receivedLsn: row.received_lsn,
-    replayedLsn: row.replayed_lsn,
-    replayLagMs: row.replay_lag_ms === null ? null : Math.max(0, Number(row.replay_lag_ms)),
-    upstream: row.upstream,
-    receiverQuietMs: row.receiver_quiet_ms === null ? null : Math.max(0, Number(row.receiver_quiet_ms)),
-    syncCommits: sync
-      ? {
-          required: sync.required,
-          waiting: Number(sync.waiting),
-          longestWaitMs: sync.longest_wait_ms === null ? null : Math.max(0, Number(sync.longest_wait_ms)),
-        }
-      : null,
-    replication: replication.map((peer) => ({
-      applicationName: peer.application_name,
-      clientAddr: peer.client_addr,
-      state: peer.state,
-      syncState: peer.sync_state,
-      sentLsn: peer.sent_lsn,
-      flushLsn: peer.flush_lsn,
-      replayLsn: peer.replay_lsn,
-      // Whole seconds: a standby replies every wal_receiver_status_interval, and a heartbeat need not change
-      // with every millisecond of that.
-      replyAgeMs: peer.reply_age_ms === null ? null : Math.floor(Math.max(0, Number(peer.reply_age_ms)) / 1000) * 1000,
-    })),
-  };
-}
-
 function sslOption(mode: DatabaseTarget['sslmode']): pg.ClientConfig['ssl'] {
   switch (mode) {
     case 'disable':
@@ -379,49 +253,4 @@ function sslOption(mode: DatabaseTarget['sslmode']): pg.ClientConfig['ssl'] {
     case 'verify-full':
       return { rejectUnauthorized: true };
   }
-}
-
-// SQLSTATEs meaning "the server is up but will not let this check run": fixing them is the DBA's job,
-// and they must not read as a dead database.
-const REFUSAL_HINTS: Record<string, string> = {
-  '28P01':
-    'the password was rejected; check the password source in the agent config (database.passwordEnv / passwordFile / ~/.pgpass) against the role',
-  '28000': 'the server refused the login; check pg_hba.conf for a line that lets this role connect from this host',
-  '3D000': 'the database does not exist; check database.dbname in the agent config',
-  '42501': 'the role lacks a privilege the check needs; grant pg_monitor and the functions listed in docs/agent.md',
-  '42883': 'a function the check needs is missing; pgfailover needs PostgreSQL 12 or later',
-  // A server that is full is alive and serving: never a reason to call it DOWN and fail it over.
-  '53300':
-    "the server is alive but has no free connection slot (max_connections); give the agent's role a reserved slot (pg_use_reserved_connections on PostgreSQL 16+, or raise max_connections)",
-};
-
-/** A server error's SQLSTATE, or a socket error's code (ECONNREFUSED), or ''. */
-function errorCode(error: unknown): string {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String((error as { code: unknown }).code)
-    : '';
-}
-
-/** node-postgres' own errors once the server has asked for a password it was not given. */
-const CLIENT_AUTH_FAILURE = /^SASL: |client password must be a string/;
-
-function classify(error: unknown, target: DatabaseTarget): ProbeResult {
-  const where = `${target.user}@${target.host}:${target.port}/${target.dbname}`;
-  const code = errorCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  const hint = REFUSAL_HINTS[code];
-  if (hint) return { kind: 'refused', reason: `${where}: ${message} (SQLSTATE ${code}): ${hint}` };
-  // The client gave up during authentication (the server asked for a password this side does not have): the
-  // server answered, so it is alive; it is this side's configuration that is wrong, never a DOWN database.
-  if (CLIENT_AUTH_FAILURE.test(message))
-    return {
-      kind: 'refused',
-      reason: `${where}: ${message}: the server asks for a password and none is configured (database.passwordFile or database.passwordEnv in the agent config)`,
-    };
-  if (code === 'ECONNREFUSED')
-    return {
-      kind: 'failed',
-      reason: `connection refused at ${target.host}:${target.port}: PostgreSQL is not accepting connections`,
-    };
-  return { kind: 'failed', reason: `${where}: ${message}${code ? ` (${code})` : ''}` };
 }

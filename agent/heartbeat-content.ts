@@ -2,7 +2,7 @@
 // of what to write, and a standby's timeline as far as it can be trusted.
 
 import type { HeartbeatRecord } from '../core/records.ts';
-import type { DatabaseFacts } from './database-probe.ts';
+import type { DatabaseFacts } from './database-facts.ts';
 
 /**
  * A standby's timeline as far as it can be trusted: while its WAL receiver streams, the timeline it

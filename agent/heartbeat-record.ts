@@ -5,7 +5,7 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import type { LocalHealth } from '../core/local-health.ts';
 import { heartbeatKey, type HeartbeatRecord } from '../core/records.ts';
 import { PGFAILOVER_VERSION } from '../core/version.ts';
-import type { DatabaseFacts } from './database-probe.ts';
+import type { DatabaseFacts } from './database-facts.ts';
 
 export interface HeartbeatInput {
   config: AgentConfig;

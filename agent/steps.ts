@@ -14,7 +14,7 @@ import { promotionVeto, type PromotionView } from '../core/promotion-gates.ts';
 import type { ClusterRecord, HeartbeatRecord, MembershipRecord } from '../core/records.ts';
 import type { AddressKeeper } from './address-keeper.ts';
 import { catchUpWithPeers } from './catch-up-peers.ts';
-import type { DatabaseFacts } from './database-probe.ts';
+import type { DatabaseFacts } from './database-facts.ts';
 import type { LeaseKeeper } from './lease-keeper.ts';
 import type { HeartbeatStore } from './ports/heartbeat-store.ts';
 import type { NodeOps } from './ports/node-ops.ts';

@@ -8,7 +8,7 @@ import type { LocalHealth } from '../core/local-health.ts';
 import { findAllowed } from '../core/membership.ts';
 import { formatHostPort, parseNodeAddress } from '../core/node-address.ts';
 import type { ClusterRecord, MembershipRecord } from '../core/records.ts';
-import type { DatabaseFacts } from './database-probe.ts';
+import type { DatabaseFacts } from './database-facts.ts';
 import type { NodeOps } from './ports/node-ops.ts';
 
 export interface ViewInput {

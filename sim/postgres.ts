@@ -5,7 +5,7 @@
 // commit is acknowledged only once a standby streaming from its primary has received it.
 
 import { formatLsn } from '../core/lsn.ts';
-import type { DatabaseFacts } from '../agent/database-probe.ts';
+import type { DatabaseFacts } from '../agent/database-facts.ts';
 import type { Network } from './network.ts';
 
 const WAL_BASE = 0x3000000n;
