@@ -1,0 +1,36 @@
+// The cluster's history: every decision and notice, appended, read newest first.
+
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { SK, describeIssues, historyRecordSchema, type HistoryRecord } from '../records.ts';
+import { StoreTable, type InvalidItem } from './table.ts';
+
+export async function appendHistory(t: StoreTable, entry: HistoryRecord): Promise<void> {
+  historyRecordSchema.parse(entry);
+  await t.documents.send(new PutCommand({ TableName: t.table, Item: entry }));
+}
+
+/** The newest `limit` history entries, oldest first. */
+export async function readHistory(
+  t: StoreTable,
+  cluster: string,
+  limit = 100,
+): Promise<{ entries: HistoryRecord[]; invalid: InvalidItem[] }> {
+  const page = await t.documents.send(
+    new QueryCommand({
+      TableName: t.table,
+      KeyConditionExpression: '#cluster = :cluster AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#cluster': 'cluster', '#sk': 'sk' },
+      ExpressionAttributeValues: { ':cluster': cluster, ':prefix': SK.historyPrefix },
+      ScanIndexForward: false,
+      Limit: limit,
+    }),
+  );
+  const entries: HistoryRecord[] = [];
+  const invalid: InvalidItem[] = [];
+  for (const item of page.Items ?? []) {
+    const parsed = historyRecordSchema.safeParse(item);
+    if (parsed.success) entries.push(parsed.data);
+    else invalid.push({ sk: String(item.sk), problems: describeIssues(parsed.error) });
+  }
+  return { entries: entries.reverse(), invalid };
+}
