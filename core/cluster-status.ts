@@ -7,7 +7,6 @@
 // rely on it; the evaluator times heartbeats on its own clock.
 
 import { heartbeatStale } from './liveness.ts';
-import { fencingWarning } from './fencing.ts';
 import { describePeer, replicationTrouble, streams } from './replication-health.ts';
 import { lsnLagBytes, standbyPosition } from './lsn.ts';
 import { promotionOrder } from './membership.ts';
@@ -15,6 +14,11 @@ import type { AgentType, AllowedNode, ClusterRecord, DbStatus, HeartbeatRecord }
 import type { Facts } from './decide.ts';
 import { readerFacts } from './reader-facts.ts';
 import type { ClusterSnapshot } from './state-store.ts';
+import { layoutNotes, policyWarnings, primaryProblems } from './cluster-status-problems.ts';
+
+import { formatSeconds } from './cluster-status-format.ts';
+
+export { formatClusterStatus } from './cluster-status-format.ts';
 
 export const CLUSTER_STATUS_SCHEMA_VERSION = 1;
 
@@ -117,65 +121,8 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
   const standbys = live.filter((node) => node.agentType === 'standby');
   const primary = primaries.length === 1 ? primaries[0] : undefined;
 
-  if (primaries.length === 0) {
-    // The recorded primary's agent may be gone while its database still serves: its peers say so.
-    const recorded = nodes.find((node) => node.nodeId === cluster.primaryNodeId);
-    const answersTo = snapshot.heartbeats
-      .filter(
-        (beat) =>
-          beat.nodeId !== cluster.primaryNodeId &&
-          nodes.find((node) => node.nodeId === beat.nodeId)?.agentStatus === 'UP',
-      )
-      .filter((beat) => beat.primaryCheck?.primaryNodeId === cluster.primaryNodeId && beat.primaryCheck.status === 'UP')
-      .map((beat) => beat.nodeId);
-    if (recorded && recorded.agentStatus !== 'UP' && answersTo.length > 0) {
-      problems.push(
-        `primary ${recorded.nodeId}: its agent is not reporting, but its database answers ${answersTo.join(', ')}: it is probably still serving, and no failover happens while it answers; start its agent again`,
-      );
-    } else {
-      problems.push('no primary: no node reports a running, writable database');
-    }
-  }
-  if (primaries.length > 1) {
-    problems.push(
-      `more than one writable primary: ${primaries.map((node) => node.nodeId).join(', ')}; stop all but one at once (split brain)`,
-    );
-  }
-  if (primary && cluster.primaryNodeId && primary.nodeId !== cluster.primaryNodeId) {
-    problems.push(
-      `the cluster record names ${cluster.primaryNodeId} as primary (term ${cluster.term}) but ${primary.nodeId} is the writable one`,
-    );
-  }
-  if (standbys.length === 0) problems.push('no standby: there is nothing to fail over to');
-  // What the evaluator has raised and not yet resolved: a SEVERE one means the cluster is not well,
-  // whatever the nodes report at this moment (a manual failover required, a fence that failed, ...).
-  for (const alert of cluster.alerts) {
-    if (alert.severity === 'SEVERE' && !alert.key.startsWith('halted:'))
-      problems.push(`the evaluator reports since ${new Date(alert.sinceMs).toISOString()}: ${alert.subject}`);
-  }
-  if (cluster.phase === 'halted') {
-    const why =
-      cluster.alerts.find((alert) => alert.key.startsWith('halted:'))?.subject ??
-      `a failover was stopped in term ${cluster.term}`;
-    problems.push(
-      `the cluster is halted (${why}): no failover will happen until a person acts; read why with pgfailover history, make sure at most one database is writable, then run: pgfailover resume --cluster ${cluster.cluster}`,
-    );
-  } else if (cluster.phase !== 'steady') {
-    warnings.push(
-      `a ${cluster.failover?.kind ?? 'role change'} is under way (phase ${cluster.phase}, term ${cluster.term}, to ${cluster.failover?.toNodeId ?? cluster.switchover?.toNodeId ?? '?'})`,
-    );
-  }
-
-  const gap = fencingWarning(cluster.policy);
-  if (gap) warnings.push(gap);
-  if (cluster.pause)
-    warnings.push(
-      `paused since ${new Date(cluster.pause.sinceMs).toISOString()} by ${cluster.pause.by} (${cluster.pause.reason}): no automatic failover, stopped databases are left alone; end it with pgfailover resume --cluster ${cluster.cluster}`,
-    );
-  if (cluster.promotion)
-    warnings.push(
-      `a manual failover${cluster.promotion.toNodeId ? ` to ${cluster.promotion.toNodeId}` : ''} asked for by ${cluster.promotion.requestedBy} is waiting for the evaluator's rules (see pgfailover history)`,
-    );
+  primaryProblems(snapshot, nodes, primaries, standbys, problems, warnings);
+  policyWarnings(cluster, warnings);
   const primaryHeartbeat = primary ? heartbeatOf.get(primary.nodeId) : undefined;
   const promoteStandbys = standbys.map((standby) =>
     promoteStandby(standby, primary, primaryHeartbeat, cluster.policy.maxLagBytes),
@@ -199,25 +146,7 @@ export function buildClusterStatus(snapshot: ClusterSnapshot, nowMs: number): Cl
     for (const t of trouble) problems.push(`${t.subject} (${t.lines.slice(1).join('; ') || t.lines.join('')})`);
   }
 
-  if (cluster.address.mode === 'secondary-ip') {
-    const subnets = [
-      ...new Set(
-        snapshot.heartbeats
-          .filter((beat) => beat.agentType !== 'witness' && beat.host.subnetId)
-          .map((beat) => beat.host.subnetId),
-      ),
-    ];
-    if (subnets.length > 1)
-      problems.push(
-        `the secondary IP cannot move between subnets, but the database nodes are in ${subnets.join(', ')}; use the eip or route-table address mode, or keep the nodes in one subnet`,
-      );
-  }
-  const votingMembers = membership.allowed.length;
-  if (votingMembers < 3) {
-    warnings.push(
-      `only ${votingMembers} member(s) allowed: with fewer than three (database nodes and witnesses) failover protection is reduced; add a standby or a witness`,
-    );
-  }
+  layoutNotes(snapshot, problems, warnings);
   const rejectedNodes = [
     ...snapshot.rejected.map((rejected) => ({
       nodeId: rejected.nodeId,
@@ -432,97 +361,4 @@ function verdict(
     notChosen,
     verdict: `${head} A failover now would promote ${candidate.nodeId} (${candidate.reason}).${unchosen}`,
   };
-}
-
-function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
-}
-
-const AGENT_TYPE_LABEL: Record<NodeStatus['agentType'], string> = {
-  primary: 'Primary',
-  standby: 'Standby',
-  witness: 'Witness',
-  idle: 'Idle',
-  unknown: 'Unknown',
-};
-
-/** The human report, laid out like EFM's so that a DBA finds things where they expect them. */
-export function formatClusterStatus(report: ClusterStatusReport): string {
-  const lines: string[] = [];
-  lines.push(
-    `Cluster Status: ${report.cluster}   (term ${report.term}${report.phase === 'steady' ? '' : `, ${report.phase.toUpperCase()}`}${report.pause ? ', PAUSED' : ''}, automatic failover ${report.autoFailover ? 'on' : 'OFF'}, fencing ${report.fencing})`,
-  );
-  lines.push('');
-  // The VIP column appears once an address is managed; "*" marks the node that holds it, as in EFM.
-  const showAddress = report.address.mode !== 'none';
-  lines.push(
-    table(
-      ['Agent Type', 'Node', 'Address', 'Agent', 'DB', ...(showAddress ? ['VIP'] : []), 'Info'],
-      report.nodes.map((node) => [
-        AGENT_TYPE_LABEL[node.agentType],
-        node.nodeId,
-        node.address,
-        node.agentStatus,
-        node.dbStatus,
-        ...(showAddress ? [`${report.address.value ?? ''}${node.holdsAddress ? '*' : ''}`] : []),
-        node.info,
-      ]),
-    ),
-  );
-  lines.push('');
-  lines.push('Allowed node host list:');
-  lines.push(
-    `  ${report.allowedNodes.map((node) => `${node.nodeId} (${node.address})`).join(' ') || '(none: allow nodes with pgfailover allow-node)'}`,
-  );
-  lines.push('');
-  lines.push('Standby priority host list:');
-  lines.push(`  ${report.standbyPriority.join(' ') || '(none)'}`);
-  lines.push('');
-  lines.push('Promote Status:');
-  lines.push('');
-  const promoteRows: string[][] = [];
-  const primary = report.promoteStatus.primary;
-  if (primary) promoteRows.push(['Primary', primary.nodeId, primary.currentLsn ?? 'UNKNOWN', '', '']);
-  for (const standby of report.promoteStatus.standbys) {
-    promoteRows.push([
-      'Standby',
-      standby.nodeId,
-      standby.receivedLsn ?? 'UNKNOWN',
-      standby.replayedLsn ?? 'UNKNOWN',
-      standby.info,
-    ]);
-  }
-  lines.push(table(['DB Type', 'Node', 'WAL Received LSN', 'WAL Replayed LSN', 'Info'], promoteRows));
-  lines.push('');
-  lines.push(report.promoteStatus.verdict);
-  if (report.rejectedNodes.length > 0) {
-    lines.push('');
-    lines.push('Rejected nodes (heartbeats refused, never counted):');
-    lines.push(
-      table(
-        ['Node', 'Address', 'Attempts', 'Reason'],
-        report.rejectedNodes.map((node) => [node.nodeId, node.address, String(node.attempts), node.reason]),
-      ),
-    );
-  }
-  if (report.problems.length > 0) {
-    lines.push('');
-    lines.push('Problems:');
-    for (const problem of report.problems) lines.push(`  - ${problem}`);
-  }
-  if (report.warnings.length > 0) {
-    lines.push('');
-    lines.push('Warnings:');
-    for (const warning of report.warnings) lines.push(`  - ${warning}`);
-  }
-  return lines.join('\n');
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  const render = (cells: string[]) =>
-    `  ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ')}`.trimEnd();
-  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)].join('\n');
 }
