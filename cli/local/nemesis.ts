@@ -10,24 +10,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killServer, postmasterPid } from '../../agent/server-control.ts';
+import { postmasterPid } from '../../agent/server-control.ts';
 import type { ClusterRecord } from '../../core/records.ts';
 import { clusterWriter, type ClusterWriter } from './cluster-writer.ts';
 import { superuserPassword } from './drill.ts';
-import { systemClock } from '../../core/clock.ts';
-import { requestSwitchover } from '../../core/role-change-request.ts';
-import { ConnectionStorm } from './connection-storm.ts';
-import {
-  cut,
-  delay,
-  faultTarget,
-  heal,
-  killAndRestartAgent,
-  killNode,
-  loss,
-  stepClock,
-  type LabFaultTarget,
-} from './lab-faults.ts';
+import { faultTarget, type LabFaultTarget } from './lab-faults.ts';
 import {
   connectLocalStore,
   localDown,
@@ -38,55 +25,19 @@ import {
   sqlTarget,
   type LocalClusterState,
 } from './local-cluster.ts';
-import { isAlive, logTail, pauseProcess, resumeProcess, waitFor } from './processes.ts';
+import { isAlive, logTail } from './processes.ts';
 import { superuserQuery } from './superuser-sql.ts';
 import { WritableSampler } from './writable-sampler.ts';
+import { FAULT_ARMS, node } from './nemesis-faults.ts';
+import { NO_PROMOTION, planSchedule, type NemesisFault, type PlannedFault } from './nemesis-schedule.ts';
 
-/** Every kind of fault the nemesis draws from; `blip` kinds are shorter than the timeouts. */
-export const NEMESIS_FAULTS = [
-  'partition-primary',
-  'isolate-primary',
-  'cut-primary-from-store',
-  'one-way-primary-out',
-  'one-way-primary-in',
-  'lossy-primary',
-  'blip-primary',
-  'pause-primary-agent-briefly',
-  'pause-primary-agent',
-  'pause-primary-postmaster-briefly',
-  'pause-standby-agent',
-  'pause-evaluator',
-  'pause-store',
-  'kill-primary-agent',
-  'kill-standby-agent',
-  'kill-primary-db',
-  'clock-step-primary',
-  'delay-primary-clients',
-  // One step beyond the silent faults: a database its agent cannot check, an agent restarted mid-partition,
-  // a switchover interrupted on either side, a double fault.
-  'storm-primary',
-  'storm-partition-primary',
-  'restart-primary-agent-partitioned',
-  'switchover-cut-primary',
-  'switchover-kill-target',
-  'double-fault',
-] as const;
-export type NemesisFault = (typeof NEMESIS_FAULTS)[number];
-
-/** Faults shorter than every timeout: held under a second and a quarter. */
-const BLIPS: ReadonlySet<NemesisFault> = new Set([
-  'blip-primary',
-  'pause-primary-agent-briefly',
-  'pause-primary-postmaster-briefly',
-  'pause-standby-agent',
-  'pause-evaluator',
-  'kill-standby-agent',
-]);
-/**
- * The term must not change because of these: blips, slow clients (the cluster's own links are fine), and a
- * full primary (busy, not dead).
- */
-const NO_PROMOTION: ReadonlySet<NemesisFault> = new Set([...BLIPS, 'delay-primary-clients', 'storm-primary']);
+export {
+  NEMESIS_FAULTS,
+  planSchedule,
+  seededRandom,
+  type NemesisFault,
+  type PlannedFault,
+} from './nemesis-schedule.ts';
 
 export interface NemesisOptions {
   seed: number;
@@ -116,37 +67,6 @@ export interface NemesisReport {
   acknowledged: number;
   missing: number;
   promotions: number;
-}
-
-/** mulberry32: a small seeded generator, so that a seed reproduces a schedule. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export interface PlannedFault {
-  fault: NemesisFault;
-  /** How long the fault is held before it is healed. */
-  holdMs: number;
-  /** Chooses among standbys when the fault targets one. */
-  pick: number;
-}
-
-/** The schedule a seed means: the same seed, the same faults, in the same order, held as long. */
-export function planSchedule(seed: number, count: number): PlannedFault[] {
-  const random = seededRandom(seed);
-  return Array.from({ length: count }, () => {
-    const fault = NEMESIS_FAULTS[Math.floor(random() * NEMESIS_FAULTS.length)] as NemesisFault;
-    // Blips stay well under the shortest timeout; the rest outlast the node timeout and the lease.
-    const holdMs = BLIPS.has(fault) ? 500 + Math.floor(random() * 700) : 7000 + Math.floor(random() * 5000);
-    return { fault, holdMs, pick: random() };
-  });
 }
 
 const TABLE = 'nemesis_rows';
@@ -290,12 +210,6 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   return report;
 }
 
-function node(state: LocalClusterState, name: string): LocalClusterState['nodes'][number] {
-  const found = state.nodes.find((candidate) => candidate.name === name);
-  if (!found) throw new Error(`no node ${name}`);
-  return found;
-}
-
 /** Applies one fault, holds it, heals it (resume, restart, heal the network, set the clock back). */
 async function applyFault(
   dir: string,
@@ -309,261 +223,16 @@ async function applyFault(
   const primary = node(state, before.primaryNodeId as string);
   const standbys = state.nodes.filter((n) => n.dataDir && n.name !== primary.name);
   const standby = standbys[Math.floor(planned.pick * standbys.length)] ?? primary;
-  const hold = () => sleep(planned.holdMs);
-  const pid = (value: number | null, what: string): number => {
-    if (!value || !isAlive(value)) throw new Error(`${what} is not running`);
-    return value;
-  };
-  const held = async (
-    target: string,
-    start: () => Promise<void> | void,
-    stop: () => Promise<void> | void,
-  ): Promise<{ target: string }> => {
-    note(`fault ${planned.fault} on ${target}, held ${planned.holdMs} ms`);
-    await start();
-    try {
-      await hold();
-    } finally {
-      await stop();
-      note(`healed ${planned.fault} on ${target}`);
-    }
-    return { target };
-  };
-  switch (planned.fault) {
-    case 'partition-primary':
-      return held(
-        primary.name,
-        async () => {
-          await cut(lab, primary.name, 'store');
-          await cut(lab, primary.name, 'peers');
-        },
-        () => heal(lab, primary.name),
-      );
-    case 'isolate-primary':
-    case 'blip-primary':
-      return held(
-        primary.name,
-        () => cut(lab, primary.name, 'all'),
-        () => heal(lab, primary.name),
-      );
-    case 'cut-primary-from-store':
-      return held(
-        primary.name,
-        () => cut(lab, primary.name, 'store'),
-        () => heal(lab, primary.name),
-      );
-    case 'one-way-primary-out':
-      return held(
-        primary.name,
-        () => cut(lab, primary.name, 'all', 'out'),
-        () => heal(lab, primary.name),
-      );
-    case 'one-way-primary-in':
-      return held(
-        primary.name,
-        () => cut(lab, primary.name, 'all', 'in'),
-        () => heal(lab, primary.name),
-      );
-    case 'lossy-primary':
-      return held(
-        primary.name,
-        () => loss(lab, primary.name, 0.3),
-        () => heal(lab, primary.name),
-      );
-    case 'pause-primary-agent':
-    case 'pause-primary-agent-briefly': {
-      const agent = pid(primary.agentPid, `the agent of ${primary.name}`);
-      return held(
-        `${primary.name} agent`,
-        () => pauseProcess(agent),
-        () => resumeProcess(agent),
-      );
-    }
-    case 'pause-primary-postmaster-briefly': {
-      const postmaster = pid(
-        primary.dataDir ? (postmasterPid(primary.dataDir) ?? null) : null,
-        `the postmaster of ${primary.name}`,
-      );
-      return held(
-        `${primary.name} postmaster`,
-        () => pauseProcess(postmaster),
-        () => resumeProcess(postmaster),
-      );
-    }
-    case 'pause-standby-agent': {
-      const agent = pid(standby.agentPid, `the agent of ${standby.name}`);
-      return held(
-        `${standby.name} agent`,
-        () => pauseProcess(agent),
-        () => resumeProcess(agent),
-      );
-    }
-    case 'pause-evaluator': {
-      const controller = pid(state.controllerPid, 'the evaluator');
-      return held(
-        'evaluator',
-        () => pauseProcess(controller),
-        () => resumeProcess(controller),
-      );
-    }
-    case 'pause-store': {
-      const storePid = pid(state.storePid, 'the store');
-      return held(
-        'store',
-        () => pauseProcess(storePid),
-        () => resumeProcess(storePid),
-      );
-    }
-    case 'kill-primary-agent':
-      return held(
-        `${primary.name} agent`,
-        () => {
-          process.kill(pid(primary.agentPid, `the agent of ${primary.name}`), 'SIGKILL');
-        },
-        () => void restartAgent(dir, primary.name),
-      );
-    case 'kill-standby-agent':
-      return held(
-        `${standby.name} agent`,
-        () => {
-          process.kill(pid(standby.agentPid, `the agent of ${standby.name}`), 'SIGKILL');
-        },
-        () => void restartAgent(dir, standby.name),
-      );
-    case 'kill-primary-db':
-      return held(
-        `${primary.name} database`,
-        () => void killServer(primary.dataDir as string),
-        () => undefined,
-      );
-    case 'delay-primary-clients':
-      return held(
-        primary.name,
-        () => delay(lab, state, primary.name, 'clients', 300).then(() => undefined),
-        () => heal(lab, primary.name),
-      );
-    case 'storm-primary':
-    case 'storm-partition-primary': {
-      const storm = new ConnectionStorm(sqlTarget(primary), password, planned.holdMs + 60_000);
-      const partition = planned.fault === 'storm-partition-primary';
-      return held(
-        primary.name,
-        async () => {
-          await storm.start();
-          if (!partition) return;
-          // Cut once the agent's logins are refused, so that its fence has to act on an UNKNOWN server.
-          await waitFor('the storm to fill the server', () => (storm.full ? true : undefined), 10_000, 20).catch(() =>
-            note(`the storm did not fill ${primary.name} within 10 s; cutting it off anyway`),
-          );
-          await cut(lab, primary.name, 'store');
-          await cut(lab, primary.name, 'peers');
-        },
-        async () => {
-          await storm.stop();
-          if (partition) await heal(lab, primary.name);
-        },
-      );
-    }
-    case 'restart-primary-agent-partitioned':
-      return held(
-        `${primary.name} agent`,
-        async () => {
-          await cut(lab, primary.name, 'store');
-          await cut(lab, primary.name, 'peers');
-          // As systemd's Restart= would, half a second later.
-          await killAndRestartAgent(dir, primary, 500);
-        },
-        () => heal(lab, primary.name),
-      );
-    case 'switchover-cut-primary':
-    case 'switchover-kill-target': {
-      const store = connectLocalStore(state);
-      const killTarget = planned.fault === 'switchover-kill-target';
-      return held(
-        killTarget
-          ? `${primary.name} -> ${standby.name} (target killed)`
-          : `${primary.name} -> ${standby.name} (primary cut)`,
-        async () => {
-          // A node rejoined a moment ago may still be reported down: ask until the switchover is accepted. One
-          // never accepted is no switchover to interrupt, and nothing is broken (killing a node mid-rejoin is
-          // another fault).
-          const asked = await waitFor(
-            `a switchover to ${standby.name} to be accepted`,
-            () =>
-              requestSwitchover(store, state.cluster, standby.name, 'nemesis', systemClock).then(
-                () => true,
-                () => undefined,
-              ),
-            15_000,
-            500,
-          ).catch(() => false);
-          if (!asked) {
-            note(`switchover to ${standby.name} was not accepted within 15 s; nothing interrupted`);
-            return;
-          }
-          await sleep(200);
-          if (killTarget) await killNode(lab, standby);
-          else {
-            await cut(lab, primary.name, 'store');
-            await cut(lab, primary.name, 'peers');
-          }
-        },
-        // Healed: the network back, a killed node's agent restarted (its server is rejoined by the recovery).
-        async () => {
-          await heal(lab, killTarget ? standby.name : primary.name);
-          if (killTarget) restartAgent(dir, standby.name);
-        },
-      );
-    }
-    case 'double-fault': {
-      // The primary's node dies, then the standby it would fail over to: before the decision, or right after it
-      // (the chosen candidate, mid-promotion), as `pick` says.
-      const afterDecision = planned.pick >= 0.5;
-      const store = connectLocalStore(state);
-      const killed: string[] = [];
-      return held(
-        `${primary.name}, then a standby ${afterDecision ? 'after' : 'before'} the decision`,
-        async () => {
-          await killNode(lab, primary);
-          killed.push(primary.name);
-          let second = standby;
-          if (afterDecision) {
-            const promoting = await waitFor(
-              'a candidate chosen',
-              async () => {
-                const now = await store.getCluster(state.cluster).catch(() => undefined);
-                return now?.phase === 'promoting' ? now : undefined;
-              },
-              30_000,
-              10,
-            ).catch(() => undefined);
-            second = node(state, promoting?.failover?.toNodeId ?? standby.name);
-          }
-          await killNode(lab, second);
-          killed.push(second.name);
-          note(`killed ${killed.join(' and ')}`);
-        },
-        async () => {
-          for (const name of killed) {
-            await heal(lab, name);
-            restartAgent(dir, name);
-          }
-        },
-      );
-    }
-    case 'clock-step-primary':
-      return held(
-        primary.name,
-        async () => {
-          await stepClock(primary, '-30s');
-          await cut(lab, primary.name, 'all');
-        },
-        async () => {
-          await heal(lab, primary.name);
-          await stepClock(primary, '+0');
-        },
-      );
+  const fault = FAULT_ARMS[planned.fault]({ dir, lab, state, primary, standby, planned, password, note });
+  note(`fault ${planned.fault} on ${fault.target}, held ${planned.holdMs} ms`);
+  await fault.start();
+  try {
+    await sleep(planned.holdMs);
+  } finally {
+    await fault.stop();
+    note(`healed ${planned.fault} on ${fault.target}`);
   }
+  return { target: fault.target };
 }
 
 /**
