@@ -162,9 +162,10 @@ export class PgFailover extends Construct {
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(this.evaluator)],
     });
+    // UpdateItem records the address holder and a stopped instance on the decision it wrote.
     this.evaluator.addToRolePolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:PutItem'],
+        actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         resources: [this.table.tableArn],
       }),
     );
@@ -239,7 +240,14 @@ export class PgFailover extends Construct {
         statements: [
           new PolicyStatement({
             effect: Effect.ALLOW,
-            actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+            // Query: pgfailover rejoin on the host reads its cluster's snapshot before it rewinds.
+            actions: [
+              'dynamodb:GetItem',
+              'dynamodb:Query',
+              'dynamodb:PutItem',
+              'dynamodb:UpdateItem',
+              'dynamodb:DeleteItem',
+            ],
             resources: [this.table.tableArn],
             conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [cluster] } },
           }),

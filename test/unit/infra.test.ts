@@ -112,7 +112,13 @@ describe('PgFailover construct', () => {
       PolicyDocument: {
         Statement: [
           Match.objectLike({
-            Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+            Action: [
+              'dynamodb:GetItem',
+              'dynamodb:Query',
+              'dynamodb:PutItem',
+              'dynamodb:UpdateItem',
+              'dynamodb:DeleteItem',
+            ],
             Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['prod'] } },
           }),
         ],
