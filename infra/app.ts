@@ -4,7 +4,7 @@
 import { App, Aspects, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { loadDeploymentConfig } from './deployment-config.ts';
+import { contextProblem, loadDeploymentConfig } from './deployment-config.ts';
 import { PgFailover, type PgFailoverProps } from './pgfailover.ts';
 
 export class PgFailoverStack extends Stack {
@@ -37,6 +37,8 @@ export class PgFailoverStack extends Stack {
 const app = new App();
 // cdk-nag's AwsSolutions rules run on every synth: an unexplained finding fails it.
 Aspects.of(app).add(new AwsSolutionsChecks());
+const problem = contextProblem(app.node.getAllContext() as Record<string, unknown>);
+if (problem) throw new Error(problem);
 const configPath = app.node.tryGetContext('config');
 const config = loadDeploymentConfig(typeof configPath === 'string' ? configPath : 'pgfailover.config.json');
 new PgFailoverStack(app, 'PgFailover', { pgfailover: config });

@@ -65,3 +65,20 @@ export function loadDeploymentConfig(path: string): DeploymentConfig {
     throw new Error(`${path} is not a valid deployment config:\n  ${describeIssues(parsed.error).join('\n  ')}`);
   return parsed.data;
 }
+
+/**
+ * Context keys this app reads: only `config`. CDK's own keys are namespaced (`aws:cdk:...`, `@aws-cdk/...`) or
+ * are CLI settings; any other plain key is a setting someone expected to work (`-c ec2StopFencing=true`),
+ * which would otherwise be ignored without a word.
+ */
+const OWN_CONTEXT_KEYS = new Set(['config']);
+const CDK_CONTEXT_KEYS = new Set(['cli-telemetry', 'acknowledged-issue-numbers']);
+
+/** Why the app's context cannot be used as given, or undefined. */
+export function contextProblem(context: Record<string, unknown>): string | undefined {
+  const unknown = Object.keys(context)
+    .filter((key) => !OWN_CONTEXT_KEYS.has(key) && !CDK_CONTEXT_KEYS.has(key) && !/[:@/]/.test(key))
+    .sort();
+  if (unknown.length === 0) return undefined;
+  return `unknown context ${unknown.length === 1 ? 'key' : 'keys'} ${unknown.map((key) => `"${key}"`).join(', ')}: this app reads only -c config=FILE; put ${unknown.join(', ')} in the deployment config file instead (pgfailover.config.json, docs/deploy.md)`;
+}

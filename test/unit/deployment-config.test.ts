@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDeploymentConfig } from '../../infra/deployment-config.ts';
+import { contextProblem, loadDeploymentConfig } from '../../infra/deployment-config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgfailover-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,5 +61,31 @@ describe('deployment config', () => {
     expect(() => loadDeploymentConfig(join(dir, 'missing.json'))).toThrow(
       /not found: create it with at least \{"clusters": \["prod"\], "alertEmails"/,
     );
+  });
+});
+
+describe('the app context', () => {
+  it.each<[string, Record<string, unknown>, RegExp | undefined]>([
+    [
+      "only -c config and CDK's own keys: fine",
+      { config: 'x.json', 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:x': true, 'cli-telemetry': false },
+      undefined,
+    ],
+    [
+      'a setting passed as -c: refused, naming the file',
+      { ec2StopFencing: 'true' },
+      /unknown context key "ec2StopFencing": this app reads only -c config=FILE; put ec2StopFencing in the deployment config file/,
+    ],
+    [
+      'several: all named',
+      { alertEmails: 'a@b', addressModes: 'eip' },
+      /unknown context keys "addressModes", "alertEmails"/,
+    ],
+  ])('%s', (_what, context, problem) => {
+    // Act
+    const found = contextProblem(context);
+    // Assess
+    if (problem) expect(found).toMatch(problem);
+    else expect(found).toBeUndefined();
   });
 });
