@@ -8,6 +8,7 @@ import { BUSY_RULE_IDS, decideOn, gatherFacts, type Decision } from '../../core/
 import type { EvaluationMetrics } from './evaluation-metrics.ts';
 import { StoreConflictError } from '../../core/errors.ts';
 import { sleepMs } from '../../core/deadline.ts';
+import { leaseWindowMs } from '../../core/lease-timing.ts';
 import { makeNotice, type Notice } from '../../core/notices.ts';
 import { NO_OBSERVATIONS, observe, type Observations } from '../../core/observations.ts';
 import { findAllowed } from '../../core/membership.ts';
@@ -128,6 +129,8 @@ export class Evaluator {
    * delays a failover by at most that moment and never hastens one.
    */
   private readonly quiet = new Set<string>();
+  /** Per cluster, its lease window as last read: how long this invocation must watch before its judgement is whole. */
+  private readonly leaseWindows = new Map<string, number>();
 
   constructor(private readonly deps: EvaluatorDeps) {}
 
@@ -143,6 +146,7 @@ export class Evaluator {
       at.monoMs,
     );
     this.observations.set(name, observations);
+    this.leaseWindows.set(name, leaseWindowMs(snapshot.cluster.policy, snapshot.cluster.leaseGrantedMs));
     const facts = gatherFacts({ ...snapshot, observations }, at);
     return { snapshot, at, facts, decision: decideOn(facts) };
   }
@@ -329,7 +333,9 @@ export class Evaluator {
     let rounds = 0;
     const { clock, store, actor, logger } = this.deps;
     // The schedule starts an invocation a minute and each runs a little longer: the newest takes over, and
-    // the older stands down once the newer has completed a round (never leaving a gap if the newer fails).
+    // the older stands down once the newer has watched every lease for a whole window (never leaving a gap
+    // if the newer fails). A fresh invocation counts every lease as just renewed, so handing over at its
+    // first round would let a primary that died just before wait out one more lease (about 2.8 s).
     const claim = (evaluating: boolean) =>
       store
         .claimEvaluation(actor, clock.nowMs(), evaluating)
@@ -337,6 +343,8 @@ export class Evaluator {
     await claim(false);
     let flushedAtMonoMs = clock.monotonicMs();
     let ownerCheckedAtMonoMs = Number.NEGATIVE_INFINITY;
+    const watchingSinceMonoMs = clock.monotonicMs();
+    let claimed = false;
     while (clock.monotonicMs() + periodMs < deadlineMonoMs && !signal?.aborted) {
       if (clock.monotonicMs() - flushedAtMonoMs >= METRICS_FLUSH_MS) {
         this.deps.metrics?.flush();
@@ -354,7 +362,10 @@ export class Evaluator {
       const pace = await this.evaluateAll();
       rounds++;
       this.deps.metrics?.roundCompleted();
-      if (rounds === 1) await claim(true);
+      if (!claimed && clock.monotonicMs() - watchingSinceMonoMs >= this.warmUpMs()) {
+        claimed = true;
+        await claim(true);
+      }
       const busyPeriodMs = pace === 'promoting' ? PROMOTING_PERIOD_MS : (this.deps.busyPeriodMs ?? BUSY_PERIOD_MS);
       const nextTickMonoMs = started + (pace === 'quiet' ? periodMs : Math.min(periodMs, busyPeriodMs));
       await this.recheckUntil(nextTickMonoMs, signal);
@@ -363,6 +374,11 @@ export class Evaluator {
     }
     this.deps.metrics?.flush();
     return rounds;
+  }
+
+  /** How long this invocation must have watched before its leases are judged as well as its predecessor's. */
+  private warmUpMs(): number {
+    return Math.max(0, ...this.leaseWindows.values());
   }
 
   /**

@@ -19,6 +19,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 import { pollUntil } from '../support/poll.ts';
+import { leaseWindowMs } from '../../core/lease-timing.ts';
 import type { ClusterSnapshot, ReadConsistency } from '../../core/state-store.ts';
 
 let dynamo: TestStore;
@@ -201,6 +202,42 @@ describe('evaluator', () => {
     expect(ownerLooks).toBeGreaterThanOrEqual(1);
     expect(ownerLooks).toBeLessThanOrEqual(1 + Math.floor(elapsedMs / OWNER_CHECK_MS));
     expect(ownerLooks).toBeLessThan(rounds);
+  });
+
+  it('takes over from the invocation before only once it has watched every lease for a whole window', async () => {
+    // Prepare: a store that notes when each claim is made (monotonic).
+    const name = await clusterWithFailedPrimary();
+    const { store: oneCluster } = oneClusterStore(name);
+    const claims: { evaluating: boolean; atMonoMs: number }[] = [];
+    const store = new Proxy(oneCluster, {
+      get(target, property, receiver) {
+        if (property === 'claimEvaluation')
+          return async (owner: string, nowMs: number, evaluating: boolean) => {
+            claims.push({ evaluating, atMonoMs: systemClock.monotonicMs() });
+            return target.claimEvaluation(owner, nowMs, evaluating);
+          };
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const newer = new Evaluator({ ...evaluatorDeps(recordingNotifier()), store, actor: 'evaluator:handover' });
+    const stop = new AbortController();
+    const startedMonoMs = systemClock.monotonicMs();
+    const windowMs = leaseWindowMs((await dynamo.store.getCluster(name))!.policy);
+    // Act
+    const running = newer.runUntil(Number.POSITIVE_INFINITY, 50, stop.signal);
+    await pollUntil(
+      'the newer invocation to claim the evaluation',
+      () => claims.find((claim) => claim.evaluating),
+      15_000,
+      20,
+    );
+    stop.abort();
+    await running;
+    // Assess: it said it was there at once, and that it evaluates (which makes the older stand down) only
+    // after a lease window of watching: until then the older one, whose leases are timed, goes on.
+    expect(claims[0]?.evaluating).toBe(false);
+    const taken = claims.find((claim) => claim.evaluating)!;
+    expect(taken.atMonoMs - startedMonoMs).toBeGreaterThanOrEqual(windowMs);
   });
 
   it('decides a confirmed failure once, records it in the history and notifies', async () => {
