@@ -32,6 +32,7 @@ import { BUNDLE } from './bundle-options.ts';
 import { evaluatorMemoryMb } from './evaluator-sizing.ts';
 import { PgFailoverStateTable, type TableCapacity } from './state-table.ts';
 import { tableCapacityProblem } from './table-sizing.ts';
+import { CLUSTER_TAG } from '../core/cluster-tag.ts';
 
 export type AddressMode = 'eip' | 'secondary-ip' | 'route-table';
 
@@ -60,11 +61,23 @@ export interface PgFailoverProps {
   evaluatorMemoryMb?: number;
 }
 
-const EC2_ACTIONS: Record<AddressMode, string[]> = {
-  eip: ['ec2:AssociateAddress', 'ec2:DescribeAddresses'],
-  'secondary-ip': ['ec2:AssignPrivateIpAddresses', 'ec2:DescribeNetworkInterfaces'],
-  'route-table': ['ec2:ReplaceRoute', 'ec2:CreateRoute', 'ec2:DescribeRouteTables'],
+/** What moves each mode's address: allowed only on resources tagged as some cluster's own. */
+const EC2_MOVES: Record<AddressMode, string[]> = {
+  eip: ['ec2:AssociateAddress'],
+  'secondary-ip': ['ec2:AssignPrivateIpAddresses'],
+  'route-table': ['ec2:ReplaceRoute', 'ec2:CreateRoute'],
 };
+/**
+ * What each mode reads: where the address is, and the tags of the ENI (or instance) it would move to, checked
+ * against the cluster's name before every move (lambdas/adapters/cluster-tag-check.ts). Describe actions take
+ * no resource-level permissions.
+ */
+const EC2_READS: Record<AddressMode, string[]> = {
+  eip: ['ec2:DescribeAddresses', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeInstances'],
+  'secondary-ip': ['ec2:DescribeNetworkInterfaces'],
+  'route-table': ['ec2:DescribeRouteTables', 'ec2:DescribeNetworkInterfaces'],
+};
+const TAGGED_AS_A_CLUSTERS = { StringLike: { [`aws:ResourceTag/${CLUSTER_TAG}`]: '*' } };
 
 const entry = (path: string) => fileURLToPath(new URL(`../lambdas/${path}`, import.meta.url));
 
@@ -170,25 +183,24 @@ export class PgFailover extends Construct {
       }),
     );
     this.topic.grantPublish(this.evaluator);
-    const ec2Actions = [
+    const modes = props.addressModes ?? [];
+    const ec2Reads = [
       ...new Set([
-        ...(props.addressModes ?? []).flatMap((mode) => EC2_ACTIONS[mode]),
+        ...modes.flatMap((mode) => EC2_READS[mode]),
         ...(props.ec2StopFencing ? ['ec2:DescribeInstances'] : []),
       ]),
     ].sort();
-    if (props.ec2StopFencing) {
-      // A forced stop of an old primary's instance (fencing "ec2-stop"): only instances tagged as a cluster member.
+    const ec2Writes = [
+      ...new Set([...modes.flatMap((mode) => EC2_MOVES[mode]), ...(props.ec2StopFencing ? ['ec2:StopInstances'] : [])]),
+    ].sort();
+    if (ec2Reads.length > 0)
+      this.evaluator.addToRolePolicy(new PolicyStatement({ actions: ec2Reads, resources: ['*'] }));
+    if (ec2Writes.length > 0) {
+      // The ENIs, instances and route tables are the nodes', unknown at deploy time: the grant reaches every
+      // resource tagged as some cluster's, and the evaluator checks the tag names this cluster before it acts.
       this.evaluator.addToRolePolicy(
-        new PolicyStatement({
-          actions: ['ec2:StopInstances'],
-          resources: [Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
-          conditions: { StringLike: { 'aws:ResourceTag/pgfailover:cluster': '*' } },
-        }),
+        new PolicyStatement({ actions: ec2Writes, resources: ['*'], conditions: TAGGED_AS_A_CLUSTERS }),
       );
-    }
-    if (ec2Actions.length > 0) {
-      // EC2 address actions cannot be narrowed to resources known at deploy time (the ENIs are the nodes').
-      this.evaluator.addToRolePolicy(new PolicyStatement({ actions: ec2Actions, resources: ['*'] }));
     }
 
     this.switchover = new NodejsFunction(this, 'Switchover', {
@@ -277,24 +289,14 @@ export class PgFailover extends Construct {
               'Publishing to a topic under a customer-managed key needs kms:GenerateDataKey* (SNS picks the variant); granted by grantPublish on that one key only.',
             appliesTo: ['Action::kms:GenerateDataKey*'],
           },
-          ...(fn === this.evaluator && ec2Actions.length > 0
+          ...(fn === this.evaluator && (props.addressModes?.length || props.ec2StopFencing)
             ? [
                 {
                   id: 'AwsSolutions-IAM5',
                   reason:
-                    'EC2 Describe* actions support no resource-level permissions, and the ENIs an address moves to belong to the database hosts, unknown at deploy time; only the actions of the chosen address modes are granted.',
+                    'EC2 Describe* actions support no resource-level permissions; the moves and stops reach the ENIs, instances, Elastic IPs and route tables of the database hosts, unknown at deploy time, only where they are tagged pgfailover:cluster, and the evaluator checks that the tag names the cluster before it acts.',
                   appliesTo: ['Resource::*'],
                 },
-                ...(props.ec2StopFencing
-                  ? [
-                      {
-                        id: 'AwsSolutions-IAM5',
-                        reason:
-                          'ec2-stop fencing stops the instance of whichever database host failed, unknown at deploy time; the grant is limited to instances tagged pgfailover:cluster.',
-                        appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:ec2:.*:instance\\/\\*$/g' }],
-                      },
-                    ]
-                  : []),
               ]
             : []),
         ],

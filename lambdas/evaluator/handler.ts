@@ -2,6 +2,7 @@
 // cluster about once a second until shortly before its own timeout, so detection is counted in seconds.
 
 import { Ec2InstanceStopper } from '../adapters/ec2-instance-stopper.ts';
+import { ClusterTagCheck } from '../adapters/cluster-tag-check.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -75,6 +76,7 @@ export function createHandler(env: NodeJS.ProcessEnv) {
   const store = StateStore.connect({ table, region: env.AWS_REGION, endpoint: env.PGFAILOVER_STORE_ENDPOINT });
   const periodMs = Number(env.EVALUATION_PERIOD_MS ?? EVALUATION_PERIOD_MS);
   const ec2 = new EC2Client({ region: env.AWS_REGION });
+  const tags = new ClusterTagCheck(ec2);
   // Without a topic (a stack deployed without alerts), notices still reach the function's log.
   const notifier = env.TOPIC_ARN
     ? new SnsNotifier(new SNSClient({ region: env.AWS_REGION }), env.TOPIC_ARN)
@@ -83,8 +85,10 @@ export function createHandler(env: NodeJS.ProcessEnv) {
   return async (_event: unknown, context: LambdaContext): Promise<{ rounds: number }> => {
     const evaluator = new Evaluator({
       store,
-      moverFor: (cluster) => moverFor(ec2, cluster),
-      fencerFor: () => new Ec2InstanceStopper(ec2),
+      // Only onto, and only stopping, what is tagged as the cluster's own (the ids come from its hosts).
+      moverFor: (cluster) =>
+        cluster.address.mode === 'none' ? moverFor(ec2, cluster) : tags.guardMover(moverFor(ec2, cluster)),
+      fencerFor: () => tags.guardFencer(new Ec2InstanceStopper(ec2)),
       notifier,
       clock: systemClock,
       logger,

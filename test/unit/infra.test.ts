@@ -130,7 +130,10 @@ describe('PgFailover construct', () => {
 
   it.each([
     [[], []],
-    [['eip'], ['ec2:AssociateAddress', 'ec2:DescribeAddresses']],
+    [
+      ['eip'],
+      ['ec2:AssociateAddress', 'ec2:DescribeAddresses', 'ec2:DescribeInstances', 'ec2:DescribeNetworkInterfaces'],
+    ],
     [
       ['route-table', 'secondary-ip'],
       [
@@ -147,6 +150,16 @@ describe('PgFailover construct', () => {
       .flatMap((statement) => [statement.Action].flat())
       .filter((action) => action.startsWith('ec2:'));
     expect(ec2.sort()).toEqual([...actions]);
+    // Whatever moves an address is allowed only on resources tagged as some cluster's own.
+    for (const statement of statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy')) {
+      const mutating = [statement.Action]
+        .flat()
+        .filter((action) => action.startsWith('ec2:') && !action.startsWith('ec2:Describe'));
+      if (mutating.length > 0)
+        expect((statement as { Condition?: unknown }).Condition).toEqual({
+          StringLike: { 'aws:ResourceTag/pgfailover:cluster': '*' },
+        });
+    }
     const switchoverActions = statementsOf(template, 'PgFailoverSwitchoverServiceRoleDefaultPolicy').flatMap(
       (statement) => [statement.Action].flat(),
     );
