@@ -25,12 +25,10 @@ export class PgFailoverStack extends Stack {
       value: deployment.operatorPolicy.managedPolicyArn,
       description: 'attach to on-call people: cluster-status, history and a console switchover',
     });
-    for (const [cluster, policy] of Object.entries(deployment.agentPolicies)) {
-      new CfnOutput(this, `AgentPolicy${cluster.replace(/[^A-Za-z0-9]/g, '')}`, {
-        value: policy.managedPolicyArn,
-        description: `attach to the instance role of cluster ${cluster}'s hosts`,
-      });
-    }
+    new CfnOutput(this, 'AgentPolicy', {
+      value: deployment.agentPolicy.managedPolicyArn,
+      description: "attach to every database host's instance role, tagged pgfailover:cluster=CLUSTER",
+    });
   }
 }
 

@@ -91,7 +91,8 @@ export class PgFailover extends Construct {
   readonly alertsKey: Key;
   readonly evaluator: NodejsFunction;
   readonly switchover: NodejsFunction;
-  readonly agentPolicies: Record<string, ManagedPolicy> = {};
+  /** For every database host's instance role, tagged pgfailover:cluster = its cluster. */
+  readonly agentPolicy: ManagedPolicy;
   /** For people on call: read-only status and history, and a switchover from the console (the switchover function). */
   readonly operatorPolicy: ManagedPolicy;
   readonly dashboard: Dashboard;
@@ -245,27 +246,30 @@ export class PgFailover extends Construct {
       ],
     });
 
-    for (const cluster of props.clusters) {
-      // An agent reads and writes its own cluster's items only: dynamodb:LeadingKeys pins the partition.
-      this.agentPolicies[cluster] = new ManagedPolicy(this, `AgentPolicy-${cluster}`, {
-        description: `pgfailover agents of cluster ${cluster}: heartbeats, lease and membership reads in its own partition`,
-        statements: [
-          new PolicyStatement({
-            effect: Effect.ALLOW,
-            // Query: pgfailover rejoin on the host reads its cluster's snapshot before it rewinds.
-            actions: [
-              'dynamodb:GetItem',
-              'dynamodb:Query',
-              'dynamodb:PutItem',
-              'dynamodb:UpdateItem',
-              'dynamodb:DeleteItem',
-            ],
-            resources: [this.table.tableArn],
-            conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [cluster] } },
-          }),
-        ],
-      });
-    }
+    // One policy for every cluster's agents: the partition they may touch is the cluster named by their
+    // instance role's pgfailover:cluster tag (a role without it gets nothing). Clusters come and go without a
+    // stack update, and a fleet adds no resource or output per cluster.
+    this.agentPolicy = new ManagedPolicy(this, 'AgentPolicy', {
+      description: `pgfailover agents: heartbeats, lease and membership in the partition of the cluster their role's ${CLUSTER_TAG} tag names`,
+      statements: [
+        new PolicyStatement({
+          effect: Effect.ALLOW,
+          // Query: pgfailover rejoin on the host reads its cluster's snapshot before it rewinds.
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:Query',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:DeleteItem',
+          ],
+          resources: [this.table.tableArn],
+          conditions: {
+            'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`\${aws:PrincipalTag/${CLUSTER_TAG}}`] },
+            StringLike: { [`aws:PrincipalTag/${CLUSTER_TAG}`]: '?*' },
+          },
+        }),
+      ],
+    });
 
     // cdk-nag (AwsSolutions): every exception, with the reason it is the right choice here.
     for (const fn of this.node.findAll().filter((child): child is NodejsFunction => child instanceof NodejsFunction)) {

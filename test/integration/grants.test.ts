@@ -130,10 +130,12 @@ describe('every request the code sends is allowed by its principal, and nothing 
     requests.length = 0;
     await store.getCluster('reporting');
     await store.readSnapshot('reporting').catch(() => undefined);
-    // Assess
-    expect(await deniedRequests(principal('agent:prod'), own)).toEqual([]);
-    const foreign = await deniedRequests(principal('agent:prod'), requests);
+    // Assess: a role tagged for prod may do all of it in prod, nothing in reporting; an untagged role nothing.
+    const prodRole = { ...principal('agent'), tags: { 'pgfailover:cluster': 'prod' } };
+    expect(await deniedRequests(prodRole, own)).toEqual([]);
+    const foreign = await deniedRequests(prodRole, requests);
     expect(foreign.map((denied) => denied.request.action).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    expect(await deniedRequests(principal('agent'), own)).toHaveLength(new Set(own.map((r) => JSON.stringify(r))).size);
   });
 
   it('an operator: cluster-status, history and the list of clusters, read-only', async () => {

@@ -24,6 +24,8 @@ export interface Principal {
   name: string;
   arn: string;
   policies: { name: string; policy: PolicyDocument }[];
+  /** The principal's tags (aws:PrincipalTag/KEY in conditions): an instance role's pgfailover:cluster. */
+  tags?: Record<string, string>;
 }
 
 /** CloudFormation's intrinsic functions, resolved to what they would be in one account and region. */
@@ -101,11 +103,14 @@ export function synthesisedPrincipals(props: Partial<PgFailoverProps> = {}): Rec
     }
     for (const [id, policy] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy')) {
       const description = String(policy.Properties?.Description ?? '');
-      const agent = /^pgfailover agents of cluster (\S+):/.exec(description)?.[1];
-      const name = agent ? `agent:${agent}` : description.startsWith('pgfailover operators') ? 'operator' : id;
+      const name = description.startsWith('pgfailover agents')
+        ? 'agent'
+        : description.startsWith('pgfailover operators')
+          ? 'operator'
+          : id;
       principals[name] = {
         name,
-        arn: `arn:aws:iam::${ACCOUNT}:role/${name.replace(':', '-')}`,
+        arn: `arn:aws:iam::${ACCOUNT}:role/${name}`,
         policies: [{ name: id, policy: resolve(policy.Properties?.PolicyDocument) as PolicyDocument }],
       };
     }
@@ -129,7 +134,12 @@ export async function deniedRequests(
           principal: principal.arn,
           action: request.action,
           resource: { resource: TABLE_ARN, accountId: ACCOUNT },
-          contextVariables: request.leadingKeys.length > 0 ? { 'dynamodb:LeadingKeys': request.leadingKeys } : {},
+          contextVariables: {
+            ...Object.fromEntries(
+              Object.entries(principal.tags ?? {}).map(([key, value]) => [`aws:PrincipalTag/${key}`, value]),
+            ),
+            ...(request.leadingKeys.length > 0 ? { 'dynamodb:LeadingKeys': request.leadingKeys } : {}),
+          },
         },
         identityPolicies: principal.policies,
         serviceControlPolicies: [],

@@ -106,7 +106,7 @@ describe('PgFailover construct', () => {
     });
   });
 
-  it('confines each cluster agent policy to its own partition of the table', () => {
+  it("confines every agent to the partition its role's pgfailover:cluster tag names, in one policy", () => {
     const template = synth();
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       PolicyDocument: {
@@ -119,13 +119,26 @@ describe('PgFailover construct', () => {
               'dynamodb:UpdateItem',
               'dynamodb:DeleteItem',
             ],
-            Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['prod'] } },
+            Condition: {
+              'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['${aws:PrincipalTag/pgfailover:cluster}'] },
+              StringLike: { 'aws:PrincipalTag/pgfailover:cluster': '?*' },
+            },
           }),
         ],
       },
     });
-    // Two clusters' agent policies and the operators' policy.
-    template.resourceCountIs('AWS::IAM::ManagedPolicy', 3);
+    // The agents' policy and the operators'.
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 2);
+  });
+
+  it('adds nothing per cluster: a fleet of a thousand has the resources of one', () => {
+    const resources = (clusters: string[]) => {
+      const all = synth({ clusters, evaluatorMemoryMb: 256 }).toJSON().Resources as Record<string, { Type: string }>;
+      return Object.values(all)
+        .map((resource) => resource.Type)
+        .sort();
+    };
+    expect(resources(Array.from({ length: 1000 }, (_, i) => `c${i}`))).toEqual(resources(['prod']));
   });
 
   it.each([
