@@ -17,6 +17,13 @@ fi
 root=false
 [ "$(id -u)" = 0 ] && root=true
 
+# moto's server, the AWS emulator the EC2 adapters are tested against (test/integration/ec2-grants.test.ts).
+if ! command -v moto_server >/dev/null 2>&1; then
+  say "installing moto's server, the AWS emulator (pip install moto[server]==5.2.1)"
+  python3 -m pip install --quiet 'moto[server]==5.2.1' >&2 ||
+    { say "could not install moto[server] with pip: install it by hand (python3 -m pip install 'moto[server]==5.2.1')"; exit 1; }
+fi
+
 # What is missing, as Debian package names ("postgresql" stands for the server, chosen below).
 missing=()
 have_postgres() { ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; }

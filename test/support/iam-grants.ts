@@ -120,6 +120,38 @@ export function synthesisedPrincipals(props: Partial<PgFailoverProps> = {}): Rec
   }
 }
 
+/** One request as IAM judges it: an action on one resource, with the request's condition keys. */
+export interface IamRequest {
+  action: string;
+  /** The resource's ARN, or "*" for actions that take none (EC2 Describe*). */
+  resource: string;
+  context: Record<string, string | string[]>;
+}
+
+/** IAM's verdict on `request` by `principal`'s policies: Allowed, ImplicitlyDenied, ExplicitlyDenied, or an error. */
+export async function verdict(principal: Principal, request: IamRequest): Promise<string> {
+  const response = await runSimulation(
+    {
+      request: {
+        principal: principal.arn,
+        action: request.action,
+        resource: { resource: request.resource, accountId: ACCOUNT },
+        contextVariables: {
+          ...Object.fromEntries(
+            Object.entries(principal.tags ?? {}).map(([key, value]) => [`aws:PrincipalTag/${key}`, value]),
+          ),
+          ...request.context,
+        },
+      },
+      identityPolicies: principal.policies,
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    {},
+  );
+  return response.resultType === 'error' ? `error: ${JSON.stringify(response.errors)}` : String(response.overallResult);
+}
+
 /** Each distinct request that `principal`'s policies would not allow, with IAM's verdict. */
 export async function deniedRequests(
   principal: Principal,
@@ -128,28 +160,17 @@ export async function deniedRequests(
   const distinct = new Map(requests.map((request) => [JSON.stringify(request), request]));
   const denied: { request: StoreRequest; result: string }[] = [];
   for (const request of distinct.values()) {
-    const response = await runSimulation(
-      {
-        request: {
-          principal: principal.arn,
-          action: request.action,
-          resource: { resource: TABLE_ARN, accountId: ACCOUNT },
-          contextVariables: {
-            ...Object.fromEntries(
-              Object.entries(principal.tags ?? {}).map(([key, value]) => [`aws:PrincipalTag/${key}`, value]),
-            ),
-            ...(request.leadingKeys.length > 0 ? { 'dynamodb:LeadingKeys': request.leadingKeys } : {}),
-          },
-        },
-        identityPolicies: principal.policies,
-        serviceControlPolicies: [],
-        resourceControlPolicies: [],
-      },
-      {},
-    );
-    const result =
-      response.resultType === 'error' ? `error: ${JSON.stringify(response.errors)}` : String(response.overallResult);
+    const result = await verdict(principal, {
+      action: request.action,
+      resource: TABLE_ARN,
+      context: request.leadingKeys.length > 0 ? { 'dynamodb:LeadingKeys': request.leadingKeys } : {},
+    });
     if (result !== 'Allowed') denied.push({ request, result });
   }
   return denied;
+}
+
+/** The ARN of an EC2 resource of this test account. */
+export function ec2Arn(type: 'elastic-ip' | 'network-interface' | 'instance' | 'route-table', id: string): string {
+  return `arn:aws:ec2:${REGION}:${ACCOUNT}:${type}/${id}`;
 }
