@@ -25,6 +25,10 @@ export class PgFailoverStack extends Stack {
       value: deployment.operatorPolicy.managedPolicyArn,
       description: 'attach to on-call people: cluster-status, history and a console switchover',
     });
+    new CfnOutput(this, 'AdministratorPolicy', {
+      value: deployment.administratorPolicy.managedPolicyArn,
+      description: 'attach to the people who run the administrative CLI (init, allow-node, pause, promote, ...)',
+    });
     new CfnOutput(this, 'AgentPolicy', {
       value: deployment.agentPolicy.managedPolicyArn,
       description: "attach to every database host's instance role, tagged pgfailover:cluster=CLUSTER",

@@ -95,6 +95,8 @@ export class PgFailover extends Construct {
   readonly agentPolicy: ManagedPolicy;
   /** For people on call: read-only status and history, and a switchover from the console (the switchover function). */
   readonly operatorPolicy: ManagedPolicy;
+  /** For the people who run the administrative CLI. */
+  readonly administratorPolicy: ManagedPolicy;
   readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: PgFailoverProps) {
@@ -242,6 +244,27 @@ export class PgFailover extends Construct {
           sid: 'RequestSwitchover',
           actions: ['lambda:InvokeFunction'],
           resources: [this.switchover.functionArn],
+        }),
+      ],
+    });
+
+    this.administratorPolicy = new ManagedPolicy(this, 'AdministratorPolicy', {
+      description:
+        'pgfailover administrators: the CLI (init, allow-node, remove-node, set-priority, pause, resume, set-policy, promote, switchover, cluster-status, history) on the state table',
+      statements: [
+        new PolicyStatement({
+          sid: 'AdministerClusters',
+          // Scan: the cluster list of a table from before the index is built once from a Scan.
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:Query',
+            'dynamodb:Scan',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:DeleteItem',
+            'dynamodb:DescribeTable',
+          ],
+          resources: [this.table.tableArn],
         }),
       ],
     });

@@ -6,6 +6,7 @@ import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { logRequestsFromEnvironment } from './request-log.ts';
 
 export interface StoreConnection {
   table: string;
@@ -55,5 +56,7 @@ export function createDocumentClient(connection: Omit<StoreConnection, 'table'>)
       ...(socketPath ? { httpAgent: new UnixSocketAgent(socketPath) } : {}),
     },
   });
-  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  const documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  logRequestsFromEnvironment(documents);
+  return documents;
 }

@@ -14,7 +14,11 @@ import { historyEntry } from '../../core/history.ts';
 import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
 import { deniedRequests, synthesisedPrincipals, type Principal } from '../support/iam-grants.ts';
-import { recordingStore } from '../support/store-requests.ts';
+import { recordingStore, type StoreRequest } from '../support/store-requests.ts';
+import { runCli } from '../support/cli.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const TABLE = 'grants-test';
 let dynamo: TestStore;
@@ -154,5 +158,42 @@ describe('every request the code sends is allowed by its principal, and nothing 
     expect((await deniedRequests(principal('operator'), requests)).map((denied) => denied.request.action)).toEqual([
       'dynamodb:UpdateItem',
     ]);
+  });
+
+  it('an administrator: the CLI, as a process, its requests logged by PGFAILOVER_REQUEST_LOG', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'pgfailover-grants-'));
+    const log = join(dir, 'requests.jsonl');
+    const at = ['--endpoint', dynamo.endpoint, '--region', 'local', '--table', TABLE];
+    const cli = (args: string[]) => runCli([...args, ...at], { PGFAILOVER_REQUEST_LOG: log });
+    try {
+      // Act: a day of administration, including commands that are refused (they still read).
+      const results = [
+        await cli(['init', '--cluster', 'g5']),
+        await cli(['allow-node', 'db1', '--address', '10.0.5.1', '--cluster', 'g5']),
+        await cli(['allow-node', 'db2', '--address', '10.0.5.2', '--cluster', 'g5']),
+        await cli(['set-priority', 'db2', '1', '--cluster', 'g5']),
+        await cli(['pause', '--cluster', 'g5', '--reason', 'upgrade']),
+        await cli(['resume', '--cluster', 'g5']),
+        await cli(['cluster-status', '--cluster', 'g5']),
+        await cli(['history', '--cluster', 'g5']),
+        await cli(['switchover', '--cluster', 'g5', '--to', 'db2', '--no-wait']),
+        await cli(['promote', '--cluster', 'g5', '--no-wait']),
+        await cli(['remove-node', 'db2', '--cluster', 'g5']),
+      ];
+      const requests = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as StoreRequest);
+      // Assess: the commands ran (some refused, as a cluster without a primary must), and everything they sent
+      // is allowed to an administrator; an operator may not write.
+      expect(results.map((result) => result.code).slice(0, 6)).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(new Set(requests.map((request) => request.action))).toContain('dynamodb:PutItem');
+      expect(await deniedRequests(principal('administrator'), requests)).toEqual([]);
+      const operatorDenied = await deniedRequests(principal('operator'), requests);
+      expect(new Set(operatorDenied.map((denied) => denied.request.action))).toContain('dynamodb:PutItem');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

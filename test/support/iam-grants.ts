@@ -107,7 +107,9 @@ export function synthesisedPrincipals(props: Partial<PgFailoverProps> = {}): Rec
         ? 'agent'
         : description.startsWith('pgfailover operators')
           ? 'operator'
-          : id;
+          : description.startsWith('pgfailover administrators')
+            ? 'administrator'
+            : id;
       principals[name] = {
         name,
         arn: `arn:aws:iam::${ACCOUNT}:role/${name}`,

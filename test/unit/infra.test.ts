@@ -127,8 +127,8 @@ describe('PgFailover construct', () => {
         ],
       },
     });
-    // The agents' policy and the operators'.
-    template.resourceCountIs('AWS::IAM::ManagedPolicy', 2);
+    // The agents' policy, the operators' and the administrators'.
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 3);
   });
 
   it('adds nothing per cluster: a fleet of a thousand has the resources of one', () => {
