@@ -3,6 +3,8 @@
 // on the totals (docs/benchmarks.md shows the same table).
 
 import { EVALUATION_PERIOD_MS, OWNER_CHECK_MS } from '../lambdas/evaluator/evaluator.ts';
+import { leaseWindowMs } from '../core/lease-timing.ts';
+import { DEFAULT_CLUSTER_POLICY } from '../core/records.ts';
 
 export const PRICES = {
   readOn: '2026-11-25 (AWS list prices, us-east-1)',
@@ -13,6 +15,16 @@ export const PRICES = {
   lambdaArmPerGbSecond: 0.0000133334,
   lambdaPerMillionRequests: 0.2,
   snsPerMillionPublishes: 0.5,
+  /** A customer-managed KMS key (the topics'), per month; its requests are a few a day (SNS caches data keys). */
+  kmsKeyPerMonth: 1,
+  /** A standard-resolution CloudWatch alarm on one metric, per month. */
+  cloudwatchAlarmPerMonth: 0.1,
+  /** A CloudWatch dashboard, per month (an account's first three are free; counted here as if not). */
+  cloudwatchDashboardPerMonth: 3,
+  /** A custom metric (each name and set of dimensions), per month, for the first 10,000. */
+  cloudwatchMetricPerMonth: 0.3,
+  /** CloudWatch Logs ingestion, per GB. */
+  cloudwatchLogsPerGbIngested: 0.5,
   /** Patroni's usual DCS: three small instances (t4g.small, on demand) with 8 GB gp3 each. */
   etcdInstancePerHour: 0.0168,
   gp3PerGbMonth: 0.08,
@@ -22,6 +34,23 @@ export const PRICES = {
 } as const;
 
 export const HOURS_PER_MONTH = 730;
+
+/** What the stack bills for besides the requests, as infra/pgfailover.ts declares it (test/unit/infra.test.ts checks). */
+export const STACK_MONITORING = { kmsKeys: 1, alarms: 5, dashboards: 1 } as const;
+
+/**
+ * The evaluator's custom metrics at rest (lambdas/evaluator/evaluation-metrics.ts; test/unit/evaluation-metrics.test.ts
+ * checks): SilentAgents and EvaluationRounds for the deployment, and per cluster a heartbeat age per member, a
+ * replication lag per standby and the decisions of its one steady rule. A failover adds a few for its month.
+ */
+export function metricsAtRest(clusters: number, membersPerCluster = 3, standbysPerCluster = 2): number {
+  return 2 + clusters * (membersPerCluster + standbysPerCluster + 1);
+}
+
+/** One EMF document of one series, as the evaluator writes it once a minute (measured: about 330 bytes). */
+export const EMF_BYTES_PER_SERIES = 400;
+/** The Lambda platform's lines per invocation (START, END, REPORT) and the evaluator's own at start and end. */
+export const LOG_BYTES_PER_INVOCATION = 1_500;
 const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
 
 /** What one capacity unit a second, all month, costs on demand. */
@@ -44,15 +73,32 @@ export interface DeploymentCost {
   dynamoOnDemandUsd: number;
   dynamoProvisionedUsd: number;
   snsUsd: number;
+  /** The KMS key, the alarms, the dashboard, the custom metrics and the evaluator's log ingestion. */
+  monitoringUsd?: number;
   totalOnDemandUsd: number;
   totalProvisionedUsd: number;
 }
 
 /**
- * Each minute two invocations overlap until the older sees that the newer has completed a round: at most a
- * round and one look at who evaluates (OWNER_CHECK_MS) later. Counted at that most.
+ * Each minute two invocations overlap until the older sees that the newer has watched every lease for a
+ * whole window: a window, a round and one look at who evaluates (OWNER_CHECK_MS) later. Counted at that most.
  */
-const EVALUATOR_SECONDS_PER_MONTH = SECONDS_PER_MONTH * (1 + (EVALUATION_PERIOD_MS + OWNER_CHECK_MS) / 60_000);
+const EVALUATOR_SECONDS_PER_MONTH =
+  SECONDS_PER_MONTH * (1 + (leaseWindowMs(DEFAULT_CLUSTER_POLICY) + EVALUATION_PERIOD_MS + OWNER_CHECK_MS) / 60_000);
+
+/** What monitoring the deployment costs a month: the fixed resources, the metrics and the log ingestion. */
+export function monitoringCost(clusters: number): number {
+  const minutes = HOURS_PER_MONTH * 60;
+  const metrics = metricsAtRest(clusters);
+  const logBytes = metrics * EMF_BYTES_PER_SERIES * minutes + LOG_BYTES_PER_INVOCATION * minutes;
+  return (
+    STACK_MONITORING.kmsKeys * PRICES.kmsKeyPerMonth +
+    STACK_MONITORING.alarms * PRICES.cloudwatchAlarmPerMonth +
+    STACK_MONITORING.dashboards * PRICES.cloudwatchDashboardPerMonth +
+    metrics * PRICES.cloudwatchMetricPerMonth +
+    (logBytes / 1e9) * PRICES.cloudwatchLogsPerGbIngested
+  );
+}
 
 /**
  * The evaluator runs all month (an invocation a minute, each looping for that minute and handing over to the
@@ -81,6 +127,7 @@ export function monthlyCost(
     Math.ceil(reads + headroom.readUnitsPerSecond) * PRICES.dynamoProvisionedPerRcuHour * HOURS_PER_MONTH;
   // Notices only: a handful a day per cluster, well inside SNS's free million.
   const snsUsd = 0;
+  const monitoringUsd = monitoringCost(clusters);
   const round = (usd: number) => Math.round(usd * 100) / 100;
   return {
     clusters,
@@ -89,8 +136,9 @@ export function monthlyCost(
     dynamoOnDemandUsd: round(dynamoOnDemandUsd),
     dynamoProvisionedUsd: round(dynamoProvisionedUsd),
     snsUsd,
-    totalOnDemandUsd: round(lambdaUsd + dynamoOnDemandUsd + snsUsd),
-    totalProvisionedUsd: round(lambdaUsd + dynamoProvisionedUsd + snsUsd),
+    monitoringUsd: round(monitoringUsd),
+    totalOnDemandUsd: round(lambdaUsd + dynamoOnDemandUsd + snsUsd + monitoringUsd),
+    totalProvisionedUsd: round(lambdaUsd + dynamoProvisionedUsd + snsUsd + monitoringUsd),
   };
 }
 

@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { labUnavailable } from '../cli/local/lab-network.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../core/lease-timing.ts';
-import { alternativesCost, monthlyCost, PRICES, type ClusterLoad } from './cost.ts';
-import { evaluatorMemoryMb } from '../infra/evaluator-sizing.ts';
+import { alternativesCost, PRICES } from './cost.ts';
+import { deploymentCosts } from './deployment-cost.ts';
 import { markdownReport, timelineSvg, unavailabilitySvg, type BenchResults } from './report.ts';
 import { CASES, MODES, runMode, type Case, type Mode, type ModeResults } from './run.ts';
 import { PATRONI_AGGRESSIVE, PATRONI_DEFAULTS, patroniSystem } from './peers/patroni.ts';
@@ -183,27 +183,7 @@ const program = new Command('bench')
         );
         evaluatorScale = stdout;
       }
-      const rates = modes.find((mode) => mode.storeRates)?.storeRates;
-      const load = rates?.load;
-      const headroom = failoverHeadroom(modes, load);
-      const cost = load
-        ? (() => {
-            // The evaluator's memory as the stack sizes it for that many clusters (infra/evaluator-sizing.ts).
-            const deployment = (clusters: number) =>
-              monthlyCost(load, clusters, evaluatorMemoryMb(clusters), rates?.fixed, headroom);
-            const [first, ten, hundred] = [deployment(1), deployment(10), deployment(100)];
-            const perCluster = (from: number, to: number) => Math.round((to - from) * 100) / 100;
-            return {
-              first,
-              ten,
-              hundred,
-              headroom,
-              marginalOnDemandUsd: perCluster(first.totalOnDemandUsd / 9, ten.totalOnDemandUsd / 9),
-              marginalProvisionedUsd: perCluster(first.totalProvisionedUsd / 9, ten.totalProvisionedUsd / 9),
-              marginalProvisionedPast10Usd: perCluster(ten.totalProvisionedUsd / 90, hundred.totalProvisionedUsd / 90),
-            };
-          })()
-        : null;
+      const cost = deploymentCosts(modes);
       const results: BenchResults = {
         startedAt: started.toISOString(),
         machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, heartbeat ${DEFAULT_HEARTBEAT_INTERVAL_MS} ms`,
@@ -246,25 +226,3 @@ const program = new Command('bench')
   );
 
 await program.parseAsync();
-
-/**
- * What a provisioned table needs beyond the steady load: the busiest second of a failing cluster (the
- * largest of the modes measured) less its steady load. One cluster failing at a time; clusters that fail
- * together (an Availability Zone) each need as much again.
- */
-function failoverHeadroom(modes: readonly ModeResults[], load: ClusterLoad | undefined): ClusterLoad {
-  const peaks = modes.map((mode) => mode.storePeak).filter((peak): peak is ClusterLoad => !!peak);
-  const most = (pick: (load: ClusterLoad) => number) => Math.max(0, ...peaks.map(pick));
-  // A tenth of a unit is as fine as a capacity figure needs to be.
-  const above = (peak: number, steady = 0) => Math.max(0, Math.round((peak - steady) * 10) / 10);
-  return {
-    writeUnitsPerSecond: above(
-      most((peak) => peak.writeUnitsPerSecond),
-      load?.writeUnitsPerSecond,
-    ),
-    readUnitsPerSecond: above(
-      most((peak) => peak.readUnitsPerSecond),
-      load?.readUnitsPerSecond,
-    ),
-  };
-}

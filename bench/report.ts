@@ -1,7 +1,15 @@
 // The benchmark's report: docs/benchmarks.md (tables a reader can check against the JSON) and two SVG
 // pictures, a failover timeline per case and the write unavailability of every case and mode.
 
-import { HOURS_PER_MONTH, ON_DEMAND_MONTH_USD, PRICES, type ClusterLoad, type DeploymentCost } from './cost.ts';
+import {
+  HOURS_PER_MONTH,
+  metricsAtRest,
+  ON_DEMAND_MONTH_USD,
+  PRICES,
+  STACK_MONITORING,
+  type ClusterLoad,
+  type DeploymentCost,
+} from './cost.ts';
 import { SETTLE_MS, type Case, type ModeResults, type Mode, type RunResult } from './run.ts';
 import { median, summarize, type Summary } from './stats.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../core/records.ts';
@@ -284,12 +292,14 @@ function firstClusterTradeOff(results: BenchResults, crash: readonly RunResult[]
   const renewalsPerSecond = 1000 / LEASE_RENEW_INTERVAL_MS;
   const readsUsd = (rates.fixed.readUnitsPerSecond + rates.load.readUnitsPerSecond) * readUsd;
   const otherWrites = rates.load.writeUnitsPerSecond - renewalsPerSecond;
-  const neededRenewals = (COST_GOAL.firstUsd - first.lambdaUsd - readsUsd) / writeUsd - otherWrites;
+  const monitoringUsd = first.monitoringUsd ?? 0;
+  const neededRenewals = (COST_GOAL.firstUsd - first.lambdaUsd - monitoringUsd - readsUsd) / writeUsd - otherWrites;
   const lines = [
     `The first cluster costs $${first.totalOnDemandUsd} a month on demand against the $${COST_GOAL.firstUsd} goal: the evaluator's`,
     `Lambda, running all month to look every ${fmt(EVALUATION_PERIOD_MS)}, is $${first.lambdaUsd} of it whatever the load, the reads`,
     `$${readsUsd.toFixed(2)}, the lease renewals $${(renewalsPerSecond * writeUsd).toFixed(2)} and the heartbeats (every ${fmt(DEFAULT_HEARTBEAT_INTERVAL_MS)} from each`,
-    `node) $${(otherWrites * writeUsd).toFixed(2)}.`,
+    `node) $${(otherWrites * writeUsd).toFixed(2)}, and the monitoring (the topics' KMS key, ${STACK_MONITORING.alarms} alarms, the dashboard,`,
+    `${metricsAtRest(1)} custom metrics and the evaluator's logs) $${monitoringUsd.toFixed(2)}.`,
   ];
   if (met) return lines;
   if (neededRenewals <= 0) return [...lines, 'Even a primary that never renewed would not meet it.'];
@@ -474,18 +484,18 @@ export function markdownReport(
         '',
       );
     lines.push(
-      '| Deployment | Lambda | DynamoDB on-demand | DynamoDB provisioned | SNS | Total (on-demand) | Total (provisioned) |',
+      '| Deployment | Lambda | DynamoDB on-demand | DynamoDB provisioned | SNS | Monitoring | Total (on-demand) | Total (provisioned) |',
     );
     lines.push(
-      '| ---------- | -----: | -----------------: | -------------------: | --: | ----------------: | ------------------: |',
+      '| ---------- | -----: | -----------------: | -------------------: | --: | ---------: | ----------------: | ------------------: |',
     );
     for (const cost of [first, ten, results.cost.hundred].filter((entry): entry is DeploymentCost => !!entry))
       lines.push(
-        `| ${cost.clusters} cluster(s) | $${cost.lambdaUsd}${cost.evaluatorMemoryMb ? ` (${cost.evaluatorMemoryMb} MB)` : ''} | $${cost.dynamoOnDemandUsd} | $${cost.dynamoProvisionedUsd} | $${cost.snsUsd} | $${cost.totalOnDemandUsd} | $${cost.totalProvisionedUsd} |`,
+        `| ${cost.clusters} cluster(s) | $${cost.lambdaUsd}${cost.evaluatorMemoryMb ? ` (${cost.evaluatorMemoryMb} MB)` : ''} | $${cost.dynamoOnDemandUsd} | $${cost.dynamoProvisionedUsd} | $${cost.snsUsd} | $${cost.monitoringUsd ?? 0} | $${cost.totalOnDemandUsd} | $${cost.totalProvisionedUsd} |`,
       );
     lines.push(
       '',
-      `Each further cluster up to ten: $${results.cost.marginalOnDemandUsd} on-demand, $${results.cost.marginalProvisionedUsd} provisioned (DynamoDB only: the evaluator's smallest Lambda serves them)` +
+      `Each further cluster up to ten: $${results.cost.marginalOnDemandUsd} on-demand, $${results.cost.marginalProvisionedUsd} provisioned (DynamoDB and ${metricsAtRest(2) - metricsAtRest(1)} custom metrics: the evaluator's smallest Lambda serves them)` +
         (results.cost.marginalProvisionedPast10Usd !== undefined
           ? `; from ten to a hundred, $${results.cost.marginalProvisionedPast10Usd} provisioned, the evaluator's larger memory (its CPU share, infra/evaluator-sizing.ts) included.`
           : '.'),

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { consistentReadUnits, dynamoItemSize, monthlyCost, writeUnits } from '../../bench/cost.ts';
+
+const ZERO_LOAD = { writeUnitsPerSecond: 0, readUnitsPerSecond: 0 };
 import { footprintOf, sampleProcess } from '../../bench/footprint.ts';
 import {
   goalVerdict,
@@ -81,14 +83,26 @@ describe('bench cost model', () => {
     // Act
     const one = monthlyCost(load, 1, 256);
     const ten = monthlyCost(load, 10, 256);
-    // Assess: 256 MB for 730 h at the arm64 price, plus each minute's overlap of two invocations (a round and
-    // a look at who evaluates: 1.24 s), plus a minute's invocation.
-    expect(one.lambdaUsd).toBeCloseTo(0.25 * 730 * 3600 * (1 + 1.24 / 60) * 0.0000133334 + 0.00876, 1);
+    // Assess: 256 MB for 730 h at the arm64 price, plus each minute's overlap of two invocations (the newer
+    // watches a lease window, then a round and a look at who evaluates: 2.85 + 1.24 s), plus a minute's invocation.
+    expect(one.lambdaUsd).toBeCloseTo(0.25 * 730 * 3600 * (1 + 4.09 / 60) * 0.0000133334 + 0.00876, 1);
     expect(ten.lambdaUsd).toBe(one.lambdaUsd);
     expect(ten.dynamoOnDemandUsd).toBeCloseTo(one.dynamoOnDemandUsd * 10, 0);
     // 4 writes a second on demand: 4 * 2.628 M * $0.625 per million.
     expect(one.dynamoOnDemandUsd).toBeCloseTo(4 * 2.628 * 0.625 + 10 * 2.628 * 0.125, 1);
     expect(one.dynamoProvisionedUsd).toBeCloseTo(4 * 0.00065 * 730 + 10 * 0.00013 * 730, 2);
+  });
+
+  it('bills the monitoring: a KMS key, the alarms and the dashboard once, custom metrics per cluster, the logs', () => {
+    // Act
+    const [one, two] = [monthlyCost(ZERO_LOAD, 1, 128), monthlyCost(ZERO_LOAD, 2, 128)];
+    // Assess: $1 + 5 x $0.10 + $3, and 2 + 6 metrics at $0.30, and the logs (cents); a further cluster, 6 metrics.
+    expect(one.monitoringUsd).toBeCloseTo(1 + 0.5 + 3 + 8 * 0.3, 0);
+    expect((two.monitoringUsd ?? 0) - (one.monitoringUsd ?? 0)).toBeCloseTo(
+      6 * 0.3 + ((6 * 400 * 43_800) / 1e9) * 0.5,
+      1,
+    );
+    expect(one.totalOnDemandUsd).toBeCloseTo(one.lambdaUsd + (one.monitoringUsd ?? 0), 2);
   });
 
   it('provisions headroom for one failing cluster once per deployment; on demand needs none', () => {

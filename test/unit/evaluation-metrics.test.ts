@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { gatherFacts } from '../../core/decide.ts';
 import { MetricsBuffer, PowertoolsEvaluationMetrics } from '../../lambdas/evaluator/evaluation-metrics.ts';
 import { freshObservations, healthySnapshot, NOW_MS } from '../support/fixtures.ts';
+import { EMF_BYTES_PER_SERIES, metricsAtRest } from '../../bench/cost.ts';
 
 function facts(silentDb3Ms = 0) {
   const snapshot = healthySnapshot();
@@ -62,5 +63,22 @@ describe('evaluation metrics', () => {
       service: 'evaluator',
       SwitchoverDurationMs: 800,
     });
+  });
+
+  it('writes as many series, and as many bytes, at rest as the cost model bills (bench/cost.ts)', () => {
+    // Prepare: a minute of a healthy three-node cluster, as the evaluator flushes it.
+    const lines: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((line: unknown) => void lines.push(String(line)));
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => (lines.push(String(chunk)), true));
+    const metrics = new PowertoolsEvaluationMetrics();
+    // Act
+    for (let round = 0; round < 250; round++) {
+      metrics.observe(facts(), 'primary-healthy');
+      metrics.roundCompleted();
+    }
+    metrics.flush();
+    // Assess: one document per series, each within the bytes the model counts.
+    expect(lines).toHaveLength(metricsAtRest(1));
+    expect(Math.max(...lines.map((line) => Buffer.byteLength(line)))).toBeLessThanOrEqual(EMF_BYTES_PER_SERIES);
   });
 });

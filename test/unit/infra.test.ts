@@ -8,6 +8,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLE } from '../../infra/bundle-options.ts';
+import { STACK_MONITORING } from '../../bench/cost.ts';
 import { PgFailover, type PgFailoverProps } from '../../infra/pgfailover.ts';
 import { PgFailoverStateTable } from '../../infra/state-table.ts';
 
@@ -129,6 +130,13 @@ describe('PgFailover construct', () => {
     });
     // The agents' policy, the operators' and the administrators'.
     template.resourceCountIs('AWS::IAM::ManagedPolicy', 3);
+  });
+
+  it('declares the KMS keys, alarms and dashboards the cost model bills (bench/cost.ts)', () => {
+    const template = synth({ alertEmails: ['dba@example.com'] });
+    template.resourceCountIs('AWS::KMS::Key', STACK_MONITORING.kmsKeys);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', STACK_MONITORING.alarms);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', STACK_MONITORING.dashboards);
   });
 
   it('adds nothing per cluster: a fleet of a thousand has the resources of one', () => {
