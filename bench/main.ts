@@ -15,7 +15,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../core/lease-timing.ts';
 import { alternativesCost, PRICES } from './cost.ts';
 import { deploymentCosts } from './deployment-cost.ts';
 import { markdownReport, timelineSvg, unavailabilitySvg, type BenchResults } from './report.ts';
-import { CASES, MODES, runMode, type Case, type Mode, type ModeResults } from './run.ts';
+import { CASES, MODES, runMode, type Case, type Mode } from './run.ts';
 import { PATRONI_AGGRESSIVE, PATRONI_DEFAULTS, patroniSystem } from './peers/patroni.ts';
 import { runPeer, type PeerSystem } from './peers/peer-run.ts';
 import { pgAutoFailoverSystem } from './peers/pg-auto-failover.ts';
