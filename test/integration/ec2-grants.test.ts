@@ -17,7 +17,7 @@ import {
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AddressTarget } from '../../core/ports.ts';
+import { ec2Target } from '../support/fixtures.ts';
 import { ClusterTagCheck, NotClustersOwnError } from '../../lambdas/adapters/cluster-tag-check.ts';
 import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../../lambdas/adapters/ec2-address-movers.ts';
 import { Ec2InstanceStopper } from '../../lambdas/adapters/ec2-instance-stopper.ts';
@@ -122,19 +122,8 @@ describe("the evaluator's EC2 requests, sent to moto and judged against its gran
       )
     ).Instances![0]!.InstanceId!;
     await setup.send(new CreateTagsCommand({ Resources: [allocation, routeTable], Tags: tag('prod') }));
-    const target = (ids: { eniId?: string; instanceId?: string }): AddressTarget => ({
-      cluster: 'prod',
-      nodeId: 'db2',
-      address: '10.0.1.11',
-      host: {
-        hostname: 'db2',
-        address: '10.0.1.11',
-        dbPort: 5432,
-        privateIp: null,
-        instanceId: ids.instanceId ?? null,
-        eniId: ids.eniId ?? null,
-      },
-    });
+    const target = ec2Target;
+
     const requests: Ec2Request[] = [];
     const ec2 = ec2Client(moto.endpoint, requests);
     const check = new ClusterTagCheck(ec2, noWait);

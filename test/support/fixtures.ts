@@ -18,6 +18,7 @@ import {
   type MembershipRecord,
 } from '../../core/records.ts';
 import type { Observations } from '../../core/observations.ts';
+import type { AddressTarget } from '../../core/ports.ts';
 import type { ClusterSnapshot } from '../../core/state-store.ts';
 
 export const NOW_MS = 1_800_000_000_000;
@@ -133,5 +134,26 @@ export function freshObservations(snapshot: ClusterSnapshot, leaseChangedAtMs = 
     ),
     lease: { term: snapshot.cluster.term, renewals: snapshot.cluster.leaseRenewals, changedAtMonoMs: leaseChangedAtMs },
     phase: { term: snapshot.cluster.term, phase: snapshot.cluster.phase, sinceMonoMs: NOW_MS - 500 },
+  };
+}
+
+/** Where the evaluator acts for node db2 of cluster prod on EC2: its address and the ids its heartbeat names. */
+export function ec2Target(ids: {
+  eniId?: string | null;
+  instanceId?: string | null;
+  privateIp?: string | null;
+}): AddressTarget {
+  return {
+    cluster: 'prod',
+    nodeId: 'db2',
+    address: '10.0.1.11',
+    host: {
+      hostname: 'db2',
+      address: '10.0.1.11',
+      dbPort: 5432,
+      privateIp: ids.privateIp ?? null,
+      instanceId: ids.instanceId ?? null,
+      eniId: ids.eniId ?? null,
+    },
   };
 }

@@ -5,25 +5,13 @@ import { DescribeInstancesCommand, DescribeNetworkInterfacesCommand, EC2Client }
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { notClustersOwn } from '../../core/cluster-tag.ts';
-import type { AddressTarget } from '../../core/ports.ts';
+import { ec2Target } from '../support/fixtures.ts';
 import { ClusterTagCheck, NotClustersOwnError } from '../../lambdas/adapters/cluster-tag-check.ts';
 
 const ec2Mock = mockClient(EC2Client);
 beforeEach(() => ec2Mock.reset());
 
-const target = (ids: { eniId?: string; instanceId?: string }): AddressTarget => ({
-  cluster: 'prod',
-  nodeId: 'db2',
-  address: '10.0.1.11',
-  host: {
-    hostname: 'db2',
-    address: '10.0.1.11',
-    dbPort: 5432,
-    privateIp: '10.0.1.11',
-    instanceId: ids.instanceId ?? null,
-    eniId: ids.eniId ?? null,
-  },
-});
+const target = ec2Target;
 
 describe('whose resource it is, row by row', () => {
   it.each<[string, { Key: string; Value: string }[] | undefined, RegExp | undefined]>([

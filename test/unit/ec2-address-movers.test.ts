@@ -14,23 +14,11 @@ import type { AddressTarget } from '../../core/ports.ts';
 import { AwsSetupError } from '../../core/aws-errors.ts';
 import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../../lambdas/adapters/ec2-address-movers.ts';
 import { moverFor } from '../../lambdas/evaluator/handler.ts';
-import { clusterRecord } from '../support/fixtures.ts';
+import { clusterRecord, ec2Target } from '../support/fixtures.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const noWait = async () => undefined;
-const target: AddressTarget = {
-  cluster: 'prod',
-  nodeId: 'db2',
-  address: '10.0.1.11',
-  host: {
-    hostname: 'db2',
-    address: '10.0.1.11',
-    dbPort: 5432,
-    privateIp: '10.0.1.11',
-    instanceId: 'i-0b2',
-    eniId: 'eni-0b2',
-  },
-};
+const target: AddressTarget = ec2Target({ eniId: 'eni-0b2', instanceId: 'i-0b2', privateIp: '10.0.1.11' });
 const awsError = (name: string) => Object.assign(new Error(`${name} from AWS`), { name });
 
 beforeEach(() => {
