@@ -140,7 +140,8 @@ export function createNodeOps(
     async demote(primaryConninfo, stopped) {
       const directory = requireDataDirectory('demote this node');
       await shutDownFast(directory, DEMOTE_STOP_WAIT_MS);
-      const [, stoppedAt] = await Promise.all([stopped(), checkpointLocation(directory)]);
+      const stoppedAt = await checkpointLocation(directory);
+      await stopped(stoppedAt);
       await writeStandbyFiles(directory, primaryConninfo);
       // Not waited for: the switchover goes on once the stop position is reported, and the server,
       // standby.signal in place, can only come back as a standby; the agent's checks see it come up.

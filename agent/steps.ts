@@ -115,17 +115,29 @@ export class StepExecutor {
         // send) reached the new holder and drew a reset: most of a switchover's write gap, measured. It goes
         // once the postmaster has exited, not during the shutdown: a handshake the removal cut in half would
         // leave a child waiting out authentication_timeout (60 s), which a fast shutdown waits for.
+        // The stop is reported the moment the server has exited, before it restarts as a standby: its lease is
+        // given up with the stop, and a primary whose database is DOWN with its lease over and no clean stop
+        // reported is taken for one that stopped some other way (the switchover is abandoned). A restart that
+        // is slow under load must not look like that.
+        let stopped = false;
         try {
-          const stoppedAt = await ops.demote(ops.conninfoFor(targetAddress), () => {
+          await ops.demote(ops.conninfoFor(targetAddress), (stoppedAt) => {
+            stopped = true;
             this.host.stoppedForSwitchover(term);
+            this.host.report('demoted', `stopped cleanly at ${stoppedAt}`, { stoppedAtLsn: stoppedAt });
             return this.address.sync(goal);
           });
-          this.host.report('demoted', `stopped cleanly at ${stoppedAt}`, { stoppedAtLsn: stoppedAt });
-          // A standby now: nothing for the watchdog to stop, and no lease to renew.
-          await this.lease.disarm('demoted to a standby');
         } catch (error) {
-          return this.host.report('demote-failed', error instanceof Error ? error.message : String(error));
+          const detail = error instanceof Error ? error.message : String(error);
+          if (!stopped) return this.host.report('demote-failed', detail);
+          // Stopped cleanly and reported: the switchover goes on; the server, standby.signal written first or
+          // not started at all, cannot come back as a primary, and the checks see what it does.
+          this.deps.logger.error('stopped cleanly for the switchover, but restarting as a standby failed', {
+            error: detail,
+          });
         }
+        // A standby now: nothing for the watchdog to stop, and no lease to renew.
+        await this.lease.disarm('demoted to a standby');
         return this.host.refreshNow();
       }
       case 'promote':

@@ -161,7 +161,7 @@ export function simNodeOps(context: HostContext): NodeOps {
       await gate();
       const stoppedAt = postgres.stopCleanly(server);
       changed(`${name} stopped cleanly at ${stoppedAt} for a switchover`);
-      await stopped();
+      await stopped(stoppedAt);
       server.standbySignal = true;
       const upstream = postgres.byAddress(hostOf(conninfo));
       postgres.startAsStandby(server, upstream?.name ?? null);

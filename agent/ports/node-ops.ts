@@ -35,10 +35,11 @@ export interface NodeOps {
   /** Someone (pgfailover rejoin, local heal) holds the data directory's rejoin lock. */
   rejoinUnderWay(): boolean;
   /**
-   * Planned switchover: stop cleanly (every byte reaches the connected standbys first), call `stopped` once
-   * the server has exited, restart as a standby of `primaryConninfo`; returns the WAL position it stopped at.
+   * Planned switchover: stop cleanly (every byte reaches the connected standbys first), call `stopped` with
+   * the WAL position the server stopped at once it has exited, then restart as a standby of `primaryConninfo`;
+   * returns that position.
    */
-  demote(primaryConninfo: string, stopped: () => Promise<void>): Promise<string>;
+  demote(primaryConninfo: string, stopped: (stoppedAtLsn: string) => Promise<void>): Promise<string>;
   /** secondary-ip clusters: bring the address up on / take it off this host's interface. Idempotent. */
   holdAddress(ip: string, hold: boolean): Promise<void>;
 }

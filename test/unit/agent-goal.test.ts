@@ -73,6 +73,8 @@ class FakeWorld {
   slowPromote = false;
   /** A demotion's stop lasts until the agent has seen the server down and checked it twice more. */
   slowDemoteStop = false;
+  /** The switchover's restart as a standby fails, after the clean stop. */
+  standbyRestartFails = false;
   /** How many rejoins find the primary still in recovery (being promoted) and touch nothing. */
   sourceStillInRecovery = 0;
   /** A repoint to a peer streams its WAL here, unless this is set. */
@@ -207,7 +209,11 @@ class FakeWorld {
         await pollUntil('two more checks', () => (this.probes >= probes + 2 ? true : undefined), 5000, 10);
       }
       this.calls.push('stopped');
-      await stopped();
+      await stopped('0/5000000');
+      if (this.standbyRestartFails) {
+        this.dbUp = false;
+        throw new Error('pg_ctl: could not start server');
+      }
       this.calls.push('restart-as-standby');
       this.facts = standbyFacts;
       this.dbUp = true;
@@ -1113,6 +1119,26 @@ describe('agent: following the goal', () => {
       stoppedAtLsn: '0/5000000',
     });
     expect(world.calls.filter((call) => call === 'demote')).toHaveLength(1);
+  });
+
+  it('in a switchover, as the primary: a restart as a standby that fails after the clean stop does not undo the report', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.answering.push('10.0.1.11'); // the target answers
+    world.standbyRestartFails = true;
+    world.facts = primaryFacts;
+    world.record = clusterRecord({
+      phase: 'demoting',
+      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+    });
+    // Act
+    startAgent(world, 'db1');
+    // Assess: the evaluator is told where it stopped, and never that the demotion failed.
+    await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
+    const beats = world.beats.length;
+    await pollUntil('two more heartbeats', () => (world.beats.length >= beats + 2 ? true : undefined), 5000, 10);
+    expect(world.beats.map((beat) => beat.action?.step)).not.toContain('demote-failed');
+    expect(world.calls).not.toContain('restart-as-standby');
   });
 
   it('in a switchover whose target does not answer, as the primary: does not stop, and reports why', async () => {
