@@ -2,7 +2,8 @@
 // behind the check that a target is tagged as the cluster's own, move an Elastic IP, a secondary IP and a
 // route, and stop an instance. Every EC2 request they send is recorded and judged against the evaluator's
 // policies in the synthesised stack, each resource with its tags, by an offline IAM evaluator: moto enforces
-// no IAM, so this is where a missing grant or a too-narrow tag condition shows.
+// no IAM, so this is where a missing grant or a too-narrow tag condition shows. The Slack function's read of
+// its webhook secret is judged the same way.
 
 import {
   AllocateAddressCommand,
@@ -16,7 +17,9 @@ import {
   EC2Client,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSlackHandler } from '../../lambdas/slack/handler.ts';
 import { ec2Target } from '../support/fixtures.ts';
 import { ClusterTagCheck, NotClustersOwnError } from '../../lambdas/adapters/cluster-tag-check.ts';
 import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../../lambdas/adapters/ec2-address-movers.ts';
@@ -90,7 +93,7 @@ function resourcesOf(request: Ec2Request): string[] {
   }
 }
 
-describe("the evaluator's EC2 requests, sent to moto and judged against its grants", () => {
+describe('requests to AWS beyond the state table, sent to moto and judged against their grants', () => {
   it("moves an Elastic IP, a secondary IP and a route and stops an instance, each only onto the cluster's own", async () => {
     // Prepare: a subnet with ENIs of prod, of reporting and of nobody, and prod's EIP, route table and instance.
     const setup = ec2Client(moto.endpoint);
@@ -184,6 +187,59 @@ describe("the evaluator's EC2 requests, sent to moto and judged against its gran
       await verdict(evaluatorRole, {
         action: 'ec2:AssociateAddress',
         resource: ec2Arn('network-interface', nobodys),
+        context: {},
+      }),
+    ).toBe('ImplicitlyDenied');
+  });
+
+  it("the Slack function reads its webhook's secret, and only that one", async () => {
+    // Prepare: the webhook URL in a secret on moto, and the stack synthesised with that secret.
+    const secrets = new SecretsManagerClient({
+      region: 'eu-west-1',
+      endpoint: moto.endpoint,
+      credentials: { accessKeyId: 'moto', secretAccessKey: 'moto' },
+      maxAttempts: 1,
+    });
+    const secretArn = (
+      await secrets.send(
+        new CreateSecretCommand({ Name: 'pgfailover/slack', SecretString: 'https://hooks.example/T/B/X' }),
+      )
+    ).ARN!;
+    const slackRole = synthesisedPrincipals({ slackWebhookSecretArn: secretArn }).slack!;
+    const requests: Ec2Request[] = [];
+    secrets.middlewareStack.add(
+      (next, context) => async (args) => {
+        requests.push({
+          action: `secretsmanager:${String(context.commandName).replace(/Command$/, '')}`,
+          input: args.input as Record<string, unknown>,
+        });
+        return next(args);
+      },
+      { step: 'initialize', name: 'pgfailoverRequestRecorder' },
+    );
+    const posted: string[] = [];
+    const handler = createSlackHandler({
+      secrets,
+      secretId: secretArn,
+      post: async (url) => {
+        posted.push(String(url));
+        return new Response('ok');
+      },
+    });
+    // Act
+    await handler({
+      Records: [{ Sns: { Subject: 'WARNING: test', Message: 'test', MessageAttributes: {} } }],
+    });
+    // Assess: it posted to the URL it read, with a request the role allows; another secret would be refused.
+    expect(posted).toEqual(['https://hooks.example/T/B/X']);
+    expect(requests.map((request) => request.action)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(
+      await verdict(slackRole, { action: 'secretsmanager:GetSecretValue', resource: secretArn, context: {} }),
+    ).toBe('Allowed');
+    expect(
+      await verdict(slackRole, {
+        action: 'secretsmanager:GetSecretValue',
+        resource: secretArn.replace('pgfailover/slack', 'someone/else'),
         context: {},
       }),
     ).toBe('ImplicitlyDenied');

@@ -11,7 +11,8 @@ import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { PgFailover, type PgFailoverProps } from '../../infra/pgfailover.ts';
 import type { StoreRequest } from './store-requests.ts';
 
-const ACCOUNT = '111122223333';
+/** moto's default account, so that what the emulator creates is in the same account as the principals. */
+const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
 const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/pgfailover`;
 
