@@ -48,140 +48,39 @@ export function node(state: LocalClusterState, name: string): LocalClusterState[
   return found;
 }
 
-function partitionPrimary(c: FaultContext): HeldFault {
-  const { lab, primary } = c;
+/** The primary's network impaired for the hold (cut, one way or both, or lossy) and healed after. */
+function impaired(c: FaultContext, impair: (lab: LabFaultTarget, name: string) => Promise<void>): HeldFault {
   return held(
-    primary.name,
-    async () => {
-      await cut(lab, primary.name, 'store');
-      await cut(lab, primary.name, 'peers');
-    },
-    () => heal(lab, primary.name),
+    c.primary.name,
+    () => impair(c.lab, c.primary.name),
+    () => heal(c.lab, c.primary.name),
   );
 }
 
-function isolatePrimary(c: FaultContext): HeldFault {
-  const { lab, primary } = c;
+/** Cut from the store and its peers; its clients still reach it. */
+async function partition(lab: LabFaultTarget, name: string): Promise<void> {
+  await cut(lab, name, 'store');
+  await cut(lab, name, 'peers');
+}
+
+/** A process stopped (SIGSTOP) for the hold and resumed after; it must be running when the fault begins. */
+function paused(target: string, value: number | null, what: string): HeldFault {
+  const running = pid(value, what);
   return held(
-    primary.name,
-    () => cut(lab, primary.name, 'all'),
-    () => heal(lab, primary.name),
+    target,
+    () => pauseProcess(running),
+    () => resumeProcess(running),
   );
 }
 
-function cutPrimaryFromStore(c: FaultContext): HeldFault {
-  const { lab, primary } = c;
+/** A node's agent SIGKILLed for the hold and started again after, as systemd would. */
+function killedAgent(c: FaultContext, victim: LocalNode): HeldFault {
   return held(
-    primary.name,
-    () => cut(lab, primary.name, 'store'),
-    () => heal(lab, primary.name),
-  );
-}
-
-function oneWayPrimaryOut(c: FaultContext): HeldFault {
-  const { lab, primary } = c;
-  return held(
-    primary.name,
-    () => cut(lab, primary.name, 'all', 'out'),
-    () => heal(lab, primary.name),
-  );
-}
-
-function oneWayPrimaryIn(c: FaultContext): HeldFault {
-  const { lab, primary } = c;
-  return held(
-    primary.name,
-    () => cut(lab, primary.name, 'all', 'in'),
-    () => heal(lab, primary.name),
-  );
-}
-
-function lossyPrimary(c: FaultContext): HeldFault {
-  const { lab, primary } = c;
-  return held(
-    primary.name,
-    () => loss(lab, primary.name, 0.3),
-    () => heal(lab, primary.name),
-  );
-}
-
-function pausePrimaryAgent(c: FaultContext): HeldFault {
-  const { primary } = c;
-
-  const agent = pid(primary.agentPid, `the agent of ${primary.name}`);
-  return held(
-    `${primary.name} agent`,
-    () => pauseProcess(agent),
-    () => resumeProcess(agent),
-  );
-}
-
-function pausePrimaryPostmasterBriefly(c: FaultContext): HeldFault {
-  const { primary } = c;
-
-  const postmaster = pid(
-    primary.dataDir ? (postmasterPid(primary.dataDir) ?? null) : null,
-    `the postmaster of ${primary.name}`,
-  );
-  return held(
-    `${primary.name} postmaster`,
-    () => pauseProcess(postmaster),
-    () => resumeProcess(postmaster),
-  );
-}
-
-function pauseStandbyAgent(c: FaultContext): HeldFault {
-  const { standby } = c;
-
-  const agent = pid(standby.agentPid, `the agent of ${standby.name}`);
-  return held(
-    `${standby.name} agent`,
-    () => pauseProcess(agent),
-    () => resumeProcess(agent),
-  );
-}
-
-function pauseEvaluator(c: FaultContext): HeldFault {
-  const { state } = c;
-
-  const controller = pid(state.controllerPid, 'the evaluator');
-  return held(
-    'evaluator',
-    () => pauseProcess(controller),
-    () => resumeProcess(controller),
-  );
-}
-
-function pauseStore(c: FaultContext): HeldFault {
-  const { state } = c;
-
-  const storePid = pid(state.storePid, 'the store');
-  return held(
-    'store',
-    () => pauseProcess(storePid),
-    () => resumeProcess(storePid),
-  );
-}
-
-function killPrimaryAgent(c: FaultContext): HeldFault {
-  const { dir, primary } = c;
-  return held(
-    `${primary.name} agent`,
+    `${victim.name} agent`,
     () => {
-      process.kill(pid(primary.agentPid, `the agent of ${primary.name}`), 'SIGKILL');
+      process.kill(pid(victim.agentPid, `the agent of ${victim.name}`), 'SIGKILL');
     },
-    () => void restartAgent(dir, primary.name),
-  );
-}
-
-function killStandbyAgent(c: FaultContext): HeldFault {
-  const { dir, standby } = c;
-  return held(
-    `${standby.name} agent`,
-    () => {
-      process.kill(pid(standby.agentPid, `the agent of ${standby.name}`), 'SIGKILL');
-    },
-    () => void restartAgent(dir, standby.name),
+    () => void restartAgent(c.dir, victim.name),
   );
 }
 
@@ -205,24 +104,22 @@ function delayPrimaryClients(c: FaultContext): HeldFault {
 
 function stormPrimary(c: FaultContext): HeldFault {
   const { lab, primary, planned, note, password } = c;
-
   const storm = new ConnectionStorm(sqlTarget(primary), password, planned.holdMs + 60_000);
-  const partition = planned.fault === 'storm-partition-primary';
+  const cutOff = planned.fault === 'storm-partition-primary';
   return held(
     primary.name,
     async () => {
       await storm.start();
-      if (!partition) return;
+      if (!cutOff) return;
       // Cut once the agent's logins are refused, so that its fence has to act on an UNKNOWN server.
       await waitFor('the storm to fill the server', () => (storm.full ? true : undefined), 10_000, 20).catch(() =>
         note(`the storm did not fill ${primary.name} within 10 s; cutting it off anyway`),
       );
-      await cut(lab, primary.name, 'store');
-      await cut(lab, primary.name, 'peers');
+      await partition(lab, primary.name);
     },
     async () => {
       await storm.stop();
-      if (partition) await heal(lab, primary.name);
+      if (cutOff) await heal(lab, primary.name);
     },
   );
 }
@@ -232,8 +129,7 @@ function restartPrimaryAgentPartitioned(c: FaultContext): HeldFault {
   return held(
     `${primary.name} agent`,
     async () => {
-      await cut(lab, primary.name, 'store');
-      await cut(lab, primary.name, 'peers');
+      await partition(lab, primary.name);
       // As systemd's Restart= would, half a second later.
       await killAndRestartAgent(dir, primary, 500);
     },
@@ -243,7 +139,6 @@ function restartPrimaryAgentPartitioned(c: FaultContext): HeldFault {
 
 function switchoverCutPrimary(c: FaultContext): HeldFault {
   const { dir, lab, state, primary, standby, planned, note } = c;
-
   const store = connectLocalStore(state);
   const killTarget = planned.fault === 'switchover-kill-target';
   return held(
@@ -271,8 +166,7 @@ function switchoverCutPrimary(c: FaultContext): HeldFault {
       await sleep(200);
       if (killTarget) await killNode(lab, standby);
       else {
-        await cut(lab, primary.name, 'store');
-        await cut(lab, primary.name, 'peers');
+        await partition(lab, primary.name);
       }
     },
     // Healed: the network back, a killed node's agent restarted (its server is rejoined by the recovery).
@@ -285,7 +179,6 @@ function switchoverCutPrimary(c: FaultContext): HeldFault {
 
 function doubleFault(c: FaultContext): HeldFault {
   const { dir, lab, state, primary, standby, planned, note } = c;
-
   // The primary's node dies, then the standby it would fail over to: before the decision, or right after it
   // (the chosen candidate, mid-promotion), as `pick` says.
   const afterDecision = planned.pick >= 0.5;
@@ -339,21 +232,27 @@ function clockStepPrimary(c: FaultContext): HeldFault {
 
 /** How each fault is brought about and healed. */
 export const FAULT_ARMS: Record<NemesisFault, (c: FaultContext) => HeldFault> = {
-  'partition-primary': partitionPrimary,
-  'isolate-primary': isolatePrimary,
-  'blip-primary': isolatePrimary,
-  'cut-primary-from-store': cutPrimaryFromStore,
-  'one-way-primary-out': oneWayPrimaryOut,
-  'one-way-primary-in': oneWayPrimaryIn,
-  'lossy-primary': lossyPrimary,
-  'pause-primary-agent': pausePrimaryAgent,
-  'pause-primary-agent-briefly': pausePrimaryAgent,
-  'pause-primary-postmaster-briefly': pausePrimaryPostmasterBriefly,
-  'pause-standby-agent': pauseStandbyAgent,
-  'pause-evaluator': pauseEvaluator,
-  'pause-store': pauseStore,
-  'kill-primary-agent': killPrimaryAgent,
-  'kill-standby-agent': killStandbyAgent,
+  'partition-primary': (c) => impaired(c, partition),
+  'isolate-primary': (c) => impaired(c, (lab, name) => cut(lab, name, 'all')),
+  'blip-primary': (c) => impaired(c, (lab, name) => cut(lab, name, 'all')),
+  'cut-primary-from-store': (c) => impaired(c, (lab, name) => cut(lab, name, 'store')),
+  'one-way-primary-out': (c) => impaired(c, (lab, name) => cut(lab, name, 'all', 'out')),
+  'one-way-primary-in': (c) => impaired(c, (lab, name) => cut(lab, name, 'all', 'in')),
+  'lossy-primary': (c) => impaired(c, (lab, name) => loss(lab, name, 0.3)),
+  'pause-primary-agent': (c) => paused(`${c.primary.name} agent`, c.primary.agentPid, `the agent of ${c.primary.name}`),
+  'pause-primary-agent-briefly': (c) =>
+    paused(`${c.primary.name} agent`, c.primary.agentPid, `the agent of ${c.primary.name}`),
+  'pause-primary-postmaster-briefly': (c) =>
+    paused(
+      `${c.primary.name} postmaster`,
+      c.primary.dataDir ? (postmasterPid(c.primary.dataDir) ?? null) : null,
+      `the postmaster of ${c.primary.name}`,
+    ),
+  'pause-standby-agent': (c) => paused(`${c.standby.name} agent`, c.standby.agentPid, `the agent of ${c.standby.name}`),
+  'pause-evaluator': (c) => paused('evaluator', c.state.controllerPid, 'the evaluator'),
+  'pause-store': (c) => paused('store', c.state.storePid, 'the store'),
+  'kill-primary-agent': (c) => killedAgent(c, c.primary),
+  'kill-standby-agent': (c) => killedAgent(c, c.standby),
   'kill-primary-db': killPrimaryDb,
   'delay-primary-clients': delayPrimaryClients,
   'storm-primary': stormPrimary,
