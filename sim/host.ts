@@ -7,7 +7,6 @@ import type { ProgressStore } from '../agent/ports/progress-store.ts';
 import type { LeaseMemory } from '../agent/lease-file.ts';
 import type { Watchdog } from '../agent/watchdog/watchdog.ts';
 import type { Timers } from '../agent/ports/timers.ts';
-import type { Clock } from '../core/clock.ts';
 import { SourceNotPrimaryError } from '../agent/rejoin.ts';
 import type { AgentProgress } from '../core/agent-rules.ts';
 import { sleepMs } from '../core/deadline.ts';
@@ -53,16 +52,16 @@ export class SimWatchdog implements Watchdog {
   readonly describe = 'simulated watchdog device';
   private timer: unknown;
 
-  /** The device counts on its host's clock, so it drifts with it. */
+  /** The device counts on its host's monotonic clock and timers, so it drifts with them. */
   constructor(
     private readonly fire: () => void,
-    private readonly clock: Clock,
+    private readonly monotonicMs: () => number,
     private readonly timers: Timers,
   ) {}
 
   async arm(deadlineMonoMs: number): Promise<void> {
     this.timers.cancel(this.timer);
-    this.timer = this.timers.start(this.fire, Math.max(0, deadlineMonoMs - this.clock.monotonicMs()));
+    this.timer = this.timers.start(this.fire, Math.max(0, deadlineMonoMs - this.monotonicMs()));
   }
 
   async disarm(): Promise<void> {

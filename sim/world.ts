@@ -83,7 +83,7 @@ export class World {
         name,
         witness: name === 'witness',
         disk: new HostDisk(),
-        watchdog: new SimWatchdog(() => this.watchdogFired(name), this.clockOf(name), this.timersOf(name)),
+        watchdog: new SimWatchdog(() => this.watchdogFired(name), this.monotonicOf(name), this.timersOf(name)),
         generation: 0,
         process: `${name}#0`,
         agent: undefined,
@@ -152,15 +152,17 @@ export class World {
     return this.options.clockRates?.[name] ?? 1;
   }
 
-  /** A process's clocks: the wall clock with its host's steps, the monotonic clock at its host's rate. */
-  clockOf(name: string): Clock {
+  /** A process's monotonic clock: simulated time at the process's rate. */
+  private monotonicOf(name: string): () => number {
     const rate = this.rateOf(name);
     const startMs = this.options.startMs;
-    const wallOffsetMs = () => (name === EVALUATOR ? 0 : (this.hosts.find((h) => h.name === name)?.wallOffsetMs ?? 0));
-    return {
-      nowMs: () => Date.now() + wallOffsetMs(),
-      monotonicMs: () => startMs + (Date.now() - startMs) * rate,
-    };
+    return () => startMs + (Date.now() - startMs) * rate;
+  }
+
+  /** A process's clocks: the wall clock with its host's steps, the monotonic clock at its host's rate. */
+  clockOf(name: string): Clock {
+    const host = name === EVALUATOR ? undefined : this.host(name);
+    return { nowMs: () => Date.now() + (host?.wallOffsetMs ?? 0), monotonicMs: this.monotonicOf(name) };
   }
 
   /** A process's timers, at its clock's rate: a wait of `ms` on a fast clock is over sooner. */
