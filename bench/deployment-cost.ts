@@ -11,24 +11,21 @@ export function deploymentCosts(modes: readonly ModeResults[]): BenchResults['co
   const rates = modes.find((mode) => mode.storeRates)?.storeRates;
   const load = rates?.load;
   const headroom = failoverHeadroom(modes, load);
-  return load
-    ? (() => {
-        // The evaluator's memory as the stack sizes it for that many clusters (infra/evaluator-sizing.ts).
-        const deployment = (clusters: number) =>
-          monthlyCost(load, clusters, evaluatorMemoryMb(clusters), rates?.fixed, headroom);
-        const [first, ten, hundred] = [deployment(1), deployment(10), deployment(100)];
-        const perCluster = (from: number, to: number) => Math.round((to - from) * 100) / 100;
-        return {
-          first,
-          ten,
-          hundred,
-          headroom,
-          marginalOnDemandUsd: perCluster(first.totalOnDemandUsd / 9, ten.totalOnDemandUsd / 9),
-          marginalProvisionedUsd: perCluster(first.totalProvisionedUsd / 9, ten.totalProvisionedUsd / 9),
-          marginalProvisionedPast10Usd: perCluster(ten.totalProvisionedUsd / 90, hundred.totalProvisionedUsd / 90),
-        };
-      })()
-    : null;
+  if (!load) return null;
+  // The evaluator's memory as the stack sizes it for that many clusters (infra/evaluator-sizing.ts).
+  const deployment = (clusters: number) =>
+    monthlyCost(load, clusters, evaluatorMemoryMb(clusters), rates?.fixed, headroom);
+  const [first, ten, hundred] = [deployment(1), deployment(10), deployment(100)];
+  const perCluster = (from: number, to: number) => Math.round((to - from) * 100) / 100;
+  return {
+    first,
+    ten,
+    hundred,
+    headroom,
+    marginalOnDemandUsd: perCluster(first.totalOnDemandUsd / 9, ten.totalOnDemandUsd / 9),
+    marginalProvisionedUsd: perCluster(first.totalProvisionedUsd / 9, ten.totalProvisionedUsd / 9),
+    marginalProvisionedPast10Usd: perCluster(ten.totalProvisionedUsd / 90, hundred.totalProvisionedUsd / 90),
+  };
 }
 
 /**
