@@ -25,35 +25,15 @@ import { ClusterTagCheck, NotClustersOwnError } from '../../lambdas/adapters/clu
 import { ElasticIpMover, RouteTableMover, SecondaryIpMover } from '../../lambdas/adapters/ec2-address-movers.ts';
 import { Ec2InstanceStopper } from '../../lambdas/adapters/ec2-instance-stopper.ts';
 import { ec2Arn, synthesisedPrincipals, verdict, type IamRequest, type Principal } from '../support/iam-grants.ts';
-import { startMoto, type Moto } from '../support/moto.ts';
+import { motoClientConfig, recordAwsRequests, startMoto, type AwsRequest, type Moto } from '../support/moto.ts';
 
 let moto: Moto;
 let evaluatorRole: Principal;
 const noWait = async () => undefined;
 
-interface Ec2Request {
-  action: string;
-  input: Record<string, unknown>;
-}
-
-function ec2Client(endpoint: string, requests?: Ec2Request[]): EC2Client {
-  const ec2 = new EC2Client({
-    region: 'eu-west-1',
-    endpoint,
-    credentials: { accessKeyId: 'moto', secretAccessKey: 'moto' },
-    maxAttempts: 1,
-  });
-  if (requests)
-    ec2.middlewareStack.add(
-      (next, context) => async (args) => {
-        requests.push({
-          action: `ec2:${String(context.commandName).replace(/Command$/, '')}`,
-          input: args.input as Record<string, unknown>,
-        });
-        return next(args);
-      },
-      { step: 'initialize', name: 'pgfailoverRequestRecorder' },
-    );
+function ec2Client(endpoint: string, requests?: AwsRequest[]): EC2Client {
+  const ec2 = new EC2Client(motoClientConfig(endpoint));
+  if (requests) recordAwsRequests(ec2.middlewareStack, 'ec2', requests);
   return ec2;
 }
 
@@ -71,7 +51,7 @@ afterAll(async () => {
 const tag = (value: string) => [{ Key: 'pgfailover:cluster', Value: value }];
 
 /** The resources each EC2 action authorises on, as the service authorization reference lists them. */
-function resourcesOf(request: Ec2Request): string[] {
+function resourcesOf(request: AwsRequest): string[] {
   const input = request.input;
   switch (request.action) {
     case 'ec2:AssociateAddress':
@@ -127,7 +107,7 @@ describe('requests to AWS beyond the state table, sent to moto and judged agains
     await setup.send(new CreateTagsCommand({ Resources: [allocation, routeTable], Tags: tag('prod') }));
     const target = ec2Target;
 
-    const requests: Ec2Request[] = [];
+    const requests: AwsRequest[] = [];
     const ec2 = ec2Client(moto.endpoint, requests);
     const check = new ClusterTagCheck(ec2, noWait);
 
@@ -194,29 +174,15 @@ describe('requests to AWS beyond the state table, sent to moto and judged agains
 
   it("the Slack function reads its webhook's secret, and only that one", async () => {
     // Prepare: the webhook URL in a secret on moto, and the stack synthesised with that secret.
-    const secrets = new SecretsManagerClient({
-      region: 'eu-west-1',
-      endpoint: moto.endpoint,
-      credentials: { accessKeyId: 'moto', secretAccessKey: 'moto' },
-      maxAttempts: 1,
-    });
+    const secrets = new SecretsManagerClient(motoClientConfig(moto.endpoint));
     const secretArn = (
       await secrets.send(
         new CreateSecretCommand({ Name: 'pgfailover/slack', SecretString: 'https://hooks.example/T/B/X' }),
       )
     ).ARN!;
     const slackRole = synthesisedPrincipals({ slackWebhookSecretArn: secretArn }).slack!;
-    const requests: Ec2Request[] = [];
-    secrets.middlewareStack.add(
-      (next, context) => async (args) => {
-        requests.push({
-          action: `secretsmanager:${String(context.commandName).replace(/Command$/, '')}`,
-          input: args.input as Record<string, unknown>,
-        });
-        return next(args);
-      },
-      { step: 'initialize', name: 'pgfailoverRequestRecorder' },
-    );
+    const requests: AwsRequest[] = [];
+    recordAwsRequests(secrets.middlewareStack, 'secretsmanager', requests);
     const posted: string[] = [];
     const handler = createSlackHandler({
       secrets,

@@ -1,7 +1,9 @@
-// moto's server (Python, `moto_server`), the AWS emulator the EC2 adapters are run against: started on a free
-// loopback port for a test file and stopped by its PID, also when the file fails.
+// moto's server (Python, `moto_server`), the AWS emulator the EC2 adapters and the Slack function are run
+// against: started on a free loopback port for a test file and stopped by its PID, also when the file fails;
+// and how an SDK client reaches it and records every request it sends.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { MiddlewareStack } from '@smithy/types';
 import { freePort } from '../../cli/local/processes.ts';
 import { pollUntil } from './poll.ts';
 
@@ -47,4 +49,38 @@ export async function startMoto(): Promise<Moto> {
     throw new Error(`${String(error)}\n${stderr.slice(-2000)}`);
   }
   return { endpoint, stop };
+}
+
+/** What an AWS SDK client needs to reach moto: its endpoint, any credentials, no retries. */
+export function motoClientConfig(endpoint: string) {
+  return {
+    region: 'eu-west-1',
+    endpoint,
+    credentials: { accessKeyId: 'moto', secretAccessKey: 'moto' },
+    maxAttempts: 1,
+  };
+}
+
+/** One request an SDK client sent, as IAM names its action, with the input it carried. */
+export interface AwsRequest {
+  action: string;
+  input: Record<string, unknown>;
+}
+
+/** Appends every request a client sends (`client.middlewareStack`) to `requests`, its action prefixed with `service`. */
+export function recordAwsRequests<I extends object, O extends object>(
+  stack: MiddlewareStack<I, O>,
+  service: string,
+  requests: AwsRequest[],
+): void {
+  stack.add(
+    (next, context) => async (args) => {
+      requests.push({
+        action: `${service}:${String(context.commandName).replace(/Command$/, '')}`,
+        input: args.input as Record<string, unknown>,
+      });
+      return next(args);
+    },
+    { step: 'initialize', name: 'pgfailoverRequestRecorder' },
+  );
 }

@@ -44,6 +44,12 @@ const primaryFacts: DatabaseFacts = {
   upstream: null,
 };
 
+/** A switchover to db2 under way: the cluster record's phase and request. */
+const SWITCHOVER_TO_DB2 = {
+  phase: 'demoting',
+  switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+} as const;
+
 class FakeWorld {
   record: ClusterRecord = clusterRecord();
   members: MembershipRecord = membership(['db1', 'db2', 'db3'], ['db2', 'db3']);
@@ -1106,10 +1112,7 @@ describe('agent: following the goal', () => {
     const world = new FakeWorld();
     world.answering.push('10.0.1.11'); // the target answers
     world.facts = primaryFacts;
-    world.record = clusterRecord({
-      phase: 'demoting',
-      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
-    });
+    world.record = clusterRecord(SWITCHOVER_TO_DB2);
     startAgent(world, 'db1');
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     expect(world.lastBeat()?.action).toEqual({
@@ -1127,10 +1130,7 @@ describe('agent: following the goal', () => {
     world.answering.push('10.0.1.11'); // the target answers
     world.standbyRestartFails = true;
     world.facts = primaryFacts;
-    world.record = clusterRecord({
-      phase: 'demoting',
-      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
-    });
+    world.record = clusterRecord(SWITCHOVER_TO_DB2);
     // Act
     startAgent(world, 'db1');
     // Assess: the evaluator is told where it stopped, and never that the demotion failed.
@@ -1145,10 +1145,7 @@ describe('agent: following the goal', () => {
     // Prepare
     const world = new FakeWorld();
     world.facts = primaryFacts;
-    world.record = clusterRecord({
-      phase: 'demoting',
-      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
-    });
+    world.record = clusterRecord(SWITCHOVER_TO_DB2);
     // Act
     startAgent(world, 'db1');
     // Assess
@@ -1176,8 +1173,7 @@ describe('agent: following the goal', () => {
     // Act
     world.record = clusterRecord({
       address,
-      phase: 'demoting',
-      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+      ...SWITCHOVER_TO_DB2,
     });
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     // Assess: clients see the shutdown's error rather than a connection that hangs, and no handshake is cut
@@ -1199,8 +1195,7 @@ describe('agent: following the goal', () => {
     world.record = {
       ...world.record,
       version: world.record.version + 1,
-      phase: 'demoting',
-      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+      ...SWITCHOVER_TO_DB2,
     };
     // Assess: several checks long before the minute is up.
     await pollUntil(
@@ -1319,8 +1314,7 @@ describe('agent: following the goal', () => {
     world.record = {
       ...world.record,
       version: world.record.version + 1,
-      phase: 'demoting',
-      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
+      ...SWITCHOVER_TO_DB2,
     };
     // Assess: demoted well before the next scheduled heartbeat.
     await pollUntil('demoted', () => (world.calls.includes('demote') ? true : undefined), 5000, 10);
@@ -1367,10 +1361,7 @@ describe('agent: following the goal', () => {
     const watchdog = new RecordingWatchdog();
     startAgent(world, 'db1', {}, { watchdog });
     await pollUntil('armed', () => (watchdog.deadlines.length > 0 ? true : undefined), 5000, 10);
-    world.record = clusterRecord({
-      phase: 'demoting',
-      switchover: { toNodeId: 'db2', requestedAtMs: 0, requestedBy: 'dba' },
-    });
+    world.record = clusterRecord(SWITCHOVER_TO_DB2);
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     await pollUntil('disarmed', () => (watchdog.disarmed > 0 ? true : undefined), 5000, 10);
   });
