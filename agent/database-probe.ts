@@ -82,7 +82,17 @@ export class HeldConnection {
     this.busy = true;
     const startedMs = this.now();
     try {
-      if (this.client && startedMs - this.openedAtMs >= this.freshEveryMs) this.close();
+      const served = this.client;
+      if (served && startedMs - this.openedAtMs >= this.freshEveryMs) {
+        // Make before break: the fresh login is tried while the old session still holds its slot, so a full
+        // server is seen full (refused, UNKNOWN) rather than handing the freed slot back to this agent.
+        this.forget(served);
+        try {
+          return await this.connectAndRun(timeoutMs, work);
+        } finally {
+          void served.end().catch(() => undefined);
+        }
+      }
       const held = this.client;
       if (held) {
         try {
@@ -158,6 +168,7 @@ export async function watchConnection(
   target: DatabaseTarget,
   timeoutMs: number,
   signal: AbortSignal,
+  opened: () => void = () => undefined,
 ): Promise<boolean> {
   if (signal.aborted) return false;
   const client = clientFor(target, timeoutMs, 'pgfailover-agent-watch');
@@ -179,6 +190,7 @@ export async function watchConnection(
   const aborted = new Promise<boolean>((resolve) =>
     signal.addEventListener('abort', () => resolve(false), { once: true }),
   );
+  opened();
   const outcome = await Promise.race([broken, aborted]);
   void client.end().catch(() => undefined);
   return outcome;

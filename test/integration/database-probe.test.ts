@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkReachable, HeldConnection, probeDatabase, watchConnection } from '../../agent/database-probe.ts';
 import { INITIAL_HEALTH, nextLocalHealth, type ProbeOutcome } from '../../core/local-health.ts';
 
-/** Answers every startup message with an ErrorResponse carrying `code`, as the postmaster does. */
-async function refusingServer(code: string, message: string): Promise<Server> {
+/** A FATAL ErrorResponse carrying `code`, as the postmaster sends a login it refuses. */
+function errorResponse(code: string, message: string): Buffer {
   const field = (type: string, value: string) =>
     Buffer.concat([Buffer.from(type), Buffer.from(value), Buffer.from([0])]);
   const body = Buffer.concat([
@@ -20,7 +20,12 @@ async function refusingServer(code: string, message: string): Promise<Server> {
   ]);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(body.length + 4);
-  const response = Buffer.concat([Buffer.from('E'), length, body]);
+  return Buffer.concat([Buffer.from('E'), length, body]);
+}
+
+/** Answers every startup message with an ErrorResponse carrying `code`, as the postmaster does. */
+async function refusingServer(code: string, message: string): Promise<Server> {
+  const response = errorResponse(code, message);
   const server = createServer((socket) => {
     socket.once('data', () => socket.end(response));
     socket.on('error', () => undefined);
@@ -82,7 +87,7 @@ async function passwordAskingServer(): Promise<Server> {
  * remote check's SELECT 1; counts the connections it accepted. `hang()` makes it stop answering queries (a
  * silent partition: the connection stays open, nothing comes back); `drop()` closes every connection.
  */
-async function answeringServer(): Promise<{
+async function answeringServer(capacity = Infinity): Promise<{
   server: Server;
   accepted: () => number;
   open: () => number;
@@ -90,6 +95,8 @@ async function answeringServer(): Promise<{
   drop: () => void;
 }> {
   const sockets = new Set<Socket>();
+  // Sessions holding a slot: from their login until they say Terminate ('X') or close, as a backend does.
+  const sessions = new Set<Socket>();
   let accepted = 0;
   let hanging = false;
   const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
@@ -97,14 +104,21 @@ async function answeringServer(): Promise<{
     accepted++;
     sockets.add(socket);
     socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      sessions.delete(socket);
+    });
     let started = false;
     socket.on('data', (data) => {
       if (!started) {
         started = true;
+        if (sessions.size >= capacity)
+          return void socket.end(errorResponse('53300', 'sorry, too many clients already'));
+        sessions.add(socket);
         socket.write(Buffer.concat([Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0]), ready]));
         return;
       }
+      if (data[0] === 0x58) return void sessions.delete(socket);
       // A simple Query ('Q'): EmptyQueryResponse, then ReadyForQuery.
       if (data[0] === 0x51 && !hanging) socket.write(Buffer.concat([Buffer.from([0x49, 0, 0, 0, 4]), ready]));
     });
@@ -180,11 +194,14 @@ describe('database probe', () => {
     const port = (server.address() as AddressInfo).port;
     const stop = new AbortController();
     let settled = false;
-    // Act
-    const watching = watchConnection(target(port), 2000, stop.signal).finally(() => (settled = true));
+    let isOpen = false;
+    // Act: the server drops the connection only once the watch holds it (not mid-handshake).
+    const watching = watchConnection(target(port), 2000, stop.signal, () => (isOpen = true)).finally(
+      () => (settled = true),
+    );
     const deadline = Date.now() + 5000;
-    while (accepting.connected() === 0 && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    while (!isOpen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(isOpen).toBe(true);
     expect(settled).toBe(false);
     accepting.drop();
     // Assess
@@ -234,6 +251,24 @@ describe('checks over a held connection', () => {
     expect(outcomes.every((outcome) => outcome.kind === 'ok')).toBe(true);
     expect(onOne).toBe(1);
     expect(answering.accepted()).toBe(2);
+    held.close();
+  });
+
+  it('a fresh connection is opened before the held one goes, so a full server is seen full', async () => {
+    // Prepare: a server with one slot, which the held connection takes.
+    const answering = await answeringServer(1);
+    server = answering.server;
+    let nowMs = 0;
+    const held = new HeldConnection(target(port()), 10_000, () => nowMs);
+    const first = await held.check(2000);
+    // Act: the held connection has served its time.
+    nowMs += 10_000;
+    const renewed = await held.probe(2000);
+    // Assess: the fresh login was refused while the old session still held the slot (break-before-make would
+    // have handed the slot back to itself and called the full server UP).
+    expect(first.kind).toBe('ok');
+    expect(renewed.kind).toBe('refused');
+    expect(renewed.kind === 'refused' ? renewed.reason : '').toMatch(/53300/);
     held.close();
   });
 
