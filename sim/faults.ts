@@ -10,6 +10,8 @@ export interface FaultStart {
   /** Must not lead to a new term (shorter than the tolerance, or no fault of the primary at all). */
   noPromotion: boolean;
   heal: () => void;
+  /** At the heal: a promise the design made for this fault and broke (a failover it owed), if any. */
+  broken?: () => string | undefined;
 }
 
 export interface Fault {
@@ -21,6 +23,15 @@ export interface Fault {
 
 /** A blip the primary rides out: renewals every 500 ms and the self-fence 150 ms before a 2.8 s lease. */
 export const BLIP_TOLERANCE_MS = 2_100;
+
+/** A heartbeat older than the node timeout (15 s by default) is not live; a second more for the last beat. */
+const VOTE_GOES_STALE_MS = 16_000;
+/**
+ * A crashed primary whose stop is proven (fencing "watchdog" or "ec2-stop") or whose failure a majority of
+ * live members confirm is failed over within this long; nominally the lease window and a promotion (about
+ * 3.5 s), the rest is margin for a vote or a fence that is retried.
+ */
+export const FAILOVER_PROMISE_MS = 15_000;
 
 function primary(world: World): string {
   return world.table.cluster.primaryNodeId ?? 'db1';
@@ -239,6 +250,36 @@ export const FAULTS: Fault[] = [
     },
   },
   {
+    // A standby's agent dies with "the primary answers" as its last vote; once that heartbeat is no longer
+    // live, the primary's node crashes. The failover the design promises must not wait on the dead vote.
+    name: 'dead-voter-then-crash-primary',
+    holdMs: () => VOTE_GOES_STALE_MS + FAILOVER_PROMISE_MS + 1_000,
+    start: (world, random) => {
+      const p = primary(world);
+      const voter = random.pick(standbys(world));
+      world.killAgent(voter);
+      let broken: string | undefined;
+      setTimeout(() => {
+        const term = world.table.cluster.term;
+        if (world.table.cluster.primaryNodeId !== p || !world.server(p).running) return;
+        world.crashNode(p, 'fault (after the dead vote)');
+        setTimeout(() => {
+          if (!failoverPromised(world) || world.table.cluster.term !== term) return;
+          broken = `${p}'s node crashed with ${voter}'s agent dead, and no failover within ${FAILOVER_PROMISE_MS} ms (fencing ${world.options.fencing}, ${standbys(world).length} standbys)`;
+        }, FAILOVER_PROMISE_MS);
+      }, VOTE_GOES_STALE_MS);
+      return {
+        describe: `${voter}'s agent killed, then ${p}'s node crashed`,
+        noPromotion: false,
+        heal: () => {
+          world.startAgent(voter);
+          world.startAgent(p);
+        },
+        broken: () => broken,
+      };
+    },
+  },
+  {
     name: 'pause-evaluator',
     holdMs: (r) => r.int(1_000, 8_000),
     start: (world) => {
@@ -247,6 +288,14 @@ export const FAULTS: Fault[] = [
     },
   },
 ];
+
+/**
+ * With one member's agent dead and the primary crashed, the rest of the members can fail over when fencing
+ * proves the stop, or when they are a majority of the members by themselves (three standbys and a witness).
+ */
+function failoverPromised(world: World): boolean {
+  return world.options.fencing !== 'agent' || standbys(world).length >= 3;
+}
 
 export function faultNamed(name: string): Fault {
   const fault = FAULTS.find((candidate) => candidate.name === name);

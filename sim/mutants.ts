@@ -4,7 +4,7 @@
 // catch each of them is not yet good enough (docs/simulation.md).
 
 import { AGENT_RULES, RENEWAL_RULES, type AgentRule } from '../core/agent-rules.ts';
-import { DEMOTING_RULES, STEADY_RULES, switchoverTrouble } from '../core/decide.ts';
+import { DEMOTING_RULES, STEADY_RULES, switchoverTrouble, VOTING } from '../core/decide.ts';
 import type { World } from './world.ts';
 
 export interface Mutant {
@@ -78,8 +78,12 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'stale-vote-counted',
-    what: "the primary's failure taken as confirmed on votes that are not live (a stale DOWN counted)",
-    apply: () => swapWhen(STEADY_RULES, 'failure-unconfirmed', () => () => false),
+    what: "a member's last vote counted after its agent has gone silent (its heartbeat no longer live)",
+    apply: () => {
+      const original = VOTING.counts;
+      VOTING.counts = (voter, primaryNodeId) => voter.heartbeat?.primaryCheck?.primaryNodeId === primaryNodeId;
+      return () => void (VOTING.counts = original);
+    },
   },
 ];
 

@@ -108,6 +108,8 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
       count++;
       world.note(`FAULT ${fault.name}: ${started.describe}, held ${holdMs} ms`);
       await advance(holdMs);
+      const broken = started.broken?.();
+      if (broken) checks.violation(`${fault.name}: ${broken}`);
       started.heal();
       world.note(`healed ${fault.name}`);
       if (!(await whole()))

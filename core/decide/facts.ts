@@ -141,6 +141,16 @@ export interface Facts {
   eligible: string[];
 }
 
+/**
+ * Which peer's check is a vote on the primary: one from a live member, about the primary recorded now. A
+ * dead member's last word ("it answers", "it does not") is history: counted, it would block a failover that
+ * fencing has made safe, or confirm one nobody sees. Data, so the simulation's stale-vote mutant can swap it.
+ */
+export const VOTING = {
+  counts: (voter: NodeFacts, primaryNodeId: string | null): boolean =>
+    voter.live && voter.heartbeat?.primaryCheck?.primaryNodeId === primaryNodeId,
+};
+
 export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   const { cluster, membership, observations } = input;
   const { wallMs: nowMs, monoMs } = at;
@@ -169,11 +179,10 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   const reachableVotes: string[] = [];
   if (primary && primaryLive && primaryBeat?.dbStatus === 'DOWN') unreachableVotes.push(primary.node.nodeId);
   for (const facts of nodes) {
-    if (facts === primary || !facts.live) continue;
+    if (facts === primary || !VOTING.counts(facts, cluster.primaryNodeId)) continue;
     const check = facts.heartbeat?.primaryCheck;
-    if (!check || check.primaryNodeId !== cluster.primaryNodeId) continue;
-    if (check.status === 'DOWN') unreachableVotes.push(facts.node.nodeId);
-    else if (check.status === 'UP') reachableVotes.push(facts.node.nodeId);
+    if (check?.status === 'DOWN') unreachableVotes.push(facts.node.nodeId);
+    else if (check?.status === 'UP') reachableVotes.push(facts.node.nodeId);
   }
 
   const lease = observations.lease;
@@ -197,10 +206,16 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   // not healthy even while its agent still reports (a partition); only its lease then protects it. Once
   // fencing proves it stopped, the members that are still alive confirm it alone: a standby that died
   // after the primary (a double fault) can no longer vote, and would otherwise leave no primary at all.
-  const confirmed =
-    unreachableVotes.length >= majority || (stopProven && unreachableVotes.length > 0 && reachableVotes.length === 0);
+  const nobodySeesIt = unreachableVotes.length > 0 && reachableVotes.length === 0;
+  const confirmed = unreachableVotes.length >= majority || (stopProven && nobodySeesIt);
+  // Nor is one whose lease ran out while no live member sees it: its last report (live for a node timeout
+  // after a crash) must not hold up the stop from outside that would prove it down (fencing "ec2-stop").
   const primaryHealthy =
-    primaryLive && primaryBeat?.dbStatus === 'UP' && primaryBeat.agentType === 'primary' && !confirmed;
+    primaryLive &&
+    primaryBeat?.dbStatus === 'UP' &&
+    primaryBeat.agentType === 'primary' &&
+    !confirmed &&
+    !(leaseExpired && nobodySeesIt);
   // While promoting, the current candidate is not a candidate for its own replacement.
   const excluded = new Map<string, string>();
   if (cluster.phase === 'promoting' && cluster.failover) {

@@ -192,7 +192,6 @@ export const STEADY_RULES: Rule[] = [
     (f) =>
       !f.confirmed &&
       f.leaseExpired &&
-      !f.primaryLive &&
       f.unreachableVotes.length > 0 &&
       f.reachableVotes.length === 0 &&
       f.cluster.pause === null &&

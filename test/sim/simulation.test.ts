@@ -10,9 +10,6 @@ import { runSeed } from '../../sim/run.ts';
 const SEEDS = 60;
 const DURATION_MS = 120_000;
 
-/** The mutants the invariants cannot catch, each with why (docs/simulation.md). */
-const NOT_CATCHABLE = new Set(['stale-vote-counted']);
-
 async function firstViolation(mutant?: string, seeds = SEEDS) {
   for (let seed = 1; seed <= seeds; seed++) {
     const result = await runSeed({ seed, mutant, durationMs: DURATION_MS });
@@ -44,7 +41,7 @@ describe('deterministic simulation of the whole cluster', () => {
     expect(first.promotions).toBeGreaterThan(0);
   });
 
-  it.each(MUTANTS.filter((mutant) => !NOT_CATCHABLE.has(mutant.name)).map((mutant) => [mutant.name]))(
+  it.each(MUTANTS.map((mutant) => [mutant.name]))(
     'catches the mutant %s within the seeds of a default run',
     async (name) => {
       const found = await firstViolation(name);

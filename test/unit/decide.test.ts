@@ -1104,6 +1104,31 @@ describe('decide(): a double fault (the primary, then the standby it would fail 
     expect(stopped.rule).toBe('failover');
     expect(stopped.next).toMatchObject({ primaryNodeId: 'db3' });
   });
+
+  it('with fencing "ec2-stop": the crashed primary\'s last report, still live, does not hold up the stop', () => {
+    // Prepare: db1 went quiet 3 s ago (its node timeout is 5 s), its lease is over, the live members say DOWN.
+    const crashedJustNow = [fourMembers, silentFor('db1', 3000), silentFor('db2', 9000), peersSee('DOWN', 'db3', 'w1')];
+    // Act
+    const asked = evaluate(...crashedJustNow, fencing('ec2-stop'), leaseAge(3000));
+    const leaseLeft = evaluate(...crashedJustNow, fencing('ec2-stop'), leaseAge(1000));
+    // Assess
+    expect(asked.rule).toBe('fence-silent-primary');
+    expect(leaseLeft.rule).toBe('primary-healthy');
+  });
+
+  it("a dead member's last vote is not counted: its stale UP does not hold up a proven failover", () => {
+    // Prepare: db2's agent died (silent 9 s, past its 5 s node timeout) after voting that db1 answers.
+    const decision = evaluate(
+      ...doubleFault,
+      peersSee('UP', 'db2'),
+      fencing('watchdog'),
+      primaryWatchdogArmed,
+      leaseAge(9000),
+    );
+    // Assess
+    expect(decision.rule).toBe('failover');
+    expect(decision.reason).not.toMatch(/db2/);
+  });
 });
 
 describe('decide(): the rule ids', () => {
