@@ -1,12 +1,12 @@
 // One seed: a cluster drawn from it (fencing, replication, size), faults drawn from it one after another,
 // each held, healed and followed by a wait for the cluster to be whole again, all on virtual time (the global
-// timers replaced by @sinonjs/fake-timers; Math.random by the seeded generator), so that the seed replays the
+// timers replaced by VirtualTime; Math.random by the seeded generator), so that the seed replays the
 // run exactly. The invariants are checked at the events that could break them, not sampled.
 
-import FakeTimers from '@sinonjs/fake-timers';
 import { FAULTS, faultNamed, type Fault } from './faults.ts';
 import { mutantNamed } from './mutants.ts';
 import { Random } from './random.ts';
+import { VirtualTime } from './virtual-time.ts';
 import { CLIENTS, World, type Fencing } from './world.ts';
 
 export interface RunOptions {
@@ -48,11 +48,7 @@ function clockRates(seed: number, names: string[]): Record<string, number> {
 
 export async function runSeed(options: RunOptions): Promise<RunResult> {
   const random = new Random(options.seed);
-  const clock = FakeTimers.install({
-    now: START_MS,
-    toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
-    loopLimit: 10_000_000,
-  });
+  const clock = VirtualTime.install(START_MS);
   const realRandom = Math.random;
   Math.random = () => random.next();
   let mend = () => undefined as void;
@@ -83,7 +79,7 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
     setInterval(() => writes.throughAddress(), 100);
     setInterval(() => writes.direct(), 200);
 
-    const advance = (ms: number) => clock.tickAsync(ms);
+    const advance = (ms: number) => clock.advance(ms);
     // Whole at two looks a lease apart: a primary whose lease lapsed during the fault (a paused agent) is
     // still writable for an instant after the heal, and its fence and the failover belong to this fault.
     const whole = async (): Promise<boolean> => {
