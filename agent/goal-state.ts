@@ -28,9 +28,25 @@ export class GoalState {
 
   /** Every goal carries its term; anything older than what this agent has seen is ignored. */
   learn(cluster: ClusterRecord): void {
+    const taken = this.take(cluster);
+    if (taken === 'ignored') return;
+    this.changed();
+    if (taken === 'role-change-began') this.host.roleChangeBegan();
+  }
+
+  /** A heartbeat read the membership, and with it (when there is one) the cluster record: one change told. */
+  learnMembership(membership: MembershipRecord | undefined, cluster: ClusterRecord | undefined): void {
+    this.membership = membership;
+    const taken = cluster ? this.take(cluster) : 'ignored';
+    this.changed();
+    if (taken === 'role-change-began') this.host.roleChangeBegan();
+  }
+
+  /** Takes the goal unless it is from an older term. */
+  private take(cluster: ClusterRecord): 'ignored' | 'taken' | 'role-change-began' {
     if (cluster.term < this.term) {
       this.logger.warn('ignoring a cluster record from an older term', { seen: this.term, got: cluster.term });
-      return;
+      return 'ignored';
     }
     if (cluster.term > this.term && this.term > 0)
       this.logger.info(
@@ -40,15 +56,7 @@ export class GoalState {
     const wasUnderWay = this.roleChangeUnderWay();
     this.term = cluster.term;
     this.goal = cluster;
-    this.changed();
-    if (!wasUnderWay && this.roleChangeUnderWay()) this.host.roleChangeBegan();
-  }
-
-  /** A heartbeat read the membership, and with it (when there is one) the cluster record. */
-  learnMembership(membership: MembershipRecord | undefined, cluster: ClusterRecord | undefined): void {
-    this.membership = membership;
-    if (cluster) this.learn(cluster);
-    this.changed();
+    return !wasUnderWay && this.roleChangeUnderWay() ? 'role-change-began' : 'taken';
   }
 
   /** A switchover or failover is in progress in the newest goal. */
