@@ -26,6 +26,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription, LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
+import { administratorPolicy, operatorPolicy } from './people-policies.ts';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { BUNDLE } from './bundle-options.ts';
@@ -231,44 +232,6 @@ export class PgFailover extends Construct {
       this.alarmTopic.addSubscription(new LambdaSubscription(slack));
     }
 
-    this.operatorPolicy = new ManagedPolicy(this, 'OperatorPolicy', {
-      description:
-        'pgfailover operators: cluster-status and history (read-only on the state table) and a switchover through the switchover function',
-      statements: [
-        new PolicyStatement({
-          sid: 'ReadClusterState',
-          actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'],
-          resources: [this.table.tableArn],
-        }),
-        new PolicyStatement({
-          sid: 'RequestSwitchover',
-          actions: ['lambda:InvokeFunction'],
-          resources: [this.switchover.functionArn],
-        }),
-      ],
-    });
-
-    this.administratorPolicy = new ManagedPolicy(this, 'AdministratorPolicy', {
-      description:
-        'pgfailover administrators: the CLI (init, allow-node, remove-node, set-priority, pause, resume, set-policy, promote, switchover, cluster-status, history) on the state table',
-      statements: [
-        new PolicyStatement({
-          sid: 'AdministerClusters',
-          // Scan: the cluster list of a table from before the index is built once from a Scan.
-          actions: [
-            'dynamodb:GetItem',
-            'dynamodb:Query',
-            'dynamodb:Scan',
-            'dynamodb:PutItem',
-            'dynamodb:UpdateItem',
-            'dynamodb:DeleteItem',
-            'dynamodb:DescribeTable',
-          ],
-          resources: [this.table.tableArn],
-        }),
-      ],
-    });
-
     // One policy for every cluster's agents: the partition they may touch is the cluster named by their
     // instance role's pgfailover:cluster tag (a role without it gets nothing). Clusters come and go without a
     // stack update, and a fleet adds no resource or output per cluster.
@@ -416,5 +379,8 @@ export class PgFailover extends Construct {
         ],
       ],
     });
+
+    this.operatorPolicy = operatorPolicy(this, this);
+    this.administratorPolicy = administratorPolicy(this, this.table);
   }
 }

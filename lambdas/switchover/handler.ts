@@ -1,6 +1,8 @@
 // The switchover Lambda: a planned role change started from the AWS console (Test event or a button on
-// the dashboard) with {"cluster": "prod", "to": "db2"}. It validates and records the request; the
-// evaluator carries it out. Bad input gets an answer that says what is wrong, and changes nothing.
+// the dashboard) with {"cluster": "prod", "to": "db2", "requestedBy": "alice"}. It validates and records the
+// request; the evaluator carries it out. Bad input gets an answer that says what is wrong, and changes nothing.
+// A function cannot see who invoked it, so the person names themselves, and the history keeps the Lambda
+// request id beside the name: CloudTrail's Invoke data event with that id names the IAM caller.
 
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.ts';
@@ -11,8 +13,10 @@ import { requestSwitchover } from '../../core/role-change-request.ts';
 const requestSchema = z.strictObject({
   cluster: clusterNameSchema,
   to: nodeIdSchema,
-  requestedBy: z.string().min(1).optional(),
+  requestedBy: z.string().trim().min(1).max(100),
 });
+
+const EXPECTED = '{"cluster": "NAME", "to": "NODE", "requestedBy": "who is asking"}';
 
 export function createSwitchoverHandler(deps: { store: StateStore; clock: Clock }) {
   return async (event: unknown, context: { awsRequestId: string }): Promise<{ accepted: boolean; message: string }> => {
@@ -20,7 +24,7 @@ export function createSwitchoverHandler(deps: { store: StateStore; clock: Clock 
     if (!parsed.success)
       return {
         accepted: false,
-        message: `expected {"cluster": "NAME", "to": "NODE"}: ${describeIssues(parsed.error).join('; ')}`,
+        message: `expected ${EXPECTED}: ${describeIssues(parsed.error).join('; ')}`,
       };
     const { cluster, to, requestedBy } = parsed.data;
     try {
@@ -28,7 +32,7 @@ export function createSwitchoverHandler(deps: { store: StateStore; clock: Clock 
         deps.store,
         cluster,
         to,
-        requestedBy ?? `switchover-lambda:${context.awsRequestId}`,
+        `${requestedBy} (console, Lambda request ${context.awsRequestId})`,
         deps.clock,
       );
     } catch (error) {

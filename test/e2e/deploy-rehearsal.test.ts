@@ -292,7 +292,10 @@ describe('deploy rehearsal on moto', () => {
     const { handler: switchover } = (await import('../../lambdas/switchover/index.ts')) as {
       handler: (event: unknown, context: unknown) => Promise<{ accepted: boolean; message: string }>;
     };
-    const refused = await switchover({ cluster: 'prod', to: 'db9' }, { awsRequestId: 'rehearsal-2' });
+    const refused = await switchover(
+      { cluster: 'prod', to: 'db9', requestedBy: 'the rehearsal' },
+      { awsRequestId: 'rehearsal-2' },
+    );
 
     // Assess
     expect(moved.address?.NetworkInterfaceId).toBe(enis.prod!.db2);

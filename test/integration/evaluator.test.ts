@@ -541,18 +541,25 @@ describe('switchover Lambda', () => {
     const handler = createSwitchoverHandler({ store: dynamo.store, clock: systemClock });
     // Act
     const bad = await handler({ cluster: name }, { awsRequestId: 'r1' });
-    const witness = await handler({ cluster: name, to: 'db9' }, { awsRequestId: 'r2' });
-    const good = await handler({ cluster: name, to: 'db3' }, { awsRequestId: 'r3' });
+    const nameless = await handler({ cluster: name, to: 'db3' }, { awsRequestId: 'r2' });
+    const witness = await handler({ cluster: name, to: 'db9', requestedBy: 'alice' }, { awsRequestId: 'r2' });
+    const good = await handler({ cluster: name, to: 'db3', requestedBy: 'alice' }, { awsRequestId: 'r3' });
     // Assess
     expect(bad).toEqual({
       accepted: false,
-      message: expect.stringMatching(/expected \{"cluster": "NAME", "to": "NODE"\}: to: required key is missing/),
+      message: expect.stringMatching(
+        /expected \{"cluster": "NAME", "to": "NODE", "requestedBy": "who is asking"\}: to: required key is missing/,
+      ),
+    });
+    expect(nameless).toEqual({
+      accepted: false,
+      message: expect.stringMatching(/requestedBy: required key is missing/),
     });
     expect(witness).toEqual({ accepted: false, message: expect.stringMatching(/db9 is not in the allowed node list/) });
     expect(good.accepted).toBe(true);
     expect((await dynamo.store.getCluster(name))?.switchover).toMatchObject({
       toNodeId: 'db3',
-      requestedBy: 'switchover-lambda:r3',
+      requestedBy: 'alice (console, Lambda request r3)',
     });
   });
 });

@@ -287,19 +287,32 @@ describe('PgFailover construct', () => {
       expect(dashboard).toMatch(new RegExp(`SEARCH\\('\\{pgfailover,[a-z,]+\\} MetricName=.{1,6}${metricName}`));
   });
 
-  it('creates an operator policy: read-only state and the switchover function, nothing else', () => {
+  it('creates an operator policy: read-only state, the console, the switchover function, nothing else', () => {
+    // Prepare
     const template = synth();
-    template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
-      PolicyDocument: {
-        Statement: [
-          Match.objectLike({
-            Sid: 'ReadClusterState',
-            Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'],
-          }),
-          Match.objectLike({ Sid: 'RequestSwitchover', Action: 'lambda:InvokeFunction' }),
-        ],
-      },
+    const [operator] = Object.values(
+      template.findResources('AWS::IAM::ManagedPolicy', {
+        Properties: { Description: Match.stringLikeRegexp('^pgfailover operators') },
+      }),
+    ) as {
+      Properties: { PolicyDocument: { Statement: { Sid: string; Action: string | string[]; Resource: unknown }[] } };
+    }[];
+    // Act
+    const statements = operator!.Properties.PolicyDocument.Statement;
+    const actions = statements.flatMap((statement) => [statement.Action].flat());
+    // Assess: reads, and one invocation; a wildcard only where the action has no resource-level permission.
+    expect(
+      actions.filter(
+        (action) => !/^(dynamodb:(Get|Query|Describe)|lambda:(Get|List)|cloudwatch:(Get|List|Describe))/.test(action),
+      ),
+    ).toEqual(['lambda:InvokeFunction']);
+    expect(statements.find((statement) => statement.Sid === 'RequestSwitchover')?.Resource).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^PgFailoverSwitchover/), 'Arn'],
     });
+    expect(statements.filter((statement) => statement.Resource === '*').map((statement) => statement.Sid)).toEqual([
+      'ConsoleLists',
+    ]);
+    expect(actions).toEqual(expect.arrayContaining(['lambda:GetFunction', 'cloudwatch:GetDashboard']));
   });
 
   it('refuses a deployment without clusters', () => {
