@@ -16,7 +16,13 @@ import { consistentReadUnits, dynamoItemSize, eventualReadUnits, writeUnits, typ
 import { FootprintSampler, type Footprint } from './footprint.ts';
 import { withTeardown } from './teardown.ts';
 
-export const CASES = ['kill-primary-node', 'kill-primary-db', 'partition-primary', 'switchover'] as const;
+export const CASES = [
+  'kill-primary-node',
+  'kill-primary-node-at-handover',
+  'kill-primary-db',
+  'partition-primary',
+  'switchover',
+] as const;
 export type Case = (typeof CASES)[number];
 export const MODES = ['async', 'sync'] as const;
 export type Mode = (typeof MODES)[number];
@@ -28,11 +34,15 @@ export const TRIALS = ['stall-primary', 'blip-primary'] as const;
  * in its second minute and 0.7 to 0.9 % from its fourth.
  */
 export const SETTLE_MS = 180_000;
+/** The bench's evaluator invocations: a third of the Lambda's minute, so that a run meets several handovers. */
+const EVALUATOR_INVOCATION_MS = 20_000;
 export type Trial = (typeof TRIALS)[number];
 
 /** The drill fault each case is. A silent partition: the primary loses the store and its peers (not its clients). */
 const FAULT_OF: Record<Case, Fault> = {
   'kill-primary-node': 'kill-primary-node',
+  // The node dies as a new evaluator invocation starts, which has seen no lease renew yet.
+  'kill-primary-node-at-handover': 'kill-primary-node',
   'kill-primary-db': 'kill-primary-db',
   'partition-primary': 'isolate-primary',
   switchover: 'switchover',
@@ -206,6 +216,8 @@ async function measureMode(
       autoRejoin: true,
       synchronous: mode === 'sync',
       network: 'lab',
+      // Invocations as the schedule starts the Lambda's, only three times as often: every case meets handovers.
+      evaluatorInvocationMs: EVALUATOR_INVOCATION_MS,
     });
     await waitHealthy(dir, 60_000);
     const agentPids = () =>
@@ -231,7 +243,12 @@ async function measureMode(
         await waitHealthy(dir, 60_000);
         const phaseMs = Math.floor(Math.random() * 1000);
         await sleep(phaseMs);
-        const report = await runDrill({ dir, fault: FAULT_OF[which], timeoutMs: 45_000 });
+        const report = await runDrill({
+          dir,
+          fault: FAULT_OF[which],
+          timeoutMs: 45_000,
+          atHandover: which === 'kill-primary-node-at-handover',
+        });
         const result: RunResult = {
           system: 'pgfailover',
           mode,

@@ -15,6 +15,9 @@ import { StateStore } from '../../core/state-store.ts';
 import { fanOut, JsonLinesNotifier, WebhookNotifier } from './notifiers.ts';
 import { EXIT } from '../../core/exit-codes.ts';
 
+/** The Lambda runs 65 s of a 70 s timeout on a one-minute schedule: each invocation overlaps the next by 5 s. */
+const INVOCATION_OVERLAP_MS = 5000;
+
 const dir = process.argv[2];
 if (!dir) {
   process.stderr.write('usage: controller DIR\n');
@@ -69,27 +72,62 @@ const notifier = fanOut([
   new JsonLinesNotifier(state.notificationsFile, systemClock),
   ...(state.webhookUrl ? [new WebhookNotifier(state.webhookUrl)] : []),
 ]);
-const evaluator = new Evaluator({
-  // In the lab the evaluator reaches the store inside its own namespace, as the Lambda reaches DynamoDB.
-  store: lab
-    ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' })
-    : connectLocalStore(state),
-  moverFor: (cluster) =>
-    cluster.address.mode === 'local' || cluster.address.mode === 'secondary-ip' ? mover : noAddressMover,
-  // The lab's stand-in for stopping an instance; on loopback there is no instance to stop.
-  ...(lab ? { fencerFor: () => new LabInstanceStopper(state) } : {}),
-  notifier,
-  clock: systemClock,
-  logger,
-  actor: `local-controller:${process.pid}`,
-});
+const evaluatorFor = (actor: string) =>
+  new Evaluator({
+    // In the lab the evaluator reaches the store inside its own namespace, as the Lambda reaches DynamoDB.
+    store: lab
+      ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' })
+      : connectLocalStore(state),
+    moverFor: (cluster) =>
+      cluster.address.mode === 'local' || cluster.address.mode === 'secondary-ip' ? mover : noAddressMover,
+    // The lab's stand-in for stopping an instance; on loopback there is no instance to stop.
+    ...(lab ? { fencerFor: () => new LabInstanceStopper(state) } : {}),
+    notifier,
+    clock: systemClock,
+    logger,
+    actor,
+  });
 const stop = new AbortController();
 process.on('SIGTERM', () => stop.abort());
 process.on('SIGINT', () => stop.abort());
 logger.info(`controller running: address ${clusterAddress(state)}, notifications in ${state.notificationsFile}`);
-await evaluator.runUntil(Number.POSITIVE_INFINITY, EVALUATION_PERIOD_MS, stop.signal);
+await runEvaluator();
 clearInterval(watchLinks);
 await addressForwarder?.close();
 for (const nodeLinks of links.values()) for (const link of nodeLinks) await link.close();
 logger.info('controller stopped');
 process.exit(EXIT.ok);
+
+/**
+ * One evaluator for good, or (evaluatorInvocationMs) one invocation after another as EventBridge starts the
+ * Lambda: a new one every period, each running 5 s into the next, so that drills and the bench meet handovers.
+ */
+async function runEvaluator(): Promise<void> {
+  const everyMs = state.evaluatorInvocationMs;
+  if (!everyMs) {
+    await evaluatorFor(`local-controller:${process.pid}`).runUntil(
+      Number.POSITIVE_INFINITY,
+      EVALUATION_PERIOD_MS,
+      stop.signal,
+    );
+    return;
+  }
+  const running = new Set<Promise<unknown>>();
+  for (let invocation = 1; !stop.signal.aborted; invocation++) {
+    const deadlineMonoMs = systemClock.monotonicMs() + everyMs + INVOCATION_OVERLAP_MS;
+    const run = evaluatorFor(`local-controller:${process.pid}:${invocation}`)
+      .runUntil(deadlineMonoMs, EVALUATION_PERIOD_MS, stop.signal)
+      .catch((error: unknown) => logger.error('an evaluator invocation failed', { error: String(error) }));
+    running.add(run);
+    void run.finally(() => running.delete(run));
+    await sleepUnlessStopped(everyMs);
+  }
+  await Promise.all(running);
+}
+
+async function sleepUnlessStopped(ms: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}

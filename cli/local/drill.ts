@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRecord } from '../../core/records.ts';
+import { untilHandover } from './handover-wait.ts';
 import { UsageError } from '../../core/errors.ts';
 import { postmasterPid, stopServer } from './postgres-server.ts';
 import { serverProcesses, signalAll } from '../../agent/server-control.ts';
@@ -63,6 +64,11 @@ export interface DrillOptions {
   stallMs?: number;
   /** Give up waiting for the outcome after this long. */
   timeoutMs?: number;
+  /**
+   * Inject the fault the moment a new evaluator invocation starts (local up --evaluator-invocations): the
+   * newcomer has seen no lease renew yet, and its predecessor is about to stand down.
+   */
+  atHandover?: boolean;
   onStep?: (line: string) => void;
 }
 
@@ -136,6 +142,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       : options.fault === 'switchover'
         ? firstStandby(state, primary)
         : primary;
+  if (options.atHandover) await untilHandover(store, state.evaluatorInvocationMs, say);
   const faultAtMs = Date.now();
   say(`+0 ms  fault: ${options.fault} on ${target.name}`);
   await inject(options, state, target);

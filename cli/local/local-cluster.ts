@@ -112,6 +112,7 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     notificationsFile: join(dir, 'notifications.jsonl'),
     linksFile: join(dir, 'links.json'),
     webhookUrl: options.webhookUrl ?? null,
+    evaluatorInvocationMs: options.evaluatorInvocationMs ?? null,
     createdAtMs: Date.now(),
     stoppedAtMs: null,
     nodes: [],

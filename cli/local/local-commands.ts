@@ -22,6 +22,15 @@ import {
 import { parseDuration, runNemesis } from './nemesis.ts';
 import { verdictExit } from '../../core/exit-codes.ts';
 
+interface DrillCommandOptions {
+  dir: string;
+  fault: Fault;
+  stallMs: number;
+  timeoutMs: number;
+  atHandover?: boolean;
+  json?: boolean;
+}
+
 export function addLocalCommands(program: Command): void {
   const local = program
     .command('local')
@@ -41,6 +50,11 @@ export function addLocalCommands(program: Command): void {
     .option('--sync', 'synchronous replication (ANY 1 of the standbys): no acknowledged commit is lost in a failover')
     .option('--fence-hook <command>', 'fencing hook for every database agent; a non-zero exit aborts a failover')
     .option('--webhook <url>', 'also POST every notice to this URL')
+    .option(
+      '--evaluator-invocations <ms>',
+      'run the evaluator as the schedule runs the Lambda: a new invocation every <ms>, handing over (default: one for good)',
+      wholeNumber('--evaluator-invocations', 5000),
+    )
     .addOption(
       new Option(
         '--network <kind>',
@@ -67,6 +81,7 @@ export function addLocalCommands(program: Command): void {
         sync?: boolean;
         fenceHook?: string;
         webhook?: string;
+        evaluatorInvocations?: number;
         network?: 'lab' | 'loopback';
         fencing: 'agent' | 'watchdog' | 'ec2-stop';
         json?: boolean;
@@ -81,6 +96,7 @@ export function addLocalCommands(program: Command): void {
           synchronous: options.sync === true,
           fenceHook: options.fenceHook,
           webhookUrl: options.webhook,
+          ...(options.evaluatorInvocations ? { evaluatorInvocationMs: options.evaluatorInvocations } : {}),
           ...(options.network ? { network: options.network } : {}),
           fencing: options.fencing,
           onProgress: options.json ? undefined : (line) => out(line),
@@ -193,12 +209,17 @@ export function addLocalCommands(program: Command): void {
       wholeNumber('--timeout-ms', 1000),
       60_000,
     )
+    .option(
+      '--at-handover',
+      'inject the fault as a new evaluator invocation starts (a cluster started with --evaluator-invocations)',
+    )
     .option('--json', 'print the report as one JSON object (the steps still go to stderr)')
-    .action(async (options: { dir: string; fault: Fault; stallMs: number; timeoutMs: number; json?: boolean }) => {
+    .action(async (options: DrillCommandOptions) => {
       const report = await runDrill({
         dir: options.dir,
         fault: options.fault,
         stallMs: options.stallMs,
+        atHandover: options.atHandover === true,
         timeoutMs: options.timeoutMs,
         onStep: (line) => (options.json ? process.stderr.write(`${line}\n`) : out(line)),
       });

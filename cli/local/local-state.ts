@@ -72,6 +72,11 @@ const localStateSchema = z.strictObject({
   /** Drills write the names of isolated nodes here; the controller cuts their links. */
   linksFile: z.string(),
   webhookUrl: z.string().nullable(),
+  /**
+   * Run the evaluator as the schedule runs the Lambda: a new invocation every this many ms, each overlapping
+   * the next by 5 s, handing over as the Lambda's do. Null: one evaluator for the cluster's life.
+   */
+  evaluatorInvocationMs: z.number().int().positive().nullable().default(null),
   createdAtMs: z.number().int(),
   stoppedAtMs: z.number().int().nullable(),
   nodes: z.array(localNodeSchema),
@@ -85,6 +90,8 @@ export interface LocalUpOptions {
   cluster?: string;
   /** Also POST every notice to this URL. */
   webhookUrl?: string;
+  /** The evaluator as scheduled invocations of this length (ms), handing over as the Lambda's do. */
+  evaluatorInvocationMs?: number;
   /** Start without automatic failover (detection and notices only). */
   autoFailover?: boolean;
   /** Agents rejoin a stopped old primary as a standby themselves. */
