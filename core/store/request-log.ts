@@ -3,6 +3,7 @@
 // against the stack's grants (dynalite checks no permissions); an operator can see what a command sends.
 
 import { appendFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export interface StoreRequest {
@@ -52,8 +53,16 @@ export function recordRequests(documents: DynamoDBDocumentClient, record: (reque
   );
 }
 
-/** With PGFAILOVER_REQUEST_LOG set, appends every request to that file. */
+/**
+ * With PGFAILOVER_REQUEST_LOG set, appends every request to that file, with the program that sent it (its
+ * script's name and arguments' base names), so that one file can gather an agent's, the evaluator's and the CLI's.
+ */
 export function logRequestsFromEnvironment(documents: DynamoDBDocumentClient, env = process.env): void {
   const path = env.PGFAILOVER_REQUEST_LOG;
-  if (path) recordRequests(documents, (request) => appendFileSync(path, `${JSON.stringify(request)}\n`));
+  if (!path) return;
+  const program = process.argv
+    .slice(1)
+    .map((part) => basename(part))
+    .join(' ');
+  recordRequests(documents, (request) => appendFileSync(path, `${JSON.stringify({ ...request, program })}\n`));
 }

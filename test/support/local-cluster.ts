@@ -18,6 +18,7 @@ import { postmasterPid } from '../../cli/local/postgres-server.ts';
 import { isAlive } from '../../cli/local/processes.ts';
 import { superuserPassword } from '../../cli/local/drill.ts';
 import { superuserQuery } from '../../cli/local/superuser-sql.ts';
+import { ungrantedRequests } from './logged-grants.ts';
 
 export interface ClusterContext {
   dir: string;
@@ -41,8 +42,14 @@ export async function withLocalCluster(
   const parent = mkdtempSync(join(tmpdir(), 'pgfailover-e2e-'));
   chmodSync(parent, 0o755);
   const dir = join(parent, 'cluster');
+  // Every process the cluster starts (agents, controller, CLI) logs its state-table requests here; what
+  // they sent is judged against the stack's grants once the scenario has passed.
+  const requestLog = join(parent, 'requests.jsonl');
+  const loggedBefore = process.env.PGFAILOVER_REQUEST_LOG;
+  process.env.PGFAILOVER_REQUEST_LOG = requestLog;
   let left: number[] = [];
   let failed = false;
+  let ungranted: string[] = [];
   try {
     const state = await localUp({ ...options, dir });
     const password = superuserPassword(dir);
@@ -95,11 +102,16 @@ export async function withLocalCluster(
     if (existsSync(join(dir, 'local.json'))) {
       await localDown(dir);
       left = livePids(readLocalState(dir));
+      if (!failed) ungranted = await ungrantedRequests(requestLog, readLocalState(dir).cluster);
     }
+    if (loggedBefore === undefined) delete process.env.PGFAILOVER_REQUEST_LOG;
+    else process.env.PGFAILOVER_REQUEST_LOG = loggedBefore;
     // PGFAILOVER_KEEP_FAILED=1 keeps a failed test's cluster directory (logs, notices, data) for reading;
     // its processes and namespaces are gone all the same.
     if (failed && process.env.PGFAILOVER_KEEP_FAILED) process.stderr.write(`kept ${parent} for inspection\n`);
     else rmSync(parent, { recursive: true, force: true });
   }
   if (left.length > 0) throw new Error(`processes left after the test: ${left.join(', ')}`);
+  if (ungranted.length > 0)
+    throw new Error(`requests the stack's grants would refuse on AWS:\n${[...new Set(ungranted)].join('\n')}`);
 }
