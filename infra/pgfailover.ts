@@ -17,7 +17,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Effect, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -149,7 +149,7 @@ export class PgFailover extends Construct {
       architecture: Architecture.ARM_64,
       memorySize,
       timeout,
-      logGroup: new LogGroup(this, `${name}Logs`, { retention: RetentionDays.THREE_MONTHS }),
+      ...functionLogs(this, name, props.vpc !== undefined),
       vpc: props.vpc,
       vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
       securityGroups: props.vpc ? props.securityGroups : undefined,
@@ -259,20 +259,27 @@ export class PgFailover extends Construct {
 
     // cdk-nag (AwsSolutions): every exception, with the reason it is the right choice here.
     for (const fn of this.node.findAll().filter((child): child is NodejsFunction => child instanceof NodejsFunction)) {
+      // The role is the function's own (functionLogs), beside it rather than inside it.
       NagSuppressions.addResourceSuppressions(
-        fn,
+        [fn, ...(fn.role ? [fn.role] : [])],
         [
           {
             id: 'AwsSolutions-L1',
             reason:
               'The runtime is pinned to Node.js 22, the version the code is built and tested for; it is moved on deliberately, not by the newest release.',
           },
-          {
-            id: 'AwsSolutions-IAM4',
-            reason:
-              'AWSLambdaBasicExecutionRole only lets the function write its own logs; nothing else comes from managed policies.',
-            appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
-          },
+          ...(props.vpc
+            ? [
+                {
+                  id: 'AwsSolutions-IAM4',
+                  reason:
+                    'AWSLambdaVPCAccessExecutionRole lets the function create, describe and delete the network interfaces it runs in, which a function in a VPC needs; it is attached only when a VPC is given.',
+                  appliesTo: [
+                    'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+                  ],
+                },
+              ]
+            : []),
           {
             id: 'AwsSolutions-IAM5',
             reason:
@@ -383,4 +390,26 @@ export class PgFailover extends Construct {
     this.operatorPolicy = operatorPolicy(this, this);
     this.administratorPolicy = administratorPolicy(this, this.table);
   }
+}
+
+/**
+ * A function's log group and a role that may write to that group only. CDK's default role carries
+ * AWSLambdaBasicExecutionRole, which lets a function create and write every log group of the account.
+ */
+function functionLogs(scope: Construct, name: string, inVpc: boolean): { logGroup: LogGroup; role: Role } {
+  const logGroup = new LogGroup(scope, `${name}Logs`, { retention: RetentionDays.THREE_MONTHS });
+  const role = new Role(scope, `${name}Role`, {
+    assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    description: `pgfailover ${name.toLowerCase()} function`,
+    managedPolicies: inVpc
+      ? [ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole')]
+      : [],
+  });
+  role.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [`${logGroup.logGroupArn}`],
+    }),
+  );
+  return { logGroup, role };
 }

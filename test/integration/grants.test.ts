@@ -92,7 +92,7 @@ describe('every request the code sends is allowed by its principal, and nothing 
     const { store, requests } = recordingStore(dynamo.endpoint, TABLE);
     // Act
     const outcome = await createSwitchoverHandler({ store, clock: systemClock })(
-      { cluster: 'g2', to: 'db3' },
+      { cluster: 'g2', to: 'db3', requestedBy: 'grants' },
       { awsRequestId: 'grants-1' },
     );
     // Assess

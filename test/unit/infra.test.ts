@@ -167,12 +167,12 @@ describe('PgFailover construct', () => {
     ],
   ] as const)('gives the evaluator EC2 actions for address modes %j only', (modes, actions) => {
     const template = synth({ addressModes: [...modes] });
-    const ec2 = statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy')
+    const ec2 = statementsOf(template, 'PgFailoverEvaluatorRoleDefaultPolicy')
       .flatMap((statement) => [statement.Action].flat())
       .filter((action) => action.startsWith('ec2:'));
     expect(ec2.sort()).toEqual([...actions]);
     // Whatever moves an address is allowed only on resources tagged as some cluster's own.
-    for (const statement of statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy')) {
+    for (const statement of statementsOf(template, 'PgFailoverEvaluatorRoleDefaultPolicy')) {
       const mutating = [statement.Action]
         .flat()
         .filter((action) => action.startsWith('ec2:') && !action.startsWith('ec2:Describe'));
@@ -181,23 +181,21 @@ describe('PgFailover construct', () => {
           StringLike: { 'aws:ResourceTag/pgfailover:cluster': '*' },
         });
     }
-    const switchoverActions = statementsOf(template, 'PgFailoverSwitchoverServiceRoleDefaultPolicy').flatMap(
-      (statement) => [statement.Action].flat(),
+    const switchoverActions = statementsOf(template, 'PgFailoverSwitchoverRoleDefaultPolicy').flatMap((statement) =>
+      [statement.Action].flat(),
     );
     expect(switchoverActions.filter((action) => action.startsWith('ec2:'))).toEqual([]);
   });
 
   it('lets the evaluator stop only instances tagged as cluster members when a cluster fences with ec2-stop', () => {
     const template = synth({ ec2StopFencing: true });
-    const statements = statementsOf(template, 'PgFailoverEvaluatorServiceRoleDefaultPolicy');
+    const statements = statementsOf(template, 'PgFailoverEvaluatorRoleDefaultPolicy');
     const stop = statements.find((statement) => [statement.Action].flat().includes('ec2:StopInstances')) as
       { Condition?: unknown } | undefined;
     expect(stop?.Condition).toEqual({ StringLike: { 'aws:ResourceTag/pgfailover:cluster': '*' } });
     expect(statements.flatMap((statement) => [statement.Action].flat())).toContain('ec2:DescribeInstances');
     expect(
-      statementsOf(synth({}), 'PgFailoverEvaluatorServiceRoleDefaultPolicy').flatMap((statement) =>
-        [statement.Action].flat(),
-      ),
+      statementsOf(synth({}), 'PgFailoverEvaluatorRoleDefaultPolicy').flatMap((statement) => [statement.Action].flat()),
     ).not.toContain('ec2:StopInstances');
   });
 
@@ -285,6 +283,29 @@ describe('PgFailover construct', () => {
       'SwitchoverDurationMs',
     ])
       expect(dashboard).toMatch(new RegExp(`SEARCH\\('\\{pgfailover,[a-z,]+\\} MetricName=.{1,6}${metricName}`));
+  });
+
+  it('gives each function a role of its own that writes only its own log group, and no managed policy', () => {
+    // Prepare
+    const template = synth();
+    // Act
+    const roles = Object.entries(template.findResources('AWS::IAM::Role')).filter(([id]) =>
+      /^PgFailover(Evaluator|Switchover)Role/.test(id),
+    );
+    // Assess
+    expect(roles).toHaveLength(2);
+    for (const [id, role] of roles) {
+      expect((role as { Properties: Record<string, unknown> }).Properties.ManagedPolicyArns).toBeUndefined();
+      const logs = statementsOf(template, `${id.replace(/Role[0-9A-F]+$/, 'Role')}DefaultPolicy`).filter((statement) =>
+        [statement.Action].flat().some((action) => String(action).startsWith('logs:')),
+      );
+      expect(logs).toEqual([
+        expect.objectContaining({
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PgFailover(Evaluator|Switchover)Logs/), 'Arn'] },
+        }),
+      ]);
+    }
   });
 
   it('creates an operator policy: read-only state, the console, the switchover function, nothing else', () => {
