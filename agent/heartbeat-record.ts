@@ -46,7 +46,7 @@ export function heartbeatRecord(input: HeartbeatInput): HeartbeatRecord {
     replayedLsn: facts?.replayedLsn ?? null,
     replayLagMs: facts?.replayLagMs ?? null,
     replication: facts?.replication ?? [],
-    syncCommits: facts?.syncCommits ?? null,
+    syncCommits: facts?.syncCommits ? { ...facts.syncCommits } : null,
     host: input.host,
     timeouts: config.timeouts,
     agentVersion: PGFAILOVER_VERSION,

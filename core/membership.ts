@@ -10,7 +10,7 @@ import type { AllowedNode, MembershipRecord } from './records.ts';
 
 export type Membership = Pick<MembershipRecord, 'allowed' | 'priority'>;
 
-export type NodeToAllow = Omit<AllowedNode, 'role'> & { role?: AllowedNode['role'] };
+export type NodeToAllow = Pick<AllowedNode, 'nodeId' | 'address'> & { role?: AllowedNode['role'] };
 
 export function allowNode(
   membership: Membership,

@@ -54,7 +54,7 @@ export const agentStatusSchema = z.enum(['UP', 'EXITED']);
 
 export const addressModeSchema = z.enum(['none', 'local', 'eip', 'secondary-ip', 'route-table']);
 
-export const clusterPolicySchema = z.strictObject({
+export const clusterPolicySchema = z.looseObject({
   autoFailover: z.boolean(),
   /** A standby further behind than this is never promoted automatically and makes cluster-status fail. */
   maxLagBytes: z.number().int().nonnegative(),
@@ -81,7 +81,7 @@ export const clusterPolicySchema = z.strictObject({
 });
 export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
 
-export const clusterRecordSchema = z.strictObject({
+export const clusterRecordSchema = z.looseObject({
   cluster: clusterNameSchema,
   sk: z.literal(SK.cluster),
   /** Bumped by every conditional write; writers condition on the version they read. */
@@ -105,7 +105,7 @@ export const clusterRecordSchema = z.strictObject({
   phase: z.enum(['steady', 'demoting', 'promoting', 'promoted', 'halted']),
   /** A planned switchover asked for by an administrator, until it is carried out or refused. */
   switchover: z
-    .strictObject({
+    .looseObject({
       toNodeId: nodeIdSchema,
       requestedAtMs: epochMs,
       requestedBy: z.string(),
@@ -118,7 +118,7 @@ export const clusterRecordSchema = z.strictObject({
    * the target cannot be promoted) and when the term changes.
    */
   promotion: z
-    .strictObject({
+    .looseObject({
       /** The standby to promote, or null for the evaluator's choice. */
       toNodeId: nodeIdSchema.nullable(),
       term: z.number().int().nonnegative(),
@@ -135,7 +135,7 @@ export const clusterRecordSchema = z.strictObject({
    * The lease still holds: a primary that cannot renew still stops itself.
    */
   pause: z
-    .strictObject({
+    .looseObject({
       sinceMs: epochMs,
       by: z.string(),
       reason: z.string(),
@@ -143,7 +143,7 @@ export const clusterRecordSchema = z.strictObject({
     .nullable()
     .default(null),
   failover: z
-    .strictObject({
+    .looseObject({
       kind: z.enum(['failover', 'switchover']),
       fromNodeId: nodeIdSchema.nullable(),
       toNodeId: nodeIdSchema,
@@ -155,7 +155,7 @@ export const clusterRecordSchema = z.strictObject({
     .nullable(),
   /** fencing "ec2-stop": the node the evaluator is stopping from outside, and since when it is stopped. */
   fence: z
-    .strictObject({
+    .looseObject({
       nodeId: nodeIdSchema,
       term: z.number().int().nonnegative(),
       requestedAtMs: epochMs,
@@ -165,14 +165,14 @@ export const clusterRecordSchema = z.strictObject({
     .default(null),
   /** Conditions currently alerted on, so that each is notified once when it starts and once when it ends. */
   alerts: z.array(
-    z.strictObject({
+    z.looseObject({
       key: z.string(),
       severity: z.enum(['INFO', 'WARNING', 'SEVERE']),
       subject: z.string(),
       sinceMs: epochMs,
     }),
   ),
-  address: z.strictObject({
+  address: z.looseObject({
     mode: addressModeSchema,
     /** The address clients use: the Elastic IP, the secondary private IP, the overlay IP, or host:port locally. */
     value: z.string().nullable(),
@@ -191,7 +191,7 @@ export const clusterRecordSchema = z.strictObject({
 });
 export type ClusterRecord = z.infer<typeof clusterRecordSchema>;
 
-export const allowedNodeSchema = z.strictObject({
+export const allowedNodeSchema = z.looseObject({
   nodeId: nodeIdSchema,
   address: z.string().min(1),
   /** A witness votes but has no database: it is never promoted and never counted as a standby. */
@@ -199,7 +199,7 @@ export const allowedNodeSchema = z.strictObject({
 });
 export type AllowedNode = z.infer<typeof allowedNodeSchema>;
 
-export const membershipRecordSchema = z.strictObject({
+export const membershipRecordSchema = z.looseObject({
   cluster: clusterNameSchema,
   sk: z.literal(SK.membership),
   version: z.number().int().nonnegative(),
@@ -210,7 +210,7 @@ export const membershipRecordSchema = z.strictObject({
 });
 export type MembershipRecord = z.infer<typeof membershipRecordSchema>;
 
-export const timeoutsSchema = z.strictObject({
+export const timeoutsSchema = z.looseObject({
   localPeriodMs: z.number().int().positive(),
   localTimeoutMs: z.number().int().positive(),
   localTimeoutFinalMs: z.number().int().positive(),
@@ -219,7 +219,7 @@ export const timeoutsSchema = z.strictObject({
 });
 export type Timeouts = z.infer<typeof timeoutsSchema>;
 
-export const replicationPeerSchema = z.strictObject({
+export const replicationPeerSchema = z.looseObject({
   applicationName: z.string(),
   clientAddr: z.string().nullable(),
   state: z.string(),
@@ -235,7 +235,7 @@ export const replicationPeerSchema = z.strictObject({
 });
 export type ReplicationPeer = z.infer<typeof replicationPeerSchema>;
 
-export const hostFactsSchema = z.strictObject({
+export const hostFactsSchema = z.looseObject({
   hostname: z.string(),
   /** Where peers and the address mover reach this node's database. */
   address: z.string(),
@@ -247,7 +247,7 @@ export const hostFactsSchema = z.strictObject({
   subnetId: z.string().nullable().optional(),
 });
 
-export const heartbeatRecordSchema = z.strictObject({
+export const heartbeatRecordSchema = z.looseObject({
   cluster: clusterNameSchema,
   sk: z.string().startsWith(SK.heartbeatPrefix),
   nodeId: nodeIdSchema,
@@ -273,7 +273,7 @@ export const heartbeatRecordSchema = z.strictObject({
    * (whole seconds). Null on a standby, absent from older agents.
    */
   syncCommits: z
-    .strictObject({
+    .looseObject({
       required: z.boolean(),
       waiting: z.number().int().nonnegative(),
       longestWaitMs: z.number().nonnegative().nullable(),
@@ -287,7 +287,7 @@ export const heartbeatRecordSchema = z.strictObject({
   term: z.number().int().nonnegative(),
   /** This agent's remote check of the recorded primary's database (EFM remote.timeout), or null. */
   primaryCheck: z
-    .strictObject({
+    .looseObject({
       primaryNodeId: nodeIdSchema,
       status: z.enum(['UP', 'DOWN', 'UNKNOWN']),
       reason: z.string(),
@@ -295,20 +295,23 @@ export const heartbeatRecordSchema = z.strictObject({
     .nullable(),
   /** The outcome of the last goal-state action this agent took (promote, fence, repoint, hooks). */
   action: z
-    .strictObject({
+    .looseObject({
       term: z.number().int().nonnegative(),
-      step: z.enum([
-        'fence-hook-failed',
-        'promote-failed',
-        'promoted',
-        'fenced',
-        'repointed',
-        'post-promotion-hook-failed',
-        'demoted',
-        'demote-failed',
-        'rejoined',
-        'rejoin-failed',
-      ]),
+      step: z
+        .enum([
+          'fence-hook-failed',
+          'promote-failed',
+          'promoted',
+          'fenced',
+          'repointed',
+          'post-promotion-hook-failed',
+          'demoted',
+          'demote-failed',
+          'rejoined',
+          'rejoin-failed',
+        ])
+        // A step a newer agent reports is read as one this release has no rule for: it waits, never acts on it.
+        .or(z.string().transform(() => 'unknown' as const)),
       detail: z.string(),
       /** demoted: the WAL position the switchover's clean stop ended at (older agents put it in `detail`). */
       stoppedAtLsn: lsnSchema.optional(),
@@ -324,7 +327,7 @@ export const heartbeatRecordSchema = z.strictObject({
   /** Hooks whose last run failed, with the exit code and output: the evaluator alerts on each. */
   hookFailures: z
     .array(
-      z.strictObject({
+      z.looseObject({
         hook: z.string(),
         exitCode: z.number().int().nullable(),
         detail: z.string(),
@@ -339,7 +342,7 @@ export const severitySchema = z.enum(['INFO', 'WARNING', 'SEVERE']);
 export type Severity = z.infer<typeof severitySchema>;
 
 /** One entry of a cluster's history: every decision and every notice, with its reason. */
-export const historyRecordSchema = z.strictObject({
+export const historyRecordSchema = z.looseObject({
   cluster: clusterNameSchema,
   sk: z.string().startsWith('~HIST#'),
   atMs: epochMs,
@@ -357,7 +360,7 @@ export const historyRecordSchema = z.strictObject({
 });
 export type HistoryRecord = z.infer<typeof historyRecordSchema>;
 
-export const rejectedHeartbeatSchema = z.strictObject({
+export const rejectedHeartbeatSchema = z.looseObject({
   cluster: clusterNameSchema,
   sk: z.string().startsWith(SK.rejectedPrefix),
   nodeId: nodeIdSchema,
