@@ -1,6 +1,7 @@
 // The cluster's own items: its record (the goal, the term, the lease counter) and its membership, and the
 // one-query snapshot the evaluator decides on.
 
+import { retryConflicts } from '../conflict-retry.ts';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { z } from 'zod';
@@ -102,7 +103,7 @@ export async function updateMembership(
   change: (current: Membership) => Membership,
   nowMs: number,
 ): Promise<MembershipRecord> {
-  for (let attempt = 0; ; attempt++) {
+  const attempt = async (): Promise<MembershipRecord> => {
     const current = await getMembership(t, cluster);
     if (!current)
       throw new NotFoundError(
@@ -111,21 +112,21 @@ export async function updateMembership(
     const changed = change({ allowed: current.allowed, priority: current.priority });
     const next: MembershipRecord = { ...current, ...changed, version: current.version + 1, updatedAtMs: nowMs };
     membershipRecordSchema.parse(next);
-    try {
-      await t.documents.send(
-        new PutCommand({
-          TableName: t.table,
-          Item: next,
-          ConditionExpression: '#version = :read',
-          ExpressionAttributeNames: { '#version': 'version' },
-          ExpressionAttributeValues: { ':read': current.version },
-        }),
-      );
-      return next;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException) || attempt >= 4)
-        throw t.conflict(error, 'membership update', undefined);
-    }
+    await t.documents.send(
+      new PutCommand({
+        TableName: t.table,
+        Item: next,
+        ConditionExpression: '#version = :read',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ExpressionAttributeValues: { ':read': current.version },
+      }),
+    );
+    return next;
+  };
+  try {
+    return await retryConflicts(attempt, (error) => error instanceof ConditionalCheckFailedException);
+  } catch (error) {
+    throw t.conflict(error, 'membership update', undefined);
   }
 }
 

@@ -5,6 +5,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, StoreConflictError } from '../../core/errors.ts';
 import { allowNode } from '../../core/membership.ts';
+import { updateClusterRecord } from '../../core/cluster-update.ts';
 import { DEFAULT_CLUSTER_POLICY } from '../../core/records.ts';
 import { createDocumentClient, StateStore } from '../../core/state-store.ts';
 import { startDynalite, type TestStore } from '../support/dynalite.ts';
@@ -61,21 +62,30 @@ describe('state store on dynalite', () => {
     expect((await dynamo.store.getCluster(name))?.policy.autoFailover).toBe(true);
   });
 
-  it('loses no membership change when two administrators edit at once', async () => {
+  it('loses no change when ten administrators edit the membership and ten the policy at once', async () => {
     // Prepare
     const name = await newCluster();
-    const nodes = Array.from({ length: 6 }, (_, index) => ({
-      nodeId: `db${index + 1}`,
+    const nodes = Array.from({ length: 10 }, (_, index) => ({
+      nodeId: `db${String(index + 1).padStart(2, '0')}`,
       address: `10.0.0.${index + 1}`,
     }));
-    // Act: six concurrent read-modify-writes on one item.
-    await Promise.all(
-      nodes.map((node) => dynamo.store.updateMembership(name, (current) => allowNode(current, node), 3000)),
-    );
-    // Assess
+    const before = (await dynamo.store.getCluster(name))!;
+    // Act: twenty concurrent read-modify-writes on two items.
+    await Promise.all([
+      ...nodes.map((node) => dynamo.store.updateMembership(name, (current) => allowNode(current, node), 3000)),
+      ...nodes.map((_, index) =>
+        updateClusterRecord(dynamo.store, name, Date.now, (snapshot) => ({
+          policy: { ...snapshot.cluster.policy, maxLagBytes: snapshot.cluster.policy.maxLagBytes + index + 1 },
+        })),
+      ),
+    ]);
+    // Assess: every edit applied once, on top of the others.
     const membership = await dynamo.store.getMembership(name);
     expect(membership?.allowed.map((node) => node.nodeId).sort()).toEqual(nodes.map((node) => node.nodeId));
-    expect(membership?.version).toBe(7);
+    expect(membership?.version).toBe(11);
+    const after = (await dynamo.store.getCluster(name))!;
+    expect(after.version).toBe(before.version + 10);
+    expect(after.policy.maxLagBytes).toBe(before.policy.maxLagBytes + 55);
   });
 
   it('refuses a membership change for a cluster that does not exist, saying how to create it', async () => {
