@@ -35,6 +35,8 @@ for program in pgfailover-agent pgfailover; do
   ln -sf "$prefix/bin/$program.mjs" "$root/usr/local/bin/$program"
 done
 install -m 0644 "$here/VERSION" "$root$prefix/VERSION"
+install -m 0644 "$here/LICENSE" "$root$prefix/LICENSE"
+install -m 0644 "$here/THIRD_PARTY_NOTICES" "$root$prefix/THIRD_PARTY_NOTICES"
 install -d -m 0750 "$root/etc/pgfailover"
 
 if [ "$systemd" = yes ]; then

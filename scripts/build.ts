@@ -3,7 +3,7 @@
 // node_modules. Then the release tarball a host installs (release/install.sh): docs/install-agent.md.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
@@ -45,16 +45,53 @@ function shebang(out: string): string {
 
 export async function buildBundles(): Promise<void> {
   rmSync(dist, { recursive: true, force: true });
+  const bundled = new Set<string>();
   for (const [out, entry] of Object.entries(ENTRIES)) {
-    await build({
+    const result = await build({
       ...common,
       entryPoints: [join(root, entry)],
       outfile: join(dist, out),
+      metafile: true,
       ...(out.startsWith('bin/') ? { banner: { js: `${shebang(out)}\n${common.banner?.js ?? ''}` } } : {}),
     });
     asciiOnly(join(dist, out));
     if (out.startsWith('bin/')) chmodSync(join(dist, out), 0o755);
+    for (const input of Object.keys(result.metafile.inputs)) {
+      const found = packageDirOf(input);
+      if (found) bundled.add(found);
+    }
   }
+  // The bundles drop the dependencies' licence comments (legalComments: none): their licences travel here.
+  writeFileSync(join(dist, 'THIRD_PARTY_NOTICES'), thirdPartyNotices([...bundled]));
+}
+
+/** node_modules/@scope/name/... or node_modules/name/... -> that package's directory. */
+function packageDirOf(input: string): string | undefined {
+  const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+  return match ? join(root, match[1] as string) : undefined;
+}
+
+/** Each bundled package's name, version, licence and licence text, sorted by name. */
+function thirdPartyNotices(packageDirs: string[]): string {
+  const entries = packageDirs
+    .map((dir) => {
+      const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name: string;
+        version: string;
+        license?: string;
+      };
+      const licenceFile = readdirSync(dir).find((file) => /^(licen[cs]e|copying)(\.|$)/i.test(file));
+      const text = licenceFile
+        ? readFileSync(join(dir, licenceFile), 'utf8').trim()
+        : '(no licence file in the package)';
+      return { id: `${meta.name}@${meta.version}`, licence: meta.license ?? 'UNKNOWN', text };
+    })
+    .sort((a, b) => a.id.localeCompare(b.id));
+  const header = `pgfailover ${version} bundles the following packages into its programs and functions.\n`;
+  return [
+    header,
+    ...entries.map((entry) => `${'='.repeat(78)}\n${entry.id} (${entry.licence})\n\n${entry.text}\n`),
+  ].join('\n');
 }
 
 /**
@@ -70,7 +107,7 @@ function asciiOnly(file: string): void {
   if (ascii !== text) writeFileSync(file, ascii);
 }
 
-/** dist/pgfailover-VERSION.tar.gz: the two programs, the systemd units, the install script. */
+/** dist/pgfailover-VERSION.tar.gz: the two programs, the systemd units, the install script, the licences. */
 export function buildRelease(): string {
   const name = `pgfailover-${version}`;
   const stage = join(dist, 'release', name);
@@ -87,6 +124,8 @@ export function buildRelease(): string {
     join(stage, 'systemd/postgresql-after-pgfailover.conf'),
   );
   copyFileSync(join(root, 'release/install.sh'), join(stage, 'install.sh'));
+  copyFileSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
+  copyFileSync(join(dist, 'THIRD_PARTY_NOTICES'), join(stage, 'THIRD_PARTY_NOTICES'));
   chmodSync(join(stage, 'install.sh'), 0o755);
   writeFileSync(join(stage, 'VERSION'), `${version}\n`);
   const tarball = join(dist, `${name}.tar.gz`);

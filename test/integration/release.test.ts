@@ -42,6 +42,16 @@ describe('the release', () => {
       'pgfailover.mjs.map',
     ]);
     expect(execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' })).not.toMatch(/node_modules/);
+    // The licence, and the licences of what the bundles carry (their own licence comments are dropped).
+    expect(readFileSync(join(host, 'opt/pgfailover/LICENSE'), 'utf8')).toMatch(/Apache License\s+Version 2\.0/);
+    const notices = readFileSync(join(host, 'opt/pgfailover/THIRD_PARTY_NOTICES'), 'utf8');
+    for (const bundled of [
+      /^pg@\S+ \(MIT\)$/m,
+      /^zod@\S+ \(MIT\)$/m,
+      /^@aws-sdk\/client-dynamodb@\S+ \(Apache-2\.0\)$/m,
+    ])
+      expect(notices).toMatch(bundled);
+    expect(notices).toMatch(/Permission is hereby granted, free of charge/);
     // Only Node's own modules are imported: every dependency is inside the bundle.
     for (const program of ['pgfailover-agent.mjs', 'pgfailover.mjs']) {
       const text = readFileSync(join(host, 'opt/pgfailover/bin', program), 'utf8');
