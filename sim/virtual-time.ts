@@ -44,6 +44,14 @@ function delayOf(ms: unknown): number {
  */
 const settle = () => new Promise<void>((resolve) => process.nextTick(resolve));
 
+/**
+ * Settling behind nextTicks never lets the event loop turn, so a long run would starve whatever real I/O the
+ * process has (a test runner's messages to its worker: vitest gave up on one after 60 s). Every so often of
+ * real time the loop is let turn once; nothing of the simulation waits on it, so the timeline is the same.
+ */
+const YIELD_EVERY_MS = 50;
+const turnTheLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export class VirtualTime {
   private nowMs: number;
   private nextId = 1;
@@ -103,7 +111,12 @@ export class VirtualTime {
     const untilMs = this.nowMs + ms;
     let failure: { error: unknown } | undefined;
     await settle();
+    let turnedAtMs = performance.now();
     for (;;) {
+      if (performance.now() - turnedAtMs >= YIELD_EVERY_MS) {
+        await turnTheLoop();
+        turnedAtMs = performance.now();
+      }
       const timer = this.popDue(untilMs);
       if (!timer) break;
       this.nowMs = timer.atMs;
