@@ -14,6 +14,7 @@ import { LabInstanceStopper } from './lab-instance-stopper.ts';
 import { StateStore } from '../../core/state-store.ts';
 import { fanOut, JsonLinesNotifier, WebhookNotifier } from './notifiers.ts';
 import { EXIT } from '../../core/exit-codes.ts';
+import { sleepMs } from '../../core/deadline.ts';
 
 /** The Lambda runs 65 s of a 70 s timeout on a one-minute schedule: each invocation overlaps the next by 5 s. */
 const INVOCATION_OVERLAP_MS = 5000;
@@ -72,12 +73,14 @@ const notifier = fanOut([
   new JsonLinesNotifier(state.notificationsFile, systemClock),
   ...(state.webhookUrl ? [new WebhookNotifier(state.webhookUrl)] : []),
 ]);
+// In the lab the evaluator reaches the store inside its own namespace, as the Lambda reaches DynamoDB. One
+// client for every invocation, as a Lambda container keeps its module's client.
+const store = lab
+  ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' })
+  : connectLocalStore(state);
 const evaluatorFor = (actor: string) =>
   new Evaluator({
-    // In the lab the evaluator reaches the store inside its own namespace, as the Lambda reaches DynamoDB.
-    store: lab
-      ? StateStore.connect({ table: state.table, endpoint: `http://${lab.awsIp}:8000`, region: 'local' })
-      : connectLocalStore(state),
+    store,
     moverFor: (cluster) =>
       cluster.address.mode === 'local' || cluster.address.mode === 'secondary-ip' ? mover : noAddressMover,
     // The lab's stand-in for stopping an instance; on loopback there is no instance to stop.
@@ -120,14 +123,7 @@ async function runEvaluator(): Promise<void> {
       .catch((error: unknown) => logger.error('an evaluator invocation failed', { error: String(error) }));
     running.add(run);
     void run.finally(() => running.delete(run));
-    await sleepUnlessStopped(everyMs);
+    await sleepMs(everyMs, stop.signal);
   }
   await Promise.all(running);
-}
-
-async function sleepUnlessStopped(ms: number): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
 }

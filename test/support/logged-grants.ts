@@ -28,7 +28,10 @@ export async function ungrantedRequests(log: string, cluster: string): Promise<s
   for (const line of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
     const { program, ...request } = JSON.parse(line) as StoreRequest & { program: string };
     const name = principalOf(program);
-    if (name) byPrincipal.set(name, [...(byPrincipal.get(name) ?? []), request]);
+    if (!name) continue;
+    const requests = byPrincipal.get(name) ?? [];
+    requests.push(request);
+    byPrincipal.set(name, requests);
   }
   const problems = ['agent', 'evaluator']
     .filter((name) => !byPrincipal.has(name))
