@@ -126,6 +126,8 @@ export interface Facts {
    * fencing proves it stopped (stopProven) and every live member that checked says it does not answer.
    */
   confirmed: boolean;
+  /** Some live member says the primary's database does not answer, and none says it does. */
+  nobodySeesIt: boolean;
   /**
    * The old primary cannot be writable, whatever its agent and its network are doing: it released its lease
    * after fencing itself, or its lease window is over and a watchdog armed with it has fired (fencing
@@ -253,6 +255,7 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
     unreachableVotes,
     reachableVotes,
     confirmed,
+    nobodySeesIt,
     stopProven,
     leaseExpired,
     leaseRemainingMs: leaseExpired ? 0 : windowMs - leaseAgeMs,

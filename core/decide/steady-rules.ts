@@ -190,12 +190,7 @@ export const STEADY_RULES: Rule[] = [
     'fence-silent-primary',
     (f) => f.cluster.primaryNodeId,
     (f) =>
-      !f.confirmed &&
-      f.leaseExpired &&
-      f.unreachableVotes.length > 0 &&
-      f.reachableVotes.length === 0 &&
-      f.cluster.pause === null &&
-      f.cluster.policy.autoFailover,
+      !f.confirmed && f.leaseExpired && f.nobodySeesIt && f.cluster.pause === null && f.cluster.policy.autoFailover,
   ),
   {
     id: 'failure-unconfirmed',
@@ -204,7 +199,7 @@ export const STEADY_RULES: Rule[] = [
     then: (f) =>
       wait(
         'failure-unconfirmed',
-        `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer${f.cluster.policy.fencing === 'agent' && f.unreachableVotes.length > 0 && f.reachableVotes.length === 0 ? '; with fencing "agent" nothing proves a silent primary stopped, so only a majority can confirm' : ''}`,
+        `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer${f.cluster.policy.fencing === 'agent' && f.nobodySeesIt ? '; with fencing "agent" nothing proves a silent primary stopped, so only a majority can confirm' : ''}`,
       ),
   },
   {
