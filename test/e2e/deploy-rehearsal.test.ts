@@ -39,7 +39,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StateStore } from '../../core/state-store.ts';
 import type { ClusterRecord, HeartbeatRecord } from '../../core/records.ts';
 import { heartbeat, primaryHeartbeat } from '../support/fixtures.ts';
-import { startMoto, type Moto } from '../support/moto.ts';
+import { motoClientConfig, startMoto, type Moto } from '../support/moto.ts';
 import { pollUntil } from '../support/poll.ts';
 
 const run = promisify(execFile);
@@ -85,7 +85,7 @@ async function pgfailover(args: string[]): Promise<string> {
 }
 
 function clients() {
-  const config = { region: REGION, credentials: { accessKeyId: 'moto', secretAccessKey: 'moto' }, maxAttempts: 1 };
+  const config = { ...motoClientConfig(moto.endpoint), region: REGION };
   return {
     ec2: new EC2Client(config),
     lambda: new LambdaClient(config),
