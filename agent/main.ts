@@ -89,10 +89,18 @@ try {
   }
   const watchdog =
     config.watchdog?.kind === 'device'
-      ? new DeviceWatchdog(config.watchdog.path, config.watchdog.timeoutMs, systemClock)
+      ? new DeviceWatchdog(config.watchdog.path, systemClock, { expectedTimeoutMs: config.watchdog.timeoutMs })
       : config.watchdog?.kind === 'file'
         ? new FileWatchdog(config.watchdog.path)
         : undefined;
+  if (watchdog instanceof DeviceWatchdog) {
+    // Said at start, not only at the first arm: a countdown that cannot fence is found before it is needed.
+    await watchdog.countdownMs().then(
+      (countdownMs) => logger.info(`watchdog ${config.watchdog?.path ?? ''} counts ${countdownMs} ms`),
+      (error: unknown) =>
+        logger.error('the watchdog cannot be used: this node reports itself unprotected', { error: String(error) }),
+    );
+  }
   const stateFile =
     config.stateFile ??
     (config.database?.dataDirectory

@@ -8,7 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { probeDatabase } from '../agent/database-probe.ts';
 import { resolvePassword } from '../agent/password.ts';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.ts';
-import { LEASE_RENEW_INTERVAL_MS, leaseProblem } from '../core/lease-timing.ts';
+import { LEASE_RENEW_INTERVAL_MS, leaseProblem, watchdogCountdownProblem } from '../core/lease-timing.ts';
+import { systemClock } from '../core/clock.ts';
+import { DeviceWatchdog } from '../agent/watchdog/device-watchdog.ts';
 import { heartbeatRejection } from '../core/membership.ts';
 import type { ClusterRecord, MembershipRecord } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
@@ -74,13 +76,30 @@ function fileChecks(config: AgentConfig): ConfigCheck[] {
   for (const [name, command] of Object.entries(config.hooks)) {
     if (typeof command === 'string' && name !== 'user') checks.push(hookCheck(name, command));
   }
-  if (config.watchdog?.kind === 'device')
-    checks.push(
-      existsSync(config.watchdog.path)
-        ? ok('watchdog', `${config.watchdog.path} exists`)
-        : fail('watchdog', `${config.watchdog.path} does not exist; load the softdog module or fix watchdog.path`),
-    );
   return checks;
+}
+
+/** The device's real countdown (sysfs), and whether it fits in the cluster's lease. */
+async function watchdogChecks(config: AgentConfig, cluster: ClusterRecord | undefined): Promise<ConfigCheck[]> {
+  if (config.watchdog?.kind !== 'device') return [];
+  const { path } = config.watchdog;
+  if (!existsSync(path))
+    return [fail('watchdog', `${path} does not exist; load the softdog module or fix watchdog.path`)];
+  try {
+    const countdownMs = await new DeviceWatchdog(path, systemClock, {
+      expectedTimeoutMs: config.watchdog.timeoutMs,
+    }).countdownMs();
+    const problem = cluster ? watchdogCountdownProblem(countdownMs, cluster.policy.leaseDurationMs) : undefined;
+    if (problem) return [fail('watchdog', `${path}: ${problem}`)];
+    return [
+      ok(
+        'watchdog',
+        `${path} counts ${countdownMs} ms${cluster ? `, within the lease of ${cluster.policy.leaseDurationMs} ms` : ''}`,
+      ),
+    ];
+  } catch (error) {
+    return [fail('watchdog', error instanceof Error ? error.message : String(error))];
+  }
 }
 
 function clusterChecks(
@@ -193,5 +212,6 @@ export async function runConfigChecks(path: string): Promise<ConfigCheck[]> {
   }
   checks.push(...(await databaseChecks(config, path, cluster)));
   checks.push(...fileChecks(config));
+  checks.push(...(await watchdogChecks(config, cluster)));
   return checks;
 }

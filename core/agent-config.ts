@@ -128,7 +128,12 @@ const rawConfigSchema = z.strictObject({
       z.strictObject({
         kind: z.literal('device'),
         path: z.string().min(1).default('/dev/watchdog'),
-        timeoutMs: z.number().int().min(1000).max(60_000),
+        /**
+         * Optional: the countdown you set the device to (softdog's soft_margin). The agent reads the device's
+         * own (sysfs) and refuses to arm one that counts otherwise; without it, whatever the device counts is
+         * used if it fits in the lease.
+         */
+        timeoutMs: z.number().int().min(1000).max(60_000).optional(),
       }),
       z.strictObject({ kind: z.literal('file'), path: z.string().min(1) }),
     ])

@@ -118,3 +118,16 @@ export function leaseProblem(leaseDurationMs: number, renewIntervalMs = LEASE_RE
     ? `a lease of ${leaseDurationMs} ms is too short: the primary renews it every ${renewIntervalMs} ms (every ${LEASE_RETRY_INTERVAL_MS} ms once a renewal fails) and stops itself ${FENCE_LEAD_MS} ms before it ends, so it must be at least ${minimum} ms to ride out a ${MIN_BLIP_TOLERANCE_MS} ms blip`
     : undefined;
 }
+
+/**
+ * Why a watchdog that counts `countdownMs` cannot back a lease of `leaseDurationMs`, or undefined. The agent
+ * arms it for the lease's end less WATCHDOG_LEAD_MS, counted from when the renewal left, and can pet only
+ * while a whole countdown still fits before that: a longer countdown is never petted (the node reports
+ * itself unprotected), and fencing "watchdog" then cannot promote past it.
+ */
+export function watchdogCountdownProblem(countdownMs: number, leaseDurationMs: number): string | undefined {
+  const fitsMs = leaseDurationMs - WATCHDOG_LEAD_MS - LEASE_REQUEST_TIMEOUT_MS;
+  return countdownMs > fitsMs
+    ? `the watchdog counts ${countdownMs} ms, but a lease of ${leaseDurationMs} ms leaves at most ${fitsMs} ms for it (the lease less ${WATCHDOG_LEAD_MS} ms of lead and a renewal's ${LEASE_REQUEST_TIMEOUT_MS} ms): it would reset the host after the lease's end, so the agent will not arm it; set a countdown of at most ${Math.floor(fitsMs / 1000)} s (softdog soft_margin) or lengthen the lease`
+    : undefined;
+}

@@ -9,6 +9,7 @@
 
 import { open } from 'node:fs/promises';
 import type { Clock } from '../../core/clock.ts';
+import { readWatchdogCountdownMs } from './device-countdown.ts';
 import type { Watchdog } from './watchdog.ts';
 
 /** The device, as this adapter uses it (a test passes a recorder). */
@@ -17,31 +18,63 @@ export interface WatchdogDevice {
   close(): Promise<void>;
 }
 
+export interface DeviceWatchdogOptions {
+  /** The countdown the config expects, in ms: a device that counts otherwise is refused (and says so). */
+  expectedTimeoutMs?: number | undefined;
+  openDevice?: (path: string) => Promise<WatchdogDevice>;
+  /** The device's real countdown in ms (default: sysfs, agent/watchdog/device-countdown.ts). */
+  readCountdownMs?: (path: string) => Promise<number>;
+}
+
 /** How often the device is petted between arms, at most: a small part of any countdown softdog takes. */
 const PET_INTERVAL_MS = 100;
 const LAST_PET_LEAD_MS = 5;
 
 export class DeviceWatchdog implements Watchdog {
-  readonly describe: string;
   private device: WatchdogDevice | undefined;
+  /** The device's countdown as read when it was opened (undefined before). */
+  private timeoutMs: number | undefined;
   private deadlineMonoMs = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
+  private readonly openDevice: (path: string) => Promise<WatchdogDevice>;
+  private readonly readCountdownMs: (path: string) => Promise<number>;
 
   constructor(
     private readonly path: string,
-    /** The device's countdown (softdog's soft_margin), in ms. */
-    private readonly timeoutMs: number,
     private readonly clock: Clock,
-    private readonly openDevice: (path: string) => Promise<WatchdogDevice> = (path) => open(path, 'w'),
+    private readonly options: DeviceWatchdogOptions = {},
   ) {
-    this.describe = `watchdog device ${path} (${timeoutMs} ms)`;
+    this.openDevice = options.openDevice ?? ((device) => open(device, 'w'));
+    this.readCountdownMs = options.readCountdownMs ?? ((device) => readWatchdogCountdownMs(device));
+  }
+
+  get describe(): string {
+    return `watchdog device ${this.path} (${this.timeoutMs === undefined ? 'countdown not read yet' : `${this.timeoutMs} ms`})`;
+  }
+
+  /**
+   * The device's countdown in ms, read from the device (never from the config); throws when it cannot be
+   * read or differs from the config's expectation. Read before every opening: a module reloaded with
+   * another soft_margin between two leases is seen.
+   */
+  async countdownMs(): Promise<number> {
+    const actualMs = await this.readCountdownMs(this.path);
+    const expected = this.options.expectedTimeoutMs;
+    if (expected !== undefined && expected !== actualMs) {
+      throw new Error(
+        `${this.path} counts ${actualMs / 1000} s but watchdog.timeoutMs says ${expected} ms: set the device's countdown (softdog: soft_margin=${Math.ceil(expected / 1000)} in /etc/modprobe.d, docs/install-agent.md) or fix the config`,
+      );
+    }
+    return actualMs;
   }
 
   async arm(deadlineMonoMs: number): Promise<void> {
+    if (!this.device) this.timeoutMs = await this.countdownMs();
+    const timeoutMs = this.timeoutMs as number;
     // Petting now would let the host live until now + timeoutMs: only while that is within the deadline.
-    if (this.clock.monotonicMs() + this.timeoutMs > deadlineMonoMs) {
+    if (this.clock.monotonicMs() + timeoutMs > deadlineMonoMs) {
       throw new Error(
-        `${this.describe}: the lease ends in ${deadlineMonoMs - this.clock.monotonicMs()} ms, sooner than the device's countdown; not petting`,
+        `${this.describe}: the lease ends in ${deadlineMonoMs - this.clock.monotonicMs()} ms, sooner than the device's countdown; not petting (the node reports itself unprotected)`,
       );
     }
     this.device ??= await this.openDevice(this.path);
@@ -54,7 +87,7 @@ export class DeviceWatchdog implements Watchdog {
     clearTimeout(this.timer);
     this.timer = undefined;
     const device = this.device;
-    const lastPetMonoMs = this.deadlineMonoMs - this.timeoutMs;
+    const lastPetMonoMs = this.deadlineMonoMs - (this.timeoutMs ?? Number.POSITIVE_INFINITY);
     if (!device || this.clock.monotonicMs() > lastPetMonoMs) return;
     await device.write('1');
     // The last pet lands just before lastPetMonoMs (a timer may fire late, never early), so the host lives

@@ -3,6 +3,7 @@
 
 import { systemClock, type Clock } from '../../core/clock.ts';
 import type { Watchdog } from '../../agent/watchdog/watchdog.ts';
+import { DeviceWatchdog } from '../../agent/watchdog/device-watchdog.ts';
 import type { AgentProgress } from '../../core/agent-rules.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -1009,6 +1010,33 @@ describe('agent: following the goal', () => {
     await agent.stop(500);
     expect(watchdog.disarmed).toBe(1);
     expect(world.lastBeat()).toMatchObject({ agentStatus: 'EXITED', watchdogArmed: false });
+  });
+
+  it('with a device watchdog that counts longer than the lease: never opens it, and every heartbeat says the node is unprotected', async () => {
+    // Prepare: softdog loaded without soft_margin (60 s) against a 2.8 s lease.
+    const world = new FakeWorld();
+    world.facts = primaryFacts;
+    let opened = 0;
+    const watchdog = new DeviceWatchdog('/dev/watchdog', systemClock, {
+      readCountdownMs: async () => 60_000,
+      openDevice: async () => {
+        opened++;
+        return { write: async () => undefined, close: async () => undefined };
+      },
+    });
+    const agent = startAgent(world, 'db1', {}, { watchdog });
+    // Act: several renewals go by.
+    await pollUntil(
+      'three renewals',
+      () => (world.calls.filter((call) => call.startsWith('renew:')).length >= 3 ? true : undefined),
+      5000,
+      10,
+    );
+    await pollUntil('a heartbeat', () => world.lastBeat(), 5000, 10);
+    // Assess: the evaluator reads watchdogArmed false, which is old-primary-unfenced under fencing "watchdog".
+    expect(world.lastBeat()?.watchdogArmed).toBe(false);
+    expect(opened).toBe(0);
+    await agent.stop(500);
   });
 
   it('as the candidate of a watchdog-fenced cluster: arms the watchdog before pg_promote; without one it refuses', async () => {
