@@ -16,7 +16,15 @@ import { ProgressFile } from './progress-file.ts';
 import { SystemdReadiness } from './readiness.ts';
 import { DeviceWatchdog } from './watchdog/device-watchdog.ts';
 import { FileWatchdog } from './watchdog/file-watchdog.ts';
-import { createNodeOps } from './node-ops.ts';
+import { createNodeOps, replicationConninfo } from './node-ops.ts';
+import { existsSync } from 'node:fs';
+import type { AgentConfig } from '../core/agent-config.ts';
+import { describeLayout, LayoutError, resolvePostgresLayout, type PostgresLayout } from '../core/postgres-layout.ts';
+import { sleepMs } from '../core/deadline.ts';
+import { hostView } from './host-view.ts';
+import { hasStandbySignal, useServerLayout, writeStandbyFiles } from './server-control.ts';
+import { PgCtlStarter, UnitStarter, type ServerStarter } from './server-starter.ts';
+import { runBootGate } from './boot-gate-command.ts';
 import { callAws } from '../core/aws-errors.ts';
 import { hostFacts } from './host-facts.ts';
 import { readInstanceMetadata, type InstanceFacts } from './instance-metadata.ts';
@@ -30,13 +38,30 @@ const program = new Command()
   .version(PGFAILOVER_VERSION)
   .requiredOption('-c, --config <file>', 'agent configuration file (JSON; see docs/agent.md)')
   .option('--check-config', 'validate the configuration and exit (0 when valid)')
+  .option(
+    '--boot-gate',
+    "PostgreSQL's ExecStartPre (install.sh's drop-in): wait until starting the server cannot make a second primary, then exit 0",
+  )
   .showHelpAfterError();
 
 program.parse();
-const options = program.opts<{ config: string; checkConfig?: boolean }>();
+const options = program.opts<{ config: string; checkConfig?: boolean; bootGate?: boolean }>();
 
 try {
+  if (options.bootGate && !existsSync(options.config)) {
+    // Installed, not yet configured: this host is in no cluster, so nothing can have replaced its server.
+    process.stdout.write(
+      `pgfailover boot gate: no ${options.config}: not in a pgfailover cluster yet; PostgreSQL may start\n`,
+    );
+    process.exit(EXIT.ok);
+  }
   const config = loadAgentConfig(options.config);
+  const layout = hostLayout(config);
+  if (options.bootGate) {
+    const why = await bootGateMain(config);
+    process.stdout.write(`pgfailover boot gate: PostgreSQL may start: ${why}\n`);
+    process.exit(EXIT.ok);
+  }
   const fetchSecret = async (secretId: string): Promise<string> => {
     // Loaded only for a password kept in Secrets Manager: the client costs an agent several MB it
     // otherwise never uses.
@@ -53,7 +78,13 @@ try {
     : undefined;
   if (options.checkConfig) {
     process.stdout.write(
-      `${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n`,
+      `${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n${
+        layout
+          ? describeLayout(layout)
+              .map((line) => `  PostgreSQL: ${line}\n`)
+              .join('')
+          : ''
+      }`,
     );
     process.exit(EXIT.ok);
   }
@@ -75,6 +106,7 @@ try {
     requestTimeoutMs: LEASE_REQUEST_TIMEOUT_MS,
     maxAttempts: 1,
   });
+  if (layout) logger.info(`PostgreSQL: ${describeLayout(layout).join('; ')}`);
   let instance: InstanceFacts | undefined;
   if (config.aws.instanceMetadata) {
     try {
@@ -120,7 +152,7 @@ try {
     config,
     store,
     leaseStore,
-    ops: createNodeOps(config, password),
+    ops: createNodeOps(config, password, undefined, layout && serverStart(layout, config.database?.dataDirectory)),
     watchdog,
     ...(stateFile ? { progressStore: new ProgressFile(stateFile, (message) => logger.warn(message)) } : {}),
     ...(leaseFile ? { leaseMemory: leaseFile } : {}),
@@ -141,9 +173,51 @@ try {
   process.on('SIGINT', () => shutdown('SIGINT'));
   agent.start();
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof LayoutError) {
     process.stderr.write(`pgfailover-agent: ${error.message}\n`);
     process.exit(EXIT.usage);
   }
   throw error;
+}
+
+/** A database node's PostgreSQL layout (core/postgres-layout.ts), set for every server command; none on a witness. */
+function hostLayout(config: AgentConfig): PostgresLayout | undefined {
+  if (config.role !== 'database') return undefined;
+  const layout = resolvePostgresLayout(config.postgres, config.database?.dataDirectory, hostView(), process.env);
+  useServerLayout({ binDirectory: layout.binDirectory.value, osUser: layout.osUser.value });
+  return layout;
+}
+
+/** Through PostgreSQL's unit when systemd runs one (the server then lives in that unit), else pg_ctl. */
+function serverStart(
+  layout: PostgresLayout,
+  dataDirectory: string | undefined,
+): { starter: ServerStarter; configFile?: string } | undefined {
+  if (!dataDirectory) return undefined;
+  const directory = layout.configDirectory.value;
+  const configFile = directory === dataDirectory ? undefined : join(directory, 'postgresql.conf');
+  const starter =
+    layout.unit.value && existsSync('/run/systemd/system')
+      ? new UnitStarter(layout.unit.value)
+      : new PgCtlStarter(directory, join(dirname(dataDirectory), 'pgfailover-postgres.log'));
+  return { starter, ...(configFile ? { configFile } : {}) };
+}
+
+async function bootGateMain(config: AgentConfig): Promise<string> {
+  const dataDirectory = config.database?.dataDirectory;
+  if (config.role === 'database' && !dataDirectory)
+    throw new ConfigError(options.config, [
+      'database.dataDirectory: the boot gate needs it to tell a standby (standby.signal) from an old primary',
+    ]);
+  const store = StateStore.connect(config.store);
+  return runBootGate({
+    config,
+    readCluster: () => store.getCluster(config.cluster),
+    readMembership: () => store.getMembership(config.cluster),
+    markedStandby: () => hasStandbySignal(dataDirectory as string),
+    markStandby: (conninfo) => writeStandbyFiles(dataDirectory as string, conninfo),
+    conninfoFor: (address) => replicationConninfo(config, address),
+    sleepMs,
+    log: (line) => process.stderr.write(`pgfailover boot gate: ${line}\n`),
+  });
 }

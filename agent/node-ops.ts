@@ -17,6 +17,7 @@ import {
   type DatabaseTarget,
 } from './database-probe.ts';
 import { runHook } from './hooks.ts';
+import { PgCtlStarter, type ServerStarter } from './server-starter.ts';
 import { rejoinAsStandby, rejoinLockHolder } from './rejoin.ts';
 import { dirname, join } from 'node:path';
 import {
@@ -27,7 +28,6 @@ import {
   postmasterPid,
   quitServer,
   runServerCommand,
-  launchServer,
   shutDownFast,
   writeStandbyFiles,
 } from './server-control.ts';
@@ -42,10 +42,27 @@ const execFileAsync = promisify(execFile);
 /** Runs a host command (ip); injectable so tests can see the exact command without changing the host. */
 export type CommandRunner = (command: string, args: string[]) => Promise<unknown>;
 
+/** primary_conninfo for following the server at `address`, as this node's replication role. */
+export function replicationConninfo(config: Pick<AgentConfig, 'nodeId' | 'replication'>, address: string): string {
+  const { host, port } = parseNodeAddress(address);
+  const parts = [
+    `host=${host}`,
+    `port=${port}`,
+    `user=${config.replication.user}`,
+    `application_name=${config.nodeId}`,
+    `sslmode=${config.replication.sslmode}`,
+    'connect_timeout=2',
+  ];
+  if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
+  return parts.join(' ');
+}
+
 export function createNodeOps(
   config: AgentConfig,
   password: string | undefined,
   run: CommandRunner = (command, args) => execFileAsync(command, args, { timeout: 10_000 }),
+  /** How the server is started: its systemd unit on a host (main.ts), pg_ctl on the data directory by default. */
+  server?: { starter: ServerStarter; configFile?: string | undefined },
 ): NodeOps {
   const database = config.database;
   const local: DatabaseTarget | undefined = database ? { ...database, password } : undefined;
@@ -54,23 +71,14 @@ export function createNodeOps(
     if (!local) throw new Error(`cannot ${what}: this agent has no database configured`);
     return local;
   };
+  const serverLog = (directory: string) => join(dirname(directory), 'pgfailover-postgres.log');
+  const starterFor = (directory: string): ServerStarter =>
+    server?.starter ?? new PgCtlStarter(directory, serverLog(directory));
   const requireDataDirectory = (what: string): string => {
     if (!dataDirectory) throw new Error(`cannot ${what}: set database.dataDirectory in the agent config`);
     return dataDirectory;
   };
-  const conninfoFor = (address: string): string => {
-    const { host, port } = parseNodeAddress(address);
-    const parts = [
-      `host=${host}`,
-      `port=${port}`,
-      `user=${config.replication.user}`,
-      `application_name=${config.nodeId}`,
-      `sslmode=${config.replication.sslmode}`,
-      'connect_timeout=2',
-    ];
-    if (config.replication.passfile) parts.push(`passfile=${config.replication.passfile}`);
-    return parts.join(' ');
-  };
+  const conninfoFor = (address: string): string => replicationConninfo(config, address);
   // The local server and the recorded primary are checked over held connections (database-probe.ts).
   const localChecks = local ? new HeldConnection(local) : undefined;
   let peerChecks: { address: string; connection: HeldConnection } | undefined;
@@ -145,7 +153,7 @@ export function createNodeOps(
       await writeStandbyFiles(directory, primaryConninfo);
       // Not waited for: the switchover goes on once the stop position is reported, and the server,
       // standby.signal in place, can only come back as a standby; the agent's checks see it come up.
-      await launchServer(directory, join(dirname(directory), 'pgfailover-postgres.log'));
+      await starterFor(directory).start(false);
       return stoppedAt;
     },
     async holdAddress(ip, hold) {
@@ -167,7 +175,9 @@ export function createNodeOps(
       ].join(' ');
       return rejoinAsStandby({
         dataDirectory: directory,
-        logFile: join(dirname(directory), 'pgfailover-postgres.log'),
+        logFile: serverLog(directory),
+        starter: starterFor(directory),
+        ...(server?.configFile ? { configFile: server.configFile } : {}),
         followConninfo: conninfoFor(primaryAddress),
         rewindConninfo,
         copyConninfo: conninfoFor(primaryAddress),

@@ -4,6 +4,7 @@
 // backup. Used by `pgfailover rejoin` on a database host and by the local mode's heal; never run on the
 // current primary (the callers check that against the cluster record first).
 
+import type { ServerStarter } from './server-starter.ts';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,6 +51,17 @@ export interface RejoinSpec {
   netns?: string;
   /** How long a rewound server may take to start before a fresh copy is made instead. */
   startWaitSeconds?: number;
+  /** How the server is started (its systemd unit on a host); default pg_ctl on the data directory. */
+  starter?: ServerStarter;
+  /** postgresql.conf when it is not in the data directory (Debian): pg_rewind's --config-file. */
+  configFile?: string;
+}
+
+/** Starts the server as the spec says and waits until it is up. */
+function startAsSpecified(spec: RejoinSpec, waitSeconds?: number): Promise<void> {
+  return spec.starter
+    ? spec.starter.start(true, waitSeconds)
+    : startServer(spec.dataDirectory, spec.logFile, spec.netns, waitSeconds);
 }
 
 /** The source is still in recovery (being promoted): nothing was touched, and the rejoin may be tried again. */
@@ -167,13 +179,19 @@ async function rejoinLocked(spec: RejoinSpec): Promise<RejoinOutcome> {
     await spec.checkpointSource().catch(() => undefined);
     await runServerCommand(
       'pg_rewind',
-      ['--target-pgdata', dataDirectory, '--source-server', spec.rewindConninfo],
+      [
+        '--target-pgdata',
+        dataDirectory,
+        '--source-server',
+        spec.rewindConninfo,
+        ...(spec.configFile ? ['--config-file', spec.configFile] : []),
+      ],
       spec.rewindEnv ?? {},
     );
     await restoreOwnFiles(dataDirectory, own);
     await writeStandbyFiles(dataDirectory, spec.followConninfo);
     // A rewound standby that cannot reach a consistent state soon will not: copy afresh instead.
-    await startServer(dataDirectory, spec.logFile, spec.netns, spec.startWaitSeconds ?? 20).catch((error: unknown) => {
+    await startAsSpecified(spec, spec.startWaitSeconds ?? 20).catch((error: unknown) => {
       throw new Error(`the rewound server did not start: ${errorText(error)}`);
     });
     return { how: 'rewound' };
@@ -201,7 +219,7 @@ async function recoverCrashedStandby(spec: RejoinSpec): Promise<void> {
   if (before !== undefined) writeFileSync(autoConf, withoutPrimaryConninfo(before));
   await writeStandbyFiles(dataDirectory, null);
   try {
-    await startServer(dataDirectory, spec.logFile, spec.netns, spec.startWaitSeconds ?? 20);
+    await startAsSpecified(spec, spec.startWaitSeconds ?? 20);
     await shutDownFast(dataDirectory, 60_000);
   } finally {
     if (before !== undefined) writeFileSync(autoConf, before);
@@ -232,7 +250,7 @@ async function copyAfresh(spec: RejoinSpec, own: Map<string, string>): Promise<v
     );
     await restoreOwnFiles(dataDirectory, own);
     await writeStandbyFiles(dataDirectory, spec.followConninfo);
-    await startServer(dataDirectory, spec.logFile, spec.netns);
+    await startAsSpecified(spec);
   } catch (error) {
     killServer(dataDirectory);
     rmSync(dataDirectory, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });

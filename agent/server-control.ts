@@ -1,6 +1,7 @@
 // Controlling the local PostgreSQL server as its owner: pg_ctl start/stop, files in the data directory.
 // PostgreSQL refuses to run as root, so when this process is root every server command runs as the
-// `postgres` OS user (runuser) and the files it must own are handed to that user.
+// server's OS user (runuser; `postgres` unless the layout says otherwise) and the files it must own are
+// handed to that user.
 
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,8 +12,24 @@ const run = promisify(execFile);
 
 export const runsAsRoot = (): boolean => process.getuid?.() === 0;
 
-/** The newest PostgreSQL installed the Debian way, or PGFAILOVER_PG_BIN. */
+/** What server commands need of this host's PostgreSQL (core/postgres-layout.ts resolves it from the config). */
+export interface ServerLayout {
+  binDirectory: string;
+  osUser: string;
+}
+
+// One installation per host, set once by the agent at its start; the local mode and the CLI's tools, which
+// run on a development machine, keep the detected default (Debian's layout, or PGFAILOVER_PG_BIN).
+let hostLayout: ServerLayout | undefined;
+
+export function useServerLayout(layout: ServerLayout): void {
+  hostLayout = layout;
+  cachedUser = undefined;
+}
+
+/** The layout's programs, or the newest PostgreSQL installed the Debian way, or PGFAILOVER_PG_BIN. */
 export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (hostLayout) return hostLayout.binDirectory;
   if (env.PGFAILOVER_PG_BIN) return env.PGFAILOVER_PG_BIN;
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
@@ -23,11 +40,13 @@ export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
   const newest = versions[0];
   if (!newest) {
     throw new Error(
-      'no PostgreSQL server found under /usr/lib/postgresql; install it (apt-get install postgresql-15) or set PGFAILOVER_PG_BIN to its bin directory',
+      'no PostgreSQL server found under /usr/lib/postgresql; install it (apt-get install postgresql-15) or set postgres.binDirectory in the agent config',
     );
   }
   return join(root, newest, 'bin');
 }
+
+const serverUser = (): string => hostLayout?.osUser ?? 'postgres';
 
 interface PostgresUser {
   uid: number;
@@ -37,13 +56,14 @@ interface PostgresUser {
 let cachedUser: PostgresUser | undefined;
 async function postgresUser(): Promise<PostgresUser> {
   if (cachedUser) return cachedUser;
+  const user = serverUser();
   try {
-    const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
+    const [uid, gid] = await Promise.all([run('id', ['-u', user]), run('id', ['-g', user])]);
     cachedUser = { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
     return cachedUser;
   } catch {
     throw new Error(
-      'running as root, but there is no "postgres" OS user to run PostgreSQL as; install the postgresql package or run as an ordinary user',
+      `running as root, but there is no "${user}" OS user to run PostgreSQL as; set postgres.osUser in the agent config to the user that owns the data directory`,
     );
   }
 }
@@ -84,7 +104,7 @@ export async function runServerCommand(
   netns?: string,
 ): Promise<string> {
   const binary = join(postgresBinDir(), program);
-  const [asOwner, ownerArgs] = runsAsRoot() ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
+  const [asOwner, ownerArgs] = runsAsRoot() ? ['runuser', ['-u', serverUser(), '--', binary, ...args]] : [binary, args];
   const [command, commandArgs] = netns ? ['ip', ['netns', 'exec', netns, asOwner, ...ownerArgs]] : [asOwner, ownerArgs];
   try {
     const { stdout } = await run(command, commandArgs, {

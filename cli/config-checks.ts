@@ -11,6 +11,8 @@ import { loadAgentConfig, type AgentConfig } from '../core/agent-config.ts';
 import { LEASE_RENEW_INTERVAL_MS, leaseProblem, watchdogCountdownProblem } from '../core/lease-timing.ts';
 import { systemClock } from '../core/clock.ts';
 import { DeviceWatchdog } from '../agent/watchdog/device-watchdog.ts';
+import { hostView } from '../agent/host-view.ts';
+import { describeLayout, resolvePostgresLayout } from '../core/postgres-layout.ts';
 import { heartbeatRejection } from '../core/membership.ts';
 import type { ClusterRecord, MembershipRecord } from '../core/records.ts';
 import { StateStore } from '../core/state-store.ts';
@@ -77,6 +79,17 @@ function fileChecks(config: AgentConfig): ConfigCheck[] {
     if (typeof command === 'string' && name !== 'user') checks.push(hookCheck(name, command));
   }
   return checks;
+}
+
+/** Where this host's PostgreSQL was found (programs, OS user, postgresql.conf, unit), or what to set. */
+function layoutChecks(config: AgentConfig): ConfigCheck[] {
+  if (config.role !== 'database') return [];
+  try {
+    const layout = resolvePostgresLayout(config.postgres, config.database?.dataDirectory, hostView(), process.env);
+    return [ok('postgres', describeLayout(layout).join('; '))];
+  } catch (error) {
+    return [fail('postgres', error instanceof Error ? error.message : String(error))];
+  }
 }
 
 /** The device's real countdown (sysfs), and whether it fits in the cluster's lease. */
@@ -212,6 +225,7 @@ export async function runConfigChecks(path: string): Promise<ConfigCheck[]> {
   }
   checks.push(...(await databaseChecks(config, path, cluster)));
   checks.push(...fileChecks(config));
+  checks.push(...layoutChecks(config));
   checks.push(...(await watchdogChecks(config, cluster)));
   return checks;
 }

@@ -110,6 +110,30 @@ const rawConfigSchema = z.strictObject({
   address: z.string().min(1),
   store: storeSchema.default({ table: 'pgfailover' }),
   database: databaseSchema.optional(),
+  /**
+   * Where this host's PostgreSQL lives; each key is found on the host when left out (core/postgres-layout.ts:
+   * Debian/Ubuntu, PGDG on RHEL/Rocky/Amazon Linux, distribution packages, source builds).
+   */
+  postgres: z
+    .strictObject({
+      /** The directory with pg_ctl, pg_rewind and pg_basebackup. */
+      binDirectory: z.string().min(1).optional(),
+      /** The OS user the server runs as (default: the data directory's owner). */
+      osUser: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]*$/, 'an OS user name such as postgres')
+        .optional(),
+      /** The directory holding postgresql.conf when it is not the data directory (Debian: /etc/postgresql/15/main). */
+      configDirectory: z.string().min(1).optional(),
+      /** The systemd unit that runs the server (the agent starts it through the unit), or false for none. */
+      unit: z
+        .union([
+          z.string().regex(/^[A-Za-z0-9@._:-]+\.service$/, 'a unit name such as postgresql-15.service'),
+          z.literal(false),
+        ])
+        .optional(),
+    })
+    .default({}),
   replication: replicationSchema.default({ user: 'replicator', sslmode: 'prefer' }),
   rewind: rewindSchema.default({ user: 'postgres' }),
   hooks: hooksSchema.default({ timeoutMs: 30_000 }),

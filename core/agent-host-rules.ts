@@ -59,6 +59,56 @@ export function bootSafety(view: BootView): string | undefined {
   return firstRow(BOOT_RULES, view).answer;
 }
 
+// ---- the boot gate: PostgreSQL's own unit asks before its server starts ----------------------------------
+
+export interface GateView {
+  nodeId: string;
+  /** The cluster record just read (consistently), or null when the store holds none for this cluster. */
+  goal: (Pick<ClusterRecord, 'term' | 'primaryNodeId'> & { failoverRecorded: boolean }) | null;
+  /** standby.signal is in the data directory. */
+  readonly markedStandby: boolean;
+}
+
+export type GateAnswer =
+  | { start: true; why: string }
+  /** Write standby.signal (following `primaryNodeId`, when there is one) first; then the server may start. */
+  | { start: false; markStandby: true; primaryNodeId: string | null; why: string };
+
+/**
+ * The drop-in's ExecStartPre (pgfailover-agent --boot-gate) runs in PostgreSQL's unit, so every start of the
+ * server (a boot, systemctl start, a restart the agent asks for) passes it, while the agent's own restarts
+ * never touch the server. It reads the term itself rather than wait on the agent; where the agent would mark
+ * a stopped old primary a standby (bootSafety finds no reason to start), the gate does, and lets it start.
+ */
+export function bootGate(view: GateView): { rule: string; answer: GateAnswer } {
+  if (view.goal === null)
+    return {
+      rule: 'no-cluster-record',
+      answer: {
+        start: true,
+        why: 'the store holds no record of this cluster: nobody can have been promoted in its place',
+      },
+    };
+  const why = bootSafety({
+    witness: false,
+    nodeId: view.nodeId,
+    goal: view.goal,
+    seenTerm: view.goal.term,
+    markedStandby: view.markedStandby,
+  });
+  if (why) return { rule: 'safe', answer: { start: true, why } };
+  const primary = view.goal.primaryNodeId;
+  return {
+    rule: 'mark-standby',
+    answer: {
+      start: false,
+      markStandby: true,
+      primaryNodeId: primary,
+      why: `term ${view.goal.term} names ${primary ?? 'no primary'}, not ${view.nodeId}: it comes back as a standby${primary ? ` of ${primary}` : ''} (pgfailover rejoin if it has diverged)`,
+    },
+  };
+}
+
 // ---- the secondary IP on this host ----------------------------------------------------------------
 
 export interface AddressView {

@@ -42,9 +42,6 @@ const bool = (value: string) => value.trim().toLowerCase() === 'true';
 const IGNORED: Record<string, string> = {
   'db.password.encrypted':
     'EFM-encrypted passwords cannot be read here; give the password by database.passwordFile, passwordEnv or passwordSecret',
-  'db.service.name': 'the agent stops and starts PostgreSQL with pg_ctl on the data directory, not a service manager',
-  'db.service.owner': 'server commands run as the "postgres" OS user; hooks run as hooks.user',
-  'db.bin': 'set PGFAILOVER_PG_BIN in the agent environment if PostgreSQL is not under /usr/lib/postgresql',
   'db.reuse.connection.count': 'every check opens its own connection with its own time limit',
   'admin.port': 'there is no agent admin port: the CLI talks to the state table',
   'user.email': 'alert recipients are subscriptions of the SNS topic (CDK config alertEmails)',
@@ -115,6 +112,7 @@ export function importEfm(
   const database: Record<string, unknown> = { host: '127.0.0.1', sslmode: 'prefer' };
   const timeouts: Record<string, number> = {};
   const hooks: Record<string, string> = {};
+  const postgres: Record<string, string> = {};
   const config: Record<string, unknown> = {};
   const policy: { autoFailover?: boolean } = {};
   let address: string | undefined;
@@ -139,6 +137,21 @@ export function importEfm(
       case 'db.recovery.dir':
       case 'db.data.dir':
         map(property, value, 'database.dataDirectory', () => (database.dataDirectory = value));
+        break;
+      case 'db.bin':
+        map(property, value, 'postgres.binDirectory', () => (postgres.binDirectory = value));
+        break;
+      case 'db.service.owner':
+        map(property, value, 'postgres.osUser', () => (postgres.osUser = value));
+        break;
+      case 'db.service.name':
+        // EFM names the service without its suffix (postgresql-15); systemd's unit has it.
+        map(
+          property,
+          value,
+          'postgres.unit',
+          () => (postgres.unit = value.endsWith('.service') ? value : `${value}.service`),
+        );
         break;
       case 'bind.address':
         map(
@@ -264,6 +277,7 @@ export function importEfm(
           },
         }),
     ...(Object.keys(hooks).length ? { hooks } : {}),
+    ...(Object.keys(postgres).length && !witness ? { postgres } : {}),
     ...(Object.keys(timeouts).length ? { timeouts } : {}),
     ...Object.fromEntries(Object.entries(config).filter(([key]) => !['address', 'role'].includes(key))),
   };

@@ -107,7 +107,7 @@ function asciiOnly(file: string): void {
   if (ascii !== text) writeFileSync(file, ascii);
 }
 
-/** dist/pgfailover-VERSION.tar.gz: the two programs, the systemd units, the install script, the licences. */
+/** dist/pgfailover-VERSION.tar.gz: the two programs, the systemd units, the install and uninstall scripts, the licences. */
 export function buildRelease(): string {
   const name = `pgfailover-${version}`;
   const stage = join(dist, 'release', name);
@@ -123,10 +123,12 @@ export function buildRelease(): string {
     join(root, 'agent/systemd/postgresql-after-pgfailover.conf'),
     join(stage, 'systemd/postgresql-after-pgfailover.conf'),
   );
-  copyFileSync(join(root, 'release/install.sh'), join(stage, 'install.sh'));
+  for (const script of ['install.sh', 'uninstall.sh']) {
+    copyFileSync(join(root, 'release', script), join(stage, script));
+    chmodSync(join(stage, script), 0o755);
+  }
   copyFileSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
   copyFileSync(join(dist, 'THIRD_PARTY_NOTICES'), join(stage, 'THIRD_PARTY_NOTICES'));
-  chmodSync(join(stage, 'install.sh'), 0o755);
   writeFileSync(join(stage, 'VERSION'), `${version}\n`);
   const tarball = join(dist, `${name}.tar.gz`);
   execFileSync('tar', ['-C', join(dist, 'release'), '-czf', tarball, name]);

@@ -294,6 +294,8 @@ function startAgents({ dir, state, storePort, options, plan, progress, save }: S
                   sslmode: 'disable',
                   dataDirectory: node.dataDir,
                 },
+                // The local mode starts its servers with pg_ctl, never through a unit this machine may have.
+                postgres: { unit: false },
                 replication: { user: 'replicator', passfile, sslmode: 'disable' },
                 rewind: { user: 'postgres', passfile: rewindPassfile },
                 ...(options.fenceHook ? { hooks: { fence: options.fenceHook } } : {}),

@@ -3,7 +3,8 @@
 // against a local cluster with real PostgreSQL: the bundled agent takes over a standby's agent.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { makeHostTree } from '../support/host-trees.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -32,6 +33,10 @@ describe('the release', () => {
     // Act
     execFileSync('tar', ['-C', root, '-xzf', tarball]);
     const unpacked = join(root, readdirSync(root).find((name) => name.startsWith('pgfailover-')) as string);
+    // A Debian host's tree (PostgreSQL's template unit and one cluster), so install.sh finds the unit to gate.
+    const debian = makeHostTree('debian');
+    cpSync(debian.root, join(root, 'host'), { recursive: true });
+    rmSync(debian.root, { recursive: true, force: true });
     execFileSync(join(unpacked, 'install.sh'), ['--root', join(root, 'host')], { env: bareEnv });
     // Assess
     const host = join(root, 'host');
@@ -67,8 +72,11 @@ describe('the release', () => {
       /^ExecStart=\/opt\/pgfailover\/bin\/pgfailover-agent\.mjs --config \/etc\/pgfailover\/agent\.json$/m,
     );
     const dropIn = readFileSync(join(host, 'etc/systemd/system/postgresql@15-main.service.d/pgfailover.conf'), 'utf8');
-    expect(dropIn).toMatch(/^Requires=pgfailover-agent\.service$/m);
+    expect(dropIn).not.toMatch(/^Requires=/m);
     expect(dropIn).toMatch(/^After=pgfailover-agent\.service$/m);
+    expect(dropIn).toMatch(
+      /^ExecStartPre=\+\/opt\/pgfailover\/bin\/pgfailover-agent\.mjs --config \/etc\/pgfailover\/agent\.json --boot-gate$/m,
+    );
     expect(unit).toMatch(/^Environment=MALLOC_ARENA_MAX=2$/m);
     // Run as systemd runs it: the file itself, whose first line gives Node the agent's memory flags.
     const agentBin = join(host, 'opt/pgfailover/bin/pgfailover-agent.mjs');

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ADDRESS_RULES,
   BOOT_RULES,
+  bootGate,
   bootSafety,
   holdsAddress,
   type AddressView,
@@ -69,6 +70,37 @@ const address = (change: Partial<AddressView> = {}): AddressView => ({
   holding: null,
   promotingNow: false,
   ...change,
+});
+
+describe("the boot gate in PostgreSQL's unit", () => {
+  const goal = { term: 4, primaryNodeId: 'db2', failoverRecorded: true };
+  it.each<[string, Parameters<typeof bootGate>[0], string, RegExp]>([
+    [
+      'no record of the cluster: start',
+      { nodeId: 'db1', goal: null, markedStandby: false },
+      'no-cluster-record',
+      /nobody can have been promoted/,
+    ],
+    ['a standby: start', { nodeId: 'db1', goal, markedStandby: true }, 'safe', /can only start as a standby/],
+    ['the primary of the term: start', { nodeId: 'db2', goal, markedStandby: false }, 'safe', /the primary of term 4/],
+    [
+      'an old primary: marked a standby of the primary first',
+      { nodeId: 'db1', goal, markedStandby: false },
+      'mark-standby',
+      /term 4 names db2, not db1/,
+    ],
+    [
+      'a role change with no primary recorded: marked a standby of nobody',
+      { nodeId: 'db1', goal: { ...goal, primaryNodeId: null }, markedStandby: false },
+      'mark-standby',
+      /names no primary/,
+    ],
+  ])('%s', (_name, view, rule, why) => {
+    const decided = bootGate(view);
+    expect(decided.rule).toBe(rule);
+    expect(decided.answer.why).toMatch(why);
+    expect(decided.answer.start).toBe(rule !== 'mark-standby');
+  });
 });
 
 describe('the secondary IP on this host', () => {

@@ -29,6 +29,8 @@ describe('import-efm', () => {
       nodeId: 'node-10-0-1-10',
       address: '10.0.1.10:5444',
       database: { user: 'efm_monitor', port: 5444, dbname: 'edb', dataDirectory: '/var/lib/edb/as10/data' },
+      // EDB's own packaging: its programs and OS user, which the agent would not find by itself.
+      postgres: { binDirectory: '/usr/edb/as10/bin', osUser: 'enterprisedb' },
       hooks: {
         fence: '/usr/local/bin/fence.sh',
         loadBalancerDetach: '/usr/local/bin/lb_detach.sh %h',
