@@ -12,7 +12,6 @@ import type { Membership } from '../membership.ts';
 import {
   SK,
   clusterRecordSchema,
-  describeIssues,
   heartbeatRecordSchema,
   newClusterRecord,
   membershipRecordSchema,
@@ -24,6 +23,7 @@ import {
   type RejectedHeartbeat,
 } from '../records.ts';
 import { StoreTable, type InvalidItem } from './table.ts';
+import { readStored, stamped } from '../store-schema.ts';
 import { appendHistory } from './history-items.ts';
 import { indexCluster } from './index-items.ts';
 
@@ -115,7 +115,7 @@ export async function updateMembership(
     await t.documents.send(
       new PutCommand({
         TableName: t.table,
-        Item: next,
+        Item: stamped(next),
         ConditionExpression: '#version = :read',
         ExpressionAttributeNames: { '#version': 'version' },
         ExpressionAttributeValues: { ':read': current.version },
@@ -159,9 +159,9 @@ export async function readSnapshot(
 
   const invalid: InvalidItem[] = [];
   const parse = <S extends z.ZodType>(schema: S, item: Record<string, unknown>): z.infer<S> | undefined => {
-    const result = schema.safeParse(item);
-    if (result.success) return result.data;
-    invalid.push({ sk: String(item.sk), problems: describeIssues(result.error) });
+    const result = readStored(schema, item, `${cluster}/${String(item.sk)}`);
+    if (result.ok) return result.data;
+    invalid.push({ sk: String(item.sk), problems: result.problems });
     return undefined;
   };
 
@@ -203,7 +203,7 @@ export async function writeCluster(
     await t.documents.send(
       new PutCommand({
         TableName: t.table,
-        Item: next,
+        Item: stamped(next),
         ConditionExpression: '#version = :version AND #leaseRenewals = :renewals',
         ExpressionAttributeNames: { '#version': 'version', '#leaseRenewals': 'leaseRenewals' },
         ExpressionAttributeValues: { ':version': expected.version, ':renewals': expected.leaseRenewals },

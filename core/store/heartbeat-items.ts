@@ -4,6 +4,7 @@
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { heartbeatKey, heartbeatRecordSchema, rejectedKey, type HeartbeatRecord } from '../records.ts';
 import { StoreTable } from './table.ts';
+import { stamped } from '../store-schema.ts';
 
 /**
  * Writes a heartbeat unless a newer one from the same agent run is already stored: a delayed retry of
@@ -15,7 +16,7 @@ export async function putHeartbeat(t: StoreTable, heartbeat: HeartbeatRecord): P
     await t.documents.send(
       new PutCommand({
         TableName: t.table,
-        Item: heartbeat,
+        Item: stamped(heartbeat),
         ConditionExpression: 'attribute_not_exists(#sk) OR #bootId <> :boot OR #seq < :seq',
         ExpressionAttributeNames: { '#sk': 'sk', '#bootId': 'bootId', '#seq': 'seq' },
         ExpressionAttributeValues: { ':boot': heartbeat.bootId, ':seq': heartbeat.seq },

@@ -1,12 +1,13 @@
 // The cluster's history: every decision and notice, appended, read newest first.
 
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { SK, describeIssues, historyRecordSchema, type HistoryRecord } from '../records.ts';
+import { SK, historyRecordSchema, type HistoryRecord } from '../records.ts';
+import { readStored, stamped } from '../store-schema.ts';
 import { StoreTable, type InvalidItem } from './table.ts';
 
 export async function appendHistory(t: StoreTable, entry: HistoryRecord): Promise<void> {
   historyRecordSchema.parse(entry);
-  await t.documents.send(new PutCommand({ TableName: t.table, Item: entry }));
+  await t.documents.send(new PutCommand({ TableName: t.table, Item: stamped(entry) }));
 }
 
 /** The newest `limit` history entries, oldest first. */
@@ -28,9 +29,9 @@ export async function readHistory(
   const entries: HistoryRecord[] = [];
   const invalid: InvalidItem[] = [];
   for (const item of page.Items ?? []) {
-    const parsed = historyRecordSchema.safeParse(item);
-    if (parsed.success) entries.push(parsed.data);
-    else invalid.push({ sk: String(item.sk), problems: describeIssues(parsed.error) });
+    const parsed = readStored(historyRecordSchema, item, `${cluster}/${String(item.sk)}`);
+    if (parsed.ok) entries.push(parsed.data);
+    else invalid.push({ sk: String(item.sk), problems: parsed.problems });
   }
   return { entries: entries.reverse(), invalid };
 }

@@ -4,13 +4,14 @@
 import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { INDEX_PARTITION, SK } from '../records.ts';
 import { StoreTable } from './table.ts';
+import { stamped } from '../store-schema.ts';
 
 /** Lists a cluster in the index partition (idempotent). */
 export async function indexCluster(t: StoreTable, cluster: string): Promise<void> {
   await t.documents.send(
     new PutCommand({
       TableName: t.table,
-      Item: { cluster: INDEX_PARTITION, sk: `${SK.clusterIndexPrefix}${cluster}` },
+      Item: stamped({ cluster: INDEX_PARTITION, sk: `${SK.clusterIndexPrefix}${cluster}` }),
     }),
   );
 }
@@ -70,7 +71,7 @@ export async function claimEvaluation(t: StoreTable, owner: string, nowMs: numbe
   await t.documents.send(
     new PutCommand({
       TableName: t.table,
-      Item: { cluster: INDEX_PARTITION, sk: SK.evaluator, owner, sinceMs: nowMs, evaluating },
+      Item: stamped({ cluster: INDEX_PARTITION, sk: SK.evaluator, owner, sinceMs: nowMs, evaluating }),
     }),
   );
 }

@@ -2,7 +2,8 @@
 // primary of that term.
 
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { SK, clusterRecordSchema, describeIssues, type ClusterRecord } from '../records.ts';
+import { SK, clusterRecordSchema, type ClusterRecord } from '../records.ts';
+import { parseStored } from '../store-schema.ts';
 import { StoreTable } from './table.ts';
 
 /**
@@ -77,10 +78,5 @@ async function leaseUpdate(
       clusterRecordSchema,
     );
   }
-  const parsed = clusterRecordSchema.safeParse(result.Attributes);
-  if (!parsed.success)
-    throw new Error(
-      `${cluster}/${SK.cluster} in table ${t.table} is not a valid record: ${describeIssues(parsed.error).join('; ')}`,
-    );
-  return parsed.data;
+  return parseStored(clusterRecordSchema, result.Attributes ?? {}, `${cluster}/${SK.cluster} in table ${t.table}`);
 }

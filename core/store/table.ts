@@ -12,7 +12,7 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/li
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { z } from 'zod';
 import { StoreConflictError } from '../errors.ts';
-import { describeIssues } from '../records.ts';
+import { parseStored, readStored, stamped } from '../store-schema.ts';
 
 export interface InvalidItem {
   sk: string;
@@ -30,12 +30,7 @@ export class StoreTable {
       new GetCommand({ TableName: this.table, Key: { cluster, sk }, ConsistentRead: true }),
     );
     if (!result.Item) return undefined;
-    const parsed = schema.safeParse(result.Item);
-    if (!parsed.success)
-      throw new Error(
-        `${cluster}/${sk} in table ${this.table} is not a valid record: ${describeIssues(parsed.error).join('; ')}`,
-      );
-    return parsed.data;
+    return parseStored(schema, result.Item, `${cluster}/${sk} in table ${this.table}`);
   }
 
   async putIfAbsent<S extends z.ZodType>(item: Record<string, unknown>, what: string, schema: S): Promise<void> {
@@ -43,7 +38,7 @@ export class StoreTable {
       await this.documents.send(
         new PutCommand({
           TableName: this.table,
-          Item: item,
+          Item: stamped(item),
           ConditionExpression: 'attribute_not_exists(#sk)',
           ExpressionAttributeNames: { '#sk': 'sk' },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -64,8 +59,8 @@ export class StoreTable {
   ): Promise<unknown> {
     if (!(error instanceof ConditionalCheckFailedException)) return error;
     // DynamoDB returns the item with the failure; engines that do not are asked with a consistent read.
-    const returned = error.Item ? schema.safeParse(unmarshall(error.Item)) : undefined;
-    const current = returned?.success ? returned.data : await this.getItem(cluster, sk, schema).catch(() => undefined);
+    const returned = error.Item ? readStored(schema, unmarshall(error.Item), `${cluster}/${sk}`) : undefined;
+    const current = returned?.ok ? returned.data : await this.getItem(cluster, sk, schema).catch(() => undefined);
     return new StoreConflictError<z.infer<S>>(what, current);
   }
 

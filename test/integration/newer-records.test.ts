@@ -8,6 +8,8 @@ import { createDocumentClient } from '../../core/state-store.ts';
 import { SK, heartbeatKey } from '../../core/records.ts';
 import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat } from '../support/fixtures.ts';
+import { STORE_SCHEMA } from '../../core/store-schema.ts';
+import { PGFAILOVER_VERSION } from '../../core/version.ts';
 
 const TABLE = 'newer-records';
 let dynamo: TestStore;
@@ -68,5 +70,71 @@ describe('records written by a newer release', () => {
     expect(snapshot.invalid).toEqual([]);
     expect(snapshot.heartbeats.map((beat) => beat.nodeId)).toEqual(['db2']);
     expect(snapshot.heartbeats[0]?.action?.step).toBe('unknown');
+  });
+
+  it('refuses, naming the record and the release that wrote it, a record that needs a newer reader or holds a value this release cannot interpret', async () => {
+    // Prepare: a newer release marked the cluster record unreadable by older ones, and wrote a phase it invented.
+    await seedCluster(dynamo.store, 'n3', '10.0.0.', { nowMs: Date.now() });
+    const stamp = async (cluster: string, values: Record<string, unknown>) =>
+      documents().send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: { cluster, sk: SK.cluster },
+          UpdateExpression: `SET ${Object.keys(values)
+            .map((key, i) => `#k${i} = :v${i}`)
+            .join(', ')}`,
+          ExpressionAttributeNames: Object.fromEntries(Object.keys(values).map((key, i) => [`#k${i}`, key])),
+          ExpressionAttributeValues: Object.fromEntries(Object.values(values).map((value, i) => [`:v${i}`, value])),
+        }),
+      );
+    await stamp('n3', { schema: STORE_SCHEMA + 1, writtenBy: '0.9.0', minSchema: STORE_SCHEMA + 1 });
+    // Act & Assess
+    await expect(dynamo.store.getCluster('n3')).rejects.toThrow(
+      new RegExp(
+        `n3/CLUSTER in table ${TABLE} is not a record this release can read: .*written by pgfailover 0\\.9\\.0 \\(store schema ${STORE_SCHEMA + 1}\\) and needs a release that reads store schema ${STORE_SCHEMA + 1}; this is pgfailover ${PGFAILOVER_VERSION.replaceAll('.', '\\.')} \\(store schema ${STORE_SCHEMA}\\): upgrade it`,
+      ),
+    );
+    // A value of a known field this release does not know, from a newer schema without minSchema.
+    await seedCluster(dynamo.store, 'n4', '10.0.0.', { nowMs: Date.now() });
+    await stamp('n4', { schema: STORE_SCHEMA + 1, writtenBy: '0.9.0', phase: 'relocating' });
+    await expect(dynamo.store.getCluster('n4')).rejects.toThrow(
+      /written by pgfailover 0\.9\.0 \(store schema 2\), newer than this pgfailover .*which cannot interpret phase: .*upgrade this program/,
+    );
+    // A heartbeat that needs a newer reader is one invalid item, named with its writer; the snapshot stands.
+    await seedCluster(dynamo.store, 'n6', '10.0.0.', { nowMs: Date.now() });
+    await documents().send(
+      new PutCommand({
+        TableName: TABLE,
+        Item: {
+          ...heartbeat('db2', { cluster: 'n6', sentAtMs: Date.now() }),
+          sk: heartbeatKey('db2'),
+          schema: STORE_SCHEMA + 1,
+          minSchema: STORE_SCHEMA + 1,
+          writtenBy: '0.9.0',
+        },
+      }),
+    );
+    const snapshot = await dynamo.store.readSnapshot('n6');
+    expect(snapshot.heartbeats).toEqual([]);
+    expect(snapshot.invalid).toEqual([
+      {
+        sk: heartbeatKey('db2'),
+        problems: [expect.stringMatching(/n6\/HB#db2 was written by pgfailover 0\.9\.0 .*upgrade it/)],
+      },
+    ]);
+  });
+
+  it('stamps what this release writes with its store schema and version', async () => {
+    // Prepare & Act
+    await seedCluster(dynamo.store, 'n5', '10.0.0.', { nowMs: Date.now() });
+    await dynamo.store.putHeartbeat({
+      ...heartbeat('db2', { cluster: 'n5', sentAtMs: Date.now() }),
+      sk: heartbeatKey('db2'),
+    });
+    // Assess
+    for (const sk of [SK.cluster, SK.membership, heartbeatKey('db2')]) {
+      const stored = await documents().send(new GetCommand({ TableName: TABLE, Key: { cluster: 'n5', sk } }));
+      expect(stored.Item).toMatchObject({ schema: STORE_SCHEMA, writtenBy: PGFAILOVER_VERSION });
+    }
   });
 });

@@ -1,0 +1,75 @@
+// Mixed versions in one state table. Every item a release writes carries `schema` (the store schema it
+// writes, STORE_SCHEMA) and `writtenBy` (its version). Readers accept fields they do not know (the schemas
+// are loose) and refuse only what they cannot interpret, as SQLite's header does with its read and write
+// versions: an item whose `minSchema` is above STORE_SCHEMA says that a release this old must not act on
+// it, and an item that does not parse is reported with the release that wrote it, so the error says which
+// side to upgrade. STORE_SCHEMA is bumped when a record changes in a way an older reader could misread;
+// a writer that makes such a change also sets minSchema on what it writes (docs/operations.md, "Mixed versions").
+
+import type { z } from 'zod';
+import { describeIssues } from './records.ts';
+import { PGFAILOVER_VERSION } from './version.ts';
+
+/** The store schema this release reads and writes. */
+export const STORE_SCHEMA = 1;
+
+export interface WriterStamp {
+  schema: number;
+  writtenBy: string;
+}
+
+/** The item as this release writes it: stamped with its schema and version. */
+export function stamped<T extends object>(item: T): T & WriterStamp {
+  return { ...item, schema: STORE_SCHEMA, writtenBy: PGFAILOVER_VERSION };
+}
+
+const numberField = (item: Record<string, unknown>, key: string): number | undefined =>
+  typeof item[key] === 'number' ? item[key] : undefined;
+
+function writer(item: Record<string, unknown>): string {
+  const by =
+    typeof item.writtenBy === 'string' ? `pgfailover ${item.writtenBy}` : 'a release from before schema stamps';
+  const schema = numberField(item, 'schema');
+  return schema === undefined ? by : `${by} (store schema ${schema})`;
+}
+
+export type StoredRead<T> = { ok: true; data: T } | { ok: false; problems: string[] };
+
+/**
+ * Parses an item read from the store. `what` names it ("cluster prod/CLUSTER"). Refuses an item that
+ * says a newer release is needed to interpret it, and an item that does not parse, each with the release
+ * that wrote it and what to do.
+ */
+export function readStored<S extends z.ZodType>(
+  schema: S,
+  item: Record<string, unknown>,
+  what: string,
+): StoredRead<z.infer<S>> {
+  const minSchema = numberField(item, 'minSchema');
+  if (minSchema !== undefined && minSchema > STORE_SCHEMA)
+    return {
+      ok: false,
+      problems: [
+        `${what} was written by ${writer(item)} and needs a release that reads store schema ${minSchema}; this is pgfailover ${PGFAILOVER_VERSION} (store schema ${STORE_SCHEMA}): upgrade it (docs/operations.md, "Mixed versions")`,
+      ],
+    };
+  const parsed = schema.safeParse(item);
+  if (parsed.success) return { ok: true, data: parsed.data };
+  const issues = describeIssues(parsed.error);
+  const newer = (numberField(item, 'schema') ?? 0) > STORE_SCHEMA;
+  return {
+    ok: false,
+    problems: newer
+      ? [
+          `${what} was written by ${writer(item)}, newer than this pgfailover ${PGFAILOVER_VERSION} (store schema ${STORE_SCHEMA}), which cannot interpret ${issues.join('; ')}: upgrade this program (docs/operations.md, "Mixed versions")`,
+        ]
+      : issues.map((issue) => `${issue} (written by ${writer(item)})`),
+  };
+}
+
+/** readStored, throwing an Error that names the item and its table when it cannot be read. */
+export function parseStored<S extends z.ZodType>(schema: S, item: Record<string, unknown>, what: string): z.infer<S> {
+  const read = readStored(schema, item, what);
+  if (read.ok) return read.data;
+  throw new Error(`${what} is not a record this release can read: ${read.problems.join('; ')}`);
+}
