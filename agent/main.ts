@@ -19,11 +19,10 @@ import { FileWatchdog } from './watchdog/file-watchdog.ts';
 import { createNodeOps, replicationConninfo } from './node-ops.ts';
 import { existsSync } from 'node:fs';
 import type { AgentConfig } from '../core/agent-config.ts';
-import { describeLayout, LayoutError, resolvePostgresLayout, type PostgresLayout } from '../core/postgres-layout.ts';
+import { describeLayout, LayoutError } from '../core/postgres-layout.ts';
 import { sleepMs } from '../core/deadline.ts';
-import { hostView } from './host-view.ts';
-import { hasStandbySignal, useServerLayout, writeStandbyFiles } from './server-control.ts';
-import { PgCtlStarter, UnitStarter, type ServerStarter } from './server-starter.ts';
+import { hasStandbySignal, writeStandbyFiles } from './server-control.ts';
+import { wireServer } from './server-layout.ts';
 import { runBootGate } from './boot-gate-command.ts';
 import { callAws } from '../core/aws-errors.ts';
 import { hostFacts } from './host-facts.ts';
@@ -56,12 +55,13 @@ try {
     process.exit(EXIT.ok);
   }
   const config = loadAgentConfig(options.config);
-  const layout = hostLayout(config);
   if (options.bootGate) {
     const why = await bootGateMain(config);
     process.stdout.write(`pgfailover boot gate: PostgreSQL may start: ${why}\n`);
     process.exit(EXIT.ok);
   }
+  const wiring = wireServer(config);
+  const layout = wiring?.layout;
   const fetchSecret = async (secretId: string): Promise<string> => {
     // Loaded only for a password kept in Secrets Manager: the client costs an agent several MB it
     // otherwise never uses.
@@ -152,7 +152,7 @@ try {
     config,
     store,
     leaseStore,
-    ops: createNodeOps(config, password, undefined, layout && serverStart(layout, config.database?.dataDirectory)),
+    ops: createNodeOps(config, password, undefined, wiring?.server),
     watchdog,
     ...(stateFile ? { progressStore: new ProgressFile(stateFile, (message) => logger.warn(message)) } : {}),
     ...(leaseFile ? { leaseMemory: leaseFile } : {}),
@@ -180,35 +180,19 @@ try {
   throw error;
 }
 
-/** A database node's PostgreSQL layout (core/postgres-layout.ts), set for every server command; none on a witness. */
-function hostLayout(config: AgentConfig): PostgresLayout | undefined {
-  if (config.role !== 'database') return undefined;
-  const layout = resolvePostgresLayout(config.postgres, config.database?.dataDirectory, hostView(), process.env);
-  useServerLayout({ binDirectory: layout.binDirectory.value, osUser: layout.osUser.value });
-  return layout;
-}
-
-/** Through PostgreSQL's unit when systemd runs one (the server then lives in that unit), else pg_ctl. */
-function serverStart(
-  layout: PostgresLayout,
-  dataDirectory: string | undefined,
-): { starter: ServerStarter; configFile?: string } | undefined {
-  if (!dataDirectory) return undefined;
-  const directory = layout.configDirectory.value;
-  const configFile = directory === dataDirectory ? undefined : join(directory, 'postgresql.conf');
-  const starter =
-    layout.unit.value && existsSync('/run/systemd/system')
-      ? new UnitStarter(layout.unit.value)
-      : new PgCtlStarter(directory, join(dirname(dataDirectory), 'pgfailover-postgres.log'));
-  return { starter, ...(configFile ? { configFile } : {}) };
-}
-
 async function bootGateMain(config: AgentConfig): Promise<string> {
   const dataDirectory = config.database?.dataDirectory;
   if (config.role === 'database' && !dataDirectory)
     throw new ConfigError(options.config, [
       'database.dataDirectory: the boot gate needs it to tell a standby (standby.signal) from an old primary',
     ]);
+  // Only the data directory's owner matters here (standby.signal is handed to it); a layout the agent would
+  // refuse must not keep the server down, so the default user stands in.
+  try {
+    wireServer(config);
+  } catch (error) {
+    process.stderr.write(`pgfailover boot gate: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
   const store = StateStore.connect(config.store);
   return runBootGate({
     config,

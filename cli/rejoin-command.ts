@@ -4,6 +4,7 @@
 
 import type { Command } from 'commander';
 import { createNodeOps } from '../agent/node-ops.ts';
+import { wireServer } from '../agent/server-layout.ts';
 import { describeRejoin } from '../agent/rejoin.ts';
 import { isAlive, postmasterPid, stopServer } from '../agent/server-control.ts';
 import { loadAgentConfig } from '../core/agent-config.ts';
@@ -37,6 +38,8 @@ export function addRejoinCommand(program: Command): void {
       const dataDirectory = config.database?.dataDirectory;
       if (!dataDirectory)
         throw new UsageError(`${node} has no database.dataDirectory in ${options.config}: nothing to rejoin`);
+      // This host's programs, OS user and PostgreSQL unit, as the agent finds them.
+      const wiring = wireServer(config);
       const store = StateStore.connect(config.store);
       const snapshot = await store.readSnapshot(config.cluster);
       const { cluster } = snapshot;
@@ -63,7 +66,7 @@ export function addRejoinCommand(program: Command): void {
         await stopServer(dataDirectory, 'fast');
       }
       const startedMs = Date.now();
-      const how = await createNodeOps(config, undefined).rejoin(primaryAddress);
+      const how = await createNodeOps(config, undefined, undefined, wiring?.server).rejoin(primaryAddress);
       const what = `${node} rejoined as a standby of ${cluster.primaryNodeId ?? '?'} by ${describeRejoin(how)}`;
       await store.appendHistory(
         historyEntry(
