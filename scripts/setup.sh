@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm run demo` and `npm test` need and a fresh Debian or Ubuntu machine lacks: the Node
-# packages (npm ci), a PostgreSQL server (Debian's postgresql-15, else the distribution's own version) and,
+# packages (npm ci), a PostgreSQL server (Debian's postgresql-15, else the distribution's own version), spin
+# and gcc for the protocol's model check, and,
 # for the local mode's network lab, iproute2, iptables and libfaketime. As root it installs them; as
 # another user it prints the one command that does, and stops. Safe to run again: it does only what is missing.
 set -euo pipefail
@@ -28,6 +29,9 @@ fi
 missing=()
 have_postgres() { ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; }
 have_postgres || missing+=(postgresql)
+# The model checker of the peer-lease protocol (model/peer-leases.pml) and the compiler its verifier needs.
+command -v spin >/dev/null 2>&1 || missing+=(spin)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 if $root; then
   # The network lab is built only as root: namespaces and veths (iproute2), silent drops (iptables), a
   # node's wall-clock steps (libfaketime). Without root the local mode runs on loopback and needs none.

@@ -1,0 +1,221 @@
+/*
+ * pgfailover: a primary keeps serving through a state-store outage on its peers' word (issue 24).
+ * docs/peer-leases.md maps every variable and action here to the design and to the code.
+ *
+ * One term's primary P, the three other voting members (two standbys and the witness), two evaluators and
+ * the state store, on an unbounded timeline of whole ticks. Times are kept relative (ticks left, ticks
+ * since), so the state space is finite without a horizon. Every store operation may fail (an outage of any
+ * length, for anyone), every message may be lost or delayed, any process may pause for any time (it is not
+ * scheduled) or for ever (a crash), and every clock may run a tick fast or slow over a lease or a vouch.
+ *
+ * Safety (proctype never_two): P is never writable while a new term's primary exists.
+ *
+ * The rules under test; each variant switches one off and must produce the counterexample it prevents:
+ *  - BOUND (-DNO_BOUND): a member that voted the primary down may vouch for it again only after
+ *    withdrawing that vote with a write to the cluster record, which a failover write in flight is
+ *    conditioned on, and which is refused once the term has moved.
+ *  - SEND_TIME (-DRECEIVE_TIME): the holder counts a vouch from when it asked, not from when the answer came.
+ *  - MARGIN (-DNO_MARGIN): the holder counts a vouch MP ticks shorter than granted (the granter's clock may
+ *    run fast, the holder's slow, and the grant is made after the request was sent).
+ *  - PERSISTED (-DFORGETFUL): what a member promised and how it voted survive a restart of its agent.
+ */
+
+#ifndef NV
+#define NV 3                  /* voting members besides the primary: two standbys and the witness */
+#endif
+#define MAJ ((NV + 1) / 2 + 1) /* a strict majority of the NV + 1 voting members (the primary counts itself) */
+#define L 3                   /* the store lease, ticks */
+#define D 4                   /* a vouch, ticks of the granter's clock */
+#ifdef NO_MARGIN
+#define MP 0
+#else
+#define MP 2                  /* the holder's margin on a vouch */
+#endif
+
+/* The state store: the cluster record and the members' latest heartbeats. */
+bool sFailedOver = false;     /* a failover's write won: term 2 has another primary */
+byte sLeaseLeft = L + 1;      /* ticks until the evaluators count the store lease as over */
+bool counted[NV];             /* the member's down vote: in its latest heartbeat and not withdrawn */
+bool stale[2];                /* the cluster record was written (a renewal, a withdrawal) since evaluator e read it */
+
+/* The primary. */
+bool pStopped = false;        /* it fenced itself (or saw the new term): never writable again in this term */
+byte pLeaseLeft = L - 1;      /* ticks its own view of the store lease has left, less its margin */
+byte grantLeft[NV];           /* ticks it still counts each member's vouch */
+bit round = 0;                /* its current round of vouch requests */
+byte askAge = D;              /* ticks since it sent that round (saturates at D) */
+
+/* Messages in flight, one per member and direction: 0 none, 1 + the round they belong to. */
+byte req[NV];
+byte ans[NV];
+
+/* The members' own state, global so that the clock can count their promises down. */
+byte promiseLeft[NV];         /* ticks before the member may vote the primary down again */
+bool bound[NV];               /* it voted the primary down and has not withdrawn the vote */
+
+#if NV == 3
+#define VOUCHES ((grantLeft[0] > 0) + (grantLeft[1] > 0) + (grantLeft[2] > 0))
+#define DOWN_VOTES (counted[0] + counted[1] + counted[2])
+#define ANSWERED (ans[0] != 0 || ans[1] != 0 || ans[2] != 0)
+#else
+#define VOUCHES ((grantLeft[0] > 0) + (grantLeft[1] > 0))
+#define DOWN_VOTES (counted[0] + counted[1])
+#define ANSWERED (ans[0] != 0 || ans[1] != 0)
+#endif
+#define P_VALID (pLeaseLeft > 0 || 1 + VOUCHES >= MAJ)
+#define P_WRITABLE (!pStopped && P_VALID)
+
+inline down(var) {
+  if
+  :: var > 0 -> var--
+  :: else -> skip
+  fi
+}
+
+inline touch_record() {
+  stale[0] = true; stale[1] = true
+}
+
+/* The safety property, in every reachable state: the monitor can step exactly where it is violated. */
+active proctype never_two() {
+end:
+  atomic { P_WRITABLE && sFailedOver -> assert(false) }
+}
+
+/* Time: a tick, and with it the primary's fence timer, which fires the moment its lease and its vouches
+   have all run out (the real fence leads by FENCE_LEAD_MS, inside the margins). */
+active proctype clock() {
+  byte v;
+end:
+  do
+  :: d_step {
+       down(sLeaseLeft); down(pLeaseLeft);
+       if :: askAge < D -> askAge++ :: else -> skip fi;
+       for (v : 0 .. NV - 1) { down(grantLeft[v]); down(promiseLeft[v]) };
+       v = 0;
+       if :: !P_VALID -> pStopped = true :: else -> skip fi
+     }
+  od
+}
+
+active proctype primary() {
+  byte v, left;
+end:
+  do
+  :: pStopped -> break
+  /* Store lease renewal, conditional on the term; its answer may be lost. */
+  :: atomic { !pStopped && !sFailedOver ->
+       sLeaseLeft = L + 1; touch_record();
+       pLeaseLeft = L - 1 /* its clock runs slow: the longest it may count (a lost answer only shortens it) */
+     }
+  /* A new round of vouch requests; each request may be lost. */
+  :: atomic { !pStopped ->
+       round = 1 - round; askAge = 0;
+       /* Answers to earlier rounds are never counted (the real requests carry a nonce). */
+       for (v : 0 .. NV - 1) { ans[v] = 0 };
+       for (v : 0 .. NV - 1) {
+         if
+         :: req[v] = 1 + round
+         :: skip
+         fi
+       };
+       v = 0
+     }
+  /* An answer of the current round: counted from when the round was sent (or, in the unsafe variant, from
+     its arrival), less the margin. An answer of an older round is dropped. */
+  :: atomic { !pStopped && ANSWERED ->
+       if
+       :: ans[0] != 0 -> v = 0
+       :: ans[1] != 0 -> v = 1
+#if NV == 3
+       :: ans[2] != 0 -> v = 2
+#endif
+       fi;
+       if
+       :: ans[v] == 1 + round ->
+#ifdef RECEIVE_TIME
+          left = D - MP - 1;
+#else
+          left = D - MP - 1 - askAge;
+#endif
+          left++; /* its clock runs slow: the longest it may count */
+          if :: left > 200 -> left = 0 :: else -> skip fi; /* byte underflow: nothing left */
+          if :: left > grantLeft[v] -> grantLeft[v] = left :: else -> skip fi
+       :: else -> skip
+       fi;
+       ans[v] = 0; v = 0; left = 0
+     }
+  /* It reads the store and sees the new term. */
+  :: atomic { sFailedOver -> pStopped = true }
+  od
+  /* A crash or a pause is a primary that is never scheduled again; its fence timer (in clock) still fires. */
+}
+
+proctype member(byte v) {
+end:
+  do
+  /* Its check of the primary fails: a down vote, unless it has promised otherwise. */
+  :: atomic { promiseLeft[v] == 0 ->
+#ifndef NO_BOUND
+       bound[v] = true;
+#endif
+       counted[v] = true /* (a heartbeat that does not reach the store only removes a vote) */
+     }
+  /* A vouch request. A bound member withdraws its vote first: a write of the cluster record, refused once
+     the term has moved, that may fail; it vouches only once that write has won. */
+  :: atomic { req[v] != 0 ->
+       if
+       :: bound[v] && !sFailedOver -> counted[v] = false; touch_record(); bound[v] = false
+       :: else -> skip /* (a withdrawal that fails only leaves it bound, refusing) */
+       fi;
+       if
+       :: !bound[v] ->
+          /* Its clock runs fast: the promise ends a tick early, the shortest it may keep. */
+          if :: promiseLeft[v] < D - 1 -> promiseLeft[v] = D - 1 :: else -> skip fi;
+          if
+          :: ans[v] = req[v]
+          :: skip /* lost */
+          fi
+       :: else -> skip /* refuses: it cannot withdraw its vote now */
+       fi;
+       req[v] = 0
+     }
+#ifdef FORGETFUL
+  /* A restart of its agent that forgets what it promised and how it voted (the real agent keeps both in
+     its state file, so there a restart changes nothing and is not modelled). */
+  :: atomic { promiseLeft[v] = 0; bound[v] = false }
+#endif
+  od
+  /* A crash is a member never scheduled again, which every schedule already includes. */
+}
+
+/* An evaluator: reads, decides, and writes the failover conditional on the record it read. */
+proctype evaluator(byte e) {
+  bool decided;
+end:
+  do
+  :: atomic {
+       stale[e] = false;
+       decided = !sFailedOver && sLeaseLeft == 0 && DOWN_VOTES >= MAJ
+     };
+     /* ... the decision in flight: anything may happen before its write ... */
+     if
+     :: decided ->
+        if
+        :: atomic { !stale[e] -> sFailedOver = true; touch_record(); decided = false }
+        :: else -> decided = false /* refused: it reads again */
+        fi
+     :: else -> skip
+     fi
+  od
+}
+
+init {
+  atomic {
+    run member(0); run member(1);
+#if NV == 3
+    run member(2);
+#endif
+    run evaluator(0); run evaluator(1)
+  }
+}
