@@ -17,9 +17,8 @@ import {
   type DatabaseTarget,
 } from './database-probe.ts';
 import { runHook } from './hooks.ts';
-import { PgCtlStarter, type ServerStarter } from './server-starter.ts';
+import { PgCtlStarter, serverLogFile, type ServerStarter } from './server-starter.ts';
 import { rejoinAsStandby, rejoinLockHolder } from './rejoin.ts';
-import { dirname, join } from 'node:path';
 import {
   checkpointLocation,
   hasStandbySignal,
@@ -71,9 +70,8 @@ export function createNodeOps(
     if (!local) throw new Error(`cannot ${what}: this agent has no database configured`);
     return local;
   };
-  const serverLog = (directory: string) => join(dirname(directory), 'pgfailover-postgres.log');
   const starterFor = (directory: string): ServerStarter =>
-    server?.starter ?? new PgCtlStarter(directory, serverLog(directory));
+    server?.starter ?? new PgCtlStarter(directory, serverLogFile(directory));
   const requireDataDirectory = (what: string): string => {
     if (!dataDirectory) throw new Error(`cannot ${what}: set database.dataDirectory in the agent config`);
     return dataDirectory;
@@ -175,7 +173,7 @@ export function createNodeOps(
       ].join(' ');
       return rejoinAsStandby({
         dataDirectory: directory,
-        logFile: serverLog(directory),
+        logFile: serverLogFile(directory),
         starter: starterFor(directory),
         ...(server?.configFile ? { configFile: server.configFile } : {}),
         followConninfo: conninfoFor(primaryAddress),

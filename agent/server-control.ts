@@ -7,6 +7,8 @@ import { execFile } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { findBinDirectory } from '../core/postgres-layout.ts';
+import { hostView } from './host-view.ts';
 
 const run = promisify(execFile);
 
@@ -27,23 +29,9 @@ export function useServerLayout(layout: ServerLayout): void {
   cachedUser = undefined;
 }
 
-/** The layout's programs, or the newest PostgreSQL installed the Debian way, or PGFAILOVER_PG_BIN. */
+/** The layout's programs, or (the local mode, the CLI's tools) the newest installed, or PGFAILOVER_PG_BIN. */
 export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (hostLayout) return hostLayout.binDirectory;
-  if (env.PGFAILOVER_PG_BIN) return env.PGFAILOVER_PG_BIN;
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root)
-    ? readdirSync(root)
-        .filter((name) => existsSync(join(root, name, 'bin', 'pg_ctl')))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  const newest = versions[0];
-  if (!newest) {
-    throw new Error(
-      'no PostgreSQL server found under /usr/lib/postgresql; install it (apt-get install postgresql-15) or set postgres.binDirectory in the agent config',
-    );
-  }
-  return join(root, newest, 'bin');
+  return hostLayout?.binDirectory ?? findBinDirectory(hostView(), undefined, env).value;
 }
 
 const serverUser = (): string => hostLayout?.osUser ?? 'postgres';

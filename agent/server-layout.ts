@@ -3,12 +3,12 @@
 // through PostgreSQL's unit when systemd runs one (it then lives in that unit's cgroup), else with pg_ctl.
 
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { AgentConfig } from '../core/agent-config.ts';
 import { resolvePostgresLayout, type PostgresLayout } from '../core/postgres-layout.ts';
 import { hostView } from './host-view.ts';
 import { useServerLayout } from './server-control.ts';
-import { PgCtlStarter, UnitStarter, type ServerStarter } from './server-starter.ts';
+import { PgCtlStarter, serverLogFile, UnitStarter, type ServerStarter } from './server-starter.ts';
 
 export interface ServerWiring {
   layout: PostgresLayout;
@@ -29,6 +29,6 @@ export function wireServer(config: AgentConfig): ServerWiring | undefined {
   const starter =
     layout.unit.value && existsSync('/run/systemd/system')
       ? new UnitStarter(layout.unit.value)
-      : new PgCtlStarter(directory, join(dirname(dataDirectory), 'pgfailover-postgres.log'));
+      : new PgCtlStarter(directory, serverLogFile(dataDirectory));
   return { layout, server: { starter, ...(configFile ? { configFile } : {}) } };
 }

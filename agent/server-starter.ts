@@ -5,8 +5,14 @@
 // pg_ctl (PgCtlStarter), pointed at the directory that holds postgresql.conf.
 
 import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { launchServer, startServer } from './server-control.ts';
+
+/** Where a server the agent starts with pg_ctl logs: beside its data directory. */
+export function serverLogFile(dataDirectory: string): string {
+  return join(dirname(dataDirectory), 'pgfailover-postgres.log');
+}
 
 export interface ServerStarter {
   readonly describe: string;

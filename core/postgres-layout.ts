@@ -58,30 +58,31 @@ function majorOf(host: HostView, dataDirectory: string | undefined): string | un
 
 const byNewest = (a: string, b: string) => Number(b) - Number(a);
 
-function findBinDirectory(
+/** PostgreSQL's programs: of version `major` when given, else the newest; throws LayoutError naming the key to set. */
+export function findBinDirectory(
   host: HostView,
   major: string | undefined,
   env: Record<string, string | undefined>,
 ): Found<string> {
   if (env.PGFAILOVER_PG_BIN) return { value: env.PGFAILOVER_PG_BIN, how: 'the PGFAILOVER_PG_BIN environment variable' };
   const versions = (names: string[]) => names.filter((name) => /^\d+$/.test(name)).sort(byNewest);
-  const debian = versions(host.list('/usr/lib/postgresql')).map((v) => [
-    v,
-    `/usr/lib/postgresql/${v}/bin`,
-    'Debian/Ubuntu packages',
-  ]);
-  const pgdg = versions(host.list('/usr').flatMap((name) => /^pgsql-(\d+)$/.exec(name)?.[1] ?? [])).map((v) => [
-    v,
-    `/usr/pgsql-${v}/bin`,
-    'PGDG packages',
-  ]);
-  const candidates = [...debian, ...pgdg].filter(([, dir]) => host.exists(`${dir}/pg_ctl`));
-  const matching = major ? candidates.filter(([version]) => version === major) : candidates;
-  const chosen = matching[0] ?? (major ? undefined : candidates[0]);
+  const candidates = [
+    ...versions(host.list('/usr/lib/postgresql')).map((version) => ({
+      version,
+      dir: `/usr/lib/postgresql/${version}/bin`,
+      how: 'Debian/Ubuntu packages',
+    })),
+    ...versions(host.list('/usr').flatMap((name) => /^pgsql-(\d+)$/.exec(name)?.[1] ?? [])).map((version) => ({
+      version,
+      dir: `/usr/pgsql-${version}/bin`,
+      how: 'PGDG packages',
+    })),
+  ].filter(({ dir }) => host.exists(`${dir}/pg_ctl`));
+  const chosen = major ? candidates.find(({ version }) => version === major) : candidates[0];
   if (chosen)
     return {
-      value: chosen[1] as string,
-      how: `${chosen[2] as string}${major ? `, the version of the data directory (${major})` : ', the newest installed'}`,
+      value: chosen.dir,
+      how: `${chosen.how}${major ? `, the version of the data directory (${major})` : ', the newest installed'}`,
     };
   for (const [dir, how] of [
     ['/usr/bin', 'distribution packages (Amazon Linux 2023, Fedora)'],
@@ -90,10 +91,7 @@ function findBinDirectory(
     if (host.exists(`${dir}/pg_ctl`)) return { value: dir, how };
   }
   throw new LayoutError(
-    `no PostgreSQL ${major ?? ''} programs (pg_ctl) found under /usr/lib/postgresql/N/bin, /usr/pgsql-N/bin, /usr/bin or /usr/local/pgsql/bin: set postgres.binDirectory in the agent config`.replace(
-      '  ',
-      ' ',
-    ),
+    `no PostgreSQL ${major ? `${major} ` : ''}programs (pg_ctl) found under /usr/lib/postgresql/N/bin, /usr/pgsql-N/bin, /usr/bin or /usr/local/pgsql/bin: set postgres.binDirectory in the agent config`,
   );
 }
 

@@ -3,7 +3,7 @@
 
 import { retryConflicts } from '../conflict-retry.ts';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { z } from 'zod';
 import { NotFoundError } from '../errors.ts';
 import { fencingWarning } from '../fencing.ts';
@@ -23,7 +23,7 @@ import {
   type RejectedHeartbeat,
 } from '../records.ts';
 import { StoreTable, type InvalidItem } from './table.ts';
-import { readStored, stamped } from '../store-schema.ts';
+import { readStored } from '../store-schema.ts';
 import { appendHistory } from './history-items.ts';
 import { indexCluster } from './index-items.ts';
 
@@ -112,15 +112,12 @@ export async function updateMembership(
     const changed = change({ allowed: current.allowed, priority: current.priority });
     const next: MembershipRecord = { ...current, ...changed, version: current.version + 1, updatedAtMs: nowMs };
     membershipRecordSchema.parse(next);
-    await t.documents.send(
-      new PutCommand({
-        TableName: t.table,
-        Item: stamped(next),
-        ConditionExpression: '#version = :read',
-        ExpressionAttributeNames: { '#version': 'version' },
-        ExpressionAttributeValues: { ':read': current.version },
-      }),
-    );
+    await t.put({
+      Item: next,
+      ConditionExpression: '#version = :read',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ExpressionAttributeValues: { ':read': current.version },
+    });
     return next;
   };
   try {
@@ -200,16 +197,13 @@ export async function writeCluster(
 ): Promise<void> {
   clusterRecordSchema.parse(next);
   try {
-    await t.documents.send(
-      new PutCommand({
-        TableName: t.table,
-        Item: stamped(next),
-        ConditionExpression: '#version = :version AND #leaseRenewals = :renewals',
-        ExpressionAttributeNames: { '#version': 'version', '#leaseRenewals': 'leaseRenewals' },
-        ExpressionAttributeValues: { ':version': expected.version, ':renewals': expected.leaseRenewals },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
+    await t.put({
+      Item: next,
+      ConditionExpression: '#version = :version AND #leaseRenewals = :renewals',
+      ExpressionAttributeNames: { '#version': 'version', '#leaseRenewals': 'leaseRenewals' },
+      ExpressionAttributeValues: { ':version': expected.version, ':renewals': expected.leaseRenewals },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
   } catch (error) {
     throw await t.conflictWithCurrent(
       error,

@@ -1,10 +1,9 @@
 // What the agents write: their heartbeats (never overwritten by an older one of the same run), and the
 // count of heartbeats refused because their node is not allowed.
 
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { heartbeatKey, heartbeatRecordSchema, rejectedKey, type HeartbeatRecord } from '../records.ts';
 import { StoreTable } from './table.ts';
-import { stamped } from '../store-schema.ts';
 
 /**
  * Writes a heartbeat unless a newer one from the same agent run is already stored: a delayed retry of
@@ -13,16 +12,13 @@ import { stamped } from '../store-schema.ts';
 export async function putHeartbeat(t: StoreTable, heartbeat: HeartbeatRecord): Promise<void> {
   heartbeatRecordSchema.parse(heartbeat);
   try {
-    await t.documents.send(
-      new PutCommand({
-        TableName: t.table,
-        Item: stamped(heartbeat),
-        ConditionExpression: 'attribute_not_exists(#sk) OR #bootId <> :boot OR #seq < :seq',
-        ExpressionAttributeNames: { '#sk': 'sk', '#bootId': 'bootId', '#seq': 'seq' },
-        ExpressionAttributeValues: { ':boot': heartbeat.bootId, ':seq': heartbeat.seq },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
+    await t.put({
+      Item: heartbeat,
+      ConditionExpression: 'attribute_not_exists(#sk) OR #bootId <> :boot OR #seq < :seq',
+      ExpressionAttributeNames: { '#sk': 'sk', '#bootId': 'bootId', '#seq': 'seq' },
+      ExpressionAttributeValues: { ':boot': heartbeat.bootId, ':seq': heartbeat.seq },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
   } catch (error) {
     throw await t.conflictWithCurrent(
       error,

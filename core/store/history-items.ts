@@ -1,13 +1,13 @@
 // The cluster's history: every decision and notice, appended, read newest first.
 
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SK, historyRecordSchema, type HistoryRecord } from '../records.ts';
-import { readStored, stamped } from '../store-schema.ts';
+import { readStored } from '../store-schema.ts';
 import { StoreTable, type InvalidItem } from './table.ts';
 
 export async function appendHistory(t: StoreTable, entry: HistoryRecord): Promise<void> {
   historyRecordSchema.parse(entry);
-  await t.documents.send(new PutCommand({ TableName: t.table, Item: stamped(entry) }));
+  await t.put({ Item: entry });
 }
 
 /** The newest `limit` history entries, oldest first. */

@@ -1,19 +1,13 @@
 // The table's index partition: which clusters exist (for the evaluator's list) and which evaluator
 // invocation owns the evaluation.
 
-import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { INDEX_PARTITION, SK } from '../records.ts';
 import { StoreTable } from './table.ts';
-import { stamped } from '../store-schema.ts';
 
 /** Lists a cluster in the index partition (idempotent). */
 export async function indexCluster(t: StoreTable, cluster: string): Promise<void> {
-  await t.documents.send(
-    new PutCommand({
-      TableName: t.table,
-      Item: stamped({ cluster: INDEX_PARTITION, sk: `${SK.clusterIndexPrefix}${cluster}` }),
-    }),
-  );
+  await t.put({ Item: { cluster: INDEX_PARTITION, sk: `${SK.clusterIndexPrefix}${cluster}` } });
 }
 
 /**
@@ -68,12 +62,7 @@ async function indexFromScan(t: StoreTable): Promise<string[]> {
  * it (every decision is a conditional write); this only saves requests.
  */
 export async function claimEvaluation(t: StoreTable, owner: string, nowMs: number, evaluating: boolean): Promise<void> {
-  await t.documents.send(
-    new PutCommand({
-      TableName: t.table,
-      Item: stamped({ cluster: INDEX_PARTITION, sk: SK.evaluator, owner, sinceMs: nowMs, evaluating }),
-    }),
-  );
+  await t.put({ Item: { cluster: INDEX_PARTITION, sk: SK.evaluator, owner, sinceMs: nowMs, evaluating } });
 }
 
 /** Who claimed the evaluation last, and whether it has completed a round since (it really runs). */

@@ -8,7 +8,13 @@ import {
   DescribeTableCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  type PutCommandInput,
+  type PutCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { z } from 'zod';
 import { StoreConflictError } from '../errors.ts';
@@ -33,17 +39,19 @@ export class StoreTable {
     return parseStored(schema, result.Item, `${cluster}/${sk} in table ${this.table}`);
   }
 
+  /** Every write of a whole item goes here: it is stamped with the schema and release that wrote it. */
+  put(input: Omit<PutCommandInput, 'TableName' | 'Item'> & { Item: object }): Promise<PutCommandOutput> {
+    return this.documents.send(new PutCommand({ ...input, TableName: this.table, Item: stamped(input.Item) }));
+  }
+
   async putIfAbsent<S extends z.ZodType>(item: Record<string, unknown>, what: string, schema: S): Promise<void> {
     try {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: stamped(item),
-          ConditionExpression: 'attribute_not_exists(#sk)',
-          ExpressionAttributeNames: { '#sk': 'sk' },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      await this.put({
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(#sk)',
+        ExpressionAttributeNames: { '#sk': 'sk' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      });
     } catch (error) {
       throw await this.conflictWithCurrent(error, what, String(item.cluster), String(item.sk), schema);
     }
