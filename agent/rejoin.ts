@@ -4,7 +4,7 @@
 // backup. Used by `pgfailover rejoin` on a database host and by the local mode's heal; never run on the
 // current primary (the callers check that against the cluster record first).
 
-import type { ServerStarter } from './server-starter.ts';
+import { PgCtlStarter, type ServerStarter } from './server-starter.ts';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +17,6 @@ import {
   postmasterPid,
   runServerCommand,
   shutDownFast,
-  startServer,
   writeStandbyFiles,
 } from './server-control.ts';
 
@@ -59,9 +58,7 @@ export interface RejoinSpec {
 
 /** Starts the server as the spec says and waits until it is up. */
 function startAsSpecified(spec: RejoinSpec, waitSeconds?: number): Promise<void> {
-  return spec.starter
-    ? spec.starter.start(true, waitSeconds)
-    : startServer(spec.dataDirectory, spec.logFile, spec.netns, waitSeconds);
+  return (spec.starter ?? new PgCtlStarter(spec.dataDirectory, spec.logFile, spec.netns)).start(true, waitSeconds);
 }
 
 /** The source is still in recovery (being promoted): nothing was touched, and the rejoin may be tried again. */
