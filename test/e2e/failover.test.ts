@@ -156,7 +156,9 @@ describe('failovers after earlier role changes', () => {
     // restartpoint, which after a few role changes is older than the one it streams on: the evaluator must not
     // take that for another history and veto every standby.
     await withLocalCluster({ standbys: 2, witness: true }, async (cluster) => {
-      // Prepare: three switchovers (timeline 4), each waited out until both standbys follow the new primary.
+      // Prepare: three switchovers (timeline 4), each waited out until both standbys follow the new primary and
+      // their agents have said so: a heartbeat written just before a standby reconnected still names the old
+      // timeline, and the next switchover rightly refuses a target on another timeline.
       const rounds: [string, string[]][] = [
         ['db2', ['db1', 'db3']],
         ['db3', ['db1', 'db2']],
@@ -169,7 +171,11 @@ describe('failovers after earlier role changes', () => {
           `the standbys to follow ${to}`,
           async () => {
             const streaming = await cluster.streamingFrom(to).catch((): string[] => []);
-            return others.every((name) => streaming.includes(name)) ? true : undefined;
+            if (!others.every((name) => streaming.includes(name))) return undefined;
+            const { heartbeats } = await connectLocalStore(cluster.state).readSnapshot(cluster.state.cluster);
+            const timelineOf = (name: string) => heartbeats.find((beat) => beat.nodeId === name)?.timeline;
+            const primaryTimeline = timelineOf(to);
+            return primaryTimeline && others.every((name) => timelineOf(name) === primaryTimeline) ? true : undefined;
           },
           30_000,
           200,
