@@ -28,6 +28,10 @@ import { HeartbeatWriter } from './heartbeat-writer.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
 import { AddressKeeper } from './address-keeper.ts';
 import { StepExecutor } from './steps.ts';
+import { Voucher } from './peer/voucher.ts';
+import { VouchRounds } from './peer/vouch-rounds.ts';
+import { renewsLease } from '../core/agent-rules.ts';
+import type { LocalHealth } from '../core/local-health.ts';
 
 export type { AgentDeps, AgentLogger } from './deps.ts';
 export type { HeartbeatStore, NodeOps, ProgressStore };
@@ -48,6 +52,9 @@ export class Agent {
   private readonly follower: GoalFollower;
   private readonly beats: HeartbeatWriter;
   private readonly heartbeats: HeartbeatLoop;
+  /** Peer leases, when configured: this member's vouches, and this primary's asks for them. */
+  private readonly voucher: Voucher | undefined;
+  private readonly rounds: VouchRounds | undefined;
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
   /** Cut the heartbeat's wait short when a verdict changes or an action is reported. */
@@ -109,6 +116,42 @@ export class Agent {
       },
     );
     this.done = new ProgressKeeper(deps.progressStore, deps.logger);
+    const peers = config.peerLeases ? deps.peers : undefined;
+    this.voucher =
+      peers &&
+      new Voucher(
+        { config, clock, logger, store: deps.store, channel: peers.channel, memory: peers.memory },
+        {
+          goal: () => known.goal,
+          term: () => known.term,
+          seesDown: (nodeId) =>
+            this.primaryChecks.primaryNodeId === nodeId && this.primaryChecks.health.status === 'DOWN',
+          writeHeartbeat: () => this.beats.write('UP', true),
+        },
+      );
+    this.rounds =
+      peers &&
+      new VouchRounds(
+        { config, clock, logger, channel: peers.channel },
+        {
+          goal: () => known.goal,
+          membership: () => known.membership,
+          wantsVouches: () => {
+            const goal = known.goal;
+            return (
+              goal?.policy.peerLeases === true &&
+              this.lease.held &&
+              this.lease.renewalsFailing() &&
+              renewsLease(this.view(goal, known.membership))
+            );
+          },
+          leaseGeneration: () => this.lease.generationNow,
+          extendLease: (endMonoMs, generation) => this.lease.extendByPeers(endMonoMs, generation),
+          selfBound: () => this.voucher?.bound ?? true,
+          pause: (ms) => pause(ms),
+          stopping,
+        },
+      );
     this.follower = new GoalFollower(deps, {
       term: () => known.term,
       view: (goal, membership) => this.view(goal, membership),
@@ -187,6 +230,7 @@ export class Agent {
       this.loops.push(this.local.loop(ops.probe, markChecked));
       this.loops.push(this.lease.watchLoop());
       this.loops.push(this.lease.renewLoop());
+      if (this.rounds) this.loops.push(this.rounds.loop());
       if (ops.watch) this.loops.push(watchConnection('local', this.deps, watched, this.local.wake));
     }
     this.loops.push(this.primaryChecks.loop());
@@ -198,6 +242,7 @@ export class Agent {
   async stop(timeoutMs = 3000): Promise<void> {
     this.stopping.abort();
     await Promise.allSettled(this.loops);
+    await this.deps.peers?.channel.close();
     // Hooks have their own time limit; a stop does not wait longer than its own.
     await withDeadline(this.hooks.settled(), timeoutMs, 'hooks did not finish').catch(() => undefined);
     // A deliberate stop stands the watchdog down (the heartbeat then says so): the database keeps
@@ -214,7 +259,8 @@ export class Agent {
   /** The heartbeat this agent would send now. */
   currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus'], seq = this.beats.sequence): HeartbeatRecord {
     const checked = this.primaryChecks.primaryNodeId;
-    return heartbeatRecord({
+    const vouched = checked !== null && this.voucher?.promising(checked) === true;
+    const beat = heartbeatRecord({
       config: this.deps.config,
       host: this.deps.host,
       bootId: this.deps.bootId,
@@ -225,11 +271,15 @@ export class Agent {
       health: this.local.health,
       facts: this.local.facts,
       term: this.known.term,
-      primaryCheck: checked ? { nodeId: checked, health: this.primaryChecks.health } : null,
+      primaryCheck: checked
+        ? { nodeId: checked, health: vouched ? vouchedFor(this.primaryChecks.health) : this.primaryChecks.health }
+        : null,
       action: this.follower.action,
       watchdogArmed: this.lease.watchdogArmed(),
       hookFailures: this.hooks.failed(),
     });
+    this.voucher?.noteHeartbeat(beat, this.known.goal?.primaryNodeId === this.deps.config.nodeId);
+    return beat;
   }
 
   /** Converges on the newest goal after a heartbeat read it: steps, then the address, then the boot gate. */
@@ -294,4 +344,11 @@ export class Agent {
         this.deps.logger.warn('immediate heartbeat failed; the next one will carry the news', { error: String(error) }),
       );
   }
+}
+
+/** A promise runs: this member's vote is not "down" whatever its check says (core/peer-lease.ts). */
+function vouchedFor(health: LocalHealth): LocalHealth {
+  return health.status === 'DOWN'
+    ? { ...health, status: 'UP', reason: `vouched for (a peer lease runs); own check: ${health.reason}` }
+    : health;
 }

@@ -12,6 +12,8 @@ import type { NodeOps } from './ports/node-ops.ts';
 import type { ProgressStore } from './ports/progress-store.ts';
 import type { Timers } from './ports/timers.ts';
 import type { Watchdog } from './watchdog/watchdog.ts';
+import type { PeerChannel } from './ports/peer-channel.ts';
+import type { VouchMemory } from './peer/vouch-file.ts';
 
 /** Powertools' structured logger, or anything shaped like it. */
 export type AgentLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -38,6 +40,8 @@ export interface AgentDeps {
   progressStore?: ProgressStore;
   /** Where the lease's end is kept across restarts of the agent (agent/lease-file.ts); memory only if absent. */
   leaseMemory?: LeaseMemory;
+  /** Peer leases (config peerLeases): the channel to the other members' agents and where promises are kept. */
+  peers?: { channel: PeerChannel; memory: VouchMemory };
   /** Told once starting PostgreSQL is safe (systemd Type=notify: its unit waits); agent/readiness.ts. */
   readiness?: Readiness;
 }

@@ -59,7 +59,8 @@ export class HeartbeatWriter {
     return this.seq;
   }
 
-  async write(agentStatus: AgentStatus): Promise<void> {
+  /** Reads what is due and writes the heartbeat if it is news, or whatever it says when `force` is set. */
+  async write(agentStatus: AgentStatus, force = false): Promise<void> {
     const { config, store, clock, logger } = this.deps;
     const nowMonoMs = clock.monotonicMs();
     const known = (nodeId: string | null | undefined) => {
@@ -113,6 +114,7 @@ export class HeartbeatWriter {
     const gist = heartbeatGist(beat);
     const sinceMs = this.lastBeat ? nowMonoMs - this.lastBeat.atMonoMs : Number.POSITIVE_INFINITY;
     if (
+      !force &&
       agentStatus === 'UP' &&
       sinceMs < config.heartbeatIntervalMs &&
       (this.lastBeat?.content === content || (this.lastBeat?.gist === gist && sinceMs < POSITION_BEAT_MS))

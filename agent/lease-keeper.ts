@@ -194,6 +194,27 @@ export class LeaseKeeper {
     await this.arm(this.endMonoMs - WATCHDOG_LEAD_MS);
   }
 
+  /** Store renewals are failing (the last attempt did not succeed). */
+  renewalsFailing(): boolean {
+    return this.renewFailures > 0;
+  }
+
+  /** Bumped whenever the lease is given up: an extension asked for before cannot bring it back. */
+  get generationNow(): number {
+    return this.generation;
+  }
+
+  /**
+   * Peer leases: a majority of the members vouch for this primary until `endMonoMs`. Held as a renewal is,
+   * unless the lease was given up since `generation` or has already run out (the watch is then fencing).
+   */
+  async extendByPeers(endMonoMs: number, generation: number): Promise<void> {
+    const left = this.leftMs();
+    if (generation !== this.generation || left === null || left <= 0) return;
+    if (this.endMonoMs !== null && endMonoMs <= this.endMonoMs) return;
+    await this.holdUntil(endMonoMs);
+  }
+
   /** The server was stopped (a fence, a switchover's clean stop): it holds no lease any more. */
   drop(): void {
     this.generation++;

@@ -17,7 +17,11 @@ import { SystemdReadiness } from './readiness.ts';
 import { DeviceWatchdog } from './watchdog/device-watchdog.ts';
 import { FileWatchdog } from './watchdog/file-watchdog.ts';
 import { createNodeOps, replicationConninfo } from './node-ops.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import type { AgentDeps } from './deps.ts';
+import { MIN_KEY_LENGTH } from './peer/peer-messages.ts';
+import { UdpChannel } from './peer/udp-channel.ts';
+import { VouchFile } from './peer/vouch-file.ts';
 import type { AgentConfig } from '../core/agent-config.ts';
 import { describeLayout, LayoutError } from '../core/postgres-layout.ts';
 import { sleepMs } from '../core/deadline.ts';
@@ -148,6 +152,7 @@ try {
           (message) => logger.warn(message),
         )
       : undefined;
+  const peers = config.peerLeases ? await openPeers(config, stateFile, bootOfKernel, logger) : undefined;
   const agent = new Agent({
     config,
     store,
@@ -161,6 +166,7 @@ try {
     host: hostFacts(config, instance),
     bootId: randomUUID(),
     readiness: new SystemdReadiness(),
+    ...(peers ? { peers } : {}),
   });
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -178,6 +184,53 @@ try {
     process.exit(EXIT.usage);
   }
   throw error;
+}
+
+/** Peer leases: the key, the listening socket and the vouch file, or a ConfigError that says what to fix. */
+async function openPeers(
+  config: AgentConfig,
+  stateFile: string | undefined,
+  bootId: string | undefined,
+  logger: Logger,
+): Promise<NonNullable<AgentDeps['peers']>> {
+  const peerLeases = config.peerLeases as NonNullable<AgentConfig['peerLeases']>;
+  const problems: string[] = [];
+  let key = '';
+  try {
+    key = readFileSync(peerLeases.keyFile, 'utf8').trim();
+    if (key.length < MIN_KEY_LENGTH)
+      problems.push(
+        `peerLeases.keyFile: ${peerLeases.keyFile} holds ${key.length} characters; use at least ${MIN_KEY_LENGTH} (openssl rand -hex 32), the same on every member`,
+      );
+  } catch (error) {
+    problems.push(`peerLeases.keyFile: cannot read ${peerLeases.keyFile}: ${(error as Error).message}`);
+  }
+  if (!stateFile || !bootId)
+    problems.push(
+      'peerLeases: a member keeps its promises on disk; set stateFile (a witness has no data directory to put it beside)',
+    );
+  if (problems.length > 0) throw new ConfigError(options.config, problems);
+  const memory = new VouchFile(
+    (stateFile as string).replace(/(\.state\.json)?$/, (end) => (end ? '.vouch.json' : '.vouch')),
+    bootId as string,
+    (message) => logger.warn(message),
+  );
+  try {
+    const channel = await UdpChannel.open({
+      cluster: config.cluster,
+      nodeId: config.nodeId,
+      key,
+      listen: peerLeases.listen,
+      peers: peerLeases.peers,
+      warn: (message) => logger.warn(message),
+    });
+    logger.info(`peer leases: listening on ${peerLeases.listen} (udp) for ${Object.keys(peerLeases.peers).join(', ')}`);
+    return { channel, memory };
+  } catch (error) {
+    throw new ConfigError(options.config, [
+      `peerLeases.listen: cannot listen on ${peerLeases.listen} (udp): ${(error as Error).message}`,
+    ]);
+  }
 }
 
 async function bootGateMain(config: AgentConfig): Promise<string> {

@@ -300,12 +300,19 @@ export function addMaintenanceCommands(program: Command): void {
         'what stops an old primary whose agent is frozen or dead: watchdog, ec2-stop, or agent (nothing else; docs/failover.md)',
       ).choices(['agent', 'watchdog', 'ec2-stop']),
     )
+    .addOption(
+      new Option(
+        '--peer-leases <on|off>',
+        'a primary cut off from the state store keeps its database while a majority of members vouch for it (docs/peer-leases.md)',
+      ).choices(['on', 'off']),
+    )
     .option('--dry-run', 'check and explain, change nothing')
     .option('--json', 'print the outcome as JSON')
     .action(
       async (
         options: StoreOptions & {
           autoFailover?: 'on' | 'off';
+          peerLeases?: 'on' | 'off';
           autoRejoin?: 'on' | 'off';
           leaseMs?: number;
           leaseMarginMs?: number;
@@ -326,6 +333,7 @@ export function addMaintenanceCommands(program: Command): void {
           ...(options.maxLagBytes !== undefined ? { maxLagBytes: options.maxLagBytes } : {}),
           ...(options.pauseReminderMs !== undefined ? { pauseReminderMs: options.pauseReminderMs } : {}),
           ...(options.fencing ? { fencing: options.fencing } : {}),
+          ...(options.peerLeases ? { peerLeases: options.peerLeases === 'on' } : {}),
         };
         let plan = planPolicyChange(await store.readSnapshot(name), change);
         let term = 0;

@@ -102,6 +102,22 @@ const storeSchema = z.strictObject({
   endpoint: z.url().optional(),
 });
 
+const hostPortSchema = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port, such as 10.0.1.12:7654');
+
+/**
+ * Peer leases (docs/peer-leases.md): where this agent answers the primary's asks for a vouch, the other
+ * voting members' agents, and the shared key every message is signed with. On only where the cluster's
+ * policy also says so (set-policy --peer-leases on).
+ */
+const peerLeasesSchema = z.strictObject({
+  /** Where this agent listens (UDP). */
+  listen: hostPortSchema.default('0.0.0.0:7654'),
+  /** Every other voting member's agent (database nodes and the witness), by node id. */
+  peers: z.record(nodeIdSchema, hostPortSchema),
+  /** A file holding the cluster's shared key (at least 32 characters; keep it mode 0600, the same on every host). */
+  keyFile: z.string().min(1),
+});
+
 const rawConfigSchema = z.strictObject({
   cluster: clusterNameSchema,
   nodeId: nodeIdSchema,
@@ -214,6 +230,7 @@ const rawConfigSchema = z.strictObject({
       secondaryIpDevice: 'eth0',
       secondaryIpPrefixLength: 32,
     }),
+  peerLeases: peerLeasesSchema.optional(),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 
@@ -247,6 +264,11 @@ function crossChecks(raw: Omit<AgentConfig, 'timeouts'>, timeouts: Timeouts): st
   if (raw.heartbeatIntervalMs * 2 > timeouts.nodeTimeoutMs) {
     problems.push(
       `timeouts.nodeTimeoutMs (${timeouts.nodeTimeoutMs}) must be at least twice heartbeatIntervalMs (${raw.heartbeatIntervalMs}), or one late heartbeat looks like a dead node`,
+    );
+  }
+  if (raw.peerLeases && raw.nodeId in raw.peerLeases.peers) {
+    problems.push(
+      `peerLeases.peers: lists this node (${raw.nodeId}); list only the other voting members, this node listens on peerLeases.listen`,
     );
   }
   if (timeouts.localPeriodMs >= timeouts.nodeTimeoutMs) {

@@ -11,7 +11,14 @@ import type { ClusterSnapshot } from './state-store.ts';
 export type PolicyChange = Partial<
   Pick<
     ClusterPolicy,
-    'autoFailover' | 'autoRejoin' | 'leaseDurationMs' | 'leaseMarginMs' | 'maxLagBytes' | 'pauseReminderMs' | 'fencing'
+    | 'autoFailover'
+    | 'autoRejoin'
+    | 'leaseDurationMs'
+    | 'leaseMarginMs'
+    | 'maxLagBytes'
+    | 'pauseReminderMs'
+    | 'fencing'
+    | 'peerLeases'
   >
 >;
 
@@ -38,7 +45,7 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
   const given = Object.entries(change).filter(([, value]) => value !== undefined);
   if (given.length === 0)
     throw new UsageError(
-      'set-policy needs at least one of --auto-failover, --auto-rejoin, --lease-ms, --lease-margin-ms, --max-lag-bytes, --pause-reminder-ms, --fencing',
+      'set-policy needs at least one of --auto-failover, --auto-rejoin, --lease-ms, --lease-margin-ms, --max-lag-bytes, --pause-reminder-ms, --fencing, --peer-leases',
     );
   const parsed = clusterPolicySchema.safeParse({ ...current, ...Object.fromEntries(given) });
   if (!parsed.success)
@@ -73,6 +80,12 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
         (policy.fencing === 'watchdog'
           ? 'fencing "watchdog": a failed primary is replaced only once the watchdog armed with its lease has fired; every database agent needs one (agent config "watchdog"), or its node is not promoted and its failure needs a person'
           : 'fencing "ec2-stop": the evaluator stops a failed primary\'s instance before anyone is promoted; the stack must grant it (docs/deploy.md)'),
+    );
+  if (policy.peerLeases !== current.peerLeases)
+    effects.push(
+      policy.peerLeases
+        ? 'peer leases on: a primary that cannot reach the state store keeps its database while a majority of the members vouch for it (every agent needs peerLeases in its config, docs/peer-leases.md); a watchdog no longer proves a silent primary stopped, so a double fault needs a majority or ec2-stop'
+        : 'peer leases off: a primary that cannot renew through the state store stops its database before its lease ends; turn this off only while every member reaches the store',
     );
   if (policy.maxLagBytes !== current.maxLagBytes)
     effects.push(

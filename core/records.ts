@@ -78,6 +78,12 @@ export const clusterPolicySchema = z.looseObject({
    * Off by default, as in EFM: the DBA runs pgfailover rejoin.
    */
   autoRejoin: z.boolean().default(false),
+  /**
+   * A primary that cannot reach the store keeps its server while a majority of the voting members vouch for
+   * it directly (docs/peer-leases.md); every agent needs peerLeases in its config. Off by default; with it
+   * on, a watchdog no longer proves a silent primary stopped at its store lease's end.
+   */
+  peerLeases: z.boolean().default(false),
 });
 export type ClusterPolicy = z.infer<typeof clusterPolicySchema>;
 
@@ -439,4 +445,5 @@ export const DEFAULT_CLUSTER_POLICY: ClusterPolicy = {
   fencing: 'watchdog',
   pauseReminderMs: 3_600_000,
   autoRejoin: false,
+  peerLeases: false,
 };

@@ -9,6 +9,7 @@ import { StoreTable, createTableIfMissing } from './store/table.ts';
 import * as clusters from './store/cluster-items.ts';
 import * as heartbeats from './store/heartbeat-items.ts';
 import * as leases from './store/lease-items.ts';
+import * as votes from './store/vote-items.ts';
 import * as history from './store/history-items.ts';
 import * as index from './store/index-items.ts';
 
@@ -56,6 +57,7 @@ export class StateStore {
   // The primary's lease (store/lease-items.ts).
   readonly renewLease = this.bind(leases.renewLease);
   readonly releaseLease = this.bind(leases.releaseLease);
+  readonly withdrawVote = this.bind(votes.withdrawVote);
   // The history (store/history-items.ts).
   readonly appendHistory = this.bind(history.appendHistory);
   readonly readHistory = this.bind(history.readHistory);

@@ -131,6 +131,7 @@ const memory: ConstructorParameters<typeof Evaluator>[0]['store'] = {
     };
     return later(fresh);
   },
+  getCluster: (name) => later(snapshots.get(name)?.cluster),
   // A decision is kept, as the table would keep it, so that it is not made again every round.
   writeCluster: async (record) => {
     writes++;

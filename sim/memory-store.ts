@@ -113,6 +113,13 @@ export class MemoryTable {
     return this.cluster;
   }
 
+  /** A member's withdrawal of its down vote: moves the version, only while the term is `term`. */
+  withdrawVote(nodeId: string, term: number, nowMs: number): void {
+    if (this.cluster.term !== term)
+      throw new StoreConflictError(`withdrawal of ${nodeId}'s down vote in term ${term}`, this.cluster);
+    this.cluster = copy({ ...this.cluster, version: this.cluster.version + 1, updatedAtMs: nowMs });
+  }
+
   appendHistory(entry: HistoryRecord): void {
     this.history.push(copy(entry));
   }

@@ -178,6 +178,7 @@ export class World {
     const call = <T>(work: () => T) => this.network.call(EVALUATOR, STORE, STORE_TIMEOUT_MS, work);
     const store: EvaluatorDeps['store'] = {
       readSnapshot: () => call(() => table.readSnapshot()),
+      getCluster: () => call(() => table.readSnapshot().cluster),
       writeCluster: (next, expected) => call(() => table.writeCluster(next, expected)),
       recordAddressHolder: (read, holder, atMs) => call(() => table.recordAddressHolder(read, holder, atMs)),
       recordNodeStopped: (read, atMs) => call(() => table.recordNodeStopped(read, atMs)),
@@ -261,6 +262,7 @@ export class World {
               leaseRenewals: r.leaseRenewals + 1,
             })),
         ),
+      withdrawVote: (_cluster, nodeId, term, nowMs) => call(() => table.withdrawVote(nodeId, term, nowMs)),
       appendHistory: (entry) => call(() => table.appendHistory(entry)),
     };
     const leaseCall = storeCall(LEASE_REQUEST_TIMEOUT_MS);

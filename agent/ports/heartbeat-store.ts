@@ -13,5 +13,7 @@ export interface HeartbeatStore {
   /** Renews and returns the cluster record as it stands after the renewal. */
   renewLease(cluster: string, nodeId: string, term: number, durationMs: number): Promise<ClusterRecord>;
   releaseLease(cluster: string, nodeId: string, term: number): Promise<void>;
+  /** Peer leases: withdraws this member's down vote of `term` (moves the record's version); refused once the term moved. */
+  withdrawVote(cluster: string, nodeId: string, term: number, nowMs: number): Promise<void>;
   appendHistory(entry: HistoryRecord): Promise<void>;
 }

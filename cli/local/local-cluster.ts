@@ -68,6 +68,10 @@ export async function localUp(options: LocalUpOptions): Promise<LocalClusterStat
     throw new UsageError(
       '--fencing ec2-stop needs the network lab: its stand-in stops a node by ending everything in its namespace',
     );
+  if (options.peerLeases && network !== 'lab')
+    throw new UsageError(
+      "--peer-leases needs the network lab: on loopback the members' datagrams would pass every fault made there",
+    );
   if (network === 'lab' && join(dir, 'db1').length > MAX_SOCKET_DIR) {
     throw new UsageError(
       `${dir} is too long a path for PostgreSQL's Unix sockets in the lab (at most ${MAX_SOCKET_DIR - 4} characters); choose a shorter directory`,

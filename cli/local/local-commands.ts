@@ -69,9 +69,14 @@ export function addLocalCommands(program: Command): void {
         .choices(['agent', 'watchdog', 'ec2-stop'])
         .default('watchdog'),
     )
+    .option(
+      '--peer-leases',
+      'peer leases on: a primary cut off from the store keeps its database while a majority of members vouch for it (lab only)',
+    )
     .option('--json', 'print one JSON object describing what was started')
     .action(
       async (options: {
+        peerLeases?: boolean;
         dir: string;
         standbys: number;
         witness?: boolean;
@@ -99,6 +104,7 @@ export function addLocalCommands(program: Command): void {
           ...(options.evaluatorInvocations ? { evaluatorInvocationMs: options.evaluatorInvocations } : {}),
           ...(options.network ? { network: options.network } : {}),
           fencing: options.fencing,
+          peerLeases: options.peerLeases === true,
           onProgress: options.json ? undefined : (line) => out(line),
         });
         if (options.json) {

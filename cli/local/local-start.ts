@@ -22,6 +22,7 @@ import {
   sqlTarget,
   writeLocalState,
   type LocalClusterState,
+  type LocalNode,
   type LocalUpOptions,
 } from './local-state.ts';
 import { LIBFAKETIME, spawnAgent, spawnIn } from './local-node-actions.ts';
@@ -123,6 +124,7 @@ async function startStore({ dir, state, storePort, options, plan, progress, save
         autoFailover: options.autoFailover ?? true,
         autoRejoin: options.autoRejoin ?? false,
         fencing: options.fencing ?? 'watchdog',
+        peerLeases: options.peerLeases === true,
       },
       primaryNodeId: 'db1',
       // In the lab the address is a secondary IP, moved by the router and brought up by the agents as on EC2.
@@ -270,8 +272,32 @@ async function allowNodes({ state }: Start, store: StateStore): Promise<void> {
   );
 }
 
-function startAgents({ dir, state, storePort, options, plan, progress, save }: Start, secrets: Secrets): void {
+/** The lab's peer port: every member has its own namespace and address. */
+const LAB_PEER_PORT = 7654;
+
+/** Every agent's peerLeases section (lab only), with the cluster's shared key written once. */
+function peerLeasesConfig({ dir, state, options, plan }: Start): ((node: LocalNode) => object) | undefined {
+  if (!options.peerLeases || !plan) return undefined;
+  const keyFile = writeSecret(join(dir, 'peer.key'), randomBytes(32).toString('hex'));
+  return (node) => ({
+    // A database agent keeps its state beside the data directory by default; a witness has none.
+    ...(node.dataDir ? {} : { stateFile: join(dir, `pgfailover-${node.name}.state.json`) }),
+    peerLeases: {
+      listen: `${node.ip ?? '0.0.0.0'}:${LAB_PEER_PORT}`,
+      keyFile,
+      peers: Object.fromEntries(
+        state.nodes
+          .filter((other) => other !== node)
+          .map((other) => [other.name, `${other.ip ?? ''}:${LAB_PEER_PORT}`]),
+      ),
+    },
+  });
+}
+
+function startAgents(start: Start, secrets: Secrets): void {
+  const { dir, state, storePort, options, plan, progress, save } = start;
   const { monitorFile, passfile, rewindPassfile } = secrets;
+  const peerSection = peerLeasesConfig(start);
   for (const node of state.nodes) {
     const storeEndpoint = plan ? `http://${plan.aws.ip}:${storePort}` : `http://127.0.0.1:${node.storeLinkPort ?? 0}`;
     writeFileSync(
@@ -283,6 +309,7 @@ function startAgents({ dir, state, storePort, options, plan, progress, save }: S
           role: node.role === 'witness' ? 'witness' : 'database',
           address: node.address,
           store: { table: state.table, endpoint: storeEndpoint, region: 'local' },
+          ...(peerSection ? peerSection(node) : {}),
           ...(node.port && node.dataDir
             ? {
                 database: {

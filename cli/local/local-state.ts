@@ -104,6 +104,8 @@ export interface LocalUpOptions {
   network?: 'lab' | 'loopback';
   /** The cluster's fencing policy (default watchdog: a watchdog process per node; ec2-stop needs the lab). */
   fencing?: 'agent' | 'watchdog' | 'ec2-stop';
+  /** Peer leases on (policy and every agent's config; lab only: a partition must cut the members' datagrams too). */
+  peerLeases?: boolean;
   onProgress?: (line: string) => void;
 }
 

@@ -199,7 +199,12 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   const fence = cluster.fence;
   const stopProven =
     cluster.leaseReleased ||
-    (leaseExpired && cluster.policy.fencing === 'watchdog' && primaryBeat?.watchdogArmed === true) ||
+    // A primary that holds its peers' vouches outlives its store lease, and its watchdog with it
+    // (docs/peer-leases.md): the store lease's end then proves nothing.
+    (leaseExpired &&
+      cluster.policy.fencing === 'watchdog' &&
+      !cluster.policy.peerLeases &&
+      primaryBeat?.watchdogArmed === true) ||
     (cluster.policy.fencing === 'ec2-stop' &&
       fence?.nodeId === cluster.primaryNodeId &&
       fence?.term === cluster.term &&

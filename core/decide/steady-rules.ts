@@ -2,7 +2,7 @@
 // its lease is over (or fencing proves it stopped); switchovers and manual failovers start here.
 
 import { makeNotice } from '../notices.ts';
-import { type Candidate, promotionVeto, switchoverVeto } from './facts.ts';
+import { type Candidate, type Facts, promotionVeto, switchoverVeto } from './facts.ts';
 import {
   type Rule,
   addressAhead,
@@ -199,7 +199,7 @@ export const STEADY_RULES: Rule[] = [
     then: (f) =>
       wait(
         'failure-unconfirmed',
-        `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer${f.cluster.policy.fencing === 'agent' && f.nobodySeesIt ? '; with fencing "agent" nothing proves a silent primary stopped, so only a majority can confirm' : ''}`,
+        `${primaryProblem(f)}; failure not confirmed: ${votes(f)} say its database does not answer${f.nobodySeesIt ? unprovenStop(f) : ''}`,
       ),
   },
   {
@@ -305,3 +305,13 @@ export const STEADY_RULES: Rule[] = [
     },
   },
 ];
+
+/** Why nothing but a majority can confirm a silent primary's failure under this policy, or ''. */
+function unprovenStop(f: Facts): string {
+  const { fencing, peerLeases } = f.cluster.policy;
+  if (fencing === 'agent')
+    return '; with fencing "agent" nothing proves a silent primary stopped, so only a majority can confirm';
+  if (fencing === 'watchdog' && peerLeases)
+    return "; peer leases are on: a watchdog proves nothing, so only a majority can confirm (a primary holding its peers' vouches outlives its store lease)";
+  return '';
+}

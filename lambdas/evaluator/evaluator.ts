@@ -3,8 +3,8 @@
 // the one whose write lands notifies, and a failover left half-way is simply the next decision's input.
 
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { instantOf, type Clock } from '../../core/clock.ts';
-import { BUSY_RULE_IDS, decideOn, gatherFacts, type Decision } from '../../core/decide.ts';
+import { instantOf, type Clock, type Instant } from '../../core/clock.ts';
+import { BUSY_RULE_IDS, decideOn, gatherFacts, type Decision, type Facts } from '../../core/decide.ts';
 import type { EvaluationMetrics } from './evaluation-metrics.ts';
 import { StoreConflictError } from '../../core/errors.ts';
 import { sleepMs } from '../../core/deadline.ts';
@@ -13,7 +13,7 @@ import { DecisionEffects } from './effects.ts';
 import { NO_OBSERVATIONS, observe, type Observations } from '../../core/observations.ts';
 import type { AddressMover, NodeFencer, Notifier } from '../../core/ports.ts';
 import type { ClusterRecord } from '../../core/records.ts';
-import type { ReadConsistency, StateStore } from '../../core/state-store.ts';
+import type { ClusterSnapshot, ReadConsistency, StateStore } from '../../core/state-store.ts';
 
 /**
  * How often every cluster is evaluated while all is well. The evaluator times a lease from the round
@@ -45,6 +45,13 @@ function paceAfter(decision: Decision): RoundPace {
   return BUSY_RULE_IDS.has(decision.rule) || underWay ? 'busy' : 'quiet';
 }
 
+type Judged = { snapshot: ClusterSnapshot; at: Instant; facts: Facts; decision: Decision };
+
+/** A decision that starts a new term on members' votes, in a cluster whose primary may hold peer vouches. */
+function countsVotesUnderPeerLeases({ snapshot, decision }: Judged): boolean {
+  return snapshot.cluster.policy.peerLeases && decision.next !== null && decision.next.term > snapshot.cluster.term;
+}
+
 /** A decision that writes nothing, suspects nothing and needs no look before the next quiet round. */
 function restsQuiet(decision: Decision): boolean {
   return decision.next === null && decision.recheckInMs === null && paceAfter(decision) === 'quiet';
@@ -54,6 +61,7 @@ export interface EvaluatorDeps {
   store: Pick<
     StateStore,
     | 'readSnapshot'
+    | 'getCluster'
     | 'writeCluster'
     | 'recordAddressHolder'
     | 'recordNodeStopped'
@@ -152,12 +160,28 @@ export class Evaluator {
     return { snapshot, at, facts, decision: decideOn(facts) };
   }
 
+  /**
+   * A new term that counts down votes, under peer leases, is decided on votes read after the record its write
+   * is conditioned on: a member withdraws a down vote (to vouch) by first saying so in its heartbeat and then
+   * bumping the record, so either this write fails on the bump, or the votes read after the record already
+   * say the withdrawal (docs/peer-leases.md). One Query promises no order among its items; two reads do.
+   */
+  private async judgeAfterRecord(name: string): Promise<Judged> {
+    const record = await this.deps.store.getCluster(name);
+    const again = await this.judge(name, 'consistent');
+    if (record && record.version === again.snapshot.cluster.version) return again;
+    // The record moved between the two reads: this round writes nothing; the next one decides afresh.
+    return { ...again, decision: { ...again.decision, next: null, actions: [], notices: [] } };
+  }
+
   /** One evaluation of one cluster. Returns the decision (written or not). */
   async evaluateCluster(name: string): Promise<Decision> {
     const { store, logger } = this.deps;
     const glance = this.quiet.has(name) ? await this.judge(name, 'eventual') : undefined;
-    const { snapshot, at, facts, decision } =
-      glance && restsQuiet(glance.decision) ? glance : await this.judge(name, 'consistent');
+    const judged = glance && restsQuiet(glance.decision) ? glance : await this.judge(name, 'consistent');
+    const { snapshot, at, facts, decision } = countsVotesUnderPeerLeases(judged)
+      ? await this.judgeAfterRecord(name)
+      : judged;
     if (restsQuiet(decision)) this.quiet.add(name);
     else this.quiet.delete(name);
     this.deps.metrics?.observe(facts, decision.rule);

@@ -113,6 +113,7 @@ class FakeWorld {
       return this.renewAnswer ?? this.record;
     },
     releaseLease: async (_cluster, _nodeId, term) => void this.calls.push(`release:${term}`),
+    withdrawVote: async (_cluster, _nodeId, term) => void this.calls.push(`withdraw:${term}`),
     appendHistory: async (entry) => void this.history.push(entry),
   };
   history: HistoryRecord[] = [];

@@ -1083,6 +1083,15 @@ describe('decide(): a double fault (the primary, then the standby it would fail 
     expect(decision.rule).not.toBe('failover');
   });
 
+  it('with fencing "watchdog" and peer leases on: the watchdog proves nothing (the primary may hold vouches), no failover', () => {
+    const peerLeases: Change = (w) => {
+      w.snapshot.cluster = { ...w.snapshot.cluster, policy: { ...w.snapshot.cluster.policy, peerLeases: true } };
+    };
+    const decision = evaluate(...doubleFault, fencing('watchdog'), peerLeases, primaryWatchdogArmed, leaseAge(9000));
+    expect(decision.rule).toBe('failure-unconfirmed');
+    expect(decision.reason).toMatch(/peer leases are on: a watchdog proves nothing, so only a majority can confirm/);
+  });
+
   it('with fencing "agent": no failover, and the reason says why', () => {
     const decision = evaluate(...doubleFault, fencing('agent'), leaseAge(9000));
     expect(decision.rule).toBe('failure-unconfirmed');

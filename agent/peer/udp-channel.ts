@@ -1,0 +1,89 @@
+// The peer channel over UDP: a datagram per message, so that a partition drops it as it would drop a
+// packet (no connection to hang on, no retransmission to arrive late), and a lost one is simply asked again
+// next round. Messages are signed (peer-messages.ts); those from a node not listed in peerLeases.peers,
+// badly signed or addressed elsewhere are dropped and said once in the log.
+
+import { createSocket, type Socket } from 'node:dgram';
+import type { PeerChannel } from '../ports/peer-channel.ts';
+import { decodeMessage, encodeMessage, type PeerMessage } from './peer-messages.ts';
+
+export interface UdpChannelOptions {
+  cluster: string;
+  nodeId: string;
+  key: string;
+  listen: string;
+  /** host:port of every other member's agent. */
+  peers: Record<string, string>;
+  warn: (message: string) => void;
+}
+
+export function splitHostPort(hostPort: string): { host: string; port: number } {
+  const at = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+}
+
+export class UdpChannel implements PeerChannel {
+  private readonly listeners: ((message: PeerMessage) => void)[] = [];
+  private readonly warned = new Set<string>();
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly options: UdpChannelOptions,
+  ) {
+    socket.on('message', (datagram, sender) => this.receive(datagram, `${sender.address}:${sender.port}`));
+    // A send to an unreachable peer surfaces here on some systems: the round simply goes unanswered.
+    socket.on('error', (error) => this.warnOnce(`peer channel: ${error.message}`));
+  }
+
+  /** Binds the listening socket; fails (EADDRINUSE, EACCES) before the agent starts rather than mid-outage. */
+  static async open(options: UdpChannelOptions): Promise<UdpChannel> {
+    const { host, port } = splitHostPort(options.listen);
+    const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return new UdpChannel(socket, options);
+  }
+
+  send(nodeId: string, message: PeerMessage): void {
+    const address = this.options.peers[nodeId];
+    if (!address) return;
+    const { host, port } = splitHostPort(address);
+    this.socket.send(encodeMessage(this.options.key, message), port, host, (error) => {
+      if (error) this.warnOnce(`peer channel: cannot send to ${nodeId} at ${address}: ${error.message}`);
+    });
+  }
+
+  onMessage(listener: (message: PeerMessage) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+
+  private receive(datagram: Buffer, sender: string): void {
+    const decoded = decodeMessage(this.options.key, datagram, this.options);
+    if (!decoded.ok) {
+      this.warnOnce(`peer channel: dropped a message from ${sender}: ${decoded.problem}`);
+      return;
+    }
+    if (!(decoded.message.from in this.options.peers)) {
+      this.warnOnce(
+        `peer channel: dropped a message from ${decoded.message.from} at ${sender}: not in peerLeases.peers; add it on every member`,
+      );
+      return;
+    }
+    for (const listener of this.listeners) listener(decoded.message);
+  }
+
+  private warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.options.warn(message);
+  }
+}

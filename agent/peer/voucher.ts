@@ -1,0 +1,164 @@
+// A member's side of peer leases (docs/peer-leases.md): it answers the primary's asks by the rules in
+// core/peer-lease.ts, keeps its promise (a vouch is a promise not to vote the primary down for a while) and
+// its bound vote on disk before it says anything, and withdraws a down vote through the store before it
+// vouches again. The primary has one too: its own "database DOWN" binds it the same way.
+
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AgentConfig } from '../../core/agent-config.ts';
+import type { Clock } from '../../core/clock.ts';
+import { decideVouch } from '../../core/peer-lease.ts';
+import type { ClusterRecord, HeartbeatRecord } from '../../core/records.ts';
+import type { HeartbeatStore } from '../ports/heartbeat-store.ts';
+import type { PeerChannel } from '../ports/peer-channel.ts';
+import type { VouchAsk } from './peer-messages.ts';
+import type { VouchMemory, VouchState } from './vouch-file.ts';
+
+export interface VoucherDeps {
+  config: AgentConfig;
+  clock: Clock;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  store: Pick<HeartbeatStore, 'withdrawVote'>;
+  channel: PeerChannel;
+  memory: VouchMemory;
+}
+
+export interface VoucherHost {
+  goal(): ClusterRecord | undefined;
+  term(): number;
+  /** This member's own check of `primaryNodeId`'s database says DOWN now. */
+  seesDown(primaryNodeId: string): boolean;
+  /** Writes a heartbeat now, whatever it repeats, and resolves once the store has it. */
+  writeHeartbeat(): Promise<void>;
+}
+
+export class Voucher {
+  private state: VouchState;
+  /** Bumped by every bind: a withdrawal clears only the binding it was made for. */
+  private binds = 0;
+  private withdrawing: Promise<boolean> | null = null;
+  private readonly said = new Set<string>();
+
+  constructor(
+    private readonly deps: VoucherDeps,
+    private readonly host: VoucherHost,
+  ) {
+    this.state = deps.memory.load(deps.clock.monotonicMs());
+    if (this.state.promise)
+      deps.logger.info(
+        `a vouch for ${this.state.promise.primaryNodeId} is recorded: no down vote on it for ${Math.max(0, this.state.promise.endMonoMs - deps.clock.monotonicMs())} ms`,
+      );
+    deps.channel.onMessage((message) => {
+      if (message.kind === 'ask') void this.answer(message);
+    });
+  }
+
+  /** This member promised not to vote `primaryNodeId` down, and the promise still runs. */
+  promising(primaryNodeId: string): boolean {
+    const promise = this.state.promise;
+    return promise?.primaryNodeId === primaryNodeId && promise.endMonoMs > this.deps.clock.monotonicMs();
+  }
+
+  /** A heartbeat of this member's may carry a down vote that a failover can count. */
+  get bound(): boolean {
+    return this.state.boundTerm !== null;
+  }
+
+  /**
+   * Called with every heartbeat before it is written: one that votes the primary down (or, from the primary,
+   * says its own database is DOWN) binds this member first, on disk, so that no restart can forget it.
+   */
+  noteHeartbeat(beat: HeartbeatRecord, isPrimary: boolean): void {
+    const votesDown = isPrimary ? beat.dbStatus === 'DOWN' : beat.primaryCheck?.status === 'DOWN';
+    if (!votesDown) return;
+    this.binds++;
+    if (this.state.boundTerm !== null && this.state.boundTerm >= beat.term) return;
+    this.save({ ...this.state, boundTerm: beat.term });
+  }
+
+  private async answer(ask: VouchAsk): Promise<void> {
+    const goal = this.host.goal();
+    const view = {
+      enabled: goal?.policy.peerLeases === true,
+      term: this.host.term(),
+      primaryNodeId: goal?.primaryNodeId ?? null,
+      ask: { term: ask.term, from: ask.from },
+      bound: this.bound,
+      seesPrimaryDown: this.host.seesDown(ask.from),
+    };
+    const decision = decideVouch(view);
+    if (decision.verdict === 'refuse') return this.reply(ask, false, decision.reason);
+    if (decision.verdict === 'withdraw-then-grant' && !(await this.withdraw(ask.term)))
+      return this.reply(ask, false, `${decision.reason}; the withdrawal could not be written (the store is away)`);
+    // The promise is on disk before the answer leaves: a restart after it cannot forget it.
+    const promiseMs = Math.min(ask.promiseMs, goal?.policy.leaseDurationMs ?? ask.promiseMs);
+    const endMonoMs = this.deps.clock.monotonicMs() + promiseMs;
+    const kept = this.state.promise?.primaryNodeId === ask.from ? this.state.promise.endMonoMs : 0;
+    this.save({
+      ...this.state,
+      promise: { primaryNodeId: ask.from, term: ask.term, promiseMs, endMonoMs: Math.max(kept, endMonoMs) },
+    });
+    this.reply(ask, true, decision.reason, promiseMs);
+  }
+
+  /**
+   * Withdraws this member's down vote: first a heartbeat that no longer votes down, then the write that
+   * moves the cluster record's version (conditioned on the term). A failover that counted the vote then
+   * fails its write, or won first and the withdrawal is refused. One at a time.
+   */
+  private async withdraw(term: number): Promise<boolean> {
+    this.withdrawing ??= (async () => {
+      const binds = this.binds;
+      try {
+        await this.host.writeHeartbeat();
+        await this.deps.store.withdrawVote(
+          this.deps.config.cluster,
+          this.deps.config.nodeId,
+          term,
+          this.deps.clock.nowMs(),
+        );
+      } catch (error) {
+        this.sayOnce(`cannot withdraw the down vote of term ${term}: ${String(error)}`);
+        return false;
+      }
+      // A down vote written meanwhile stands: the member stays bound.
+      if (binds !== this.binds) return false;
+      this.save({ ...this.state, boundTerm: null });
+      this.deps.logger.info(`down vote of term ${term} withdrawn: this member may vouch again`);
+      return true;
+    })().finally(() => (this.withdrawing = null));
+    return this.withdrawing;
+  }
+
+  private reply(ask: VouchAsk, granted: boolean, reason: string, promiseMs = ask.promiseMs): void {
+    this.sayOnce(
+      granted
+        ? `vouching for ${ask.from} in term ${ask.term}`
+        : `no vouch for ${ask.from} in term ${ask.term}: ${reason}`,
+    );
+    const { config } = this.deps;
+    this.deps.channel.send(ask.from, {
+      kind: 'answer',
+      cluster: config.cluster,
+      from: config.nodeId,
+      to: ask.from,
+      term: ask.term,
+      nonce: ask.nonce,
+      promiseMs,
+      granted,
+      reason,
+    });
+  }
+
+  private save(state: VouchState): void {
+    this.state = state;
+    // Written synchronously: nothing this member says may get ahead of what it keeps.
+    this.deps.memory.save(state);
+  }
+
+  private sayOnce(line: string): void {
+    if (this.said.has(line)) return;
+    if (this.said.size > 200) this.said.clear();
+    this.said.add(line);
+    this.deps.logger.info(line);
+  }
+}
