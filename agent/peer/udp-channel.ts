@@ -25,6 +25,7 @@ export function splitHostPort(hostPort: string): { host: string; port: number } 
 export class UdpChannel implements PeerChannel {
   private readonly listeners: ((message: PeerMessage) => void)[] = [];
   private readonly warned = new Set<string>();
+  private closed = false;
 
   private constructor(
     private readonly socket: Socket,
@@ -51,7 +52,8 @@ export class UdpChannel implements PeerChannel {
 
   send(nodeId: string, message: PeerMessage): void {
     const address = this.options.peers[nodeId];
-    if (!address) return;
+    // An answer whose withdrawal outlived the agent's stop has nowhere to go: dropped, as a lost datagram.
+    if (!address || this.closed) return;
     const { host, port } = splitHostPort(address);
     this.socket.send(encodeMessage(this.options.key, message), port, host, (error) => {
       if (error) this.warnOnce(`peer channel: cannot send to ${nodeId} at ${address}: ${error.message}`);
@@ -63,6 +65,8 @@ export class UdpChannel implements PeerChannel {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 

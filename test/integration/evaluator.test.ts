@@ -257,6 +257,58 @@ describe('evaluator', () => {
     expect(entries.find((entry) => entry.event === 'failover')?.body).toMatch(/promoting db2/);
   });
 
+  it.each([
+    ['a member withdrew its down vote between the two reads: nothing is written', true, 'primary-agent-left', 1],
+    ['nothing moved: the failover is written on the second read', false, 'failover', 2],
+  ] as const)(
+    'under peer leases, a new term is decided on votes read after its record (%s)',
+    async (_case, withdrawn, rule, term) => {
+      // Prepare: db1 silent, its lease released; db2 and db3 vote it down; peer leases on.
+      const name = `e${++counter}`;
+      const now = Date.now();
+      await seedCluster(dynamo.store, name, '10.0.0.', { nowMs: now });
+      await dynamo.store.releaseLease(name, 'db1', 1);
+      const seeded = (await dynamo.store.getCluster(name))!;
+      await dynamo.store.writeCluster(
+        { ...seeded, version: seeded.version + 1, policy: { ...seeded.policy, peerLeases: true } },
+        { version: seeded.version, leaseRenewals: seeded.leaseRenewals },
+      );
+      const vote = (nodeId: string, status: 'UP' | 'DOWN') =>
+        heartbeat(nodeId, {
+          cluster: name,
+          sentAtMs: now,
+          seq: status === 'UP' ? 2 : 1,
+          primaryCheck: { primaryNodeId: 'db1', status, reason: status === 'UP' ? 'vouched for' : 'refused' },
+        });
+      for (const nodeId of ['db2', 'db3']) await dynamo.store.putHeartbeat(vote(nodeId, 'DOWN'));
+      const before = await dynamo.store.readSnapshot(name);
+      if (withdrawn) {
+        // db2 withdraws: a heartbeat that no longer votes down, then the record's version moves.
+        await dynamo.store.putHeartbeat(vote('db2', 'UP'));
+        await dynamo.store.withdrawVote(name, 'db2', 1, Date.now());
+      }
+      // The first read is the mixture one Query may return: the record as it is now, the votes from before.
+      let reads = 0;
+      const store = new Proxy(dynamo.store, {
+        get(target, property, receiver) {
+          if (property === 'readSnapshot')
+            return async (cluster: string, consistency?: ReadConsistency) =>
+              reads++ === 0
+                ? { ...before, cluster: (await target.getCluster(cluster))! }
+                : target.readSnapshot(cluster, consistency);
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      // Act
+      const decision = await new Evaluator({ ...evaluatorDeps(recordingNotifier()), store }).evaluateCluster(name);
+      // Assess
+      expect(decision.rule).toBe(rule);
+      expect(reads).toBe(2);
+      expect((await dynamo.store.getCluster(name))?.term).toBe(term);
+    },
+  );
+
   it('lets only one of two overlapping evaluators act', async () => {
     // Prepare
     const name = await clusterWithFailedPrimary();
