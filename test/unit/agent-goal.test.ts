@@ -22,6 +22,9 @@ import {
 import { expandPlaceholders } from '../../agent/hooks.ts';
 import { SourceNotPrimaryError } from '../../agent/rejoin.ts';
 import { clusterRecord, membership } from '../support/fixtures.ts';
+import type { PeerChannel } from '../../agent/ports/peer-channel.ts';
+import type { PeerMessage } from '../../agent/peer/peer-messages.ts';
+import { VouchInMemory } from '../../agent/peer/vouch-file.ts';
 import { pollUntil } from '../support/poll.ts';
 
 const standbyFacts: DatabaseFacts = {
@@ -293,7 +296,7 @@ function startAgent(
   world: FakeWorld,
   nodeId: string,
   extra: Record<string, unknown> = {},
-  deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog' | 'progressStore' | 'leaseMemory'>> = {},
+  deps: Partial<Pick<AgentDeps, 'clock' | 'watchdog' | 'progressStore' | 'leaseMemory' | 'peers'>> = {},
 ): Agent {
   const config = parseAgentConfig({
     cluster: 'prod',
@@ -312,6 +315,7 @@ function startAgent(
     watchdog: deps.watchdog,
     progressStore: deps.progressStore,
     leaseMemory: deps.leaseMemory,
+    ...(deps.peers ? { peers: deps.peers } : {}),
     logger: new Logger({ logLevel: 'SILENT' }),
     host: { hostname: nodeId, address: config.address, dbPort: 5432, privateIp: null, instanceId: null, eniId: null },
     bootId: 'boot',
@@ -1393,5 +1397,104 @@ describe('agent: following the goal', () => {
     world.record = clusterRecord(SWITCHOVER_TO_DB2);
     await pollUntil('demoted', () => (world.lastBeat()?.action?.step === 'demoted' ? true : undefined), 5000, 10);
     await pollUntil('disarmed', () => (watchdog.disarmed > 0 ? true : undefined), 5000, 10);
+  });
+});
+
+/** The other members as the primary's peer channel sees them: each answers every ask while `granting`. */
+class FakePeers implements PeerChannel {
+  asks = 0;
+  granting = new Set(['db2', 'db3']);
+  private readonly listeners: ((message: PeerMessage) => void)[] = [];
+  send(nodeId: string, message: PeerMessage): void {
+    if (message.kind !== 'ask') return;
+    this.asks++;
+    if (!this.granting.has(nodeId)) return;
+    const answer = { ...message, kind: 'answer' as const, from: nodeId, to: message.from, granted: true, reason: 'ok' };
+    queueMicrotask(() => this.listeners.forEach((listener) => listener(answer)));
+  }
+  onMessage(listener: (message: PeerMessage) => void): void {
+    this.listeners.push(listener);
+  }
+  async close(): Promise<void> {}
+}
+
+const PEER_CONFIG = {
+  peerLeases: { peers: { db1: '10.0.1.10:7654', db2: '10.0.1.11:7654', db3: '10.0.1.12:7654' }, keyFile: '/k' },
+};
+const withPeerLeases = (overrides: Partial<ClusterRecord['policy']> = {}) =>
+  clusterRecord({ policy: { ...clusterRecord().policy, peerLeases: true, leaseDurationMs: 800, ...overrides } });
+const peersOf = (nodeId: string) => ({
+  peerLeases: {
+    ...PEER_CONFIG.peerLeases,
+    peers: Object.fromEntries(Object.entries(PEER_CONFIG.peerLeases.peers).filter(([id]) => id !== nodeId)),
+  },
+});
+
+describe('agent: peer leases (docs/peer-leases.md)', () => {
+  it('as a primary cut off from the store: keeps its server while two of three members vouch, stops it once they no longer do', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.record = withPeerLeases();
+    world.facts = primaryFacts;
+    const channel = new FakePeers();
+    startAgent(world, 'db1', peersOf('db1'), { peers: { channel, memory: new VouchInMemory() } });
+    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    // Act: the store goes away for longer than three leases.
+    world.storeDown = true;
+    const asksAtCut = channel.asks;
+    await pollUntil(
+      'rounds for three leases (250 ms apart)',
+      () => (channel.asks >= asksAtCut + 2 * 10 ? true : undefined),
+      10_000,
+      20,
+    );
+    // Assess
+    expect(world.calls).not.toContain('fence');
+    // Act: the members stop vouching (the primary is cut off from them too).
+    channel.granting.clear();
+    // Assess: stopped before the last vouch it counted ran out.
+    await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+  });
+
+  it('as a primary vouched for by one member of four voters: itself and db2 are no majority, stopped at its store lease', async () => {
+    // Prepare
+    const world = new FakeWorld();
+    world.record = withPeerLeases();
+    world.facts = primaryFacts;
+    const channel = new FakePeers();
+    channel.granting = new Set(['db2']);
+    world.members = membership(['db1', 'db2', 'db3', 'w1'], ['db2', 'db3']);
+    startAgent(world, 'db1', peersOf('db1'), { peers: { channel, memory: new VouchInMemory() } });
+    await pollUntil('a renewal', () => (world.calls.includes('renew:1') ? true : undefined), 5000, 10);
+    // Act
+    world.storeDown = true;
+    // Assess: itself and db2 are two of four.
+    await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+  });
+
+  it('as a standby: while its promise runs it reports the primary UP whatever its check says; once over, its down vote binds it first', async () => {
+    // Prepare: a promise to db1 for the next 600 ms; db1's database no longer answers this standby's check.
+    const world = new FakeWorld();
+    world.record = withPeerLeases();
+    world.answering = [];
+    const memory = new VouchInMemory({
+      promise: { primaryNodeId: 'db1', term: 1, promiseMs: 600, endMonoMs: systemClock.monotonicMs() + 600 },
+      boundTerm: null,
+    });
+    // Act
+    startAgent(world, 'db2', peersOf('db2'), { peers: { channel: new FakePeers(), memory } });
+    // Assess: first "vouched for", never "DOWN" while the promise runs.
+    await pollUntil(
+      'a vouched-for report',
+      () => (/vouched for/.test(world.lastBeat()?.primaryCheck?.reason ?? '') ? true : undefined),
+      5000,
+      5,
+    );
+    expect(world.lastBeat()?.primaryCheck?.status).toBe('UP');
+    expect(memory.load().boundTerm).toBeNull();
+    await world.untilVerdict('DOWN', 5000);
+    const downAt = world.beats.findIndex((beat) => beat.primaryCheck?.status === 'DOWN');
+    expect(world.beats.slice(0, downAt).some((beat) => /vouched for/.test(beat.primaryCheck?.reason ?? ''))).toBe(true);
+    expect(memory.load().boundTerm).toBe(1);
   });
 });
