@@ -147,7 +147,7 @@ export class Agent {
           },
           leaseGeneration: () => this.lease.generationNow,
           extendLease: (endMonoMs, generation) => this.lease.extendByPeers(endMonoMs, generation),
-          selfBound: () => this.voucher?.bound ?? true,
+          selfBound: () => this.voucher?.boundOn(config.nodeId) ?? true,
           pause: (ms) => pause(ms),
           stopping,
         },

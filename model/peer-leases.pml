@@ -18,6 +18,11 @@
  *  - MARGIN (-DNO_MARGIN): the holder counts a vouch MP ticks shorter than granted (the granter's clock may
  *    run fast, the holder's slow, and the grant is made after the request was sent).
  *  - PERSISTED (-DFORGETFUL): what a member promised and how it voted survive a restart of its agent.
+ *  - READ_ORDER (-DVOTES_FIRST), with -DSPLIT_READS: the evaluator reads the record (its version) and then
+ *    each member's vote, each read a step of its own, and a withdrawal is two writes (the heartbeat, then
+ *    the record). Reading the votes first lets a withdrawn vote be counted under the version the withdrawal
+ *    wrote (one DynamoDB Query promises no order among its items: the evaluator reads the record alone
+ *    first, lambdas/evaluator/evaluator.ts judgeAfterRecord).
  */
 
 #ifndef NV
@@ -52,6 +57,9 @@ byte ans[NV];
 /* The members' own state, global so that the clock can count their promises down. */
 byte promiseLeft[NV];         /* ticks before the member may vote the primary down again */
 bool bound[NV];               /* it voted the primary down and has not withdrawn the vote */
+#ifdef SPLIT_READS
+bool withdrawing[NV];         /* its heartbeat without the down vote is written; the record's bump is not yet */
+#endif
 
 #if NV == 3
 #define VOUCHES ((grantLeft[0] > 0) + (grantLeft[1] > 0) + (grantLeft[2] > 0))
@@ -161,9 +169,26 @@ end:
 #endif
        counted[v] = true /* (a heartbeat that does not reach the store only removes a vote) */
      }
+#ifdef SPLIT_READS
+  /* A bound member's withdrawal, two writes: first a heartbeat without the down vote, ... */
+  :: atomic { req[v] != 0 && bound[v] && !withdrawing[v] && !sFailedOver -> counted[v] = false; withdrawing[v] = true }
+  /* ... then the record's version, refused once the term has moved (it then stays bound). A down vote
+     written meanwhile stands: the member stays bound (agent/peer/voucher.ts counts its binds). */
+  :: atomic { withdrawing[v] ->
+       if
+       :: !sFailedOver -> touch_record(); if :: !counted[v] -> bound[v] = false :: else -> skip fi
+       :: else -> skip
+       fi;
+       withdrawing[v] = false
+     }
+#endif
   /* A vouch request. A bound member withdraws its vote first: a write of the cluster record, refused once
      the term has moved, that may fail; it vouches only once that write has won. */
+#ifdef SPLIT_READS
+  :: atomic { req[v] != 0 && !withdrawing[v] && !(bound[v] && !sFailedOver) -> /* withdrawn first (above) */
+#else
   :: atomic { req[v] != 0 ->
+#endif
        if
        :: bound[v] && !sFailedOver -> counted[v] = false; touch_record(); bound[v] = false
        :: else -> skip /* (a withdrawal that fails only leaves it bound, refusing) */
@@ -192,12 +217,29 @@ end:
 /* An evaluator: reads, decides, and writes the failover conditional on the record it read. */
 proctype evaluator(byte e) {
   bool decided;
+#ifdef SPLIT_READS
+  byte seen, w;
+  bool over;
+#endif
 end:
   do
+#ifdef SPLIT_READS
+  :: seen = 0;
+#ifndef VOTES_FIRST
+     atomic { stale[e] = false; over = !sFailedOver && sLeaseLeft == 0 };
+#endif
+     /* Each vote read at its own moment. */
+     for (w : 0 .. NV - 1) { atomic { seen = seen + counted[w] } };
+#ifdef VOTES_FIRST
+     atomic { stale[e] = false; over = !sFailedOver && sLeaseLeft == 0 };
+#endif
+     decided = over && seen >= MAJ; seen = 0; w = 0; over = false;
+#else
   :: atomic {
        stale[e] = false;
        decided = !sFailedOver && sLeaseLeft == 0 && DOWN_VOTES >= MAJ
      };
+#endif
      /* ... the decision in flight: anything may happen before its write ... */
      if
      :: decided ->

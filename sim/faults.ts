@@ -289,16 +289,145 @@ export const FAULTS: Fault[] = [
   },
 ];
 
+/** Every member (and, when `evaluatorToo`, the evaluator) cut from the store: a regional outage. */
+function storeOutage(world: World, evaluatorToo: boolean): void {
+  for (const host of world.hosts) world.network.cutBetween(host.name, ['store']);
+  if (evaluatorToo) world.network.cutBetween('evaluator', ['store']);
+}
+
+/** A store outage of any length changes no roles while peer leases are on and the primary keeps a majority. */
+const ridesOutages = (world: World): boolean => world.options.peerLeases === true;
+
+/**
+ * Store outages (issue 24), drawn in runs with peer leases on: of every length, alone and combined with the
+ * other faults, for everyone or for the primary alone.
+ */
+export const STORE_OUTAGE_FAULTS: Fault[] = [
+  {
+    name: 'store-outage',
+    holdMs: (r) => r.pick([r.int(500, 3_000), r.int(3_000, 20_000), r.int(20_000, 90_000)]),
+    start: (world, random) => {
+      const evaluatorToo = random.chance(0.5);
+      storeOutage(world, evaluatorToo);
+      return {
+        describe: `the store unreachable for every member${evaluatorToo ? ' and the evaluator' : ''}`,
+        noPromotion: ridesOutages(world),
+        heal: healNetwork(world),
+      };
+    },
+  },
+  {
+    name: 'store-outage-primary-alone',
+    holdMs: (r) => r.int(3_000, 40_000),
+    start: (world) => {
+      const p = primary(world);
+      world.network.cutBetween(p, ['store', 'evaluator']);
+      return { describe: `${p} cut from the store alone`, noPromotion: ridesOutages(world), heal: healNetwork(world) };
+    },
+  },
+  {
+    name: 'store-outage-member-partitioned',
+    holdMs: (r) => r.int(5_000, 40_000),
+    start: (world, random) => {
+      const member = random.pick(peersOf(world, primary(world)));
+      storeOutage(world, random.chance(0.5));
+      setTimeout(() => world.network.cutBetween(member, peersOf(world, member)), random.int(0, 3_000));
+      return {
+        describe: `the store unreachable for everyone, then ${member} cut from its peers`,
+        noPromotion: ridesOutages(world),
+        heal: healNetwork(world),
+      };
+    },
+  },
+  {
+    // The primary and half the members lose the store; the other members lose the primary. Those the primary
+    // still reaches vouch for it while their heartbeats go stale; those that see it down are a minority.
+    name: 'store-outage-split',
+    holdMs: (r) => r.int(5_000, 30_000),
+    start: (world, random) => {
+      const p = primary(world);
+      const members = peersOf(world, p)
+        .map((name) => ({ name, key: random.next() }))
+        .sort((a, b) => a.key - b.key)
+        .map((entry) => entry.name);
+      const keep = members.slice(0, Math.ceil(members.length / 2));
+      const lose = members.slice(keep.length);
+      for (const name of [p, ...keep]) world.network.cutBetween(name, ['store', 'evaluator']);
+      for (const name of lose) world.network.cutBetween(name, [p]);
+      return {
+        describe: `${p}, ${keep.join(', ')} cut from the store; ${lose.join(', ')} cut from ${p}`,
+        // ec2-stop may stop the silent primary and then fail over, rightly.
+        noPromotion: ridesOutages(world) && world.options.fencing !== 'ec2-stop',
+        heal: healNetwork(world),
+      };
+    },
+  },
+  {
+    name: 'store-outage-then-crash-primary',
+    holdMs: (r) => r.int(5_000, 30_000),
+    start: (world, random) => {
+      const p = primary(world);
+      storeOutage(world, random.chance(0.5));
+      setTimeout(() => world.crashNode(p, 'fault (during a store outage)'), random.int(0, 4_000));
+      return {
+        describe: `the store unreachable for everyone, then ${p}'s node crashed`,
+        noPromotion: false,
+        heal: () => {
+          world.network.healAll();
+          world.startAgent(p);
+        },
+      };
+    },
+  },
+  {
+    name: 'store-outage-pause-primary-agent',
+    holdMs: (r) => r.int(3_000, 20_000),
+    start: (world, random) => {
+      storeOutage(world, random.chance(0.5));
+      const paused = pausePrimaryAgent(world);
+      return {
+        describe: `the store unreachable for everyone and ${paused.describe}`,
+        noPromotion: false,
+        heal: () => {
+          world.network.healAll();
+          paused.heal();
+        },
+      };
+    },
+  },
+  {
+    name: 'store-outage-restart-agents',
+    holdMs: (r) => r.int(5_000, 30_000),
+    start: (world, random) => {
+      storeOutage(world, random.chance(0.5));
+      // Every agent restarted mid-outage: promises and bound votes come back from the vouch file.
+      for (const host of world.hosts) {
+        world.killAgent(host.name);
+        setTimeout(() => world.startAgent(host.name), random.int(200, 1_500));
+      }
+      return {
+        describe: 'the store unreachable for everyone, every agent restarted',
+        noPromotion: false,
+        heal: healNetwork(world),
+      };
+    },
+  },
+];
+
 /**
  * With one member's agent dead and the primary crashed, the rest of the members can fail over when fencing
  * proves the stop, or when they are a majority of the members by themselves (three standbys and a witness).
  */
 function failoverPromised(world: World): boolean {
-  return world.options.fencing !== 'agent' || standbys(world).length >= 3;
+  // With peer leases a watchdog proves nothing (the primary may hold vouches past its store lease).
+  const proven =
+    world.options.fencing === 'ec2-stop' || (world.options.fencing === 'watchdog' && !world.options.peerLeases);
+  return proven || standbys(world).length >= 3;
 }
 
 export function faultNamed(name: string): Fault {
-  const fault = FAULTS.find((candidate) => candidate.name === name);
-  if (!fault) throw new Error(`no fault ${name}; the faults are: ${FAULTS.map((f) => f.name).join(', ')}`);
+  const all = [...FAULTS, ...STORE_OUTAGE_FAULTS];
+  const fault = all.find((candidate) => candidate.name === name);
+  if (!fault) throw new Error(`no fault ${name}; the faults are: ${all.map((f) => f.name).join(', ')}`);
   return fault;
 }

@@ -5,6 +5,7 @@
 import type { NodeOps } from '../agent/ports/node-ops.ts';
 import type { ProgressStore } from '../agent/ports/progress-store.ts';
 import type { LeaseMemory } from '../agent/lease-file.ts';
+import { NO_VOUCH_STATE, type VouchMemory, type VouchState } from '../agent/peer/vouch-file.ts';
 import type { Watchdog } from '../agent/watchdog/watchdog.ts';
 import type { Timers } from '../agent/ports/timers.ts';
 import { SourceNotPrimaryError } from '../agent/rejoin.ts';
@@ -38,6 +39,16 @@ export class HostDisk {
     return {
       load: () => (this.forgetLease ? null : this.leaseEndMonoMs),
       save: (end) => void (this.leaseEndMonoMs = end),
+    };
+  }
+
+  /** The vouch file (peer leases): kept across restarts and reboots (the simulated clock runs on). */
+  vouch: VouchState = NO_VOUCH_STATE;
+
+  vouchMemory(): VouchMemory {
+    return {
+      load: () => structuredClone(this.vouch),
+      save: (state) => void (this.vouch = structuredClone(state)),
     };
   }
 

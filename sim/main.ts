@@ -2,9 +2,9 @@
 // Runs seeds one after another; a violation prints the seed, the cluster it drew and the timeline, and
 // `--seed S` replays exactly that run. Exit codes: 0 nothing found, 1 a violation, 2 bad arguments.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../core/exit-codes.ts';
-import { FAULTS } from './faults.ts';
+import { FAULTS, STORE_OUTAGE_FAULTS } from './faults.ts';
 import { MUTANTS, mutantNamed } from './mutants.ts';
 import { runSeed, type RunResult } from './run.ts';
 
@@ -22,6 +22,12 @@ const program = new Command('simulate')
   .option('--faults <names>', 'draw only these faults (comma-separated; see --list-faults)')
   .option('--mutant <name>', 'run with one deliberately broken rule (see --list-mutants)')
   .option('--duration <ms>', 'simulated time of faults per seed', positiveInt, 180_000)
+  .addOption(
+    new Option('--peer-leases <on|off>', 'peer leases in every seed (default: drawn, on in about a third)').choices([
+      'on',
+      'off',
+    ]),
+  )
   .option('--list-mutants', 'name the mutants and exit')
   .option('--list-faults', 'name the faults and exit')
   .option('--quiet', 'print only violations and the summary')
@@ -36,6 +42,7 @@ const options = program.opts<{
   faults?: string;
   mutant?: string;
   duration: number;
+  peerLeases?: 'on' | 'off';
   listMutants?: boolean;
   listFaults?: boolean;
   quiet?: boolean;
@@ -47,7 +54,7 @@ if (options.listMutants) {
   process.exit(EXIT.ok);
 }
 if (options.listFaults) {
-  for (const fault of FAULTS) process.stdout.write(`${fault.name}\n`);
+  for (const fault of [...FAULTS, ...STORE_OUTAGE_FAULTS]) process.stdout.write(`${fault.name}\n`);
   process.exit(EXIT.ok);
 }
 const faults = options.faults
@@ -57,7 +64,8 @@ const faults = options.faults
 try {
   if (options.mutant) mutantNamed(options.mutant);
   for (const name of faults ?? [])
-    if (!FAULTS.some((fault) => fault.name === name)) throw new Error(`no fault ${name}; see --list-faults`);
+    if (![...FAULTS, ...STORE_OUTAGE_FAULTS].some((fault) => fault.name === name))
+      throw new Error(`no fault ${name}; see --list-faults`);
 } catch (error) {
   process.stderr.write(`simulate: ${(error as Error).message}\n`);
   process.exit(EXIT.usage);
@@ -71,7 +79,13 @@ let promotions = 0;
 let simulatedMs = 0;
 let failed: RunResult | undefined;
 for (const seed of seeds) {
-  const result = await runSeed({ seed, faults, mutant: options.mutant, durationMs: options.duration });
+  const result = await runSeed({
+    seed,
+    faults,
+    mutant: options.mutant,
+    durationMs: options.duration,
+    ...(options.peerLeases ? { peerLeases: options.peerLeases === 'on' } : {}),
+  });
   promotions += result.promotions;
   simulatedMs += result.simulatedMs;
   if (!options.quiet)

@@ -4,12 +4,14 @@
 // catch each of them is not yet good enough (docs/simulation.md).
 
 import { AGENT_RULES, RENEWAL_RULES, type AgentRule } from '../core/agent-rules.ts';
-import { DEMOTING_RULES, STEADY_RULES, switchoverTrouble, VOTING } from '../core/decide.ts';
+import { DEMOTING_RULES, PEER_LEASE_PROOF, STEADY_RULES, switchoverTrouble, VOTING } from '../core/decide.ts';
 import type { World } from './world.ts';
 
 export interface Mutant {
   name: string;
   what: string;
+  /** A rule of peer leases: caught in runs with them on. */
+  peerLeases?: true;
   /** Breaks the rule; returns how to mend it. */
   apply(world: World): () => void;
 }
@@ -83,6 +85,16 @@ export const MUTANTS: Mutant[] = [
       const original = VOTING.counts;
       VOTING.counts = (voter, primaryNodeId) => voter.heartbeat?.primaryCheck?.primaryNodeId === primaryNodeId;
       return () => void (VOTING.counts = original);
+    },
+  },
+  {
+    name: 'watchdog-proves-under-peer-leases',
+    peerLeases: true,
+    what: "peer leases: the evaluator takes a watchdog armed at the store lease's end as proof, though the primary may hold vouches past it",
+    apply: () => {
+      const original = PEER_LEASE_PROOF.watchdogProves;
+      PEER_LEASE_PROOF.watchdogProves = () => true;
+      return () => void (PEER_LEASE_PROOF.watchdogProves = original);
     },
   },
 ];

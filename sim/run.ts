@@ -3,7 +3,7 @@
 // timers replaced by VirtualTime; Math.random by the seeded generator), so that the seed replays the
 // run exactly. The invariants are checked at the events that could break them, not sampled.
 
-import { FAULTS, faultNamed, type Fault } from './faults.ts';
+import { FAULTS, faultNamed, STORE_OUTAGE_FAULTS, type Fault } from './faults.ts';
 import { mutantNamed } from './mutants.ts';
 import { Random } from './random.ts';
 import { VirtualTime } from './virtual-time.ts';
@@ -16,6 +16,8 @@ export interface RunOptions {
   mutant?: string;
   /** Simulated time to run faults for (ms). */
   durationMs?: number;
+  /** Peer leases on or off for every seed (default: drawn per seed, on in about a third). */
+  peerLeases?: boolean;
 }
 
 export interface RunResult {
@@ -46,6 +48,11 @@ function clockRates(seed: number, names: string[]): Record<string, number> {
   return Object.fromEntries(names.map((name) => [name, 1 + (drift.next() * 2 - 1) * MAX_CLOCK_DRIFT]));
 }
 
+/** Whether a seed runs with peer leases: drawn apart from the seed's other draws, so that theirs stay put. */
+function drawsPeerLeases(seed: number): boolean {
+  return new Random(Math.imul(seed, 0x85ebca6b) ^ 0xc2b2ae35).next() < 1 / 3;
+}
+
 export async function runSeed(options: RunOptions): Promise<RunResult> {
   const random = new Random(options.seed);
   const clock = VirtualTime.install(START_MS);
@@ -57,18 +64,25 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
     const synchronous = random.chance(0.7);
     const standbys = random.int(2, 3);
     const names = [...Array.from({ length: standbys + 1 }, (_, i) => `db${i + 1}`), 'witness', 'evaluator'];
+    const peerLeases = options.peerLeases ?? drawsPeerLeases(options.seed);
     const world = new World(random, {
       standbys,
       fencing,
       synchronous,
       startMs: START_MS,
       clockRates: clockRates(options.seed, names),
+      peerLeases,
     });
-    const setup = `${standbys} standbys, fencing ${fencing}, ${synchronous ? 'synchronous' : 'asynchronous'}`;
+    const setup = `${standbys} standbys, fencing ${fencing}, ${synchronous ? 'synchronous' : 'asynchronous'}${peerLeases ? ', peer leases' : ''}`;
     if (options.mutant) mend = mutantNamed(options.mutant).apply(world);
     const checks = new Invariants(world);
     world.onChange = (what) => checks.onChange(what);
-    const faults: Fault[] = options.faults?.length ? options.faults.map(faultNamed) : FAULTS;
+    // Store outages come with peer leases: without them an outage stops the primary by design.
+    const faults: Fault[] = options.faults?.length
+      ? options.faults.map(faultNamed)
+      : peerLeases
+        ? [...FAULTS, ...STORE_OUTAGE_FAULTS]
+        : FAULTS;
     const durationMs = options.durationMs ?? 180_000;
 
     world.note(`seed ${options.seed}: ${setup}`);

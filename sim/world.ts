@@ -20,6 +20,7 @@ import { Evaluator, EVALUATION_PERIOD_MS, type EvaluatorDeps } from '../lambdas/
 import { HostDisk, SimWatchdog, simNodeOps } from './host.ts';
 import { MemoryTable } from './memory-store.ts';
 import { Network } from './network.ts';
+import { PeerHub } from './peer-hub.ts';
 import { SimPostgres, type SimServer } from './postgres.ts';
 import type { Random } from './random.ts';
 
@@ -42,6 +43,8 @@ export interface WorldOptions {
    * 'evaluator'); those missing run at 1. Drift shows in the monotonic clock, the timers and the watchdog.
    */
   clockRates?: Record<string, number>;
+  /** Peer leases on: in the policy and in every agent (docs/peer-leases.md). */
+  peerLeases?: boolean;
 }
 
 interface Host {
@@ -61,6 +64,7 @@ const silent = { debug: () => undefined, info: () => undefined, warn: () => unde
 
 export class World {
   readonly network: Network;
+  readonly peers: PeerHub;
   readonly table: MemoryTable;
   readonly postgres: SimPostgres;
   readonly hosts: Host[];
@@ -74,6 +78,7 @@ export class World {
     readonly options: WorldOptions,
   ) {
     this.network = new Network(random);
+    this.peers = new PeerHub(this.network);
     const databases = Array.from({ length: options.standbys + 1 }, (_, i) => `db${i + 1}`);
     const names = [...databases, 'witness'];
     this.postgres = new SimPostgres(databases, (name) => this.addressOf(name), this.network, options.synchronous);
@@ -127,7 +132,12 @@ export class World {
         cluster: CLUSTER,
         primaryNodeId: 'db1',
         address: { mode: 'local', value: '10.0.0.200:5432', holderNodeId: null },
-        policy: { ...DEFAULT_CLUSTER_POLICY, fencing: this.options.fencing, autoRejoin: true },
+        policy: {
+          ...DEFAULT_CLUSTER_POLICY,
+          fencing: this.options.fencing,
+          autoRejoin: true,
+          peerLeases: this.options.peerLeases === true,
+        },
       },
       this.options.startMs,
     );
@@ -233,6 +243,18 @@ export class World {
       address: this.addressOf(name),
       role: host.witness ? 'witness' : 'database',
       ...(host.witness ? {} : { database: { dataDirectory: `/sim/${name}` } }),
+      ...(this.options.peerLeases
+        ? {
+            peerLeases: {
+              keyFile: '/sim/peer.key',
+              peers: Object.fromEntries(
+                this.hosts
+                  .filter((other) => other !== host)
+                  .map((other) => [other.name, `${this.addressOf(other.name)}:7654`]),
+              ),
+            },
+          }
+        : {}),
     });
     const table = this.table;
     const storeCall =
@@ -279,6 +301,10 @@ export class World {
       timers: this.timersOf(name),
       logger: {
         ...silent,
+        // Peer leases: who vouches and who refuses, and why.
+        info: (message: string) => {
+          if (/vouch|withdraw/.test(message) && !this.network.isPaused(process)) this.note(`${name} agent: ${message}`);
+        },
         error: (message: string) => {
           if (!this.network.isPaused(process)) this.note(`${name} agent: ${message}`);
         },
@@ -303,6 +329,9 @@ export class World {
         : {}),
       progressStore: host.disk.progressStore(),
       leaseMemory: host.disk.leaseMemory(),
+      ...(this.options.peerLeases
+        ? { peers: { channel: this.peers.channelFor(name, process), memory: host.disk.vouchMemory() } }
+        : {}),
     });
     host.agent = agent;
     agent.start();

@@ -11,8 +11,11 @@ import { z } from 'zod';
 export interface VouchState {
   /** The primary this member promised not to vote down, and until when (monotonic, this boot). */
   promise: { primaryNodeId: string; term: number; promiseMs: number; endMonoMs: number } | null;
-  /** The term in which one of this member's heartbeats voted the primary down (its own database, for a primary). */
-  boundTerm: number | null;
+  /**
+   * One of this member's heartbeats voted `primaryNodeId` down in `term` (for a primary: said its own database
+   * was DOWN), and no withdrawal has followed. "*": any primary (a file that could not be read).
+   */
+  bound: { primaryNodeId: string; term: number } | null;
 }
 
 export interface VouchMemory {
@@ -21,18 +24,18 @@ export interface VouchMemory {
   save(state: VouchState): void;
 }
 
-export const NO_VOUCH_STATE: VouchState = { promise: null, boundTerm: null };
+export const NO_VOUCH_STATE: VouchState = { promise: null, bound: null };
 
 const fileSchema = z.looseObject({
   bootId: z.string(),
   promise: z
     .object({ primaryNodeId: z.string(), term: z.number(), promiseMs: z.number(), endMonoMs: z.number() })
     .nullable(),
-  boundTerm: z.number().nullable(),
+  bound: z.object({ primaryNodeId: z.string(), term: z.number() }).nullable(),
 });
 
 /** An unreadable file could have said anything: bound (withdraw before vouching) and no promise to count on. */
-const UNREADABLE: VouchState = { promise: null, boundTerm: 0 };
+const UNREADABLE: VouchState = { promise: null, bound: { primaryNodeId: '*', term: 0 } };
 
 export class VouchFile implements VouchMemory {
   constructor(
@@ -49,12 +52,12 @@ export class VouchFile implements VouchMemory {
         this.warn(`${this.path} is not a vouch file (${parsed.error.message}); this member withdraws before vouching`);
         return UNREADABLE;
       }
-      const { bootId, promise, boundTerm } = parsed.data;
+      const { bootId, promise, bound } = parsed.data;
       // A promise from another boot: its end was on a monotonic clock that has since restarted. It is kept
       // as running for a whole promise from now, the safe side for the votes it blocks.
       if (promise && bootId !== this.bootId)
-        return { promise: { ...promise, endMonoMs: nowMonoMs + promise.promiseMs }, boundTerm };
-      return { promise, boundTerm };
+        return { promise: { ...promise, endMonoMs: nowMonoMs + promise.promiseMs }, bound };
+      return { promise, bound };
     } catch (error) {
       this.warn(`${this.path} cannot be read (${String(error)}); this member withdraws before vouching`);
       return UNREADABLE;
@@ -62,7 +65,7 @@ export class VouchFile implements VouchMemory {
   }
 
   save(state: VouchState): void {
-    if (state.promise === null && state.boundTerm === null) {
+    if (state.promise === null && state.bound === null) {
       rmSync(this.path, { force: true });
       return;
     }

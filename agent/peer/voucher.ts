@@ -31,11 +31,15 @@ export interface VoucherHost {
   writeHeartbeat(): Promise<void>;
 }
 
+/** A binding this member withdraws of its own accord is tried again at most this often while it fails. */
+const WITHDRAWAL_RETRY_MS = 5000;
+
 export class Voucher {
   private state: VouchState;
   /** Bumped by every bind: a withdrawal clears only the binding it was made for. */
   private binds = 0;
   private withdrawing: Promise<boolean> | null = null;
+  private lastWithdrawalMonoMs = Number.NEGATIVE_INFINITY;
   private readonly said = new Set<string>();
 
   constructor(
@@ -58,21 +62,41 @@ export class Voucher {
     return promise?.primaryNodeId === primaryNodeId && promise.endMonoMs > this.deps.clock.monotonicMs();
   }
 
-  /** A heartbeat of this member's may carry a down vote that a failover can count. */
-  get bound(): boolean {
-    return this.state.boundTerm !== null;
+  /**
+   * A heartbeat of this member's may carry a down vote on `primaryNodeId` that a failover can count (the
+   * evaluator counts a vote on the primary it names, whatever the term).
+   */
+  boundOn(primaryNodeId: string): boolean {
+    const bound = this.state.bound;
+    return bound !== null && (bound.primaryNodeId === '*' || bound.primaryNodeId === primaryNodeId);
   }
 
   /**
    * Called with every heartbeat before it is written: one that votes the primary down (or, from the primary,
-   * says its own database is DOWN) binds this member first, on disk, so that no restart can forget it.
+   * says its own database is DOWN) binds this member first, on disk, so that no restart can forget it. One
+   * that no longer does, while a binding on that primary stands, withdraws it at once (while the store is
+   * there to take the withdrawal), so that the member is free to vouch before an outage asks it to.
    */
   noteHeartbeat(beat: HeartbeatRecord, isPrimary: boolean): void {
+    const named = isPrimary ? this.deps.config.nodeId : (beat.primaryCheck?.primaryNodeId ?? null);
+    if (named === null) return;
     const votesDown = isPrimary ? beat.dbStatus === 'DOWN' : beat.primaryCheck?.status === 'DOWN';
-    if (!votesDown) return;
-    this.binds++;
-    if (this.state.boundTerm !== null && this.state.boundTerm >= beat.term) return;
-    this.save({ ...this.state, boundTerm: beat.term });
+    if (votesDown) {
+      this.binds++;
+      const bound = this.state.bound;
+      if (bound?.primaryNodeId === named && bound.term >= beat.term) return;
+      this.save({ ...this.state, bound: { primaryNodeId: named, term: beat.term } });
+      return;
+    }
+    const nowMonoMs = this.deps.clock.monotonicMs();
+    if (
+      this.boundOn(named) &&
+      this.host.goal()?.policy.peerLeases === true &&
+      nowMonoMs - this.lastWithdrawalMonoMs >= WITHDRAWAL_RETRY_MS
+    ) {
+      this.lastWithdrawalMonoMs = nowMonoMs;
+      void this.withdraw(this.host.term());
+    }
   }
 
   private async answer(ask: VouchAsk): Promise<void> {
@@ -82,7 +106,7 @@ export class Voucher {
       term: this.host.term(),
       primaryNodeId: goal?.primaryNodeId ?? null,
       ask: { term: ask.term, from: ask.from },
-      bound: this.bound,
+      bound: this.boundOn(ask.from),
       seesPrimaryDown: this.host.seesDown(ask.from),
     };
     const decision = decideVouch(view);
@@ -122,7 +146,7 @@ export class Voucher {
       }
       // A down vote written meanwhile stands: the member stays bound.
       if (binds !== this.binds) return false;
-      this.save({ ...this.state, boundTerm: null });
+      this.save({ ...this.state, bound: null });
       this.deps.logger.info(`down vote of term ${term} withdrawn: this member may vouch again`);
       return true;
     })().finally(() => (this.withdrawing = null));

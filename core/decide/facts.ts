@@ -153,6 +153,15 @@ export const VOTING = {
     voter.live && voter.heartbeat?.primaryCheck?.primaryNodeId === primaryNodeId,
 };
 
+/**
+ * A primary that holds its peers' vouches outlives its store lease, and its watchdog with it
+ * (docs/peer-leases.md): with peer leases on, the store lease's end proves nothing. Data, so the simulation's
+ * mutant can swap it.
+ */
+export const PEER_LEASE_PROOF = {
+  watchdogProves: (policy: Pick<ClusterRecord['policy'], 'peerLeases'>): boolean => !policy.peerLeases,
+};
+
 export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   const { cluster, membership, observations } = input;
   const { wallMs: nowMs, monoMs } = at;
@@ -199,11 +208,9 @@ export function gatherFacts(input: EvaluationInput, at: Instant): Facts {
   const fence = cluster.fence;
   const stopProven =
     cluster.leaseReleased ||
-    // A primary that holds its peers' vouches outlives its store lease, and its watchdog with it
-    // (docs/peer-leases.md): the store lease's end then proves nothing.
     (leaseExpired &&
       cluster.policy.fencing === 'watchdog' &&
-      !cluster.policy.peerLeases &&
+      PEER_LEASE_PROOF.watchdogProves(cluster.policy) &&
       primaryBeat?.watchdogArmed === true) ||
     (cluster.policy.fencing === 'ec2-stop' &&
       fence?.nodeId === cluster.primaryNodeId &&

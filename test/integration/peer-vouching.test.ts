@@ -204,14 +204,14 @@ describe('vouching over UDP', () => {
     try {
       // Prepare: db2's heartbeat voted db1 down in this term; an evaluator read the record then.
       db2.voucher.noteHeartbeat(downVote('db2', goal.term), false);
-      expect(db2.voucher.bound).toBe(true);
+      expect(db2.voucher.boundOn('db1')).toBe(true);
       const read = (await dynalite.store.getCluster(CLUSTER))!;
       // Act
       db1.rounds.round();
       await pollUntil('db2 vouches', () => (db2.voucher.promising('db1') ? true : undefined), 5000, 10);
       // Assess
       expect(db2.heartbeatsWritten).toBe(1);
-      expect(db2.voucher.bound).toBe(false);
+      expect(db2.voucher.boundOn('db1')).toBe(false);
       const after = (await dynalite.store.getCluster(CLUSTER))!;
       expect(after.version).toBe(read.version + 1);
       await expect(
@@ -245,7 +245,7 @@ describe('vouching over UDP', () => {
         'its refusal settled',
         async () => {
           await new Promise((resolve) => setImmediate(resolve));
-          return db2.voucher.bound ? true : undefined;
+          return db2.voucher.boundOn('db1') ? true : undefined;
         },
         2000,
         10,
@@ -281,7 +281,7 @@ describe('vouching over UDP', () => {
         10,
       );
       expect(db2.said.join('\n')).toMatch(/could not be written \(the store is away\)/);
-      expect(db2.voucher.bound).toBe(true);
+      expect(db2.voucher.boundOn('db1')).toBe(true);
       expect(db2.voucher.promising('db1')).toBe(false);
       expect(db1.extended).toEqual([]);
     } finally {

@@ -11,8 +11,9 @@ const SEEDS = 200;
 const DURATION_MS = 120_000;
 
 async function firstViolation(mutant?: string, seeds = SEEDS) {
+  const peerLeases = MUTANTS.find((candidate) => candidate.name === mutant)?.peerLeases;
   for (let seed = 1; seed <= seeds; seed++) {
-    const result = await runSeed({ seed, mutant, durationMs: DURATION_MS });
+    const result = await runSeed({ seed, mutant, durationMs: DURATION_MS, ...(peerLeases ? { peerLeases } : {}) });
     if (result.violations.length > 0) return result;
   }
   return undefined;

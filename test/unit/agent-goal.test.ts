@@ -1479,7 +1479,7 @@ describe('agent: peer leases (docs/peer-leases.md)', () => {
     world.answering = [];
     const memory = new VouchInMemory({
       promise: { primaryNodeId: 'db1', term: 1, promiseMs: 600, endMonoMs: systemClock.monotonicMs() + 600 },
-      boundTerm: null,
+      bound: null,
     });
     // Act
     startAgent(world, 'db2', peersOf('db2'), { peers: { channel: new FakePeers(), memory } });
@@ -1491,10 +1491,10 @@ describe('agent: peer leases (docs/peer-leases.md)', () => {
       5,
     );
     expect(world.lastBeat()?.primaryCheck?.status).toBe('UP');
-    expect(memory.load().boundTerm).toBeNull();
+    expect(memory.load().bound).toBeNull();
     await world.untilVerdict('DOWN', 5000);
     const downAt = world.beats.findIndex((beat) => beat.primaryCheck?.status === 'DOWN');
     expect(world.beats.slice(0, downAt).some((beat) => /vouched for/.test(beat.primaryCheck?.reason ?? ''))).toBe(true);
-    expect(memory.load().boundTerm).toBe(1);
+    expect(memory.load().bound).toEqual({ primaryNodeId: 'db1', term: 1 });
   });
 });

@@ -140,16 +140,19 @@ describe('the vouch file: a restart forgets neither a promise nor a down vote', 
 
   it('reads back what was saved in the same boot', () =>
     withFile((path) => {
-      new VouchFile(path, 'boot-a', () => undefined).save({ promise, boundTerm: 3 });
-      expect(new VouchFile(path, 'boot-a', () => undefined).load(10_000)).toEqual({ promise, boundTerm: 3 });
+      new VouchFile(path, 'boot-a', () => undefined).save({ promise, bound: { primaryNodeId: 'db1', term: 3 } });
+      expect(new VouchFile(path, 'boot-a', () => undefined).load(10_000)).toEqual({
+        promise,
+        bound: { primaryNodeId: 'db1', term: 3 },
+      });
     }));
 
   it('after a reboot, a promise runs for a whole promise from now, and the down vote still binds', () =>
     withFile((path) => {
-      new VouchFile(path, 'boot-a', () => undefined).save({ promise, boundTerm: 3 });
+      new VouchFile(path, 'boot-a', () => undefined).save({ promise, bound: { primaryNodeId: 'db1', term: 3 } });
       expect(new VouchFile(path, 'boot-b', () => undefined).load(1_000)).toEqual({
         promise: { ...promise, endMonoMs: 1_000 + 2800 },
-        boundTerm: 3,
+        bound: { primaryNodeId: 'db1', term: 3 },
       });
     }));
 
@@ -159,7 +162,7 @@ describe('the vouch file: a restart forgets neither a promise nor a down vote', 
       const warnings: string[] = [];
       expect(new VouchFile(path, 'boot-a', (line) => warnings.push(line)).load(0)).toEqual({
         promise: null,
-        boundTerm: 0,
+        bound: { primaryNodeId: '*', term: 0 },
       });
       expect(warnings.join()).toMatch(/withdraws before vouching/);
     }));
@@ -167,8 +170,8 @@ describe('the vouch file: a restart forgets neither a promise nor a down vote', 
   it('nothing to keep: no file', () =>
     withFile((path) => {
       const file = new VouchFile(path, 'boot-a', () => undefined);
-      file.save({ promise, boundTerm: null });
-      file.save({ promise: null, boundTerm: null });
-      expect(file.load(0)).toEqual({ promise: null, boundTerm: null });
+      file.save({ promise, bound: null });
+      file.save({ promise: null, bound: null });
+      expect(file.load(0)).toEqual({ promise: null, bound: null });
     }));
 });
