@@ -280,6 +280,7 @@ export function addLocalCommands(program: Command): void {
     )
     .option('--duration <time>', 'how long to keep injecting faults, e.g. 10m or 90s', '3m')
     .option('--async', 'asynchronous replication (lost acknowledged rows are then reported, not a violation)')
+    .option('--peer-leases', 'peer leases on: a store outage then must promote nobody')
     .option('--recovery-bound <time>', 'after each heal the cluster must be whole within this long', '60s')
     .option('--dir <dir>', 'where to put the cluster (a new temporary directory by default)')
     .option('--json', 'print the report as JSON at the end')
@@ -288,6 +289,7 @@ export function addLocalCommands(program: Command): void {
         seed: number;
         duration: string;
         async?: boolean;
+        peerLeases?: boolean;
         recoveryBound: string;
         dir?: string;
         json?: boolean;
@@ -306,6 +308,7 @@ export function addLocalCommands(program: Command): void {
           seed: options.seed,
           durationMs,
           synchronous: options.async !== true,
+          peerLeases: options.peerLeases === true,
           recoveryBoundMs,
           ...(options.dir ? { dir: options.dir } : {}),
           onLine: (line) => (options.json ? process.stderr.write(`${line}\n`) : out(line)),

@@ -262,4 +262,12 @@ export const FAULT_ARMS: Record<NemesisFault, (c: FaultContext) => HeldFault> = 
   'switchover-kill-target': switchoverCutPrimary,
   'double-fault': doubleFault,
   'clock-step-primary': clockStepPrimary,
+  'store-outage': (c) =>
+    held(
+      'every member',
+      async () => {
+        for (const member of c.state.nodes) await cut(c.lab, member.name, 'store');
+      },
+      () => heal(c.lab),
+    ),
 };

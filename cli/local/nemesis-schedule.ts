@@ -29,6 +29,9 @@ export const NEMESIS_FAULTS = [
   'switchover-cut-primary',
   'switchover-kill-target',
   'double-fault',
+  // The state store unreachable for every member, longer than the lease (issue 24): with peer leases the
+  // primary keeps writing; without, it stops itself and a standby may be promoted once the store is back.
+  'store-outage',
 ] as const;
 export type NemesisFault = (typeof NEMESIS_FAULTS)[number];
 

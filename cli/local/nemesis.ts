@@ -44,6 +44,8 @@ export interface NemesisOptions {
   durationMs: number;
   /** Synchronous replication (ANY 1): then no acknowledged row may be lost. */
   synchronous: boolean;
+  /** Peer leases on: a store outage for everyone must then promote nobody. */
+  peerLeases?: boolean;
   /** After a heal, the cluster must be whole again within this long. */
   recoveryBoundMs: number;
   /** Where to put the cluster; a new temporary directory when absent. */
@@ -102,7 +104,14 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   note(
     `seed ${options.seed}: starting a lab cluster (2 standbys, a witness${options.synchronous ? ', synchronous' : ''}) in ${dir}`,
   );
-  await localUp({ dir, standbys: 2, witness: true, synchronous: options.synchronous, network: 'lab' });
+  await localUp({
+    dir,
+    standbys: 2,
+    witness: true,
+    synchronous: options.synchronous,
+    network: 'lab',
+    peerLeases: options.peerLeases === true,
+  });
   const writers: ClusterWriter[] = [];
   let sampler: WritableSampler | undefined;
   try {
@@ -148,7 +157,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
         );
         break;
       }
-      if (NO_PROMOTION.has(planned.fault) && termAfterHeal !== before.term) {
+      const mustNotPromote =
+        NO_PROMOTION.has(planned.fault) || (options.peerLeases === true && planned.fault === 'store-outage');
+      if (mustNotPromote && termAfterHeal !== before.term) {
         violate(
           `${planned.fault} on ${outcome.target} for ${planned.holdMs} ms, which must not fail anything over, caused a promotion (term ${before.term} -> ${termAfterHeal})`,
         );

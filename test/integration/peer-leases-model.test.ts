@@ -53,6 +53,18 @@ describe('the peer-lease protocol, model-checked with spin', () => {
     expect(result.errors, result.output).toBe(0);
   }, 300_000);
 
+  it('verifies with the evaluator reading the record and then each vote, and a withdrawal in two writes', async () => {
+    const result = await check('split', ['NV=2', 'SPLIT_READS', 'ONE_EVALUATOR'], false);
+    expect(result.output).not.toMatch(/max search depth too small|out of memory/);
+    expect(result.errors, result.output).toBe(0);
+  }, 300_000);
+
+  it('with the votes read before the record (the order one Query may take): a counterexample', async () => {
+    const result = await check('votes-first', ['NV=2', 'SPLIT_READS', 'ONE_EVALUATOR', 'VOTES_FIRST'], true);
+    expect(result.output).toMatch(/assertion violated/);
+    expect(result.errors, result.output).toBe(1);
+  }, 300_000);
+
   it.each([
     ['NO_BOUND', 'a member that voted the primary down vouches for it again without withdrawing the vote'],
     ['RECEIVE_TIME', 'the holder counts a vouch from when the answer arrived'],
