@@ -17,9 +17,9 @@ import { SystemdReadiness } from './readiness.ts';
 import { DeviceWatchdog } from './watchdog/device-watchdog.ts';
 import { FileWatchdog } from './watchdog/file-watchdog.ts';
 import { createNodeOps, replicationConninfo } from './node-ops.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { AgentDeps } from './deps.ts';
-import { MIN_KEY_LENGTH } from './peer/peer-messages.ts';
+import { readPeerKey } from './peer/peer-key.ts';
 import { UdpChannel } from './peer/udp-channel.ts';
 import { VouchFile } from './peer/vouch-file.ts';
 import type { AgentConfig } from '../core/agent-config.ts';
@@ -81,6 +81,8 @@ try {
     ? await resolvePassword(config.database, options.config, { fetchSecret })
     : undefined;
   if (options.checkConfig) {
+    const peerKey = config.peerLeases ? readPeerKey(config.peerLeases.keyFile) : undefined;
+    if (peerKey && !peerKey.ok) throw new ConfigError(options.config, [peerKey.problem]);
     process.stdout.write(
       `${options.config}: valid (cluster ${config.cluster}, node ${config.nodeId}, role ${config.role})\n${
         layout
@@ -195,16 +197,9 @@ async function openPeers(
 ): Promise<NonNullable<AgentDeps['peers']>> {
   const peerLeases = config.peerLeases as NonNullable<AgentConfig['peerLeases']>;
   const problems: string[] = [];
-  let key = '';
-  try {
-    key = readFileSync(peerLeases.keyFile, 'utf8').trim();
-    if (key.length < MIN_KEY_LENGTH)
-      problems.push(
-        `peerLeases.keyFile: ${peerLeases.keyFile} holds ${key.length} characters; use at least ${MIN_KEY_LENGTH} (openssl rand -hex 32), the same on every member`,
-      );
-  } catch (error) {
-    problems.push(`peerLeases.keyFile: cannot read ${peerLeases.keyFile}: ${(error as Error).message}`);
-  }
+  const read = readPeerKey(peerLeases.keyFile);
+  const key = read.ok ? read.key : '';
+  if (!read.ok) problems.push(read.problem);
   if (!stateFile || !bootId)
     problems.push(
       'peerLeases: a member keeps its promises on disk; set stateFile (a witness has no data directory to put it beside)',

@@ -11,6 +11,7 @@ import { loadAgentConfig, type AgentConfig } from '../core/agent-config.ts';
 import { LEASE_RENEW_INTERVAL_MS, leaseProblem, watchdogCountdownProblem } from '../core/lease-timing.ts';
 import { systemClock } from '../core/clock.ts';
 import { DeviceWatchdog } from '../agent/watchdog/device-watchdog.ts';
+import { readPeerKey } from '../agent/peer/peer-key.ts';
 import { hostView } from '../agent/host-view.ts';
 import { describeLayout, resolvePostgresLayout } from '../core/postgres-layout.ts';
 import { heartbeatRejection } from '../core/membership.ts';
@@ -148,6 +149,42 @@ function clusterChecks(
   return checks;
 }
 
+/** Peer leases: the policy and this config agree, the key can be read, and every other voter is listed. */
+function peerLeaseChecks(
+  config: AgentConfig,
+  cluster: ClusterRecord,
+  membership: MembershipRecord | undefined,
+): ConfigCheck[] {
+  const peerLeases = config.peerLeases;
+  if (!peerLeases)
+    return cluster.policy.peerLeases
+      ? [
+          fail(
+            'peer leases',
+            'the cluster has peer leases on and this config has no "peerLeases": this member can neither vouch nor be vouched for (docs/peer-leases.md)',
+          ),
+        ]
+      : [];
+  const key = readPeerKey(peerLeases.keyFile);
+  if (!key.ok) return [fail('peer leases', key.problem)];
+  const unlisted = (membership?.allowed ?? [])
+    .map((node) => node.nodeId)
+    .filter((nodeId) => nodeId !== config.nodeId && !(nodeId in peerLeases.peers));
+  if (unlisted.length > 0)
+    return [
+      warn(
+        'peer leases',
+        `${unlisted.join(', ')} ${unlisted.length === 1 ? 'is' : 'are'} not in peerLeases.peers: ${unlisted.length === 1 ? 'it' : 'they'} can neither vouch for this node as primary nor be asked by it`,
+      ),
+    ];
+  return [
+    ok(
+      'peer leases',
+      `key readable; ${Object.keys(peerLeases.peers).length} members listed; ${cluster.policy.peerLeases ? 'on in the policy' : 'off in the policy (set-policy --peer-leases on)'}`,
+    ),
+  ];
+}
+
 async function databaseChecks(
   config: AgentConfig,
   source: string,
@@ -213,7 +250,8 @@ export async function runConfigChecks(path: string): Promise<ConfigCheck[]> {
           `table ${config.store.table} holds cluster ${config.cluster} (term ${cluster.term}, primary ${cluster.primaryNodeId ?? 'none'})`,
         ),
       );
-      checks.push(...clusterChecks(config, cluster, await store.getMembership(config.cluster)));
+      const membership = await store.getMembership(config.cluster);
+      checks.push(...clusterChecks(config, cluster, membership), ...peerLeaseChecks(config, cluster, membership));
     }
   } catch (error) {
     const explained = explainStoreError(error, {
