@@ -18,6 +18,12 @@
  *  - MARGIN (-DNO_MARGIN): the holder counts a vouch MP ticks shorter than granted (the granter's clock may
  *    run fast, the holder's slow, and the grant is made after the request was sent).
  *  - PERSISTED (-DFORGETFUL): what a member promised and how it voted survive a restart of its agent.
+ *  - RELEASE_FIRST (-DSWITCHOVER, and -DEARLY_SWITCHOVER to break it): a switchover's new term is written only once the old primary has
+ *    stopped cleanly and released its lease (a write it makes after its server is down, which also ends its
+ *    counting of vouches: agent/lease-keeper.ts drop()); written on the request alone, it meets a primary
+ *    still writable on its vouches.
+ *  A candidate that does not promote is replaced by a new term decided like a failover: the candidate plays
+ *  the primary of this model, one term later.
  *  (-DONE_EVALUATOR runs one evaluator: with -DSPLIT_READS two would take minutes and gigabytes.)
  *  - READ_ORDER (-DVOTES_FIRST), with -DSPLIT_READS: the evaluator reads the record (its version) and then
  *    each member's vote, each read a step of its own, and a withdrawal is two writes (the heartbeat, then
@@ -43,6 +49,8 @@ bool sFailedOver = false;     /* a failover's write won: term 2 has another prim
 byte sLeaseLeft = L + 1;      /* ticks until the evaluators count the store lease as over */
 bool counted[NV];             /* the member's down vote: in its latest heartbeat and not withdrawn */
 bool stale[2];                /* the cluster record was written (a renewal, a withdrawal) since evaluator e read it */
+bool sSwitchover = false;     /* an administrator asked for a switchover (the record's demoting phase) */
+bool sReleased = false;       /* the primary released its lease after its clean stop */
 
 /* The primary. */
 bool pStopped = false;        /* it fenced itself (or saw the new term): never writable again in this term */
@@ -156,6 +164,12 @@ end:
      }
   /* It reads the store and sees the new term. */
   :: atomic { sFailedOver -> pStopped = true }
+  /* A switchover: it learns the demoting goal (from a renewal or a heartbeat), stops its server cleanly and
+     gives the lease up (it counts no vouch from then on), then says so in the store. */
+#ifdef SWITCHOVER
+  :: atomic { sSwitchover && !pStopped -> pStopped = true }
+  :: atomic { sSwitchover && pStopped && !sReleased && !sFailedOver -> sReleased = true; touch_record() }
+#endif
   od
   /* A crash or a pause is a primary that is never scheduled again; its fence timer (in clock) still fires. */
 }
@@ -215,6 +229,13 @@ end:
   /* A crash is a member never scheduled again, which every schedule already includes. */
 }
 
+#ifdef SWITCHOVER
+/* An administrator's switchover request: a write of the record (the demoting phase). */
+active proctype administrator() {
+  atomic { !sFailedOver -> sSwitchover = true; touch_record() }
+}
+#endif
+
 /* An evaluator: reads, decides, and writes the failover conditional on the record it read. */
 proctype evaluator(byte e) {
   bool decided;
@@ -250,6 +271,14 @@ end:
         fi
      :: else -> skip
      fi
+  /* The switchover's new term: once the old primary released its lease (or, unsafely, on the request). */
+#ifdef SWITCHOVER
+#ifdef EARLY_SWITCHOVER
+  :: atomic { sSwitchover && !sFailedOver && !stale[e] -> sFailedOver = true; touch_record() }
+#else
+  :: atomic { sReleased && !sFailedOver -> sFailedOver = true; touch_record() }
+#endif
+#endif
   od
 }
 

@@ -53,6 +53,12 @@ describe('the peer-lease protocol, model-checked with spin', () => {
     expect(result.errors, result.output).toBe(0);
   }, 300_000);
 
+  it('verifies with a switchover (the new term once the old primary has stopped and released its lease)', async () => {
+    const result = await check('switchover', ['NV=2', 'SWITCHOVER'], false);
+    expect(result.output).not.toMatch(/max search depth too small|out of memory/);
+    expect(result.errors, result.output).toBe(0);
+  }, 300_000);
+
   it('verifies with the evaluator reading the record and then each vote, and a withdrawal in two writes', async () => {
     const result = await check('split', ['NV=2', 'SPLIT_READS', 'ONE_EVALUATOR'], false);
     expect(result.output).not.toMatch(/max search depth too small|out of memory/);
@@ -70,10 +76,12 @@ describe('the peer-lease protocol, model-checked with spin', () => {
     ['RECEIVE_TIME', 'the holder counts a vouch from when the answer arrived'],
     ['NO_MARGIN', 'the holder counts a vouch as long as it was granted'],
     ['FORGETFUL', 'a restarted member forgets its promise and its vote'],
+    ['EARLY_SWITCHOVER', "a switchover's new term written on the request, before the old primary released"],
   ])(
     'without the rule %s (%s): a counterexample',
     async (variant) => {
-      const result = await check(variant.toLowerCase(), ['NV=2', variant], true);
+      const defines = variant === 'EARLY_SWITCHOVER' ? ['SWITCHOVER', variant] : [variant];
+      const result = await check(variant.toLowerCase(), ['NV=2', ...defines], true);
       expect(result.output).toMatch(/assertion violated/);
       expect(result.errors, result.output).toBe(1);
     },
