@@ -7,6 +7,7 @@ import { fencingWarning } from './fencing.ts';
 import { FENCE_LEAD_MS, leaseProblem, leaseTiming } from './lease-timing.ts';
 import { clusterPolicySchema, describeIssues, type ClusterPolicy } from './records.ts';
 import type { ClusterSnapshot } from './state-store.ts';
+import { PEER_LEASES_SCHEMA } from './store-schema.ts';
 
 export type PolicyChange = Partial<
   Pick<
@@ -51,6 +52,18 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
   if (!parsed.success)
     throw new UsageError(`the policy would not be valid: ${describeIssues(parsed.error).join('; ')}`);
   const policy = parsed.data;
+  if (policy.peerLeases && !current.peerLeases) {
+    // A member of an older release would refuse the record from then on (its minSchema), and its primary
+    // would stop itself: every agent first.
+    const behind = snapshot.membership.allowed
+      .map((node) => ({ node, beat: snapshot.heartbeats.find((beat) => beat.nodeId === node.nodeId) }))
+      .filter(({ beat }) => schemaOf(beat) < PEER_LEASES_SCHEMA)
+      .map(({ node, beat }) => `${node.nodeId} (${writtenBy(beat)})`);
+    if (behind.length > 0)
+      throw new UsageError(
+        `peer leases need every member's agent at store schema ${PEER_LEASES_SCHEMA} or later, with peerLeases in its config; not yet: ${behind.join(', ')}. Upgrade those agents first (docs/peer-leases.md). Nothing was changed`,
+      );
+  }
   const problem = leaseProblem(policy.leaseDurationMs);
   if (problem) throw new UsageError(`${problem}. Nothing was changed`);
   const changes = (Object.keys(change) as (keyof PolicyChange)[])
@@ -92,4 +105,17 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
       `a standby more than ${policy.maxLagBytes} bytes behind is not promoted without pgfailover promote --force`,
     );
   return { policy, changes, effects };
+}
+
+/** Which release wrote a heartbeat, in words. */
+function writtenBy(beat: object | undefined): string {
+  if (!beat) return 'no heartbeat yet';
+  const by = (beat as { writtenBy?: unknown }).writtenBy;
+  return typeof by === 'string' ? `pgfailover ${by}` : 'a release from before schema stamps';
+}
+
+/** The store schema a heartbeat was written with (0: before schema stamps). */
+function schemaOf(beat: object | undefined): number {
+  const schema = (beat as { schema?: unknown } | undefined)?.schema;
+  return typeof schema === 'number' ? schema : 0;
 }

@@ -10,17 +10,38 @@ import type { z } from 'zod';
 import { describeIssues } from './records.ts';
 import { PGFAILOVER_VERSION } from './version.ts';
 
-/** The store schema this release reads and writes. */
-export const STORE_SCHEMA = 1;
+/**
+ * The store schema this release reads and writes. 2: the cluster policy's peerLeases, which a release of
+ * schema 1 would misread (it takes a watchdog as proof of a stop that peer leases can outlive).
+ */
+export const STORE_SCHEMA = 2;
+/** The schema a record needs its readers to have because it turns peer leases on. */
+export const PEER_LEASES_SCHEMA = 2;
+
+/** What a reader must understand to act on `item`: peer leases on in its policy need schema 2. */
+function minSchemaOf(item: object): number | undefined {
+  const policy = (item as { policy?: { peerLeases?: unknown } }).policy;
+  return policy?.peerLeases === true ? PEER_LEASES_SCHEMA : undefined;
+}
 
 export interface WriterStamp {
   schema: number;
   writtenBy: string;
 }
 
-/** The item as this release writes it: stamped with its schema and version. */
+/**
+ * The item as this release writes it: stamped with its schema and version, and with the least schema its
+ * readers need worked out afresh from what it says (a minSchema read with it is not carried over).
+ */
 export function stamped<T extends object>(item: T): T & WriterStamp {
-  return { ...item, schema: STORE_SCHEMA, writtenBy: PGFAILOVER_VERSION };
+  const { minSchema: _read, ...rest } = item as T & { minSchema?: unknown };
+  const minSchema = minSchemaOf(item);
+  return {
+    ...(rest as T),
+    ...(minSchema !== undefined ? { minSchema } : {}),
+    schema: STORE_SCHEMA,
+    writtenBy: PGFAILOVER_VERSION,
+  };
 }
 
 const numberField = (item: Record<string, unknown>, key: string): number | undefined =>

@@ -8,7 +8,7 @@ import { createDocumentClient } from '../../core/state-store.ts';
 import { SK, heartbeatKey } from '../../core/records.ts';
 import { seedCluster, startDynalite, type TestStore } from '../support/dynalite.ts';
 import { heartbeat } from '../support/fixtures.ts';
-import { STORE_SCHEMA } from '../../core/store-schema.ts';
+import { PEER_LEASES_SCHEMA, STORE_SCHEMA } from '../../core/store-schema.ts';
 import { PGFAILOVER_VERSION } from '../../core/version.ts';
 
 const TABLE = 'newer-records';
@@ -98,7 +98,9 @@ describe('records written by a newer release', () => {
     await seedCluster(dynamo.store, 'n4', '10.0.0.', { nowMs: Date.now() });
     await stamp('n4', { schema: STORE_SCHEMA + 1, writtenBy: '0.9.0', phase: 'relocating' });
     await expect(dynamo.store.getCluster('n4')).rejects.toThrow(
-      /written by pgfailover 0\.9\.0 \(store schema 2\), newer than this pgfailover .*which cannot interpret phase: .*upgrade this program/,
+      new RegExp(
+        `written by pgfailover 0\\.9\\.0 \\(store schema ${STORE_SCHEMA + 1}\\), newer than this pgfailover .*which cannot interpret phase: .*upgrade this program`,
+      ),
     );
     // A heartbeat that needs a newer reader is one invalid item, named with its writer; the snapshot stands.
     await seedCluster(dynamo.store, 'n6', '10.0.0.', { nowMs: Date.now() });
@@ -122,6 +124,30 @@ describe('records written by a newer release', () => {
         problems: [expect.stringMatching(/n6\/HB#db2 was written by pgfailover 0\.9\.0 .*upgrade it/)],
       },
     ]);
+  });
+
+  it('a cluster record with peer leases on needs readers of store schema 2 (an older evaluator would take a watchdog as proof); off, it needs none', async () => {
+    // Prepare
+    const record = await seedCluster(dynamo.store, 'n7', '10.0.0.', { nowMs: Date.now() });
+    const stored = async () =>
+      (await documents().send(new GetCommand({ TableName: TABLE, Key: { cluster: 'n7', sk: SK.cluster } }))).Item;
+    expect((await stored())?.minSchema).toBeUndefined();
+    // Act: on
+    await dynamo.store.writeCluster(
+      { ...record, version: record.version + 1, policy: { ...record.policy, peerLeases: true } },
+      { version: record.version, leaseRenewals: record.leaseRenewals },
+    );
+    // Assess
+    expect(await stored()).toMatchObject({ minSchema: PEER_LEASES_SCHEMA, schema: STORE_SCHEMA });
+    expect((await dynamo.store.getCluster('n7'))?.policy.peerLeases).toBe(true);
+    // Act: off again, from the record as read (which carries minSchema)
+    const on = (await dynamo.store.getCluster('n7'))!;
+    await dynamo.store.writeCluster(
+      { ...on, version: on.version + 1, policy: { ...on.policy, peerLeases: false } },
+      { version: on.version, leaseRenewals: on.leaseRenewals },
+    );
+    // Assess
+    expect((await stored())?.minSchema).toBeUndefined();
   });
 
   it('stamps what this release writes with its store schema and version', async () => {

@@ -27,3 +27,41 @@ describe('set-policy --fencing', () => {
     expect(plan.effects.join('\n')).toMatch(effect);
   });
 });
+
+describe('set-policy --peer-leases', () => {
+  const stampedBy = (schema: number | undefined) => {
+    const snapshot = healthySnapshot();
+    return {
+      ...snapshot,
+      heartbeats: snapshot.heartbeats.map((beat) =>
+        schema === undefined ? beat : { ...beat, schema, writtenBy: schema === 1 ? '0.0.9' : '0.1.0' },
+      ),
+    };
+  };
+
+  it('turns them on once every member runs a release that knows them, and says what changes', () => {
+    const plan = planPolicyChange(stampedBy(2), { peerLeases: true });
+    expect(plan.policy.peerLeases).toBe(true);
+    expect(plan.changes).toEqual(['peerLeases false -> true']);
+    expect(plan.effects.join('\n')).toMatch(/a watchdog no longer proves a silent primary stopped/);
+  });
+
+  it('refuses while a member runs an older release, naming it and what to do', () => {
+    const older = stampedBy(2);
+    older.heartbeats = older.heartbeats.map((beat) =>
+      beat.nodeId === 'db2' ? { ...beat, schema: 1, writtenBy: '0.0.9' } : beat,
+    );
+    expect(() => planPolicyChange(older, { peerLeases: true })).toThrow(
+      /not yet: db2 \(pgfailover 0\.0\.9\)\. Upgrade those agents first .*Nothing was changed/,
+    );
+    expect(() => planPolicyChange(stampedBy(undefined), { peerLeases: true })).toThrow(
+      /a release from before schema stamps/,
+    );
+  });
+
+  it('turns them off whatever the members run', () => {
+    const snapshot = stampedBy(1);
+    snapshot.cluster = { ...snapshot.cluster, policy: { ...snapshot.cluster.policy, peerLeases: true } };
+    expect(planPolicyChange(snapshot, { peerLeases: false }).policy.peerLeases).toBe(false);
+  });
+});
