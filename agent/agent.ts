@@ -122,29 +122,22 @@ export class Agent {
       new Voucher(
         { config, clock, logger, store: deps.store, channel: peers.channel, memory: peers.memory },
         {
-          goal: () => known.goal,
-          term: () => known.term,
           seesDown: (nodeId) =>
             this.primaryChecks.primaryNodeId === nodeId && this.primaryChecks.health.status === 'DOWN',
           writeHeartbeat: () => this.beats.write('UP', true),
         },
       );
+    if (this.voucher) {
+      const voucher = this.voucher;
+      known.onChange(() => voucher.learn(known.goal, known.membership));
+    }
     this.rounds =
       peers &&
       new VouchRounds(
         { config, clock, logger, channel: peers.channel },
         {
-          goal: () => known.goal,
-          membership: () => known.membership,
-          wantsVouches: () => {
-            const goal = known.goal;
-            return (
-              goal?.policy.peerLeases === true &&
-              this.lease.held &&
-              this.lease.renewalsFailing() &&
-              renewsLease(this.view(goal, known.membership))
-            );
-          },
+          view: () => this.voucher?.view(),
+          wantsVouches: () => this.wantsVouches(),
           leaseGeneration: () => this.lease.generationNow,
           extendLease: (endMonoMs, generation) => this.lease.extendByPeers(endMonoMs, generation),
           selfBound: () => this.voucher?.boundOn(config.nodeId) ?? true,
@@ -280,6 +273,21 @@ export class Agent {
     });
     this.voucher?.noteHeartbeat(beat, this.known.goal?.primaryNodeId === this.deps.config.nodeId);
     return beat;
+  }
+
+  /**
+   * The primary asks for vouches while its store renewals fail; an agent restarted while the store is away
+   * has read no goal, and asks on what it kept (the view and the lease file) while its server is writable.
+   */
+  private wantsVouches(): boolean {
+    const goal = this.known.goal;
+    if (!this.lease.held) return false;
+    if (goal)
+      return (
+        goal.policy.peerLeases && this.lease.renewalsFailing() && renewsLease(this.view(goal, this.known.membership))
+      );
+    const kept = this.voucher?.view();
+    return kept?.peerLeases === true && kept.primaryNodeId === this.deps.config.nodeId && this.local.writable();
   }
 
   /** Converges on the newest goal after a heartbeat read it: steps, then the address, then the boot gate. */

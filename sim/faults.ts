@@ -407,7 +407,8 @@ export const STORE_OUTAGE_FAULTS: Fault[] = [
       }
       return {
         describe: 'the store unreachable for everyone, every agent restarted',
-        noPromotion: false,
+        // The restarted agents go on from their vouch and lease files: nobody is promoted.
+        noPromotion: ridesOutages(world),
         heal: healNetwork(world),
       };
     },

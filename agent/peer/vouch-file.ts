@@ -8,6 +8,19 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 
+/**
+ * What peer leases need of the goal and the membership, kept so that an agent restarted while the store is
+ * away can still vouch, and a primary's still ask: exactly what the agent knew before its restart.
+ */
+export interface PeerView {
+  term: number;
+  primaryNodeId: string | null;
+  peerLeases: boolean;
+  leaseDurationMs: number;
+  /** Every voting member, this one included. */
+  voters: string[];
+}
+
 export interface VouchState {
   /** The primary this member promised not to vote down, and until when (monotonic, this boot). */
   promise: { primaryNodeId: string; term: number; promiseMs: number; endMonoMs: number } | null;
@@ -16,6 +29,8 @@ export interface VouchState {
    * was DOWN), and no withdrawal has followed. "*": any primary (a file that could not be read).
    */
   bound: { primaryNodeId: string; term: number } | null;
+  /** The goal and membership as last read, or null before the first read. */
+  view: PeerView | null;
 }
 
 export interface VouchMemory {
@@ -24,7 +39,7 @@ export interface VouchMemory {
   save(state: VouchState): void;
 }
 
-export const NO_VOUCH_STATE: VouchState = { promise: null, bound: null };
+export const NO_VOUCH_STATE: VouchState = { promise: null, bound: null, view: null };
 
 const fileSchema = z.looseObject({
   bootId: z.string(),
@@ -32,10 +47,20 @@ const fileSchema = z.looseObject({
     .object({ primaryNodeId: z.string(), term: z.number(), promiseMs: z.number(), endMonoMs: z.number() })
     .nullable(),
   bound: z.object({ primaryNodeId: z.string(), term: z.number() }).nullable(),
+  view: z
+    .looseObject({
+      term: z.number(),
+      primaryNodeId: z.string().nullable(),
+      peerLeases: z.boolean(),
+      leaseDurationMs: z.number(),
+      voters: z.array(z.string()),
+    })
+    .nullable()
+    .default(null),
 });
 
 /** An unreadable file could have said anything: bound (withdraw before vouching) and no promise to count on. */
-const UNREADABLE: VouchState = { promise: null, bound: { primaryNodeId: '*', term: 0 } };
+const UNREADABLE: VouchState = { promise: null, bound: { primaryNodeId: '*', term: 0 }, view: null };
 
 export class VouchFile implements VouchMemory {
   constructor(
@@ -52,12 +77,12 @@ export class VouchFile implements VouchMemory {
         this.warn(`${this.path} is not a vouch file (${parsed.error.message}); this member withdraws before vouching`);
         return UNREADABLE;
       }
-      const { bootId, promise, bound } = parsed.data;
+      const { bootId, promise, bound, view } = parsed.data;
       // A promise from another boot: its end was on a monotonic clock that has since restarted. It is kept
       // as running for a whole promise from now, the safe side for the votes it blocks.
       if (promise && bootId !== this.bootId)
-        return { promise: { ...promise, endMonoMs: nowMonoMs + promise.promiseMs }, bound };
-      return { promise, bound };
+        return { promise: { ...promise, endMonoMs: nowMonoMs + promise.promiseMs }, bound, view };
+      return { promise, bound, view };
     } catch (error) {
       this.warn(`${this.path} cannot be read (${String(error)}); this member withdraws before vouching`);
       return UNREADABLE;
@@ -65,7 +90,7 @@ export class VouchFile implements VouchMemory {
   }
 
   save(state: VouchState): void {
-    if (state.promise === null && state.bound === null) {
+    if (state.promise === null && state.bound === null && state.view === null) {
       rmSync(this.path, { force: true });
       return;
     }

@@ -9,16 +9,16 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AgentConfig } from '../../core/agent-config.ts';
 import type { Clock } from '../../core/clock.ts';
 import { peerValidUntil, VOUCH_ROUND_INTERVAL_MS, vouchCountsUntil } from '../../core/peer-lease.ts';
-import type { ClusterRecord, MembershipRecord } from '../../core/records.ts';
 import type { PeerChannel } from '../ports/peer-channel.ts';
 import type { VouchAnswer } from './peer-messages.ts';
+import type { PeerView } from './vouch-file.ts';
 
 /** Rounds whose answers still count (answers to older ones are dropped; a later round asks again). */
 const ROUNDS_KEPT = 16;
 
 export interface VouchRoundsHost {
-  goal(): ClusterRecord | undefined;
-  membership(): MembershipRecord | undefined;
+  /** The goal and membership as peer leases see them (agent/peer/voucher.ts view). */
+  view(): PeerView | undefined;
   /** The store renewals fail and this node should hold the lease: ask. */
   wantsVouches(): boolean;
   /** The lease keeper's generation now (bumped whenever the lease is given up). */
@@ -76,11 +76,11 @@ export class VouchRounds {
   /** Sends one round of asks; the answers are taken as they come. */
   round(): void {
     const { config, clock, channel } = this.deps;
-    const goal = this.host.goal();
-    if (!goal || goal.primaryNodeId !== config.nodeId || !config.peerLeases) return;
+    const view = this.host.view();
+    if (!view || view.primaryNodeId !== config.nodeId || !config.peerLeases) return;
     const nonce = randomBytes(16).toString('hex');
     this.rounds.set(nonce, {
-      term: goal.term,
+      term: view.term,
       sentMonoMs: clock.monotonicMs(),
       generation: this.host.leaseGeneration(),
     });
@@ -91,17 +91,17 @@ export class VouchRounds {
         cluster: config.cluster,
         from: config.nodeId,
         to: nodeId,
-        term: goal.term,
+        term: view.term,
         nonce,
-        promiseMs: goal.policy.leaseDurationMs,
+        promiseMs: view.leaseDurationMs,
       });
   }
 
   private take(answer: VouchAnswer): void {
     const round = this.rounds.get(answer.nonce);
     if (!round || !answer.granted || answer.term !== round.term) return;
-    const voters = this.host.membership()?.allowed;
-    if (!voters?.some((node) => node.nodeId === answer.from)) return;
+    const voters = this.host.view()?.voters;
+    if (!voters?.includes(answer.from)) return;
     if (round.term !== this.countedTerm) {
       this.counted.clear();
       this.countedTerm = round.term;

@@ -7,11 +7,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AgentConfig } from '../../core/agent-config.ts';
 import type { Clock } from '../../core/clock.ts';
 import { decideVouch } from '../../core/peer-lease.ts';
-import type { ClusterRecord, HeartbeatRecord } from '../../core/records.ts';
+import type { ClusterRecord, HeartbeatRecord, MembershipRecord } from '../../core/records.ts';
 import type { HeartbeatStore } from '../ports/heartbeat-store.ts';
 import type { PeerChannel } from '../ports/peer-channel.ts';
 import type { VouchAsk } from './peer-messages.ts';
-import type { VouchMemory, VouchState } from './vouch-file.ts';
+import type { PeerView, VouchMemory, VouchState } from './vouch-file.ts';
 
 export interface VoucherDeps {
   config: AgentConfig;
@@ -23,8 +23,6 @@ export interface VoucherDeps {
 }
 
 export interface VoucherHost {
-  goal(): ClusterRecord | undefined;
-  term(): number;
   /** This member's own check of `primaryNodeId`'s database says DOWN now. */
   seesDown(primaryNodeId: string): boolean;
   /** Writes a heartbeat now, whatever it repeats, and resolves once the store has it. */
@@ -63,6 +61,27 @@ export class Voucher {
   }
 
   /**
+   * The goal and membership as peer leases see them: as read, or as kept from before a restart while the
+   * store has not answered since.
+   */
+  view(): PeerView | undefined {
+    return this.state.view ?? undefined;
+  }
+
+  /** A goal or membership was read: kept on disk when what peer leases need of it changed. */
+  learn(goal: ClusterRecord | undefined, membership: MembershipRecord | undefined): void {
+    if (!goal || !membership) return;
+    const view: PeerView = {
+      term: goal.term,
+      primaryNodeId: goal.primaryNodeId,
+      peerLeases: goal.policy.peerLeases,
+      leaseDurationMs: goal.policy.leaseDurationMs,
+      voters: membership.allowed.map((node) => node.nodeId),
+    };
+    if (JSON.stringify(view) !== JSON.stringify(this.state.view)) this.save({ ...this.state, view });
+  }
+
+  /**
    * A heartbeat of this member's may carry a down vote on `primaryNodeId` that a failover can count (the
    * evaluator counts a vote on the primary it names, whatever the term).
    */
@@ -91,30 +110,29 @@ export class Voucher {
     const nowMonoMs = this.deps.clock.monotonicMs();
     if (
       this.boundOn(named) &&
-      this.host.goal()?.policy.peerLeases === true &&
+      this.state.view?.peerLeases === true &&
       nowMonoMs - this.lastWithdrawalMonoMs >= WITHDRAWAL_RETRY_MS
     ) {
       this.lastWithdrawalMonoMs = nowMonoMs;
-      void this.withdraw(this.host.term());
+      void this.withdraw(this.state.view.term);
     }
   }
 
   private async answer(ask: VouchAsk): Promise<void> {
-    const goal = this.host.goal();
-    const view = {
-      enabled: goal?.policy.peerLeases === true,
-      term: this.host.term(),
-      primaryNodeId: goal?.primaryNodeId ?? null,
+    const known = this.state.view;
+    const decision = decideVouch({
+      enabled: known?.peerLeases === true,
+      term: known?.term ?? 0,
+      primaryNodeId: known?.primaryNodeId ?? null,
       ask: { term: ask.term, from: ask.from },
       bound: this.boundOn(ask.from),
       seesPrimaryDown: this.host.seesDown(ask.from),
-    };
-    const decision = decideVouch(view);
+    });
     if (decision.verdict === 'refuse') return this.reply(ask, false, decision.reason);
     if (decision.verdict === 'withdraw-then-grant' && !(await this.withdraw(ask.term)))
       return this.reply(ask, false, `${decision.reason}; the withdrawal could not be written (the store is away)`);
     // The promise is on disk before the answer leaves: a restart after it cannot forget it.
-    const promiseMs = Math.min(ask.promiseMs, goal?.policy.leaseDurationMs ?? ask.promiseMs);
+    const promiseMs = Math.min(ask.promiseMs, known?.leaseDurationMs ?? ask.promiseMs);
     const endMonoMs = this.deps.clock.monotonicMs() + promiseMs;
     const kept = this.state.promise?.primaryNodeId === ask.from ? this.state.promise.endMonoMs : 0;
     this.save({

@@ -90,6 +90,8 @@ async function member(
   goal: () => ClusterRecord | undefined,
   store: StateStore = dynalite.store,
   memory: VouchMemory = new VouchInMemory(),
+  /** false: an agent restarted while the store is away, which has read nothing yet. */
+  reads = true,
 ): Promise<Member> {
   const config = configOf(nodeId);
   const channel = await channelFor(config);
@@ -99,8 +101,6 @@ async function member(
   const voucher = new Voucher(
     { config, clock: systemClock, logger, store, channel, memory },
     {
-      goal,
-      term: () => goal()?.term ?? 0,
       seesDown: () => state.seesDown,
       writeHeartbeat: async () => {
         await store.putHeartbeat(heartbeat(nodeId, { cluster: CLUSTER, seq: Date.now(), term: goal()?.term ?? 0 }));
@@ -108,6 +108,8 @@ async function member(
       },
     },
   );
+  if (reads)
+    voucher.learn(goal(), await store.getMembership(CLUSTER).catch(() => dynalite.store.getMembership(CLUSTER)));
   return {
     voucher,
     said,
@@ -134,8 +136,18 @@ async function primary(goal: () => ClusterRecord | undefined, membership: Member
   const rounds = new VouchRounds(
     { config, clock: systemClock, logger: quiet, channel },
     {
-      goal,
-      membership: () => membership,
+      view: () => {
+        const known = goal();
+        return known
+          ? {
+              term: known.term,
+              primaryNodeId: known.primaryNodeId,
+              peerLeases: known.policy.peerLeases,
+              leaseDurationMs: known.policy.leaseDurationMs,
+              voters: membership.allowed.map((node) => node.nodeId),
+            }
+          : undefined;
+      },
       wantsVouches: () => true,
       leaseGeneration: () => 0,
       extendLease: async (endMonoMs) => void extended.push(endMonoMs),
@@ -310,9 +322,17 @@ describe('vouching over UDP', () => {
       await pollUntil('db2 vouches', () => (first.voucher.promising('db1') ? true : undefined), 5000, 10);
       await first.close();
       // Act: the agent restarts (same memory, as its vouch file).
-      again = await member('db2', () => goal, dynalite.store, memory);
-      // Assess
+      again = await member('db2', () => goal, dynalite.store, memory, false);
+      // Assess: the promise stands, and it vouches again on what it kept, having read nothing.
       expect(again.voucher.promising('db1')).toBe(true);
+      const said = again.said.length;
+      db1.rounds.round();
+      await pollUntil(
+        'a vouch from the restarted member',
+        () => (again!.said.slice(said).some((line) => /vouching for db1/.test(line)) ? true : undefined),
+        5000,
+        10,
+      );
     } finally {
       await Promise.all([first.close(), db1.close(), again?.close()]);
     }

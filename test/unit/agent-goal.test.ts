@@ -1472,6 +1472,29 @@ describe('agent: peer leases (docs/peer-leases.md)', () => {
     await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
   });
 
+  it('as a primary restarted while the store is away: asks on what it kept (its view and lease files) and keeps its server while vouched for', async () => {
+    // Prepare: nothing can be read; the predecessor kept a lease 600 ms long and what peer leases need.
+    const world = new FakeWorld();
+    world.record = withPeerLeases();
+    world.facts = primaryFacts;
+    world.storeDown = true;
+    const channel = new FakePeers();
+    const recordedEndMonoMs = systemClock.monotonicMs() + 600;
+    const leaseMemory = { load: () => recordedEndMonoMs, save: () => undefined };
+    const memory = new VouchInMemory({
+      promise: null,
+      bound: null,
+      view: { term: 1, primaryNodeId: 'db1', peerLeases: true, leaseDurationMs: 800, voters: ['db1', 'db2', 'db3'] },
+    });
+    // Act
+    startAgent(world, 'db1', peersOf('db1'), { leaseMemory, peers: { channel, memory } });
+    // Assess: well past the kept lease, still serving; stopped once the members no longer vouch.
+    await pollUntil('rounds for three leases', () => (channel.asks >= 2 * 10 ? true : undefined), 10_000, 20);
+    expect(world.calls).not.toContain('fence');
+    channel.granting.clear();
+    await pollUntil('the self-fence', () => (world.calls.includes('fence') ? true : undefined), 5000, 10);
+  });
+
   it('as a standby: while its promise runs it reports the primary UP whatever its check says; once over, its down vote binds it first', async () => {
     // Prepare: a promise to db1 for the next 600 ms; db1's database no longer answers this standby's check.
     const world = new FakeWorld();
@@ -1480,6 +1503,7 @@ describe('agent: peer leases (docs/peer-leases.md)', () => {
     const memory = new VouchInMemory({
       promise: { primaryNodeId: 'db1', term: 1, promiseMs: 600, endMonoMs: systemClock.monotonicMs() + 600 },
       bound: null,
+      view: null,
     });
     // Act
     startAgent(world, 'db2', peersOf('db2'), { peers: { channel: new FakePeers(), memory } });

@@ -137,22 +137,25 @@ describe('the vouch file: a restart forgets neither a promise nor a down vote', 
     }
   };
   const promise = { primaryNodeId: 'db1', term: 4, promiseMs: 2800, endMonoMs: 50_000 };
+  const view = { term: 4, primaryNodeId: 'db1', peerLeases: true, leaseDurationMs: 2800, voters: ['db1', 'db2', 'w'] };
 
   it('reads back what was saved in the same boot', () =>
     withFile((path) => {
-      new VouchFile(path, 'boot-a', () => undefined).save({ promise, bound: { primaryNodeId: 'db1', term: 3 } });
+      new VouchFile(path, 'boot-a', () => undefined).save({ promise, bound: { primaryNodeId: 'db1', term: 3 }, view });
       expect(new VouchFile(path, 'boot-a', () => undefined).load(10_000)).toEqual({
         promise,
         bound: { primaryNodeId: 'db1', term: 3 },
+        view,
       });
     }));
 
   it('after a reboot, a promise runs for a whole promise from now, and the down vote still binds', () =>
     withFile((path) => {
-      new VouchFile(path, 'boot-a', () => undefined).save({ promise, bound: { primaryNodeId: 'db1', term: 3 } });
+      new VouchFile(path, 'boot-a', () => undefined).save({ promise, bound: { primaryNodeId: 'db1', term: 3 }, view });
       expect(new VouchFile(path, 'boot-b', () => undefined).load(1_000)).toEqual({
         promise: { ...promise, endMonoMs: 1_000 + 2800 },
         bound: { primaryNodeId: 'db1', term: 3 },
+        view,
       });
     }));
 
@@ -163,6 +166,7 @@ describe('the vouch file: a restart forgets neither a promise nor a down vote', 
       expect(new VouchFile(path, 'boot-a', (line) => warnings.push(line)).load(0)).toEqual({
         promise: null,
         bound: { primaryNodeId: '*', term: 0 },
+        view: null,
       });
       expect(warnings.join()).toMatch(/withdraws before vouching/);
     }));
@@ -170,8 +174,8 @@ describe('the vouch file: a restart forgets neither a promise nor a down vote', 
   it('nothing to keep: no file', () =>
     withFile((path) => {
       const file = new VouchFile(path, 'boot-a', () => undefined);
-      file.save({ promise, bound: null });
-      file.save({ promise: null, bound: null });
-      expect(file.load(0)).toEqual({ promise: null, bound: null });
+      file.save({ promise, bound: null, view: null });
+      file.save({ promise: null, bound: null, view: null });
+      expect(file.load(0)).toEqual({ promise: null, bound: null, view: null });
     }));
 });
