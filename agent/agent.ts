@@ -28,10 +28,8 @@ import { HeartbeatWriter } from './heartbeat-writer.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
 import { AddressKeeper } from './address-keeper.ts';
 import { StepExecutor } from './steps.ts';
-import { Voucher } from './peer/voucher.ts';
-import { VouchRounds } from './peer/vouch-rounds.ts';
+import { wirePeerLeases, type PeerLeases } from './peer/peer-leases.ts';
 import { renewsLease } from '../core/agent-rules.ts';
-import type { LocalHealth } from '../core/local-health.ts';
 
 export type { AgentDeps, AgentLogger } from './deps.ts';
 export type { HeartbeatStore, NodeOps, ProgressStore };
@@ -53,8 +51,7 @@ export class Agent {
   private readonly beats: HeartbeatWriter;
   private readonly heartbeats: HeartbeatLoop;
   /** Peer leases, when configured: this member's vouches, and this primary's asks for them. */
-  private readonly voucher: Voucher | undefined;
-  private readonly rounds: VouchRounds | undefined;
+  private readonly peerLeases: PeerLeases | undefined;
   private loops: Promise<void>[] = [];
   private firstCheckDone: Promise<void> = Promise.resolve();
   /** Cut the heartbeat's wait short when a verdict changes or an action is reported. */
@@ -116,35 +113,16 @@ export class Agent {
       },
     );
     this.done = new ProgressKeeper(deps.progressStore, deps.logger);
-    const peers = config.peerLeases ? deps.peers : undefined;
-    this.voucher =
-      peers &&
-      new Voucher(
-        { config, clock, logger, store: deps.store, channel: peers.channel, memory: peers.memory },
-        {
-          seesDown: (nodeId) =>
-            this.primaryChecks.primaryNodeId === nodeId && this.primaryChecks.health.status === 'DOWN',
-          writeHeartbeat: () => this.beats.write('UP', true),
-        },
-      );
-    if (this.voucher) {
-      const voucher = this.voucher;
-      known.onChange(() => voucher.learn(known.goal, known.membership));
-    }
-    this.rounds =
-      peers &&
-      new VouchRounds(
-        { config, clock, logger, channel: peers.channel },
-        {
-          view: () => this.voucher?.view(),
-          wantsVouches: () => this.wantsVouches(),
-          leaseGeneration: () => this.lease.generationNow,
-          extendLease: (endMonoMs, generation) => this.lease.extendByPeers(endMonoMs, generation),
-          selfBound: () => this.voucher?.boundOn(config.nodeId) ?? true,
-          pause: (ms) => pause(ms),
-          stopping,
-        },
-      );
+    this.peerLeases = wirePeerLeases(deps, {
+      known,
+      primaryChecks: this.primaryChecks,
+      beats: this.beats,
+      lease: this.lease,
+      local: this.local,
+      renews: (goal) => renewsLease(this.view(goal, known.membership)),
+      pause,
+      stopping,
+    });
     this.follower = new GoalFollower(deps, {
       term: () => known.term,
       view: (goal, membership) => this.view(goal, membership),
@@ -223,7 +201,7 @@ export class Agent {
       this.loops.push(this.local.loop(ops.probe, markChecked));
       this.loops.push(this.lease.watchLoop());
       this.loops.push(this.lease.renewLoop());
-      if (this.rounds) this.loops.push(this.rounds.loop());
+      if (this.peerLeases) this.loops.push(this.peerLeases.loop());
       if (ops.watch) this.loops.push(watchConnection('local', this.deps, watched, this.local.wake));
     }
     this.loops.push(this.primaryChecks.loop());
@@ -235,7 +213,7 @@ export class Agent {
   async stop(timeoutMs = 3000): Promise<void> {
     this.stopping.abort();
     await Promise.allSettled(this.loops);
-    await this.deps.peers?.channel.close();
+    await this.peerLeases?.close();
     // Hooks have their own time limit; a stop does not wait longer than its own.
     await withDeadline(this.hooks.settled(), timeoutMs, 'hooks did not finish').catch(() => undefined);
     // A deliberate stop stands the watchdog down (the heartbeat then says so): the database keeps
@@ -252,7 +230,6 @@ export class Agent {
   /** The heartbeat this agent would send now. */
   currentHeartbeat(agentStatus: HeartbeatRecord['agentStatus'], seq = this.beats.sequence): HeartbeatRecord {
     const checked = this.primaryChecks.primaryNodeId;
-    const vouched = checked !== null && this.voucher?.promising(checked) === true;
     const beat = heartbeatRecord({
       config: this.deps.config,
       host: this.deps.host,
@@ -265,29 +242,17 @@ export class Agent {
       facts: this.local.facts,
       term: this.known.term,
       primaryCheck: checked
-        ? { nodeId: checked, health: vouched ? vouchedFor(this.primaryChecks.health) : this.primaryChecks.health }
+        ? {
+            nodeId: checked,
+            health: this.peerLeases?.vote(checked, this.primaryChecks.health) ?? this.primaryChecks.health,
+          }
         : null,
       action: this.follower.action,
       watchdogArmed: this.lease.watchdogArmed(),
       hookFailures: this.hooks.failed(),
     });
-    this.voucher?.noteHeartbeat(beat, this.known.goal?.primaryNodeId === this.deps.config.nodeId);
+    this.peerLeases?.noteHeartbeat(beat, this.known.goal?.primaryNodeId === this.deps.config.nodeId);
     return beat;
-  }
-
-  /**
-   * The primary asks for vouches while its store renewals fail; an agent restarted while the store is away
-   * has read no goal, and asks on what it kept (the view and the lease file) while its server is writable.
-   */
-  private wantsVouches(): boolean {
-    const goal = this.known.goal;
-    if (!this.lease.held) return false;
-    if (goal)
-      return (
-        goal.policy.peerLeases && this.lease.renewalsFailing() && renewsLease(this.view(goal, this.known.membership))
-      );
-    const kept = this.voucher?.view();
-    return kept?.peerLeases === true && kept.primaryNodeId === this.deps.config.nodeId && this.local.writable();
   }
 
   /** Converges on the newest goal after a heartbeat read it: steps, then the address, then the boot gate. */
@@ -352,11 +317,4 @@ export class Agent {
         this.deps.logger.warn('immediate heartbeat failed; the next one will carry the news', { error: String(error) }),
       );
   }
-}
-
-/** A promise runs: this member's vote is not "down" whatever its check says (core/peer-lease.ts). */
-function vouchedFor(health: LocalHealth): LocalHealth {
-  return health.status === 'DOWN'
-    ? { ...health, status: 'UP', reason: `vouched for (a peer lease runs); own check: ${health.reason}` }
-    : health;
 }
