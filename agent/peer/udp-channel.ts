@@ -4,8 +4,10 @@
 // badly signed or addressed elsewhere are dropped and said once in the log.
 
 import { createSocket, type Socket } from 'node:dgram';
+import { parseNodeAddress } from '../../core/node-address.ts';
 import type { PeerChannel } from '../ports/peer-channel.ts';
 import { decodeMessage, encodeMessage, type PeerMessage } from './peer-messages.ts';
+import { sayOnce } from './say-once.ts';
 
 export interface UdpChannelOptions {
   cluster: string;
@@ -17,20 +19,17 @@ export interface UdpChannelOptions {
   warn: (message: string) => void;
 }
 
-export function splitHostPort(hostPort: string): { host: string; port: number } {
-  const at = hostPort.lastIndexOf(':');
-  return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
-}
-
 export class UdpChannel implements PeerChannel {
   private readonly listeners: ((message: PeerMessage) => void)[] = [];
-  private readonly warned = new Set<string>();
   private closed = false;
+  /** Said once per distinct line: a sender can repeat a bad datagram many times a second. */
+  private readonly warnOnce: (line: string) => void;
 
   private constructor(
     private readonly socket: Socket,
     private readonly options: UdpChannelOptions,
   ) {
+    this.warnOnce = sayOnce(options.warn);
     socket.on('message', (datagram, sender) => this.receive(datagram, `${sender.address}:${sender.port}`));
     // A send to an unreachable peer surfaces here on some systems: the round simply goes unanswered.
     socket.on('error', (error) => this.warnOnce(`peer channel: ${error.message}`));
@@ -38,7 +37,7 @@ export class UdpChannel implements PeerChannel {
 
   /** Binds the listening socket; fails (EADDRINUSE, EACCES) before the agent starts rather than mid-outage. */
   static async open(options: UdpChannelOptions): Promise<UdpChannel> {
-    const { host, port } = splitHostPort(options.listen);
+    const { host, port } = parseNodeAddress(options.listen);
     const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -54,7 +53,7 @@ export class UdpChannel implements PeerChannel {
     const address = this.options.peers[nodeId];
     // An answer whose withdrawal outlived the agent's stop has nowhere to go: dropped, as a lost datagram.
     if (!address || this.closed) return;
-    const { host, port } = splitHostPort(address);
+    const { host, port } = parseNodeAddress(address);
     this.socket.send(encodeMessage(this.options.key, message), port, host, (error) => {
       if (error) this.warnOnce(`peer channel: cannot send to ${nodeId} at ${address}: ${error.message}`);
     });
@@ -83,11 +82,5 @@ export class UdpChannel implements PeerChannel {
       return;
     }
     for (const listener of this.listeners) listener(decoded.message);
-  }
-
-  private warnOnce(message: string): void {
-    if (this.warned.has(message)) return;
-    this.warned.add(message);
-    this.options.warn(message);
   }
 }

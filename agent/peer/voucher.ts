@@ -11,6 +11,7 @@ import type { ClusterRecord, HeartbeatRecord, MembershipRecord } from '../../cor
 import type { HeartbeatStore } from '../ports/heartbeat-store.ts';
 import type { PeerChannel } from '../ports/peer-channel.ts';
 import type { VouchAsk } from './peer-messages.ts';
+import { sayOnce } from './say-once.ts';
 import type { PeerView, VouchMemory, VouchState } from './vouch-file.ts';
 
 export interface VoucherDeps {
@@ -38,12 +39,13 @@ export class Voucher {
   private binds = 0;
   private withdrawing: Promise<boolean> | null = null;
   private lastWithdrawalMonoMs = Number.NEGATIVE_INFINITY;
-  private readonly said = new Set<string>();
+  private readonly sayOnce: (line: string) => void;
 
   constructor(
     private readonly deps: VoucherDeps,
     private readonly host: VoucherHost,
   ) {
+    this.sayOnce = sayOnce((line) => deps.logger.info(line));
     this.state = deps.memory.load(deps.clock.monotonicMs());
     if (this.state.promise)
       deps.logger.info(
@@ -195,12 +197,5 @@ export class Voucher {
     this.state = state;
     // Written synchronously: nothing this member says may get ahead of what it keeps.
     this.deps.memory.save(state);
-  }
-
-  private sayOnce(line: string): void {
-    if (this.said.has(line)) return;
-    if (this.said.size > 200) this.said.clear();
-    this.said.add(line);
-    this.deps.logger.info(line);
   }
 }
