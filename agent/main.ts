@@ -148,11 +148,7 @@ try {
   const bootOfKernel = kernelBootId();
   const leaseFile =
     stateFile && bootOfKernel
-      ? new LeaseFile(
-          stateFile.replace(/(\.state\.json)?$/, (end) => (end ? '.lease.json' : '.lease')),
-          bootOfKernel,
-          (message) => logger.warn(message),
-        )
+      ? new LeaseFile(besideStateFile(stateFile, 'lease'), bootOfKernel, (message) => logger.warn(message))
       : undefined;
   const peers = config.peerLeases ? await openPeers(config, stateFile, bootOfKernel, logger) : undefined;
   const agent = new Agent({
@@ -188,6 +184,11 @@ try {
   throw error;
 }
 
+/** A file kept beside the state file: pgfailover-db1.state.json -> pgfailover-db1.lease.json. */
+function besideStateFile(stateFile: string, kind: 'lease' | 'vouch'): string {
+  return stateFile.replace(/(\.state\.json)?$/, (end) => (end ? `.${kind}.json` : `.${kind}`));
+}
+
 /** Peer leases: the key, the listening socket and the vouch file, or a ConfigError that says what to fix. */
 async function openPeers(
   config: AgentConfig,
@@ -205,10 +206,8 @@ async function openPeers(
       'peerLeases: a member keeps its promises on disk; set stateFile (a witness has no data directory to put it beside)',
     );
   if (problems.length > 0) throw new ConfigError(options.config, problems);
-  const memory = new VouchFile(
-    (stateFile as string).replace(/(\.state\.json)?$/, (end) => (end ? '.vouch.json' : '.vouch')),
-    bootId as string,
-    (message) => logger.warn(message),
+  const memory = new VouchFile(besideStateFile(stateFile as string, 'vouch'), bootId as string, (message) =>
+    logger.warn(message),
   );
   try {
     const channel = await UdpChannel.open({

@@ -7,7 +7,7 @@ import { fencingWarning } from './fencing.ts';
 import { FENCE_LEAD_MS, leaseProblem, leaseTiming } from './lease-timing.ts';
 import { clusterPolicySchema, describeIssues, type ClusterPolicy } from './records.ts';
 import type { ClusterSnapshot } from './state-store.ts';
-import { PEER_LEASES_SCHEMA } from './store-schema.ts';
+import { PEER_LEASES_SCHEMA, schemaOf, writtenByOf } from './store-schema.ts';
 
 export type PolicyChange = Partial<
   Pick<
@@ -57,8 +57,8 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
     // would stop itself: every agent first.
     const behind = snapshot.membership.allowed
       .map((node) => ({ node, beat: snapshot.heartbeats.find((beat) => beat.nodeId === node.nodeId) }))
-      .filter(({ beat }) => schemaOf(beat) < PEER_LEASES_SCHEMA)
-      .map(({ node, beat }) => `${node.nodeId} (${writtenBy(beat)})`);
+      .filter(({ beat }) => !beat || schemaOf(beat) < PEER_LEASES_SCHEMA)
+      .map(({ node, beat }) => `${node.nodeId} (${beat ? writtenByOf(beat) : 'no heartbeat yet'})`);
     if (behind.length > 0)
       throw new UsageError(
         `peer leases need every member's agent at store schema ${PEER_LEASES_SCHEMA} or later, with peerLeases in its config; not yet: ${behind.join(', ')}. Upgrade those agents first (docs/peer-leases.md). Nothing was changed`,
@@ -105,17 +105,4 @@ export function planPolicyChange(snapshot: ClusterSnapshot, change: PolicyChange
       `a standby more than ${policy.maxLagBytes} bytes behind is not promoted without pgfailover promote --force`,
     );
   return { policy, changes, effects };
-}
-
-/** Which release wrote a heartbeat, in words. */
-function writtenBy(beat: object | undefined): string {
-  if (!beat) return 'no heartbeat yet';
-  const by = (beat as { writtenBy?: unknown }).writtenBy;
-  return typeof by === 'string' ? `pgfailover ${by}` : 'a release from before schema stamps';
-}
-
-/** The store schema a heartbeat was written with (0: before schema stamps). */
-function schemaOf(beat: object | undefined): number {
-  const schema = (beat as { schema?: unknown } | undefined)?.schema;
-  return typeof schema === 'number' ? schema : 0;
 }

@@ -47,11 +47,20 @@ export function stamped<T extends object>(item: T): T & WriterStamp {
 const numberField = (item: Record<string, unknown>, key: string): number | undefined =>
   typeof item[key] === 'number' ? item[key] : undefined;
 
+/** Which release wrote an item, in words ("pgfailover 0.1.0"). */
+export function writtenByOf(item: object): string {
+  const by = (item as { writtenBy?: unknown }).writtenBy;
+  return typeof by === 'string' ? `pgfailover ${by}` : 'a release from before schema stamps';
+}
+
+/** The store schema an item was written with (0: a release from before schema stamps). */
+export function schemaOf(item: object): number {
+  return numberField(item as Record<string, unknown>, 'schema') ?? 0;
+}
+
 function writer(item: Record<string, unknown>): string {
-  const by =
-    typeof item.writtenBy === 'string' ? `pgfailover ${item.writtenBy}` : 'a release from before schema stamps';
   const schema = numberField(item, 'schema');
-  return schema === undefined ? by : `${by} (store schema ${schema})`;
+  return schema === undefined ? writtenByOf(item) : `${writtenByOf(item)} (store schema ${schema})`;
 }
 
 export type StoredRead<T> = { ok: true; data: T } | { ok: false; problems: string[] };
@@ -77,7 +86,7 @@ export function readStored<S extends z.ZodType>(
   const parsed = schema.safeParse(item);
   if (parsed.success) return { ok: true, data: parsed.data };
   const issues = describeIssues(parsed.error);
-  const newer = (numberField(item, 'schema') ?? 0) > STORE_SCHEMA;
+  const newer = schemaOf(item) > STORE_SCHEMA;
   return {
     ok: false,
     problems: newer

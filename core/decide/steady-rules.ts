@@ -2,7 +2,7 @@
 // its lease is over (or fencing proves it stopped); switchovers and manual failovers start here.
 
 import { makeNotice } from '../notices.ts';
-import { type Candidate, type Facts, promotionVeto, switchoverVeto } from './facts.ts';
+import { type Candidate, type Facts, PEER_LEASE_PROOF, promotionVeto, switchoverVeto } from './facts.ts';
 import {
   type Rule,
   addressAhead,
@@ -308,10 +308,10 @@ export const STEADY_RULES: Rule[] = [
 
 /** Why nothing but a majority can confirm a silent primary's failure under this policy, or ''. */
 function unprovenStop(f: Facts): string {
-  const { fencing, peerLeases } = f.cluster.policy;
+  const { fencing } = f.cluster.policy;
   if (fencing === 'agent')
     return '; with fencing "agent" nothing proves a silent primary stopped, so only a majority can confirm';
-  if (fencing === 'watchdog' && peerLeases)
+  if (fencing === 'watchdog' && !PEER_LEASE_PROOF.watchdogProves(f.cluster.policy))
     return "; peer leases are on: a watchdog proves nothing, so only a majority can confirm (a primary holding its peers' vouches outlives its store lease)";
   return '';
 }
